@@ -1,0 +1,172 @@
+// Package config owns hookci's one configuration struct: defaults, then a TOML
+// file, then HOOKCI_* environment overrides. Secrets are never printed: use
+// Config.Redacted for anything shown to a person.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is everything the server and the CLI can be told. Each field names its
+// TOML key and its environment variable; the environment wins over the file.
+type Config struct {
+	Listen        string `toml:"listen" env:"HOOKCI_LISTEN"`
+	WebhookSecret string `toml:"webhook_secret" env:"HOOKCI_WEBHOOK_SECRET" secret:"true"`
+	DataDir       string `toml:"data_dir" env:"HOOKCI_DATA_DIR"`
+	// DatabaseURL selects the store: empty means SQLite in DataDir.
+	DatabaseURL string `toml:"database_url" env:"HOOKCI_DATABASE_URL" secret:"true"`
+
+	GitHubAPIURL     string `toml:"github_api_url" env:"HOOKCI_GITHUB_API_URL"`
+	GitHubToken      string `toml:"github_token" env:"HOOKCI_GITHUB_TOKEN" secret:"true"`
+	GitHubAppID      int64  `toml:"github_app_id" env:"HOOKCI_GITHUB_APP_ID"`
+	GitHubAppKeyFile string `toml:"github_app_key_file" env:"HOOKCI_GITHUB_APP_KEY_FILE"`
+	// GitURL is where repositories are fetched from: $GitURL/<owner>/<repo>.git.
+	GitURL string `toml:"git_url" env:"HOOKCI_GIT_URL"`
+	// PublicURL is the base of links put into GitHub (run pages).
+	PublicURL string `toml:"public_url" env:"HOOKCI_PUBLIC_URL"`
+
+	// Sandbox is the default backend: host, namespace, microvm, firecracker.
+	Sandbox string `toml:"sandbox" env:"HOOKCI_SANDBOX"`
+	// MaxJobs caps the jobs running at once on this host.
+	MaxJobs int `toml:"max_jobs" env:"HOOKCI_MAX_JOBS"`
+	// AgentPath is the static hookci-agent binary put into sandboxes; empty
+	// means "next to the hookci executable, then PATH".
+	AgentPath string `toml:"agent_path" env:"HOOKCI_AGENT_PATH"`
+	// APIToken guards the dashboard and API when Listen is not loopback.
+	APIToken string `toml:"api_token" env:"HOOKCI_API_TOKEN" secret:"true"`
+
+	// Vars is the vars context, and Secrets the secrets context, for every repository.
+	Vars    map[string]string `toml:"vars"`
+	Secrets map[string]string `toml:"secrets" secret:"true"`
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		DataDir:      defaultDataDir(),
+		GitHubAPIURL: "https://api.github.com/",
+		GitURL:       "https://github.com",
+		Sandbox:      "host",
+		MaxJobs:      4,
+	}
+}
+
+func defaultDataDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "hookci")
+	}
+	return ".hookci"
+}
+
+// Load reads defaults, then the TOML file at path (if path is not empty), then
+// the environment (lookup is os.LookupEnv in production).
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return cfg, fmt.Errorf("config %s: unknown key %q", path, und[0].String())
+		}
+	}
+	if err := applyEnv(&cfg, lookup); err != nil {
+		return cfg, err
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Listen
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	cfg.GitURL = strings.TrimRight(cfg.GitURL, "/")
+	if !strings.HasSuffix(cfg.GitHubAPIURL, "/") {
+		cfg.GitHubAPIURL += "/"
+	}
+	return cfg, nil
+}
+
+func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
+	v := reflect.ValueOf(cfg).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		s, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(s)
+		case reflect.Int, reflect.Int64:
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: want a whole number, got %q", name, s)
+			}
+			f.SetInt(n)
+		}
+	}
+	return nil
+}
+
+// ValidateServe checks what `hookci serve` cannot start without.
+func (c Config) ValidateServe() error {
+	var errs []error
+	if c.WebhookSecret == "" {
+		errs = append(errs, errors.New("HOOKCI_WEBHOOK_SECRET (webhook_secret) is required: refusing to accept unsigned webhooks"))
+	}
+	if c.MaxJobs < 1 {
+		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS must be at least 1, got %d", c.MaxJobs))
+	}
+	switch c.Sandbox {
+	case "host", "namespace", "microvm", "firecracker":
+	default:
+		errs = append(errs, fmt.Errorf("HOOKCI_SANDBOX %q: want host, namespace, microvm or firecracker", c.Sandbox))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("HOOKCI_DATA_DIR is empty"))
+	}
+	if (c.GitHubAppID != 0) != (c.GitHubAppKeyFile != "") {
+		errs = append(errs, errors.New("GitHub App mode needs both HOOKCI_GITHUB_APP_ID and HOOKCI_GITHUB_APP_KEY_FILE"))
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns a copy with every secret field replaced, for printing.
+func (c Config) Redacted() Config {
+	v := reflect.ValueOf(&c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("secret") != "true" {
+			continue
+		}
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			if f.String() != "" {
+				f.SetString("***")
+			}
+		case reflect.Map:
+			if f.Len() > 0 {
+				m := reflect.MakeMap(f.Type())
+				for _, k := range f.MapKeys() {
+					m.SetMapIndex(k, reflect.ValueOf("***"))
+				}
+				f.Set(m)
+			}
+		}
+	}
+	return c
+}

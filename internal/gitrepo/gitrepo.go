@@ -1,0 +1,249 @@
+// Package gitrepo owns hookci's git work: one bare mirror per repository in
+// the data directory, fetched by exact commit, and what is read from it —
+// files at a commit, the files a change touched, and a checked-out copy of a
+// commit for a job's workspace. It shells out to the git binary.
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// TokenFunc returns the token to fetch repo ("owner/name") with, or "" for none.
+type TokenFunc func(ctx context.Context, repo string) (string, error)
+
+// Cache holds the mirrors.
+type Cache struct {
+	dir     string
+	baseURL string
+	token   TokenFunc
+
+	mu    sync.Mutex // guards locks
+	locks map[string]*sync.Mutex
+}
+
+// New returns a cache of mirrors under dir, fetching from
+// baseURL/<owner>/<name>.git (file://, http:// and https:// all work).
+func New(dir, baseURL string, token TokenFunc) *Cache {
+	return &Cache{dir: dir, baseURL: strings.TrimRight(baseURL, "/"), token: token, locks: map[string]*sync.Mutex{}}
+}
+
+var (
+	repoName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	shaRe    = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+)
+
+// ValidSHA reports whether s is a full hexadecimal commit id.
+func ValidSHA(s string) bool { return shaRe.MatchString(s) }
+
+// Mirror is one repository's bare mirror.
+type Mirror struct {
+	Repo string
+	Dir  string
+}
+
+func (c *Cache) lock(repo string) *sync.Mutex {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.locks[repo]
+	if !ok {
+		l = &sync.Mutex{}
+		c.locks[repo] = l
+	}
+	return l
+}
+
+// CloneURL is where repo is fetched from (without credentials).
+func (c *Cache) CloneURL(repo string) string { return c.baseURL + "/" + repo + ".git" }
+
+// Fetch makes sure the mirror of repo holds every commit in shas, fetching
+// them by id, and returns it.
+func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror, error) {
+	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
+		return nil, fmt.Errorf("gitrepo: invalid repository name %q", repo)
+	}
+	for _, s := range shas {
+		if !ValidSHA(s) {
+			return nil, fmt.Errorf("gitrepo: invalid commit id %q", s)
+		}
+	}
+	l := c.lock(repo)
+	l.Lock()
+	defer l.Unlock()
+	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git")}
+	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
+		if err := os.MkdirAll(m.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("gitrepo: %w", err)
+		}
+		if _, err := git(ctx, m.Dir, nil, "init", "--bare", "--quiet"); err != nil {
+			return nil, err
+		}
+	}
+	var missing []string
+	for _, s := range shas {
+		if !m.has(ctx, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 {
+		return m, nil
+	}
+	env, err := c.authEnv(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", c.CloneURL(repo)}, missing...)
+	if _, err := git(ctx, m.Dir, env, args...); err != nil {
+		// Servers that refuse unadvertised commits: fetch every branch, tag and pull ref.
+		all := []string{"fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo),
+			"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/pull/*"}
+		if _, err2 := git(ctx, m.Dir, env, all...); err2 != nil {
+			return nil, fmt.Errorf("gitrepo: fetch %s: %w", repo, err)
+		}
+	}
+	for _, s := range missing {
+		if !m.has(ctx, s) {
+			return nil, fmt.Errorf("gitrepo: commit %s not found in %s", s, repo)
+		}
+	}
+	return m, nil
+}
+
+// authEnv passes a token to git through the environment (an extra header),
+// never through the URL, so it cannot appear in error messages or logs.
+func (c *Cache) authEnv(ctx context.Context, repo string) ([]string, error) {
+	if c.token == nil || !strings.HasPrefix(c.baseURL, "http") {
+		return nil, nil
+	}
+	tok, err := c.token(ctx, repo)
+	if err != nil {
+		return nil, fmt.Errorf("gitrepo: token for %s: %w", repo, err)
+	}
+	if tok == "" {
+		return nil, nil
+	}
+	return []string{
+		"GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_KEY_0=http.extraHeader",
+		"GIT_CONFIG_VALUE_0=Authorization: Basic " + basicAuth("x-access-token", tok),
+	}, nil
+}
+
+func (m *Mirror) has(ctx context.Context, sha string) bool {
+	_, err := git(ctx, m.Dir, nil, "cat-file", "-e", sha+"^{commit}")
+	return err == nil
+}
+
+// ReadFile returns the file at path in commit sha; a missing file is an
+// error wrapping os.ErrNotExist.
+func (m *Mirror) ReadFile(ctx context.Context, sha, path string) ([]byte, error) {
+	out, err := git(ctx, m.Dir, nil, "cat-file", "blob", sha+":"+path)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %.12s: %w", path, sha, os.ErrNotExist)
+	}
+	return out, nil
+}
+
+// ListFiles lists the files directly in dir at commit sha (none if dir is missing).
+func (m *Mirror) ListFiles(ctx context.Context, sha, dir string) ([]string, error) {
+	out, err := git(ctx, m.Dir, nil, "ls-tree", "--name-only", "-z", sha+":"+dir)
+	if err != nil {
+		if m.has(ctx, sha) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var names []string
+	for _, n := range bytes.Split(out, []byte{0}) {
+		if len(n) > 0 {
+			names = append(names, dir+"/"+string(n))
+		}
+	}
+	return names, nil
+}
+
+// ChangedFiles lists the files that differ between base and head.
+func (m *Mirror) ChangedFiles(ctx context.Context, base, head string) ([]string, error) {
+	out, err := git(ctx, m.Dir, nil, "diff", "--name-only", "-z", "--no-renames", base, head)
+	if err != nil {
+		return nil, err
+	}
+	return splitZ(out), nil
+}
+
+// CommitFiles lists the files commit sha changed relative to its first parent
+// (all its files for a root commit).
+func (m *Mirror) CommitFiles(ctx context.Context, sha string) ([]string, error) {
+	out, err := git(ctx, m.Dir, nil, "diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "-z", "--no-renames", sha)
+	if err != nil {
+		return nil, err
+	}
+	return splitZ(out), nil
+}
+
+// MergeBase returns the best common ancestor of a and b.
+func (m *Mirror) MergeBase(ctx context.Context, a, b string) (string, error) {
+	out, err := git(ctx, m.Dir, nil, "merge-base", a, b)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Checkout writes a working copy of commit sha into dir (which must not exist
+// or be empty): the files plus a shallow .git holding that one commit, with
+// HEAD detached at it and origin pointing at cloneURL, as actions/checkout
+// leaves a workspace with fetch-depth 1.
+func (m *Mirror) Checkout(ctx context.Context, sha, dir, cloneURL string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	steps := [][]string{
+		{"init", "--quiet"},
+		{"fetch", "--quiet", "--no-tags", "--depth=1", "file://" + m.Dir, sha},
+		{"-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha},
+		{"remote", "add", "origin", cloneURL},
+	}
+	for _, args := range steps {
+		if _, err := git(ctx, dir, nil, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func splitZ(out []byte) []string {
+	var names []string
+	for _, n := range bytes.Split(out, []byte{0}) {
+		if len(n) > 0 {
+			names = append(names, string(n))
+		}
+	}
+	return names
+}
+
+// git runs git in dir and returns stdout; the error carries stderr.
+func git(ctx context.Context, dir string, env []string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "LC_ALL=C")
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = errors.Join(err, ctxErr)
+		}
+		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+	}
+	return stdout.Bytes(), nil
+}

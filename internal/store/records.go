@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Delivery statuses.
+const (
+	DeliveryQueued  = "queued"  // stored, planning pending
+	DeliveryPlanned = "planned" // runs created (maybe none matched)
+	DeliveryIgnored = "ignored" // acknowledged, nothing to run
+	DeliveryFailed  = "failed"  // planning failed; Message says why
+)
+
+// Run and job statuses (GitHub's words) and conclusions.
+const (
+	StatusWaiting    = "waiting" // a job whose needs have not finished
+	StatusQueued     = "queued"
+	StatusInProgress = "in_progress"
+	StatusCompleted  = "completed"
+
+	ConclusionSuccess   = "success"
+	ConclusionFailure   = "failure"
+	ConclusionCancelled = "cancelled"
+	ConclusionSkipped   = "skipped"
+	ConclusionTimedOut  = "timed_out"
+)
+
+// Delivery is one webhook delivery as GitHub sent it.
+type Delivery struct {
+	ID         string // X-GitHub-Delivery
+	Event      string // X-GitHub-Event
+	Action     string
+	Repo       string // owner/name
+	ReceivedAt time.Time
+	Payload    []byte
+	Status     string
+	Message    string
+}
+
+// Run is one workflow run.
+type Run struct {
+	ID           int64
+	DeliveryID   string
+	Repo         string
+	WorkflowFile string
+	WorkflowName string
+	RunName      string
+	Event        string
+	SHA          string
+	Ref          string
+	PRNumber     int
+	RunNumber    int
+	Attempt      int
+	Status       string
+	Conclusion   string
+	Message      string
+	CreatedAt    time.Time
+	StartedAt    time.Time
+	FinishedAt   time.Time
+}
+
+// Job is one job of a run (one matrix leg).
+type Job struct {
+	ID         int64
+	RunID      int64
+	Key        string // the job id in the workflow file
+	Name       string // display name, matrix values appended
+	Matrix     string // JSON object of this leg's matrix values, "" if none
+	Status     string
+	Conclusion string
+	Outputs    string // JSON object
+	Backend    string // sandbox backend that ran it
+	Message    string
+	Attempt    int
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Step is one step of a job.
+type Step struct {
+	JobID      int64
+	Index      int
+	Name       string
+	Status     string
+	Outcome    string
+	Conclusion string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// LogChunk is a piece of a job's log.
+type LogChunk struct {
+	Seq     int64
+	StepIdx int
+	Data    []byte
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Queries reads and writes records, inside a transaction or not.
+type Queries struct {
+	s  *Store
+	db execer
+	tx *sql.Tx // nil outside a transaction
+}
+
+// Q returns Queries outside any transaction.
+func (s *Store) Q() *Queries { return &Queries{s: s, db: s.db} }
+
+// InTx runs fn in one immediate (write-locking) transaction.
+func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(&Queries{s: s, db: tx, tx: tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// AddDelivery stores d and, when plan is true, queues its planning, in one
+// transaction. A delivery id seen before returns duplicate=true and changes nothing.
+func (s *Store) AddDelivery(ctx context.Context, d Delivery, plan bool) (duplicate bool, err error) {
+	err = s.InTx(ctx, func(q *Queries) error {
+		res, err := q.db.ExecContext(ctx, `INSERT INTO deliveries (id, event, action, repo, received_at, payload, status, message)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			d.ID, d.Event, d.Action, d.Repo, ms(d.ReceivedAt), d.Payload, d.Status, d.Message)
+		if err != nil {
+			return fmt.Errorf("store: add delivery: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			duplicate = true
+			return nil
+		}
+		if plan {
+			if _, err := s.river.InsertTx(ctx, q.tx, deliveryArgs{DeliveryID: d.ID}, &river.InsertOpts{Queue: queuePlan}); err != nil {
+				return fmt.Errorf("store: queue delivery: %w", err)
+			}
+		}
+		return nil
+	})
+	return duplicate, err
+}
+
+// Delivery returns one delivery.
+func (q *Queries) Delivery(ctx context.Context, id string) (Delivery, error) {
+	var d Delivery
+	var at int64
+	err := q.db.QueryRowContext(ctx, `SELECT id, event, action, repo, received_at, payload, status, message
+		FROM deliveries WHERE id = ?`, id).Scan(&d.ID, &d.Event, &d.Action, &d.Repo, &at, &d.Payload, &d.Status, &d.Message)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+	}
+	d.ReceivedAt = fromMS(at)
+	return d, err
+}
+
+// SetDeliveryStatus records what planning made of a delivery.
+func (q *Queries) SetDeliveryStatus(ctx context.Context, id, status, message string) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, message = ? WHERE id = ?`, status, message, id)
+	return err
+}
+
+// CountDeliveries counts stored deliveries.
+func (q *Queries) CountDeliveries(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries`).Scan(&n)
+	return n, err
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}

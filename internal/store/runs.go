@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+const runColumns = `id, delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref, pr_number,
+	run_number, attempt, status, conclusion, message, created_at, started_at, finished_at`
+
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var c, s, f int64
+	err := sc.Scan(&r.ID, &r.DeliveryID, &r.Repo, &r.WorkflowFile, &r.WorkflowName, &r.RunName, &r.Event, &r.SHA,
+		&r.Ref, &r.PRNumber, &r.RunNumber, &r.Attempt, &r.Status, &r.Conclusion, &r.Message, &c, &s, &f)
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
+	return r, err
+}
+
+// CreateRun inserts r, assigning its ID and its run number (per repository and workflow file).
+func (q *Queries) CreateRun(ctx context.Context, r *Run) error {
+	var next int
+	err := q.db.QueryRowContext(ctx, `INSERT INTO run_counters (repo, workflow, next) VALUES (?, ?, 1)
+		ON CONFLICT (repo, workflow) DO UPDATE SET next = next + 1 RETURNING next`, r.Repo, r.WorkflowFile).Scan(&next)
+	if err != nil {
+		return fmt.Errorf("store: run number: %w", err)
+	}
+	r.RunNumber = next
+	if r.Attempt == 0 {
+		r.Attempt = 1
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = fromMS(now())
+	}
+	err = q.db.QueryRowContext(ctx, `INSERT INTO runs (delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref,
+		pr_number, run_number, attempt, status, conclusion, message, created_at, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		r.DeliveryID, r.Repo, r.WorkflowFile, r.WorkflowName, r.RunName, r.Event, r.SHA, r.Ref, r.PRNumber, r.RunNumber,
+		r.Attempt, r.Status, r.Conclusion, r.Message, ms(r.CreatedAt), ms(r.StartedAt), ms(r.FinishedAt)).Scan(&r.ID)
+	if err != nil {
+		return fmt.Errorf("store: create run: %w", err)
+	}
+	return nil
+}
+
+// UpdateRun writes r's mutable fields.
+func (q *Queries) UpdateRun(ctx context.Context, r *Run) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE runs SET run_name = ?, status = ?, conclusion = ?, message = ?, started_at = ?,
+		finished_at = ? WHERE id = ?`, r.RunName, r.Status, r.Conclusion, r.Message, ms(r.StartedAt), ms(r.FinishedAt), r.ID)
+	if err != nil {
+		return fmt.Errorf("store: update run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Run returns one run.
+func (q *Queries) Run(ctx context.Context, id int64) (Run, error) {
+	r, err := scanRun(q.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("run %d: %w", id, ErrNotFound)
+	}
+	return r, err
+}
+
+// Runs lists runs, newest first; where filters by a SQL condition on runs
+// built only from constants in this package's callers (e.g. "delivery_id = ?").
+func (q *Queries) runsWhere(ctx context.Context, where string, args ...any) ([]Run, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// RecentRuns lists the newest runs.
+func (q *Queries) RecentRuns(ctx context.Context, limit int) ([]Run, error) {
+	return q.runsWhere(ctx, `ORDER BY id DESC LIMIT ?`, limit)
+}
+
+// RunsForDelivery lists the runs a delivery started.
+func (q *Queries) RunsForDelivery(ctx context.Context, deliveryID string) ([]Run, error) {
+	return q.runsWhere(ctx, `WHERE delivery_id = ? ORDER BY id`, deliveryID)
+}
+
+// RunsForCommit lists the runs of one repository at one commit (for the PR comment).
+func (q *Queries) RunsForCommit(ctx context.Context, repo, sha string) ([]Run, error) {
+	return q.runsWhere(ctx, `WHERE repo = ? AND sha = ? ORDER BY id`, repo, sha)
+}
+
+const jobColumns = `id, run_id, job_key, name, matrix, status, conclusion, outputs, backend, message, attempt,
+	created_at, started_at, finished_at`
+
+func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var c, s, f int64
+	err := sc.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &j.Matrix, &j.Status, &j.Conclusion, &j.Outputs, &j.Backend,
+		&j.Message, &j.Attempt, &c, &s, &f)
+	j.CreatedAt, j.StartedAt, j.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
+	return j, err
+}
+
+// CreateJob inserts j, assigning its ID; with enqueue it is queued for running
+// in the same transaction (Queries must then come from InTx).
+func (q *Queries) CreateJob(ctx context.Context, j *Job, enqueue bool) error {
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = fromMS(now())
+	}
+	if j.Outputs == "" {
+		j.Outputs = "{}"
+	}
+	err := q.db.QueryRowContext(ctx, `INSERT INTO jobs (run_id, job_key, name, matrix, status, conclusion, outputs, backend,
+		message, attempt, created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		j.RunID, j.Key, j.Name, j.Matrix, j.Status, j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt,
+		ms(j.CreatedAt), ms(j.StartedAt), ms(j.FinishedAt)).Scan(&j.ID)
+	if err != nil {
+		return fmt.Errorf("store: create job: %w", err)
+	}
+	if enqueue {
+		return q.EnqueueJob(ctx, j.ID)
+	}
+	return nil
+}
+
+// EnqueueJob queues job id for running. Inside a transaction the queue job
+// commits with it.
+func (q *Queries) EnqueueJob(ctx context.Context, id int64) error {
+	if q.tx == nil {
+		return q.s.InTx(ctx, func(tq *Queries) error { return tq.EnqueueJob(ctx, id) })
+	}
+	return q.s.enqueueJobTx(ctx, q.tx, id)
+}
+
+// UpdateJob writes j's mutable fields.
+func (q *Queries) UpdateJob(ctx context.Context, j *Job) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET name = ?, status = ?, conclusion = ?, outputs = ?, backend = ?, message = ?,
+		attempt = ?, started_at = ?, finished_at = ? WHERE id = ?`, j.Name, j.Status, j.Conclusion, j.Outputs, j.Backend,
+		j.Message, j.Attempt, ms(j.StartedAt), ms(j.FinishedAt), j.ID)
+	if err != nil {
+		return fmt.Errorf("store: update job %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Job returns one job.
+func (q *Queries) Job(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(q.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	return j, err
+}
+
+// RunJobs lists a run's jobs in creation order.
+func (q *Queries) RunJobs(ctx context.Context, runID int64) ([]Job, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE run_id = ? ORDER BY id`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// PutStep inserts or replaces one step's record.
+func (q *Queries) PutStep(ctx context.Context, st Step) error {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO steps (job_id, idx, name, status, outcome, conclusion, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, idx) DO UPDATE SET name = excluded.name, status = excluded.status,
+		outcome = excluded.outcome, conclusion = excluded.conclusion, started_at = excluded.started_at,
+		finished_at = excluded.finished_at`,
+		st.JobID, st.Index, st.Name, st.Status, st.Outcome, st.Conclusion, ms(st.StartedAt), ms(st.FinishedAt))
+	if err != nil {
+		return fmt.Errorf("store: put step: %w", err)
+	}
+	return nil
+}
+
+// Steps lists a job's steps in order.
+func (q *Queries) Steps(ctx context.Context, jobID int64) ([]Step, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT job_id, idx, name, status, outcome, conclusion, started_at, finished_at
+		FROM steps WHERE job_id = ? ORDER BY idx`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list steps: %w", err)
+	}
+	defer rows.Close()
+	var out []Step
+	for rows.Next() {
+		var st Step
+		var s, f int64
+		if err := rows.Scan(&st.JobID, &st.Index, &st.Name, &st.Status, &st.Outcome, &st.Conclusion, &s, &f); err != nil {
+			return nil, err
+		}
+		st.StartedAt, st.FinishedAt = fromMS(s), fromMS(f)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// ResetJobRecords deletes a job's steps and logs (before a retry on a fresh sandbox).
+func (q *Queries) ResetJobRecords(ctx context.Context, jobID int64) error {
+	if _, err := q.db.ExecContext(ctx, `DELETE FROM steps WHERE job_id = ?`, jobID); err != nil {
+		return err
+	}
+	_, err := q.db.ExecContext(ctx, `DELETE FROM log_chunks WHERE job_id = ?`, jobID)
+	return err
+}
+
+// AppendLog adds a chunk to a job's log, attributed to step stepIdx.
+func (q *Queries) AppendLog(ctx context.Context, jobID int64, stepIdx int, data []byte) error {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO log_chunks (job_id, seq, step_idx, data)
+		VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM log_chunks WHERE job_id = ?), ?, ?)`, jobID, jobID, stepIdx, data)
+	if err != nil {
+		return fmt.Errorf("store: append log: %w", err)
+	}
+	return nil
+}
+
+// LogAfter returns a job's log chunks with seq greater than after.
+func (q *Queries) LogAfter(ctx context.Context, jobID, after int64) ([]LogChunk, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT seq, step_idx, data FROM log_chunks WHERE job_id = ? AND seq > ? ORDER BY seq`,
+		jobID, after)
+	if err != nil {
+		return nil, fmt.Errorf("store: read log: %w", err)
+	}
+	defer rows.Close()
+	var out []LogChunk
+	for rows.Next() {
+		var c LogChunk
+		if err := rows.Scan(&c.Seq, &c.StepIdx, &c.Data); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,167 @@
+// Package store owns hookci's database: deliveries, runs, jobs, steps and their
+// logs, and the durable work queue (River) on the same database, so that a
+// delivery and the queue job that plans it commit in one transaction.
+//
+// SQLite (pure Go, one file in the data directory) is the embedded default.
+// A SQLite store belongs to one server process: Open takes an exclusive lock
+// on the data directory, which is what lets it treat every queue job left
+// "running" as abandoned by a crashed predecessor.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the database and the queue.
+type Store struct {
+	db     *sql.DB
+	lock   *os.File
+	logger *slog.Logger
+	river  *river.Client[*sql.Tx]
+
+	mu       sync.Mutex // guards the fields below
+	handlers Handlers
+	started  bool
+}
+
+// Handlers are what the queue's workers call. A returned error is logged and
+// the queue job retried (River's backoff) up to its attempt limit.
+type Handlers struct {
+	// Delivery plans the runs of one stored delivery.
+	Delivery func(ctx context.Context, deliveryID string) error
+	// Job runs one job.
+	Job func(ctx context.Context, jobID int64) error
+}
+
+// Options tune the queue.
+type Options struct {
+	// MaxJobs is how many jobs run at once (the "jobs" queue's workers).
+	MaxJobs int
+	// PollInterval is how often the queue looks for new work (SQLite has no
+	// LISTEN/NOTIFY); inserts from this process wake it at once.
+	PollInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Open opens (creating if needed) the SQLite store in dataDir and migrates it.
+func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	lock, err := lockDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dataDir, "hookci.db")
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// River's SQLite driver wants one connection: SQLite allows one writer.
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, lock: lock, logger: opts.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.newQueue(opts); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func lockDir(dataDir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dataDir, "hookci.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: data directory %s is in use by another hookci process: %w", dataDir, err)
+	}
+	return f, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hookci_schema (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	var version int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hookci_schema`).Scan(&version); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hookci_schema (version) VALUES (?)`, i+1); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %d: %w", i+1, err)
+		}
+	}
+	m, err := rivermigrate.New(riversqlite.New(s.db), &rivermigrate.Config{Logger: s.logger})
+	if err != nil {
+		return fmt.Errorf("store: queue migrations: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("store: queue migrations: %w", err)
+	}
+	return nil
+}
+
+// DB exposes the database for read-only reporting (dashboard, metrics).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close stops the queue (if started) and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	started := s.started
+	s.started = false
+	s.mu.Unlock()
+	if started && s.river != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.river.StopAndCancel(ctx); err != nil {
+			s.logger.Warn("queue stop", "err", err)
+		}
+	}
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	return err
+}
+
+func now() int64 { return time.Now().UnixMilli() }
