@@ -1,0 +1,403 @@
+// Package runner runs one job in a started sandbox with GitHub Actions
+// semantics: the workspace, the contexts and GITHUB_* environment, step by
+// step evaluation of if/env/with/run, shells, file commands (GITHUB_ENV,
+// GITHUB_OUTPUT, GITHUB_PATH, GITHUB_STATE, GITHUB_STEP_SUMMARY), workflow
+// commands (::add-mask::, ::error::, …), masking, timeouts, continue-on-error
+// and job outputs. Every sandbox backend is driven through the same agent
+// client, so this is the one code path for all of them.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// Spec is everything needed to run one job (one matrix leg).
+type Spec struct {
+	Workflow *workflow.Workflow
+	Job      *workflow.Job
+	// Matrix is this leg's matrix values (nil without a matrix).
+	Matrix   workflow.Combination
+	Strategy Strategy
+	Event    EventInfo
+	Needs    map[string]NeedResult
+	Vars     map[string]string
+	Secrets  map[string]string
+	Inputs   map[string]any
+	// Source writes a tar of the checked-out commit (repository root at the
+	// tar's root, .git included).
+	Source func(ctx context.Context, w io.Writer) error
+	// Actions runs uses: steps other than the built-ins; nil means such steps fail.
+	Actions ActionRunner
+	// RunnerName is runner.name.
+	RunnerName string
+}
+
+// Strategy is the strategy context of a leg.
+type Strategy struct {
+	FailFast    bool
+	MaxParallel int
+	JobIndex    int
+	JobTotal    int
+}
+
+// NeedResult is what a job sees of one job it needs.
+type NeedResult struct {
+	Result  string // success, failure, cancelled, skipped
+	Outputs map[string]string
+}
+
+// ActionRunner runs a uses: step the runner has no built-in for.
+type ActionRunner interface {
+	RunAction(ctx context.Context, j *JobContext, step *workflow.Step, with map[string]string) (StepOutcome, error)
+}
+
+// Sink receives a job's progress. Calls come from one goroutine, in order.
+type Sink interface {
+	StepStarted(idx int, name string)
+	// StepLog receives one masked line of output, without its newline.
+	StepLog(idx int, line string)
+	StepFinished(idx int, r StepResult)
+}
+
+// StepResult is how one step ended.
+type StepResult struct {
+	Name       string
+	Outcome    string // success, failure, cancelled, skipped (before continue-on-error)
+	Conclusion string // after continue-on-error
+	Started    time.Time
+	Finished   time.Time
+}
+
+// Annotation is an ::error/::warning/::notice a step printed.
+type Annotation struct {
+	Level                            string // error, warning, notice
+	File                             string
+	Line, EndLine, Column, EndColumn int
+	Title, Message                   string
+}
+
+// Result is how a job ended.
+type Result struct {
+	Conclusion  string // success, failure, cancelled, timed_out
+	Outputs     map[string]string
+	Steps       []StepResult
+	Annotations []Annotation
+	Summary     string // the steps' GITHUB_STEP_SUMMARY, concatenated
+	// FailedStep is the index of the first failed step, -1 if none.
+	FailedStep int
+}
+
+// Step indexes around the user's steps: 0 is "Set up job"; user step i is i+1.
+const setupStep = 0
+
+// Run runs the job described by spec in inst. A failed step is a job result,
+// not an error: Run returns an error only when the infrastructure failed (the
+// error then wraps an *agent.InfraError) or the spec cannot run at all.
+func Run(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*Result, error) {
+	j, err := newJobContext(ctx, inst, spec, sink)
+	if err != nil {
+		return nil, err
+	}
+	return j.run(ctx)
+}
+
+// JobContext is the state of one running job. Action runners use it to run
+// processes and read and change the job's environment.
+type JobContext struct {
+	Spec     *Spec
+	Inst     *sandbox.Instance
+	Masker   *Masker
+	sink     Sink
+	github   *expr.Object
+	runnerCx *expr.Object
+	// env is the job's environment so far: workflow env, job env, GITHUB_ENV additions.
+	env       map[string]string
+	envAdds   map[string]string // from GITHUB_ENV (override workflow/job env)
+	pathAdds  []string          // from GITHUB_PATH, newest first
+	steps     *expr.Object
+	status    expr.JobStatus
+	result    Result
+	fileDir   string
+	stepIdx   int
+	state     map[int]map[string]string // saved state per step index
+	jobCancel bool
+}
+
+func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*JobContext, error) {
+	if spec.Job == nil || spec.Workflow == nil {
+		return nil, errors.New("runner: spec has no job")
+	}
+	gh, err := GitHubContext(spec.Event, spec.Job.ID, inst.Layout.Workspace)
+	if err != nil {
+		return nil, err
+	}
+	gh.Set("event_path", expr.StringValue(inst.Layout.Temp+"/_github_workflow/event.json"))
+	rc := expr.NewObject()
+	rc.Set("os", expr.StringValue("Linux"))
+	rc.Set("arch", expr.StringValue(runnerArch()))
+	rc.Set("name", expr.StringValue(cmpOr(spec.RunnerName, "hookci")))
+	rc.Set("temp", expr.StringValue(inst.Layout.Temp))
+	rc.Set("tool_cache", expr.StringValue(inst.Layout.ToolCache))
+	rc.Set("environment", expr.StringValue("self-hosted"))
+	rc.Set("debug", expr.StringValue(""))
+	masker := NewMasker()
+	for _, v := range spec.Secrets {
+		masker.Add(v)
+	}
+	if spec.Event.Token != "" {
+		masker.Add(spec.Event.Token)
+	}
+	j := &JobContext{
+		Spec: spec, Inst: inst, Masker: masker, sink: sink, github: gh, runnerCx: rc,
+		envAdds: map[string]string{}, steps: expr.NewObject(),
+		fileDir: inst.Layout.Temp + "/_runner_file_commands",
+	}
+	j.result.FailedStep = -1
+	return j, nil
+}
+
+func runnerArch() string {
+	switch runtime.GOARCH {
+	case "arm64":
+		return "ARM64"
+	case "arm":
+		return "ARM"
+	case "386":
+		return "X86"
+	}
+	return "X64"
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (j *JobContext) run(ctx context.Context) (*Result, error) {
+	job := j.Spec.Job
+	timeout := 360 * time.Minute
+	if raw := job.TimeoutMinutes; raw != "" {
+		v, err := expr.EvaluateValue(raw, j.exprEnv(nil))
+		if err != nil {
+			return j.failSetup(fmt.Errorf("timeout-minutes: %w", err))
+		}
+		if n := expr.ParseNumber(expr.String(v)); n > 0 {
+			timeout = time.Duration(n * float64(time.Minute))
+		}
+	}
+	jobCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	if err := j.setup(jobCtx); err != nil {
+		var infra *agent.InfraError
+		if errors.As(err, &infra) {
+			return nil, err
+		}
+		return j.failSetup(err)
+	}
+	for i, step := range job.Steps {
+		if err := j.runStep(jobCtx, i+1, step); err != nil {
+			return nil, err // infrastructure
+		}
+	}
+	j.finish(ctx, jobCtx)
+	return &j.result, nil
+}
+
+// failSetup ends a job that could not start its steps as a failure, with the
+// reason in the "Set up job" log.
+func (j *JobContext) failSetup(err error) (*Result, error) {
+	now := time.Now()
+	j.sink.StepStarted(setupStep, "Set up job")
+	j.logError(setupStep, err.Error())
+	r := StepResult{Name: "Set up job", Outcome: "failure", Conclusion: "failure", Started: now, Finished: time.Now()}
+	j.sink.StepFinished(setupStep, r)
+	j.result.Steps = append(j.result.Steps, r)
+	j.result.Conclusion = "failure"
+	j.result.FailedStep = setupStep
+	return &j.result, nil
+}
+
+func (j *JobContext) logError(idx int, msg string) {
+	for _, line := range strings.Split(msg, "\n") {
+		j.sink.StepLog(idx, "##[error]"+j.Masker.Mask(line))
+	}
+}
+
+// finish computes the job's conclusion and outputs.
+func (j *JobContext) finish(ctx, jobCtx context.Context) {
+	switch {
+	case errors.Is(jobCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		j.result.Conclusion = "timed_out"
+	case ctx.Err() != nil || j.jobCancel:
+		j.result.Conclusion = "cancelled"
+	case j.status == expr.JobFailure:
+		j.result.Conclusion = "failure"
+	default:
+		j.result.Conclusion = "success"
+	}
+	j.result.Outputs = map[string]string{}
+	env := j.exprEnv(nil)
+	for _, o := range j.Spec.Job.Outputs {
+		v, err := expr.Interpolate(o.Value, env)
+		if err != nil {
+			j.sink.StepLog(len(j.Spec.Job.Steps), "##[warning]output "+o.Name+": "+err.Error())
+			continue
+		}
+		j.result.Outputs[o.Name] = v
+	}
+}
+
+// exprEnv returns the expression environment for the current step; stepEnv
+// (nil outside a step) is the env context.
+func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
+	envMap := stepEnv
+	if envMap == nil {
+		envMap = j.jobEnv()
+	}
+	needs := expr.NewObject()
+	for id, n := range j.Spec.Needs {
+		o := expr.NewObject()
+		o.Set("result", expr.StringValue(n.Result))
+		o.Set("outputs", stringMapValue(n.Outputs))
+		needs.Set(id, expr.ObjectValue(o))
+	}
+	matrix := expr.NewObject()
+	for _, kv := range j.Spec.Matrix {
+		matrix.Set(kv.Key, expr.FromGo(kvToGo(kv.Value)))
+	}
+	strategy := expr.NewObject()
+	strategy.Set("fail-fast", expr.BoolValue(j.Spec.Strategy.FailFast))
+	strategy.Set("job-index", expr.NumberValue(float64(j.Spec.Strategy.JobIndex)))
+	strategy.Set("job-total", expr.NumberValue(float64(max(j.Spec.Strategy.JobTotal, 1))))
+	strategy.Set("max-parallel", expr.NumberValue(float64(max(j.Spec.Strategy.MaxParallel, 1))))
+	jobCx := expr.NewObject()
+	jobCx.Set("status", expr.StringValue(j.status.String()))
+	jobCx.Set("container", expr.ObjectValue(expr.NewObject()))
+	jobCx.Set("services", expr.ObjectValue(expr.NewObject()))
+	inputs := expr.FromGo(j.Spec.Inputs)
+	if j.Spec.Inputs == nil {
+		inputs = expr.ObjectValue(expr.NewObject())
+	}
+	return &expr.Env{
+		Contexts: map[string]expr.Value{
+			"github":   expr.ObjectValue(j.github),
+			"env":      stringMapValue(envMap),
+			"vars":     stringMapValue(j.Spec.Vars),
+			"secrets":  j.secretsValue(),
+			"job":      expr.ObjectValue(jobCx),
+			"jobs":     expr.ObjectValue(expr.NewObject()),
+			"steps":    expr.ObjectValue(j.steps),
+			"runner":   expr.ObjectValue(j.runnerCx),
+			"strategy": expr.ObjectValue(strategy),
+			"matrix":   expr.ObjectValue(matrix),
+			"needs":    expr.ObjectValue(needs),
+			"inputs":   inputs,
+		},
+		HashFiles: j.hashFiles,
+		Status:    j.status,
+	}
+}
+
+func (j *JobContext) secretsValue() expr.Value {
+	s := maps.Clone(j.Spec.Secrets)
+	if s == nil {
+		s = map[string]string{}
+	}
+	s["GITHUB_TOKEN"] = j.Spec.Event.Token
+	return stringMapValue(s)
+}
+
+// kvToGo turns a raw workflow tree value (objects as []KV) into plain Go.
+func kvToGo(v any) any {
+	switch t := v.(type) {
+	case []workflow.KV:
+		m := make(map[string]any, len(t))
+		for _, kv := range t {
+			m[kv.Key] = kvToGo(kv.Value)
+		}
+		return m
+	case workflow.Combination:
+		return kvToGo([]workflow.KV(t))
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = kvToGo(e)
+		}
+		return out
+	}
+	return v
+}
+
+// jobEnv is the workflow env, then the job env, evaluated, then GITHUB_ENV additions.
+func (j *JobContext) jobEnv() map[string]string {
+	if j.env == nil {
+		j.env = map[string]string{}
+		// Layers see the layers above them in env.
+		j.evalEnvInto(j.env, j.Spec.Workflow.Env)
+		j.evalEnvInto(j.env, j.Spec.Job.Env)
+	}
+	out := maps.Clone(j.env)
+	maps.Copy(out, j.envAdds)
+	return out
+}
+
+// evalEnvInto evaluates an env: section into dst, logging problems to the
+// current step.
+func (j *JobContext) evalEnvInto(dst map[string]string, e workflow.Env) {
+	env := j.exprEnvWith(dst)
+	if e.Expr != "" {
+		v, err := expr.EvaluateValue(e.Expr, env)
+		if err != nil {
+			j.logError(j.stepIdx, "env: "+err.Error())
+			return
+		}
+		if v.Kind() == expr.KindObject {
+			v.Object().Range(func(k string, val expr.Value) bool {
+				dst[k] = expr.String(val)
+				return true
+			})
+		}
+		return
+	}
+	for _, kv := range e.Vars {
+		val, err := expr.Interpolate(kv.Value, env)
+		if err != nil {
+			j.logError(j.stepIdx, "env "+kv.Name+": "+err.Error())
+			continue
+		}
+		dst[kv.Name] = val
+	}
+}
+
+// exprEnvWith is exprEnv with env as it stands mid-evaluation (j.env may be nil).
+func (j *JobContext) exprEnvWith(env map[string]string) *expr.Env {
+	saved := j.env
+	if saved == nil {
+		j.env = map[string]string{} // avoid recursion while the job env is built
+	}
+	e := j.exprEnv(maps.Clone(env))
+	j.env = saved
+	return e
+}
+
+func (j *JobContext) timeoutErr(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

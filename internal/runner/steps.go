@@ -1,0 +1,464 @@
+package runner
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// StepOutcome is what running one step produced.
+type StepOutcome struct {
+	Failed  bool
+	Outputs map[string]string
+}
+
+// setup is the "Set up job" step: the workspace and the event file.
+func (j *JobContext) setup(ctx context.Context) error {
+	started := time.Now()
+	j.sink.StepStarted(setupStep, "Set up job")
+	j.sink.StepLog(setupStep, fmt.Sprintf("hookci runner, sandbox backend %q", j.Inst.Backend))
+	j.sink.StepLog(setupStep, "Workspace: "+j.Inst.Layout.Workspace)
+	var err error
+	if j.Spec.Source != nil {
+		err = j.putSource(ctx, j.Inst.Layout.Workspace)
+	}
+	if err == nil {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o644)
+		addDir(tw, "_runner_file_commands")
+		tw.Close()
+		err = j.Inst.Client.PutFiles(ctx, j.Inst.Layout.Temp, &buf)
+	}
+	r := StepResult{Name: "Set up job", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
+	if err != nil {
+		r.Outcome, r.Conclusion = "failure", "failure"
+		j.logError(setupStep, err.Error())
+	}
+	j.sink.StepFinished(setupStep, r)
+	j.result.Steps = append(j.result.Steps, r)
+	return err
+}
+
+func eventJSON(p []byte) []byte {
+	if len(p) == 0 {
+		return []byte("{}")
+	}
+	return p
+}
+
+// putSource streams the checked-out commit into dir in the sandbox.
+func (j *JobContext) putSource(ctx context.Context, dir string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(j.Spec.Source(ctx, pw)) }()
+	err := j.Inst.Client.PutFiles(ctx, dir, pr)
+	pr.CloseWithError(err)
+	if err != nil {
+		return fmt.Errorf("putting the repository into the workspace: %w", err)
+	}
+	return nil
+}
+
+func addFile(tw *tar.Writer, name string, data []byte, mode int64) {
+	tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Now()})
+	tw.Write(data)
+}
+
+func addDir(tw *tar.Writer, name string) {
+	tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Now()})
+}
+
+// stepID is the id used in the steps context: the step's own or a generated one.
+func stepID(s *workflow.Step, idx int) string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return fmt.Sprintf("__step_%d", idx)
+}
+
+// defaultStepName is GitHub's display name for an unnamed step.
+func defaultStepName(s *workflow.Step) string {
+	if s.Uses != "" {
+		return "Run " + s.Uses
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(s.Run), "\n")
+	return "Run " + first
+}
+
+// runStep runs user step number idx. Only an infrastructure failure is an error.
+func (j *JobContext) runStep(jobCtx context.Context, idx int, s *workflow.Step) error {
+	j.stepIdx = idx
+	started := time.Now()
+	ctx := jobCtx
+	if jobCtx.Err() != nil {
+		// Cancelled or timed out: only steps that ask to (always(), cancelled()) run,
+		// with a cleanup budget of their own.
+		j.status = expr.JobCancelled
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(jobCtx), 5*time.Minute)
+		defer cancel()
+	}
+	env := j.jobEnv()
+	j.evalEnvInto(env, s.Env)
+	xenv := j.exprEnv(env)
+	name := defaultStepName(s)
+	if s.Name != "" {
+		if n, err := expr.Interpolate(s.Name, xenv); err == nil {
+			name = n
+		}
+	}
+	id := stepID(s, idx)
+	j.sink.StepStarted(idx, name)
+	res := StepResult{Name: name, Started: started}
+	finish := func(outcome string, continueOnError bool, outputs map[string]string) {
+		res.Outcome, res.Conclusion = outcome, outcome
+		if outcome == "failure" && continueOnError {
+			res.Conclusion = "success"
+		}
+		if res.Conclusion == "failure" {
+			if j.status == expr.JobSuccess {
+				j.status = expr.JobFailure
+			}
+			if j.result.FailedStep < 0 {
+				j.result.FailedStep = idx
+			}
+		}
+		res.Finished = time.Now()
+		o := expr.NewObject()
+		o.Set("outcome", expr.StringValue(res.Outcome))
+		o.Set("conclusion", expr.StringValue(res.Conclusion))
+		o.Set("outputs", stringMapValue(outputs))
+		j.steps.Set(id, expr.ObjectValue(o))
+		j.sink.StepFinished(idx, res)
+		j.result.Steps = append(j.result.Steps, res)
+	}
+	run, err := expr.EvaluateIf(s.If, xenv)
+	if err != nil {
+		j.logError(idx, "if: "+err.Error())
+		finish("failure", false, nil)
+		return nil
+	}
+	if !run {
+		j.sink.StepLog(idx, "Skipped: if: "+cmpOr(s.If, "success()")+" is false")
+		finish("skipped", false, nil)
+		return nil
+	}
+	continueOnError := false
+	if s.ContinueOnError != "" {
+		v, err := expr.EvaluateValue(s.ContinueOnError, xenv)
+		if err != nil {
+			j.logError(idx, "continue-on-error: "+err.Error())
+			finish("failure", false, nil)
+			return nil
+		}
+		continueOnError = expr.Truthy(v) && expr.String(v) != "false"
+	}
+	if s.TimeoutMinutes != "" {
+		v, err := expr.EvaluateValue(s.TimeoutMinutes, xenv)
+		if err != nil {
+			j.logError(idx, "timeout-minutes: "+err.Error())
+			finish("failure", continueOnError, nil)
+			return nil
+		}
+		if n := expr.ParseNumber(expr.String(v)); n > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(n*float64(time.Minute)))
+			defer cancel()
+		}
+	}
+	j.github.Set("action", expr.StringValue(id))
+	var out StepOutcome
+	switch {
+	case s.Run != "":
+		out, err = j.runScript(ctx, idx, s, env, xenv)
+	case s.Uses != "":
+		out, err = j.runUses(ctx, idx, s, env, xenv)
+	default:
+		err = errors.New("step has neither run nor uses")
+	}
+	var infra *agent.InfraError
+	if errors.As(err, &infra) && ctx.Err() == nil {
+		return err
+	}
+	outcome := "success"
+	switch {
+	case ctx.Err() != nil && jobCtx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		j.logError(idx, "The step has timed out after "+s.TimeoutMinutes+" minutes.")
+		outcome = "failure"
+	case jobCtx.Err() != nil && errors.Is(jobCtx.Err(), context.DeadlineExceeded):
+		j.logError(idx, "The job has exceeded the maximum execution time.")
+		outcome = "failure"
+	case jobCtx.Err() != nil:
+		j.logError(idx, "The operation was canceled.")
+		outcome = "cancelled"
+	case err != nil:
+		j.logError(idx, err.Error())
+		outcome = "failure"
+	case out.Failed:
+		outcome = "failure"
+	}
+	finish(outcome, continueOnError, out.Outputs)
+	return nil
+}
+
+// runUses runs a uses: step: the built-ins here, anything else through Spec.Actions.
+func (j *JobContext) runUses(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
+	with := map[string]string{}
+	for _, kv := range s.With {
+		v, err := expr.Interpolate(kv.Value, xenv)
+		if err != nil {
+			return StepOutcome{}, fmt.Errorf("with.%s: %w", kv.Name, err)
+		}
+		with[kv.Name] = v
+	}
+	name, _, _ := strings.Cut(s.Uses, "@")
+	if strings.EqualFold(name, "actions/checkout") && (with["repository"] == "" || strings.EqualFold(with["repository"], j.Spec.Event.Repo)) {
+		return j.checkout(ctx, idx, with)
+	}
+	if j.Spec.Actions == nil {
+		return StepOutcome{}, fmt.Errorf("action %q cannot run here: only actions/checkout is built in so far", s.Uses)
+	}
+	return j.Spec.Actions.RunAction(ctx, j, s, with)
+}
+
+// checkout is the built-in actions/checkout for the run's own repository and
+// commit: the commit goes into path (default: the workspace itself).
+func (j *JobContext) checkout(ctx context.Context, idx int, with map[string]string) (StepOutcome, error) {
+	dir := j.Inst.Layout.Workspace
+	if p := strings.TrimSpace(with["path"]); p != "" && p != "." {
+		clean := path.Clean("/" + p)
+		if strings.Contains(p, "..") && clean == "/" {
+			return StepOutcome{}, fmt.Errorf("checkout: path %q leaves the workspace", p)
+		}
+		dir = path.Join(dir, clean)
+	}
+	if ref := with["ref"]; ref != "" && ref != j.Spec.Event.SHA && ref != j.Spec.Event.Ref {
+		j.sink.StepLog(idx, "##[warning]checkout: ref "+ref+" is not the run's commit; checking out "+j.Spec.Event.SHA)
+	}
+	if j.Spec.Source == nil {
+		return StepOutcome{}, errors.New("checkout: this run has no repository source")
+	}
+	j.sink.StepLog(idx, "Checking out "+j.Spec.Event.Repo+"@"+j.Spec.Event.SHA+" into "+dir)
+	return StepOutcome{}, j.putSource(ctx, dir)
+}
+
+// runScript runs a run: step.
+func (j *JobContext) runScript(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
+	script, err := expr.Interpolate(s.Run, xenv)
+	if err != nil {
+		return StepOutcome{}, fmt.Errorf("run: %w", err)
+	}
+	shell := s.Shell
+	wd := s.WorkingDirectory
+	for _, d := range []workflow.Defaults{j.Spec.Job.Defaults, j.Spec.Workflow.Defaults} {
+		if shell == "" {
+			shell = d.Run.Shell
+		}
+		if wd == "" {
+			wd = d.Run.WorkingDirectory
+		}
+	}
+	if shell, err = expr.Interpolate(shell, xenv); err != nil {
+		return StepOutcome{}, fmt.Errorf("shell: %w", err)
+	}
+	if wd, err = expr.Interpolate(wd, xenv); err != nil {
+		return StepOutcome{}, fmt.Errorf("working-directory: %w", err)
+	}
+	argvTmpl, ext, err := shellCommand(shell)
+	if err != nil {
+		return StepOutcome{}, err
+	}
+	dir := j.Inst.Layout.Workspace
+	if wd != "" {
+		if path.IsAbs(wd) {
+			dir = path.Clean(wd)
+		} else {
+			dir = path.Join(dir, wd)
+		}
+	}
+	scriptPath := path.Join(j.Inst.Layout.Temp, randomID()+ext)
+	argv := make([]string, len(argvTmpl))
+	for i, a := range argvTmpl {
+		argv[i] = strings.ReplaceAll(a, "{0}", scriptPath)
+	}
+	if ext == ".sh" || ext == "" {
+		script = strings.TrimRight(script, "\n") + "\n"
+	}
+	return j.exec(ctx, idx, argv, dir, env, map[string][]byte{scriptPath: []byte(script)})
+}
+
+// exec runs argv as one step: file-command files are prepared, extra files
+// written, output parsed for workflow commands and masked, and the file
+// commands applied afterwards.
+func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
+	fcDir := path.Join(j.fileDir, fmt.Sprintf("step%d", idx))
+	names := map[string]string{
+		"GITHUB_ENV": "env", "GITHUB_OUTPUT": "output", "GITHUB_PATH": "path",
+		"GITHUB_STATE": "state", "GITHUB_STEP_SUMMARY": "summary",
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range names {
+		addFile(tw, path.Join(fcDir, f)[1:], nil, 0o666)
+	}
+	for p, data := range files {
+		addFile(tw, p[1:], data, 0o755)
+	}
+	tw.Close()
+	if err := j.Inst.Client.PutFiles(ctx, "/", &buf); err != nil {
+		return StepOutcome{}, err
+	}
+	full := j.processEnv(env)
+	for k, f := range names {
+		full[k] = path.Join(fcDir, f)
+	}
+	lw := newLineWriter(j, idx)
+	res, err := j.Inst.Client.Exec(ctx, agent.ExecRequest{Argv: argv, Env: envList(full), Dir: dir}, lw)
+	lw.Flush()
+	if err != nil {
+		return StepOutcome{}, err
+	}
+	out := StepOutcome{Outputs: lw.outputs, Failed: res.ExitCode != 0 || lw.failed}
+	if res.ExitCode != 0 {
+		msg := fmt.Sprintf("Process completed with exit code %d.", res.ExitCode)
+		if res.Signal != "" {
+			msg = "Process was killed by " + res.Signal + "."
+		}
+		j.logError(idx, msg)
+	}
+	if err := j.applyFileCommands(ctx, idx, fcDir, &out); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// processEnv is the environment a step's process sees.
+func (j *JobContext) processEnv(env map[string]string) map[string]string {
+	full := map[string]string{
+		"HOME": j.Inst.Layout.Home,
+		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG": "C.UTF-8",
+	}
+	if j.Inst.Backend == "host" {
+		if p := os.Getenv("PATH"); p != "" {
+			full["PATH"] = p
+		}
+	}
+	for k, v := range githubEnv(j.github, j.runnerCx) {
+		full[k] = v
+	}
+	full["GITHUB_ACTION"] = expr.String(mustGet(j.github, "action"))
+	for k, v := range env {
+		full[k] = v
+	}
+	if len(j.pathAdds) > 0 {
+		full["PATH"] = strings.Join(j.pathAdds, ":") + ":" + full["PATH"]
+	}
+	return full
+}
+
+func mustGet(o *expr.Object, k string) expr.Value {
+	v, _ := o.Get(k)
+	return v
+}
+
+func envList(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+// applyFileCommands reads the step's GITHUB_* files back and applies them.
+func (j *JobContext) applyFileCommands(ctx context.Context, idx int, fcDir string, out *StepOutcome) error {
+	rc, err := j.Inst.Client.GetFiles(ctx, fcDir)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	contents := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return &agent.InfraError{Op: "read file commands", Err: err}
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(io.LimitReader(tr, 64<<20))
+			if err != nil {
+				return &agent.InfraError{Op: "read file commands", Err: err}
+			}
+			contents[path.Base(h.Name)] = b
+		}
+	}
+	if out.Outputs == nil {
+		out.Outputs = map[string]string{}
+	}
+	apply := func(file string, fn func(k, v string)) {
+		kvs, err := ParseEnvFile(contents[file])
+		if err != nil {
+			j.logError(idx, "GITHUB_"+strings.ToUpper(file)+": "+err.Error())
+			out.Failed = true
+		}
+		for _, kv := range kvs {
+			fn(kv[0], kv[1])
+		}
+	}
+	apply("env", func(k, v string) { j.envAdds[k] = v })
+	apply("output", func(k, v string) { out.Outputs[k] = v })
+	apply("state", func(k, v string) { j.saveState(k, v) })
+	for _, p := range ParsePathFile(contents["path"]) {
+		j.pathAdds = append([]string{p}, j.pathAdds...)
+	}
+	if s := contents["summary"]; len(s) > 0 {
+		j.result.Summary += j.Masker.Mask(string(s))
+		if !strings.HasSuffix(j.result.Summary, "\n") {
+			j.result.Summary += "\n"
+		}
+	}
+	return nil
+}
+
+// saveState records GITHUB_STATE / ::save-state:: values of the current
+// step, which the post step of the same action sees as STATE_<name>.
+func (j *JobContext) saveState(k, v string) {
+	if j.state == nil {
+		j.state = map[int]map[string]string{}
+	}
+	if j.state[j.stepIdx] == nil {
+		j.state[j.stepIdx] = map[string]string{}
+	}
+	j.state[j.stepIdx][k] = v
+}
+
+// State returns the state saved by step idx (for an action's post step).
+func (j *JobContext) State(idx int) map[string]string { return j.state[idx] }
+
+func randomID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
