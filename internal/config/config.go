@@ -43,6 +43,8 @@ type Config struct {
 	// APIToken guards the dashboard and API when Listen is not loopback.
 	APIToken string `toml:"api_token" env:"HOOKCI_API_TOKEN" secret:"true"`
 
+	// Env is added to every job's environment, below the workflow's env.
+	Env map[string]string `toml:"env"`
 	// Vars is the vars context, and Secrets the secrets context, for every repository.
 	Vars    map[string]string `toml:"vars"`
 	Secrets map[string]string `toml:"secrets" secret:"true"`

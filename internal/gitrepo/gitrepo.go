@@ -26,8 +26,9 @@ type Cache struct {
 	baseURL string
 	token   TokenFunc
 
-	mu    sync.Mutex // guards locks
-	locks map[string]*sync.Mutex
+	mu        sync.Mutex // guards the fields below
+	locks     map[string]*sync.Mutex
+	overrides map[string]string
 }
 
 // New returns a cache of mirrors under dir, fetching from
@@ -62,7 +63,26 @@ func (c *Cache) lock(repo string) *sync.Mutex {
 }
 
 // CloneURL is where repo is fetched from (without credentials).
-func (c *Cache) CloneURL(repo string) string { return c.baseURL + "/" + repo + ".git" }
+func (c *Cache) CloneURL(repo string) string {
+	c.mu.Lock()
+	u, ok := c.overrides[repo]
+	c.mu.Unlock()
+	if ok {
+		return u
+	}
+	return c.baseURL + "/" + repo + ".git"
+}
+
+// SetCloneURL makes repo come from url instead of the base URL (hookci run
+// fetches the local repository this way).
+func (c *Cache) SetCloneURL(repo, url string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.overrides == nil {
+		c.overrides = map[string]string{}
+	}
+	c.overrides[repo] = url
+}
 
 // Fetch makes sure the mirror of repo holds every commit in shas, fetching
 // them by id, and returns it.
@@ -120,7 +140,7 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 // authEnv passes a token to git through the environment (an extra header),
 // never through the URL, so it cannot appear in error messages or logs.
 func (c *Cache) authEnv(ctx context.Context, repo string) ([]string, error) {
-	if c.token == nil || !strings.HasPrefix(c.baseURL, "http") {
+	if c.token == nil || !strings.HasPrefix(c.CloneURL(repo), "http") {
 		return nil, nil
 	}
 	tok, err := c.token(ctx, repo)
@@ -135,6 +155,42 @@ func (c *Cache) authEnv(ctx context.Context, repo string) ([]string, error) {
 		"GIT_CONFIG_KEY_0=http.extraHeader",
 		"GIT_CONFIG_VALUE_0=Authorization: Basic " + basicAuth("x-access-token", tok),
 	}, nil
+}
+
+// ResolveRef returns the commit a ref (refs/heads/x, refs/tags/y) points at
+// on the server, asking it directly (git ls-remote).
+func (c *Cache) ResolveRef(ctx context.Context, repo, ref string) (string, error) {
+	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
+		return "", fmt.Errorf("gitrepo: invalid repository name %q", repo)
+	}
+	if !strings.HasPrefix(ref, "refs/") || strings.ContainsAny(ref, " \t\n*?[") {
+		return "", fmt.Errorf("gitrepo: invalid ref %q", ref)
+	}
+	env, err := c.authEnv(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	out, err := git(ctx, c.dir, env, "ls-remote", c.CloneURL(repo), ref, ref+"^{}")
+	if err != nil {
+		return "", err
+	}
+	sha := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		if f[1] == ref+"^{}" || sha == "" {
+			sha = f[0] // a peeled tag wins
+		}
+	}
+	if sha == "" {
+		return "", fmt.Errorf("gitrepo: %s has no %s", repo, ref)
+	}
+	return sha, nil
 }
 
 func (m *Mirror) has(ctx context.Context, sha string) bool {

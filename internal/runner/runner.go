@@ -41,6 +41,9 @@ type Spec struct {
 	Source func(ctx context.Context, w io.Writer) error
 	// Actions runs uses: steps other than the built-ins; nil means such steps fail.
 	Actions ActionRunner
+	// ExtraEnv is set for every step, below the workflow's own env (a
+	// self-hosted runner's .env, e.g. ACT=true for act's test workflows).
+	ExtraEnv map[string]string
 	// RunnerName is runner.name.
 	RunnerName string
 }
@@ -347,7 +350,10 @@ func kvToGo(v any) any {
 // jobEnv is the workflow env, then the job env, evaluated, then GITHUB_ENV additions.
 func (j *JobContext) jobEnv() map[string]string {
 	if j.env == nil {
-		j.env = map[string]string{}
+		j.env = maps.Clone(j.Spec.ExtraEnv)
+		if j.env == nil {
+			j.env = map[string]string{}
+		}
 		// Layers see the layers above them in env.
 		j.evalEnvInto(j.env, j.Spec.Workflow.Env)
 		j.evalEnvInto(j.env, j.Spec.Job.Env)

@@ -11,8 +11,9 @@ import (
 )
 
 const (
-	queuePlan = "plan"
-	queueJobs = "jobs"
+	queuePlan   = "plan"
+	queueJobs   = "jobs"
+	queueReport = "report"
 )
 
 type deliveryArgs struct {
@@ -26,6 +27,27 @@ type jobArgs struct {
 }
 
 func (jobArgs) Kind() string { return "hookci_job" }
+
+type reportArgs struct {
+	RunID int64 `json:"run_id"`
+}
+
+func (reportArgs) Kind() string { return "hookci_report" }
+
+type reportWorker struct {
+	river.WorkerDefaults[reportArgs]
+	s *Store
+}
+
+func (w *reportWorker) Work(ctx context.Context, j *river.Job[reportArgs]) error {
+	h := w.s.currentHandlers()
+	if h.Report == nil {
+		return nil // reporting is off
+	}
+	return h.Report(ctx, j.Args.RunID)
+}
+
+func (w *reportWorker) Timeout(*river.Job[reportArgs]) time.Duration { return 5 * time.Minute }
 
 type deliveryWorker struct {
 	river.WorkerDefaults[deliveryArgs]
@@ -63,6 +85,7 @@ func (s *Store) newQueue(opts Options) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveryWorker{s: s})
 	river.AddWorker(workers, &jobWorker{s: s})
+	river.AddWorker(workers, &reportWorker{s: s})
 	maxJobs := opts.MaxJobs
 	if maxJobs < 1 {
 		maxJobs = 1
@@ -73,8 +96,9 @@ func (s *Store) newQueue(opts Options) error {
 	}
 	client, err := river.NewClient(riversqlite.New(s.db), &river.Config{
 		Queues: map[string]river.QueueConfig{
-			queuePlan: {MaxWorkers: 2},
-			queueJobs: {MaxWorkers: maxJobs},
+			queuePlan:   {MaxWorkers: 2},
+			queueJobs:   {MaxWorkers: maxJobs},
+			queueReport: {MaxWorkers: 2},
 		},
 		Workers:           workers,
 		FetchPollInterval: poll,
@@ -129,6 +153,21 @@ func (s *Store) enqueueJobTx(ctx context.Context, tx *sql.Tx, jobID int64) error
 	_, err := s.river.InsertTx(ctx, tx, jobArgs{JobID: jobID}, &river.InsertOpts{Queue: queueJobs})
 	if err != nil {
 		return fmt.Errorf("store: enqueue job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// EnqueueReport queues a report of run runID to GitHub, inside the
+// transaction when q is in one. Reports are retried with backoff on failure.
+func (q *Queries) EnqueueReport(ctx context.Context, runID int64) error {
+	var err error
+	if q.tx != nil {
+		_, err = q.s.river.InsertTx(ctx, q.tx, reportArgs{RunID: runID}, &river.InsertOpts{Queue: queueReport, MaxAttempts: 8})
+	} else {
+		_, err = q.s.river.Insert(ctx, reportArgs{RunID: runID}, &river.InsertOpts{Queue: queueReport, MaxAttempts: 8})
+	}
+	if err != nil {
+		return fmt.Errorf("store: enqueue report of run %d: %w", runID, err)
 	}
 	return nil
 }

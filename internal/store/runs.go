@@ -152,6 +152,12 @@ func (q *Queries) UpdateJob(ctx context.Context, j *Job) error {
 	return nil
 }
 
+// SetJobMatrix records the matrix values of a leg.
+func (q *Queries) SetJobMatrix(ctx context.Context, id int64, matrix string) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET matrix = ? WHERE id = ?`, matrix, id)
+	return err
+}
+
 // Job returns one job.
 func (q *Queries) Job(ctx context.Context, id int64) (Job, error) {
 	j, err := scanJob(q.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))

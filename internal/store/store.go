@@ -48,6 +48,8 @@ type Handlers struct {
 	Delivery func(ctx context.Context, deliveryID string) error
 	// Job runs one job.
 	Job func(ctx context.Context, jobID int64) error
+	// Report tells GitHub where a run stands (nil: reporting off).
+	Report func(ctx context.Context, runID int64) error
 }
 
 // Options tune the queue.

@@ -1,0 +1,119 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// watchResync waits for the host to write resyncPath and applies it each
+// time. It runs for the life of PID 1.
+func watchResync(logf func(string, ...any)) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		logf("init: inotify: %v", err)
+		return
+	}
+	dir := filepath.Dir(resyncPath)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO); err != nil {
+		logf("init: inotify %s: %v", dir, err)
+		return
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			logf("init: inotify read: %v", err)
+			return
+		}
+		if !inotifyNamed(buf[:n], filepath.Base(resyncPath)) {
+			continue
+		}
+		if err := applyResync(); err != nil {
+			logf("init: %v", err)
+		}
+	}
+}
+
+// inotifyNamed reports whether any event in buf names name.
+func inotifyNamed(buf []byte, name string) bool {
+	for len(buf) >= unix.SizeofInotifyEvent {
+		l := int(binary.NativeEndian.Uint32(buf[12:16]))
+		end := unix.SizeofInotifyEvent + l
+		if end > len(buf) {
+			return false
+		}
+		if strings.TrimRight(string(buf[unix.SizeofInotifyEvent:end]), "\x00") == name {
+			return true
+		}
+		buf = buf[end:]
+	}
+	return false
+}
+
+// applyResync sets the clock and reseeds the RNG from resyncPath, then
+// acknowledges by writing resyncPath+".done".
+func applyResync() error {
+	b, err := os.ReadFile(resyncPath)
+	if err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return fmt.Errorf("resync: malformed %q", b)
+	}
+	nanos, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return fmt.Errorf("resync: time: %w", err)
+	}
+	seed, err := hex.DecodeString(f[1])
+	if err != nil || len(seed) == 0 || len(seed) > 512 {
+		return fmt.Errorf("resync: bad seed")
+	}
+	if d := time.Since(time.Unix(0, nanos)); d > time.Second || d < -time.Second {
+		ts := unix.NsecToTimespec(nanos)
+		if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+			return fmt.Errorf("resync: set clock: %w", err)
+		}
+	}
+	if err := reseedRNG(seed); err != nil {
+		return err
+	}
+	return os.WriteFile(resyncPath+".done", b, 0o644)
+}
+
+// reseedRNG credits seed to the kernel's entropy pool and forces the CRNG to
+// reseed now, so clones of one snapshot stop sharing their random stream.
+func reseedRNG(seed []byte) error {
+	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
+	defer f.Close()
+	// struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+	info := make([]byte, 8+len(seed)+3)
+	binary.NativeEndian.PutUint32(info[0:], uint32(len(seed)*8))
+	binary.NativeEndian.PutUint32(info[4:], uint32(len(seed)))
+	copy(info[8:], seed)
+	fd := f.Fd()
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&info[0]))); e != 0 {
+		return fmt.Errorf("resync: RNDADDENTROPY: %w", e)
+	}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.RNDRESEEDCRNG, 0); e != 0 {
+		return fmt.Errorf("resync: RNDRESEEDCRNG: %w", e)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+// Command hookci-agent is the guest agent that runs inside every sandbox and
+// serves the protocol of package agent on one of: a unix socket
+// (--listen unix:/path), a virtio-serial port (--serial /dev/vportNpM) or a
+// vsock port (--vsock PORT). As PID 1 of a microVM (or with --init) it first
+// sets the guest up (guestInit). It logs to stderr. On SIGTERM or SIGINT it
+// kills every process group it started and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/hookci/hookci/internal/agent"
+)
+
+type config struct {
+	listen string // "unix:/path"
+	serial string // device path
+	vsock  string // port number
+	init   bool
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.listen, "listen", "", "listen address, `unix:/path/to/sock`")
+	flag.StringVar(&cfg.serial, "serial", "", "serve on a virtio-serial port `device` (e.g. /dev/virtio-ports/hookci)")
+	flag.StringVar(&cfg.vsock, "vsock", "", "listen on vsock `port`")
+	flag.BoolVar(&cfg.init, "init", false, "set up the guest as its init (implied when running as PID 1)")
+	flag.Parse()
+	log.SetPrefix("hookci-agent: ")
+	log.SetFlags(log.Lmicroseconds)
+	if err := run(context.Background(), cfg); err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	if cfg.init || os.Getpid() == 1 {
+		// guestInit sets the guest up, then supervises a child agent
+		// started with --serial; it returns only on failure.
+		if err := guestInit(); err != nil {
+			return fmt.Errorf("guest init: %w", err)
+		}
+		return nil
+	}
+	modes := 0
+	for _, v := range []string{cfg.listen, cfg.serial, cfg.vsock} {
+		if v != "" {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return errors.New("exactly one of --listen, --serial, --vsock is required")
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv := agent.NewServer(log.Printf)
+	defer srv.Shutdown()
+	err := serve(ctx, srv, cfg)
+	if ctx.Err() != nil {
+		return nil // told to stop
+	}
+	return err
+}
+
+func serve(ctx context.Context, srv *agent.Server, cfg config) error {
+	switch {
+	case cfg.serial != "":
+		port, err := agent.OpenSerial(cfg.serial)
+		if err != nil {
+			return err
+		}
+		defer port.Close()
+		log.Printf("serving on serial port %s", cfg.serial)
+		return srv.ServeSerial(ctx, port)
+	case cfg.vsock != "":
+		port, err := strconv.ParseUint(cfg.vsock, 10, 32)
+		if err != nil {
+			return fmt.Errorf("--vsock: bad port %q", cfg.vsock)
+		}
+		l, err := agent.ListenVsock(uint32(port))
+		if err != nil {
+			return err
+		}
+		log.Printf("listening on vsock port %d", port)
+		return srv.Serve(ctx, l)
+	default:
+		path, ok := strings.CutPrefix(cfg.listen, "unix:")
+		if !ok || path == "" {
+			return fmt.Errorf("--listen: want unix:/path, got %q", cfg.listen)
+		}
+		os.Remove(path) // a stale socket from an earlier run
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return err
+		}
+		log.Printf("listening on %s", path)
+		return srv.Serve(ctx, l)
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// cmdLint implements "hookci lint [-errors-only] [FILE|DIR...]": it checks
+// workflow files (a directory means its *.yml and *.yaml files; the default
+// is .github/workflows) and prints one "file:line:col: message [kind]" line
+// per problem. Lint-only findings GitHub would accept are marked
+// "[kind, warning]". It returns 0 when clean, 1 when problems were found or
+// a file could not be read, 2 for bad usage.
+func cmdLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	errorsOnly := fs.Bool("errors-only", false, "report only problems GitHub would reject the workflow for")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: hookci lint [-errors-only] [FILE|DIR...]  (default .github/workflows)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{filepath.Join(".github", "workflows")}
+	}
+	files, err := workflowFiles(paths)
+	if err != nil {
+		fmt.Fprintf(stderr, "hookci lint: %v\n", err)
+		return 1
+	}
+	status := 0
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			fmt.Fprintf(stderr, "hookci lint: %v\n", err)
+			return 1
+		}
+		if n, err := lintFile(f, *errorsOnly, stdout); err != nil {
+			fmt.Fprintf(stderr, "hookci lint: %v\n", err)
+			status = 1
+		} else if n > 0 {
+			status = 1
+		}
+	}
+	return status
+}
+
+// workflowFiles expands directories into their workflow files, sorted.
+func workflowFiles(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		for _, pat := range []string{"*.yml", "*.yaml"} {
+			m, err := filepath.Glob(filepath.Join(p, pat))
+			if err != nil {
+				return nil, err
+			}
+			slices.Sort(m)
+			files = append(files, m...)
+		}
+	}
+	return files, nil
+}
+
+// lintFile prints the problems of one file and returns how many it printed.
+func lintFile(file string, errorsOnly bool, stdout io.Writer) (int, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range workflow.Lint(file, src, workflow.Options{ProjectDir: projectDir(file)}) {
+		kind := p.Kind
+		if p.Severity == workflow.SeverityWarning {
+			if errorsOnly {
+				continue
+			}
+			kind += ", warning"
+		}
+		fmt.Fprintf(stdout, "%s:%d:%d: %s [%s]\n", p.File, p.Line, p.Col, p.Message, kind)
+		n++
+	}
+	return n, nil
+}
+
+// projectDir returns the repository root of a file under .github/workflows,
+// so that local actions and reusable workflows can be checked; "" otherwise.
+func projectDir(file string) string {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return ""
+	}
+	dir := filepath.Dir(abs)
+	if filepath.Base(dir) != "workflows" || filepath.Base(filepath.Dir(dir)) != ".github" {
+		return ""
+	}
+	root := filepath.Dir(filepath.Dir(dir))
+	if strings.TrimSpace(root) == "" {
+		return ""
+	}
+	return root
+}

@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/store"
+)
+
+// kvFlag collects repeated NAME=VALUE flags.
+type kvFlag map[string]string
+
+func (k kvFlag) String() string { return "" }
+func (k kvFlag) Set(s string) error {
+	name, val, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	k[name] = val
+	return nil
+}
+
+// runLocal is `hookci run`: the workflows of a local repository, triggered by
+// an event, through the same planner, dispatcher and runner as the server.
+func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	event := fs.String("event", "push", "event name")
+	eventFile := fs.String("event-file", "", "JSON payload of the event (default: one made from the repository)")
+	job := fs.String("job", "", "run only this job (and the jobs it needs)")
+	sandboxName := fs.String("sandbox", "host", "sandbox backend: host, namespace, microvm")
+	cfgPath := fs.String("config", "", "TOML config file (vars, secrets, env, sandbox settings)")
+	dataDir := fs.String("data-dir", "", "keep the store and caches here (default: a temporary directory)")
+	secrets, vars, env := kvFlag{}, kvFlag{}, kvFlag{}
+	fs.Var(secrets, "secret", "secret NAME=VALUE (repeatable)")
+	fs.Var(vars, "var", "variable NAME=VALUE for the vars context (repeatable)")
+	fs.Var(env, "env", "environment NAME=VALUE for every job (repeatable)")
+	verbose := fs.Bool("v", false, "log what the server parts do")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	dir := "."
+	if fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "hookci run: at most one directory")
+		return 2
+	} else if fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	}
+	cfg, err := config.Load(*cfgPath, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(stderr, "hookci run:", err)
+		return 2
+	}
+	cfg.Sandbox = *sandboxName
+	merge := func(dst *map[string]string, src map[string]string) {
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		for k, v := range src {
+			(*dst)[k] = v
+		}
+	}
+	merge(&cfg.Secrets, secrets)
+	merge(&cfg.Vars, vars)
+	merge(&cfg.Env, env)
+	cfg.GitHubToken, cfg.GitHubAppID, cfg.GitHubAppKeyFile = "", 0, "" // never report local runs
+	if *dataDir == "" {
+		tmp, err := os.MkdirTemp("", "hookci-run-")
+		if err != nil {
+			fmt.Fprintln(stderr, "hookci run:", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		*dataDir = tmp
+	}
+	cfg.DataDir = *dataDir
+	level := slog.LevelError
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, *job, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "hookci run:", err)
+		return 1
+	}
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, event, eventFile, job string, out io.Writer) (bool, error) {
+	root, err := gitOut(dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return false, fmt.Errorf("%s is not a git repository: %w", dir, err)
+	}
+	sha, branch, err := snapshot(root)
+	if err != nil {
+		return false, err
+	}
+	payload, repo, err := localPayload(root, event, eventFile, sha, branch)
+	if err != nil {
+		return false, err
+	}
+	s, err := newServer(ctx, cfg, log, serverOptions{onlyJob: job})
+	if err != nil {
+		return false, err
+	}
+	defer s.close()
+	s.git.SetCloneURL(repo, "file://"+root)
+	id := fmt.Sprintf("local-%d", time.Now().UnixNano())
+	d := store.Delivery{ID: id, Event: event, Repo: repo, ReceivedAt: time.Now(), Payload: payload, Status: store.DeliveryQueued}
+	var p struct {
+		Action string `json:"action"`
+	}
+	json.Unmarshal(payload, &p)
+	d.Action = p.Action
+	if _, err := s.store.AddDelivery(ctx, d, true); err != nil {
+		return false, err
+	}
+	if err := s.start(ctx); err != nil {
+		return false, err
+	}
+	return follow(ctx, s.store, id, out)
+}
+
+func gitOut(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// snapshot commits the working tree as it is (tracked and untracked files
+// that are not ignored) without touching the index, the branch or the
+// files, and points refs/hookci/run at it so it can be fetched.
+func snapshot(root string) (sha, branch string, err error) {
+	idx, err := os.CreateTemp("", "hookci-index-")
+	if err != nil {
+		return "", "", err
+	}
+	idx.Close()
+	defer os.Remove(idx.Name())
+	os.Remove(idx.Name()) // git wants to create it
+	env := append(os.Environ(), "GIT_INDEX_FILE="+idx.Name())
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = root, env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if _, err := run("add", "-A"); err != nil {
+		return "", "", err
+	}
+	tree, err := run("write-tree")
+	if err != nil {
+		return "", "", err
+	}
+	commitArgs := []string{"-c", "user.name=hookci", "-c", "user.email=hookci@localhost", "commit-tree", tree, "-m", "hookci run: working tree"}
+	if head, err := run("rev-parse", "--verify", "-q", "HEAD"); err == nil && head != "" {
+		headTree, _ := run("rev-parse", "HEAD^{tree}")
+		if headTree == tree {
+			sha = head // clean working tree: run the commit itself
+		}
+		commitArgs = append(commitArgs, "-p", head)
+	}
+	if sha == "" {
+		if sha, err = run(commitArgs...); err != nil {
+			return "", "", err
+		}
+	}
+	if _, err := run("update-ref", "refs/hookci/run", sha); err != nil {
+		return "", "", err
+	}
+	branch, _ = run("symbolic-ref", "--short", "-q", "HEAD")
+	if branch == "" {
+		branch = "main"
+	}
+	return sha, branch, nil
+}
+
+// localPayload is the event file (with this commit put in), or a payload made
+// from the repository.
+func localPayload(root, event, eventFile, sha, branch string) ([]byte, string, error) {
+	p := map[string]any{}
+	if eventFile != "" {
+		b, err := os.ReadFile(eventFile)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", eventFile, err)
+		}
+	}
+	repoObj, _ := p["repository"].(map[string]any)
+	if repoObj == nil {
+		repoObj = map[string]any{}
+		p["repository"] = repoObj
+	}
+	full, _ := repoObj["full_name"].(string)
+	if !strings.Contains(full, "/") {
+		full = "local/" + sanitize(filepath.Base(root))
+		repoObj["full_name"] = full
+	}
+	owner, name, _ := strings.Cut(full, "/")
+	setDefault(repoObj, "name", name)
+	setDefault(repoObj, "owner", map[string]any{"login": owner})
+	setDefault(repoObj, "default_branch", branch)
+	setDefault(p, "sender", map[string]any{"login": owner})
+	ref := "refs/heads/" + branch
+	switch event {
+	case "push":
+		setDefault(p, "ref", ref)
+		setDefault(p, "before", strings.Repeat("0", 40))
+		p["after"] = sha
+		setDefault(p, "head_commit", map[string]any{"id": sha, "message": "local run"})
+	case "pull_request", "pull_request_target":
+		setDefault(p, "action", "opened")
+		setDefault(p, "number", 1.0)
+		pr, _ := p["pull_request"].(map[string]any)
+		if pr == nil {
+			pr = map[string]any{}
+			p["pull_request"] = pr
+		}
+		setDefault(pr, "number", p["number"])
+		head, _ := pr["head"].(map[string]any)
+		if head == nil {
+			head = map[string]any{}
+			pr["head"] = head
+		}
+		head["sha"] = sha
+		setDefault(head, "ref", branch)
+		setDefault(head, "repo", map[string]any{"full_name": full})
+		base, _ := pr["base"].(map[string]any)
+		if base == nil {
+			base = map[string]any{}
+			pr["base"] = base
+		}
+		base["sha"] = sha
+		setDefault(base, "ref", branch)
+		setDefault(base, "repo", map[string]any{"full_name": full})
+	default:
+		setDefault(p, "ref", ref)
+	}
+	b, err := json.Marshal(p)
+	return b, full, err
+}
+
+func setDefault(m map[string]any, k string, v any) {
+	if _, ok := m[k]; !ok {
+		m[k] = v
+	}
+}
+
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "repo"
+	}
+	return b.String()
+}
+
+// follow prints the runs of a delivery as they go and reports whether all succeeded.
+func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writer) (bool, error) {
+	q := st.Q()
+	seen := map[int64]int64{}    // job → last log seq printed
+	header := map[int64]string{} // job → printed prefix
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		del, err := q.Delivery(ctx, deliveryID)
+		if err != nil {
+			return false, err
+		}
+		if del.Status == store.DeliveryFailed {
+			return false, errors.New(del.Message)
+		}
+		runs, err := q.RunsForDelivery(ctx, deliveryID)
+		if err != nil {
+			return false, err
+		}
+		done := del.Status != store.DeliveryQueued
+		allOK := true
+		for _, r := range runs {
+			jobs, err := q.RunJobs(ctx, r.ID)
+			if err != nil {
+				return false, err
+			}
+			for _, j := range jobs {
+				prefix := fmt.Sprintf("[%s/%s]", r.WorkflowName, j.Name)
+				header[j.ID] = prefix
+				chunks, err := q.LogAfter(ctx, j.ID, seen[j.ID])
+				if err != nil {
+					return false, err
+				}
+				for _, c := range chunks {
+					for _, line := range strings.Split(strings.TrimRight(string(c.Data), "\n"), "\n") {
+						fmt.Fprintf(out, "%s | %s\n", prefix, line)
+					}
+					seen[j.ID] = c.Seq
+				}
+			}
+			if r.Status != store.StatusCompleted {
+				done = false
+			} else if r.Conclusion != store.ConclusionSuccess {
+				allOK = false
+			}
+		}
+		if !done {
+			continue
+		}
+		for _, r := range runs {
+			if r.Message != "" {
+				fmt.Fprintf(out, "[%s] %s\n", r.WorkflowName, r.Message)
+			}
+			jobs, _ := q.RunJobs(ctx, r.ID)
+			for _, j := range jobs {
+				msg := ""
+				if j.Message != "" {
+					msg = " — " + j.Message
+				}
+				fmt.Fprintf(out, "%s %s%s\n", header[j.ID], j.Conclusion, msg)
+			}
+			fmt.Fprintf(out, "[%s] run %s\n", r.WorkflowName, r.Conclusion)
+		}
+		if len(runs) == 0 {
+			fmt.Fprintf(out, "no workflow is triggered by this event (%s)\n", del.Message)
+		}
+		return allOK, nil
+	}
+}

@@ -1,0 +1,71 @@
+// Command hookci is the self-hosted CI server for GitHub and its tools:
+// serve (the server), run (run a repository's workflows locally), demo,
+// eval, lint, image, doctor and version. main only parses flags and config
+// and hands them to run functions.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type command struct {
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	help string
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {cmdServe, "run the server: receive webhooks, run workflows, report to GitHub"},
+		"run":     {cmdRun, "run a repository's workflows locally, with no server and no GitHub"},
+		"demo":    {cmdDemo, "start a server with a sample repository and send it a signed webhook"},
+		"eval":    {cmdEval, "evaluate a ${{ }} expression"},
+		"lint":    {cmdLint, "check workflow files"},
+		"image":   {cmdImage, "build the guest image (kernel and root filesystem) for sandboxes"},
+		"doctor":  {cmdDoctor, "report what this host can run"},
+		"version": {cmdVersion, "print the version"},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(runCommand(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "hookci: unknown command %q\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: hookci <command> [flags]\n\ncommands:")
+	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "version"} {
+		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
+	}
+}
+
+func cmdVersion(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stdout, "hookci", version)
+	return 0
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/dispatch"
+	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/github"
+	"github.com/hookci/hookci/internal/report"
+	"github.com/hookci/hookci/internal/sandbox/host"
+	"github.com/hookci/hookci/internal/sandbox/namespace"
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/web"
+	"github.com/hookci/hookci/internal/webhook"
+)
+
+// server is hookci assembled: store, queue, dispatcher, reporter, HTTP.
+type server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *store.Store
+	disp     *dispatch.Dispatcher
+	git      *gitrepo.Cache
+	reporter *report.Reporter
+	handler  http.Handler
+	reapers  []func(context.Context) error
+}
+
+// serverOptions are what hookci run sets beyond the config.
+type serverOptions struct {
+	onlyJob string
+}
+
+// newServer wires everything but does not start the queue or listen.
+func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: st}
+	var gh *github.Client
+	if cfg.GitHubToken != "" || cfg.GitHubAppID != 0 {
+		ghc := github.Config{APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.GitHubAppID, Logger: log}
+		if cfg.GitHubAppKeyFile != "" {
+			if ghc.AppKeyPEM, err = os.ReadFile(cfg.GitHubAppKeyFile); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("GitHub App key: %w", err)
+			}
+		}
+		if gh, err = github.New(ghc); err != nil {
+			st.Close()
+			return nil, err
+		}
+		s.reporter = report.New(gh, st, cfg.PublicURL, log)
+	} else {
+		log.Warn("no HOOKCI_GITHUB_TOKEN or GitHub App configured: results are not reported to GitHub")
+	}
+	gitToken := func(ctx context.Context, repo string) (string, error) {
+		if gh == nil {
+			return "", nil
+		}
+		owner, name, _ := strings.Cut(repo, "/")
+		return gh.GitToken(ctx, github.Repo{Owner: owner, Name: name})
+	}
+	backends, err := s.backends()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	metrics := web.NewMetrics(st.QueueDepth)
+	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
+	s.disp = dispatch.New(dispatch.Config{
+		Store: st, Git: s.git, Backends: backends, OnlyJob: opts.onlyJob, ExtraEnv: cfg.Env,
+		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
+		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
+		Vars:       cfg.Vars, Secrets: cfg.Secrets, Observe: metrics, Logger: log,
+		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
+			if fork {
+				return "", nil // forks get no token with write access; read-only tokens come with App mode
+			}
+			return gitToken(ctx, repo)
+		},
+	})
+	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery})
+	token := cfg.APIToken
+	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log}).Handler(hook)
+	return s, nil
+}
+
+func serverURL(gitURL string) string {
+	if strings.HasPrefix(gitURL, "http") {
+		return strings.TrimRight(gitURL, "/")
+	}
+	return "https://github.com"
+}
+
+// backends builds the configured sandbox backend.
+func (s *server) backends() (dispatch.Backends, error) {
+	agentPath, err := locateAgent(s.cfg.AgentPath)
+	if err != nil {
+		return nil, err
+	}
+	work := filepath.Join(s.cfg.DataDir, "sandboxes", s.cfg.Sandbox)
+	var starter dispatch.Starter
+	switch s.cfg.Sandbox {
+	case "host":
+		b, err := host.New(host.Config{AgentPath: agentPath, WorkDir: work})
+		if err != nil {
+			return nil, err
+		}
+		starter = b
+		s.reapers = append(s.reapers, b.Reap)
+	case "namespace":
+		b, err := namespace.New(namespace.Config{AgentPath: agentPath, WorkDir: work})
+		if err != nil {
+			return nil, err
+		}
+		starter = b
+		s.reapers = append(s.reapers, b.Reap)
+	default:
+		return nil, fmt.Errorf("sandbox %q is not available in this build yet", s.cfg.Sandbox)
+	}
+	name := s.cfg.Sandbox
+	return func(labels []string) (dispatch.Starter, dispatch.BackendChoice, error) {
+		return starter, dispatch.BackendChoice{Name: name}, nil
+	}, nil
+}
+
+// locateAgent finds the static hookci-agent binary: the configured path, next
+// to this executable, or on PATH.
+func locateAgent(configured string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("HOOKCI_AGENT_PATH: %w", err)
+		}
+		return configured, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "hookci-agent")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("hookci-agent"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("hookci-agent not found (next to hookci, on PATH, or HOOKCI_AGENT_PATH): build it with " +
+		"CGO_ENABLED=0 go build -o bin/ ./cmd/hookci-agent")
+}
+
+// start reaps leftovers of a crashed predecessor and starts the queue.
+func (s *server) start(ctx context.Context) error {
+	for _, reap := range s.reapers {
+		if err := reap(ctx); err != nil {
+			s.log.Warn("reaping sandboxes left by an earlier process", "err", err)
+		}
+	}
+	var rep func(context.Context, int64) error
+	if s.reporter != nil {
+		rep = s.reporter.Report
+	}
+	return s.store.StartQueue(ctx, s.disp.Handlers(rep))
+}
+
+// listen serves HTTP on l until ctx ends.
+func (s *server) serveHTTP(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+func (s *server) close() { s.store.Close() }

@@ -1,0 +1,220 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// defaultPath is used when the request's environment has no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
+	var req ExecRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&req); err != nil {
+		s.writeError(w, r, &requestError{"decoding exec request: " + err.Error()})
+		return
+	}
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		s.writeError(w, r, &requestError{"exec request: empty argv"})
+		return
+	}
+	if req.Dir != "" {
+		if err := os.MkdirAll(req.Dir, 0o755); err != nil {
+			s.writeError(w, r, &requestError{"exec request: working directory: " + err.Error()})
+			return
+		}
+	}
+	w.Header().Set("Trailer", trailerExit+", "+trailerSignal)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	flush(w)
+	res := s.run(r.Context(), req, w)
+	w.Header().Set(trailerExit, strconv.Itoa(res.ExitCode))
+	w.Header().Set(trailerSignal, res.Signal)
+}
+
+// run starts req, copies its output to w until it exits (or ctx ends, which
+// kills its process group) and returns how it ended.
+func (s *Server) run(ctx context.Context, req ExecRequest, w io.Writer) ExecResult {
+	cmd, err := command(req)
+	if err != nil {
+		return startFailure(w, req.Argv[0], err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return startFailure(w, req.Argv[0], err)
+	}
+	defer pr.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		return startFailure(w, req.Argv[0], err)
+	}
+	pgid := cmd.Process.Pid
+	s.addGroup(pgid)
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	copyDone := make(chan struct{})
+	defer close(copyDone)
+	killed := make(chan struct{})
+	go func() {
+		select {
+		case <-exited:
+			// Stop reading soon even if a background process keeps the pipe open.
+			pr.SetReadDeadline(time.Now().Add(s.drain))
+		case <-ctx.Done():
+			s.terminate(pgid, exited)
+			pr.SetReadDeadline(time.Now().Add(s.drain))
+			close(killed)
+		case <-copyDone:
+		}
+	}()
+	if copyErr := copyFlush(w, pr); copyErr != nil && ctx.Err() == nil {
+		// The client stopped reading: treat it like a cancellation.
+		s.logf("exec %q: output: %v", req.Argv[0], copyErr)
+		pr.SetReadDeadline(time.Now())
+		s.terminate(pgid, exited)
+	}
+	select {
+	case <-exited:
+	case <-killed:
+		<-exited
+	}
+	return exitResult(cmd.ProcessState)
+}
+
+// terminate sends SIGTERM to the process group, waits for the group to empty
+// for the grace period, then sends SIGKILL to whatever is left.
+func (s *Server) terminate(pgid int, exited <-chan struct{}) {
+	killGroup(pgid, sigTerm)
+	deadline := time.Now().Add(s.grace)
+	for time.Now().Before(deadline) {
+		if !groupAlive(pgid) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	killGroup(pgid, sigKill)
+}
+
+// copyFlush copies r to w, flushing after every read so output streams live.
+// It returns nil at EOF or when r's read deadline passes, and the write error
+// if w fails.
+func copyFlush(w io.Writer, r *os.File) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			flush(w)
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+func flush(w io.Writer) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// command builds the exec.Cmd for req with argv[0] resolved in req's PATH.
+func command(req ExecRequest) (*exec.Cmd, error) {
+	path, err := lookPath(req.Argv[0], req.Env, req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	env := append([]string{}, req.Env...) // non-nil: inherit nothing
+	return &exec.Cmd{Path: path, Args: req.Argv, Env: env, Dir: req.Dir}, nil
+}
+
+// lookPath resolves name like a shell would with the PATH in env.
+func lookPath(name string, env []string, dir string) (string, error) {
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		return name, checkExecutable(p)
+	}
+	pathList := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathList = v
+		}
+	}
+	var firstErr error
+	for _, d := range filepath.SplitList(pathList) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) && dir != "" {
+			d = filepath.Join(dir, d)
+		}
+		p := filepath.Join(d, name)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", fmt.Errorf("%s: command not found: %w", name, fs.ErrNotExist)
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s: %w", p, fs.ErrPermission)
+	}
+	return nil
+}
+
+// startFailure reports a process that could not start the way a shell does:
+// a message in the output and exit code 127 (not found) or 126.
+func startFailure(w io.Writer, name string, err error) ExecResult {
+	fmt.Fprintf(w, "hookci-agent: cannot run %s: %v\n", name, err)
+	flush(w)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ExecResult{ExitCode: 127}
+	}
+	return ExecResult{ExitCode: 126}
+}
+
+func exitResult(ps *os.ProcessState) ExecResult {
+	if ps == nil {
+		return ExecResult{ExitCode: -1}
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return ExecResult{ExitCode: -1, Signal: signalName(ws.Signal())}
+	}
+	return ExecResult{ExitCode: ps.ExitCode()}
+}

@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
+	dir := r.URL.Query().Get("dir")
+	if !filepath.IsAbs(dir) {
+		s.writeError(w, r, &requestError{fmt.Sprintf("put files: dir %q is not absolute", dir)})
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.writeError(w, r, fmt.Errorf("put files: %w", err))
+		return
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("put files: %w", err))
+		return
+	}
+	defer root.Close()
+	if err := extractTar(root, r.Body); err != nil {
+		s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// extractTar writes the entries of the tar stream r under root. os.Root
+// refuses every path, including through symlinks, that leaves root.
+func extractTar(root *os.Root, r io.Reader) error {
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return &requestError{"reading tar: " + err.Error()}
+		}
+		if err := extractEntry(root, hdr, tr); err != nil {
+			return err
+		}
+	}
+}
+
+func extractEntry(root *os.Root, hdr *tar.Header, tr io.Reader) error {
+	name := filepath.Clean(filepath.FromSlash(hdr.Name))
+	if !filepath.IsLocal(name) && name != "." {
+		return &requestError{fmt.Sprintf("tar entry %q escapes the target directory", hdr.Name)}
+	}
+	if dir := filepath.Dir(name); dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return entryError(hdr.Name, err)
+		}
+	}
+	mode := hdr.FileInfo().Mode().Perm()
+	var err error
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		err = root.MkdirAll(name, 0o755)
+		if err == nil {
+			err = root.Chmod(name, mode|0o700)
+		}
+	case tar.TypeReg:
+		err = writeEntry(root, name, mode, tr)
+	case tar.TypeSymlink:
+		root.Remove(name)
+		err = root.Symlink(hdr.Linkname, name)
+	case tar.TypeLink:
+		root.Remove(name)
+		err = root.Link(filepath.Clean(filepath.FromSlash(hdr.Linkname)), name)
+	case tar.TypeXGlobalHeader:
+		return nil
+	default:
+		return &requestError{fmt.Sprintf("tar entry %q: unsupported type %q", hdr.Name, hdr.Typeflag)}
+	}
+	if err != nil {
+		return entryError(hdr.Name, err)
+	}
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir {
+		root.Chtimes(name, time.Now(), hdr.ModTime)
+	}
+	return nil
+}
+
+func writeEntry(root *os.Root, name string, mode fs.FileMode, r io.Reader) error {
+	root.Remove(name) // replace, never write through an existing symlink
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Chmod(name, mode) // not subject to umask
+	}
+	return err
+}
+
+// entryError marks escapes as the client's fault (400) and keeps other
+// errors as agent failures.
+func entryError(name string, err error) error {
+	// os.Root reports escapes with an unexported error of this text.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == "path escapes from parent" {
+			return &requestError{fmt.Sprintf("tar entry %q escapes the target directory: %v", name, err)}
+		}
+	}
+	return fmt.Errorf("tar entry %q: %w", name, err)
+}
+
+func (s *Server) handleGetFiles(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if !filepath.IsAbs(path) {
+		s.writeError(w, r, &requestError{fmt.Sprintf("get files: path %q is not absolute", path)})
+		return
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("get files: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	tw := tar.NewWriter(w)
+	if fi.IsDir() {
+		err = addDir(tw, path)
+	} else {
+		err = addFile(tw, path, filepath.Base(path), fi)
+	}
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		// Headers are sent: break the stream so the client sees a failure.
+		s.logf("get files %s: %v", path, err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// addDir writes the tree under dir with names relative to dir. Sockets,
+// devices and pipes are skipped.
+func addDir(tw *tar.Writer, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return addFile(tw, p, filepath.ToSlash(rel), fi)
+	})
+}
+
+// addFile writes one entry named name for the file at p.
+func addFile(tw *tar.Writer, p, name string, fi fs.FileInfo) error {
+	var link string
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		link = target
+	case fi.IsDir(), fi.Mode().IsRegular():
+	default:
+		return nil
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return err
+	}
+	hdr.Name = name
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	hdr.Uname, hdr.Gname = "", ""
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.CopyN(tw, f, hdr.Size)
+	return err
+}
+
+func (s *Server) handleWriteFile(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	path := q.Get("path")
+	if !filepath.IsAbs(path) {
+		s.writeError(w, r, &requestError{fmt.Sprintf("write file: path %q is not absolute", path)})
+		return
+	}
+	mode, err := strconv.ParseUint(q.Get("mode"), 0, 32)
+	if err != nil || mode > 0o777 {
+		s.writeError(w, r, &requestError{fmt.Sprintf("write file: bad mode %q", q.Get("mode"))})
+		return
+	}
+	if err := writeFile(path, fs.FileMode(mode), r.Body); err != nil {
+		s.writeError(w, r, fmt.Errorf("write file: %w", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeFile(path string, mode fs.FileMode, r io.Reader) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(path, mode)
+	}
+	return err
+}
+
+func (s *Server) handleReadFile(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if !filepath.IsAbs(path) {
+		s.writeError(w, r, &requestError{fmt.Sprintf("read file: path %q is not absolute", path)})
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("read file: %w", err))
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		s.writeError(w, r, &requestError{fmt.Sprintf("read file: %s is a directory", path)})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := io.Copy(w, f); err != nil {
+		s.logf("read file %s: %v", path, err)
+		panic(http.ErrAbortHandler)
+	}
+}

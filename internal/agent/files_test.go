@@ -1,0 +1,227 @@
+package agent
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// entry is the comparable part of a tar entry.
+type entry struct {
+	Name     string
+	Type     byte
+	Mode     int64
+	Content  string
+	Linkname string
+}
+
+func makeTar(t *testing.T, entries []entry) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Linkname, Size: int64(len(e.Content))}
+		if e.Type != tar.TypeReg {
+			hdr.Size = 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == tar.TypeReg {
+			io.WriteString(tw, e.Content)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+func readTar(t *testing.T, r io.Reader) []entry {
+	t.Helper()
+	var got []entry
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, entry{hdr.Name, hdr.Typeflag, hdr.Mode & 0o7777, string(data), hdr.Linkname})
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].Name < got[j].Name })
+	return got
+}
+
+func TestFilesRoundTrip(t *testing.T) {
+	c := startServer(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "ws")
+	in := []entry{
+		{"a.txt", tar.TypeReg, 0o644, "hello\n", ""},
+		{"bin/", tar.TypeDir, 0o755, "", ""},
+		{"bin/run.sh", tar.TypeReg, 0o755, "#!/bin/sh\necho run\n", ""},
+		{"deep/er/file", tar.TypeReg, 0o600, "x", ""},
+		{"link", tar.TypeSymlink, 0o777, "", "a.txt"},
+		{"abs-link", tar.TypeSymlink, 0o777, "", "/usr/share"},
+		{"hard", tar.TypeLink, 0, "", "a.txt"},
+	}
+	if err := c.PutFiles(ctx, dir, makeTar(t, in)); err != nil {
+		t.Fatalf("PutFiles: %v", err)
+	}
+	rc, err := c.GetFiles(ctx, dir)
+	if err != nil {
+		t.Fatalf("GetFiles: %v", err)
+	}
+	defer rc.Close()
+	got := readTar(t, rc)
+	want := []entry{
+		{"a.txt", tar.TypeReg, 0o644, "hello\n", ""},
+		{"abs-link", tar.TypeSymlink, 0o777, "", "/usr/share"},
+		{"bin/", tar.TypeDir, 0o755, "", ""},
+		{"bin/run.sh", tar.TypeReg, 0o755, "#!/bin/sh\necho run\n", ""},
+		{"deep/", tar.TypeDir, 0o755, "", ""},
+		{"deep/er/", tar.TypeDir, 0o755, "", ""},
+		{"deep/er/file", tar.TypeReg, 0o600, "x", ""},
+		{"hard", tar.TypeReg, 0o644, "hello\n", ""},
+		{"link", tar.TypeSymlink, 0o777, "", "a.txt"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tar round trip (-want +got):\n%s", diff)
+	}
+
+	rc, err = c.GetFiles(ctx, filepath.Join(dir, "bin", "run.sh"))
+	if err != nil {
+		t.Fatalf("GetFiles of a file: %v", err)
+	}
+	defer rc.Close()
+	wantFile := []entry{{"run.sh", tar.TypeReg, 0o755, "#!/bin/sh\necho run\n", ""}}
+	if diff := cmp.Diff(wantFile, readTar(t, rc)); diff != "" {
+		t.Errorf("tar of one file (-want +got):\n%s", diff)
+	}
+}
+
+func TestPutFilesRefusesEscapes(t *testing.T) {
+	c := startServer(t)
+	ctx := context.Background()
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	if err := os.Mkdir(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		entries []entry
+	}{
+		{"dot-dot", []entry{{"../outside/evil", tar.TypeReg, 0o644, "x", ""}}},
+		{"dot-dot inside path", []entry{{"a/../../outside/evil", tar.TypeReg, 0o644, "x", ""}}},
+		{"absolute", []entry{{outside + "/evil", tar.TypeReg, 0o644, "x", ""}}},
+		{"through absolute symlink", []entry{
+			{"link", tar.TypeSymlink, 0o777, "", outside},
+			{"link/evil", tar.TypeReg, 0o644, "x", ""},
+		}},
+		{"through relative symlink", []entry{
+			{"link", tar.TypeSymlink, 0o777, "", "../outside"},
+			{"link/evil", tar.TypeReg, 0o644, "x", ""},
+		}},
+		{"replacing a symlinked file", []entry{
+			{"evil", tar.TypeSymlink, 0o777, "", "../outside/evil"},
+			{"sub/", tar.TypeDir, 0o755, "", ""},
+			{"sub/../evil/x", tar.TypeReg, 0o644, "x", ""},
+		}},
+		{"hard link out", []entry{{"hard", tar.TypeLink, 0, "", "../outside/target"}}},
+	}
+	if err := os.WriteFile(filepath.Join(outside, "target"), []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(base, "ws", string(rune('a'+i)))
+			err := c.PutFiles(ctx, dir, makeTar(t, tt.entries))
+			if err == nil {
+				t.Fatal("PutFiles: got nil error, want the escape refused")
+			}
+			var ie *InfraError
+			if errors.As(err, &ie) {
+				t.Errorf("PutFiles: got InfraError %v, want a request error", err)
+			}
+			if _, err := os.Stat(filepath.Join(outside, "evil")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("file outside the target directory: stat got %v, want not exist", err)
+			}
+		})
+	}
+}
+
+func TestPutFilesBadTar(t *testing.T) {
+	c := startServer(t)
+	err := c.PutFiles(context.Background(), filepath.Join(t.TempDir(), "x"), bytes.NewReader(bytes.Repeat([]byte("junk"), 300)))
+	if err == nil {
+		t.Fatal("PutFiles of junk: got nil error")
+	}
+}
+
+func TestWriteReadFile(t *testing.T) {
+	c := startServer(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "a", "b", "f.sh")
+	data := []byte("#!/bin/sh\necho hi\n")
+	if err := c.WriteFile(ctx, path, data, 0o750); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fi.Mode().Perm(), fs.FileMode(0o750); got != want {
+		t.Errorf("mode: got %v, want %v", got, want)
+	}
+	got, err := c.ReadFile(ctx, path)
+	if err != nil {
+		t.Fatalf("ReadFile: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("ReadFile: got %q, want %q", got, data)
+	}
+}
+
+func TestMissingPaths(t *testing.T) {
+	c := startServer(t)
+	ctx := context.Background()
+	missing := filepath.Join(t.TempDir(), "missing")
+	if _, err := c.ReadFile(ctx, missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a missing file: got %v, want fs.ErrNotExist", err)
+	}
+	if _, err := c.GetFiles(ctx, missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("GetFiles of a missing path: got %v, want fs.ErrNotExist", err)
+	}
+	if _, err := c.ReadFile(ctx, "relative/path"); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a relative path: got %v, want a bad request error", err)
+	}
+}
+
+func TestInfo(t *testing.T) {
+	c := startServer(t)
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if info.Version != Version || info.Hostname != host || info.NumCPU < 1 || info.OS == "" || info.Arch == "" {
+		t.Errorf("Info: got %+v, want version %s, hostname %s", info, Version, host)
+	}
+}

@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Server is the agent's side of the protocol. One Server serves any number
+// of connections and remembers every process group it started, so that
+// Shutdown can kill them all.
+type Server struct {
+	logf    func(format string, args ...any)
+	grace   time.Duration // between SIGTERM and SIGKILL on cancellation
+	drain   time.Duration // output drained after the main process exits
+	handler http.Handler
+
+	mu     sync.Mutex   // guards the fields below
+	groups map[int]bool // process group ids started by Exec
+}
+
+// NewServer returns a Server that logs through logf (nil: no logging).
+func NewServer(logf func(format string, args ...any)) *Server {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	s := &Server{
+		logf:   logf,
+		grace:  time.Second,
+		drain:  200 * time.Millisecond,
+		groups: make(map[int]bool),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /exec", s.handleExec)
+	mux.HandleFunc("PUT /files", s.handlePutFiles)
+	mux.HandleFunc("GET /files", s.handleGetFiles)
+	mux.HandleFunc("PUT /file", s.handleWriteFile)
+	mux.HandleFunc("GET /file", s.handleReadFile)
+	mux.HandleFunc("GET /info", s.handleInfo)
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(headerVersion, Version)
+		mux.ServeHTTP(w, r)
+	})
+	return s
+}
+
+// ServeConn serves one HTTP/2 session on conn until the peer goes away, the
+// connection fails or ctx is done. Requests still running when it returns
+// are cancelled (their process groups killed). It closes conn.
+func (s *Server) ServeConn(ctx context.Context, conn net.Conn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+	h2 := &http2.Server{
+		// The smallest frames HTTP/2 allows: a serial session whose host
+		// vanished mid-frame is broken by at most this many bytes of HELLO
+		// padding (see serial.go).
+		MaxReadFrameSize: 16 << 10,
+		// Notice a peer that vanished without closing (a serial port never closes).
+		ReadIdleTimeout: 30 * time.Second,
+		PingTimeout:     15 * time.Second,
+	}
+	h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: s.handler})
+	return ctx.Err()
+}
+
+// Serve accepts connections on l and serves each with ServeConn until ctx is
+// done; it then closes l and returns ctx.Err(), or the Accept error that
+// stopped it.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.ServeConn(ctx, conn)
+		}()
+	}
+}
+
+// Shutdown kills (SIGKILL) every process group this Server started that still
+// has members, including background processes of finished Execs.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pgid := range s.groups {
+		killGroup(pgid, sigKill)
+		delete(s.groups, pgid)
+	}
+}
+
+// addGroup records a process group and forgets groups that have no members left.
+func (s *Server) addGroup(pgid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for g := range s.groups {
+		if !groupAlive(g) {
+			delete(s.groups, g)
+		}
+	}
+	s.groups[pgid] = true
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	host, _ := os.Hostname()
+	writeJSON(w, Info{Version: Version, OS: runtime.GOOS, Arch: runtime.GOARCH, Hostname: host, NumCPU: runtime.NumCPU()})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// requestError is an error the client caused; it maps to 400.
+type requestError struct{ msg string }
+
+func (e *requestError) Error() string { return e.msg }
+
+// writeError sends err as the JSON error body with a status derived from it.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	var re *requestError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		status = http.StatusNotFound
+	case errors.As(err, &re):
+		status = http.StatusBadRequest
+	}
+	if status == http.StatusInternalServerError {
+		s.logf("%s %s: %v", r.Method, r.URL, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Error: err.Error()})
+}

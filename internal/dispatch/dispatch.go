@@ -1,0 +1,102 @@
+// Package dispatch owns the path from a stored delivery to finished jobs: it
+// plans a delivery into runs (the repository mirror at the exact commit, the
+// workflows there, trigger matching against the real diff), activates jobs
+// as their needs finish (job-level if, matrix expansion, fail-fast), runs
+// each job leg in a fresh sandbox through the runner, and concludes runs.
+// Every state change commits together with the queue work it implies.
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/runner"
+	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/store"
+)
+
+// Starter starts a sandbox for one job.
+type Starter interface {
+	Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error)
+}
+
+// Backends chooses the sandbox backend for a job's runs-on labels, returning
+// it with its name and the sandbox size.
+type Backends func(labels []string) (Starter, BackendChoice, error)
+
+// BackendChoice is what Backends chose.
+type BackendChoice struct {
+	Name      string
+	CPUs      int
+	MemoryMiB int
+	Network   bool
+}
+
+// Config wires a Dispatcher.
+type Config struct {
+	Store    *store.Store
+	Git      *gitrepo.Cache
+	Backends Backends
+	// ServerURL, APIURL and GraphQLURL fill the github context.
+	ServerURL, APIURL, GraphQLURL string
+	Vars                          map[string]string
+	Secrets                       map[string]string
+	// Token returns the GITHUB_TOKEN for a run of repo ("" for none).
+	Token func(ctx context.Context, repo string, fork bool) (string, error)
+	// Actions runs uses: steps beyond the built-ins (nil: those steps fail).
+	Actions runner.ActionRunner
+	// ToolCache is a host directory shown read-only to sandboxes.
+	ToolCache string
+	// OnlyJob, when set, plans only that job and the jobs it needs (hookci run --job).
+	OnlyJob string
+	// ExtraEnv is added to every job's environment, below the workflow's env.
+	ExtraEnv map[string]string
+	// Observe is told about finished jobs and runs (metrics); may be nil.
+	Observe Observer
+	Logger  *slog.Logger
+}
+
+// Observer receives figures for metrics.
+type Observer interface {
+	JobFinished(conclusion string, seconds float64)
+	RunFinished(conclusion string)
+}
+
+// Dispatcher plans deliveries and runs jobs. Its methods are the queue's handlers.
+type Dispatcher struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex // guards running
+	running map[int64]context.CancelCauseFunc
+}
+
+// New returns a Dispatcher.
+func New(cfg Config) *Dispatcher {
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger, running: map[int64]context.CancelCauseFunc{}}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// Handlers returns the queue handlers backed by d (report may be nil).
+func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) error) store.Handlers {
+	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: report}
+}
+
+// errCancelled is the cause given to a job cancelled by fail-fast or by a user.
+var errCancelled = fmt.Errorf("job cancelled")
+
+// cancelRunning cancels a job running in this process, if it is.
+func (d *Dispatcher) cancelRunning(jobID int64) {
+	d.mu.Lock()
+	cancel := d.running[jobID]
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel(errCancelled)
+	}
+}

@@ -1,0 +1,138 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// event is what planning needs from a delivery's payload.
+type event struct {
+	Name    string
+	Action  string
+	Repo    string
+	SHA     string // commit to run ("" = resolve Ref)
+	Ref     string // full ref
+	Before  string // push: previous head (zero for a new branch)
+	BaseSHA string // pull requests
+	BaseRef string // pull requests: base branch name
+	HeadRef string // pull requests: head branch name
+	PR      int
+	Fork    bool // pull request from another repository
+	Actor   string
+	// Commits' touched files, from a push payload (used when Before is unusable).
+	PushFiles []string
+	Inputs    map[string]any // workflow_dispatch
+	DefaultBranch string
+}
+
+type payloadRepo struct {
+	FullName      string `json:"full_name"`
+	DefaultBranch string `json:"default_branch"`
+}
+
+type rawPayload struct {
+	Action     string      `json:"action"`
+	Ref        string      `json:"ref"`
+	RefType    string      `json:"ref_type"`
+	Before     string      `json:"before"`
+	After      string      `json:"after"`
+	Repository payloadRepo `json:"repository"`
+	Sender     struct {
+		Login string `json:"login"`
+	} `json:"sender"`
+	Commits []struct {
+		Added    []string `json:"added"`
+		Removed  []string `json:"removed"`
+		Modified []string `json:"modified"`
+	} `json:"commits"`
+	Number      int `json:"number"`
+	PullRequest *struct {
+		Number int `json:"number"`
+		Head   struct {
+			SHA  string       `json:"sha"`
+			Ref  string       `json:"ref"`
+			Repo *payloadRepo `json:"repo"`
+		} `json:"head"`
+		Base struct {
+			SHA  string       `json:"sha"`
+			Ref  string       `json:"ref"`
+			Repo *payloadRepo `json:"repo"`
+		} `json:"base"`
+	} `json:"pull_request"`
+	Release *struct {
+		TagName string `json:"tag_name"`
+	} `json:"release"`
+	Inputs map[string]any `json:"inputs"`
+}
+
+// decodeEvent extracts the planning facts of a delivery.
+func decodeEvent(name string, payload []byte) (*event, error) {
+	var p rawPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	ev := &event{Name: name, Action: p.Action, Repo: p.Repository.FullName, Actor: p.Sender.Login,
+		DefaultBranch: p.Repository.DefaultBranch}
+	if ev.Repo == "" {
+		return nil, fmt.Errorf("payload names no repository")
+	}
+	switch name {
+	case "push":
+		ev.SHA, ev.Ref, ev.Before = p.After, p.Ref, p.Before
+		for _, c := range p.Commits {
+			ev.PushFiles = append(ev.PushFiles, c.Added...)
+			ev.PushFiles = append(ev.PushFiles, c.Removed...)
+			ev.PushFiles = append(ev.PushFiles, c.Modified...)
+		}
+	case "pull_request", "pull_request_target":
+		if p.PullRequest == nil {
+			return nil, fmt.Errorf("%s payload has no pull_request", name)
+		}
+		pr := p.PullRequest
+		ev.PR = pr.Number
+		if ev.PR == 0 {
+			ev.PR = p.Number
+		}
+		ev.HeadRef, ev.BaseRef, ev.BaseSHA = pr.Head.Ref, pr.Base.Ref, pr.Base.SHA
+		ev.Fork = pr.Head.Repo == nil || !strings.EqualFold(pr.Head.Repo.FullName, ev.Repo)
+		if name == "pull_request" {
+			ev.SHA = pr.Head.SHA
+			ev.Ref = "refs/pull/" + strconv.Itoa(ev.PR) + "/merge"
+		} else {
+			// pull_request_target runs the base branch's workflows at its head.
+			ev.SHA = pr.Base.SHA
+			ev.Ref = "refs/heads/" + pr.Base.Ref
+		}
+	case "workflow_dispatch":
+		ev.Ref = fullRef(p.Ref)
+		ev.Inputs = p.Inputs
+	case "release":
+		if p.Release != nil {
+			ev.Ref = "refs/tags/" + p.Release.TagName
+		}
+	case "create":
+		if p.RefType == "tag" {
+			ev.Ref = "refs/tags/" + p.Ref
+		} else {
+			ev.Ref = "refs/heads/" + p.Ref
+		}
+	default: // delete, repository_dispatch, …: the default branch
+		ev.Ref = "refs/heads/" + p.Repository.DefaultBranch
+	}
+	if ev.Ref == "" || ev.Ref == "refs/heads/" {
+		return nil, fmt.Errorf("%s payload gives no ref to run", name)
+	}
+	return ev, nil
+}
+
+func fullRef(ref string) string {
+	if ref == "" || strings.HasPrefix(ref, "refs/") {
+		return ref
+	}
+	return "refs/heads/" + ref
+}
+
+// isZeroSHA reports a missing commit id (GitHub sends forty zeros).
+func isZeroSHA(s string) bool { return strings.Trim(s, "0") == "" }

@@ -1,0 +1,417 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/runner"
+	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// jobInput is everything loaded to run one leg.
+type jobInput struct {
+	job    store.Job
+	run    store.Run
+	ev     *event
+	pay    []byte
+	mirror *gitrepo.Mirror
+	wf     *workflow.Workflow
+	wj     *workflow.Job
+	leg    workflow.Combination
+	needs  map[string]runner.NeedResult
+}
+
+func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
+	q := d.cfg.Store.Q()
+	in := &jobInput{}
+	var err error
+	if in.job, err = q.Job(ctx, jobID); err != nil {
+		return nil, err
+	}
+	if in.run, err = q.Run(ctx, in.job.RunID); err != nil {
+		return nil, err
+	}
+	del, err := q.Delivery(ctx, in.run.DeliveryID)
+	if err != nil {
+		return nil, err
+	}
+	in.pay = del.Payload
+	if in.ev, err = decodeEvent(del.Event, del.Payload); err != nil {
+		return nil, err
+	}
+	in.ev.SHA = in.run.SHA
+	if in.mirror, err = d.cfg.Git.Fetch(ctx, in.run.Repo, in.run.SHA); err != nil {
+		return nil, err
+	}
+	src, err := in.mirror.ReadFile(ctx, in.run.SHA, in.run.WorkflowFile)
+	if err != nil {
+		return nil, err
+	}
+	if in.wf, err = workflow.Load(in.run.WorkflowFile, src); err != nil {
+		return nil, err
+	}
+	if in.wj = in.wf.Job(in.job.Key); in.wj == nil {
+		return nil, fmt.Errorf("workflow %s has no job %q", in.run.WorkflowFile, in.job.Key)
+	}
+	if in.leg, err = parseCombo(in.job.Matrix); err != nil {
+		return nil, err
+	}
+	jobs, err := q.RunJobs(ctx, in.run.ID)
+	if err != nil {
+		return nil, err
+	}
+	keys := groupJobs(jobs)
+	in.needs = map[string]runner.NeedResult{}
+	for _, n := range in.wj.Needs {
+		if ks := keys[strings.ToLower(n)]; ks != nil {
+			in.needs[n] = runner.NeedResult{Result: ks.result(), Outputs: ks.outputs()}
+		}
+	}
+	return in, nil
+}
+
+// RunJob runs one job leg in a fresh sandbox and records its result. An
+// infrastructure failure is retried once on a fresh sandbox, then reported as
+// such. It returns an error only when the store fails (the queue retries).
+func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
+	in, err := d.load(ctx, jobID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return d.failJob(ctx, jobID, "could not load the job: "+err.Error())
+	}
+	if in.job.Status == store.StatusCompleted {
+		return nil
+	}
+	log := d.log.With("run", in.run.ID, "job", jobID, "key", in.job.Key, "repo", in.run.Repo)
+	env := d.jobExprEnv(in.ev, &in.run, in.wj, in.needs, in.leg)
+	labels, err := runsOn(in.wj.RunsOn, env)
+	var starter Starter
+	var choice BackendChoice
+	if err == nil {
+		starter, choice, err = d.cfg.Backends(labels)
+	}
+	if err != nil {
+		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
+	}
+	if in.job.Status == store.StatusInProgress {
+		log.Warn("job was in progress when a previous process stopped; running it again")
+		if err := d.cfg.Store.Q().ResetJobRecords(ctx, jobID); err != nil {
+			return err
+		}
+	}
+	in.job.Status, in.job.StartedAt, in.job.Backend = store.StatusInProgress, nowTime(), choice.Name
+	in.job.Attempt++
+	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		if err := q.UpdateJob(ctx, &in.job); err != nil {
+			return err
+		}
+		run, err := q.Run(ctx, in.run.ID)
+		if err != nil {
+			return err
+		}
+		if run.Status == store.StatusQueued {
+			run.Status, run.StartedAt = store.StatusInProgress, nowTime()
+			if err := q.UpdateRun(ctx, &run); err != nil {
+				return err
+			}
+		}
+		return q.EnqueueReport(ctx, run.ID)
+	})
+	if err != nil {
+		return err
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	d.mu.Lock()
+	d.running[jobID] = cancel
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.running, jobID)
+		d.mu.Unlock()
+		cancel(nil)
+	}()
+	spec, err := d.runnerSpec(jctx, in)
+	if err != nil {
+		return d.failJob(ctx, jobID, err.Error())
+	}
+	sink := newStoreSink(d.cfg.Store, jobID, log)
+	res, infraErr := d.runWithRetry(jctx, in, starter, choice, spec, sink, log)
+	sink.Close()
+	return d.completeJob(ctx, in, res, infraErr, jctx)
+}
+
+func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Starter, choice BackendChoice,
+	spec *runner.Spec, sink *storeSink, log interface{ Warn(string, ...any) }) (*runner.Result, error) {
+	var lastErr error
+	for attempt := 1; attempt <= 2; attempt++ {
+		sbSpec := sandbox.Spec{ID: fmt.Sprintf("job-%d-%d-%d", in.job.ID, in.job.Attempt, attempt), Label: choice.Name,
+			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache}
+		inst, err := starter.Start(ctx, sbSpec)
+		if err != nil {
+			lastErr = fmt.Errorf("starting the %s sandbox: %w", choice.Name, err)
+		} else {
+			var res *runner.Result
+			res, err = runner.Run(ctx, inst, spec, sink)
+			if cerr := inst.Close(); cerr != nil {
+				log.Warn("closing sandbox", "err", cerr)
+			}
+			if err == nil {
+				return res, nil
+			}
+			lastErr = fmt.Errorf("infrastructure failure: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, lastErr
+		}
+		log.Warn("job attempt failed on infrastructure", "attempt", attempt, "err", lastErr)
+		sink.StepLog(0, fmt.Sprintf("##[warning]attempt %d: %v", attempt, lastErr))
+		if attempt == 1 {
+			sink.StepLog(0, "##[warning]retrying once on a fresh sandbox")
+		}
+	}
+	return nil, lastErr
+}
+
+// runnerSpec assembles the runner's view of the job.
+func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec, error) {
+	ev := d.eventInfo(in.ev, &in.run, in.pay)
+	if d.cfg.Token != nil {
+		tok, err := d.cfg.Token(ctx, in.run.Repo, in.ev.Fork)
+		if err != nil {
+			return nil, fmt.Errorf("GITHUB_TOKEN: %w", err)
+		}
+		ev.Token = tok
+	}
+	secrets := map[string]string{}
+	if !in.ev.Fork { // pull requests from forks never see secrets
+		for k, v := range d.cfg.Secrets {
+			secrets[k] = v
+		}
+	}
+	total, index := 1, 0
+	if in.wj.Strategy != nil {
+		jobs, err := d.cfg.Store.Q().RunJobs(ctx, in.run.ID)
+		if err != nil {
+			return nil, err
+		}
+		total = 0
+		for _, j := range jobs {
+			if strings.EqualFold(j.Key, in.job.Key) {
+				if j.ID < in.job.ID {
+					index++
+				}
+				total++
+			}
+		}
+	}
+	mirror, sha, clone := in.mirror, in.run.SHA, d.cfg.Git.CloneURL(in.run.Repo)
+	return &runner.Spec{
+		Workflow: in.wf, Job: in.wj, Matrix: in.leg, Event: ev, Needs: in.needs,
+		Strategy: runner.Strategy{FailFast: failFast(in.wj), JobIndex: index, JobTotal: max(total, 1)},
+		Vars:     d.cfg.Vars, Secrets: secrets, ExtraEnv: d.cfg.ExtraEnv, Inputs: in.ev.Inputs, Actions: d.cfg.Actions,
+		Source: func(ctx context.Context, w io.Writer) error {
+			return mirror.ExportTar(ctx, sha, clone, w)
+		},
+	}, nil
+}
+
+func failFast(wj *workflow.Job) bool {
+	return wj.Strategy == nil || strings.TrimSpace(wj.Strategy.FailFast) != "false"
+}
+
+// runsOn evaluates a job's runs-on into labels.
+func runsOn(r workflow.RunsOn, env *expr.Env) ([]string, error) {
+	if r.Expr != "" {
+		v, err := expr.EvaluateValue(r.Expr, env)
+		if err != nil {
+			return nil, err
+		}
+		if v.Kind() == expr.KindArray {
+			var out []string
+			for _, x := range v.Array().Values() {
+				out = append(out, expr.String(x))
+			}
+			return out, nil
+		}
+		return []string{expr.String(v)}, nil
+	}
+	var out []string
+	for _, l := range r.Labels {
+		s, err := expr.Interpolate(l, env)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 && r.Group != "" {
+		out = append(out, r.Group)
+	}
+	return out, nil
+}
+
+// failJob completes a job as failed before it could run.
+func (d *Dispatcher) failJob(ctx context.Context, jobID int64, msg string) error {
+	in, err := d.loadRow(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	in.job.Message = msg
+	return d.completeJob(ctx, in, &runner.Result{Conclusion: store.ConclusionFailure, FailedStep: -1}, nil, ctx)
+}
+
+// loadRow loads a job with as little as possible (no git).
+func (d *Dispatcher) loadRow(ctx context.Context, jobID int64) (*jobInput, error) {
+	q := d.cfg.Store.Q()
+	in := &jobInput{}
+	var err error
+	if in.job, err = q.Job(ctx, jobID); err != nil {
+		return nil, err
+	}
+	if in.run, err = q.Run(ctx, in.job.RunID); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// completeJob records a leg's end, applies fail-fast and max-parallel, and
+// advances the run, in one transaction.
+func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.Result, infraErr error, jctx context.Context) error {
+	job := &in.job
+	job.Status, job.FinishedAt = store.StatusCompleted, nowTime()
+	switch {
+	case res != nil:
+		job.Conclusion = res.Conclusion
+		out, _ := json.Marshal(res.Outputs)
+		job.Outputs = string(out)
+	case errors.Is(context.Cause(jctx), errCancelled):
+		job.Conclusion = store.ConclusionCancelled
+	default:
+		job.Conclusion = store.ConclusionFailure
+		if infraErr != nil {
+			job.Message = infraErr.Error()
+		}
+	}
+	if errors.Is(context.Cause(jctx), errCancelled) && job.Conclusion != store.ConclusionSuccess {
+		job.Conclusion = store.ConclusionCancelled
+	}
+	if job.StartedAt.IsZero() {
+		job.StartedAt = job.FinishedAt
+	}
+	if d.cfg.Observe != nil {
+		d.cfg.Observe.JobFinished(job.Conclusion, job.FinishedAt.Sub(job.StartedAt).Seconds())
+	}
+	return d.cfg.Store.InTx(context.WithoutCancel(ctx), func(q *store.Queries) error {
+		if err := q.UpdateJob(ctx, job); err != nil {
+			return err
+		}
+		jobs, err := q.RunJobs(ctx, job.RunID)
+		if err != nil {
+			return err
+		}
+		if err := d.siblings(ctx, q, in, jobs); err != nil {
+			return err
+		}
+		run, err := q.Run(ctx, job.RunID)
+		if err != nil {
+			return err
+		}
+		if in.wf != nil && in.ev != nil {
+			if err := d.advance(ctx, q, &run, in.wf, in.ev); err != nil {
+				return err
+			}
+		} else if err := d.advanceFromStore(ctx, q, &run); err != nil {
+			return err
+		}
+		return q.EnqueueReport(ctx, run.ID)
+	})
+}
+
+// siblings applies fail-fast (cancel the other legs) and releases a leg held
+// back by max-parallel.
+func (d *Dispatcher) siblings(ctx context.Context, q *store.Queries, in *jobInput, jobs []store.Job) error {
+	failed := in.job.Conclusion == store.ConclusionFailure || in.job.Conclusion == store.ConclusionTimedOut
+	ff := in.wj != nil && in.wj.Strategy != nil && failFast(in.wj) && failed
+	released := false
+	for i := range jobs {
+		s := &jobs[i]
+		if s.ID == in.job.ID || !strings.EqualFold(s.Key, in.job.Key) {
+			continue
+		}
+		switch {
+		case ff && (s.Status == store.StatusQueued || s.Status == statusHeld):
+			s.Status, s.Conclusion, s.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+			s.Message = "cancelled by fail-fast: " + in.job.Name + " failed"
+			if err := q.UpdateJob(ctx, s); err != nil {
+				return err
+			}
+		case ff && s.Status == store.StatusInProgress:
+			d.cancelRunning(s.ID)
+		case !ff && !released && s.Status == statusHeld:
+			s.Status = store.StatusQueued
+			if err := q.UpdateJob(ctx, s); err != nil {
+				return err
+			}
+			if err := q.EnqueueJob(ctx, s.ID); err != nil {
+				return err
+			}
+			released = true
+		}
+	}
+	return nil
+}
+
+// advanceFromStore advances a run when the job's workflow could not be loaded.
+func (d *Dispatcher) advanceFromStore(ctx context.Context, q *store.Queries, run *store.Run) error {
+	in, err := d.loadRunWorkflow(ctx, q, run)
+	if err != nil {
+		// Without the workflow nothing else can run: conclude what is left.
+		jobs, jerr := q.RunJobs(ctx, run.ID)
+		if jerr != nil {
+			return jerr
+		}
+		for i := range jobs {
+			if jobs[i].Status != store.StatusCompleted {
+				jobs[i].Status, jobs[i].Conclusion, jobs[i].FinishedAt = store.StatusCompleted, store.ConclusionSkipped, nowTime()
+				if err := q.UpdateJob(ctx, &jobs[i]); err != nil {
+					return err
+				}
+			}
+		}
+		run.Status, run.Conclusion, run.FinishedAt = store.StatusCompleted, store.ConclusionFailure, nowTime()
+		run.Message = err.Error()
+		return q.UpdateRun(ctx, run)
+	}
+	return d.advance(ctx, q, run, in.wf, in.ev)
+}
+
+func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run *store.Run) (*jobInput, error) {
+	del, err := q.Delivery(ctx, run.DeliveryID)
+	if err != nil {
+		return nil, err
+	}
+	in := &jobInput{run: *run}
+	if in.ev, err = decodeEvent(del.Event, del.Payload); err != nil {
+		return nil, err
+	}
+	in.ev.SHA = run.SHA
+	m, err := d.cfg.Git.Fetch(ctx, run.Repo, run.SHA)
+	if err != nil {
+		return nil, err
+	}
+	src, err := m.ReadFile(ctx, run.SHA, run.WorkflowFile)
+	if err != nil {
+		return nil, err
+	}
+	in.wf, err = workflow.Load(run.WorkflowFile, src)
+	return in, err
+}

@@ -1,0 +1,233 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+const workflowsDir = ".github/workflows"
+
+// PlanDelivery turns a stored delivery into runs: it fetches the commit,
+// reads the workflows there and starts a run for each one the event triggers.
+// An invalid workflow becomes a failed run whose message points at
+// file:line:col. Planning twice does nothing the second time.
+func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
+	q := d.cfg.Store.Q()
+	del, err := q.Delivery(ctx, id)
+	if err != nil {
+		return err
+	}
+	if del.Status != store.DeliveryQueued {
+		return nil
+	}
+	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
+	ev, err := decodeEvent(del.Event, del.Payload)
+	if err != nil {
+		log.Warn("delivery cannot be planned", "err", err)
+		return q.SetDeliveryStatus(ctx, id, store.DeliveryFailed, err.Error())
+	}
+	if ev.SHA == "" || isZeroSHA(ev.SHA) {
+		if ev.SHA, err = d.cfg.Git.ResolveRef(ctx, ev.Repo, ev.Ref); err != nil {
+			q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, "resolving "+ev.Ref+": "+err.Error())
+			return fmt.Errorf("resolving %s: %w", ev.Ref, err)
+		}
+	}
+	want := []string{ev.SHA}
+	if !isZeroSHA(ev.Before) && gitrepo.ValidSHA(ev.Before) {
+		want = append(want, ev.Before)
+	}
+	if gitrepo.ValidSHA(ev.BaseSHA) && ev.BaseSHA != ev.SHA {
+		want = append(want, ev.BaseSHA)
+	}
+	mirror, err := d.cfg.Git.Fetch(ctx, ev.Repo, want...)
+	if err != nil && len(want) > 1 {
+		// The old head of a force push may be gone: plan without it.
+		mirror, err = d.cfg.Git.Fetch(ctx, ev.Repo, ev.SHA)
+		ev.Before, ev.BaseSHA = "", ""
+	}
+	if err != nil {
+		q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, err.Error())
+		return err
+	}
+	files, err := mirror.ListFiles(ctx, ev.SHA, workflowsDir)
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	changed := d.changedFiles(ctx, mirror, ev)
+	type planned struct {
+		file string
+		wf   *workflow.Workflow
+		err  error
+	}
+	var plans []planned
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
+			continue
+		}
+		src, err := mirror.ReadFile(ctx, ev.SHA, f)
+		if err != nil {
+			return err
+		}
+		wf, err := workflow.Load(f, src)
+		if err != nil {
+			plans = append(plans, planned{file: f, err: err})
+			continue
+		}
+		ok, why, err := wf.Match(workflow.Event{Name: ev.Name, Action: ev.Action, Ref: ev.Ref, BaseRef: ev.BaseRef,
+			ChangedFiles: changed})
+		if err != nil {
+			plans = append(plans, planned{file: f, err: err})
+			continue
+		}
+		if !ok {
+			log.Info("workflow not triggered", "workflow", f, "why", why)
+			continue
+		}
+		plans = append(plans, planned{file: f, wf: wf})
+	}
+	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		for _, p := range plans {
+			run := &store.Run{DeliveryID: id, Repo: ev.Repo, WorkflowFile: p.file, WorkflowName: p.file, Event: ev.Name,
+				SHA: ev.SHA, Ref: ev.Ref, PRNumber: ev.PR, Status: store.StatusQueued}
+			if p.err != nil {
+				run.Status, run.Conclusion = store.StatusCompleted, store.ConclusionFailure
+				run.Message = invalidWorkflowMessage(p.err)
+				run.StartedAt, run.FinishedAt = nowTime(), nowTime()
+				if err := q.CreateRun(ctx, run); err != nil {
+					return err
+				}
+				if d.cfg.Observe != nil {
+					d.cfg.Observe.RunFinished(run.Conclusion)
+				}
+				if err := q.EnqueueReport(ctx, run.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			if p.wf.Name != "" {
+				run.WorkflowName = p.wf.Name
+			}
+			if err := q.CreateRun(ctx, run); err != nil {
+				return err
+			}
+			run.RunName = d.runName(p.wf, ev, run)
+			if err := q.UpdateRun(ctx, run); err != nil {
+				return err
+			}
+			for _, j := range d.selectJobs(p.wf) {
+				row := &store.Job{RunID: run.ID, Key: j.ID, Name: jobDisplayName(j), Status: store.StatusWaiting}
+				if err := q.CreateJob(ctx, row, false); err != nil {
+					return err
+				}
+			}
+			if err := d.advance(ctx, q, run, p.wf, ev); err != nil {
+				return err
+			}
+			if err := q.EnqueueReport(ctx, run.ID); err != nil {
+				return err
+			}
+		}
+		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), len(files))
+		return q.SetDeliveryStatus(ctx, id, store.DeliveryPlanned, msg)
+	})
+}
+
+// selectJobs is every job, or with OnlyJob that job and what it needs.
+func (d *Dispatcher) selectJobs(wf *workflow.Workflow) []*workflow.Job {
+	if d.cfg.OnlyJob == "" {
+		return wf.Jobs
+	}
+	want := map[string]bool{}
+	var visit func(id string)
+	visit = func(id string) {
+		j := wf.Job(id)
+		if j == nil || want[strings.ToLower(j.ID)] {
+			return
+		}
+		want[strings.ToLower(j.ID)] = true
+		for _, n := range j.Needs {
+			visit(n)
+		}
+	}
+	visit(d.cfg.OnlyJob)
+	var out []*workflow.Job
+	for _, j := range wf.Jobs {
+		if want[strings.ToLower(j.ID)] {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// invalidWorkflowMessage renders a load error with file:line:col positions.
+func invalidWorkflowMessage(err error) string {
+	var le *workflow.LoadError
+	if errors.As(err, &le) {
+		return "invalid workflow:\n" + le.Error()
+	}
+	return "invalid workflow: " + err.Error()
+}
+
+// changedFiles returns the lazy diff for path filters: push before..after
+// (a new branch: the pushed commits' files), pull request merge-base..head.
+func (d *Dispatcher) changedFiles(ctx context.Context, m *gitrepo.Mirror, ev *event) func() ([]string, error) {
+	return func() ([]string, error) {
+		switch {
+		case ev.Name == "push" && ev.Before != "" && !isZeroSHA(ev.Before):
+			return m.ChangedFiles(ctx, ev.Before, ev.SHA)
+		case ev.Name == "push" && len(ev.PushFiles) > 0:
+			return ev.PushFiles, nil
+		case ev.Name == "push":
+			return m.CommitFiles(ctx, ev.SHA)
+		case (ev.Name == "pull_request" || ev.Name == "pull_request_target") && ev.BaseSHA != "":
+			base, err := m.MergeBase(ctx, ev.BaseSHA, ev.SHA)
+			if err != nil {
+				return nil, err
+			}
+			return m.ChangedFiles(ctx, base, ev.SHA)
+		}
+		return nil, nil // unknown diff: path filters pass, as on GitHub
+	}
+}
+
+// runName evaluates run-name (github and inputs contexts); the default is
+// the workflow name.
+func (d *Dispatcher) runName(wf *workflow.Workflow, ev *event, run *store.Run) string {
+	if wf.RunName == "" {
+		return run.WorkflowName
+	}
+	env := &expr.Env{Contexts: map[string]expr.Value{
+		"github": expr.ObjectValue(d.githubContext(ev, run, "")),
+		"inputs": expr.FromGo(ev.Inputs),
+		"vars":   stringMap(d.cfg.Vars),
+	}}
+	name, err := expr.Interpolate(wf.RunName, env)
+	if err != nil {
+		return run.WorkflowName
+	}
+	return name
+}
+
+func jobDisplayName(j *workflow.Job) string {
+	if j.Name != "" && !expr.ContainsExpression(j.Name) {
+		return j.Name
+	}
+	return j.ID
+}
+
+func stringMap(m map[string]string) expr.Value {
+	a := make(map[string]any, len(m))
+	for k, v := range m {
+		a[k] = v
+	}
+	return expr.FromGo(a)
+}

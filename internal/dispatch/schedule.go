@@ -1,0 +1,355 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/runner"
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// statusHeld marks a matrix leg activated but held back by max-parallel.
+const statusHeld = "held"
+
+func nowTime() time.Time { return time.Now() }
+
+// eventInfo is the runner's view of a run's event.
+func (d *Dispatcher) eventInfo(ev *event, run *store.Run, payload []byte) runner.EventInfo {
+	return runner.EventInfo{
+		Name: ev.Name, Payload: payload, Repo: ev.Repo, SHA: ev.SHA, Ref: ev.Ref, HeadRef: ev.HeadRef,
+		BaseRef: ev.BaseRef, Actor: ev.Actor, RunID: run.ID, RunNumber: run.RunNumber, RunAttempt: run.Attempt,
+		Workflow: run.WorkflowName, WorkflowRef: ev.Repo + "/" + run.WorkflowFile + "@" + ev.Ref,
+		ServerURL: d.cfg.ServerURL, APIURL: d.cfg.APIURL, GraphQLURL: d.cfg.GraphQLURL,
+	}
+}
+
+func (d *Dispatcher) githubContext(ev *event, run *store.Run, job string) *expr.Object {
+	o, err := runner.GitHubContext(d.eventInfo(ev, run, nil), job, "")
+	if err != nil {
+		return expr.NewObject()
+	}
+	return o
+}
+
+// keyState is the state of one workflow job across its rows (legs).
+type keyState struct {
+	rows      []*store.Job
+	waiting   bool // not activated yet
+	completed bool // every row completed
+}
+
+func groupJobs(jobs []store.Job) map[string]*keyState {
+	m := map[string]*keyState{}
+	for i := range jobs {
+		j := &jobs[i]
+		k := strings.ToLower(j.Key)
+		s := m[k]
+		if s == nil {
+			s = &keyState{completed: true}
+			m[k] = s
+		}
+		s.rows = append(s.rows, j)
+		if j.Status == store.StatusWaiting {
+			s.waiting = true
+		}
+		if j.Status != store.StatusCompleted {
+			s.completed = false
+		}
+	}
+	return m
+}
+
+// result aggregates a workflow job's legs into needs.<id>.result.
+func (s *keyState) result() string {
+	res := store.ConclusionSkipped
+	for _, r := range s.rows {
+		switch r.Conclusion {
+		case store.ConclusionFailure, store.ConclusionTimedOut:
+			return "failure"
+		case store.ConclusionCancelled:
+			res = "cancelled"
+		case store.ConclusionSuccess:
+			if res == store.ConclusionSkipped {
+				res = "success"
+			}
+		}
+	}
+	return res
+}
+
+// outputs merges the legs' outputs (later legs win, as on GitHub).
+func (s *keyState) outputs() map[string]string {
+	out := map[string]string{}
+	for _, r := range s.rows {
+		var m map[string]string
+		if json.Unmarshal([]byte(r.Outputs), &m) == nil {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// advance activates every waiting job whose needs have all completed, and
+// concludes the run when every job has. It runs inside a transaction.
+func (d *Dispatcher) advance(ctx context.Context, q *store.Queries, run *store.Run, wf *workflow.Workflow, ev *event) error {
+	for {
+		jobs, err := q.RunJobs(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		keys := groupJobs(jobs)
+		activated := false
+		for _, wj := range wf.Jobs {
+			ks := keys[strings.ToLower(wj.ID)]
+			if ks == nil || !ks.waiting {
+				continue
+			}
+			needs := map[string]runner.NeedResult{}
+			ready := true
+			for _, n := range wj.Needs {
+				ns := keys[strings.ToLower(n)]
+				if ns == nil || !ns.completed {
+					ready = false
+					break
+				}
+				needs[n] = runner.NeedResult{Result: ns.result(), Outputs: ns.outputs()}
+			}
+			if !ready {
+				continue
+			}
+			if err := d.activate(ctx, q, run, wf, wj, ks.rows[0], needs, ev); err != nil {
+				return err
+			}
+			activated = true
+		}
+		if activated {
+			continue // an activation may complete jobs (skipped), which may ready others
+		}
+		return d.concludeIfDone(ctx, q, run, wf, keys)
+	}
+}
+
+func (d *Dispatcher) concludeIfDone(ctx context.Context, q *store.Queries, run *store.Run, wf *workflow.Workflow, keys map[string]*keyState) error {
+	done := true
+	anyStarted := false
+	conclusion := store.ConclusionSuccess
+	for _, wj := range wf.Jobs {
+		ks := keys[strings.ToLower(wj.ID)]
+		if ks == nil {
+			continue
+		}
+		for _, r := range ks.rows {
+			if r.Status != store.StatusWaiting && r.Status != store.StatusQueued && r.Status != statusHeld {
+				anyStarted = true
+			}
+		}
+		if !ks.completed {
+			done = false
+			continue
+		}
+		switch ks.result() {
+		case "failure":
+			if !jobContinuesOnError(wj) {
+				conclusion = store.ConclusionFailure
+			}
+		case "cancelled":
+			if conclusion == store.ConclusionSuccess {
+				conclusion = store.ConclusionCancelled
+			}
+		}
+	}
+	if !done {
+		if anyStarted && run.Status == store.StatusQueued {
+			run.Status, run.StartedAt = store.StatusInProgress, nowTime()
+			return q.UpdateRun(ctx, run)
+		}
+		return nil
+	}
+	if run.Status == store.StatusCompleted {
+		return nil
+	}
+	run.Status, run.Conclusion, run.FinishedAt = store.StatusCompleted, conclusion, nowTime()
+	if run.StartedAt.IsZero() {
+		run.StartedAt = run.FinishedAt
+	}
+	if d.cfg.Observe != nil {
+		d.cfg.Observe.RunFinished(conclusion)
+	}
+	return q.UpdateRun(ctx, run)
+}
+
+// jobContinuesOnError: a literal continue-on-error: true on the job.
+func jobContinuesOnError(j *workflow.Job) bool {
+	return strings.TrimSpace(j.ContinueOnError) == "true"
+}
+
+// activate decides a ready job: skipped by its if, failed by a bad matrix, or
+// queued as one or more legs (its waiting row becomes the first leg).
+func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.Run, wf *workflow.Workflow,
+	wj *workflow.Job, row *store.Job, needs map[string]runner.NeedResult, ev *event) error {
+	env := d.jobExprEnv(ev, run, wj, needs, nil)
+	complete := func(conclusion, msg string) error {
+		row.Status, row.Conclusion, row.Message = store.StatusCompleted, conclusion, msg
+		row.StartedAt, row.FinishedAt = nowTime(), nowTime()
+		return q.UpdateJob(ctx, row)
+	}
+	run2, err := jobShouldRun(wj, needs, env)
+	if err != nil {
+		return complete(store.ConclusionFailure, "if: "+err.Error())
+	}
+	if !run2 {
+		return complete(store.ConclusionSkipped, "")
+	}
+	legs := []workflow.Combination{nil}
+	maxParallel := 0
+	if wj.Strategy != nil && wj.Strategy.Matrix != nil {
+		m, err := evalRaw(wj.Strategy.Matrix, env)
+		if err == nil {
+			legs, err = workflow.ExpandMatrix(m)
+		}
+		if err != nil {
+			return complete(store.ConclusionFailure, fmt.Sprintf("strategy.matrix: %v", err))
+		}
+		if wj.Strategy.MaxParallel != "" {
+			v, err := expr.EvaluateValue(wj.Strategy.MaxParallel, env)
+			if err != nil {
+				return complete(store.ConclusionFailure, fmt.Sprintf("strategy.max-parallel: %v", err))
+			}
+			maxParallel = int(expr.ParseNumber(expr.String(v)))
+		}
+	}
+	for i, leg := range legs {
+		r := row
+		if i > 0 {
+			r = &store.Job{RunID: run.ID, Key: wj.ID}
+		}
+		r.Name = d.legName(ev, run, wj, needs, leg)
+		r.Matrix = comboJSON(leg)
+		r.Status = store.StatusQueued
+		enqueue := maxParallel <= 0 || i < maxParallel
+		if !enqueue {
+			r.Status = statusHeld
+		}
+		if i == 0 {
+			if err := q.UpdateJob(ctx, r); err != nil {
+				return err
+			}
+			// UpdateJob does not write matrix: set it with the leg.
+			if err := q.SetJobMatrix(ctx, r.ID, r.Matrix); err != nil {
+				return err
+			}
+			if enqueue {
+				if err := q.EnqueueJob(ctx, r.ID); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := q.CreateJob(ctx, r, enqueue); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jobShouldRun evaluates a job's if: with GitHub's rule that a job whose
+// needs did not all succeed is skipped unless its condition uses a status
+// function.
+func jobShouldRun(wj *workflow.Job, needs map[string]runner.NeedResult, env *expr.Env) (bool, error) {
+	status := expr.JobSuccess
+	allOK := true
+	for _, n := range needs {
+		switch n.Result {
+		case "failure":
+			status, allOK = expr.JobFailure, false
+		case "cancelled":
+			if status != expr.JobFailure {
+				status = expr.JobCancelled
+			}
+			allOK = false
+		case "skipped":
+			allOK = false
+		}
+	}
+	env.Status = status
+	cond := strings.TrimSpace(wj.If)
+	if !allOK {
+		if cond == "" {
+			return false, nil
+		}
+		e, err := expr.Parse(stripWrapper(cond), nil)
+		if err != nil {
+			return false, err
+		}
+		if !e.UsesStatusFunction() {
+			return false, nil
+		}
+	}
+	return expr.EvaluateIf(cond, env)
+}
+
+func stripWrapper(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "${{") && strings.HasSuffix(s, "}}") && strings.Count(s, "${{") == 1 {
+		return strings.TrimSpace(s[3 : len(s)-2])
+	}
+	return s
+}
+
+// jobExprEnv is the expression environment at job level (if, matrix, name, runs-on).
+func (d *Dispatcher) jobExprEnv(ev *event, run *store.Run, wj *workflow.Job, needs map[string]runner.NeedResult, leg workflow.Combination) *expr.Env {
+	n := expr.NewObject()
+	for id, r := range needs {
+		o := expr.NewObject()
+		o.Set("result", expr.StringValue(r.Result))
+		o.Set("outputs", stringMap(r.Outputs))
+		n.Set(id, expr.ObjectValue(o))
+	}
+	matrix := expr.NewObject()
+	for _, kv := range leg {
+		matrix.Set(kv.Key, expr.FromGo(plainGo(kv.Value)))
+	}
+	inputs := expr.FromGo(ev.Inputs)
+	if ev.Inputs == nil {
+		inputs = expr.ObjectValue(expr.NewObject())
+	}
+	return &expr.Env{Contexts: map[string]expr.Value{
+		"github":   expr.ObjectValue(d.githubContext(ev, run, wj.ID)),
+		"needs":    expr.ObjectValue(n),
+		"vars":     stringMap(d.cfg.Vars),
+		"inputs":   inputs,
+		"matrix":   expr.ObjectValue(matrix),
+		"strategy": expr.ObjectValue(expr.NewObject()),
+		"env":      expr.ObjectValue(expr.NewObject()),
+		"secrets":  expr.ObjectValue(expr.NewObject()),
+		"job":      expr.ObjectValue(expr.NewObject()),
+		"jobs":     expr.ObjectValue(expr.NewObject()),
+		"runner":   expr.ObjectValue(expr.NewObject()),
+		"steps":    expr.ObjectValue(expr.NewObject()),
+	}}
+}
+
+// legName is the display name of a leg: the job's name evaluated with its
+// matrix, or "id (values)".
+func (d *Dispatcher) legName(ev *event, run *store.Run, wj *workflow.Job, needs map[string]runner.NeedResult, leg workflow.Combination) string {
+	if wj.Name != "" {
+		name, err := expr.Interpolate(wj.Name, d.jobExprEnv(ev, run, wj, needs, leg))
+		if err == nil {
+			if len(leg) > 0 && !expr.ContainsExpression(wj.Name) {
+				return name + " (" + leg.Suffix() + ")"
+			}
+			return name
+		}
+	}
+	if len(leg) > 0 {
+		return wj.ID + " (" + leg.Suffix() + ")"
+	}
+	return wj.ID
+}

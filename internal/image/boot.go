@@ -1,0 +1,95 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Accelerators for BootCheck.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
+
+// bootMarker is printed by the guest's first process in BootCheck.
+const bootMarker = "hookci-boot-ok"
+
+// BootResult is what BootCheck observed.
+type BootResult struct {
+	Accel   string        // "kvm" or "tcg"
+	OK      bool          // the guest's first user-space process ran and printed the marker
+	Elapsed time.Duration // from starting QEMU to the marker (0 if not OK)
+	Uname   string        // the guest's `uname -r`
+	Console string        // the last lines of the serial console
+}
+
+// QEMUArgs returns the qemu-system-x86_64 arguments that boot img in a
+// microvm machine with its root disk read-only on virtio-blk (virtio-mmio,
+// found through ACPI) and the console on the first UART (stdio). Callers add
+// their own devices (virtio-serial ports, scratch disks) to the result.
+func QEMUArgs(img *Image, accel string, memMiB, cpus int, cmdline string) []string {
+	cpu := "max"
+	if accel == AccelKVM {
+		cpu = "host"
+	}
+	args := []string{
+		"-M", "microvm,x-option-roms=off,rtc=on,isa-serial=on,acpi=on,pcie=off",
+		"-accel", accel, "-cpu", cpu,
+		"-m", strconv.Itoa(memMiB), "-smp", strconv.Itoa(cpus),
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-serial", "stdio",
+		"-kernel", img.Kernel, "-append", cmdline,
+		"-drive", "id=root,file=" + img.RootDisk + ",format=raw,if=none,readonly=on",
+		"-device", "virtio-blk-device,drive=root",
+	}
+	if img.Initrd != "" {
+		args = append(args, "-initrd", img.Initrd)
+	}
+	return args
+}
+
+// BootCheck boots img under QEMU with the given accelerator, with
+// /bin/sh printing a marker as the guest's init, and reports whether (and how
+// fast) user space was reached within timeout. A guest that does not get
+// there, or a QEMU that refuses the accelerator, is a result (OK false, the
+// reason in Console), not an error; errors are for QEMU failing to start. This is how hookci tells a KVM that really runs guests
+// from one that does not (nested PVM).
+func BootCheck(ctx context.Context, qemu string, img *Image, accel string, timeout time.Duration) (BootResult, error) {
+	res := BootResult{Accel: accel}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmdline := img.Cmdline + ` init=/bin/sh -- -c "echo ` + bootMarker + ` $(uname -r)"`
+	cmd := exec.CommandContext(ctx, qemu, QEMUArgs(img, accel, 256, 1, cmdline)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	cmd.Stderr = cmd.Stdout
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("start %s: %w", qemu, err)
+	}
+	var tail []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		tail = append(tail, line)
+		if len(tail) > 30 {
+			tail = tail[1:]
+		}
+		if rest, ok := strings.CutPrefix(line, bootMarker); ok && !res.OK {
+			res.OK, res.Elapsed, res.Uname = true, time.Since(start), strings.TrimSpace(rest)
+			cancel() // the guest proved itself; don't wait for its panic and reboot
+		}
+	}
+	io.Copy(io.Discard, out)
+	cmd.Wait() // killed by cancel, or exited after the guest's init ended
+	res.Console = strings.Join(tail, "\n")
+	return res, nil
+}

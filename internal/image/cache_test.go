@@ -1,0 +1,125 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+const testKey = "0123456789abcdef0123456789abcdef"
+
+func TestLayerCacheBuildsOnce(t *testing.T) {
+	c := layerCache{root: t.TempDir()}
+	var builds atomic.Int32
+	build := func(ctx context.Context, stage string) error {
+		builds.Add(1)
+		return os.WriteFile(filepath.Join(stage, "f"), []byte("x"), 0o644)
+	}
+	var wg sync.WaitGroup
+	dirs := make([]string, 8)
+	errs := make([]error, 8)
+	for i := range dirs {
+		wg.Go(func() { dirs[i], errs[i] = c.ensure(context.Background(), "kernel", testKey, io.Discard, build) })
+	}
+	wg.Wait()
+	for i := range dirs {
+		if errs[i] != nil {
+			t.Fatalf("ensure %d: %v", i, errs[i])
+		}
+		if dirs[i] != dirs[0] {
+			t.Errorf("ensure %d: got dir %s, want %s", i, dirs[i], dirs[0])
+		}
+	}
+	if got := builds.Load(); got != 1 {
+		t.Errorf("got %d builds, want 1", got)
+	}
+	if got, err := os.ReadFile(filepath.Join(dirs[0], "f")); err != nil || string(got) != "x" {
+		t.Errorf("layer file: got %q, %v; want \"x\"", got, err)
+	}
+	if want := filepath.Join(c.root, "kernel", testKey); dirs[0] != want {
+		t.Errorf("got dir %s, want %s", dirs[0], want)
+	}
+}
+
+func TestLayerCacheFailedBuildLeavesNothing(t *testing.T) {
+	c := layerCache{root: t.TempDir()}
+	boom := errors.New("boom")
+	_, err := c.ensure(context.Background(), "base", testKey, io.Discard, func(ctx context.Context, stage string) error {
+		os.WriteFile(filepath.Join(stage, "half"), nil, 0o644)
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("got error %v, want it to wrap %v", err, boom)
+	}
+	if isDir(c.path("base", testKey)) {
+		t.Errorf("a failed build left its layer directory")
+	}
+	if left, _ := os.ReadDir(filepath.Join(c.root, "tmp")); len(left) != 0 {
+		t.Errorf("a failed build left %d staging directories", len(left))
+	}
+}
+
+func TestLayerCacheRemovesStaleStaging(t *testing.T) {
+	c := layerCache{root: t.TempDir()}
+	stale := filepath.Join(c.root, "tmp", "image-"+testKey[:16]+"-123")
+	other := filepath.Join(c.root, "tmp", "image-ffffffffffffffff-123")
+	for _, d := range []string{stale, other} {
+		if err := os.MkdirAll(filepath.Join(d, "rootfs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.ensure(context.Background(), "image", testKey, io.Discard, func(context.Context, string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if isDir(stale) {
+		t.Errorf("stale staging directory of the same layer was not removed")
+	}
+	if !isDir(other) {
+		t.Errorf("staging directory of another layer was removed")
+	}
+	if !isDir(filepath.Join(c.root, testKey)) {
+		t.Errorf("image layer not at DATA_DIR/image/<key>")
+	}
+}
+
+func TestLayerCacheLockHonoursContext(t *testing.T) {
+	c := layerCache{root: t.TempDir()}
+	unlock, err := c.lock(context.Background(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.lock(ctx, "x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("got error %v, want context.Canceled while another holder has the lock", err)
+	}
+}
+
+func TestLatestAndLocateNotBuilt(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Latest(dir); !errors.Is(err, ErrNotBuilt) {
+		t.Errorf("Latest: got %v, want ErrNotBuilt", err)
+	}
+	r := DefaultRecipe()
+	r.AgentPath = writeAgent(t, "agent")
+	if _, err := Locate(dir, r); err != nil && !errors.Is(err, ErrNotBuilt) && !strings.Contains(err.Error(), "not installed") {
+		t.Errorf("Locate: got %v, want ErrNotBuilt", err)
+	} else if err == nil {
+		t.Errorf("Locate: got an image in an empty data dir")
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	for in, want := range map[string]string{`/a\040b`: "/a b", "/plain": "/plain", `/t\011x`: "/t\tx"} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q): got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,166 @@
+// Package report owns what hookci tells GitHub about a run: a commit status
+// per workflow run (pending, then success or failure, with the duration and a
+// link to the run page) and, for pull requests, one comment per pull request
+// updated in place, with every workflow and job of the head commit, their
+// results and durations, and the last lines of each failed step's log.
+// Everything it sends was masked by the runner when it was logged.
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookci/hookci/internal/github"
+	"github.com/hookci/hookci/internal/store"
+)
+
+// CommentMarker identifies hookci's pull-request comment.
+const CommentMarker = "hookci:summary"
+
+// tailLines is how much of a failed step's log the comment shows.
+const tailLines = 20
+
+// Reporter reports runs.
+type Reporter struct {
+	gh        *github.Client
+	st        *store.Store
+	publicURL string
+	log       *slog.Logger
+
+	mu    sync.Mutex // guards the fields below
+	locks map[int64]*sync.Mutex
+	sent  map[int64]string // last status sent per run
+}
+
+// New returns a Reporter that links to run pages under publicURL.
+func New(gh *github.Client, st *store.Store, publicURL string, log *slog.Logger) *Reporter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Reporter{gh: gh, st: st, publicURL: strings.TrimRight(publicURL, "/"), log: log,
+		locks: map[int64]*sync.Mutex{}, sent: map[int64]string{}}
+}
+
+func (r *Reporter) lock(key int64) func() {
+	r.mu.Lock()
+	l, ok := r.locks[key]
+	if !ok {
+		l = &sync.Mutex{}
+		r.locks[key] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// RunURL is the run's page.
+func (r *Reporter) RunURL(id int64) string { return fmt.Sprintf("%s/runs/%d", r.publicURL, id) }
+
+// Report sends run runID's current state. Reports of one run are
+// serialised and read the state afresh, so the last one sent is the latest.
+func (r *Reporter) Report(ctx context.Context, runID int64) error {
+	unlock := r.lock(runID)
+	defer unlock()
+	q := r.st.Q()
+	run, err := q.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	del, err := q.Delivery(ctx, run.DeliveryID)
+	if err != nil {
+		return err
+	}
+	repo, err := repoOf(run.Repo, del.Payload)
+	if err != nil {
+		return err
+	}
+	st := statusOf(run)
+	key := st.State + "|" + st.Description
+	r.mu.Lock()
+	same := r.sent[runID] == key
+	r.mu.Unlock()
+	if !same {
+		if err := r.gh.SetStatus(ctx, repo, run.SHA, st); err != nil {
+			return fmt.Errorf("report run %d: %w", runID, err)
+		}
+		r.mu.Lock()
+		r.sent[runID] = key
+		r.mu.Unlock()
+	}
+	if run.PRNumber > 0 {
+		unlockPR := r.lock(-int64(run.PRNumber))
+		defer unlockPR()
+		body, err := r.commentBody(ctx, run)
+		if err != nil {
+			return err
+		}
+		if _, err := r.gh.UpsertPRComment(ctx, repo, run.PRNumber, CommentMarker, body); err != nil {
+			return fmt.Errorf("report run %d: comment: %w", runID, err)
+		}
+	}
+	return nil
+}
+
+func repoOf(full string, payload []byte) (github.Repo, error) {
+	owner, name, ok := strings.Cut(full, "/")
+	if !ok {
+		return github.Repo{}, fmt.Errorf("bad repository name %q", full)
+	}
+	var p struct {
+		Installation struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+	}
+	json.Unmarshal(payload, &p)
+	return github.Repo{Owner: owner, Name: name, InstallationID: p.Installation.ID}, nil
+}
+
+// StatusContext is the commit status context of a workflow.
+func StatusContext(workflowName string) string { return "hookci/" + workflowName }
+
+func statusOf(run store.Run) github.Status {
+	s := github.Status{Context: StatusContext(run.WorkflowName)}
+	switch run.Status {
+	case store.StatusQueued:
+		s.State, s.Description = github.StatePending, "Queued"
+	case store.StatusInProgress:
+		s.State, s.Description = github.StatePending, "Running"
+	default:
+		d := duration(run.StartedAt, run.FinishedAt)
+		switch run.Conclusion {
+		case store.ConclusionSuccess:
+			s.State, s.Description = github.StateSuccess, "Successful in "+d
+		case store.ConclusionCancelled:
+			s.State, s.Description = github.StateError, "Cancelled after "+d
+		default:
+			s.State, s.Description = github.StateFailure, "Failed after "+d
+			if run.Message != "" {
+				first, _, _ := strings.Cut(run.Message, "\n")
+				if strings.HasPrefix(run.Message, "invalid workflow") {
+					lines := strings.Split(run.Message, "\n")
+					if len(lines) > 1 {
+						first = "Invalid workflow: " + lines[1]
+					}
+				}
+				s.Description = first
+			}
+		}
+	}
+	return s
+}
+
+func duration(a, b time.Time) string {
+	if a.IsZero() || b.IsZero() || b.Before(a) {
+		return "0s"
+	}
+	d := b.Sub(a).Round(time.Second)
+	if d < time.Second {
+		return fmt.Sprintf("%dms", b.Sub(a).Milliseconds())
+	}
+	return d.String()
+}

@@ -1,0 +1,92 @@
+package host
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// sessionMembers returns the pids of the live (not zombie) processes in
+// session sid.
+func sessionMembers(sid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if s, ok := sessionOf(pid); ok && s == sid && !zombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// sessionOf reads the session id of pid.
+func sessionOf(pid int) (int, bool) {
+	return statField(pid, 3) // after ")": state ppid pgrp session
+}
+
+// zombie reports whether pid has exited and waits to be reaped.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	j := bytes.LastIndexByte(b, ')')
+	return j >= 0 && len(b) > j+2 && b[j+2] == 'Z'
+}
+
+// startTime reads the start time of pid (clock ticks since boot), which
+// together with the pid identifies a process across pid reuse.
+func startTime(pid int) (int, bool) {
+	return statField(pid, 19) // field 22 of /proc/<pid>/stat
+}
+
+// statField returns field i (0 = state) after the command name of /proc/<pid>/stat.
+func statField(pid, i int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name is in parentheses and may contain anything.
+	j := bytes.LastIndexByte(b, ')')
+	if j < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(b[j+1:])
+	if len(f) <= i {
+		return 0, false
+	}
+	v, err := strconv.Atoi(string(f[i]))
+	return v, err == nil
+}
+
+// killSession SIGKILLs every process of session sid, repeating while
+// processes (forked meanwhile) remain, for at most 5 s.
+func killSession(sid int) error {
+	if sid <= 1 {
+		return fmt.Errorf("refusing to kill session %d", sid)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := sessionMembers(sid)
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("session %d: processes %v survive SIGKILL", sid, pids)
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,207 @@
+package microvm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/sandbox"
+)
+
+// Guest paths of the job layout (created by the guest init).
+var guestLayout = sandbox.Layout{
+	Workspace: "/home/runner/work/w",
+	Temp:      "/home/runner/work/_temp",
+	Home:      "/home/runner",
+}
+
+const guestToolCache = "/opt/hostedtoolcache"
+
+// Backend starts microVM sandboxes. It is safe for concurrent use.
+type Backend struct {
+	cfg       Config
+	initramfs string // generated: cfg.Initrd + the agent as /init
+
+	accelMu  sync.Mutex // guards accel
+	accel    string     // resolved accelerator, "" until the first Start
+	accelWhy string
+
+	tmplMu sync.Mutex // held while a template is built
+
+	mu          sync.Mutex                  // guards the fields below
+	live        map[string]bool             // VM and template directories in use
+	templates   map[string]*template        // by vmShape.key()
+	templateErr map[string]*templateFailure // by vmShape.key()
+}
+
+// New checks cfg, creates WorkDir and writes the initramfs.
+func New(cfg Config) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.WorkDir, filepath.Join(cfg.WorkDir, "vms"), filepath.Join(cfg.WorkDir, "templates")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("microvm: %w", err)
+		}
+	}
+	initramfs, err := buildInitramfs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, initramfs: initramfs, live: map[string]bool{},
+		templates: map[string]*template{}, templateErr: map[string]*templateFailure{}}
+	if cfg.Accel != AccelAuto {
+		b.accel, b.accelWhy = cfg.Accel, "configured"
+	}
+	return b, nil
+}
+
+// Accel returns the accelerator VMs use ("kvm" or "tcg"). With "auto" and
+// no VM started yet it resolves the choice first, which may boot a probe VM
+// (bounded by 30 s); if even that fails it reports "tcg".
+func (b *Backend) Accel() string {
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	a, err := b.resolveAccel(ctx)
+	if err != nil {
+		b.cfg.Logf("microvm: %v", err)
+		return AccelTCG
+	}
+	return a
+}
+
+// Start boots (or, with Config.Template, restores) a VM for spec and returns
+// once its agent answers. On failure nothing is left behind; errors quote the
+// guest console's tail.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	accel, err := b.resolveAccel(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o := vmOptions{shape: b.shape(spec), accel: accel, toolCache: spec.ToolCache}
+	if spec.ToolCache != "" {
+		if fi, err := os.Stat(spec.ToolCache); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("microvm %s: tool cache %q is not a directory", spec.ID, spec.ToolCache)
+		}
+	}
+	dir := filepath.Join(b.cfg.WorkDir, "vms", spec.ID)
+	if !b.claim(dir) {
+		return nil, fmt.Errorf("microvm %s: a sandbox with this id is running", spec.ID)
+	}
+	v, c, err := b.startVM(ctx, dir, o)
+	if err != nil {
+		b.release(dir)
+		return nil, fmt.Errorf("microvm %s: %w", spec.ID, err)
+	}
+	v.onClose = func() { b.release(dir) }
+	layout := guestLayout
+	if spec.ToolCache != "" {
+		layout.ToolCache = guestToolCache
+	}
+	return sandbox.NewInstance(c, layout, "microvm", v.destroy), nil
+}
+
+// shape applies defaults to the spec's resources.
+func (b *Backend) shape(spec sandbox.Spec) vmShape {
+	s := vmShape{cpus: spec.CPUs, memMiB: spec.MemoryMiB, network: spec.Network}
+	if s.cpus == 0 {
+		s.cpus = b.cfg.DefaultCPUs
+	}
+	if s.memMiB == 0 {
+		s.memMiB = b.cfg.DefaultMemoryMiB
+	}
+	return s
+}
+
+// startVM restores from a template when possible and cold-boots otherwise.
+func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
+	defer cancel()
+	if b.cfg.Template && o.toolCache == "" {
+		t, err := b.template(ctx, o)
+		if err == nil {
+			v, c, err := b.clone(ctx, dir, t, o)
+			if err == nil {
+				return v, c, nil
+			}
+			b.cfg.Logf("microvm: start from template %s failed, cold-booting: %v", t.shape.key(), err)
+		} else {
+			b.cfg.Logf("microvm: template %s unavailable, cold-booting: %v", o.shape.key(), err)
+		}
+	}
+	return b.boot(ctx, dir, o)
+}
+
+// boot cold-boots a VM and waits for its agent.
+func (b *Backend) boot(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, error) {
+	v, err := b.launch(dir, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := b.ready(ctx, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, c, nil
+}
+
+// ready connects to a started VM's agent and resynchronises the guest; on
+// failure it destroys the VM.
+func (b *Backend) ready(ctx context.Context, v *vm) (*agent.Client, error) {
+	c, err := v.connect(ctx)
+	if err == nil {
+		if err = resyncGuest(ctx, c); err != nil {
+			c.Close()
+		}
+	}
+	if err != nil {
+		diag := v.diag()
+		v.destroy()
+		return nil, fmt.Errorf("agent did not come up: %w%s", err, diag)
+	}
+	return c, nil
+}
+
+func (b *Backend) claim(dir string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.live[dir] {
+		return false
+	}
+	b.live[dir] = true
+	return true
+}
+
+func (b *Backend) release(dir string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.live, dir)
+}
+
+// Close removes the backend's templates. Running sandboxes are left to
+// their own Close.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	ts := b.templates
+	b.templates = map[string]*template{}
+	b.mu.Unlock()
+	var first error
+	for _, t := range ts {
+		if err := t.remove(); err != nil && first == nil {
+			first = err
+		}
+		b.release(t.dir)
+	}
+	return first
+}
+
+// bootTimeout is how long an accelerator probe may take.
+const bootTimeout = 30 * time.Second

@@ -1,0 +1,112 @@
+package microvm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// Config configures the microVM backend.
+type Config struct {
+	// AgentPath is the static hookci-agent binary; it becomes /init of the
+	// initramfs the backend generates.
+	AgentPath string
+	// WorkDir is owned by the backend: VM directories, templates, initramfs.
+	WorkDir string
+	// QEMUPath is qemu-system-x86_64 (default: looked up in PATH).
+	QEMUPath string
+	// Kernel is the guest kernel: an uncompressed vmlinux with a PVH note
+	// (fastest to boot) or a bzImage.
+	Kernel string
+	// Initrd is an optional initramfs placed before the generated one:
+	// kernel modules for a modular kernel, listed in /etc/hookci/modules.
+	Initrd string
+	// RootDisk is the guest's root filesystem, an ext4 image attached
+	// read-only.
+	RootDisk string
+	// Cmdline is appended to the kernel command line.
+	Cmdline string
+	// Accel is "auto" (default), "kvm" or "tcg".
+	Accel string
+	// DefaultCPUs and DefaultMemoryMiB apply when a Spec leaves them 0
+	// (defaults 2 and 2048).
+	DefaultCPUs      int
+	DefaultMemoryMiB int
+	// Template starts jobs from a booted snapshot (see the package doc).
+	Template bool
+	// StartTimeout bounds one boot until the agent answers (default 60 s).
+	StartTimeout time.Duration
+	// Logf receives warnings and progress (default: discarded).
+	Logf func(format string, args ...any)
+}
+
+// Accelerators Config.Accel accepts.
+const (
+	AccelAuto = "auto"
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+)
+
+// withDefaults fills defaults and checks cfg.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Accel == "" {
+		cfg.Accel = AccelAuto
+	}
+	switch cfg.Accel {
+	case AccelAuto, AccelKVM, AccelTCG:
+	default:
+		return cfg, fmt.Errorf("microvm: Accel %q: want auto, kvm or tcg", cfg.Accel)
+	}
+	if cfg.DefaultCPUs == 0 {
+		cfg.DefaultCPUs = 2
+	}
+	if cfg.DefaultMemoryMiB == 0 {
+		cfg.DefaultMemoryMiB = 2048
+	}
+	if cfg.DefaultCPUs < 0 || cfg.DefaultMemoryMiB < 64 {
+		return cfg, fmt.Errorf("microvm: DefaultCPUs %d / DefaultMemoryMiB %d out of range", cfg.DefaultCPUs, cfg.DefaultMemoryMiB)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.QEMUPath == "" {
+		p, err := exec.LookPath("qemu-system-x86_64")
+		if err != nil {
+			return cfg, fmt.Errorf("microvm: %w", err)
+		}
+		cfg.QEMUPath = p
+	}
+	if !filepath.IsAbs(cfg.WorkDir) {
+		return cfg, fmt.Errorf("microvm: WorkDir %q is not absolute", cfg.WorkDir)
+	}
+	files := map[string]string{"QEMUPath": cfg.QEMUPath, "AgentPath": cfg.AgentPath, "Kernel": cfg.Kernel, "RootDisk": cfg.RootDisk}
+	if cfg.Initrd != "" {
+		files["Initrd"] = cfg.Initrd
+	}
+	for name, p := range files {
+		if err := isFile(p); err != nil {
+			return cfg, fmt.Errorf("microvm: %s: %w", name, err)
+		}
+	}
+	return cfg, nil
+}
+
+func isFile(p string) error {
+	if p == "" {
+		return errors.New("not set")
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", p)
+	}
+	return nil
+}

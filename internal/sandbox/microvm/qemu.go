@@ -1,0 +1,118 @@
+package microvm
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Files of one VM under WorkDir/vms/<id> (short names: a unix socket path
+// must fit in 107 bytes).
+const (
+	pidName     = "qemu.pid"
+	agentSock   = "agent.sock"
+	qmpSock     = "qmp.sock"
+	consoleName = "console.log"
+)
+
+// vmShape is what must be identical between a template and its clones.
+type vmShape struct {
+	cpus    int
+	memMiB  int
+	network bool
+}
+
+// key names the shape, for template directories.
+func (s vmShape) key() string {
+	k := fmt.Sprintf("c%d-m%d", s.cpus, s.memMiB)
+	if s.network {
+		k += "-net"
+	}
+	return k
+}
+
+// vmOptions describes one QEMU process.
+type vmOptions struct {
+	shape     vmShape
+	accel     string
+	toolCache string // host dir shared read-only through 9p
+	memFile   string // "" = anonymous RAM; else a file mapping
+	memShared bool   // map memFile shared (template) or private (clone)
+	incoming  bool   // -incoming defer: wait for a migration stream
+}
+
+// qemuArgs returns QEMU's argument list for a VM whose files are in dir.
+func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
+	machine := "microvm,acpi=on,rtc=on,isa-serial=on,x-option-roms=off"
+	args := []string{
+		"-name", "hookci-" + filepath.Base(dir),
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-smp", strconv.Itoa(o.shape.cpus),
+		"-m", strconv.Itoa(o.shape.memMiB) + "M",
+		"-kernel", b.cfg.Kernel,
+		"-initrd", b.initramfs,
+		"-append", b.cmdline(o.shape),
+		"-chardev", "file,id=console,path=" + optPath(filepath.Join(dir, consoleName)),
+		"-serial", "chardev:console",
+		"-drive", "id=root,file=" + optPath(b.cfg.RootDisk) + ",format=raw,if=none,readonly=on",
+		"-device", "virtio-blk-device,drive=root,serial=hookci-root",
+		"-device", "virtio-serial-device,max_ports=2",
+		"-chardev", "socket,id=agent,server=on,wait=off,path=" + optPath(filepath.Join(dir, agentSock)),
+		"-device", "virtserialport,chardev=agent,name=hookci.agent",
+		"-object", "rng-random,id=rng,filename=/dev/urandom",
+		"-device", "virtio-rng-device,rng=rng",
+		"-qmp", "unix:" + optPath(filepath.Join(dir, qmpSock)) + ",server=on,wait=off",
+		"-pidfile", filepath.Join(dir, pidName),
+	}
+	if o.accel == AccelKVM {
+		args = append(args, "-accel", "kvm", "-cpu", "host")
+	} else {
+		args = append(args, "-accel", "tcg,tb-size=64", "-cpu", "max")
+	}
+	if o.memFile != "" {
+		share := "off"
+		if o.memShared {
+			share = "on"
+		}
+		args = append(args, "-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s",
+			o.shape.memMiB, optPath(o.memFile), share))
+		machine += ",memory-backend=ram"
+	}
+	args = append(args, "-M", machine)
+	if o.shape.network {
+		args = append(args, "-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0")
+	}
+	if o.toolCache != "" {
+		args = append(args,
+			"-fsdev", "local,id=toolcache,path="+optPath(o.toolCache)+",security_model=none,readonly=on",
+			"-device", "virtio-9p-device,fsdev=toolcache,mount_tag=hookci-toolcache")
+	}
+	if o.incoming {
+		args = append(args, "-incoming", "defer")
+	}
+	return args
+}
+
+// cmdline is the kernel command line for a VM of the given shape.
+func (b *Backend) cmdline(s vmShape) string {
+	words := []string{
+		"console=ttyS0", "quiet", "panic=-1", "reboot=t",
+		"root=/dev/vda", "rootfstype=ext4", "ro", "rdinit=/init",
+	}
+	if s.network {
+		words = append(words, "hookci.net=1")
+	}
+	if c := strings.TrimSpace(b.cfg.Cmdline); c != "" {
+		words = append(words, c)
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes s for /bin/sh (QEMU's exec: migration URIs use it).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// optPath escapes a path for use inside a QEMU option string.
+func optPath(p string) string { return strings.ReplaceAll(p, ",", ",,") }

@@ -1,0 +1,172 @@
+package microvm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent"
+)
+
+// vm is one QEMU process and its directory.
+type vm struct {
+	dir string
+	cmd *exec.Cmd
+
+	exited  chan struct{} // closed when cmd.Wait returned
+	waitErr error         // valid after exited is closed
+
+	closeOnce sync.Once
+	closeErr  error
+	onClose   func()
+}
+
+// launch creates dir and starts QEMU in it.
+func (b *Backend) launch(dir string, o vmOptions) (*vm, error) {
+	if len(filepath.Join(dir, agentSock)) > 107 {
+		return nil, fmt.Errorf("microvm: socket path under %q is longer than the 107 bytes a unix socket allows", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("microvm: %w", err)
+	}
+	cmd := exec.Command(b.cfg.QEMUPath, b.qemuArgs(dir, o)...)
+	cmd.Dir = dir
+	out, err := os.Create(filepath.Join(dir, "qemu.log"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("microvm: %w", err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group: a ^C meant for hookci does not kill VMs
+	// behind its back; Close and Reap do.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("microvm: start qemu: %w", err)
+	}
+	v := &vm{dir: dir, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		v.waitErr = cmd.Wait()
+		close(v.exited)
+	}()
+	return v, nil
+}
+
+// alive returns an error once QEMU has exited.
+func (v *vm) alive() error {
+	select {
+	case <-v.exited:
+		return fmt.Errorf("qemu exited: %v", v.waitErr)
+	default:
+		return nil
+	}
+}
+
+// kill stops QEMU (SIGKILL) and waits for it.
+func (v *vm) kill() {
+	if v.alive() == nil {
+		v.cmd.Process.Kill()
+	}
+	<-v.exited
+}
+
+// destroy kills QEMU and removes the VM's directory. Idempotent.
+func (v *vm) destroy() error {
+	v.closeOnce.Do(func() {
+		v.kill()
+		v.closeErr = os.RemoveAll(v.dir)
+		if v.onClose != nil {
+			v.onClose()
+		}
+	})
+	return v.closeErr
+}
+
+// diag returns QEMU's own output and the tail of the guest console, for
+// error messages.
+func (v *vm) diag() string {
+	var b strings.Builder
+	if q := tailFile(filepath.Join(v.dir, "qemu.log"), 1024); q != "" {
+		fmt.Fprintf(&b, "\n--- qemu output ---\n%s", q)
+	}
+	if c := tailFile(filepath.Join(v.dir, consoleName), 2048); c != "" {
+		fmt.Fprintf(&b, "\n--- guest console (tail) ---\n%s", c)
+	}
+	return b.String()
+}
+
+func tailFile(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return strings.TrimRight(string(b), "\n")
+}
+
+// connect dials the agent's serial socket and completes the handshake,
+// retrying while QEMU starts; it gives up when QEMU exits.
+func (v *vm) connect(ctx context.Context) (*agent.Client, error) {
+	path := filepath.Join(v.dir, agentSock)
+	for {
+		conn, err := dialUnixRetry(ctx, path, v.alive)
+		if err != nil {
+			return nil, err
+		}
+		c, err := agent.NewSerialClient(ctx, conn)
+		if err == nil {
+			return c, nil
+		}
+		if aerr := v.alive(); aerr != nil {
+			return nil, fmt.Errorf("%w (%v)", aerr, err)
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// resyncGuest sends the guest its clock and fresh entropy (see
+// cmd/hookci-agent/init_resync_linux.go) and waits for the acknowledgement.
+func resyncGuest(ctx context.Context, c *agent.Client) error {
+	var seed [32]byte
+	rand.Read(seed[:])
+	msg := fmt.Sprintf("%d %s\n", time.Now().UnixNano(), hex.EncodeToString(seed[:]))
+	if err := c.WriteFile(ctx, "/run/hookci/resync", []byte(msg), 0o600); err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got, err := c.ReadFile(ctx, "/run/hookci/resync.done")
+		if err == nil && string(got) == msg {
+			return nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("resync: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return errors.New("resync: guest init did not acknowledge within 2s")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("resync: %w", ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}

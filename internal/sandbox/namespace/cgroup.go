@@ -1,0 +1,418 @@
+package namespace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cgroupDriver creates per-sandbox cgroups under this process's own cgroup,
+// in whichever hierarchy the host mounts: cgroup v2 when a cgroup2 mount
+// offers the memory and pids controllers, else the v1 controller
+// hierarchies (memory, pids, cpu, freezer).
+type cgroupDriver struct {
+	v2    bool
+	bases []string // parent dirs of sandbox cgroups: one per v1 controller, or one (v2)
+}
+
+// limits are the resource limits of one sandbox.
+type limits struct {
+	memoryBytes int64
+	pids        int
+	cpus        int // 0: no CPU limit
+}
+
+// v1Controllers are the v1 hierarchies a sandbox joins; freezer is optional.
+var v1Controllers = []string{"memory", "pids", "cpu", "freezer"}
+
+// newCgroupDriver finds the hierarchy and creates <own cgroup>/<group>.
+func newCgroupDriver(group string) (*cgroupDriver, error) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := mounts["cgroup2"]; ok && hasControllers(m, "memory", "pids") {
+		return newV2Driver(filepath.Join(m, own[""]), group)
+	}
+	d := &cgroupDriver{}
+	for _, c := range v1Controllers {
+		m, ok := mounts[c]
+		if !ok {
+			if c == "freezer" || c == "cpu" {
+				continue
+			}
+			return nil, fmt.Errorf("cgroup: neither cgroup v2 with memory and pids nor the v1 %s controller is mounted", c)
+		}
+		base := filepath.Join(m, own[c], group)
+		if err := os.MkdirAll(base, 0o755); err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		d.bases = append(d.bases, base)
+	}
+	return d, nil
+}
+
+// newV2Driver prepares <own>/<group> with the controllers enabled. The v2
+// "no internal processes" rule forbids enabling controllers for children of
+// a cgroup holding processes, so this process's cgroup-mates move into a
+// leaf <own>/hookci-self first if needed.
+func newV2Driver(own, group string) (*cgroupDriver, error) {
+	const ctl = "+memory +pids +cpu"
+	if err := writeFile(filepath.Join(own, "cgroup.subtree_control"), ctl); err != nil {
+		self := filepath.Join(own, "hookci-self")
+		if err := os.MkdirAll(self, 0o755); err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		pids, _ := readPids(filepath.Join(own, "cgroup.procs"))
+		for _, pid := range pids {
+			writeFile(filepath.Join(self, "cgroup.procs"), strconv.Itoa(pid))
+		}
+		if err := writeFile(filepath.Join(own, "cgroup.subtree_control"), ctl); err != nil {
+			return nil, fmt.Errorf("cgroup v2: enabling controllers in %s: %w", own, err)
+		}
+	}
+	base := filepath.Join(own, group)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if err := writeFile(filepath.Join(base, "cgroup.subtree_control"), ctl); err != nil {
+		return nil, fmt.Errorf("cgroup v2: enabling controllers in %s: %w", base, err)
+	}
+	return &cgroupDriver{v2: true, bases: []string{base}}, nil
+}
+
+// cgroupMounts maps each v1 controller, and "cgroup2", to its mount point.
+func cgroupMounts() (map[string]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	defer f.Close()
+	return parseMountinfo(f)
+}
+
+// parseMountinfo reads the cgroup mounts of a mountinfo file whose mount
+// root is the hierarchy's root.
+func parseMountinfo(r io.Reader) (map[string]string, error) {
+	m := make(map[string]string)
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options... - fstype source superoptions
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields, pfields := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(pfields) < 3 || fields[3] != "/" {
+			continue
+		}
+		switch pfields[0] {
+		case "cgroup2":
+			if _, seen := m["cgroup2"]; !seen {
+				m["cgroup2"] = fields[4]
+			}
+		case "cgroup":
+			for _, opt := range strings.Split(pfields[2], ",") {
+				if opt != "rw" && opt != "ro" && !strings.Contains(opt, "=") {
+					m[opt] = fields[4]
+				}
+			}
+		}
+	}
+	return m, sc.Err()
+}
+
+// ownCgroups maps each v1 controller ("" for v2) to this process's cgroup path.
+func ownCgroups() (map[string]string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	return parseProcCgroup(string(data)), nil
+}
+
+// parseProcCgroup parses /proc/<pid>/cgroup.
+func parseProcCgroup(data string) map[string]string {
+	own := make(map[string]string)
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[1] == "" {
+			own[""] = parts[2]
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			own[c] = parts[2]
+		}
+	}
+	return own
+}
+
+func hasControllers(mount string, want ...string) bool {
+	data, err := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+	if err != nil {
+		return false
+	}
+	have := strings.Fields(string(data))
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// cgroup is one sandbox's cgroup (one directory per v1 hierarchy, or one v2 directory).
+type cgroup struct {
+	v2   bool
+	dirs []string
+}
+
+// open returns the cgroup called name without creating it.
+func (d *cgroupDriver) open(name string) *cgroup {
+	cg := &cgroup{v2: d.v2}
+	for _, b := range d.bases {
+		cg.dirs = append(cg.dirs, filepath.Join(b, name))
+	}
+	return cg
+}
+
+// names lists the sandbox cgroups that exist.
+func (d *cgroupDriver) names() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, b := range d.bases {
+		ents, _ := os.ReadDir(b)
+		for _, e := range ents {
+			if e.IsDir() && !seen[e.Name()] {
+				seen[e.Name()] = true
+				names = append(names, e.Name())
+			}
+		}
+	}
+	return names
+}
+
+// create makes the cgroup called name with limits lim.
+func (d *cgroupDriver) create(name string, lim limits) (*cgroup, error) {
+	cg := d.open(name)
+	for _, dir := range cg.dirs {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			cg.remove()
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	if err := cg.setLimits(lim); err != nil {
+		cg.remove()
+		return nil, err
+	}
+	return cg, nil
+}
+
+func (cg *cgroup) setLimits(lim limits) error {
+	var settings [][2]string // file, value; a file missing from every dir is an error
+	if cg.v2 {
+		settings = [][2]string{{"memory.max", fmt.Sprint(lim.memoryBytes)}, {"pids.max", fmt.Sprint(lim.pids)}}
+		if lim.cpus > 0 {
+			settings = append(settings, [2]string{"cpu.max", fmt.Sprintf("%d 100000", lim.cpus*100000)})
+		}
+	} else {
+		settings = [][2]string{{"memory.limit_in_bytes", fmt.Sprint(lim.memoryBytes)}, {"pids.max", fmt.Sprint(lim.pids)}}
+		if lim.cpus > 0 {
+			settings = append(settings, [2]string{"cpu.cfs_period_us", "100000"}, [2]string{"cpu.cfs_quota_us", fmt.Sprint(lim.cpus * 100000)})
+		}
+	}
+	for _, s := range settings {
+		if err := cg.write(s[0], s[1]); err != nil {
+			return err
+		}
+	}
+	// No swap beyond the memory limit, where the kernel accounts for it.
+	cg.writeOptional("memory.memsw.limit_in_bytes", fmt.Sprint(lim.memoryBytes))
+	cg.writeOptional("memory.swap.max", "0")
+	return nil
+}
+
+// write writes value to file in the one directory that has it.
+func (cg *cgroup) write(file, value string) error {
+	for _, dir := range cg.dirs {
+		p := filepath.Join(dir, file)
+		if _, err := os.Stat(p); err == nil {
+			return writeFile(p, value)
+		}
+	}
+	return fmt.Errorf("cgroup: no %s in %v", file, cg.dirs)
+}
+
+func (cg *cgroup) writeOptional(file, value string) {
+	for _, dir := range cg.dirs {
+		writeFile(filepath.Join(dir, file), value)
+	}
+}
+
+// procsFiles are the files a process writes its pid to in order to join.
+func (cg *cgroup) procsFiles() []string {
+	var files []string
+	for _, dir := range cg.dirs {
+		files = append(files, filepath.Join(dir, "cgroup.procs"))
+	}
+	return files
+}
+
+// procs lists the processes in the cgroup.
+func (cg *cgroup) procs() []int {
+	seen := map[int]bool{}
+	var all []int
+	for _, f := range cg.procsFiles() {
+		pids, _ := readPids(f)
+		for _, p := range pids {
+			if !seen[p] {
+				seen[p] = true
+				all = append(all, p)
+			}
+		}
+	}
+	return all
+}
+
+// kill SIGKILLs every process in the cgroup, freezing it first where the
+// kernel allows so that nothing forks meanwhile, and waits until it is empty.
+func (cg *cgroup) kill() error {
+	if cg.v2 && cg.writeIf("cgroup.kill", "1") {
+		return cg.waitEmpty()
+	}
+	frozen := cg.freeze(true)
+	for _, pid := range cg.procs() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if frozen {
+		cg.freeze(false) // SIGKILL is delivered on thaw
+	}
+	return cg.waitEmpty()
+}
+
+// freeze freezes (or thaws) the cgroup and reports whether it could.
+func (cg *cgroup) freeze(on bool) bool {
+	file, value, want := "freezer.state", "THAWED", "THAWED"
+	if cg.v2 {
+		file, value, want = "cgroup.freeze", "0", ""
+	}
+	if on {
+		value, want = "FROZEN", "FROZEN"
+		if cg.v2 {
+			value = "1"
+		}
+	}
+	if !cg.writeIf(file, value) {
+		return false
+	}
+	if want == "" {
+		return true
+	}
+	for range 100 {
+		if cg.read(file) == want {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// writeIf writes value to file where the file exists, reporting success.
+func (cg *cgroup) writeIf(file, value string) bool {
+	for _, dir := range cg.dirs {
+		if writeFile(filepath.Join(dir, file), value) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (cg *cgroup) read(file string) string {
+	for _, dir := range cg.dirs {
+		if b, err := os.ReadFile(filepath.Join(dir, file)); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return ""
+}
+
+// waitEmpty waits up to 5 s for the cgroup to have no processes, killing
+// stragglers (forked before the freeze took hold) meanwhile.
+func (cg *cgroup) waitEmpty() error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids := cg.procs()
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cgroup %v: processes %v survive SIGKILL", cg.dirs, pids)
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// remove deletes the cgroup's directories (they must be empty of processes).
+func (cg *cgroup) remove() error {
+	var errs []error
+	for _, dir := range cg.dirs {
+		var err error
+		for range 50 { // the kernel may still be tearing the last task down
+			if err = syscall.Rmdir(dir); err == nil || errors.Is(err, syscall.ENOENT) {
+				err = nil
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup: rmdir %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// memoryPeak reports the highest memory use the kernel recorded, if it does.
+func (cg *cgroup) memoryPeak() int64 {
+	for _, f := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
+		if v, err := strconv.ParseInt(cg.read(f), 10, 64); err == nil {
+			return v
+		}
+	}
+	return 0
+}
+
+func readPids(file string) ([]int, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids, nil
+}
+
+func writeFile(path, value string) error {
+	return os.WriteFile(path, []byte(value), 0o644)
+}

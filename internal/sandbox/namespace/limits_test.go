@@ -1,0 +1,89 @@
+package namespace
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hookci/hookci/internal/sandbox"
+)
+
+// inCgroup checks that the sandbox's processes are in its cgroup, so that a
+// limit test can never run unlimited on the host.
+func inCgroup(t *testing.T, b *Backend, id string) {
+	t.Helper()
+	if n := len(b.cgroups.open(id).procs()); n < 2 {
+		t.Fatalf("cgroup of sandbox %s holds %d processes, want bwrap and the agent", id, n)
+	}
+}
+
+func TestPidsLimit(t *testing.T) {
+	const maxPids = 48
+	b := newBackend(t, Config{Pids: maxPids})
+	// Gentle first, in a sandbox of its own: 100 background sleeps cannot all start.
+	gentle := start(t, b, sandbox.Spec{ID: "sleeps"})
+	inCgroup(t, b, "sleeps")
+	run(t, gentle, `for i in $(seq 100); do sleep 100 2>/dev/null & done; true`)
+	if n := len(b.cgroups.open("sleeps").procs()); n > maxPids || n < maxPids/2 {
+		t.Errorf("processes in the cgroup: got %d, want the limit %d reached but not exceeded", n, maxPids)
+	}
+	if n := forkFailures(b, "sleeps"); n == 0 {
+		t.Errorf("forks refused by the pids limit: got %d, want some", n)
+	}
+	gentle.Close()
+
+	// The classic fork bomb, bounded in time; the pids limit contains it.
+	inst := start(t, b, sandbox.Spec{ID: "bomb"})
+	inCgroup(t, b, "bomb")
+	code, out := run(t, inst, `timeout -s KILL 3 sh -c 'bomb() { bomb | bomb & }; bomb; wait' 2>/dev/null; echo done`)
+	if !strings.HasSuffix(out, "done\n") {
+		t.Logf("fork bomb: exit %d, output %q", code, out)
+	}
+	if n := len(b.cgroups.open("bomb").procs()); n > maxPids {
+		t.Errorf("processes in the cgroup after the bomb: got %d, want at most %d", n, maxPids)
+	}
+	if n := forkFailures(b, "bomb"); n == 0 {
+		t.Errorf("forks refused by the pids limit during the bomb: got %d, want some", n)
+	} else {
+		t.Logf("pids limit refused %d forks of the bomb", n)
+	}
+	// The host still forks.
+	if err := exec.Command("true").Run(); err != nil {
+		t.Errorf("host cannot run a process after the bomb: %v", err)
+	}
+	cgDirs := b.cgroups.open("bomb").dirs
+	if err := inst.Close(); err != nil {
+		t.Fatalf("Close after the bomb: %v", err)
+	}
+	assertGone(t, b, "bomb", cgDirs)
+}
+
+func TestMemoryLimit(t *testing.T) {
+	b := newBackend(t, Config{})
+	inst := start(t, b, sandbox.Spec{ID: "hog", MemoryMiB: 64})
+	inCgroup(t, b, "hog")
+	// tail buffers a newline-free stream whole: 512 MiB against a 64 MiB limit.
+	code, out := run(t, inst, "head -c 512M /dev/zero | tail >/dev/null")
+	if code == 0 {
+		t.Errorf("memory hog: got exit 0 (%q), want it killed by the memory limit", out)
+	}
+	if peak := b.cgroups.open("hog").memoryPeak(); peak > 64<<20 {
+		t.Errorf("peak memory of the sandbox: got %d MiB, want at most 64 MiB", peak>>20)
+	}
+	// The sandbox itself survives: the OOM killer took the hog.
+	if code, out := run(t, inst, "echo alive"); code != 0 || out != "alive\n" {
+		t.Errorf("after the hog: got %d %q, want the agent still serving", code, out)
+	}
+}
+
+// forkFailures reads how often the pids controller refused a fork.
+func forkFailures(b *Backend, id string) int {
+	// v1 and v2: pids.events holds "max N".
+	f := strings.Fields(b.cgroups.open(id).read("pids.events"))
+	if len(f) != 2 || f[0] != "max" {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}

@@ -1,0 +1,279 @@
+// Package namespace is the sandbox backend for hosts without usable KVM:
+// bubblewrap (Debian's bwrap) runs the agent in new pid, mount, uts, ipc and
+// (unless the job is granted egress) network namespaces, on a read-only root
+// with only the job's directories writable, inside a cgroup that limits
+// memory, processes and CPU.
+//
+// The root is Config.RootFS (a Debian tree made by the image builder) or,
+// when that is empty, the host's /usr, /etc and the /bin, /sbin, /lib*
+// entries, read-only, and nothing else of the host (no /root, /home, /tmp,
+// /work); secret files of the host's /etc are masked. The job runs as uid 0
+// without capabilities: it cannot mount, change the root, or write outside
+// its directories, but it shares the host kernel — namespaces are a weaker
+// boundary than a VM.
+//
+// Inside the sandbox the job sees (Layout):
+//
+//	/home/runner            Home       (WorkDir/<id>/home)
+//	/home/runner/work       Workspace  (WorkDir/<id>/workspace)
+//	/home/runner/temp       Temp       (WorkDir/<id>/temp)
+//	/opt/hostedtoolcache    ToolCache  (Spec.ToolCache, read-only, if set)
+//	/tmp, /run              private tmpfs
+package namespace
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/sandbox"
+)
+
+// Config configures the namespace backend.
+type Config struct {
+	AgentPath string // static hookci-agent binary, bind-mounted read-only
+	WorkDir   string // owned by the backend: one directory per sandbox
+	RootFS    string // root filesystem tree; "" = the host's /usr, /etc, /bin, /lib* read-only
+	BwrapPath string // default: bwrap found in PATH
+
+	// Defaults for a Spec that leaves them zero.
+	MemoryMiB int // default 2048
+	CPUs      int // default 0: no CPU limit
+	// Pids limits the processes of one sandbox (default 1024).
+	Pids int
+	// StartTimeout bounds how long Start waits for the agent (default 10 s).
+	StartTimeout time.Duration
+}
+
+// Paths inside the sandbox.
+const (
+	guestHome      = "/home/runner"
+	guestWork      = "/home/runner/work"
+	guestTemp      = "/home/runner/temp"
+	guestToolCache = "/opt/hostedtoolcache"
+	guestSockDir   = "/run/hookci"
+	guestAgent     = "/run/hookci-agent"
+)
+
+// Backend starts namespace sandboxes.
+type Backend struct {
+	cfg     Config
+	cgroups *cgroupDriver
+}
+
+// New checks cfg, bubblewrap and the cgroup hierarchy, and creates WorkDir.
+func New(cfg Config) (*Backend, error) {
+	if cfg.MemoryMiB == 0 {
+		cfg.MemoryMiB = 2048
+	}
+	if cfg.Pids == 0 {
+		cfg.Pids = 1024
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.MemoryMiB < 0 || cfg.Pids < 0 || cfg.CPUs < 0 {
+		return nil, errors.New("namespace sandbox: negative limit in config")
+	}
+	if !filepath.IsAbs(cfg.WorkDir) {
+		return nil, fmt.Errorf("namespace sandbox: WorkDir %q is not absolute", cfg.WorkDir)
+	}
+	if fi, err := os.Stat(cfg.AgentPath); err != nil || fi.IsDir() || !filepath.IsAbs(cfg.AgentPath) {
+		return nil, fmt.Errorf("namespace sandbox: agent binary %q: not an absolute path to a file (%v)", cfg.AgentPath, err)
+	}
+	if cfg.RootFS != "" {
+		if fi, err := os.Stat(filepath.Join(cfg.RootFS, "usr")); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("namespace sandbox: RootFS %q has no usr directory", cfg.RootFS)
+		}
+	}
+	if cfg.BwrapPath == "" {
+		p, err := exec.LookPath("bwrap")
+		if err != nil {
+			return nil, fmt.Errorf("namespace sandbox: bubblewrap not installed (Debian package bubblewrap): %w", err)
+		}
+		cfg.BwrapPath = p
+	}
+	// One parent cgroup per WorkDir, so that backends with different
+	// WorkDirs never reap each other's cgroups.
+	sum := sha256.Sum256([]byte(filepath.Clean(cfg.WorkDir)))
+	cgroups, err := newCgroupDriver("hookci-" + hex.EncodeToString(sum[:4]))
+	if err != nil {
+		return nil, fmt.Errorf("namespace sandbox: %w", err)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("namespace sandbox: %w", err)
+	}
+	return &Backend{cfg: cfg, cgroups: cgroups}, nil
+}
+
+// Start creates the sandbox's directories and cgroup, starts the agent
+// under bubblewrap and returns once it answers. On failure nothing is left.
+func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if spec.ToolCache != "" && !filepath.IsAbs(spec.ToolCache) {
+		return nil, fmt.Errorf("namespace sandbox %s: ToolCache %q is not absolute", spec.ID, spec.ToolCache)
+	}
+	s := &sbox{b: b, id: spec.ID, dir: filepath.Join(b.cfg.WorkDir, spec.ID)}
+	if err := s.start(ctx, spec); err != nil {
+		s.destroy()
+		return nil, fmt.Errorf("namespace sandbox %s: %w", spec.ID, err)
+	}
+	layout := sandbox.Layout{Workspace: guestWork, Temp: guestTemp, Home: guestHome}
+	if spec.ToolCache != "" {
+		layout.ToolCache = guestToolCache
+	}
+	return sandbox.NewInstance(s.client, layout, "namespace", s.destroy), nil
+}
+
+// sbox is one sandbox being started or running.
+type sbox struct {
+	b      *Backend
+	id     string
+	dir    string // WorkDir/<id>
+	cg     *cgroup
+	cmd    *exec.Cmd
+	exited chan struct{}
+	client *agent.Client
+}
+
+func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
+	sock := filepath.Join(s.dir, "sock", "agent.sock")
+	if len(sock) > 107 {
+		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
+	}
+	if err := os.Mkdir(s.dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range []string{"workspace", "temp", "home", "sock"} {
+		if err := os.Mkdir(filepath.Join(s.dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := writeOwner(s.dir); err != nil {
+		return err
+	}
+	lim := limits{memoryBytes: int64(s.b.cfg.MemoryMiB) << 20, pids: s.b.cfg.Pids, cpus: s.b.cfg.CPUs}
+	if spec.MemoryMiB > 0 {
+		lim.memoryBytes = int64(spec.MemoryMiB) << 20
+	}
+	if spec.CPUs > 0 {
+		lim.cpus = spec.CPUs
+	}
+	cg, err := s.b.cgroups.create(s.id, lim)
+	if err != nil {
+		return err
+	}
+	s.cg = cg
+	if err := s.startBwrap(spec); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.b.cfg.StartTimeout)
+	defer cancel()
+	s.client, err = waitReady(ctx, sock, s.exited)
+	if err != nil {
+		return fmt.Errorf("agent did not answer: %w (log: %q)", err, readLog(s.dir))
+	}
+	return nil
+}
+
+// startBwrap runs bubblewrap through a shell that first joins the cgroup, so
+// that every process of the sandbox is limited from its first instruction.
+func (s *sbox) startBwrap(spec sandbox.Spec) error {
+	logf, err := os.Create(filepath.Join(s.dir, "agent.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	procs := s.cg.procsFiles()
+	for _, p := range procs {
+		if strings.ContainsAny(p, ":\n") {
+			return fmt.Errorf("cgroup path %q contains ':'", p)
+		}
+	}
+	const join = `IFS=:; for f in $HOOKCI_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset HOOKCI_CGROUP_PROCS; exec "$@"`
+	args := append([]string{"-c", join, "sh", s.b.cfg.BwrapPath}, s.bwrapArgs(spec)...)
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.Env = []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOOKCI_CGROUP_PROCS=" + strings.Join(procs, ":"),
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting bwrap: %w", err)
+	}
+	s.cmd = cmd
+	s.exited = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(s.exited)
+	}()
+	return nil
+}
+
+// waitReady dials the socket until the agent answers Info.
+func waitReady(ctx context.Context, sock string, exited <-chan struct{}) (*agent.Client, error) {
+	delay := time.Millisecond
+	for {
+		c, err := agent.Dial(ctx, "unix", sock)
+		if err == nil {
+			if _, err = c.Info(ctx); err == nil {
+				return c, nil
+			}
+			c.Close()
+		}
+		select {
+		case <-exited:
+			return nil, errors.New("bwrap exited")
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Millisecond)
+	}
+}
+
+// destroy kills every process of the sandbox, removes its cgroup and its
+// directory. It tolerates a half-started sandbox.
+func (s *sbox) destroy() error {
+	var errs []error
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.cg != nil {
+		errs = append(errs, s.cg.kill())
+	}
+	if s.cmd != nil {
+		s.cmd.Process.Kill() // bwrap itself, should it not have joined the cgroup
+		<-s.exited
+	}
+	if s.cg != nil {
+		errs = append(errs, s.cg.remove())
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("namespace sandbox %s: close: %w", s.id, err)
+	}
+	return nil
+}
+
+func readLog(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}

@@ -1,0 +1,80 @@
+// Package sandbox owns the vocabulary shared by the sandbox backends: what a
+// job asks for (Spec), where its directories are as the agent sees them
+// (Layout) and a running sandbox (Instance). Each backend lives in its own
+// subpackage (host, namespace, microvm, firecracker) and starts the same
+// hookci-agent binary, so the runner drives every backend through one
+// *agent.Client.
+package sandbox
+
+import (
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/hookci/hookci/internal/agent"
+)
+
+// Spec is what a job asks of its sandbox.
+type Spec struct {
+	ID        string // unique per job attempt; safe for file names ([a-z0-9-])
+	Label     string // runs-on label that chose this backend
+	CPUs      int    // 0 = backend default
+	MemoryMiB int    // 0 = backend default
+	Network   bool   // egress granted (default false: no network at all)
+	ToolCache string // host dir exposed read-only at Layout.ToolCache ("" = none)
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Validate reports whether the spec can be used; backends call it first.
+func (s Spec) Validate() error {
+	if !idPattern.MatchString(s.ID) {
+		return fmt.Errorf("sandbox: bad id %q: want 1-63 characters of [a-z0-9-], starting with a letter or digit", s.ID)
+	}
+	if s.CPUs < 0 || s.MemoryMiB < 0 {
+		return fmt.Errorf("sandbox %s: negative CPUs (%d) or memory (%d MiB)", s.ID, s.CPUs, s.MemoryMiB)
+	}
+	return nil
+}
+
+// Layout holds the absolute paths of the job's directories as the agent
+// (and therefore every step) sees them. ToolCache is empty when none is
+// exposed.
+type Layout struct {
+	Workspace string // writable; the job's checkout goes here
+	Temp      string // writable; RUNNER_TEMP
+	ToolCache string // read-only; RUNNER_TOOL_CACHE
+	Home      string // writable; HOME
+}
+
+// Instance is a running sandbox: an agent to talk to and where things are.
+type Instance struct {
+	Client  *agent.Client
+	Layout  Layout
+	Backend string // "host", "namespace", "microvm", "firecracker"
+
+	closeOnce sync.Once
+	closeFn   func() error
+	closeErr  error
+}
+
+// NewInstance returns an Instance whose Close closes c and then calls
+// closeFn (which destroys the sandbox). closeFn may be nil.
+func NewInstance(c *agent.Client, l Layout, backend string, closeFn func() error) *Instance {
+	return &Instance{Client: c, Layout: l, Backend: backend, closeFn: closeFn}
+}
+
+// Close destroys everything the sandbox holds (processes, VM, files). It is
+// idempotent, safe after failures, and returns the first call's error on
+// every call.
+func (i *Instance) Close() error {
+	i.closeOnce.Do(func() {
+		if i.Client != nil {
+			i.Client.Close()
+		}
+		if i.closeFn != nil {
+			i.closeErr = i.closeFn()
+		}
+	})
+	return i.closeErr
+}

@@ -1,0 +1,63 @@
+package web
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are hookci's Prometheus metrics, on a registry of their own.
+type Metrics struct {
+	Registry   *prometheus.Registry
+	deliveries *prometheus.CounterVec
+	runs       *prometheus.CounterVec
+	jobs       *prometheus.HistogramVec
+}
+
+// NewMetrics registers the metrics; queueDepth is sampled at each scrape.
+func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookci_webhook_deliveries_total", Help: "Webhook requests by event and outcome.",
+		}, []string{"event", "outcome"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookci_runs_total", Help: "Finished workflow runs by conclusion.",
+		}, []string{"conclusion"}),
+		jobs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookci_job_duration_seconds", Help: "Job durations by conclusion.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
+		}, []string{"conclusion"}),
+	}
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookci_queue_depth", Help: "Queue jobs waiting to be worked.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := queueDepth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	m.Registry.MustRegister(m.deliveries, m.runs, m.jobs, depth,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Delivery counts a webhook request (webhook.Options.Observe).
+func (m *Metrics) Delivery(event, outcome string) {
+	if event == "" {
+		event = "unknown"
+	}
+	m.deliveries.WithLabelValues(event, outcome).Inc()
+}
+
+// RunFinished counts a finished run.
+func (m *Metrics) RunFinished(conclusion string) { m.runs.WithLabelValues(conclusion).Inc() }
+
+// JobFinished observes a finished job.
+func (m *Metrics) JobFinished(conclusion string, seconds float64) {
+	m.jobs.WithLabelValues(conclusion).Observe(seconds)
+}

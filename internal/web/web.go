@@ -1,0 +1,282 @@
+// Package web owns hookci's HTTP surface for people and tools: the health
+// check, the run pages (jobs, steps, logs), a JSON API, and /metrics. The
+// webhook endpoint is mounted beside it by the server. Everything but the
+// webhook and the health check needs a token unless the server listens on
+// loopback only.
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/store"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Server serves the pages.
+type Server struct {
+	st      *store.Store
+	metrics *Metrics
+	token   string
+	log     *slog.Logger
+	tmpl    *template.Template
+}
+
+// Options configure the Server.
+type Options struct {
+	// Token, when set, is required (Bearer header, or ?token=) on everything
+	// but /healthz and /webhook.
+	Token  string
+	Logger *slog.Logger
+}
+
+// New returns the web server.
+func New(st *store.Store, m *Metrics, opts Options) *Server {
+	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.tmpl = template.Must(template.New("").Funcs(template.FuncMap{
+		"dur":  duration,
+		"when": func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
+	}).ParseFS(templateFS, "templates/*.html"))
+	return s
+}
+
+// IsLoopback reports whether a listen address only accepts local connections.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Handler mounts the pages, with webhook at POST /webhook.
+func (s *Server) Handler(webhook http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", webhook)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
+	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.index)))
+	mux.Handle("GET /runs/{id}", s.auth(http.HandlerFunc(s.runPage)))
+	mux.Handle("GET /api/runs", s.auth(http.HandlerFunc(s.apiRuns)))
+	mux.Handle("GET /api/runs/{id}", s.auth(http.HandlerFunc(s.apiRun)))
+	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
+	return mux
+}
+
+func (s *Server) auth(h http.Handler) http.Handler {
+	if s.token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if got == "" {
+			got = r.URL.Query().Get("token")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookci"`)
+			http.Error(w, "a valid token is required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.DB().PingContext(ctx); err != nil {
+		http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("ok\n"))
+}
+
+// RunView is a run with its jobs, steps and logs, as pages and the API show it.
+type RunView struct {
+	store.Run
+	Jobs []JobView `json:"jobs"`
+}
+
+// JobView is a job with its steps.
+type JobView struct {
+	store.Job
+	Steps []StepView `json:"steps"`
+}
+
+// StepView is a step with its log.
+type StepView struct {
+	store.Step
+	Log string `json:"log"`
+}
+
+func (s *Server) loadRun(ctx context.Context, id int64) (*RunView, error) {
+	q := s.st.Q()
+	run, err := q.Run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &RunView{Run: run}
+	jobs, err := q.RunJobs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		jv := JobView{Job: j}
+		steps, err := q.Steps(ctx, j.ID)
+		if err != nil {
+			return nil, err
+		}
+		chunks, err := q.LogAfter(ctx, j.ID, 0)
+		if err != nil {
+			return nil, err
+		}
+		logs := map[int]*strings.Builder{}
+		for _, c := range chunks {
+			if logs[c.StepIdx] == nil {
+				logs[c.StepIdx] = &strings.Builder{}
+			}
+			logs[c.StepIdx].Write(c.Data)
+		}
+		for _, st := range steps {
+			sv := StepView{Step: st}
+			if b := logs[st.Index]; b != nil {
+				sv.Log = b.String()
+			}
+			jv.Steps = append(jv.Steps, sv)
+		}
+		v.Jobs = append(v.Jobs, jv)
+	}
+	return v, nil
+}
+
+func pathID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		http.Error(w, "bad run id", http.StatusBadRequest)
+		return
+	}
+	v, err := s.loadRun(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such run", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.log.Error("run page", "run", id, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.tmpl.ExecuteTemplate(w, "run.html", v); err != nil {
+		s.log.Error("run page template", "err", err)
+	}
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.st.Q().RecentRuns(r.Context(), 100)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.tmpl.ExecuteTemplate(w, "index.html", runs); err != nil {
+		s.log.Error("index template", "err", err)
+	}
+}
+
+func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.st.Q().RecentRuns(r.Context(), 100)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, runs)
+}
+
+func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		http.Error(w, "bad run id", http.StatusBadRequest)
+		return
+	}
+	v, err := s.loadRun(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such run", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, v)
+}
+
+func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		http.Error(w, "bad job id", http.StatusBadRequest)
+		return
+	}
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	chunks, err := s.st.Q().LogAfter(r.Context(), id, after)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	type out struct {
+		Seq  int64  `json:"seq"`
+		Step int    `json:"step"`
+		Data string `json:"data"`
+	}
+	res := []out{}
+	for _, c := range chunks {
+		res = append(res, out{c.Seq, c.StepIdx, string(c.Data)})
+	}
+	writeJSON(w, res)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func duration(a, b time.Time) string {
+	if a.IsZero() {
+		return ""
+	}
+	if b.IsZero() {
+		b = time.Now()
+	}
+	d := b.Sub(a)
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
