@@ -43,7 +43,20 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := cfg.ValidateServe(); err != nil {
 		return err
 	}
-	if !web.IsLoopback(cfg.Listen) && cfg.APIToken == "" {
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	return serveOn(ctx, cfg, log, l)
+}
+
+// serveOn runs the server on l until ctx ends.
+func serveOn(ctx context.Context, cfg config.Config, log *slog.Logger, l net.Listener) error {
+	defer l.Close()
+	if err := cfg.ValidateServe(); err != nil {
+		return err
+	}
+	if !web.IsLoopback(l.Addr().String()) && cfg.APIToken == "" {
 		return errors.New("HOOKCI_API_TOKEN is required when listening beyond loopback (" + cfg.Listen + "): the dashboard and API would be open")
 	}
 	s, err := newServer(ctx, cfg, log, serverOptions{})
@@ -51,10 +64,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer s.close()
-	l, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
 	if err := s.start(ctx); err != nil {
 		return err
 	}

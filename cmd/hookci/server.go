@@ -15,8 +15,8 @@ import (
 
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/dispatch"
-	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/github"
+	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/report"
 	"github.com/hookci/hookci/internal/sandbox/host"
 	"github.com/hookci/hookci/internal/sandbox/namespace"

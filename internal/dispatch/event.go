@@ -22,8 +22,8 @@ type event struct {
 	Fork    bool // pull request from another repository
 	Actor   string
 	// Commits' touched files, from a push payload (used when Before is unusable).
-	PushFiles []string
-	Inputs    map[string]any // workflow_dispatch
+	PushFiles     []string
+	Inputs        map[string]any // workflow_dispatch
 	DefaultBranch string
 }
 

@@ -205,23 +205,24 @@ func TestAttemptTimeoutIsRetried(t *testing.T) {
 	if got := len(e.clock.Sleeps()); got != 1 {
 		t.Errorf("got %d retries, want 1", got)
 	}
-	// The stalled request was served after the client left: GitHub may apply a timed-out
-	// request. Statuses tolerate that; creates use the re-list path (see the comment tests).
-	if got := len(e.srv.Statuses(full, sha1)); got < 1 {
-		t.Errorf("got %d statuses, want at least 1", got)
+	if got := len(e.srv.Statuses(full, sha1)); got != 1 {
+		t.Errorf("got %d statuses, want 1", got)
 	}
 }
 
 func TestAmbiguousTimeoutOnCreateDoesNotDuplicate(t *testing.T) {
 	e := tokenEnv(t, func(c *github.Config) { c.HTTPClient = &http.Client{Timeout: 200 * time.Millisecond} })
 	e.srv.AddPullRequest(full, githubtest.PullRequest{Number: 2})
-	e.srv.StallNext(1, 0) // no-op guard: StallNext(…, 0) must not stall
-	e.srv.FailNextAfterApply("POST", "/issues/2/comments", 504)
+	e.srv.StallNextMatching("POST", "/issues/2/comments", time.Minute) // times out, not applied
 	id, err := e.c.UpsertPRComment(context.Background(), repo, 2, "summary", "x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.srv.Comments(full, 2); len(got) != 1 || got[0].ID != id {
 		t.Errorf("got %+v, want exactly comment %d", got, id)
+	}
+	// The timed-out create is ambiguous: re-list (GET), then create again.
+	if got := e.srv.CountRequests("GET", "/issues/2/comments"); got != 2 {
+		t.Errorf("got %d listings, want 2", got)
 	}
 }

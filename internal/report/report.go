@@ -80,6 +80,7 @@ func (r *Reporter) Report(ctx context.Context, runID int64) error {
 		return err
 	}
 	st := statusOf(run)
+	st.TargetURL = r.RunURL(run.ID)
 	key := st.State + "|" + st.Description
 	r.mu.Lock()
 	same := r.sent[runID] == key

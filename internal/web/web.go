@@ -80,6 +80,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/runs", s.auth(http.HandlerFunc(s.apiRuns)))
 	mux.Handle("GET /api/runs/{id}", s.auth(http.HandlerFunc(s.apiRun)))
 	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
+	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
 	return mux
 }
 
@@ -234,6 +235,28 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, v)
+}
+
+func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.st.Q().RecentDeliveries(r.Context(), 100)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	type out struct {
+		ID         string    `json:"id"`
+		Event      string    `json:"event"`
+		Action     string    `json:"action"`
+		Repo       string    `json:"repo"`
+		ReceivedAt time.Time `json:"received_at"`
+		Status     string    `json:"status"`
+		Message    string    `json:"message"`
+	}
+	res := []out{}
+	for _, d := range ds {
+		res = append(res, out{d.ID, d.Event, d.Action, d.Repo, d.ReceivedAt, d.Status, d.Message})
+	}
+	writeJSON(w, res)
 }
 
 func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {

@@ -54,11 +54,7 @@ func (c *converter) jobMore(j *Job, k string, v *yaml.Node) {
 	case "container":
 		j.Container = c.tb.tree(v, 0)
 	case "services":
-		if v != nil && v.Kind == yaml.ScalarNode {
-			j.Services = []KV{{Key: "", Value: c.tb.str(v)}}
-		} else if obj, ok := c.tb.tree(v, 0).([]KV); ok {
-			j.Services = obj
-		}
+		j.Services = c.tb.tree(v, 0)
 	case "environment":
 		j.Environment = c.tb.tree(v, 0)
 	case "uses":

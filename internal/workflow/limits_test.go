@@ -19,7 +19,7 @@ func billionLaughs() string {
 }
 
 func job(body string) string {
-	return "on: push\njobs:\n  a:\n    runs-on: x\n" + body + "    steps:\n      - run: echo\n"
+	return "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n" + body + "    steps:\n      - run: echo\n"
 }
 
 // TestLoadLimits: hostile or oversized files fail with a limits problem

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,10 +24,10 @@ func TestLintSeverities(t *testing.T) {
 		{"workflow_call is strict", "on:\n  workflow_call:\n    unknown: 1\n" + job("")[len("on: push\n"):],
 			[]string{"3:5 syntax-check error"}},
 		{"empty environment", job("    environment: ''\n"), []string{"5:18 syntax-check warning"}},
-		{"empty shell", job("    defaults:\n      run:\n        shell: ''\n"), []string{"7:16 syntax-check error"}},
+		{"empty shell", job("    defaults:\n      run:\n        shell: ''\n"), []string{"7:16 shell-name warning", "7:16 syntax-check error"}},
 		{"expression syntax", job("    env:\n      A: ${{ 1 + }}\n"), []string{"6:16 expression error"}},
 		{"unknown context", job("    env:\n      A: ${{ nope.x }}\n"), []string{"6:14 expression error"}},
-		{"type doubt", job("    env:\n      A: ${{ github.nope }}\n"), []string{"6:21 expression warning"}},
+		{"type doubt", job("    env:\n      A: ${{ github.nope }}\n"), []string{"6:14 expression warning"}},
 		{"nbsp in expression", job("    env:\n      A: ${{ github.sha\u00a0}}\n"), nil},
 	}
 	for _, tt := range tests {
@@ -37,22 +38,13 @@ func TestLintSeverities(t *testing.T) {
 				if p.Severity == SeverityWarning {
 					sev = "warning"
 				}
-				got = append(got, strings.Join([]string{itoa(p.Line) + ":" + itoa(p.Col), p.Kind, sev}, " "))
+				got = append(got, fmt.Sprintf("%d:%d %s %s", p.Line, p.Col, p.Kind, sev))
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("problems (-want +got):\n%s\n%v", diff, Lint("w.yml", []byte(tt.src), Options{}))
 			}
 		})
 	}
-}
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-
-func fmtInt(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return fmtInt(i/10) + string(rune('0'+i%10))
 }
 
 // With a project directory, local actions are read and checked.

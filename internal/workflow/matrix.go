@@ -35,13 +35,30 @@ func (c Combination) set(key string, v any) Combination {
 }
 
 // Suffix renders the values the way GitHub appends them to a matrix job's
-// name: "ubuntu-latest, 18" (objects and arrays as compact JSON).
+// name: "ubuntu-latest, 18" (null and empty values left out, objects and
+// arrays as compact JSON).
 func (c Combination) Suffix() string {
-	parts := make([]string, len(c))
-	for i, kv := range c {
-		parts[i] = displayValue(kv.Value)
+	parts := make([]string, 0, len(c))
+	for _, kv := range c {
+		if s := displayValue(kv.Value); s != "" {
+			parts = append(parts, s)
+		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// MatrixJobName is the display name of one matrix job: name (the job's
+// name:, or its id when it has none) followed by " (values)". A name holding
+// ${{ }} is returned unchanged: GitHub adds no suffix to it, and the caller
+// evaluates it with the matrix context.
+func MatrixJobName(name string, c Combination) string {
+	if strings.Contains(name, "${{") {
+		return name
+	}
+	if s := c.Suffix(); s != "" {
+		return name + " (" + s + ")"
+	}
+	return name
 }
 
 func displayValue(v any) string {

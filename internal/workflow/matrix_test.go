@@ -111,9 +111,21 @@ func TestExpandMatrixErrors(t *testing.T) {
 	}
 }
 
-func TestCombinationSuffix(t *testing.T) {
-	c := Combination{{"os", "ubuntu"}, {"node", 18.0}, {"exp", true}}
-	if got, want := c.Suffix(), "ubuntu, 18, true"; got != want {
-		t.Errorf("Suffix = %q, want %q", got, want)
+func TestMatrixJobName(t *testing.T) {
+	tests := []struct {
+		name string
+		c    Combination
+		want string
+	}{
+		{"build", Combination{{"os", "ubuntu"}, {"node", 18.0}, {"exp", true}}, "build (ubuntu, 18, true)"},
+		{"build", Combination{{"a", nil}, {"b", ""}, {"c", false}}, "build (false)"},
+		{"build", Combination{{"a", nil}}, "build"},
+		{"Test", Combination{{"cfg", []KV{{"x", 1.0}}}, {"l", []any{"a"}}}, `Test ({"x":1}, ["a"])`},
+		{"Test ${{ matrix.os }}", Combination{{"os", "linux"}}, "Test ${{ matrix.os }}"},
+	}
+	for _, tt := range tests {
+		if got := MatrixJobName(tt.name, tt.c); got != tt.want {
+			t.Errorf("MatrixJobName(%q, %v) = %q, want %q", tt.name, tt.c, got, tt.want)
+		}
 	}
 }

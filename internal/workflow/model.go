@@ -159,7 +159,7 @@ type Job struct {
 	Concurrency     *Concurrency
 	Permissions     *Permissions
 	Container       any    // raw tree: image string or object; nil when absent
-	Services        []KV   // raw trees by service id; a whole expression is one KV with Key ""
+	Services        any    // raw tree: []KV by service id, or a whole-expression string; nil when absent
 	Environment     any    // raw tree: name string or {name, url}; nil when absent
 	Uses            string // reusable workflow call
 	With            []KV   // inputs of a reusable workflow call

@@ -165,9 +165,22 @@ func compareJobs(w *Workflow, want []expectedJob) string {
 		if len(ej.Steps) != len(j.Steps) {
 			return fmt.Sprintf("job %s: %d steps, want %d", j.ID, len(j.Steps), len(ej.Steps))
 		}
+		if diff := cmp.Diff(tokenValue(ej.RunsOn), runsOnTree(j.RunsOn)); diff != "" {
+			return fmt.Sprintf("job %s runs-on (-want +got):\n%s", j.ID, diff)
+		}
 		for k, es := range ej.Steps {
-			if got, want := NormalizeIf(j.Steps[k].If), tokenExpr(es.If); got != want {
+			st := j.Steps[k]
+			if got, want := NormalizeIf(st.If), tokenExpr(es.If); got != want {
 				return fmt.Sprintf("job %s step %d if %q, want %q", j.ID, k, got, want)
+			}
+			for _, f := range []struct {
+				what string
+				want json.RawMessage
+				got  string
+			}{{"run", es.Run, st.Run}, {"uses", es.Uses, st.Uses}, {"name", es.Name, st.Name}} {
+				if diff := cmp.Diff(tokenValue(f.want), optional(f.got)); diff != "" {
+					return fmt.Sprintf("job %s step %d %s (-want +got):\n%s", j.ID, k, f.what, diff)
+				}
 			}
 		}
 	}
@@ -253,6 +266,41 @@ func strategyTree(s *Strategy) any {
 		out = append(out, KV{Key: "max-parallel", Value: comparable(scalarOf(s.MaxParallel))})
 	}
 	return out
+}
+
+// runsOnTree renders RunsOn like the reader's runs-on token.
+func runsOnTree(r RunsOn) any {
+	switch {
+	case r.Expr != "":
+		return comparable(r.Expr)
+	case r.Group != "":
+		out := []KV{{Key: "group", Value: r.Group}}
+		if r.Labels != nil {
+			out = append(out, KV{Key: "labels", Value: labelsTree(r.Labels)})
+		}
+		return out
+	case len(r.Labels) == 1:
+		return comparable(r.Labels[0])
+	case r.Labels != nil:
+		return labelsTree(r.Labels)
+	}
+	return nil
+}
+
+func labelsTree(ls []string) any {
+	out := []any{}
+	for _, l := range ls {
+		out = append(out, comparable(l))
+	}
+	return out
+}
+
+// optional renders an optional string field: "" is absent.
+func optional(s string) any {
+	if s == "" {
+		return nil
+	}
+	return comparable(s)
 }
 
 func scalarOf(s string) any {

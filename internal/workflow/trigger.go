@@ -8,10 +8,17 @@ import (
 
 // Event is what happened, as far as trigger matching needs it.
 type Event struct {
-	Name    string // push, pull_request, workflow_dispatch, schedule, …
-	Action  string // activity type (payload "action"), e.g. opened
-	Ref     string // full ref: refs/heads/x or refs/tags/y
-	BaseRef string // pull_request(_target): base branch name (no refs/heads/)
+	Name   string // push, pull_request, workflow_dispatch, schedule, …
+	Action string // activity type (payload "action"), e.g. opened
+	// Ref is the full ref the event concerns: refs/heads/x or refs/tags/y
+	// (for workflow_run: refs/heads/<head_branch> of the run that completed).
+	Ref string
+	// BaseRef is the base branch of pull_request(_target) events (branch
+	// filters apply to it); "refs/heads/" may be omitted.
+	BaseRef string
+	// Workflow is, for workflow_run, the name of the workflow that ran
+	// (matched exactly against on.workflow_run.workflows).
+	Workflow string
 	// ChangedFiles lists the changed paths; called only when the trigger has
 	// a paths or paths-ignore filter. Nil means the diff is unknown, and
 	// then path filters pass (GitHub runs the workflow when it has no diff).
@@ -34,6 +41,9 @@ func (w *Workflow) Match(ev Event) (bool, string, error) {
 	}
 	if ok, why := matchTypes(t, ev); !ok {
 		return false, why, nil
+	}
+	if t.Workflows != nil && !slices.Contains(t.Workflows, ev.Workflow) {
+		return false, fmt.Sprintf("workflow %q is not in workflows %v", ev.Workflow, t.Workflows), nil
 	}
 	ok, why, err := matchRef(t, ev)
 	if err != nil || !ok {

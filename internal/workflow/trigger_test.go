@@ -53,6 +53,9 @@ func TestMatch(t *testing.T) {
 		{"paths unknown diff", "on:\n  push:\n    paths: ['src/**']\n", Event{Name: "push", Ref: "refs/heads/main"}, true},
 		{"branches and paths", "on:\n  push:\n    branches: [main]\n    paths: ['src/**']\n", Event{Name: "push", Ref: "refs/heads/dev", ChangedFiles: files("src/a")}, false},
 		{"pr paths", "on:\n  pull_request:\n    paths: ['src/**']\n", Event{Name: "pull_request", Action: "opened", BaseRef: "main", ChangedFiles: files("src/a")}, true},
+		{"workflow_run", "on:\n  workflow_run:\n    workflows: [Build]\n    types: [completed]\n    branches: [main]\n", Event{Name: "workflow_run", Action: "completed", Workflow: "Build", Ref: "refs/heads/main"}, true},
+		{"workflow_run other", "on:\n  workflow_run:\n    workflows: [Build]\n", Event{Name: "workflow_run", Action: "completed", Workflow: "Test", Ref: "refs/heads/main"}, false},
+		{"workflow_run branch", "on:\n  workflow_run:\n    workflows: [Build]\n    branches: [main]\n", Event{Name: "workflow_run", Action: "completed", Workflow: "Build", Ref: "refs/heads/dev"}, false},
 		{"dispatch", "on:\n  workflow_dispatch:\n", Event{Name: "workflow_dispatch", Ref: "refs/heads/main"}, true},
 		{"schedule", "on:\n  schedule:\n    - cron: '0 0 * * *'\n", Event{Name: "schedule"}, true},
 	}

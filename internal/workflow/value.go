@@ -61,6 +61,9 @@ func scalarValue(n *yaml.Node) (v any, ok bool) {
 		return n.Value, true
 	}
 	s := n.Value
+	if s != "" && !strings.ContainsRune("0123456789+-.~nNtTfF", rune(s[0])) {
+		return s, true // cannot be null, bool or number: skip the regexps
+	}
 	switch {
 	case reNull.MatchString(s):
 		return nil, true

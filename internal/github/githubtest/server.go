@@ -6,8 +6,10 @@
 package githubtest
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -120,14 +122,21 @@ func (s *Server) FailNext(n, status int, headers map[string]string) {
 	}
 }
 
-// StallNext makes the next n requests wait d (or until the client gives up) before being
-// served normally: a slow GitHub, for client timeouts.
+// StallNext makes the next n requests wait d before being served normally: a slow GitHub,
+// for client timeouts. A request whose client gives up during the wait is not applied.
 func (s *Server) StallNext(n int, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
 		s.failures = append(s.failures, failure{stall: d})
 	}
+}
+
+// StallNextMatching is StallNext for the next request with method and a path ending in pathSuffix.
+func (s *Server) StallNextMatching(method, pathSuffix string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, failure{stall: d, method: method, suffix: pathSuffix})
 }
 
 // FailNextAfterApply makes the next request with method and a path ending in pathSuffix take
@@ -159,11 +168,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		s.mux.ServeHTTP(rec, r)
 	case f.stall > 0:
+		// Consume the body so the server notices when the client hangs up.
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
 		select {
 		case <-time.After(f.stall):
+			s.mux.ServeHTTP(rec, r)
 		case <-r.Context().Done():
+			rec.status = 0 // the client left: not applied
 		}
-		s.mux.ServeHTTP(rec, r)
 	case f.status == 0:
 		dropConnection(rec.ResponseWriter)
 		rec.status = 0

@@ -239,3 +239,24 @@ func TestListPaginationAndPulls(t *testing.T) {
 		t.Errorf("open pulls: got %s, want only #2, marked as a fork", trim(body))
 	}
 }
+
+func TestUnknownMethodIs404JSON(t *testing.T) {
+	f := newFixture(t)
+	for _, m := range []string{"DELETE", "PUT"} {
+		code, body := f.do(m, "repos/octo/hello/check-runs", pat, "")
+		if code != 404 || !strings.Contains(body, `"message":"Not Found"`) {
+			t.Errorf("%s: got %d %s, want 404 with GitHub's JSON", m, code, trim(body))
+		}
+	}
+}
+
+func TestStallNext(t *testing.T) {
+	f := newFixture(t)
+	f.srv.StallNext(1, time.Millisecond)
+	if code, _ := f.do("POST", "repos/octo/hello/statuses/"+sha, pat, `{"state":"success"}`); code != 201 {
+		t.Errorf("stalled request: got %d, want 201 once served", code)
+	}
+	if n := len(f.srv.Statuses("octo/hello", sha)); n != 1 {
+		t.Errorf("got %d statuses, want 1", n)
+	}
+}

@@ -29,6 +29,10 @@ func (s *sbox) bwrapArgs(spec sandbox.Spec) []string {
 	if !spec.Network {
 		a = append(a, "--unshare-net")
 	}
+	if os.Geteuid() != 0 {
+		// Unprivileged bubblewrap needs a user namespace for the others.
+		a = append(a, "--unshare-user")
+	}
 	a = append(a, s.rootArgs()...)
 	a = append(a,
 		"--proc", "/proc",
