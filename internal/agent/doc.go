@@ -17,7 +17,7 @@
 // attached returns EOF again and again. So a serial stream starts every session
 // with a line-based handshake (NewSerialClient, DialSerial; Server.ServeSerial):
 //
-//	host  → guest  1000×0xff "\nHOOKCI-HELLO <nonce>\n"   every 250 ms until answered
+//	host  → guest  1000×0xff "\nHOOKCI-HELLO <nonce>\n"  every 250 ms until answered
 //	guest → host   "\nHOOKCI-READY <nonce>\n"   once per HELLO received
 //	host  → guest  "\nHOOKCI-START <nonce>\n"
 //	guest → host   "\nHOOKCI-GO <nonce>\n"      HTTP/2 starts with the next byte

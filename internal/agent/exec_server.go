@@ -73,36 +73,33 @@ func (s *Server) run(ctx context.Context, req ExecRequest, w io.Writer) ExecResu
 	}()
 	copyDone := make(chan struct{})
 	defer close(copyDone)
-	killed := make(chan struct{})
-	go func() {
-		select {
-		case <-exited:
-			// Stop reading soon even if a background process keeps the pipe open.
-			pr.SetReadDeadline(time.Now().Add(s.drain))
-		case <-ctx.Done():
-			s.terminate(pgid, exited)
-			pr.SetReadDeadline(time.Now().Add(s.drain))
-			close(killed)
-		case <-copyDone:
-		}
-	}()
+	go s.watch(ctx, pgid, pr, exited, copyDone)
 	if copyErr := copyFlush(w, pr); copyErr != nil && ctx.Err() == nil {
 		// The client stopped reading: treat it like a cancellation.
 		s.logf("exec %q: output: %v", req.Argv[0], copyErr)
-		pr.SetReadDeadline(time.Now())
-		s.terminate(pgid, exited)
+		s.terminate(pgid)
 	}
+	<-exited
+	return exitResult(cmd.ProcessState)
+}
+
+// watch ends the output copy of an Exec: shortly after the main process
+// exited (a background process may keep the pipe open), or after killing
+// the process group when ctx ends.
+func (s *Server) watch(ctx context.Context, pgid int, pr *os.File, exited, copyDone <-chan struct{}) {
 	select {
 	case <-exited:
-	case <-killed:
-		<-exited
+	case <-ctx.Done():
+		s.terminate(pgid)
+	case <-copyDone:
+		return
 	}
-	return exitResult(cmd.ProcessState)
+	pr.SetReadDeadline(time.Now().Add(s.drain))
 }
 
 // terminate sends SIGTERM to the process group, waits for the group to empty
 // for the grace period, then sends SIGKILL to whatever is left.
-func (s *Server) terminate(pgid int, exited <-chan struct{}) {
+func (s *Server) terminate(pgid int) {
 	killGroup(pgid, sigTerm)
 	deadline := time.Now().Add(s.grace)
 	for time.Now().Before(deadline) {
