@@ -58,8 +58,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:8080", "address for the demo server")
 	exit := fs.Bool("exit", false, "exit once the run has finished instead of serving on")
 	dataDir := fs.String("data-dir", "", "data directory (default: a fresh temporary one)")
+	printWorkflow := fs.Bool("print-workflow", false, "print the sample repository's workflow and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *printWorkflow {
+		fmt.Fprint(stdout, DemoWorkflow)
+		return 0
 	}
 	cfg, err := config.Load("", os.LookupEnv)
 	if err != nil {

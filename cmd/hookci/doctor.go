@@ -89,7 +89,11 @@ func runDoctor(ctx context.Context, dataDir string, boot bool) doctorReport {
 		if kvmErr == nil {
 			res, err := image.BootCheck(ctx, qemu, img, image.AccelKVM, 15*time.Second)
 			kvmOK = err == nil && res.OK
-			add("kvm boots a guest", kvmOK, bootDetail(res, err))
+			detail := bootDetail(res, err)
+			if !kvmOK {
+				detail += " (a nested or PVM /dev/kvm cannot run a stock guest: falling back to TCG)"
+			}
+			add("kvm boots a guest", kvmOK, detail)
 		}
 		if !kvmOK {
 			res, err := image.BootCheck(ctx, qemu, img, image.AccelTCG, 60*time.Second)
@@ -166,7 +170,7 @@ func bootFailureReason(console string) string {
 	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
 		return "timed out; last console line: " + last
 	}
-	return "timed out with no console output"
+	return "timed out, kernel printed nothing"
 }
 
 // cgroupSummary describes the mounted cgroup hierarchies: "v2: cpu memory …"

@@ -88,7 +88,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.DataDir = *dataDir
 	level := slog.LevelError
 	if *verbose {
-		level = slog.LevelInfo
+		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, *job, stdout)

@@ -30,7 +30,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if v, ok := os.LookupEnv("HOOKCI_LOG_LEVEL"); ok {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			fmt.Fprintln(stderr, "hookci serve: HOOKCI_LOG_LEVEL:", err)
+			return 2
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := serve(ctx, cfg, log); err != nil {
 		fmt.Fprintln(stderr, "hookci serve:", err)
 		return 1

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/gitrepo"
@@ -151,17 +154,21 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 }
 
 func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Starter, choice BackendChoice,
-	spec *runner.Spec, sink *storeSink, log interface{ Warn(string, ...any) }) (*runner.Result, error) {
+	spec *runner.Spec, sink *storeSink, log *slog.Logger) (*runner.Result, error) {
 	var lastErr error
 	for attempt := 1; attempt <= 2; attempt++ {
 		sbSpec := sandbox.Spec{ID: fmt.Sprintf("job-%d-%d-%d", in.job.ID, in.job.Attempt, attempt), Label: choice.Name,
 			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache}
+		t0 := time.Now()
 		inst, err := starter.Start(ctx, sbSpec)
+		log.Debug("sandbox started", "backend", choice.Name, "took", time.Since(t0))
 		if err != nil {
 			lastErr = fmt.Errorf("starting the %s sandbox: %w", choice.Name, err)
 		} else {
 			var res *runner.Result
+			t1 := time.Now()
 			res, err = runner.Run(ctx, inst, spec, sink)
+			log.Debug("job ran", "took", time.Since(t1))
 			if cerr := inst.Close(); cerr != nil {
 				log.Warn("closing sandbox", "err", cerr)
 			}
@@ -220,7 +227,17 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 		Strategy: runner.Strategy{FailFast: failFast(in.wj), JobIndex: index, JobTotal: max(total, 1)},
 		Vars:     d.cfg.Vars, Secrets: secrets, ExtraEnv: d.cfg.ExtraEnv, Inputs: in.ev.Inputs, Actions: d.cfg.Actions,
 		Source: func(ctx context.Context, w io.Writer) error {
-			return mirror.ExportTar(ctx, sha, clone, w)
+			p, err := mirror.ExportCached(ctx, sha, clone)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(w, f)
+			return err
 		},
 	}, nil
 }

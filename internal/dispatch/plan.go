@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/gitrepo"
@@ -29,6 +30,8 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 		return nil
 	}
 	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
+	t0 := time.Now()
+	defer func() { log.Debug("planned", "took", time.Since(t0)) }()
 	ev, err := decodeEvent(del.Event, del.Payload)
 	if err != nil {
 		log.Warn("delivery cannot be planned", "err", err)

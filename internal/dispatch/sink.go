@@ -11,38 +11,39 @@ import (
 	"github.com/hookci/hookci/internal/store"
 )
 
-// storeSink writes a job's steps and logs to the store. Log lines are
-// batched (flushed every 200 ms, at 64 KiB, and at every step boundary) so a
-// chatty step costs a few writes a second, not one per line.
+// storeSink writes a job's steps and logs to the store off the step path:
+// records are batched and written in one transaction every 100 ms (and at
+// Close), so a step costs no database round trip and a chatty step a few
+// writes a second, not one per line. Only the job's result, written after
+// Close, must be durable before the queue job completes.
 type storeSink struct {
 	st    *store.Store
 	jobID int64
 	log   *slog.Logger
 
-	mu      sync.Mutex // guards the fields below
-	pending []*chunk
-	size    int
-	steps   map[int]store.Step
+	mu      sync.Mutex // guards pending
+	pending []record
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-type chunk struct {
-	step int
-	data strings.Builder
+// record is a step change or a piece of log, in order.
+type record struct {
+	step *store.Step
+	idx  int
+	log  *strings.Builder
 }
 
 func newStoreSink(st *store.Store, jobID int64, log *slog.Logger) *storeSink {
-	s := &storeSink{st: st, jobID: jobID, log: log, steps: map[int]store.Step{}, stop: make(chan struct{}),
-		done: make(chan struct{})}
+	s := &storeSink{st: st, jobID: jobID, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
 
 func (s *storeSink) loop() {
 	defer close(s.done)
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -55,7 +56,7 @@ func (s *storeSink) loop() {
 	}
 }
 
-// Close flushes what is left.
+// Close writes what is left.
 func (s *storeSink) Close() {
 	close(s.stop)
 	<-s.done
@@ -64,48 +65,57 @@ func (s *storeSink) Close() {
 func (s *storeSink) flush() {
 	s.mu.Lock()
 	p := s.pending
-	s.pending, s.size = nil, 0
+	s.pending = nil
 	s.mu.Unlock()
+	if len(p) == 0 {
+		return
+	}
 	ctx := context.Background()
-	for i := range p {
-		if err := s.st.Q().AppendLog(ctx, s.jobID, p[i].step, []byte(p[i].data.String())); err != nil {
-			s.log.Error("storing log", "err", err)
+	err := s.st.InTx(ctx, func(q *store.Queries) error {
+		for _, r := range p {
+			if r.step != nil {
+				if err := q.PutStep(ctx, *r.step); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := q.AppendLog(ctx, s.jobID, r.idx, []byte(r.log.String())); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("storing steps and logs", "err", err)
 	}
 }
 
-func (s *storeSink) StepStarted(idx int, name string) {
-	s.flush()
-	st := store.Step{JobID: s.jobID, Index: idx, Name: name, Status: store.StatusInProgress, StartedAt: time.Now()}
+func (s *storeSink) add(r record) {
 	s.mu.Lock()
-	s.steps[idx] = st
+	s.pending = append(s.pending, r)
 	s.mu.Unlock()
-	if err := s.st.Q().PutStep(context.Background(), st); err != nil {
-		s.log.Error("storing step", "err", err)
-	}
+}
+
+func (s *storeSink) StepStarted(idx int, name string) {
+	s.add(record{step: &store.Step{JobID: s.jobID, Index: idx, Name: name, Status: store.StatusInProgress, StartedAt: time.Now()}})
 }
 
 func (s *storeSink) StepLog(idx int, line string) {
 	s.mu.Lock()
-	if n := len(s.pending); n == 0 || s.pending[n-1].step != idx {
-		s.pending = append(s.pending, &chunk{step: idx})
+	defer s.mu.Unlock()
+	if n := len(s.pending); n > 0 && s.pending[n-1].log != nil && s.pending[n-1].idx == idx && s.pending[n-1].log.Len() < 64<<10 {
+		b := s.pending[n-1].log
+		b.WriteString(line)
+		b.WriteByte('\n')
+		return
 	}
-	c := s.pending[len(s.pending)-1]
-	c.data.WriteString(line)
-	c.data.WriteByte('\n')
-	s.size += len(line) + 1
-	big := s.size >= 64<<10
-	s.mu.Unlock()
-	if big {
-		s.flush()
-	}
+	b := &strings.Builder{}
+	b.WriteString(line)
+	b.WriteByte('\n')
+	s.pending = append(s.pending, record{idx: idx, log: b})
 }
 
 func (s *storeSink) StepFinished(idx int, r runner.StepResult) {
-	s.flush()
-	st := store.Step{JobID: s.jobID, Index: idx, Name: r.Name, Status: store.StatusCompleted, Outcome: r.Outcome,
-		Conclusion: r.Conclusion, StartedAt: r.Started, FinishedAt: r.Finished}
-	if err := s.st.Q().PutStep(context.Background(), st); err != nil {
-		s.log.Error("storing step", "err", err)
-	}
+	s.add(record{step: &store.Step{JobID: s.jobID, Index: idx, Name: r.Name, Status: store.StatusCompleted, Outcome: r.Outcome,
+		Conclusion: r.Conclusion, StartedAt: r.Started, FinishedAt: r.Finished}})
 }

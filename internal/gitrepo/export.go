@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // ExportTar writes a tar of a working copy of commit sha (see Checkout) to w.
@@ -74,4 +75,52 @@ func TarDir(w io.Writer, dir string) error {
 		return fmt.Errorf("gitrepo: tar %s: %w", dir, err)
 	}
 	return tw.Close()
+}
+
+// ExportCached returns the path of a tar of commit sha's working copy (see
+// ExportTar), made once and kept beside the mirror so every job and matrix
+// leg of a commit reuses it. Tars unused for a day are removed.
+func (m *Mirror) ExportCached(ctx context.Context, sha, cloneURL string) (string, error) {
+	if !ValidSHA(sha) {
+		return "", fmt.Errorf("gitrepo: invalid commit id %q", sha)
+	}
+	dir := m.Dir + ".tars"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	p := filepath.Join(dir, sha+".tar")
+	if _, err := os.Stat(p); err == nil {
+		now := time.Now()
+		os.Chtimes(p, now, now)
+		return p, nil
+	}
+	tmp, err := os.CreateTemp(dir, sha+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := m.ExportTar(ctx, sha, cloneURL, tmp); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	pruneOld(dir, 24*time.Hour)
+	return p, nil
+}
+
+func pruneOld(dir string, age time.Duration) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }

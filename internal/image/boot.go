@@ -20,6 +20,19 @@ const (
 // bootMarker is printed by the guest's first process in BootCheck.
 const bootMarker = "hookci-boot-ok"
 
+// TCGCmdline returns kernel parameters to append when booting under TCG:
+// the host's TSC frequency (the guest's TSC is the host's under TCG, and
+// calibrating it against the emulated PIT fails on a busy host, after which
+// the guest can hang) and tsc=reliable (no clocksource watchdog demoting the
+// TSC to jiffies). "" where the TSC cannot be measured.
+func TCGCmdline() string {
+	khz := HostTSCKHz()
+	if khz <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("tsc_early_khz=%d tsc=reliable", khz)
+}
+
 // BootResult is what BootCheck observed.
 type BootResult struct {
 	Accel   string        // "kvm" or "tcg"
@@ -64,7 +77,11 @@ func BootCheck(ctx context.Context, qemu string, img *Image, accel string, timeo
 	res := BootResult{Accel: accel}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmdline := img.Cmdline + ` init=/bin/sh -- -c "echo ` + bootMarker + ` $(uname -r)"`
+	cmdline := img.Cmdline
+	if accel == AccelTCG {
+		cmdline += " " + TCGCmdline()
+	}
+	cmdline += ` init=/bin/sh -- -c "echo ` + bootMarker + ` $(uname -r)"`
 	cmd := exec.CommandContext(ctx, qemu, QEMUArgs(img, accel, 256, 1, cmdline)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -92,7 +92,7 @@ func (s *Store) newQueue(opts Options) error {
 	}
 	poll := opts.PollInterval
 	if poll <= 0 {
-		poll = 50 * time.Millisecond
+		poll = 10 * time.Millisecond
 	}
 	client, err := river.NewClient(riversqlite.New(s.db), &river.Config{
 		Queues: map[string]river.QueueConfig{
@@ -103,7 +103,7 @@ func (s *Store) newQueue(opts Options) error {
 		Workers:           workers,
 		FetchPollInterval: poll,
 		FetchCooldown:     poll / 2,
-		Logger:            s.logger,
+		Logger:            s.riverLogger(),
 		// Jobs time themselves out; stuck-job rescue is replaced by the
 		// startup recovery in StartQueue (one process per SQLite store).
 		JobTimeout:           -1,

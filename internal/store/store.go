@@ -133,7 +133,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %d: %w", i+1, err)
 		}
 	}
-	m, err := rivermigrate.New(riversqlite.New(s.db), &rivermigrate.Config{Logger: s.logger})
+	m, err := rivermigrate.New(riversqlite.New(s.db), &rivermigrate.Config{Logger: s.riverLogger()})
 	if err != nil {
 		return fmt.Errorf("store: queue migrations: %w", err)
 	}
@@ -164,6 +164,21 @@ func (s *Store) Close() error {
 		s.lock.Close()
 	}
 	return err
+}
+
+// riverLogger passes on River's warnings and errors only: its info and debug
+// lines are about its own machinery.
+func (s *Store) riverLogger() *slog.Logger {
+	return slog.New(minLevel{min: slog.LevelWarn, Handler: s.logger.Handler()})
+}
+
+type minLevel struct {
+	min slog.Level
+	slog.Handler
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
 }
 
 func now() int64 { return time.Now().UnixMilli() }

@@ -137,3 +137,39 @@ func TestActBasic(t *testing.T) {
 		t.Errorf("stages (-want +got):\n%s", diff)
 	}
 }
+
+// TestActStrategy expands act's model/testdata/strategy matrix: exclude
+// removes one product entry, an include without matrix keys is added to
+// every remaining combination, conflicting includes become new ones.
+func TestActStrategy(t *testing.T) {
+	root := corpusDir(t, "nektos-act")
+	src, err := os.ReadFile(filepath.Join(root, "pkg/model/testdata/strategy/push.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load("push.yml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := w.Job("strategy-all")
+	combos, err := ExpandMatrix(j.Strategy.Matrix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"datacenter=site-c node-version=14.x site=staging php-version=5.4",
+		"datacenter=site-c node-version=16.x site=staging php-version=5.4",
+		"datacenter=site-d node-version=16.x site=staging php-version=5.4",
+		"datacenter=site-a node-version=10.x site=prod",
+		"datacenter=site-b node-version=12.x site=dev",
+	}
+	if diff := cmp.Diff(want, suffixes(combos)); diff != "" {
+		t.Errorf("combinations (-want +got):\n%s", diff)
+	}
+	if s := j.Strategy; s.FailFast != "false" || s.MaxParallel != "2" {
+		t.Errorf("fail-fast %q max-parallel %q, want false and 2", s.FailFast, s.MaxParallel)
+	}
+	if s := w.Job("strategy-no-matrix").Strategy; s == nil || s.Matrix != nil || s.MaxParallel != "2" {
+		t.Errorf("strategy-no-matrix: %+v, want no matrix and max-parallel 2", s)
+	}
+}

@@ -33,18 +33,16 @@ func each(m *yaml.Node, f func(k string, kn, v *yaml.Node)) {
 }
 
 // strs converts a scalar or a sequence of scalars into strings; an absent
-// node gives nil, a present one a non-nil slice.
+// or null node gives nil, a present one a non-nil slice.
 func (c *converter) strs(n *yaml.Node) []string {
 	n = deref(n)
-	if n == nil {
+	if n == nil || isNull(n) {
 		return nil
 	}
 	out := []string{}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		if !isNull(n) {
-			out = append(out, c.tb.str(n))
-		}
+		out = append(out, c.tb.str(n))
 	case yaml.SequenceNode:
 		for _, e := range n.Content {
 			out = append(out, c.tb.str(e))

@@ -5,6 +5,15 @@
 // expands job matrices with GitHub's include/exclude algorithm, and orders
 // jobs into stages by their needs.
 //
+// Load rejects a file only for what GitHub rejects: YAML and schema errors
+// (outside on:, which GitHub reads loosely, except on.workflow_call), bad
+// needs and ids, permissions, reusable-workflow calls, expression syntax,
+// unknown names and context availability, and size limits (1 MiB, depth 50,
+// 200k nodes with aliases expanded, matrix vectors of at most 256 values).
+// actionlint's other findings (unknown runner labels, outdated actions,
+// expression type doubts…) are warnings, kept in Workflow.Warnings; Lint
+// returns both kinds. Nothing runs shellcheck or pyflakes.
+//
 // Expressions are not evaluated here: every value that may hold ${{ }} is
 // kept as its raw string for the runner to evaluate later.
 //

@@ -51,3 +51,13 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMatchFilter: any pattern either compiles or is an error; never a panic.
+func FuzzMatchFilter(f *testing.F) {
+	for _, s := range []string{"feature/**", "v[12].[0-9]+.[0-9]+", "!docs/**", `a\+b`, "**/README.md", "[", "+", "a**+"} {
+		f.Add(s, "feature/x/y.md")
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		MatchFilter([]string{pattern, "!" + pattern}, name)
+	})
+}

@@ -13,6 +13,7 @@ type GraphError struct {
 	Message string
 }
 
+// Error renders "file:line:col: message".
 func (e *GraphError) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Pos.Line, e.Pos.Col, e.Message)
 }

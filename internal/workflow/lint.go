@@ -65,8 +65,9 @@ func runActionlint(file string, src []byte, projectDir string, ps *problems) {
 		var proj *actionlint.Project
 		if projectDir != "" {
 			p, err := actionlint.NewProject(projectDir)
-			if err != nil {
-				ps.addAt(Pos{}, fmt.Sprintf("reading project %s: %v", projectDir, err), "internal")
+			if err != nil { // a broken .github/actionlint.yaml: lint without it
+				ps.list = append(ps.list, Problem{File: file, Message: fmt.Sprintf("reading project %s: %v", projectDir, err),
+					Kind: "config", Severity: SeverityWarning})
 			}
 			proj = p
 		}

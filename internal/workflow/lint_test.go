@@ -21,6 +21,8 @@ func TestLintSeverities(t *testing.T) {
 			[]string{"4:14 runner-label warning"}},
 		{"on is read loosely", "on:\n  release:\n    branches: [main]\n  workflow_dispatch:\n    unknown: 1\n" + job("")[len("on: push\n"):],
 			[]string{"3:5 events warning", "5:5 syntax-check warning"}},
+		{"merge keys are errors even under on", "on:\n  push: &p {branches: [a]}\n  pull_request:\n    <<: *p\n" + job("")[len("on: push\n"):],
+			[]string{"4:5 syntax-check error"}},
 		{"workflow_call is strict", "on:\n  workflow_call:\n    unknown: 1\n" + job("")[len("on: push\n"):],
 			[]string{"3:5 syntax-check error"}},
 		{"empty environment", job("    environment: ''\n"), []string{"5:18 syntax-check warning"}},
@@ -34,11 +36,7 @@ func TestLintSeverities(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
 			for _, p := range Lint("w.yml", []byte(tt.src), Options{}) {
-				sev := "error"
-				if p.Severity == SeverityWarning {
-					sev = "warning"
-				}
-				got = append(got, fmt.Sprintf("%d:%d %s %s", p.Line, p.Col, p.Kind, sev))
+				got = append(got, fmt.Sprintf("%d:%d %s %s", p.Line, p.Col, p.Kind, p.Severity))
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("problems (-want +got):\n%s\n%v", diff, Lint("w.yml", []byte(tt.src), Options{}))

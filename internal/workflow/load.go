@@ -18,6 +18,14 @@ const (
 	SeverityWarning
 )
 
+// String returns "error" or "warning".
+func (s Severity) String() string {
+	if s == SeverityWarning {
+		return "warning"
+	}
+	return "error"
+}
+
 // Problem is one finding in a workflow file. Line and Col are 1-based
 // (0 when the problem concerns the whole file).
 type Problem struct {

@@ -94,7 +94,9 @@ func plain(v any) any {
 // GitHub's algorithm:
 //
 //  1. the cartesian product of the vectors, first key varying slowest;
-//  2. exclude removes every combination an entry partially matches;
+//  2. exclude removes every combination an entry partially matches (object
+//     values match partially too, recursively); an exclude key that is not a
+//     vector is an error;
 //  3. each include entry is merged into every remaining combination whose
 //     original matrix values it does not change (values added by earlier
 //     includes may be overwritten); an entry merged nowhere becomes a new
@@ -136,6 +138,9 @@ func ExpandMatrix(m any) ([]Combination, error) {
 	}
 	combos, err := product(keys, vectors)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkExcludeKeys(keys, exclude); err != nil {
 		return nil, err
 	}
 	combos = applyExclude(combos, exclude)
@@ -185,15 +190,39 @@ func applyExclude(combos, exclude []Combination) []Combination {
 	return out
 }
 
-// partialMatch reports whether every key of e is in c with an equal value.
+// partialMatch reports whether every key of e is in c with a matching value.
 func partialMatch(c, e Combination) bool {
 	for _, kv := range e {
 		v, ok := c.Get(kv.Key)
-		if !ok || !reflect.DeepEqual(v, kv.Value) {
+		if !ok || !subsetMatch(v, kv.Value) {
 			return false
 		}
 	}
 	return true
+}
+
+// subsetMatch matches an exclude value against a combination value: objects
+// match partially (recursively), anything else must be equal.
+func subsetMatch(v, filter any) bool {
+	fo, ok := filter.([]KV)
+	if !ok {
+		return reflect.DeepEqual(v, filter)
+	}
+	vo, ok := v.([]KV)
+	return ok && partialMatch(Combination(vo), Combination(fo))
+}
+
+// checkExcludeKeys rejects exclude entries naming a key that is not a
+// vector of the matrix, as GitHub does.
+func checkExcludeKeys(keys []string, exclude []Combination) error {
+	for _, e := range exclude {
+		for _, kv := range e {
+			if !slicesAny(keys, func(k string) bool { return k == kv.Key }) {
+				return fmt.Errorf("matrix exclude key %q does not match any key within the matrix", kv.Key)
+			}
+		}
+	}
+	return nil
 }
 
 func applyInclude(combos []Combination, keys []string, include []Combination) []Combination {

@@ -67,6 +67,15 @@ func TestExpandMatrix(t *testing.T) {
 			[]string{"site=production datacenter=site-a", "site=staging datacenter=site-b"}},
 		{"object values", "        cfg: [{a: 1}, {a: 2}]\n        exclude:\n          - cfg: {a: 2}\n",
 			[]string{`cfg={"a":1}`}},
+		// actionlint issue #249: exclude filters objects by subset.
+		{"exclude object subset", "        os:\n          - {name: Ubuntu, matrix: ubuntu}\n          - {name: Windows, matrix: windows}\n" +
+			"        arch:\n          - {name: ARM, matrix: arm}\n          - {name: Intel, matrix: intel}\n" +
+			"        exclude:\n          - os: {matrix: windows}\n            arch: {matrix: arm}\n          - os: {matrix: ubuntu, foo: bar}\n",
+			[]string{
+				`os={"matrix":"ubuntu","name":"Ubuntu"} arch={"matrix":"arm","name":"ARM"}`,
+				`os={"matrix":"ubuntu","name":"Ubuntu"} arch={"matrix":"intel","name":"Intel"}`,
+				`os={"matrix":"windows","name":"Windows"} arch={"matrix":"intel","name":"Intel"}`,
+			}},
 		{"exclude everything then include", "        os: [a]\n        exclude:\n          - os: a\n        include:\n          - os: b\n          - os: c\n",
 			[]string{"os=b", "os=c"}},
 	}
@@ -99,6 +108,7 @@ func TestExpandMatrixErrors(t *testing.T) {
 		{"empty vector", []KV{{"os", []any{}}}, `"os" does not contain any values`},
 		{"scalar vector", []KV{{"os", "linux"}}, `"os" must be an array`},
 		{"bad include", []KV{{"include", []any{"x"}}}, "include entry 0 must be an object"},
+		{"exclude unknown key", []KV{{"os", []any{"a"}}, {"exclude", []any{[]KV{{"arch", "x"}}}}}, `exclude key "arch" does not match any key`},
 		{"too many", []KV{{"a", big}, {"b", big}}, "more than the limit of 256"},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,7 @@ type readerCase struct {
 	MaxResultSize int      `yaml:"max-result-size"`
 	workflow      string
 	expected      expectedDoc
+	undecodable   bool // expected JSON not in the shape we compare (Go-skipped cases only)
 }
 
 type expectedDoc struct {
@@ -61,11 +62,11 @@ func readReaderCase(t *testing.T, file string) readerCase {
 		t.Fatalf("%s: options: %v", file, err)
 	}
 	c.workflow = docs[1] // no newline added: block scalars at the end must stay as GitHub reads them
-	if slices.Contains(c.Skip, "Go") {
-		return c
-	}
 	if err := json.Unmarshal([]byte(docs[len(docs)-1]), &c.expected); err != nil {
-		t.Fatalf("%s: expected JSON: %v", file, err)
+		if !slices.Contains(c.Skip, "Go") {
+			t.Fatalf("%s: expected JSON: %v", file, err)
+		}
+		c.undecodable = true
 	}
 	return c
 }
@@ -75,13 +76,16 @@ func readReaderCase(t *testing.T, file string) readerCase {
 func TestReaderConformance(t *testing.T) {
 	dir := corpusDir(t, "actions-languageservices/workflow-parser/testdata/reader")
 	known := readKnownMisses(t, "testdata/reader_known_misses.txt")
-	var run, pass, skipped int
+	var run, pass, skipped, skippedPass int
 	var misses []string
 	for _, f := range mustGlob(t, filepath.Join(dir, "*.yml")) {
 		name := strings.TrimSuffix(filepath.Base(f), ".yml")
 		c := readReaderCase(t, f)
 		if slices.Contains(c.Skip, "Go") {
 			skipped++
+			if !c.undecodable && compareReaderCase(c) == "" {
+				skippedPass++ // informational only
+			}
 			continue
 		}
 		run++
@@ -97,8 +101,8 @@ func TestReaderConformance(t *testing.T) {
 			t.Logf("%s: listed as a known miss but passes now", name)
 		}
 	}
-	t.Logf("reader conformance: %d/%d pass (%.1f%%), %d skipped for Go; misses: %v",
-		pass, run, 100*float64(pass)/float64(run), skipped, misses)
+	t.Logf("reader conformance: %d/%d pass (%.1f%%); misses: %v; %d cases skipped for Go, of which %d would pass (informational)",
+		pass, run, 100*float64(pass)/float64(run), misses, skipped, skippedPass)
 	if run == 0 {
 		t.Fatal("no reader case ran")
 	}
@@ -402,7 +406,7 @@ func exprEnd(s string) int {
 	return -1
 }
 
-// stringLiteral unquotes a lone '…' literal ('' is a quote).
+// stringLiteral unquotes a lone '…' literal (” is a quote).
 func stringLiteral(e string) (string, bool) {
 	if len(e) < 2 || e[0] != '\'' || e[len(e)-1] != '\'' {
 		return "", false

@@ -162,3 +162,14 @@ func BenchmarkPlanRealworld(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(files)), "files/op")
 }
+
+// BenchmarkLoadSample loads one typical workflow (two jobs, a matrix).
+func BenchmarkLoadSample(b *testing.B) {
+	src := []byte(sample)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load("ci.yml", src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

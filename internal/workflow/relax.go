@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"bytes"
+	"strings"
 
 	"go.yaml.in/yaml/v4"
 )
@@ -50,7 +51,9 @@ func relaxLoose(root *yaml.Node, ps *problems) {
 	collectEmptyOK(docRoot(root), empty, 0)
 	for i, p := range ps.list {
 		at := Pos{p.Line, p.Col}
-		if p.Kind == "syntax-check" && (loose[at] || empty[at] && p.Message == "string should not be empty") {
+		relax := loose[at] && !strings.Contains(p.Message, "merge key") ||
+			empty[at] && p.Message == "string should not be empty"
+		if p.Kind == "syntax-check" && relax {
 			ps.list[i].Severity = SeverityWarning
 		}
 	}

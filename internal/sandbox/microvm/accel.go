@@ -78,7 +78,7 @@ func (b *Backend) probeKVM(ctx context.Context) (accel, reason string) {
 		return AccelTCG, fmt.Sprintf("/dev/kvm unusable: %v", err)
 	}
 	f.Close()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
 	dir := filepath.Join(b.cfg.WorkDir, "vms", "probe-kvm")
 	os.RemoveAll(dir)

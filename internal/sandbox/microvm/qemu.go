@@ -44,7 +44,7 @@ type vmOptions struct {
 
 // qemuArgs returns QEMU's argument list for a VM whose files are in dir.
 func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
-	machine := "microvm,acpi=on,rtc=on,isa-serial=on,x-option-roms=off"
+	machine := "microvm,acpi=on,rtc=on,pit=on,pic=on,isa-serial=on,x-option-roms=off"
 	args := []string{
 		"-name", "hookci-" + filepath.Base(dir),
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",

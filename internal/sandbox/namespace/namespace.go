@@ -14,11 +14,14 @@
 //
 // Inside the sandbox the job sees (Layout):
 //
-//	/home/runner            Home       (WorkDir/<id>/home)
-//	/home/runner/work       Workspace  (WorkDir/<id>/workspace)
-//	/home/runner/temp       Temp       (WorkDir/<id>/temp)
-//	/opt/hostedtoolcache    ToolCache  (Spec.ToolCache, read-only, if set)
-//	/tmp, /run              private tmpfs
+//	/home/runner              Home       (WorkDir/<id>/home)
+//	/home/runner/work/w       Workspace  (WorkDir/<id>/workspace)
+//	/home/runner/work/_temp   Temp       (WorkDir/<id>/temp)
+//	/opt/hostedtoolcache      ToolCache  (Spec.ToolCache, read-only, if set)
+//	/tmp, /run                private tmpfs
+//
+// These are the microvm backend's paths too, so a job sees the same layout
+// whichever backend runs it.
 package namespace
 
 import (
@@ -57,8 +60,8 @@ type Config struct {
 // Paths inside the sandbox.
 const (
 	guestHome      = "/home/runner"
-	guestWork      = "/home/runner/work"
-	guestTemp      = "/home/runner/temp"
+	guestWork      = "/home/runner/work/w"
+	guestTemp      = "/home/runner/work/_temp"
 	guestToolCache = "/opt/hostedtoolcache"
 	guestSockDir   = "/run/hookci"
 	guestAgent     = "/run/hookci-agent"

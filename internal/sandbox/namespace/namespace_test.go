@@ -73,7 +73,7 @@ func TestStartExecClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sandbox.Layout{Workspace: "/home/runner/work", Temp: "/home/runner/temp", Home: "/home/runner"}
+	want := sandbox.Layout{Workspace: "/home/runner/work/w", Temp: "/home/runner/work/_temp", Home: "/home/runner"}
 	if inst.Layout != want || inst.Backend != "namespace" {
 		t.Errorf("got layout %+v backend %q, want %+v and namespace", inst.Layout, inst.Backend, want)
 	}
@@ -83,8 +83,8 @@ func TestStartExecClose(t *testing.T) {
 		wantOut  string
 	}{
 		{"hostname", 0, "hookci\n"},
-		{"pwd", 0, "/home/runner/work\n"},
-		{"echo hi > f && cat f && echo t > /home/runner/temp/t && echo h > /home/runner/h && echo ok", 0, "hi\nok\n"},
+		{"pwd", 0, "/home/runner/work/w\n"},
+		{"echo hi > f && cat f && echo t > /home/runner/work/_temp/t && echo h > /home/runner/h && echo ok", 0, "hi\nok\n"},
 		{"touch /usr/hookci-x 2>/dev/null", 1, ""},
 		{"touch /hookci-x 2>/dev/null", 1, ""},
 		{"touch /etc/hookci-x 2>/dev/null", 1, ""},
@@ -155,8 +155,8 @@ func TestCannotReadHostFiles(t *testing.T) {
 			t.Errorf("cat %s in the sandbox: got exit %d and %q, want no content", f, code, out)
 		}
 	}
-	for _, d := range []string{"/root", "/work", "/home/runner/work/..", "/opt"} {
-		_, out := run(t, inst, "ls -A "+d+" 2>/dev/null | grep -v -x -e runner -e work -e temp")
+	for _, d := range []string{"/root", "/work", "/home/runner/work/w/..", "/opt"} {
+		_, out := run(t, inst, "ls -A "+d+" 2>/dev/null | grep -v -x -e runner -e work -e w -e _temp")
 		if strings.TrimSpace(out) != "" {
 			t.Errorf("ls %s in the sandbox: got %q, want nothing of the host", d, out)
 		}
@@ -197,7 +197,7 @@ func TestSandboxesIsolated(t *testing.T) {
 	if code, out := run(t, a, "echo mine > a-file; sleep 1000 >/dev/null 2>&1 & echo started"); code != 0 {
 		t.Fatalf("sandbox a: exit %d %q", code, out)
 	}
-	_, out := run(t, c, "ls /home/runner/work; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")
+	_, out := run(t, c, "ls /home/runner/work/w; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")
 	if strings.Contains(out, "a-file") || strings.Contains(out, "sleep 1000") {
 		t.Errorf("sandbox c sees sandbox a's files or processes: %q", out)
 	}

@@ -1,0 +1,133 @@
+// Command webhookload measures webhook acknowledgement latency: signed push
+// deliveries at a steady rate over loopback HTTP to the real handler and the
+// real SQLite store (WAL, synchronous=FULL: every 202 is on disk), with the
+// queue running. It prints p50/p90/p99/max and the hardware.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/bench/hw"
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/webhook"
+)
+
+func main() {
+	rate := flag.Int("rate", 100, "requests per second")
+	dur := flag.Duration("duration", 10*time.Second, "how long to send")
+	corpus := flag.String("corpus", "../shared/corpora", "test corpora directory (for a real push payload)")
+	flag.Parse()
+	if err := run(*rate, *dur, *corpus); err != nil {
+		fmt.Fprintln(os.Stderr, "webhookload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rate int, dur time.Duration, corpus string) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "hookci-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, dir, store.Options{MaxJobs: 4})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Planning is not measured, but it runs, as in the server, and competes for the database.
+	err = st.StartQueue(ctx, store.Handlers{Delivery: func(ctx context.Context, id string) error {
+		return st.Q().SetDeliveryStatus(ctx, id, store.DeliveryPlanned, "bench")
+	}})
+	if err != nil {
+		return err
+	}
+	payload, err := os.ReadFile(filepath.Join(corpus, "octokit-webhooks/payload-examples/api.github.com/push/payload.json"))
+	if err != nil {
+		return err
+	}
+	var p map[string]any
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return err
+	}
+	secret := []byte("bench-secret")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: webhook.New(string(secret), st, webhook.Options{})}
+	go srv.Serve(l)
+	defer srv.Close()
+	url := "http://" + l.Addr().String() + "/webhook"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	n := int(float64(rate) * dur.Seconds())
+	lat := make([]time.Duration, n)
+	errs := make(chan error, n)
+	done := make(chan int, n)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		p["after"], p["deleted"] = fmt.Sprintf("%040x", i+1), false
+		body, _ := json.Marshal(p)
+		go func(i int, body []byte) {
+			req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+			req.Header.Set("X-GitHub-Event", "push")
+			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", i))
+			req.Header.Set("X-Hub-Signature-256", webhook.SignatureHeader(secret, body))
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			lat[i] = time.Since(t0)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 202 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			if err != nil {
+				errs <- err
+			}
+			done <- i
+		}(i, body)
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+	elapsed := time.Since(start)
+	close(errs)
+	failed := 0
+	for range errs {
+		failed++
+	}
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
+	stored, _ := st.Q().CountDeliveries(ctx)
+	fmt.Printf("webhook ack latency, %d signed %d-byte push deliveries at %d/s over loopback (%.1fs), SQLite WAL synchronous=FULL\n",
+		n, len(payload), rate, elapsed.Seconds())
+	fmt.Printf("  p50 %s  p90 %s  p99 %s  max %s  errors %d  stored %d\n", ms(pct(.5)), ms(pct(.9)), ms(pct(.99)),
+		ms(lat[len(lat)-1]), failed, stored)
+	budget := "within"
+	if pct(.99) > 5*time.Millisecond {
+		budget = "OVER"
+	}
+	fmt.Printf("  budget p99 < 5ms: %s\n", budget)
+	fmt.Printf("  hardware: %s\n", hw.Describe())
+	if failed > 0 {
+		return fmt.Errorf("%d requests failed", failed)
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return strings.TrimRight(fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000), "") }

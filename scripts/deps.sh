@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages hookci and its tests use, if any is missing.
+# Idempotent; needs root (or sudo) only when something must be installed.
+#
+#   scripts/deps.sh [runtime|test]
+set -euo pipefail
+kind=${1:-test}
+packages=(git ca-certificates)
+if [ "$kind" = test ]; then
+	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
+fi
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo flock /tmp/apt.lock apt-get update -qq
+	$sudo flock /tmp/apt.lock apt-get install -y -qq "${missing[@]}" >&2
+fi
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	echo 'deps: add /usr/local/go/bin to PATH' >&2
+fi
+command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
+	echo "deps: Go 1.26 is required (https://go.dev/dl); it is not in Debian bookworm's archive" >&2
+	exit 1
+}
