@@ -211,7 +211,13 @@ func mountLate(logf func(string, ...any)) error {
 
 // mount9p mounts the virtio-9p share tagged tag at dir if the VM has one.
 func mount9p(tag, dir string, flags uintptr) bool {
-	if _, err := os.Stat("/sys/bus/virtio/drivers/9pnet_virtio"); err != nil {
+	tags, _ := filepath.Glob("/sys/bus/virtio/drivers/9pnet_virtio/virtio*/mount_tag")
+	found := false
+	for _, t := range tags {
+		b, err := os.ReadFile(t)
+		found = found || (err == nil && strings.TrimRight(string(b), "\x00\n") == tag)
+	}
+	if !found {
 		return false
 	}
 	_ = os.MkdirAll(dir, 0o755)

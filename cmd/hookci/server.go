@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookci/hookci/internal/actions"
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/github"
@@ -80,11 +81,16 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	}
 	metrics := web.NewMetrics(st.QueueDepth)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
+	acts, err := actions.New(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.disp = dispatch.New(dispatch.Config{
 		Store: st, Git: s.git, Backends: backends, OnlyJob: opts.onlyJob, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
-		Vars:       cfg.Vars, Secrets: cfg.Secrets, Observe: metrics, Logger: log,
+		Vars:       cfg.Vars, Secrets: cfg.Secrets, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
 		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
 			if fork {
 				return "", nil // forks get no token with write access; read-only tokens come with App mode

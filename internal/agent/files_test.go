@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"testing"
 
@@ -223,5 +224,58 @@ func TestInfo(t *testing.T) {
 	host, _ := os.Hostname()
 	if info.Version != Version || info.Hostname != host || info.NumCPU < 1 || info.OS == "" || info.Arch == "" {
 		t.Errorf("Info: got %+v, want version %s, hostname %s", info, Version, host)
+	}
+}
+
+// zeroReader yields n zero bytes and tracks the peak heap while read.
+type zeroReader struct {
+	n, sinceSample int64
+	peakHeap       uint64
+}
+
+func (z *zeroReader) Read(p []byte) (int, error) {
+	if z.n <= 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), z.n)]
+	clear(p)
+	z.n -= int64(len(p))
+	if z.sinceSample += int64(len(p)); z.sinceSample >= 8<<20 {
+		z.sinceSample = 0
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		z.peakHeap = max(z.peakHeap, ms.HeapInuse)
+	}
+	return len(p), nil
+}
+
+func TestPutFilesLargeStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB upload; skipped with -short")
+	}
+	c := startServer(t)
+	const size = 64 << 20
+	pr, pw := io.Pipe()
+	zr := &zeroReader{n: size}
+	go func() {
+		tw := tar.NewWriter(pw)
+		tw.WriteHeader(&tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644, Size: size})
+		io.Copy(tw, zr)
+		pw.CloseWithError(tw.Close())
+	}()
+	dir := filepath.Join(t.TempDir(), "ws")
+	if err := c.PutFiles(context.Background(), dir, pr); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != size {
+		t.Errorf("size: got %d, want %d", fi.Size(), size)
+	}
+	// Client and server share this process; the upload must stream.
+	if zr.peakHeap > 48<<20 {
+		t.Errorf("peak heap in use during a %d MiB upload: %d MiB, want it streamed (< 48 MiB)", size>>20, zr.peakHeap>>20)
 	}
 }

@@ -23,6 +23,11 @@ const (
 	lineGo    = "HOOKCI-GO "
 )
 
+// serialPollInterval is how often the guest retries reading a port that
+// reads EOF because no host is attached (poll(2) reports POLLHUP then, so
+// there is nothing to block on). It bounds how late the guest sees a host.
+const serialPollInterval = 10 * time.Millisecond
+
 // helloInterval is how often the host repeats HELLO until the guest answers.
 const helloInterval = 250 * time.Millisecond
 
@@ -161,7 +166,7 @@ func (s *Server) ServeSerial(ctx context.Context, port Stream) error {
 			}
 			if errors.Is(err, io.EOF) {
 				// No host attached: a virtio port reads EOF until one is.
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(serialPollInterval)
 			} else {
 				s.logf("serial handshake: %v", err)
 			}
@@ -223,6 +228,9 @@ type sessionConn struct {
 
 	readMu sync.Mutex // held during a read of r
 
+	writeMu sync.Mutex  // serializes writes, guards watch
+	watch   goAwayWatch // ends the session as soon as the server gives up on it
+
 	mu     sync.Mutex // guards closed
 	closed bool
 }
@@ -237,10 +245,16 @@ func (c *sessionConn) Read(p []byte) (int, error) {
 }
 
 func (c *sessionConn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	if c.isClosed() {
 		return 0, net.ErrClosed
 	}
-	return c.port.Write(p)
+	n, err := c.port.Write(p)
+	if c.watch.write(p[:n]) {
+		c.Close()
+	}
+	return n, err
 }
 
 func (c *sessionConn) isClosed() bool {

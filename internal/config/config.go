@@ -40,6 +40,9 @@ type Config struct {
 	// AgentPath is the static hookci-agent binary put into sandboxes; empty
 	// means "next to the hookci executable, then PATH".
 	AgentPath string `toml:"agent_path" env:"HOOKCI_AGENT_PATH"`
+	// ToolCache is a host directory of tools (go, node, python by version)
+	// that setup-* actions use; shown read-only to sandboxes.
+	ToolCache string `toml:"tool_cache" env:"HOOKCI_TOOL_CACHE"`
 	// APIToken guards the dashboard and API when Listen is not loopback.
 	APIToken string `toml:"api_token" env:"HOOKCI_API_TOKEN" secret:"true"`
 

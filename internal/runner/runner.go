@@ -62,9 +62,13 @@ type NeedResult struct {
 	Outputs map[string]string
 }
 
-// ActionRunner runs a uses: step the runner has no built-in for.
+// ActionRunner runs a uses: step the runner has no built-in for. with holds
+// the step's evaluated inputs and env its evaluated environment (job env,
+// GITHUB_ENV additions and the step's own env). An error fails the step
+// (its message goes to the step's log); an *agent.InfraError fails the job
+// as an infrastructure failure.
 type ActionRunner interface {
-	RunAction(ctx context.Context, j *JobContext, step *workflow.Step, with map[string]string) (StepOutcome, error)
+	RunAction(ctx context.Context, j *JobContext, step *workflow.Step, with, env map[string]string) (StepOutcome, error)
 }
 
 // Sink receives a job's progress. Calls come from one goroutine, in order.
@@ -136,6 +140,7 @@ type JobContext struct {
 	fileDir   string
 	stepIdx   int
 	state     map[int]map[string]string // saved state per step index
+	posts     []PostStep                // registered by actions, run in reverse order
 	jobCancel bool
 }
 
@@ -217,6 +222,9 @@ func (j *JobContext) run(ctx context.Context) (*Result, error) {
 		if err := j.runStep(jobCtx, i+1, step); err != nil {
 			return nil, err // infrastructure
 		}
+	}
+	if err := j.runPosts(jobCtx, len(job.Steps)+1); err != nil {
+		return nil, err
 	}
 	j.finish(ctx, jobCtx)
 	return &j.result, nil

@@ -190,8 +190,7 @@ func (j *JobContext) runStep(jobCtx context.Context, idx int, s *workflow.Step) 
 	default:
 		err = errors.New("step has neither run nor uses")
 	}
-	var infra *agent.InfraError
-	if errors.As(err, &infra) && ctx.Err() == nil {
+	if err := infraErr(err, ctx); err != nil {
 		return err
 	}
 	outcome := "success"
@@ -215,6 +214,16 @@ func (j *JobContext) runStep(jobCtx context.Context, idx int, s *workflow.Step) 
 	return nil
 }
 
+// infraErr returns err if it is an infrastructure failure (and not the
+// result of ctx ending, which kills the process and breaks its stream).
+func infraErr(err error, ctx context.Context) error {
+	var infra *agent.InfraError
+	if errors.As(err, &infra) && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
 // runUses runs a uses: step: the built-ins here, anything else through Spec.Actions.
 func (j *JobContext) runUses(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
 	with := map[string]string{}
@@ -232,7 +241,7 @@ func (j *JobContext) runUses(ctx context.Context, idx int, s *workflow.Step, env
 	if j.Spec.Actions == nil {
 		return StepOutcome{}, fmt.Errorf("action %q cannot run here: only actions/checkout is built in so far", s.Uses)
 	}
-	return j.Spec.Actions.RunAction(ctx, j, s, with)
+	return j.Spec.Actions.RunAction(ctx, j, s, with, env)
 }
 
 // checkout is the built-in actions/checkout for the run's own repository and

@@ -96,12 +96,14 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 	if !b.claim(dir) {
 		return nil, fmt.Errorf("microvm %s: a sandbox with this id is running", spec.ID)
 	}
-	v, c, err := b.startVM(ctx, dir, o)
+	start := time.Now()
+	v, c, how, err := b.startVM(ctx, dir, o)
 	if err != nil {
 		b.release(dir)
 		return nil, fmt.Errorf("microvm %s: %w", spec.ID, err)
 	}
 	v.onClose = func() { b.release(dir) }
+	b.cfg.Logf("microvm %s: %s (%s) in %v", spec.ID, how, o.accel, time.Since(start).Round(time.Millisecond))
 	layout := guestLayout
 	if spec.ToolCache != "" {
 		layout.ToolCache = guestToolCache
@@ -122,7 +124,8 @@ func (b *Backend) shape(spec sandbox.Spec) vmShape {
 }
 
 // startVM restores from a template when possible and cold-boots otherwise.
-func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, error) {
+// It also says which it did.
+func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
 	if b.cfg.Template && o.toolCache == "" {
@@ -130,14 +133,15 @@ func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *a
 		if err == nil {
 			v, c, err := b.clone(ctx, dir, t, o)
 			if err == nil {
-				return v, c, nil
+				return v, c, "restored from template", nil
 			}
 			b.cfg.Logf("microvm: start from template %s failed, cold-booting: %v", t.shape.key(), err)
 		} else {
 			b.cfg.Logf("microvm: template %s unavailable, cold-booting: %v", o.shape.key(), err)
 		}
 	}
-	return b.boot(ctx, dir, o)
+	v, c, err := b.boot(ctx, dir, o)
+	return v, c, "cold boot", err
 }
 
 // boot cold-boots a VM and waits for its agent.

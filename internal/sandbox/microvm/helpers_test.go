@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/image"
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
@@ -42,7 +44,10 @@ func findTestImage(t *testing.T) testImage {
 		rootDisk: os.Getenv("HOOKCI_MICROVM_ROOTDISK"),
 	}
 	if img.kernel == "" || img.rootDisk == "" {
-		skip("VM test needs a guest image: set HOOKCI_MICROVM_KERNEL and HOOKCI_MICROVM_ROOTDISK (and HOOKCI_MICROVM_INITRD for a modular kernel), e.g. from `hookci image build`")
+		img = latestImage()
+	}
+	if img.kernel == "" || img.rootDisk == "" {
+		skip("VM test needs a guest image: set HOOKCI_MICROVM_KERNEL and HOOKCI_MICROVM_ROOTDISK (and HOOKCI_MICROVM_INITRD for a modular kernel), or build one with `hookci image build` (looked up in $HOOKCI_DATA_DIR, default ~/.cache/hookci)")
 	}
 	for _, p := range []string{img.kernel, img.rootDisk, img.initrd} {
 		if p == "" {
@@ -69,6 +74,9 @@ func newTestBackend(t *testing.T, mod func(*Config)) *Backend {
 		DefaultMemoryMiB: 512,
 		Logf:             t.Logf,
 	}
+	if a := resolvedAccel.Load(); a != nil {
+		cfg.Accel = *a // probed by an earlier test of this process
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -77,8 +85,15 @@ func newTestBackend(t *testing.T, mod func(*Config)) *Backend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	a := b.Accel()
+	resolvedAccel.CompareAndSwap(nil, &a)
+	t.Logf("accelerator: %s", a)
 	return b
 }
+
+// resolvedAccel caches the first backend's accelerator verdict so that only
+// one test pays for the KVM probe.
+var resolvedAccel atomic.Pointer[string]
 
 // shortTempDir is a temp dir with a short path: unix socket paths are
 // limited to 107 bytes and t.TempDir's are long.
@@ -107,3 +122,20 @@ func startVM(t *testing.T, b *Backend, spec sandbox.Spec) *sandbox.Instance {
 
 // vmDir is the host directory of a running sandbox.
 func vmDir(b *Backend, id string) string { return filepath.Join(b.cfg.WorkDir, "vms", id) }
+
+// latestImage returns the image `hookci image build` made last, if any.
+func latestImage() testImage {
+	dataDir := os.Getenv("HOOKCI_DATA_DIR")
+	if dataDir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return testImage{}
+		}
+		dataDir = filepath.Join(cache, "hookci")
+	}
+	img, err := image.Latest(dataDir)
+	if err != nil {
+		return testImage{}
+	}
+	return testImage{kernel: img.Kernel, initrd: img.Initrd, rootDisk: img.RootDisk}
+}

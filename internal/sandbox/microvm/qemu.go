@@ -2,6 +2,8 @@ package microvm
 
 import (
 	"fmt"
+
+	"github.com/hookci/hookci/internal/image"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,7 +54,7 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 		"-m", strconv.Itoa(o.shape.memMiB) + "M",
 		"-kernel", b.cfg.Kernel,
 		"-initrd", b.initramfs,
-		"-append", b.cmdline(o.shape),
+		"-append", b.cmdline(o.shape, o.accel),
 		"-chardev", "file,id=console,path=" + optPath(filepath.Join(dir, consoleName)),
 		"-serial", "chardev:console",
 		"-drive", "id=root,file=" + optPath(b.cfg.RootDisk) + ",format=raw,if=none,readonly=on",
@@ -94,14 +96,21 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 	return args
 }
 
-// cmdline is the kernel command line for a VM of the given shape.
-func (b *Backend) cmdline(s vmShape) string {
+// cmdline is the kernel command line for a VM of the given shape. Under TCG
+// it tells the kernel the TSC frequency: calibrating it against the emulated
+// PIT fails on a loaded host and the boot hangs.
+func (b *Backend) cmdline(s vmShape, accel string) string {
 	words := []string{
 		"console=ttyS0", "quiet", "panic=-1", "reboot=t",
 		"root=/dev/vda", "rootfstype=ext4", "ro", "rdinit=/init",
 	}
 	if s.network {
 		words = append(words, "hookci.net=1")
+	}
+	if accel == AccelTCG {
+		if tsc := image.TCGCmdline(); tsc != "" {
+			words = append(words, tsc)
+		}
 	}
 	if c := strings.TrimSpace(b.cfg.Cmdline); c != "" {
 		words = append(words, c)

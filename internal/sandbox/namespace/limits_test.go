@@ -87,3 +87,30 @@ func forkFailures(b *Backend, id string) int {
 	n, _ := strconv.Atoi(f[1])
 	return n
 }
+
+func TestLimitsWritten(t *testing.T) {
+	b := newBackend(t, Config{MemoryMiB: 512, Pids: 100, CPUs: 2})
+	tests := []struct {
+		spec                 sandbox.Spec
+		wantMem, wantPids    string
+		wantQuota, wantCPUv2 string
+	}{
+		{sandbox.Spec{ID: "defaults"}, "536870912", "100", "200000", "200000 100000"},
+		{sandbox.Spec{ID: "custom", MemoryMiB: 256, CPUs: 1}, "268435456", "100", "100000", "100000 100000"},
+	}
+	for _, tt := range tests {
+		start(t, b, tt.spec)
+		cg := b.cgroups.open(tt.spec.ID)
+		var got, want []string
+		if cg.v2 {
+			got = []string{cg.read("memory.max"), cg.read("pids.max"), cg.read("cpu.max")}
+			want = []string{tt.wantMem, tt.wantPids, tt.wantCPUv2}
+		} else {
+			got = []string{cg.read("memory.limit_in_bytes"), cg.read("pids.max"), cg.read("cpu.cfs_quota_us")}
+			want = []string{tt.wantMem, tt.wantPids, tt.wantQuota}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: limits got %v, want %v", tt.spec.ID, got, want)
+		}
+	}
+}

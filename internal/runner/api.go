@@ -1,0 +1,121 @@
+package runner
+
+import (
+	"context"
+	"time"
+
+	"github.com/hookci/hookci/internal/expr"
+)
+
+// This file is the runner's surface for action runners (internal/actions):
+// running processes as (part of) the current step, the job's environment,
+// expression environments and post steps.
+
+// PostStep is a step an action registers to run after the job's steps (in
+// reverse order of registration), like a JavaScript action's post: entry.
+type PostStep struct {
+	Name string
+	// If is the condition, evaluated at the post step (default "always()").
+	If string
+	// Run runs the post step; its StepOutcome and error count as for a step.
+	Run func(ctx context.Context, idx int) (StepOutcome, error)
+}
+
+// AddPost registers a post step.
+func (j *JobContext) AddPost(p PostStep) { j.posts = append(j.posts, p) }
+
+// Exec runs argv in the sandbox as part of step idx: the GITHUB_ENV,
+// GITHUB_OUTPUT, GITHUB_PATH, GITHUB_STATE and GITHUB_STEP_SUMMARY files are
+// prepared and applied afterwards (env and path to the job, outputs returned),
+// workflow commands in the output are acted on and the output is masked and
+// logged. files are written first (absolute paths in the sandbox). env is the
+// step's environment (GITHUB_* and the defaults are added).
+func (j *JobContext) Exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
+	return j.exec(ctx, idx, argv, dir, env, files)
+}
+
+// ExprEnv is the expression environment of the current step with env as the
+// env context. Callers may replace entries of Contexts (composite actions set
+// inputs and their own steps).
+func (j *JobContext) ExprEnv(env map[string]string) *expr.Env { return j.exprEnv(env) }
+
+// Log writes a line to step idx's log, masked.
+func (j *JobContext) Log(idx int, line string) { j.sink.StepLog(idx, j.Masker.Mask(line)) }
+
+// SetEnv adds to the job's environment, as a GITHUB_ENV line does.
+func (j *JobContext) SetEnv(name, value string) { j.envAdds[name] = value }
+
+// AddPath prepends dir to PATH for later steps, as a GITHUB_PATH line does.
+func (j *JobContext) AddPath(dir string) { j.pathAdds = append([]string{dir}, j.pathAdds...) }
+
+// JobEnv is the job's environment for a new step (workflow env, job env,
+// GITHUB_ENV additions).
+func (j *JobContext) JobEnv() map[string]string { return j.jobEnv() }
+
+// StepIndex is the index of the step running now.
+func (j *JobContext) StepIndex() int { return j.stepIdx }
+
+// Status is the job's status so far (for success()/failure() in nested steps).
+func (j *JobContext) Status() expr.JobStatus { return j.status }
+
+// runPosts runs the registered post steps, last registered first, as steps
+// from index first on.
+func (j *JobContext) runPosts(ctx context.Context, first int) error {
+	for i := len(j.posts) - 1; i >= 0; i-- {
+		p := j.posts[i]
+		idx := first + (len(j.posts) - 1 - i)
+		if err := j.runPost(ctx, idx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (j *JobContext) runPost(jobCtx context.Context, idx int, p PostStep) error {
+	j.stepIdx = idx
+	ctx := jobCtx
+	if jobCtx.Err() != nil {
+		j.status = expr.JobCancelled
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(jobCtx), 5*time.Minute)
+		defer cancel()
+	}
+	res := StepResult{Name: p.Name, Started: time.Now()}
+	j.sink.StepStarted(idx, p.Name)
+	cond := p.If
+	if cond == "" {
+		cond = "always()"
+	}
+	run, err := expr.EvaluateIf(cond, j.exprEnv(nil))
+	outcome := "success"
+	switch {
+	case err != nil:
+		j.logError(idx, "if: "+err.Error())
+		outcome = "failure"
+	case !run:
+		outcome = "skipped"
+	default:
+		out, err := p.Run(ctx, idx)
+		if err := infraErr(err, ctx); err != nil {
+			return err
+		}
+		if err != nil {
+			j.logError(idx, err.Error())
+			outcome = "failure"
+		} else if out.Failed {
+			outcome = "failure"
+		}
+	}
+	res.Outcome, res.Conclusion, res.Finished = outcome, outcome, time.Now()
+	if outcome == "failure" {
+		if j.status == expr.JobSuccess {
+			j.status = expr.JobFailure
+		}
+		if j.result.FailedStep < 0 {
+			j.result.FailedStep = idx
+		}
+	}
+	j.sink.StepFinished(idx, res)
+	j.result.Steps = append(j.result.Steps, res)
+	return nil
+}
