@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
 # Build (or find in the cache) hookci's guest image under DATA_DIR/image.
 #
-#   scripts/build-image.sh DATA_DIR [extra `hookci image build` flags, e.g. --kernel debian]
+#   scripts/build-image.sh [DATA_DIR [extra `hookci image build` flags, e.g. --kernel debian]]
 #
+# DATA_DIR defaults to $HOOKCI_DATA_DIR, else ~/.cache/hookci (hookci's default
+# data directory, where the image tests and `hookci doctor` look).
 # Installs the Debian packages the build needs when they are missing (as root,
 # under flock /tmp/apt.lock), then runs `go run ./cmd/hookci image build`.
 # Idempotent: a cached image returns in seconds. Cold, on 2 cores: about
 # 10 minutes (debootstrap in parallel with the kernel compile).
 set -euo pipefail
 
-if [ $# -lt 1 ]; then
-	echo "usage: $0 DATA_DIR [hookci image build flags]" >&2
-	exit 2
-fi
-data_dir=$1
-shift
+data_dir=${1:-${HOOKCI_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hookci}}
+[ $# -gt 0 ] && shift
 
 # What the image build and the image boot tests need from Debian.
 packages=(

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -173,27 +172,33 @@ func bootFailureReason(console string) string {
 	return "timed out, kernel printed nothing"
 }
 
-// cgroupSummary describes the mounted cgroup hierarchies: "v2: cpu memory …"
-// or "v1: cpu memory …" (both in hybrid setups).
+// cgroupSummary describes the mounted cgroup hierarchies of this host.
 func cgroupSummary() (string, bool) {
-	f, err := os.Open("/proc/self/mountinfo")
+	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err.Error(), false
 	}
-	defer f.Close()
+	return describeCgroups(string(data), func(dir string) string {
+		c, _ := os.ReadFile(dir + "/cgroup.controllers")
+		return strings.TrimSpace(string(c))
+	})
+}
+
+// describeCgroups summarises a mountinfo table: "v2 at DIR: controllers"
+// and/or "v1: controllers" (both on hybrid hosts). controllers reads a v2
+// mount's cgroup.controllers.
+func describeCgroups(mountinfo string, controllers func(dir string) string) (string, bool) {
 	var v1 []string
 	v2 := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
+	for _, line := range strings.Split(mountinfo, "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
 		fields, pfields := strings.Fields(pre), strings.Fields(post)
 		if !ok || len(fields) < 5 || len(pfields) < 3 {
 			continue
 		}
 		switch pfields[0] {
 		case "cgroup2":
-			data, _ := os.ReadFile(fields[4] + "/cgroup.controllers")
-			v2 = "v2 at " + fields[4] + ": " + strings.TrimSpace(string(data))
+			v2 = "v2 at " + fields[4] + ": " + controllers(fields[4])
 		case "cgroup":
 			for _, opt := range strings.Split(pfields[2], ",") {
 				switch opt {
@@ -205,12 +210,12 @@ func cgroupSummary() (string, bool) {
 		}
 	}
 	var parts []string
-	if v2 != "" {
-		parts = append(parts, v2)
-	}
 	if len(v1) > 0 {
 		sort.Strings(v1)
 		parts = append(parts, "v1: "+strings.Join(v1, " "))
+	}
+	if v2 != "" {
+		parts = append(parts, v2)
 	}
 	if len(parts) == 0 {
 		return "no cgroup hierarchy mounted", false

@@ -24,6 +24,7 @@ func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: hookci image build [--data-dir DIR] [--agent PATH] [--kernel minimal|debian] [--packages a,b] [--mirror URL] [--json]")
 		fmt.Fprintln(stderr, "       hookci image show [--data-dir DIR] [--json]   (the image last built)")
+		fmt.Fprintln(stderr, "       hookci image prune [--data-dir DIR] [--keep N]  (remove older images and unused layers)")
 	}
 	if len(args) == 0 {
 		usage()
@@ -39,6 +40,7 @@ func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	kernel := fs.String("kernel", string(image.DefaultRecipe().KernelKind), "guest kernel: minimal or debian")
 	packages := fs.String("packages", "", "comma-separated Debian `packages` (default: the built-in list)")
 	mirror := fs.String("mirror", "", "Debian archive `URL` (default: from /etc/apt/sources.list*)")
+	keep := fs.Int("keep", 3, "prune: how many recent images to keep")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -52,6 +54,16 @@ func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var img *image.Image
 	switch args[0] {
+	case "prune":
+		removed, err := image.Prune(ctx, *dataDir, *keep, stderr)
+		for _, d := range removed {
+			fmt.Fprintf(stdout, "removed %s\n", d)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "hookci image prune: %v\n", err)
+			return 1
+		}
+		return 0
 	case "show":
 		img, err = image.Latest(*dataDir)
 	case "build":
@@ -106,11 +118,17 @@ func buildAgent(ctx context.Context, dir string, log io.Writer) (string, error) 
 		return "", err
 	}
 	out := filepath.Join(dir, "hookci-agent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/hookci-agent")
+	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid()) // never overwrite a running binary in place
+	// Same flags as internal/agent/agenttest, so that tests find this image.
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/hookci-agent")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, log, log
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if err := cmd.Run(); err != nil {
+		os.Remove(tmp)
 		return "", fmt.Errorf("build hookci-agent: %w", err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", err
 	}
 	return out, nil
 }

@@ -173,8 +173,13 @@ func (s *Server) ServeSerial(ctx context.Context, port Stream) error {
 			continue
 		}
 		s.logf("serial: host attached")
-		sc := &sessionConn{r: br, port: port}
-		s.ServeConn(ctx, sc)
+		sc := &sessionConn{r: br, port: port, done: make(chan struct{})}
+		// The session is over when its conn closes: on EOF, on cancellation,
+		// or when the server answers a broken stream with GOAWAY. The server
+		// itself may linger a second more (its GOAWAY timeout), but it can no
+		// longer touch the port.
+		go s.ServeConn(ctx, sc)
+		<-sc.done
 		sc.finish()
 		s.logf("serial: session ended")
 	}
@@ -231,8 +236,9 @@ type sessionConn struct {
 	writeMu sync.Mutex  // serializes writes, guards watch
 	watch   goAwayWatch // ends the session as soon as the server gives up on it
 
-	mu     sync.Mutex // guards closed
-	closed bool
+	mu     sync.Mutex    // guards closed
+	closed bool          //
+	done   chan struct{} // closed with closed
 }
 
 func (c *sessionConn) Read(p []byte) (int, error) {
@@ -269,6 +275,7 @@ func (c *sessionConn) Close() error {
 	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
+		close(c.done)
 		c.port.SetReadDeadline(time.Now())
 		c.port.SetWriteDeadline(time.Now())
 	}

@@ -123,8 +123,20 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 				return err
 			}
 			run.RunName = d.runName(p.wf, ev, run)
+			group, cip, gerr := d.concurrencyOf(p.wf, ev, run)
+			run.Concurrency, run.CancelInProgress = group, cip
+			if gerr != nil {
+				run.Status, run.Conclusion, run.Message = store.StatusCompleted, store.ConclusionFailure, gerr.Error()
+				run.StartedAt, run.FinishedAt = nowTime(), nowTime()
+			}
 			if err := q.UpdateRun(ctx, run); err != nil {
 				return err
+			}
+			if gerr != nil {
+				if err := q.EnqueueReport(ctx, run.ID); err != nil {
+					return err
+				}
+				continue
 			}
 			for _, j := range d.selectJobs(p.wf) {
 				row := &store.Job{RunID: run.ID, Key: j.ID, Name: jobDisplayName(j), Status: store.StatusWaiting}
@@ -132,7 +144,19 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 					return err
 				}
 			}
-			if err := d.advance(ctx, q, run, p.wf, ev); err != nil {
+			wait := false
+			if group != "" {
+				var err error
+				if wait, err = d.enterGroup(ctx, q, run); err != nil {
+					return err
+				}
+			}
+			if wait {
+				run.Status = store.StatusPending
+				if err := q.UpdateRun(ctx, run); err != nil {
+					return err
+				}
+			} else if err := d.advance(ctx, q, run, p.wf, ev); err != nil {
 				return err
 			}
 			if err := q.EnqueueReport(ctx, run.ID); err != nil {

@@ -132,11 +132,11 @@ func (d *Dispatcher) advance(ctx context.Context, q *store.Queries, run *store.R
 		if activated {
 			continue // an activation may complete jobs (skipped), which may ready others
 		}
-		return d.concludeIfDone(ctx, q, run, wf, keys)
+		return d.concludeIfDone(ctx, q, run, wf, keys, ev)
 	}
 }
 
-func (d *Dispatcher) concludeIfDone(ctx context.Context, q *store.Queries, run *store.Run, wf *workflow.Workflow, keys map[string]*keyState) error {
+func (d *Dispatcher) concludeIfDone(ctx context.Context, q *store.Queries, run *store.Run, wf *workflow.Workflow, keys map[string]*keyState, ev *event) error {
 	done := true
 	anyStarted := false
 	conclusion := store.ConclusionSuccess
@@ -156,7 +156,7 @@ func (d *Dispatcher) concludeIfDone(ctx context.Context, q *store.Queries, run *
 		}
 		switch ks.result() {
 		case "failure":
-			if !jobContinuesOnError(wj) {
+			if d.legsFailRun(run, wj, ks, ev) {
 				conclusion = store.ConclusionFailure
 			}
 		case "cancelled":
@@ -172,7 +172,7 @@ func (d *Dispatcher) concludeIfDone(ctx context.Context, q *store.Queries, run *
 		}
 		return nil
 	}
-	if run.Status == store.StatusCompleted {
+	if run.Status == store.StatusCompleted || run.Status == store.StatusPending {
 		return nil
 	}
 	run.Status, run.Conclusion, run.FinishedAt = store.StatusCompleted, conclusion, nowTime()
@@ -182,12 +182,29 @@ func (d *Dispatcher) concludeIfDone(ctx context.Context, q *store.Queries, run *
 	if d.cfg.Observe != nil {
 		d.cfg.Observe.RunFinished(conclusion)
 	}
-	return q.UpdateRun(ctx, run)
+	if err := q.UpdateRun(ctx, run); err != nil {
+		return err
+	}
+	return d.releaseGroup(ctx, q, run)
 }
 
-// jobContinuesOnError: a literal continue-on-error: true on the job.
-func jobContinuesOnError(j *workflow.Job) bool {
-	return strings.TrimSpace(j.ContinueOnError) == "true"
+// legsFailRun reports whether a failed workflow job fails the run: some
+// failed leg has no continue-on-error (evaluated with that leg's matrix).
+func (d *Dispatcher) legsFailRun(run *store.Run, wj *workflow.Job, ks *keyState, ev *event) bool {
+	for _, r := range ks.rows {
+		if r.Conclusion != store.ConclusionFailure && r.Conclusion != store.ConclusionTimedOut {
+			continue
+		}
+		if strings.TrimSpace(wj.ContinueOnError) == "" {
+			return true
+		}
+		leg, _ := parseCombo(r.Matrix)
+		v, err := expr.EvaluateValue(wj.ContinueOnError, d.jobExprEnv(ev, run, wj, nil, leg))
+		if err != nil || !expr.Truthy(v) || expr.String(v) == "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // activate decides a ready job: skipped by its if, failed by a bad matrix, or

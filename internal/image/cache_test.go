@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const testKey = "0123456789abcdef0123456789abcdef"
@@ -121,5 +125,65 @@ func TestUnescapeMount(t *testing.T) {
 		if got := unescapeMount(in); got != want {
 			t.Errorf("unescapeMount(%q): got %q, want %q", in, got, want)
 		}
+	}
+}
+
+// fakeImage writes an image layer directory with just its image.json.
+func fakeImage(t *testing.T, c layerCache, hash, kernel, base string, built time.Time) {
+	t.Helper()
+	dir := c.path("image", hash)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := Image{KernelKind: KernelMinimal, Kernel: "vmlinux", RootFSDir: "rootfs", RootDisk: "root.ext4",
+		RecipeHash: hash, Keys: Keys{Kernel: kernel, Base: base, Recipe: hash}, Built: built}
+	data, _ := json.Marshal(img)
+	if err := os.WriteFile(filepath.Join(dir, imageJSON), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	dataDir := t.TempDir()
+	c := layerCache{root: filepath.Join(dataDir, "image")}
+	key := func(b byte) string { return strings.Repeat(string(b), 64) }
+	now := time.Now()
+	old := now.Add(-48 * time.Hour)
+	fakeImage(t, c, key('1'), key('a'), key('b'), now.Add(-1*time.Minute))
+	fakeImage(t, c, key('2'), key('a'), key('b'), now.Add(-2*time.Minute))
+	fakeImage(t, c, key('3'), key('c'), key('d'), now.Add(-3*time.Minute)) // current, kept though old
+	fakeImage(t, c, key('4'), key('e'), key('b'), now.Add(-4*time.Minute)) // pruned
+	for _, l := range []string{"kernel/" + key('a'), "kernel/" + key('c'), "kernel/" + key('e'), "kernel/" + key('f'), "base/" + key('b'), "base/" + key('d')} {
+		p := filepath.Join(c.root, l)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+	}
+	fresh := filepath.Join(c.root, "kernel", key('9')) // unreferenced but new: a build may be using it
+	os.MkdirAll(fresh, 0o755)
+	if err := setCurrent(c, key('3')); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := Prune(context.Background(), dataDir, 2, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range removed {
+		rel, _ := filepath.Rel(c.root, r)
+		got = append(got, rel)
+	}
+	want := []string{key('4'), "kernel/" + key('e'), "kernel/" + key('f')}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("removed mismatch (-want +got):\n%s", diff)
+	}
+	for _, keep := range []string{key('1'), key('2'), key('3'), "kernel/" + key('a'), "kernel/" + key('c'), "base/" + key('b'), "base/" + key('d'), "kernel/" + key('9')} {
+		if !isDir(filepath.Join(c.root, keep)) {
+			t.Errorf("%s was removed, want it kept", keep)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(c.root, "tmp")); len(left) != 0 {
+		t.Errorf("prune left %d entries in tmp", len(left))
 	}
 }

@@ -158,13 +158,13 @@ func (r Recipe) keys(version pkgVersionFunc) (Keys, error) {
 	if err := r.Validate(); err != nil {
 		return Keys{}, err
 	}
-	kernel, err := r.kernelKey(version)
-	if err != nil {
-		return Keys{}, err
-	}
 	agent, err := fileSHA256(r.AgentPath)
 	if err != nil {
 		return Keys{}, fmt.Errorf("image recipe: agent binary: %w", err)
+	}
+	kernel, err := r.kernelKey(version)
+	if err != nil {
+		return Keys{}, err
 	}
 	base := r.baseKey()
 	return Keys{

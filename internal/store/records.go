@@ -21,6 +21,7 @@ const (
 // Run and job statuses (GitHub's words) and conclusions.
 const (
 	StatusWaiting    = "waiting" // a job whose needs have not finished
+	StatusPending    = "pending" // a run waiting for its concurrency group
 	StatusQueued     = "queued"
 	StatusInProgress = "in_progress"
 	StatusCompleted  = "completed"
@@ -64,6 +65,9 @@ type Run struct {
 	CreatedAt    time.Time
 	StartedAt    time.Time
 	FinishedAt   time.Time
+	// Concurrency is the run's evaluated concurrency group ("" for none).
+	Concurrency      string
+	CancelInProgress bool
 }
 
 // Job is one job of a run (one matrix leg).

@@ -8,13 +8,14 @@ import (
 )
 
 const runColumns = `id, delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref, pr_number,
-	run_number, attempt, status, conclusion, message, created_at, started_at, finished_at`
+	run_number, attempt, status, conclusion, message, created_at, started_at, finished_at, concurrency, cancel_in_progress`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var c, s, f int64
 	err := sc.Scan(&r.ID, &r.DeliveryID, &r.Repo, &r.WorkflowFile, &r.WorkflowName, &r.RunName, &r.Event, &r.SHA,
-		&r.Ref, &r.PRNumber, &r.RunNumber, &r.Attempt, &r.Status, &r.Conclusion, &r.Message, &c, &s, &f)
+		&r.Ref, &r.PRNumber, &r.RunNumber, &r.Attempt, &r.Status, &r.Conclusion, &r.Message, &c, &s, &f, &r.Concurrency,
+		&r.CancelInProgress)
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
 	return r, err
 }
@@ -35,10 +36,11 @@ func (q *Queries) CreateRun(ctx context.Context, r *Run) error {
 		r.CreatedAt = fromMS(now())
 	}
 	err = q.db.QueryRowContext(ctx, `INSERT INTO runs (delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref,
-		pr_number, run_number, attempt, status, conclusion, message, created_at, started_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		pr_number, run_number, attempt, status, conclusion, message, created_at, started_at, finished_at, concurrency,
+		cancel_in_progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.DeliveryID, r.Repo, r.WorkflowFile, r.WorkflowName, r.RunName, r.Event, r.SHA, r.Ref, r.PRNumber, r.RunNumber,
-		r.Attempt, r.Status, r.Conclusion, r.Message, ms(r.CreatedAt), ms(r.StartedAt), ms(r.FinishedAt)).Scan(&r.ID)
+		r.Attempt, r.Status, r.Conclusion, r.Message, ms(r.CreatedAt), ms(r.StartedAt), ms(r.FinishedAt), r.Concurrency,
+		r.CancelInProgress).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("store: create run: %w", err)
 	}
@@ -48,7 +50,8 @@ func (q *Queries) CreateRun(ctx context.Context, r *Run) error {
 // UpdateRun writes r's mutable fields.
 func (q *Queries) UpdateRun(ctx context.Context, r *Run) error {
 	_, err := q.db.ExecContext(ctx, `UPDATE runs SET run_name = ?, status = ?, conclusion = ?, message = ?, started_at = ?,
-		finished_at = ? WHERE id = ?`, r.RunName, r.Status, r.Conclusion, r.Message, ms(r.StartedAt), ms(r.FinishedAt), r.ID)
+		finished_at = ?, concurrency = ?, cancel_in_progress = ? WHERE id = ?`, r.RunName, r.Status, r.Conclusion, r.Message,
+		ms(r.StartedAt), ms(r.FinishedAt), r.Concurrency, r.CancelInProgress, r.ID)
 	if err != nil {
 		return fmt.Errorf("store: update run %d: %w", r.ID, err)
 	}
@@ -81,6 +84,11 @@ func (q *Queries) runsWhere(ctx context.Context, where string, args ...any) ([]R
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// RunsInGroup lists the unfinished runs of a repository's concurrency group, oldest first.
+func (q *Queries) RunsInGroup(ctx context.Context, repo, group string) ([]Run, error) {
+	return q.runsWhere(ctx, `WHERE repo = ? AND concurrency = ? AND status != 'completed' ORDER BY id`, repo, group)
 }
 
 // RecentRuns lists the newest runs.

@@ -76,4 +76,8 @@ var migrations = []string{
 		next     INTEGER NOT NULL,
 		PRIMARY KEY (repo, workflow)
 	);`,
+	// 2: concurrency groups (workflow and job level).
+	`ALTER TABLE runs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN cancel_in_progress INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX runs_concurrency ON runs(repo, concurrency, status);`,
 }

@@ -1,11 +1,22 @@
 package microvm
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
@@ -26,12 +37,260 @@ func run(t *testing.T, inst *sandbox.Instance, script string) (string, int) {
 	return out.String(), res.ExitCode
 }
 
-func TestBootExec(t *testing.T) {
+// TestVM runs the single-VM checks on one cold-booted VM (boots are slow
+// under TCG).
+func TestVM(t *testing.T) {
 	b := newTestBackend(t, nil)
-	inst := startVM(t, b, sandbox.Spec{ID: "boot"})
-	t.Logf("accel %s", b.Accel())
-	out, code := run(t, inst, "uname -a")
-	if code != 0 || !strings.Contains(out, "Linux") {
-		t.Errorf("uname -a: got %q (exit %d), want Linux… (exit 0)", out, code)
+	inst := startVM(t, b, sandbox.Spec{ID: "vm"})
+	t.Run("Exec", func(t *testing.T) { testExec(t, inst) })
+	t.Run("Files", func(t *testing.T) { testFiles(t, inst) })
+	t.Run("NoNetwork", func(t *testing.T) { testNetwork(t, inst, false) })
+	t.Run("HostFilesInvisible", func(t *testing.T) { testHostFilesInvisible(t, inst) })
+	t.Run("ExecDeadline", func(t *testing.T) { testExecDeadline(t, inst) })
+	t.Run("Close", func(t *testing.T) { testClose(t, b, inst, "vm") })
+}
+
+func testExec(t *testing.T, inst *sandbox.Instance) {
+	for _, tc := range []struct {
+		name, script string
+		wantOut      string
+		wantCode     int
+	}{
+		{"uname", "uname -s", "Linux\n", 0},
+		{"multi-line", "set -e\nx=1\nfor i in 1 2 3; do x=$((x*2)); done\necho $x\necho done >&2\n", "8\ndone\n", 0},
+		{"exit code", "echo before; exit 3", "before\n", 3},
+		{"layout", "pwd; echo $HOME; test -d /home/runner/work/_temp && echo temp", "/home/runner/work/w\n/home/runner\ntemp\n", 0},
+		{"writable root overlay", "echo x > /usr/local/hookci-test && cat /usr/local/hookci-test", "x\n", 0},
+		{"killed by signal", "kill -9 $$", "", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := run(t, inst, tc.script)
+			if out != tc.wantOut || code != tc.wantCode {
+				t.Errorf("got %q exit %d, want %q exit %d", out, code, tc.wantOut, tc.wantCode)
+			}
+		})
 	}
+}
+
+func testFiles(t *testing.T, inst *sandbox.Instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	want := map[string]string{"a.txt": "alpha\n", "sub/b.txt": strings.Repeat("b", 100000)}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range want {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	dir := inst.Layout.Workspace + "/files"
+	if err := inst.Client.PutFiles(ctx, dir, &buf); err != nil {
+		t.Fatalf("PutFiles: %v", err)
+	}
+	if out, _ := run(t, inst, "cat "+dir+"/a.txt; wc -c < "+dir+"/sub/b.txt"); out != "alpha\n100000\n" {
+		t.Errorf("files in the guest: got %q", out)
+	}
+	rc, err := inst.Client.GetFiles(ctx, dir)
+	if err != nil {
+		t.Fatalf("GetFiles: %v", err)
+	}
+	defer rc.Close()
+	got := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, _ := io.ReadAll(tr)
+			got[h.Name] = string(b)
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("GetFiles round trip (-want +got):\n%s", d)
+	}
+}
+
+// testNetwork checks that a listener on the host's 127.0.0.1 is reachable
+// from the guest (through QEMU's 10.0.2.2) exactly when networking is on.
+func testNetwork(t *testing.T, inst *sandbox.Instance, enabled bool) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	script := fmt.Sprintf("for h in 10.0.2.2 127.0.0.1; do timeout 5 bash -c 'echo hello >/dev/tcp/'$h'/%d' && echo reached $h; done; true", port)
+	out, _ := run(t, inst, script)
+	reached := strings.Contains(out, "reached 10.0.2.2")
+	if reached != enabled {
+		t.Errorf("host 127.0.0.1:%d reachable through 10.0.2.2 = %v, want %v (output %q)", port, reached, enabled, out)
+	}
+	if strings.Contains(out, "reached 127.0.0.1") {
+		t.Errorf("the guest's own 127.0.0.1 reached the host listener: %q", out)
+	}
+	if enabled {
+		select {
+		case msg := <-got:
+			if msg != "hello\n" {
+				t.Errorf("host listener got %q, want %q", msg, "hello\n")
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("host listener got nothing")
+		}
+	}
+}
+
+func testHostFilesInvisible(t *testing.T, inst *sandbox.Instance) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("host-only"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, inst, "cat "+secret+" /root/.cache/hookci 2>&1; grep -r host-only /tmp /home 2>/dev/null; echo end")
+	if strings.Contains(out, "host-only") || code != 0 {
+		t.Errorf("guest read a host file: %q (exit %d)", out, code)
+	}
+}
+
+func testExecDeadline(t *testing.T, inst *sandbox.Instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out syncBuffer
+	_, err := inst.Client.Exec(ctx, agent.ExecRequest{Argv: []string{"bash", "-c", "echo $$; exec sleep 1234"}, Env: guestEnv}, &out)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Exec past its deadline: got %v, want an error wrapping context.DeadlineExceeded", err)
+	}
+	var infra *agent.InfraError
+	if errors.As(err, &infra) {
+		t.Errorf("deadline reported as an infrastructure error: %v", err)
+	}
+	deadline, _ := ctx.Deadline()
+	pid := strings.TrimSpace(out.String())
+	if pid == "" {
+		t.Fatal("the step printed no pid")
+	}
+	for {
+		if got, _ := run(t, inst, "test -d /proc/"+pid+" && echo alive || echo gone"); got == "gone\n" {
+			t.Logf("process gone %v after the deadline", time.Since(deadline).Round(time.Millisecond))
+			return
+		}
+		if time.Since(deadline) > 2*time.Second {
+			t.Fatalf("process %s still running %v after the deadline", pid, time.Since(deadline))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a concurrent writer and reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testClose checks that Close leaves no QEMU, socket or file behind.
+func testClose(t *testing.T, b *Backend, inst *sandbox.Instance, id string) {
+	dir := vmDir(b, id)
+	pid := qemuPid(dir)
+	if pid == 0 {
+		t.Fatalf("no running qemu recorded in %s", dir)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if processExists(pid) {
+		t.Errorf("qemu %d still running after Close", pid)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after Close: got %v, want it gone", dir, err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestNetworkEnabled(t *testing.T) {
+	b := newTestBackend(t, nil)
+	inst := startVM(t, b, sandbox.Spec{ID: "net", Network: true})
+	testNetwork(t, inst, true)
+}
+
+// TestQEMUKilled checks that a VM dying under a running step is an
+// infrastructure error, not a step failure.
+func TestQEMUKilled(t *testing.T) {
+	b := newTestBackend(t, nil)
+	inst := startVM(t, b, sandbox.Spec{ID: "killed"})
+	pid := qemuPid(vmDir(b, "killed"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := inst.Client.Exec(context.Background(), agent.ExecRequest{Argv: []string{"sleep", "600"}, Env: guestEnv}, io.Discard)
+		done <- err
+	}()
+	time.Sleep(time.Second) // let the step start
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var infra *agent.InfraError
+		if !errors.As(err, &infra) {
+			t.Errorf("Exec after kill -9 qemu: got %v (%T), want *agent.InfraError", err, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Exec did not return after qemu was killed")
+	}
+	if err := inst.Close(); err != nil {
+		t.Errorf("Close after crash: %v", err)
+	}
+}
+
+// TestReap simulates a crashed hookci: a second backend on the same WorkDir
+// reaps the first one's VM.
+func TestReap(t *testing.T) {
+	b := newTestBackend(t, nil)
+	inst := startVM(t, b, sandbox.Spec{ID: "orphan"})
+	dir := vmDir(b, "orphan")
+	pid := qemuPid(dir)
+	cfg := b.cfg
+	b2, err := New(cfg) // what the restarted process would do
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Reap(context.Background()); err != nil {
+		t.Fatalf("Reap: %v", err)
+	}
+	if processExists(pid) {
+		t.Errorf("qemu %d survived Reap", pid)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after Reap: got %v, want it gone", dir, err)
+	}
+	inst.Close() // the "crashed" backend's handle must still be safe to close
 }

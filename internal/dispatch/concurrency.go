@@ -1,0 +1,142 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// concurrencyOf evaluates a workflow's concurrency group (github, inputs and
+// vars contexts, as GitHub allows at workflow level).
+func (d *Dispatcher) concurrencyOf(wf *workflow.Workflow, ev *event, run *store.Run) (string, bool, error) {
+	c := wf.Concurrency
+	if c == nil || strings.TrimSpace(c.Group) == "" {
+		return "", false, nil
+	}
+	inputs := expr.FromGo(ev.Inputs)
+	if ev.Inputs == nil {
+		inputs = expr.ObjectValue(expr.NewObject())
+	}
+	env := &expr.Env{Contexts: map[string]expr.Value{
+		"github": expr.ObjectValue(d.githubContext(ev, run, "")),
+		"inputs": inputs,
+		"vars":   stringMap(d.cfg.Vars),
+	}}
+	group, err := expr.Interpolate(c.Group, env)
+	if err != nil {
+		return "", false, fmt.Errorf("concurrency.group: %w", err)
+	}
+	cip := false
+	if c.CancelInProgress != "" {
+		v, err := expr.EvaluateValue(c.CancelInProgress, env)
+		if err != nil {
+			return "", false, fmt.Errorf("concurrency.cancel-in-progress: %w", err)
+		}
+		cip = expr.Truthy(v) && expr.String(v) != "false"
+	}
+	return group, cip, nil
+}
+
+// enterGroup applies GitHub's concurrency rules to a new run: a pending run
+// of the group is cancelled (replaced); with cancel-in-progress the running
+// ones are cancelled too. It reports whether the new run must wait.
+func (d *Dispatcher) enterGroup(ctx context.Context, q *store.Queries, run *store.Run) (wait bool, err error) {
+	others, err := q.RunsInGroup(ctx, run.Repo, run.Concurrency)
+	if err != nil {
+		return false, err
+	}
+	for i := range others {
+		o := &others[i]
+		if o.ID == run.ID {
+			continue
+		}
+		switch {
+		case o.Status == store.StatusPending:
+			err = d.cancelRun(ctx, q, o, fmt.Sprintf("Canceling since a newer run (#%d) entered the concurrency group %q", run.ID, run.Concurrency))
+		case run.CancelInProgress:
+			err = d.cancelRun(ctx, q, o, fmt.Sprintf("Canceling since a higher priority waiting request for %q exists", run.Concurrency))
+		default:
+			wait = true
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return wait, nil
+}
+
+// cancelRun cancels every job of run not yet finished: waiting and queued
+// ones at once, running ones in this process through their context (they
+// then finish as cancelled and advance the run).
+func (d *Dispatcher) cancelRun(ctx context.Context, q *store.Queries, run *store.Run, msg string) error {
+	jobs, err := q.RunJobs(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	running := false
+	for i := range jobs {
+		j := &jobs[i]
+		switch j.Status {
+		case store.StatusCompleted:
+		case store.StatusInProgress:
+			running = true
+			d.cancelRunning(j.ID)
+		default:
+			j.Status, j.Conclusion, j.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+			if err := q.UpdateJob(ctx, j); err != nil {
+				return err
+			}
+		}
+	}
+	run.Message = msg
+	if !running {
+		run.Status, run.Conclusion, run.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+		if run.StartedAt.IsZero() {
+			run.StartedAt = run.FinishedAt
+		}
+		if d.cfg.Observe != nil {
+			d.cfg.Observe.RunFinished(run.Conclusion)
+		}
+	}
+	if err := q.UpdateRun(ctx, run); err != nil {
+		return err
+	}
+	return q.EnqueueReport(ctx, run.ID)
+}
+
+// releaseGroup starts the pending run of a group whose run just finished.
+func (d *Dispatcher) releaseGroup(ctx context.Context, q *store.Queries, done *store.Run) error {
+	if done.Concurrency == "" {
+		return nil
+	}
+	others, err := q.RunsInGroup(ctx, done.Repo, done.Concurrency)
+	if err != nil {
+		return err
+	}
+	for i := range others {
+		o := &others[i]
+		if o.Status != store.StatusPending {
+			if o.ID != done.ID {
+				return nil // another run of the group is still active
+			}
+			continue
+		}
+		o.Status = store.StatusQueued
+		if err := q.UpdateRun(ctx, o); err != nil {
+			return err
+		}
+		in, err := d.loadRunWorkflow(ctx, q, o)
+		if err != nil {
+			return err
+		}
+		if err := d.advance(ctx, q, o, in.wf, in.ev); err != nil {
+			return err
+		}
+		return q.EnqueueReport(ctx, o.ID)
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/gitrepo/gittest"
+	"github.com/hookci/hookci/internal/sandbox/host"
+	"github.com/hookci/hookci/internal/store"
+)
+
+// env is a real store, real git and the host sandbox, with the queue running.
+type env struct {
+	t    *testing.T
+	st   *store.Store
+	repo *gittest.Repo
+	n    int
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	gitRoot := t.TempDir()
+	e := &env{t: t, repo: gittest.New(t, gitRoot, "octo/hello")}
+	st, err := store.Open(ctx, t.TempDir(), store.Options{MaxJobs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st = st
+	hb, err := host.New(host.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(Config{
+		Store: st, Git: gitrepo.New(t.TempDir(), "file://"+gitRoot, nil),
+		Backends: func(labels []string) (Starter, BackendChoice, error) {
+			for _, l := range labels {
+				if l == "no-such-runner" {
+					return nil, BackendChoice{}, fmt.Errorf("no backend serves runs-on %v", labels)
+				}
+			}
+			return hb, BackendChoice{Name: "host"}, nil
+		},
+		Vars: map[string]string{"GREETING": "hi"},
+	})
+	if err := st.StartQueue(ctx, d.Handlers(nil)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return e
+}
+
+// push commits files, delivers a push and returns the delivery id.
+func (e *env) push(files map[string]string) string {
+	e.t.Helper()
+	sha := e.repo.Commit("c", files)
+	e.repo.Push("main")
+	e.n++
+	id := fmt.Sprintf("d%d", e.n)
+	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
+		"repository": map[string]any{"full_name": "octo/hello", "default_branch": "main"}, "sender": map[string]any{"login": "me"}})
+	if _, err := e.st.AddDelivery(context.Background(), store.Delivery{ID: id, Event: "push", Repo: "octo/hello",
+		ReceivedAt: time.Now(), Payload: body, Status: store.DeliveryQueued}, true); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// wait returns the delivery's runs once all are completed, with their jobs by name.
+func (e *env) wait(id string) ([]store.Run, map[string]store.Job) {
+	e.t.Helper()
+	ctx := context.Background()
+	q := e.st.Q()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		d, _ := q.Delivery(ctx, id)
+		runs, _ := q.RunsForDelivery(ctx, id)
+		done := d.Status != store.DeliveryQueued
+		for _, r := range runs {
+			if r.Status != store.StatusCompleted {
+				done = false
+			}
+		}
+		if done {
+			jobs := map[string]store.Job{}
+			for _, r := range runs {
+				js, _ := q.RunJobs(ctx, r.ID)
+				for _, j := range js {
+					jobs[j.Name] = j
+				}
+			}
+			return runs, jobs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("delivery %s did not finish", id)
+	return nil, nil
+}
+
+func (e *env) log(jobID int64) string {
+	chunks, _ := e.st.Q().LogAfter(context.Background(), jobID, 0)
+	var b strings.Builder
+	for _, c := range chunks {
+		b.Write(c.Data)
+	}
+	return b.String()
+}
+
+func conclusions(jobs map[string]store.Job) string {
+	var out []string
+	for name, j := range jobs {
+		out = append(out, name+"="+j.Conclusion)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+func TestNeedsIfAndOutputs(t *testing.T) {
+	e := newEnv(t)
+	id := e.push(map[string]string{".github/workflows/ci.yml": `
+on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    outputs:
+      v: ${{ steps.s.outputs.v }}
+    steps:
+      - id: s
+        run: echo "v=from-a" >> "$GITHUB_OUTPUT"
+  b:
+    needs: a
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "got ${{ needs.a.outputs.v }} ${{ needs.a.result }} ${{ vars.GREETING }}"
+      - run: exit 1
+  c:
+    needs: b
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+  d:
+    needs: [a, b]
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "b was ${{ needs.b.result }}"
+  e:
+    needs: b
+    if: failure()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "handling failure"
+  f:
+    if: github.ref == 'refs/heads/other'
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+`})
+	runs, jobs := e.wait(id)
+	if want := "a=success b=failure c=skipped d=success e=success f=skipped"; conclusions(jobs) != want {
+		t.Errorf("conclusions = %s, want %s", conclusions(jobs), want)
+	}
+	if runs[0].Conclusion != "failure" {
+		t.Errorf("run conclusion %s, want failure", runs[0].Conclusion)
+	}
+	if l := e.log(jobs["b"].ID); !strings.Contains(l, "got from-a success hi") {
+		t.Errorf("b log:\n%s", l)
+	}
+	if l := e.log(jobs["d"].ID); !strings.Contains(l, "b was failure") {
+		t.Errorf("d log:\n%s", l)
+	}
+}
+
+func TestMatrixIncludeExcludeFailFastAndDynamic(t *testing.T) {
+	e := newEnv(t)
+	id := e.push(map[string]string{".github/workflows/ci.yml": `
+on: push
+jobs:
+  gen:
+    runs-on: ubuntu-latest
+    outputs:
+      m: ${{ steps.m.outputs.m }}
+    steps:
+      - id: m
+        run: echo 'm={"n":[1,2,3]}' >> "$GITHUB_OUTPUT"
+  dyn:
+    needs: gen
+    runs-on: ubuntu-latest
+    strategy:
+      matrix: ${{ fromJSON(needs.gen.outputs.m) }}
+    steps:
+      - run: echo "n=${{ matrix.n }} index=${{ strategy.job-index }} total=${{ strategy.job-total }}"
+  static:
+    name: static ${{ matrix.os }}-${{ matrix.v }}
+    runs-on: ${{ matrix.os }}
+    strategy:
+      matrix:
+        os: [ubuntu-latest, ubuntu-22.04]
+        v: [1, 2]
+        exclude:
+          - os: ubuntu-22.04
+            v: 1
+        include:
+          - os: ubuntu-latest
+            v: 2
+            extra: yes
+          - os: special
+            v: 9
+    steps:
+      - run: echo "${{ matrix.os }} ${{ matrix.v }} ${{ matrix.extra }}"
+  ff:
+    runs-on: ubuntu-latest
+    strategy:
+      max-parallel: 1
+      matrix:
+        k: [bad, later1, later2]
+    steps:
+      - run: test "${{ matrix.k }}" != bad
+`})
+	runs, jobs := e.wait(id)
+	want := []string{"dyn (1)=success", "dyn (2)=success", "dyn (3)=success", "ff (bad)=failure", "ff (later1)=cancelled",
+		"ff (later2)=cancelled", "gen=success", "static special-9=success", "static ubuntu-22.04-2=success",
+		"static ubuntu-latest-1=success", "static ubuntu-latest-2=success"}
+	if got := conclusions(jobs); got != strings.Join(want, " ") {
+		t.Errorf("conclusions:\n got %s\nwant %s", got, strings.Join(want, " "))
+	}
+	if runs[0].Conclusion != "failure" {
+		t.Errorf("run %s, want failure", runs[0].Conclusion)
+	}
+	if l := e.log(jobs["static ubuntu-latest-2"].ID); !strings.Contains(l, "ubuntu-latest 2 yes") {
+		t.Errorf("include did not extend the matching leg:\n%s", l)
+	}
+	if l := e.log(jobs["dyn (3)"].ID); !strings.Contains(l, "n=3 index=2 total=3") {
+		t.Errorf("dyn (3) log:\n%s", l)
+	}
+}
+
+func TestInvalidWorkflowAndBadRunsOn(t *testing.T) {
+	e := newEnv(t)
+	id := e.push(map[string]string{
+		".github/workflows/bad.yml": "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ nosuch.context }}\n",
+		".github/workflows/ok.yml":  "on: push\njobs:\n  y:\n    runs-on: no-such-runner\n    steps:\n      - run: echo hi\n",
+	})
+	runs, jobs := e.wait(id)
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	var bad store.Run
+	for _, r := range runs {
+		if r.WorkflowFile == ".github/workflows/bad.yml" {
+			bad = r
+		}
+	}
+	if bad.Conclusion != "failure" || !strings.Contains(bad.Message, ".github/workflows/bad.yml:6:") {
+		t.Errorf("invalid workflow run: %s %q, want failure pointing at file:line:col", bad.Conclusion, bad.Message)
+	}
+	if j := jobs["y"]; j.Conclusion != "failure" || !strings.Contains(j.Message, "runs-on") {
+		t.Errorf("job with unknown runs-on: %s %q", j.Conclusion, j.Message)
+	}
+}
+
+func TestConcurrencyCancelInProgress(t *testing.T) {
+	e := newEnv(t)
+	wf := `
+on: push
+concurrency:
+  group: ci-${{ github.ref }}
+  cancel-in-progress: true
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: sleep 20 && echo %s
+`
+	first := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "one")})
+	// Wait for the first run's job to be running.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		runs, _ := e.st.Q().RunsForDelivery(context.Background(), first)
+		if len(runs) == 1 && runs[0].Status == store.StatusInProgress {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "two"), "x": "y"})
+	runs1, _ := e.wait(first)
+	if runs1[0].Conclusion != "cancelled" {
+		t.Errorf("first run %s (%s), want cancelled", runs1[0].Conclusion, runs1[0].Message)
+	}
+	third := e.push(map[string]string{".github/workflows/ci.yml": strings.Replace(fmt.Sprintf(wf, "three"), "sleep 20", "true", 1)})
+	runs3, _ := e.wait(third)
+	if runs3[0].Conclusion != "success" {
+		t.Errorf("third run %s, want success", runs3[0].Conclusion)
+	}
+	runs2, _ := e.wait(second)
+	if runs2[0].Conclusion != "cancelled" {
+		t.Errorf("second run %s, want cancelled by the third", runs2[0].Conclusion)
+	}
+}

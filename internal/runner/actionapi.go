@@ -1,0 +1,65 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/hookci/hookci/internal/expr"
+)
+
+// This file extends the runner's surface for action runners (see api.go):
+// scripts with GitHub's shells, and a private copy of the github context.
+
+// RunScript runs script as part of step idx with shell (a name such as
+// "bash" or "sh", or a template containing {0}; "" is GitHub's default
+// "bash -e {0}") in dir (absolute, or relative to the workspace; "" is the
+// workspace). It is what a run: step does once its script is interpolated.
+func (j *JobContext) RunScript(ctx context.Context, idx int, script, shell, dir string, env map[string]string) (StepOutcome, error) {
+	argvTmpl, ext, err := shellCommand(shell)
+	if err != nil {
+		return StepOutcome{}, err
+	}
+	wd := j.Inst.Layout.Workspace
+	if dir != "" {
+		if path.IsAbs(dir) {
+			wd = path.Clean(dir)
+		} else {
+			wd = path.Join(wd, dir)
+		}
+	}
+	scriptPath := path.Join(j.Inst.Layout.Temp, randomID()+ext)
+	argv := make([]string, len(argvTmpl))
+	for i, a := range argvTmpl {
+		argv[i] = strings.ReplaceAll(a, "{0}", scriptPath)
+	}
+	if ext == ".sh" || ext == "" {
+		script = strings.TrimRight(script, "\n") + "\n"
+	}
+	return j.exec(ctx, idx, argv, wd, env, map[string][]byte{scriptPath: []byte(script)})
+}
+
+// ValidShell reports whether shell names a shell RunScript accepts.
+func ValidShell(shell string) error {
+	_, _, err := shellCommand(shell)
+	if err != nil {
+		return fmt.Errorf("%w", err)
+	}
+	return nil
+}
+
+// GitHubCopy returns a copy of the github context, for an action to set
+// its own action_path, action_repository and action_ref in.
+func (j *JobContext) GitHubCopy() *expr.Object {
+	o := expr.NewObject()
+	j.github.Range(func(k string, v expr.Value) bool {
+		o.Set(k, v)
+		return true
+	})
+	return o
+}
+
+// ProcessEnv is the environment a process started with env would see (the
+// GITHUB_* variables, HOME, PATH with GITHUB_PATH additions, then env).
+func (j *JobContext) ProcessEnv(env map[string]string) map[string]string { return j.processEnv(env) }
