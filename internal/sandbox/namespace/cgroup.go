@@ -42,6 +42,14 @@ func (d *cgroupDriver) names() []string {
 	return names
 }
 
+// removeParents removes the parent cgroups if no sandbox cgroup is left in
+// them (used when a WorkDir is discarded, as in tests).
+func (d *cgroupDriver) removeParents() {
+	for _, b := range d.bases {
+		syscall.Rmdir(b)
+	}
+}
+
 // create makes the cgroup called name with limits lim.
 func (d *cgroupDriver) create(name string, lim limits) (*cgroup, error) {
 	cg := d.open(name)

@@ -39,6 +39,8 @@ func newBackend(t testing.TB, cfg Config) *Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Runs after the sandboxes' own cleanups (registered later, run earlier).
+	t.Cleanup(b.cgroups.removeParents)
 	return b
 }
 

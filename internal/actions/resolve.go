@@ -1,0 +1,263 @@
+package actions
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hookci/hookci/internal/gitrepo"
+)
+
+// Ref is a parsed uses: value.
+type Ref struct {
+	Raw   string
+	Kind  RefKind
+	Owner string // remote
+	Repo  string // remote
+	Path  string // remote: sub-directory in the repository; local: the path as written
+	Ref   string // remote: tag, branch or full commit id
+	Image string // docker://
+}
+
+// RefKind says where an action comes from.
+type RefKind int
+
+// The kinds of action reference.
+const (
+	RefRemote RefKind = iota // owner/repo[/path]@ref
+	RefLocal                 // ./path in the workspace
+	RefDocker                // docker://image
+)
+
+// FullName is owner/repo.
+func (r Ref) FullName() string { return r.Owner + "/" + r.Repo }
+
+var (
+	ownerRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	hexRe   = regexp.MustCompile(`^[0-9a-fA-F]+$`)
+)
+
+// ParseRef parses a uses: value of a step.
+func ParseRef(uses string) (Ref, error) {
+	u := strings.TrimSpace(uses)
+	r := Ref{Raw: u}
+	switch {
+	case u == "":
+		return r, errors.New("uses: is empty")
+	case strings.HasPrefix(u, "docker://"):
+		r.Kind, r.Image = RefDocker, strings.TrimPrefix(u, "docker://")
+		return r, nil
+	case strings.HasPrefix(u, "./") || u == ".":
+		r.Kind, r.Path = RefLocal, u
+		return r, nil
+	}
+	name, ref, ok := strings.Cut(u, "@")
+	if !ok || ref == "" {
+		return r, fmt.Errorf("%q is not a valid action reference: expected {owner}/{repo}[/path]@{ref}, ./path or docker://image", u)
+	}
+	parts := strings.Split(name, "/")
+	if len(parts) < 2 || !ownerRe.MatchString(parts[0]) || !ownerRe.MatchString(parts[1]) {
+		return r, fmt.Errorf("%q is not a valid action reference: expected {owner}/{repo}[/path]@{ref}", u)
+	}
+	r.Kind, r.Owner, r.Repo, r.Ref = RefRemote, parts[0], parts[1], ref
+	r.Path = strings.Join(parts[2:], "/")
+	if strings.Contains(r.Path, "..") || strings.ContainsAny(ref, " \t\n~^:?*[\\") {
+		return r, fmt.Errorf("%q is not a valid action reference", u)
+	}
+	return r, nil
+}
+
+// remoteAction is a fetched remote action's files on the host.
+type remoteAction struct {
+	SHA string
+	Dir string // the repository's tree at SHA (host path)
+}
+
+// fetchRemote resolves ref to a commit and returns its tree, exported under
+// DataDir/actions/<owner>/<repo>/<sha> (reused without any network access).
+func (r *Runner) fetchRemote(ctx context.Context, a Ref) (*remoteAction, error) {
+	sha, err := r.resolveSHA(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(r.cfg.DataDir, "actions", a.Owner, a.Repo, sha)
+	if _, err := os.Stat(filepath.Join(dir, ".hookci-complete")); err == nil {
+		return &remoteAction{SHA: sha, Dir: dir}, nil
+	}
+	if r.cfg.Git == nil {
+		return nil, fmt.Errorf("no git server is configured to fetch %s from", a.FullName())
+	}
+	m, err := r.cfg.Git.Fetch(ctx, a.FullName(), sha)
+	if err != nil {
+		return nil, err
+	}
+	if err := exportTree(ctx, m.Dir, sha, dir); err != nil {
+		return nil, err
+	}
+	return &remoteAction{SHA: sha, Dir: dir}, nil
+}
+
+// resolveSHA turns the ref of a into a full commit id: a full id is taken as
+// is, a tag or branch is asked of the server (remembered, so that a later run
+// works offline), a shortened id is refused as GitHub refuses it.
+func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
+	if gitrepo.ValidSHA(strings.ToLower(a.Ref)) {
+		return strings.ToLower(a.Ref), nil
+	}
+	memo := filepath.Join(r.cfg.DataDir, "actions", a.Owner, a.Repo, "refs", refFile(a.Ref))
+	var lastErr error
+	if r.cfg.Git != nil {
+		for _, full := range []string{"refs/tags/" + a.Ref, "refs/heads/" + a.Ref} {
+			sha, err := r.cfg.Git.ResolveRef(ctx, a.FullName(), full)
+			if err == nil {
+				os.MkdirAll(filepath.Dir(memo), 0o755)
+				os.WriteFile(memo, []byte(sha), 0o644)
+				return sha, nil
+			}
+			lastErr = err
+		}
+	} else {
+		lastErr = errors.New("no git server is configured")
+	}
+	if hexRe.MatchString(a.Ref) && len(a.Ref) >= 4 && len(a.Ref) < 40 {
+		full := r.expandShortSHA(ctx, a)
+		if full == "" {
+			full = "<full sha>"
+		}
+		return "", fmt.Errorf("Unable to resolve action `%s@%s`, the provided ref `%s` is the shortened version of a commit SHA, which is not supported. Please use the full commit SHA `%s` instead.",
+			a.FullName(), a.Ref, a.Ref, full)
+	}
+	if b, err := os.ReadFile(memo); err == nil && gitrepo.ValidSHA(strings.TrimSpace(string(b))) {
+		r.cfg.Logger.Warn("action ref resolved from the local record (server unreachable)", "action", a.Raw, "err", lastErr)
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", fmt.Errorf("Unable to resolve action `%s`: %w", a.Raw, lastErr)
+}
+
+func refFile(ref string) string { return strings.NewReplacer("/", "%2F").Replace(ref) }
+
+// expandShortSHA looks for a branch or tag tip starting with a's ref, for the
+// error message ("" when none is found).
+func (r *Runner) expandShortSHA(ctx context.Context, a Ref) string {
+	if r.cfg.Git == nil {
+		return ""
+	}
+	out, err := exec.CommandContext(ctx, "git", "ls-remote", r.cfg.Git.CloneURL(a.FullName())).Output()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], strings.ToLower(a.Ref)) {
+			return f[0]
+		}
+	}
+	return ""
+}
+
+// exportTree writes commit sha of the bare repository gitDir into dst.
+func exportTree(ctx context.Context, gitDir, sha, dst string) error {
+	cmd := exec.CommandContext(ctx, "git", "--git-dir="+gitDir, "archive", "--format=tar", sha)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("git archive %.12s: %w: %s", sha, err, strings.TrimSpace(stderr.String()))
+	}
+	tmp := dst + ".tmp"
+	os.RemoveAll(tmp)
+	if err := untar(bytes.NewReader(out), tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".hookci-complete"), nil, 0o644); err != nil {
+		return err
+	}
+	os.RemoveAll(dst)
+	return os.Rename(tmp, dst)
+}
+
+// untar extracts a tar stream under dir, refusing entries that escape it.
+func untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading tar: %w", err)
+		}
+		name, err := safeRel(h.Name)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(p, 0o755)
+		case tar.TypeReg:
+			err = writeFileFrom(p, tr, fs.FileMode(h.Mode)&0o777|0o600)
+		case tar.TypeSymlink:
+			if path.IsAbs(h.Linkname) || !isLocalLink(name, h.Linkname) {
+				continue // a link leading out of the tree is dropped
+			}
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			err = os.Symlink(h.Linkname, p)
+		}
+		if err != nil {
+			return fmt.Errorf("extracting %s: %w", h.Name, err)
+		}
+	}
+}
+
+func writeFileFrom(p string, r io.Reader, mode fs.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// safeRel cleans a relative slash path and refuses one that is absolute or
+// leaves its root.
+func safeRel(name string) (string, error) {
+	if path.IsAbs(name) || strings.HasPrefix(name, `\`) {
+		return "", fmt.Errorf("path %q is absolute", name)
+	}
+	c := path.Clean(name)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("path %q leaves its directory", name)
+	}
+	if c == "." {
+		return "", nil
+	}
+	return c, nil
+}
+
+func isLocalLink(name, target string) bool {
+	_, err := safeRel(path.Join(path.Dir(name), target))
+	return err == nil
+}
