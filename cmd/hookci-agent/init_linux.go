@@ -24,14 +24,16 @@ import (
 //  2. builds the root: the read-only root disk as the lower layer of an
 //     overlay whose upper layer is a tmpfs, and switches into it. With an
 //     initramfs the root disk is found by root= (default /dev/vda);
-//  3. mounts /dev/pts, /dev/shm, /tmp, /run, cgroup2, and the optional disks
-//     whose virtio serial is "hookci-toolcache" (read-only, at
-//     /opt/hostedtoolcache) or "hookci-work" (at /home/runner/work);
+//  3. mounts /dev/pts, /dev/shm, /tmp, /run, cgroup2, and the optional
+//     disks whose virtio serial is "hookci-toolcache" (read-only, at
+//     /opt/hostedtoolcache; else a virtio-9p share of that tag) or
+//     "hookci-work" (at /home/runner/work);
 //  4. sets the host name (hookci.hostname=, default "hookci"), brings up lo,
 //     and with hookci.net=1 configures eth0 for QEMU user networking;
 //  5. starts the agent proper as a child ("--serial /dev/vportNpM", the
-//     virtio-serial port named hookci.agent), restarts it if it dies, and
-//     reaps every orphan (PID 1 duty);
+//     virtio-serial port named hookci.agent, or "--vsock PORT" with
+//     hookci.vsock=PORT), restarts it if it dies, and reaps every orphan
+//     (PID 1 duty);
 //  6. resynchronises the clock and reseeds the kernel RNG whenever the host
 //     writes /run/hookci/resync (after a restore from a template snapshot the
 //     guest clock is stale and every clone shares the template's RNG state);
@@ -79,15 +81,29 @@ func guestInit() error {
 		return err
 	}
 	setupEnvironment(cmdline, logf)
-	port, err := findAgentPort(10 * time.Second)
+	args, err := agentArgs(cmdline)
 	if err != nil {
 		return err
 	}
-	logf("init: ready in %v, agent port %s", time.Since(start).Round(time.Millisecond), port)
+	logf("init: ready in %v, agent %v", time.Since(start).Round(time.Millisecond), args)
 	go handleShutdownSignals(logf)
 	go watchResync(logf)
-	superviseAgent(port, logf)
+	superviseAgent(args, logf)
 	return nil // not reached
+}
+
+// agentArgs returns the agent's flags: --vsock PORT with hookci.vsock=PORT
+// on the kernel command line (Firecracker), else --serial on the port named
+// hookci.agent (QEMU).
+func agentArgs(cmdline map[string]string) ([]string, error) {
+	if p := cmdline["hookci.vsock"]; p != "" {
+		return []string{"--vsock", p}, nil
+	}
+	port, err := findAgentPort(10 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"--serial", port}, nil
 }
 
 // consoleLogger logs to the kernel console (the serial console the host keeps).
@@ -165,8 +181,8 @@ func findAgentPort(timeout time.Duration) (string, error) {
 
 // superviseAgent starts the agent on port, restarts it when it exits, and
 // reaps every other process that ends up as PID 1's child. It never returns.
-func superviseAgent(port string, logf func(string, ...any)) {
-	child := startAgent(port, logf)
+func superviseAgent(args []string, logf func(string, ...any)) {
+	child := startAgent(args, logf)
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -175,19 +191,20 @@ func superviseAgent(port string, logf func(string, ...any)) {
 		}
 		if err != nil { // ECHILD: the agent failed to start
 			time.Sleep(200 * time.Millisecond)
-			child = startAgent(port, logf)
+			child = startAgent(args, logf)
 			continue
 		}
 		if pid == child {
 			logf("init: agent exited (%v); restarting", ws)
 			time.Sleep(100 * time.Millisecond)
-			child = startAgent(port, logf)
+			child = startAgent(args, logf)
 		}
 	}
 }
 
-// startAgent runs this binary again in serial mode; it returns the pid, or 0.
-func startAgent(port string, logf func(string, ...any)) int {
+// startAgent runs this binary again as the agent proper; it returns the
+// pid, or 0.
+func startAgent(args []string, logf func(string, ...any)) int {
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		logf("init: open /dev/null: %v", err)
@@ -199,7 +216,7 @@ func startAgent(port string, logf func(string, ...any)) int {
 		Files: []uintptr{uintptr(null), 1, 2},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"hookci-agent", "--serial", port}, attr)
+	pid, err := syscall.ForkExec("/proc/self/exe", append([]string{"hookci-agent"}, args...), attr)
 	if err != nil {
 		logf("init: start agent: %v", err)
 		return 0

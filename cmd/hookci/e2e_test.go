@@ -168,12 +168,29 @@ func (h *harness) sendSigned(event, delivery string, body []byte) int {
 	return code
 }
 
-// waitStatus waits until the fake GitHub has a final status for sha.
+// runStatuses are the statuses of sha in the workflow run's context.
+func (h *harness) runStatuses(sha, context string) []githubtest.Status {
+	var out []githubtest.Status
+	for _, s := range h.gh.Statuses(e2eRepo, sha) {
+		if s.Context == context {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// waitStatus waits until the fake GitHub has a final status of the CI
+// workflow run for sha, and returns that context's statuses.
 func (h *harness) waitStatus(sha string) []githubtest.Status {
+	h.t.Helper()
+	return h.waitContext(sha, "hookci/CI")
+}
+
+func (h *harness) waitContext(sha, context string) []githubtest.Status {
 	h.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		sts := h.gh.Statuses(e2eRepo, sha)
+		sts := h.runStatuses(sha, context)
 		if n := len(sts); n > 0 && sts[n-1].State != "pending" {
 			return sts
 		}
@@ -255,6 +272,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if got := sts[len(sts)-1]; got.Context != "hookci/CI" || !strings.HasPrefix(got.TargetURL, h.url+"/runs/") {
 		t.Errorf("final status = %+v, want context hookci/CI and a run page link", got)
+	}
+	// Token mode also gives each job a status of its own.
+	for _, job := range []string{"build", "test"} {
+		if js := h.waitContext(c1, "hookci/CI / "+job); js[len(js)-1].State != "success" {
+			t.Errorf("job %s statuses = %+v, want … success", job, js)
+		}
 	}
 	page := h.get(strings.TrimPrefix(sts[len(sts)-1].TargetURL, h.url))
 	for _, want := range []string{"building octo/hello at " + c1, "main works", "artifact app-" + c1[:7], "deploy key is ***"} {

@@ -36,6 +36,7 @@ type server struct {
 	reporter *report.Reporter
 	handler  http.Handler
 	reapers  []func(context.Context) error
+	gh       *github.Client
 }
 
 // serverOptions are what hookci run sets beyond the config.
@@ -64,6 +65,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 			return nil, err
 		}
 		s.reporter = report.New(gh, st, cfg.PublicURL, log)
+		s.gh = gh
 	} else {
 		log.Warn("no HOOKCI_GITHUB_TOKEN or GitHub App configured: results are not reported to GitHub")
 	}
@@ -90,7 +92,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Store: st, Git: s.git, Backends: backends, OnlyJob: opts.onlyJob, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
-		Vars:       cfg.Vars, Secrets: cfg.Secrets, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
+		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
 		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
 			if fork {
 				return "", nil // forks get no token with write access; read-only tokens come with App mode
@@ -98,7 +100,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 			return gitToken(ctx, repo)
 		},
 	})
-	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery})
+	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.Allowed})
 	token := cfg.APIToken
 	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log}).Handler(hook)
 	return s, nil
@@ -176,7 +178,77 @@ func (s *server) start(ctx context.Context) error {
 	if s.reporter != nil {
 		rep = s.reporter.Report
 	}
-	return s.store.StartQueue(ctx, s.disp.Handlers(rep))
+	if err := s.store.StartQueue(ctx, s.disp.Handlers(rep)); err != nil {
+		return err
+	}
+	if every := time.Duration(s.cfg.ReconcileInterval); every > 0 && s.gh != nil {
+		go s.reconcileLoop(ctx, every)
+	}
+	return nil
+}
+
+// reconcileLoop runs the missed-delivery reconciler every interval over the
+// allowed repositories named in the config and those deliveries came from.
+func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		repos := map[string]bool{}
+		for _, a := range s.cfg.Allow {
+			if strings.Contains(a, "/") {
+				repos[a] = true
+			}
+		}
+		seen, err := s.store.Q().DeliveryRepos(ctx)
+		if err != nil {
+			s.log.Warn("reconciler", "err", err)
+			continue
+		}
+		for _, r := range seen {
+			if s.cfg.Allowed(r) {
+				repos[r] = true
+			}
+		}
+		list := make([]string, 0, len(repos))
+		for r := range repos {
+			list = append(list, r)
+		}
+		if n, err := s.disp.Reconcile(ctx, forge{s.gh}, list); err != nil {
+			s.log.Warn("reconciler", "err", err, "started", n)
+		} else if n > 0 {
+			s.log.Info("reconciler started missed events", "count", n)
+		}
+	}
+}
+
+// forge adapts the GitHub client to the reconciler.
+type forge struct{ gh *github.Client }
+
+func splitRepo(full string) github.Repo {
+	owner, name, _ := strings.Cut(full, "/")
+	return github.Repo{Owner: owner, Name: name}
+}
+
+func (f forge) BranchHeads(ctx context.Context, repo string) (map[string]string, error) {
+	return f.gh.BranchHeads(ctx, splitRepo(repo))
+}
+
+func (f forge) OpenPullRequests(ctx context.Context, repo string) ([]dispatch.PullHead, error) {
+	prs, err := f.gh.OpenPullRequests(ctx, splitRepo(repo))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dispatch.PullHead, 0, len(prs))
+	for _, p := range prs {
+		out = append(out, dispatch.PullHead{Number: p.Number, HeadSHA: p.HeadSHA, HeadRef: p.HeadRef, BaseRef: p.BaseRef,
+			HeadRepo: p.HeadRepoFullName})
+	}
+	return out, nil
 }
 
 // listen serves HTTP on l until ctx ends.

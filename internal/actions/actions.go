@@ -1,12 +1,17 @@
 // Package actions runs `uses:` steps: resolution of local, remote and
 // docker:// actions, composite and JavaScript actions, and the built-ins
-// that need no network (checkout, cache, artifacts, setup-*).
+// that need no network (checkout, cache, artifacts, setup-*), plus an
+// opt-in LLM translation of actions that cannot run here.
 package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path"
+	"strings"
 
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/runner"
@@ -22,22 +27,155 @@ type Config struct {
 	// ToolCache is the host directory of tools for setup-* (shown read-only to sandboxes).
 	ToolCache string
 	Logger    *slog.Logger
+	// LLM, when its Kind is set, translates actions that cannot run here
+	// (docker actions) into a bash script. Off by default.
+	LLM LLMConfig
 }
 
 // Runner runs actions; it implements runner.ActionRunner.
 type Runner struct {
-	cfg Config
+	cfg       Config
+	artifacts *ArtifactStore
+	caches    *cacheStore
 }
+
+// maxDepth bounds nested composite actions (GitHub allows 10 levels).
+const maxDepth = 10
 
 // New returns a Runner.
 func New(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{cfg: cfg}, nil
+	if cfg.DataDir == "" {
+		return nil, errors.New("actions: DataDir is required")
+	}
+	if err := cfg.LLM.validate(); err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg}
+	r.artifacts = &ArtifactStore{dir: path.Join(cfg.DataDir, "artifacts")}
+	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches")}
+	return r, nil
 }
+
+// Artifacts is the store of uploaded artifacts (for the web download route).
+func (r *Runner) Artifacts() *ArtifactStore { return r.artifacts }
 
 // RunAction runs one uses: step.
 func (r *Runner) RunAction(ctx context.Context, j *runner.JobContext, step *workflow.Step, with, env map[string]string) (runner.StepOutcome, error) {
-	return runner.StepOutcome{}, fmt.Errorf("action %q cannot run here yet", step.Uses)
+	return r.run(ctx, j, j.StepIndex(), step.Uses, with, env, 0)
+}
+
+// run runs the action uses as (part of) step idx, depth levels of composite deep.
+func (r *Runner) run(ctx context.Context, j *runner.JobContext, idx int, uses string, with, env map[string]string, depth int) (runner.StepOutcome, error) {
+	if depth > maxDepth {
+		return runner.StepOutcome{}, fmt.Errorf("composite actions are nested more than %d levels deep at %s", maxDepth, uses)
+	}
+	ref, err := ParseRef(uses)
+	if err != nil {
+		return runner.StepOutcome{}, err
+	}
+	if b := builtin(ref); b != nil {
+		return b(r, ctx, j, idx, with, env)
+	}
+	if ref.Kind == RefDocker {
+		return runner.StepOutcome{}, fmt.Errorf("%s: docker:// actions are not supported on this sandbox (no container runtime)", uses)
+	}
+	act, err := r.load(ctx, j, ref)
+	if err != nil {
+		return runner.StepOutcome{}, err
+	}
+	inputs := r.inputs(j, idx, act, with, env)
+	switch u := act.meta.Runs.Using; {
+	case u == "composite":
+		return r.runComposite(ctx, j, idx, act, inputs, env, depth)
+	case isNode(u):
+		return r.runNode(ctx, j, idx, act, inputs, env)
+	default:
+		return r.runDocker(ctx, j, idx, act, inputs, env)
+	}
+}
+
+// action is a loaded action, its files present in the sandbox.
+type action struct {
+	ref  Ref
+	meta *Metadata
+	dir  string // GITHUB_ACTION_PATH, in the sandbox
+	sha  string // remote actions
+}
+
+// repository and refName are github.action_repository and github.action_ref.
+func (a *action) repository() string {
+	if a.ref.Kind == RefRemote {
+		return a.ref.FullName()
+	}
+	return ""
+}
+
+func (a *action) refName() string {
+	if a.ref.Kind == RefRemote {
+		return a.ref.Ref
+	}
+	return ""
+}
+
+// load finds the action's metadata and makes its files available in the sandbox.
+func (r *Runner) load(ctx context.Context, j *runner.JobContext, ref Ref) (*action, error) {
+	if ref.Kind == RefLocal {
+		dir := path.Join(j.Inst.Layout.Workspace, ref.Path)
+		meta, err := r.readMeta(func(name string) ([]byte, error) {
+			return j.Inst.Client.ReadFile(ctx, path.Join(dir, name))
+		}, ref.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &action{ref: ref, meta: meta, dir: dir}, nil
+	}
+	ra, err := r.fetchRemote(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Raw, err)
+	}
+	hostDir := path.Join(ra.Dir, ref.Path)
+	meta, err := r.readMeta(func(name string) ([]byte, error) {
+		return readHostFile(path.Join(hostDir, name))
+	}, ref.Raw)
+	if err != nil {
+		return nil, err
+	}
+	root := path.Join(j.Inst.Layout.Temp, "_actions", ref.Owner, ref.Repo, ra.SHA)
+	if err := putTree(ctx, j, ra.Dir, root); err != nil {
+		return nil, err
+	}
+	return &action{ref: ref, meta: meta, dir: path.Join(root, ref.Path), sha: ra.SHA}, nil
+}
+
+// readMeta reads action.yml (or action.yaml) through read.
+func (r *Runner) readMeta(read func(name string) ([]byte, error), where string) (*Metadata, error) {
+	for _, name := range []string{"action.yml", "action.yaml"} {
+		data, err := read(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s of %s: %w", name, where, err)
+		}
+		return ParseMetadata(strings.TrimSuffix(where, "/")+"/"+name, data)
+	}
+	if _, err := read("Dockerfile"); err == nil {
+		return &Metadata{File: where + "/Dockerfile", Name: where, Runs: Runs{Using: "docker", Image: "Dockerfile"}}, nil
+	}
+	return nil, fmt.Errorf("Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under '%s'. Did you forget to run actions/checkout before running your local action?", where)
+}
+
+// actionEnv adds the GITHUB_ACTION_* variables of act to env (a copy).
+func actionEnv(env map[string]string, act *action) map[string]string {
+	out := make(map[string]string, len(env)+3)
+	for k, v := range env {
+		out[k] = v
+	}
+	out["GITHUB_ACTION_PATH"] = act.dir
+	out["GITHUB_ACTION_REPOSITORY"] = act.repository()
+	out["GITHUB_ACTION_REF"] = act.refName()
+	return out
 }

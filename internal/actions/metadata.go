@@ -13,6 +13,7 @@ import (
 // Metadata is a parsed action.yml / action.yaml.
 type Metadata struct {
 	File        string // for messages: where the metadata came from
+	Raw         []byte // the file as read
 	Name        string
 	Description string
 	Author      string
@@ -80,7 +81,7 @@ func ParseMetadata(file string, data []byte) (*Metadata, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, p.errAt(root, "action metadata must be a mapping")
 	}
-	m := &Metadata{File: file}
+	m := &Metadata{File: file, Raw: data}
 	var runs *yaml.Node
 	for k, v := range pairs(root) {
 		switch k.Value {

@@ -31,13 +31,15 @@ func startAgentProcess(t *testing.T) (*exec.Cmd, string) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
-	for range 500 {
-		if _, err := os.Stat(sock); err == nil {
+	for range 1000 {
+		// The socket file appears at bind, before listen: dial to be sure.
+		if c, err := Dial(context.Background(), "unix", sock); err == nil {
+			c.Close()
 			return cmd, sock
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("agent process did not create its socket")
+	t.Fatal("agent process never accepted a connection")
 	return nil, ""
 }
 

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -46,6 +47,17 @@ type Config struct {
 	// APIToken guards the dashboard and API when Listen is not loopback.
 	APIToken string `toml:"api_token" env:"HOOKCI_API_TOKEN" secret:"true"`
 
+	// Allow lists the repositories ("owner/name") and organisations
+	// ("owner") whose webhooks are run; empty allows every repository the
+	// webhook secret vouches for. Others are acknowledged and ignored.
+	Allow []string `toml:"allow" env:"HOOKCI_ALLOW"`
+	// ReconcileInterval is how often branch and pull request heads of the
+	// allowed repositories are compared with what has run (0 turns it off).
+	ReconcileInterval Duration `toml:"reconcile_interval" env:"HOOKCI_RECONCILE_INTERVAL"`
+	// RepoSecrets and OrgSecrets add secrets for one repository or
+	// organisation, over Secrets (repository wins over organisation).
+	RepoSecrets map[string]map[string]string `toml:"repo_secrets" secret:"true"`
+	OrgSecrets  map[string]map[string]string `toml:"org_secrets" secret:"true"`
 	// Env is added to every job's environment, below the workflow's env.
 	Env map[string]string `toml:"env"`
 	// Vars is the vars context, and Secrets the secrets context, for every repository.
@@ -116,14 +128,82 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 		case reflect.String:
 			f.SetString(s)
 		case reflect.Int, reflect.Int64:
+			if f.Type() == reflect.TypeOf(Duration(0)) {
+				var d Duration
+				if err := d.UnmarshalText([]byte(s)); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				f.SetInt(int64(d))
+				continue
+			}
 			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 			if err != nil {
 				return fmt.Errorf("%s: want a whole number, got %q", name, s)
 			}
 			f.SetInt(n)
+		case reflect.Slice:
+			var items []string
+			for _, it := range strings.Split(s, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+			f.Set(reflect.ValueOf(items))
 		}
 	}
 	return nil
+}
+
+// Duration is a time.Duration written as "5m" in TOML and the environment.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration ("90s", "5m").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("want a duration like 5m, got %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Allowed reports whether webhooks of repo ("owner/name") are run.
+func (c Config) Allowed(repo string) bool {
+	if len(c.Allow) == 0 {
+		return true
+	}
+	owner, _, _ := strings.Cut(repo, "/")
+	for _, a := range c.Allow {
+		if strings.EqualFold(a, repo) || (!strings.Contains(a, "/") && strings.EqualFold(a, owner)) {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretsFor is the secrets context of repo: Secrets, then the
+// organisation's, then the repository's.
+func (c Config) SecretsFor(repo string) map[string]string {
+	out := map[string]string{}
+	for k, v := range c.Secrets {
+		out[k] = v
+	}
+	owner, _, _ := strings.Cut(repo, "/")
+	for o, m := range c.OrgSecrets {
+		if strings.EqualFold(o, owner) {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+	}
+	for r, m := range c.RepoSecrets {
+		if strings.EqualFold(r, repo) {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+	}
+	return out
 }
 
 // ValidateServe checks what `hookci serve` cannot start without.
@@ -165,11 +245,7 @@ func (c Config) Redacted() Config {
 			}
 		case reflect.Map:
 			if f.Len() > 0 {
-				m := reflect.MakeMap(f.Type())
-				for _, k := range f.MapKeys() {
-					m.SetMapIndex(k, reflect.ValueOf("***"))
-				}
-				f.Set(m)
+				f.Set(reflect.Zero(f.Type())) // names of secrets are not shown either
 			}
 		}
 	}

@@ -43,7 +43,8 @@ type Config struct {
 	// ServerURL, APIURL and GraphQLURL fill the github context.
 	ServerURL, APIURL, GraphQLURL string
 	Vars                          map[string]string
-	Secrets                       map[string]string
+	// Secrets returns the secrets context of a repository (nil: none).
+	Secrets func(repo string) map[string]string
 	// Token returns the GITHUB_TOKEN for a run of repo ("" for none).
 	Token func(ctx context.Context, repo string, fork bool) (string, error)
 	// Actions runs uses: steps beyond the built-ins (nil: those steps fail).

@@ -66,7 +66,7 @@ func (e *env) push(files map[string]string) string {
 	id := fmt.Sprintf("d%d", e.n)
 	body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
 		"repository": map[string]any{"full_name": "octo/hello", "default_branch": "main"}, "sender": map[string]any{"login": "me"}})
-	if _, err := e.st.AddDelivery(context.Background(), store.Delivery{ID: id, Event: "push", Repo: "octo/hello",
+	if _, err := e.st.AddDelivery(context.Background(), store.Delivery{ID: id, Event: "push", Repo: "octo/hello", SHA: sha,
 		ReceivedAt: time.Now(), Payload: body, Status: store.DeliveryQueued}, true); err != nil {
 		e.t.Fatal(err)
 	}
@@ -302,5 +302,43 @@ jobs:
 	runs2, _ := e.wait(second)
 	if runs2[0].Conclusion != "cancelled" {
 		t.Errorf("second run %s, want cancelled by the third", runs2[0].Conclusion)
+	}
+}
+
+// forge is the reconciler's view of a repository, as a test sets it.
+type forge struct {
+	heads map[string]string
+	prs   []PullHead
+}
+
+func (f forge) BranchHeads(ctx context.Context, repo string) (map[string]string, error) {
+	return f.heads, nil
+}
+func (f forge) OpenPullRequests(ctx context.Context, repo string) ([]PullHead, error) {
+	return f.prs, nil
+}
+
+func TestReconcileRunsMissedPush(t *testing.T) {
+	e := newEnv(t)
+	wf := map[string]string{".github/workflows/ci.yml": "on: [push, pull_request]\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo ${{ github.event_name }}\n"}
+	first := e.push(wf)
+	e.wait(first)
+	// A push whose webhook never arrived.
+	missed := e.repo.Commit("missed", map[string]string{"a.txt": "1"})
+	e.repo.Push("main")
+	ctx := context.Background()
+	d := New(Config{Store: e.st})
+	f := forge{heads: map[string]string{"main": missed}, prs: []PullHead{{Number: 3, HeadSHA: missed, HeadRef: "main", BaseRef: "main"}}}
+	n, err := d.Reconcile(ctx, f, []string{"octo/hello"})
+	if err != nil || n != 1 {
+		t.Fatalf("Reconcile = %d, %v; want 1 started (the PR head is the same commit)", n, err)
+	}
+	runs, _ := e.wait("reconcile-push-octo/hello-main-" + missed)
+	if len(runs) != 1 || runs[0].Conclusion != "success" || runs[0].SHA != missed {
+		t.Fatalf("reconciled runs = %+v", runs)
+	}
+	// A second pass finds nothing missing.
+	if n, err := d.Reconcile(ctx, f, []string{"octo/hello"}); err != nil || n != 0 {
+		t.Errorf("second Reconcile = %d, %v; want 0", n, err)
 	}
 }

@@ -96,7 +96,9 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 			ev.PR = p.Number
 		}
 		ev.HeadRef, ev.BaseRef, ev.BaseSHA = pr.Head.Ref, pr.Base.Ref, pr.Base.SHA
-		ev.Fork = pr.Head.Repo == nil || !strings.EqualFold(pr.Head.Repo.FullName, ev.Repo)
+		// pull_request_target runs the base repository's code with its
+		// secrets, as on GitHub; only pull_request from a fork is untrusted.
+		ev.Fork = name == "pull_request" && (pr.Head.Repo == nil || !strings.EqualFold(pr.Head.Repo.FullName, ev.Repo))
 		if name == "pull_request" {
 			ev.SHA = pr.Head.SHA
 			ev.Ref = "refs/pull/" + strconv.Itoa(ev.PR) + "/merge"

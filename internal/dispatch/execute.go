@@ -200,8 +200,8 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 		ev.Token = tok
 	}
 	secrets := map[string]string{}
-	if !in.ev.Fork { // pull requests from forks never see secrets
-		for k, v := range d.cfg.Secrets {
+	if !in.ev.Fork && d.cfg.Secrets != nil { // pull requests from forks never see secrets
+		for k, v := range d.cfg.Secrets(in.run.Repo) {
 			secrets[k] = v
 		}
 	}
@@ -310,6 +310,11 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 		job.Conclusion = res.Conclusion
 		out, _ := json.Marshal(res.Outputs)
 		job.Outputs = string(out)
+		if len(res.Annotations) > 0 {
+			a, _ := json.Marshal(res.Annotations)
+			job.Annotations = string(a)
+		}
+		job.Summary = res.Summary
 	case errors.Is(context.Cause(jctx), errCancelled):
 		job.Conclusion = store.ConclusionCancelled
 	default:

@@ -29,6 +29,9 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	if del.Status != store.DeliveryQueued {
 		return nil
 	}
+	if del.Event == "check_run" || del.Event == "check_suite" {
+		return d.rerequested(ctx, del)
+	}
 	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
 	t0 := time.Now()
 	defer func() { log.Debug("planned", "took", time.Since(t0)) }()
@@ -122,41 +125,7 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 			if err := q.CreateRun(ctx, run); err != nil {
 				return err
 			}
-			run.RunName = d.runName(p.wf, ev, run)
-			group, cip, gerr := d.concurrencyOf(p.wf, ev, run)
-			run.Concurrency, run.CancelInProgress = group, cip
-			if gerr != nil {
-				run.Status, run.Conclusion, run.Message = store.StatusCompleted, store.ConclusionFailure, gerr.Error()
-				run.StartedAt, run.FinishedAt = nowTime(), nowTime()
-			}
-			if err := q.UpdateRun(ctx, run); err != nil {
-				return err
-			}
-			if gerr != nil {
-				if err := q.EnqueueReport(ctx, run.ID); err != nil {
-					return err
-				}
-				continue
-			}
-			for _, j := range d.selectJobs(p.wf) {
-				row := &store.Job{RunID: run.ID, Key: j.ID, Name: jobDisplayName(j), Status: store.StatusWaiting}
-				if err := q.CreateJob(ctx, row, false); err != nil {
-					return err
-				}
-			}
-			wait := false
-			if group != "" {
-				var err error
-				if wait, err = d.enterGroup(ctx, q, run); err != nil {
-					return err
-				}
-			}
-			if wait {
-				run.Status = store.StatusPending
-				if err := q.UpdateRun(ctx, run); err != nil {
-					return err
-				}
-			} else if err := d.advance(ctx, q, run, p.wf, ev); err != nil {
+			if err := d.startRun(ctx, q, run, p.wf, ev); err != nil {
 				return err
 			}
 			if err := q.EnqueueReport(ctx, run.ID); err != nil {
@@ -166,6 +135,40 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), len(files))
 		return q.SetDeliveryStatus(ctx, id, store.DeliveryPlanned, msg)
 	})
+}
+
+// startRun names a created run, applies its concurrency group, creates its
+// job rows and activates the jobs that need nothing. The caller enqueues the report.
+func (d *Dispatcher) startRun(ctx context.Context, q *store.Queries, run *store.Run, wf *workflow.Workflow, ev *event) error {
+	run.RunName = d.runName(wf, ev, run)
+	group, cip, gerr := d.concurrencyOf(wf, ev, run)
+	run.Concurrency, run.CancelInProgress = group, cip
+	if gerr != nil {
+		run.Status, run.Conclusion, run.Message = store.StatusCompleted, store.ConclusionFailure, gerr.Error()
+		run.StartedAt, run.FinishedAt = nowTime(), nowTime()
+		return q.UpdateRun(ctx, run)
+	}
+	if err := q.UpdateRun(ctx, run); err != nil {
+		return err
+	}
+	for _, j := range d.selectJobs(wf) {
+		row := &store.Job{RunID: run.ID, Key: j.ID, Name: jobDisplayName(j), Status: store.StatusWaiting}
+		if err := q.CreateJob(ctx, row, false); err != nil {
+			return err
+		}
+	}
+	wait := false
+	if group != "" {
+		var err error
+		if wait, err = d.enterGroup(ctx, q, run); err != nil {
+			return err
+		}
+	}
+	if wait {
+		run.Status = store.StatusPending
+		return q.UpdateRun(ctx, run)
+	}
+	return d.advance(ctx, q, run, wf, ev)
 }
 
 // selectJobs is every job, or with OnlyJob that job and what it needs.

@@ -32,9 +32,10 @@ type Reporter struct {
 	publicURL string
 	log       *slog.Logger
 
-	mu    sync.Mutex // guards the fields below
-	locks map[int64]*sync.Mutex
-	sent  map[int64]string // last status sent per run
+	mu         sync.Mutex // guards the fields below
+	locks      map[int64]*sync.Mutex
+	sent       map[string]string // last status sent per run or job context
+	sentChecks map[int64]string  // last check run state sent per job
 }
 
 // New returns a Reporter that links to run pages under publicURL.
@@ -43,7 +44,7 @@ func New(gh *github.Client, st *store.Store, publicURL string, log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Reporter{gh: gh, st: st, publicURL: strings.TrimRight(publicURL, "/"), log: log,
-		locks: map[int64]*sync.Mutex{}, sent: map[int64]string{}}
+		locks: map[int64]*sync.Mutex{}, sent: map[string]string{}, sentChecks: map[int64]string{}}
 }
 
 func (r *Reporter) lock(key int64) func() {
@@ -79,19 +80,12 @@ func (r *Reporter) Report(ctx context.Context, runID int64) error {
 	if err != nil {
 		return err
 	}
-	st := statusOf(run)
-	st.TargetURL = r.RunURL(run.ID)
-	key := st.State + "|" + st.Description
-	r.mu.Lock()
-	same := r.sent[runID] == key
-	r.mu.Unlock()
-	if !same {
-		if err := r.gh.SetStatus(ctx, repo, run.SHA, st); err != nil {
+	if r.gh.IsApp() {
+		if err := r.checkRuns(ctx, repo, run); err != nil {
 			return fmt.Errorf("report run %d: %w", runID, err)
 		}
-		r.mu.Lock()
-		r.sent[runID] = key
-		r.mu.Unlock()
+	} else if err := r.statuses(ctx, repo, run); err != nil {
+		return fmt.Errorf("report run %d: %w", runID, err)
 	}
 	if run.PRNumber > 0 {
 		unlockPR := r.lock(-int64(run.PRNumber))
@@ -105,6 +99,69 @@ func (r *Reporter) Report(ctx context.Context, runID int64) error {
 		}
 	}
 	return nil
+}
+
+// statuses sets the commit statuses of a run (token mode): one for the
+// workflow run and one per job.
+func (r *Reporter) statuses(ctx context.Context, repo github.Repo, run store.Run) error {
+	st := statusOf(run)
+	st.TargetURL = r.RunURL(run.ID)
+	if err := r.setStatus(ctx, repo, run, fmt.Sprintf("run-%d", run.ID), st); err != nil {
+		return err
+	}
+	jobs, err := r.st.Q().RunJobs(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		js := jobStatus(j)
+		js.Context = StatusContext(run.WorkflowName) + " / " + j.Name
+		js.TargetURL = fmt.Sprintf("%s#job-%d", r.RunURL(run.ID), j.ID)
+		if err := r.setStatus(ctx, repo, run, fmt.Sprintf("job-%d", j.ID), js); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reporter) setStatus(ctx context.Context, repo github.Repo, run store.Run, key string, st github.Status) error {
+	val := st.State + "|" + st.Description
+	r.mu.Lock()
+	same := r.sent[key] == val
+	r.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := r.gh.SetStatus(ctx, repo, run.SHA, st); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.sent[key] = val
+	r.mu.Unlock()
+	return nil
+}
+
+func jobStatus(j store.Job) github.Status {
+	var s github.Status
+	switch j.Status {
+	case store.StatusCompleted:
+		d := duration(j.StartedAt, j.FinishedAt)
+		switch j.Conclusion {
+		case store.ConclusionSuccess:
+			s.State, s.Description = github.StateSuccess, "Successful in "+d
+		case store.ConclusionSkipped:
+			s.State, s.Description = github.StateSuccess, "Skipped"
+		case store.ConclusionCancelled:
+			s.State, s.Description = github.StateError, "Cancelled after "+d
+		default:
+			s.State, s.Description = github.StateFailure, "Failed after "+d
+		}
+	case store.StatusInProgress:
+		s.State, s.Description = github.StatePending, "Running"
+	default:
+		s.State, s.Description = github.StatePending, "Queued"
+	}
+	return s
 }
 
 func repoOf(full string, payload []byte) (github.Repo, error) {

@@ -90,10 +90,14 @@ type StepResult struct {
 
 // Annotation is an ::error/::warning/::notice a step printed.
 type Annotation struct {
-	Level                            string // error, warning, notice
-	File                             string
-	Line, EndLine, Column, EndColumn int
-	Title, Message                   string
+	Level     string `json:"level"` // error, warning, notice
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	EndLine   int    `json:"end_line,omitempty"`
+	Column    int    `json:"col,omitempty"`
+	EndColumn int    `json:"end_col,omitempty"`
+	Title     string `json:"title,omitempty"`
+	Message   string `json:"message"`
 }
 
 // Result is how a job ended.

@@ -235,7 +235,8 @@ func (j *JobContext) runUses(ctx context.Context, idx int, s *workflow.Step, env
 		with[kv.Name] = v
 	}
 	name, _, _ := strings.Cut(s.Uses, "@")
-	if strings.EqualFold(name, "actions/checkout") && (with["repository"] == "" || strings.EqualFold(with["repository"], j.Spec.Event.Repo)) {
+	// With an action runner, it serves checkout itself (other repositories, fetch-depth, submodules).
+	if j.Spec.Actions == nil && strings.EqualFold(name, "actions/checkout") && (with["repository"] == "" || strings.EqualFold(with["repository"], j.Spec.Event.Repo)) {
 		return j.checkout(ctx, idx, with)
 	}
 	if j.Spec.Actions == nil {

@@ -39,6 +39,7 @@ type Delivery struct {
 	Event      string // X-GitHub-Event
 	Action     string
 	Repo       string // owner/name
+	SHA        string // the commit it is about, when it names one
 	ReceivedAt time.Time
 	Payload    []byte
 	Status     string
@@ -86,6 +87,12 @@ type Job struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Annotations is a JSON array of the job's ::error/::warning/::notice
+	// annotations; Summary its GITHUB_STEP_SUMMARY markdown.
+	Annotations string
+	Summary     string
+	// CheckRunID is the GitHub check run reporting this job (App mode), 0 if none yet.
+	CheckRunID int64
 }
 
 // Step is one step of a job.
@@ -143,9 +150,9 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 // transaction. A delivery id seen before returns duplicate=true and changes nothing.
 func (s *Store) AddDelivery(ctx context.Context, d Delivery, plan bool) (duplicate bool, err error) {
 	err = s.InTx(ctx, func(q *Queries) error {
-		res, err := q.db.ExecContext(ctx, `INSERT INTO deliveries (id, event, action, repo, received_at, payload, status, message)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			d.ID, d.Event, d.Action, d.Repo, ms(d.ReceivedAt), d.Payload, d.Status, d.Message)
+		res, err := q.db.ExecContext(ctx, `INSERT INTO deliveries (id, event, action, repo, sha, received_at, payload, status, message)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			d.ID, d.Event, d.Action, d.Repo, d.SHA, ms(d.ReceivedAt), d.Payload, d.Status, d.Message)
 		if err != nil {
 			return fmt.Errorf("store: add delivery: %w", err)
 		}
@@ -167,8 +174,8 @@ func (s *Store) AddDelivery(ctx context.Context, d Delivery, plan bool) (duplica
 func (q *Queries) Delivery(ctx context.Context, id string) (Delivery, error) {
 	var d Delivery
 	var at int64
-	err := q.db.QueryRowContext(ctx, `SELECT id, event, action, repo, received_at, payload, status, message
-		FROM deliveries WHERE id = ?`, id).Scan(&d.ID, &d.Event, &d.Action, &d.Repo, &at, &d.Payload, &d.Status, &d.Message)
+	err := q.db.QueryRowContext(ctx, `SELECT id, event, action, repo, sha, received_at, payload, status, message
+		FROM deliveries WHERE id = ?`, id).Scan(&d.ID, &d.Event, &d.Action, &d.Repo, &d.SHA, &at, &d.Payload, &d.Status, &d.Message)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
 	}
@@ -201,6 +208,31 @@ func (q *Queries) RecentDeliveries(ctx context.Context, limit int) ([]Delivery, 
 func (q *Queries) SetDeliveryStatus(ctx context.Context, id, status, message string) error {
 	_, err := q.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, message = ? WHERE id = ?`, status, message, id)
 	return err
+}
+
+// HasDeliveryFor reports whether any delivery names commit sha of repo.
+func (q *Queries) HasDeliveryFor(ctx context.Context, repo, sha string) (bool, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM deliveries WHERE repo = ? AND sha = ?`, repo, sha).Scan(&n)
+	return n > 0, err
+}
+
+// DeliveryRepos lists the repositories deliveries have come from.
+func (q *Queries) DeliveryRepos(ctx context.Context) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT DISTINCT repo FROM deliveries WHERE repo != '' ORDER BY repo`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // CountDeliveries counts stored deliveries.

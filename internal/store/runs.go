@@ -22,20 +22,22 @@ func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 
 // CreateRun inserts r, assigning its ID and its run number (per repository and workflow file).
 func (q *Queries) CreateRun(ctx context.Context, r *Run) error {
-	var next int
-	err := q.db.QueryRowContext(ctx, `INSERT INTO run_counters (repo, workflow, next) VALUES (?, ?, 1)
+	if r.RunNumber == 0 { // a re-run attempt keeps its run's number
+		var next int
+		err := q.db.QueryRowContext(ctx, `INSERT INTO run_counters (repo, workflow, next) VALUES (?, ?, 1)
 		ON CONFLICT (repo, workflow) DO UPDATE SET next = next + 1 RETURNING next`, r.Repo, r.WorkflowFile).Scan(&next)
-	if err != nil {
-		return fmt.Errorf("store: run number: %w", err)
+		if err != nil {
+			return fmt.Errorf("store: run number: %w", err)
+		}
+		r.RunNumber = next
 	}
-	r.RunNumber = next
 	if r.Attempt == 0 {
 		r.Attempt = 1
 	}
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = fromMS(now())
 	}
-	err = q.db.QueryRowContext(ctx, `INSERT INTO runs (delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref,
+	err := q.db.QueryRowContext(ctx, `INSERT INTO runs (delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref,
 		pr_number, run_number, attempt, status, conclusion, message, created_at, started_at, finished_at, concurrency,
 		cancel_in_progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.DeliveryID, r.Repo, r.WorkflowFile, r.WorkflowName, r.RunName, r.Event, r.SHA, r.Ref, r.PRNumber, r.RunNumber,
@@ -107,13 +109,13 @@ func (q *Queries) RunsForCommit(ctx context.Context, repo, sha string) ([]Run, e
 }
 
 const jobColumns = `id, run_id, job_key, name, matrix, status, conclusion, outputs, backend, message, attempt,
-	created_at, started_at, finished_at`
+	created_at, started_at, finished_at, annotations, summary, check_run_id`
 
 func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var c, s, f int64
 	err := sc.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &j.Matrix, &j.Status, &j.Conclusion, &j.Outputs, &j.Backend,
-		&j.Message, &j.Attempt, &c, &s, &f)
+		&j.Message, &j.Attempt, &c, &s, &f, &j.Annotations, &j.Summary, &j.CheckRunID)
 	j.CreatedAt, j.StartedAt, j.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
 	return j, err
 }
@@ -126,6 +128,9 @@ func (q *Queries) CreateJob(ctx context.Context, j *Job, enqueue bool) error {
 	}
 	if j.Outputs == "" {
 		j.Outputs = "{}"
+	}
+	if j.Annotations == "" {
+		j.Annotations = "[]"
 	}
 	err := q.db.QueryRowContext(ctx, `INSERT INTO jobs (run_id, job_key, name, matrix, status, conclusion, outputs, backend,
 		message, attempt, created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -151,9 +156,12 @@ func (q *Queries) EnqueueJob(ctx context.Context, id int64) error {
 
 // UpdateJob writes j's mutable fields.
 func (q *Queries) UpdateJob(ctx context.Context, j *Job) error {
+	if j.Annotations == "" {
+		j.Annotations = "[]"
+	}
 	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET name = ?, status = ?, conclusion = ?, outputs = ?, backend = ?, message = ?,
-		attempt = ?, started_at = ?, finished_at = ? WHERE id = ?`, j.Name, j.Status, j.Conclusion, j.Outputs, j.Backend,
-		j.Message, j.Attempt, ms(j.StartedAt), ms(j.FinishedAt), j.ID)
+		attempt = ?, started_at = ?, finished_at = ?, annotations = ?, summary = ? WHERE id = ?`, j.Name, j.Status,
+		j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt, ms(j.StartedAt), ms(j.FinishedAt), j.Annotations, j.Summary, j.ID)
 	if err != nil {
 		return fmt.Errorf("store: update job %d: %w", j.ID, err)
 	}
@@ -163,6 +171,12 @@ func (q *Queries) UpdateJob(ctx context.Context, j *Job) error {
 // SetJobMatrix records the matrix values of a leg.
 func (q *Queries) SetJobMatrix(ctx context.Context, id int64, matrix string) error {
 	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET matrix = ? WHERE id = ?`, matrix, id)
+	return err
+}
+
+// SetCheckRunID records the check run that reports a job.
+func (q *Queries) SetCheckRunID(ctx context.Context, jobID, checkRunID int64) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET check_run_id = ? WHERE id = ?`, checkRunID, jobID)
 	return err
 }
 

@@ -80,4 +80,11 @@ var migrations = []string{
 	`ALTER TABLE runs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
 	ALTER TABLE runs ADD COLUMN cancel_in_progress INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX runs_concurrency ON runs(repo, concurrency, status);`,
+	// 3: what a job reports beyond its conclusion; check run ids per job.
+	`ALTER TABLE jobs ADD COLUMN annotations TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE jobs ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN check_run_id INTEGER NOT NULL DEFAULT 0;`,
+	// 4: the commit a delivery is about, for the reconciler.
+	`ALTER TABLE deliveries ADD COLUMN sha TEXT NOT NULL DEFAULT '';
+	CREATE INDEX deliveries_repo_sha ON deliveries(repo, sha);`,
 }

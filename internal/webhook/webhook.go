@@ -47,6 +47,7 @@ type Handler struct {
 	store   Store
 	logger  *slog.Logger
 	observe func(event, outcome string)
+	allowed func(repo string) bool
 }
 
 // Options are the Handler's optional collaborators.
@@ -54,12 +55,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Observe is told the event and outcome of every request (metrics).
 	Observe func(event, outcome string)
+	// Allowed says whether a repository's deliveries are run (nil: all are).
+	// Others are acknowledged, stored as ignored and logged.
+	Allowed func(repo string) bool
 }
 
 // New returns a handler that checks signatures with secret and stores
 // deliveries in st.
 func New(secret string, st Store, opts Options) *Handler {
-	h := &Handler{secret: []byte(secret), store: st, logger: opts.Logger, observe: opts.Observe}
+	h := &Handler{secret: []byte(secret), store: st, logger: opts.Logger, observe: opts.Observe, allowed: opts.Allowed}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +84,8 @@ var plannedEvents = map[string]bool{
 	"release":             true,
 	"create":              true,
 	"delete":              true,
+	"check_run":           true, // rerequested: re-run that job
+	"check_suite":         true, // rerequested: re-run the commit's runs
 }
 
 // Planned reports whether deliveries of event are planned into runs.
@@ -134,8 +140,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, event, OutcomeMalformed, http.StatusBadRequest, "missing or invalid X-GitHub-Delivery header")
 		return
 	}
-	d := store.Delivery{ID: id, Event: event, Action: p.Action, Repo: p.Repository.FullName, ReceivedAt: time.Now(),
-		Payload: body, Status: store.DeliveryQueued}
+	d := store.Delivery{ID: id, Event: event, Action: p.Action, Repo: p.Repository.FullName, SHA: p.sha(event),
+		ReceivedAt: time.Now(), Payload: body, Status: store.DeliveryQueued}
 	plan, why := h.shouldPlan(event, &p)
 	if !plan {
 		d.Status, d.Message = store.DeliveryIgnored, why
@@ -171,6 +177,32 @@ type payload struct {
 	Repository struct {
 		FullName string `json:"full_name"`
 	} `json:"repository"`
+	PullRequest *struct {
+		Head struct {
+			SHA string `json:"sha"`
+		} `json:"head"`
+	} `json:"pull_request"`
+	CheckSuite *struct {
+		HeadSHA string `json:"head_sha"`
+	} `json:"check_suite"`
+	CheckRun *struct {
+		HeadSHA string `json:"head_sha"`
+	} `json:"check_run"`
+}
+
+// sha is the commit the delivery is about, if it names one.
+func (p *payload) sha(event string) string {
+	switch {
+	case event == "push":
+		return p.After
+	case p.PullRequest != nil:
+		return p.PullRequest.Head.SHA
+	case p.CheckSuite != nil:
+		return p.CheckSuite.HeadSHA
+	case p.CheckRun != nil:
+		return p.CheckRun.HeadSHA
+	}
+	return ""
 }
 
 func (h *Handler) shouldPlan(event string, p *payload) (bool, string) {
@@ -179,6 +211,12 @@ func (h *Handler) shouldPlan(event string, p *payload) (bool, string) {
 	}
 	if p.Repository.FullName == "" {
 		return false, "payload names no repository"
+	}
+	if h.allowed != nil && !h.allowed(p.Repository.FullName) {
+		return false, "repository " + p.Repository.FullName + " is not in the allow-list"
+	}
+	if (event == "check_run" || event == "check_suite") && p.Action != "rerequested" {
+		return false, event + " " + p.Action + " needs no action"
 	}
 	if event == "push" && (p.Deleted || strings.Trim(p.After, "0") == "") {
 		return false, "push deletes a ref"

@@ -49,7 +49,7 @@ func New(cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("microvm: %w", err)
 		}
 	}
-	initramfs, err := buildInitramfs(cfg)
+	initramfs, err := BuildInitramfs(cfg.WorkDir, cfg.Initrd, cfg.AgentPath)
 	if err != nil {
 		return nil, err
 	}
@@ -79,14 +79,33 @@ func (b *Backend) Accel() string {
 // once its agent answers. On failure nothing is left behind; errors quote the
 // guest console's tail.
 func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error) {
+	return b.StartWith(ctx, spec, StartOptions{})
+}
+
+// StartOptions are microVM-specific extras of StartWith.
+type StartOptions struct {
+	// WorkspaceDisk is an ext4 image (e.g. made by `mkfs.ext4 -d tree`)
+	// attached read-write and mounted at /home/runner/work, so its w/
+	// directory is the workspace. The caller owns the file. A VM with it
+	// always cold-boots (a template has no such device).
+	WorkspaceDisk string
+}
+
+// StartWith is Start with microVM-specific options.
+func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOptions) (*sandbox.Instance, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.WorkspaceDisk != "" {
+		if err := isFile(opts.WorkspaceDisk); err != nil {
+			return nil, fmt.Errorf("microvm %s: WorkspaceDisk: %w", spec.ID, err)
+		}
 	}
 	accel, err := b.resolveAccel(ctx)
 	if err != nil {
 		return nil, err
 	}
-	o := vmOptions{shape: b.shape(spec), accel: accel, toolCache: spec.ToolCache}
+	o := vmOptions{shape: b.shape(spec), accel: accel, toolCache: spec.ToolCache, workDisk: opts.WorkspaceDisk}
 	if spec.ToolCache != "" {
 		if fi, err := os.Stat(spec.ToolCache); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("microvm %s: tool cache %q is not a directory", spec.ID, spec.ToolCache)
@@ -128,7 +147,7 @@ func (b *Backend) shape(spec sandbox.Spec) vmShape {
 func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
-	if b.cfg.Template && o.toolCache == "" {
+	if b.cfg.Template && o.toolCache == "" && o.workDisk == "" {
 		t, err := b.template(ctx, o)
 		if err == nil {
 			v, c, err := b.clone(ctx, dir, t, o)

@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 )
 
-// buildInitramfs writes WorkDir/initramfs-<hash>.img: cfg.Initrd (if any)
-// followed by a newc archive holding the agent as /init. The kernel unpacks
-// concatenated archives in order, so ours wins on /init.
-func buildInitramfs(cfg Config) (string, error) {
+// BuildInitramfs writes workDir/initramfs-<hash>.img, unless it exists
+// already, and returns its path: initrd (if not "") followed by a newc
+// archive holding the agent as /init. The kernel unpacks concatenated
+// archives in order, so the agent wins on /init. The Firecracker backend
+// uses it too.
+func BuildInitramfs(workDir, initrd, agentPath string) (string, error) {
 	h := sha256.New()
-	for _, p := range []string{cfg.Initrd, cfg.AgentPath} {
+	for _, p := range []string{initrd, agentPath} {
 		if p == "" {
 			continue
 		}
@@ -23,16 +25,16 @@ func buildInitramfs(cfg Config) (string, error) {
 			return "", fmt.Errorf("microvm: initramfs: %w", err)
 		}
 	}
-	path := filepath.Join(cfg.WorkDir, "initramfs-"+hex.EncodeToString(h.Sum(nil))[:16]+".img")
+	path := filepath.Join(workDir, "initramfs-"+hex.EncodeToString(h.Sum(nil))[:16]+".img")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	tmp, err := os.CreateTemp(cfg.WorkDir, "initramfs-*.tmp")
+	tmp, err := os.CreateTemp(workDir, "initramfs-*.tmp")
 	if err != nil {
 		return "", fmt.Errorf("microvm: initramfs: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := writeInitramfs(tmp, cfg.Initrd, cfg.AgentPath); err != nil {
+	if err := writeInitramfs(tmp, initrd, agentPath); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("microvm: initramfs: %w", err)
 	}

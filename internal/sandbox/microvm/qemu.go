@@ -39,6 +39,7 @@ type vmOptions struct {
 	shape     vmShape
 	accel     string
 	toolCache string // host dir shared read-only through 9p
+	workDisk  string // ext4 image mounted at /home/runner/work
 	memFile   string // "" = anonymous RAM; else a file mapping
 	memShared bool   // map memFile shared (template) or private (clone)
 	incoming  bool   // -incoming defer: wait for a migration stream
@@ -89,6 +90,11 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 		args = append(args,
 			"-fsdev", "local,id=toolcache,path="+optPath(o.toolCache)+",security_model=none,readonly=on",
 			"-device", "virtio-9p-device,fsdev=toolcache,mount_tag=hookci-toolcache")
+	}
+	if o.workDisk != "" {
+		args = append(args,
+			"-drive", "id=work,file="+optPath(o.workDisk)+",format=raw,if=none",
+			"-device", "virtio-blk-device,drive=work,serial=hookci-work")
 	}
 	if o.incoming {
 		args = append(args, "-incoming", "defer")

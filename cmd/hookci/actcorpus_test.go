@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/corpus"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// actRow is one TestRunEvent row of act's runner suite.
+type actRow struct {
+	dir, event, wantErr, note string
+}
+
+func readActRows(t *testing.T, root string) []actRow {
+	t.Helper()
+	f, err := os.Open(filepath.Join(root, "runner_expectations.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows []actRow
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		if len(cols) < 4 || cols[0] != "TestRunEvent" {
+			continue
+		}
+		r := actRow{dir: cols[1], event: cols[2], wantErr: cols[3]}
+		if len(cols) > 4 {
+			r.note = cols[4]
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// actExclusion says why a case cannot run here (Docker, the network), or "".
+func actExclusion(root string, r actRow) string {
+	if strings.Contains(r.note, "commented-out") {
+		return "commented out in act's own suite"
+	}
+	dir := filepath.Join(root, r.dir)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.y*ml"))
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		wf, err := workflow.Load(filepath.Base(f), src)
+		if err != nil {
+			continue // invalid workflows are run: they must fail the right way
+		}
+		for _, j := range wf.Jobs {
+			if j.Container != nil {
+				return "needs Docker: job container"
+			}
+			if j.Services != nil {
+				return "needs Docker: service containers"
+			}
+			if j.Uses != "" && !strings.HasPrefix(j.Uses, "./") {
+				return "needs the network: remote reusable workflow " + j.Uses
+			}
+			for _, s := range j.Steps {
+				if why := actionExclusion(root, s.Uses, 0); why != "" {
+					return why
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func actionExclusion(root, uses string, depth int) string {
+	switch {
+	case uses == "" || depth > 5:
+		return ""
+	case strings.HasPrefix(uses, "docker://"):
+		return "needs Docker: " + uses
+	case strings.HasPrefix(uses, "./"):
+		meta := filepath.Join(root, uses, "action.yml")
+		if _, err := os.Stat(meta); err != nil {
+			meta = filepath.Join(root, uses, "action.yaml")
+		}
+		b, err := os.ReadFile(meta)
+		if err != nil {
+			return ""
+		}
+		s := string(b)
+		switch {
+		case strings.Contains(s, "using: docker") || strings.Contains(s, "using: 'docker'") || strings.Contains(s, `using: "docker"`):
+			return "needs Docker: container action " + uses
+		case strings.Contains(s, "using: node") || strings.Contains(s, "using: 'node") || strings.Contains(s, `using: "node`):
+			return "JavaScript action code is not in the corpus: " + uses
+		}
+		for _, line := range strings.Split(s, "\n") {
+			if u, ok := strings.CutPrefix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "-")), "uses:"); ok {
+				if why := actionExclusion(root, strings.Trim(strings.TrimSpace(u), `'"`), depth+1); why != "" {
+					return why
+				}
+			}
+		}
+		return ""
+	case strings.HasPrefix(strings.ToLower(uses), "actions/checkout@"):
+		return ""
+	}
+	return "needs the network: remote action " + uses
+}
+
+// TestActRunnerSuite runs act's TestRunEvent workflow directories through
+// hookci's real planner, dispatcher and runner (host sandbox) and compares
+// pass/fail with act's expectations. Rows that need Docker or the network are
+// excluded with the reason; the rest must agree for at least 95%.
+func TestActRunnerSuite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the act corpus in -short mode")
+	}
+	root := corpus.Dir(t, "nektos-act")
+	testdata := filepath.Join(root, "pkg", "runner", "testdata")
+	agent := agenttest.Binary(t)
+	rows := readActRows(t, root)
+	var runnable, agree int
+	var excluded, missing, disagree []string
+	for _, r := range rows {
+		name := r.dir + " (" + r.event + ")"
+		if _, err := os.Stat(filepath.Join(root, r.dir)); err != nil {
+			missing = append(missing, name)
+			continue
+		}
+		if why := actExclusion(testdata, r); why != "" {
+			excluded = append(excluded, name+": "+why)
+			continue
+		}
+		runnable++
+		ok, out := runActCase(t, root, testdata, r, agent)
+		wantOK := r.wantErr == ""
+		if ok == wantOK {
+			agree++
+			continue
+		}
+		tail := out
+		if len(tail) > 1500 {
+			tail = tail[len(tail)-1500:]
+		}
+		disagree = append(disagree, fmt.Sprintf("%s: hookci ok=%v, act expects ok=%v %q\n%s", name, ok, wantOK, r.wantErr, tail))
+	}
+	sort.Strings(excluded)
+	t.Logf("act TestRunEvent rows: %d; held out of the corpus: %d; excluded: %d; runnable: %d; agree: %d (%.1f%%)",
+		len(rows), len(missing), len(excluded), runnable, agree, 100*float64(agree)/float64(max(runnable, 1)))
+	for _, e := range excluded {
+		t.Logf("excluded: %s", e)
+	}
+	for _, d := range disagree {
+		t.Logf("DISAGREES: %s", d)
+	}
+	if runnable == 0 {
+		t.Fatal("no runnable act case")
+	}
+	if rate := float64(agree) / float64(runnable); rate < 0.95 {
+		t.Errorf("agreement %.1f%% (%d/%d), want at least 95%%", 100*rate, agree, runnable)
+	}
+}
+
+// runActCase makes a repository of act's testdata with the case's workflows
+// under .github/workflows, and runs it with hookci run's machinery.
+func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bool, string) {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "act")
+	if err := copyTree(testdata, repo); err != nil {
+		t.Fatal(err)
+	}
+	caseDir := filepath.Join(root, r.dir)
+	wfDir := filepath.Join(repo, ".github", "workflows")
+	os.MkdirAll(wfDir, 0o755)
+	files, _ := filepath.Glob(filepath.Join(caseDir, "*.y*ml"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		os.WriteFile(filepath.Join(wfDir, filepath.Base(f)), b, 0o644)
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "master"}, {"add", "-A"},
+		{"-c", "user.name=act", "-c", "user.email=act@example.com", "commit", "-qm", "act corpus"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.AgentPath = agent
+	cfg.Sandbox = "host"
+	// act's own test configuration, given as configuration: env ACT=true, the
+	// repository nektos/act, and the case's .secrets / .env files.
+	cfg.Env = map[string]string{"ACT": "true"}
+	cfg.Secrets = readDotEnv(filepath.Join(caseDir, ".secrets"))
+	for k, v := range readDotEnv(filepath.Join(caseDir, ".env")) {
+		cfg.Env[k] = v
+	}
+	event := map[string]any{}
+	if b, err := os.ReadFile(filepath.Join(caseDir, "event.json")); err == nil {
+		json.Unmarshal(b, &event)
+	}
+	repoObj, _ := event["repository"].(map[string]any)
+	if repoObj == nil {
+		repoObj = map[string]any{}
+		event["repository"] = repoObj
+	}
+	repoObj["full_name"], repoObj["name"], repoObj["owner"] = "nektos/act", "act", map[string]any{"login": "nektos"}
+	if _, ok := repoObj["default_branch"]; !ok {
+		repoObj["default_branch"] = "master"
+	}
+	if r.event == "workflow_dispatch" {
+		if _, ok := event["inputs"]; !ok {
+			event["inputs"] = map[string]any{}
+		}
+	}
+	eventFile := filepath.Join(t.TempDir(), "event.json")
+	b, _ := json.Marshal(event)
+	os.WriteFile(eventFile, b, 0o644)
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*60e9)
+	defer cancel()
+	ok, err := localRun(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), repo, r.event, eventFile, "", &out)
+	if err != nil {
+		fmt.Fprintf(&out, "error: %v\n", err)
+		return false, out.String()
+	}
+	return ok, out.String()
+}
+
+func readDotEnv(path string) map[string]string {
+	m := map[string]string{}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if ok {
+			m[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
+		}
+	}
+	return m
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if info, err := d.Info(); err == nil && info.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		return os.WriteFile(target, b, mode)
+	})
+}

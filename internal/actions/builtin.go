@@ -1,0 +1,67 @@
+package actions
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hookci/hookci/internal/runner"
+)
+
+// builtinFunc runs a built-in action natively.
+type builtinFunc func(r *Runner, ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error)
+
+// builtins are the actions run natively, by owner/repo[/path] (any ref).
+var builtins = map[string]builtinFunc{
+	"actions/checkout":          (*Runner).checkout,
+	"actions/cache":             (*Runner).cacheBoth,
+	"actions/cache/restore":     (*Runner).cacheRestore,
+	"actions/cache/save":        (*Runner).cacheSave,
+	"actions/upload-artifact":   (*Runner).uploadArtifact,
+	"actions/download-artifact": (*Runner).downloadArtifact,
+	"actions/setup-go":          (*Runner).setupGo,
+	"actions/setup-node":        (*Runner).setupNode,
+	"actions/setup-python":      (*Runner).setupPython,
+}
+
+// BuiltinNames lists the actions run natively.
+func BuiltinNames() []string {
+	out := make([]string, 0, len(builtins))
+	for k := range builtins {
+		out = append(out, k)
+	}
+	return out
+}
+
+func builtin(ref Ref) builtinFunc {
+	if ref.Kind != RefRemote {
+		return nil
+	}
+	name := strings.ToLower(ref.FullName())
+	if ref.Path != "" {
+		name += "/" + strings.ToLower(ref.Path)
+	}
+	return builtins[name]
+}
+
+// boolInput reads a boolean input ("true"/"false", default def).
+func boolInput(with map[string]string, name string, def bool) bool {
+	v := strings.ToLower(strings.TrimSpace(with[name]))
+	switch v {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return def
+}
+
+// lines splits a multi-line input into its non-empty, trimmed lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}

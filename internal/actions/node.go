@@ -1,0 +1,72 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"path"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/runner"
+)
+
+// runNode runs a JavaScript action with the sandbox's node: pre (if any,
+// right before main, in the same step), main, and post registered as a post
+// step of the job. Saved state (GITHUB_STATE, ::save-state::) reaches post as
+// STATE_<name>.
+func (r *Runner) runNode(ctx context.Context, j *runner.JobContext, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+	runs := act.meta.Runs
+	if runs.Using == "node12" || runs.Using == "node16" {
+		j.Log(idx, fmt.Sprintf("##[warning]%s uses %s, which is no longer supported; running it with the sandbox's node (node20 or later)", act.ref.Raw, runs.Using))
+	}
+	env = actionEnv(env, act)
+	for k, v := range inputs {
+		env[inputEnvName(k)] = v
+	}
+	if runs.Pre != "" {
+		ok, err := evalCond(j, runs.PreIf, env)
+		if err != nil {
+			return runner.StepOutcome{}, fmt.Errorf("%s: pre-if: %w", act.meta.File, err)
+		}
+		if ok {
+			out, err := r.node(ctx, j, idx, act, runs.Pre, env)
+			if err != nil || out.Failed {
+				return out, err
+			}
+		}
+	}
+	if runs.Post != "" {
+		postEnv := maps.Clone(env)
+		name := "Post " + cmpOr(act.meta.Name, act.ref.Raw)
+		j.AddPost(runner.PostStep{Name: name, If: runs.PostIf, Run: func(ctx context.Context, pidx int) (runner.StepOutcome, error) {
+			e := maps.Clone(postEnv)
+			for k, v := range j.State(idx) {
+				e["STATE_"+k] = v
+			}
+			return r.node(ctx, j, pidx, act, runs.Post, e)
+		}})
+	}
+	return r.node(ctx, j, idx, act, runs.Main, env)
+}
+
+// node runs one entry point of a JavaScript action.
+func (r *Runner) node(ctx context.Context, j *runner.JobContext, idx int, act *action, entry string, env map[string]string) (runner.StepOutcome, error) {
+	script := path.Join(act.dir, entry)
+	return j.Exec(ctx, idx, []string{"node", script}, j.Inst.Layout.Workspace, env, nil)
+}
+
+// evalCond evaluates a pre-if/post-if style condition (default always()).
+func evalCond(j *runner.JobContext, cond string, env map[string]string) (bool, error) {
+	if cond == "" {
+		cond = "always()"
+	}
+	return expr.EvaluateIf(cond, j.ExprEnv(env))
+}
+
+// isInfra reports whether err is an infrastructure failure (not caused by ctx ending).
+func isInfra(err error, ctx context.Context) bool {
+	var infra *agent.InfraError
+	return errors.As(err, &infra) && ctx.Err() == nil
+}

@@ -1,0 +1,91 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoadLayers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookci.toml")
+	os.WriteFile(path, []byte(`
+listen = "0.0.0.0:9000"
+webhook_secret = "from-file"
+max_jobs = 2
+allow = ["octo", "other/repo"]
+reconcile_interval = "5m"
+[secrets]
+TOKEN = "global"
+[org_secrets.octo]
+TOKEN = "org"
+[repo_secrets."octo/hello"]
+TOKEN = "repo"
+`), 0o600)
+	cfg, err := Load(path, env(map[string]string{"HOOKCI_WEBHOOK_SECRET": "from-env", "HOOKCI_MAX_JOBS": "8",
+		"HOOKCI_SANDBOX": "namespace"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "0.0.0.0:9000" || cfg.WebhookSecret != "from-env" || cfg.MaxJobs != 8 || cfg.Sandbox != "namespace" {
+		t.Errorf("layers: got listen %s secret %s max %d sandbox %s", cfg.Listen, cfg.WebhookSecret, cfg.MaxJobs, cfg.Sandbox)
+	}
+	if time.Duration(cfg.ReconcileInterval) != 5*time.Minute {
+		t.Errorf("reconcile_interval = %v", time.Duration(cfg.ReconcileInterval))
+	}
+	if cfg.PublicURL != "http://0.0.0.0:9000" {
+		t.Errorf("public URL default = %s", cfg.PublicURL)
+	}
+	for repo, want := range map[string]bool{"octo/hello": true, "OCTO/x": true, "other/repo": true, "other/else": false} {
+		if got := cfg.Allowed(repo); got != want {
+			t.Errorf("Allowed(%s) = %v, want %v", repo, got, want)
+		}
+	}
+	for repo, want := range map[string]string{"octo/hello": "repo", "octo/x": "org", "else/y": "global"} {
+		if got := cfg.SecretsFor(repo)["TOKEN"]; got != want {
+			t.Errorf("SecretsFor(%s) = %s, want %s", repo, got, want)
+		}
+	}
+	red := cfg.Redacted()
+	if red.WebhookSecret != "***" || len(red.Secrets) != 0 || len(red.RepoSecrets) != 0 {
+		t.Errorf("Redacted leaks: %+v", red)
+	}
+	if cfg.WebhookSecret != "from-env" {
+		t.Error("Redacted changed the original")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(path, []byte("listen = \"x\"\nno_such_key = 1\n"), 0o600)
+	if _, err := Load(path, env(nil)); err == nil || !strings.Contains(err.Error(), "no_such_key") {
+		t.Errorf("unknown key: err = %v", err)
+	}
+	if _, err := Load("", env(map[string]string{"HOOKCI_MAX_JOBS": "many"})); err == nil {
+		t.Error("bad number accepted")
+	}
+	cfg, _ := Load("", env(map[string]string{"HOOKCI_ALLOW": "a, b/c ,"}))
+	if diff := cmp.Diff([]string{"a", "b/c"}, cfg.Allow); diff != "" {
+		t.Errorf("HOOKCI_ALLOW (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{MaxJobs: 1, Sandbox: "host", DataDir: "d"}, "HOOKCI_WEBHOOK_SECRET"},
+		{Config{WebhookSecret: "s", MaxJobs: 0, Sandbox: "host", DataDir: "d"}, "HOOKCI_MAX_JOBS"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "docker", DataDir: "d"}, "HOOKCI_SANDBOX"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", GitHubAppID: 3}, "App mode"},
+	} {
+		if err := tc.cfg.ValidateServe(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ValidateServe(%+v) = %v, want an error mentioning %s", tc.cfg, err, tc.want)
+		}
+	}
+}
