@@ -51,11 +51,11 @@ func readActRows(t *testing.T, root string) []actRow {
 }
 
 // actExclusion says why a case cannot run here (Docker, the network), or "".
-func actExclusion(root string, r actRow) string {
+func actExclusion(corpusRoot, root string, r actRow) string {
 	if strings.Contains(r.note, "commented-out") {
 		return "commented out in act's own suite"
 	}
-	dir := filepath.Join(root, r.dir)
+	dir := filepath.Join(corpusRoot, r.dir)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.y*ml"))
 	for _, f := range files {
 		src, err := os.ReadFile(f)
@@ -80,6 +80,11 @@ func actExclusion(root string, r actRow) string {
 				if why := actionExclusion(root, s.Uses, 0); why != "" {
 					return why
 				}
+				if strings.HasPrefix(s.Uses, "./") && strings.Contains(string(src), "Dockerfile") {
+					if _, err := os.Stat(filepath.Join(root, s.Uses, "action.yml")); err != nil {
+						return "local Dockerfile action made at run time: needs Docker"
+					}
+				}
 			}
 		}
 	}
@@ -99,7 +104,7 @@ func actionExclusion(root, uses string, depth int) string {
 		}
 		b, err := os.ReadFile(meta)
 		if err != nil {
-			return ""
+			return "" // a missing action: the run must fail the way act expects
 		}
 		s := string(b)
 		switch {
@@ -142,7 +147,7 @@ func TestActRunnerSuite(t *testing.T) {
 			missing = append(missing, name)
 			continue
 		}
-		if why := actExclusion(testdata, r); why != "" {
+		if why := actExclusion(root, testdata, r); why != "" {
 			excluded = append(excluded, name+": "+why)
 			continue
 		}
@@ -188,9 +193,14 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bo
 	wfDir := filepath.Join(repo, ".github", "workflows")
 	os.MkdirAll(wfDir, 0o755)
 	files, _ := filepath.Glob(filepath.Join(caseDir, "*.y*ml"))
+	// act runs the case directory's workflows only (its -W): so do we, with
+	// the testdata's own .github/workflows (local reusable workflows) beside them.
+	var only []string
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
-		os.WriteFile(filepath.Join(wfDir, filepath.Base(f)), b, 0o644)
+		name := "case-" + filepath.Base(f)
+		os.WriteFile(filepath.Join(wfDir, name), b, 0o644)
+		only = append(only, ".github/workflows/"+name)
 	}
 	for _, args := range [][]string{{"init", "-q", "-b", "master"}, {"add", "-A"},
 		{"-c", "user.name=act", "-c", "user.email=act@example.com", "commit", "-qm", "act corpus"}} {
@@ -221,6 +231,7 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bo
 		event["repository"] = repoObj
 	}
 	repoObj["full_name"], repoObj["name"], repoObj["owner"] = "nektos/act", "act", map[string]any{"login": "nektos"}
+	event["sender"] = map[string]any{"login": "nektos/act"} // act's test actor
 	if _, ok := repoObj["default_branch"]; !ok {
 		repoObj["default_branch"] = "master"
 	}
@@ -235,7 +246,8 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bo
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*60e9)
 	defer cancel()
-	ok, err := localRun(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), repo, r.event, eventFile, "", &out)
+	ok, err := localRun(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), repo, r.event, eventFile,
+		serverOptions{onlyWorkflows: only}, &out)
 	if err != nil {
 		fmt.Fprintf(&out, "error: %v\n", err)
 		return false, out.String()

@@ -19,6 +19,12 @@ import (
 	"github.com/hookci/hookci/internal/store"
 )
 
+// listFlag collects repeated values.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, filepath.ToSlash(filepath.Clean(s))); return nil }
+
 // kvFlag collects repeated NAME=VALUE flags.
 type kvFlag map[string]string
 
@@ -40,6 +46,8 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	event := fs.String("event", "push", "event name")
 	eventFile := fs.String("event-file", "", "JSON payload of the event (default: one made from the repository)")
 	job := fs.String("job", "", "run only this job (and the jobs it needs)")
+	var workflows listFlag
+	fs.Var(&workflows, "workflow", "run only this workflow file or directory, relative to the repository (repeatable)")
 	sandboxName := fs.String("sandbox", "host", "sandbox backend: host, namespace, microvm")
 	cfgPath := fs.String("config", "", "TOML config file (vars, secrets, env, sandbox settings)")
 	dataDir := fs.String("data-dir", "", "keep the store and caches here (default: a temporary directory)")
@@ -91,7 +99,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, *job, stdout)
+	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, serverOptions{onlyJob: *job, onlyWorkflows: workflows}, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookci run:", err)
 		return 1
@@ -102,7 +110,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, event, eventFile, job string, out io.Writer) (bool, error) {
+func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, event, eventFile string, opts serverOptions, out io.Writer) (bool, error) {
 	root, err := gitOut(dir, "rev-parse", "--show-toplevel")
 	if err != nil {
 		return false, fmt.Errorf("%s is not a git repository: %w", dir, err)
@@ -115,7 +123,7 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	if err != nil {
 		return false, err
 	}
-	s, err := newServer(ctx, cfg, log, serverOptions{onlyJob: job})
+	s, err := newServer(ctx, cfg, log, opts)
 	if err != nil {
 		return false, err
 	}

@@ -41,7 +41,8 @@ type server struct {
 
 // serverOptions are what hookci run sets beyond the config.
 type serverOptions struct {
-	onlyJob string
+	onlyJob       string
+	onlyWorkflows []string
 }
 
 // newServer wires everything but does not start the queue or listen.
@@ -89,7 +90,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		return nil, err
 	}
 	s.disp = dispatch.New(dispatch.Config{
-		Store: st, Git: s.git, Backends: backends, OnlyJob: opts.onlyJob, ExtraEnv: cfg.Env,
+		Store: st, Git: s.git, Backends: backends, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
 		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"sort"
@@ -30,15 +31,22 @@ func (r *Runner) inputs(j *runner.JobContext, idx int, act *action, with, env ma
 	declared := map[string]bool{}
 	var valid []string
 	for _, in := range act.meta.Inputs {
+		if v, ok := given[strings.ToLower(in.Name)]; ok {
+			out[in.Name] = v
+		}
+	}
+	// Defaults may refer to the given inputs (default: ${{ inputs.other }}).
+	xenv := j.ExprEnv(env)
+	xenv.Contexts["inputs"] = inputsValue(maps.Clone(out))
+	for _, in := range act.meta.Inputs {
 		key := strings.ToLower(in.Name)
 		declared[key] = true
 		valid = append(valid, in.Name)
-		if v, ok := given[key]; ok {
-			out[in.Name] = v
+		if _, ok := given[key]; ok {
 			continue
 		}
 		if in.HasDefault {
-			v, err := expr.Interpolate(in.Default, j.ExprEnv(env))
+			v, err := expr.Interpolate(in.Default, xenv)
 			if err != nil {
 				j.Log(idx, fmt.Sprintf("##[warning]input %s: default: %v", in.Name, err))
 			}

@@ -45,10 +45,10 @@ type Runs struct {
 	// JavaScript actions.
 	Main, Pre, Post, PreIf, PostIf string
 	// Docker actions.
-	Image                                    string
+	Image                                     string
 	Entrypoint, PreEntrypoint, PostEntrypoint string
-	Args                                     []string
-	Env                                      []workflow.Var
+	Args                                      []string
+	Env                                       []workflow.Var
 	// Composite actions.
 	Steps []*workflow.Step
 }

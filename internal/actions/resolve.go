@@ -173,17 +173,30 @@ func exportTree(ctx context.Context, gitDir, sha, dst string) error {
 	if err != nil {
 		return fmt.Errorf("git archive %.12s: %w: %s", sha, err, strings.TrimSpace(stderr.String()))
 	}
-	tmp := dst + ".tmp"
-	os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	// Jobs may export the same action at once: each extracts into its own
+	// directory and the first rename wins.
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
 	if err := untar(bytes.NewReader(out), tmp); err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".hookci-complete"), nil, 0o644); err != nil {
 		return err
 	}
-	os.RemoveAll(dst)
-	return os.Rename(tmp, dst)
+	if err := os.Rename(tmp, dst); err != nil {
+		if _, serr := os.Stat(filepath.Join(dst, ".hookci-complete")); serr == nil {
+			return nil // another job finished first
+		}
+		os.RemoveAll(dst) // a partial tree from a crash
+		return os.Rename(tmp, dst)
+	}
+	return nil
 }
 
 // untar extracts a tar stream under dir, refusing entries that escape it.

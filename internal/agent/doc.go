@@ -25,14 +25,17 @@
 // The nonce is fresh per host connection attempt ([0-9a-f]{32}); each side
 // ignores every line (and any binary debris) that is not the line it waits for.
 // A HELLO that arrives while an earlier session is still being served breaks
-// that session (it is not a valid HTTP/2 frame), which ends it exactly like a
-// disconnect; the guest then answers the new HELLO. EOF on the port (no host
-// attached) also ends the session; the guest polls the port until a host
-// attaches again.
+// that session: its padding reads as an HTTP/2 frame header announcing a
+// frame larger than the server accepts, the server answers with GOAWAY
+// (FRAME_SIZE_ERROR), and the guest ends the session on seeing that GOAWAY,
+// exactly like a disconnect (processes of the abandoned session are killed);
+// the guest then answers the new HELLO. EOF on the port (no host attached)
+// also ends the session; the guest retries reading the port every 10 ms until
+// a host attaches again.
 //
 // # Endpoints
 //
-// Every request may carry any path below; URLs use the host name "hookci-agent".
+// Requests use the host name "hookci-agent"; paths are absolute paths in the sandbox.
 // Every response carries the header "Hookci-Agent-Version".
 //
 //	POST /exec            body: JSON ExecRequest {"argv":[...],"env":[...],"dir":"..."}

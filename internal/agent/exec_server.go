@@ -181,8 +181,14 @@ func lookPath(name string, env []string, dir string) (string, error) {
 	if firstErr != nil {
 		return "", firstErr
 	}
-	return "", fmt.Errorf("%s: command not found: %w", name, fs.ErrNotExist)
+	return "", notFoundError{}
 }
+
+// notFoundError reports a program missing from PATH; it matches fs.ErrNotExist.
+type notFoundError struct{}
+
+func (notFoundError) Error() string        { return "command not found in PATH" }
+func (notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
 func checkExecutable(p string) error {
 	fi, err := os.Stat(p)

@@ -56,7 +56,7 @@ func TestExec(t *testing.T) {
 		{
 			"not found",
 			ExecRequest{Argv: []string{"no-such-command-hookci"}, Env: baseEnv()},
-			ExecResult{ExitCode: 127}, "hookci-agent: cannot run no-such-command-hookci: no-such-command-hookci: command not found: file does not exist\n",
+			ExecResult{ExitCode: 127}, "hookci-agent: cannot run no-such-command-hookci: command not found in PATH\n",
 		},
 		{
 			"not executable",

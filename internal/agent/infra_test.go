@@ -55,10 +55,15 @@ func TestAgentKilledMidExecIsInfraError(t *testing.T) {
 	w := newLineWatcher()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Exec(ctx, ExecRequest{Argv: []string{"sh", "-c", "echo started; sleep 1000"}, Env: baseEnv()}, w)
+		_, err := c.Exec(ctx, ExecRequest{Argv: []string{"sh", "-c", "echo $$; sleep 1000"}, Env: baseEnv()}, w)
 		errc <- err
 	}()
-	w.nextLine(t)
+	pgid, err := strconv.Atoi(w.nextLine(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A killed agent cannot kill its process groups: the test does.
+	defer syscall.Kill(-pgid, syscall.SIGKILL)
 	cmd.Process.Kill()
 	err = <-errc
 	var ie *InfraError

@@ -51,6 +51,9 @@ type Config struct {
 	Actions runner.ActionRunner
 	// ToolCache is a host directory shown read-only to sandboxes.
 	ToolCache string
+	// OnlyWorkflows, when set, plans only these workflow files (paths in the
+	// repository, e.g. .github/workflows/ci.yml) — hookci run --workflow.
+	OnlyWorkflows []string
 	// OnlyJob, when set, plans only that job and the jobs it needs (hookci run --job).
 	OnlyJob string
 	// ExtraEnv is added to every job's environment, below the workflow's env.

@@ -61,6 +61,7 @@ func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
 	if in.wf, err = workflow.Load(in.run.WorkflowFile, src); err != nil {
 		return nil, err
 	}
+	in.ev.Inputs = typedInputs(in.wf, in.ev.Inputs)
 	if in.wj = in.wf.Job(in.job.Key); in.wj == nil {
 		return nil, fmt.Errorf("workflow %s has no job %q", in.run.WorkflowFile, in.job.Key)
 	}
@@ -434,6 +435,9 @@ func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run 
 	if err != nil {
 		return nil, err
 	}
-	in.wf, err = workflow.Load(run.WorkflowFile, src)
-	return in, err
+	if in.wf, err = workflow.Load(run.WorkflowFile, src); err != nil {
+		return nil, err
+	}
+	in.ev.Inputs = typedInputs(in.wf, in.ev.Inputs)
+	return in, nil
 }

@@ -79,6 +79,9 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
 		}
+		if !d.workflowSelected(f) {
+			continue
+		}
 		src, err := mirror.ReadFile(ctx, ev.SHA, f)
 		if err != nil {
 			return err
@@ -125,7 +128,9 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 			if err := q.CreateRun(ctx, run); err != nil {
 				return err
 			}
-			if err := d.startRun(ctx, q, run, p.wf, ev); err != nil {
+			evRun := *ev
+			evRun.Inputs = typedInputs(p.wf, ev.Inputs)
+			if err := d.startRun(ctx, q, run, p.wf, &evRun); err != nil {
 				return err
 			}
 			if err := q.EnqueueReport(ctx, run.ID); err != nil {
@@ -169,6 +174,19 @@ func (d *Dispatcher) startRun(ctx context.Context, q *store.Queries, run *store.
 		return q.UpdateRun(ctx, run)
 	}
 	return d.advance(ctx, q, run, wf, ev)
+}
+
+// workflowSelected applies OnlyWorkflows.
+func (d *Dispatcher) workflowSelected(file string) bool {
+	if len(d.cfg.OnlyWorkflows) == 0 {
+		return true
+	}
+	for _, w := range d.cfg.OnlyWorkflows {
+		if file == w || strings.HasPrefix(file, strings.TrimSuffix(w, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // selectJobs is every job, or with OnlyJob that job and what it needs.

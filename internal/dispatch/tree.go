@@ -3,6 +3,8 @@ package dispatch
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/workflow"
@@ -29,7 +31,21 @@ func evalRaw(v any, env *expr.Env) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, workflow.KV{Key: kv.Key, Value: e})
+			key := kv.Key
+			if expr.ContainsExpression(key) {
+				if isInsert(key) {
+					// ${{ insert }}: the value's keys are merged in here.
+					if m, ok := e.([]workflow.KV); ok {
+						out = append(out, m...)
+						continue
+					}
+					return nil, fmt.Errorf("${{ insert }} needs an object, got %T", e)
+				}
+				if key, err = expr.Interpolate(key, env); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, workflow.KV{Key: key, Value: e})
 		}
 		return out, nil
 	case []any:
@@ -39,11 +55,26 @@ func evalRaw(v any, env *expr.Env) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			// A whole-expression item that yields a sequence is spliced in.
+			if s, ok := x.(string); ok && workflow.IsWholeExpression(s) {
+				if arr, ok := e.([]any); ok {
+					out = append(out, arr...)
+					continue
+				}
+			}
 			out = append(out, e)
 		}
 		return out, nil
 	}
 	return v, nil
+}
+
+func isInsert(key string) bool {
+	k := strings.TrimSpace(key)
+	if !strings.HasPrefix(k, "${{") || !strings.HasSuffix(k, "}}") {
+		return false
+	}
+	return strings.TrimSpace(k[3:len(k)-2]) == "insert"
 }
 
 // fromExpr converts an expression value into the raw tree form (ordered).

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -158,15 +157,14 @@ func trimDocs(dir string) error {
 // linkTree makes dst a copy of src whose regular files are hard links to
 // src's (cp -al): the image's rootfs shares the base layer's blocks.
 func linkTree(ctx context.Context, src, dst string, log io.Writer) error {
-	if err := run(ctx, log, "", "cp", "-a", "--link", src, dst); err != nil {
-		// Different filesystems: fall back to a real copy.
-		if _, lerr := exec.LookPath("cp"); lerr != nil {
-			return err
-		}
-		os.RemoveAll(dst)
-		return run(ctx, log, "", "cp", "-a", src, dst)
+	if err := run(ctx, log, "", "cp", "-a", "--link", src, dst); err == nil {
+		return nil
 	}
-	return nil
+	// Hard links can fail (another filesystem, link limits): copy instead.
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return run(ctx, log, "", "cp", "-a", src, dst)
 }
 
 // installFile copies src to dst (inside a root) as a new inode, so that a

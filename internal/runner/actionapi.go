@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"fmt"
 	"path"
 	"strings"
 
@@ -38,15 +37,6 @@ func (j *JobContext) RunScript(ctx context.Context, idx int, script, shell, dir 
 		script = strings.TrimRight(script, "\n") + "\n"
 	}
 	return j.exec(ctx, idx, argv, wd, env, map[string][]byte{scriptPath: []byte(script)})
-}
-
-// ValidShell reports whether shell names a shell RunScript accepts.
-func ValidShell(shell string) error {
-	_, _, err := shellCommand(shell)
-	if err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	return nil
 }
 
 // GitHubCopy returns a copy of the github context, for an action to set

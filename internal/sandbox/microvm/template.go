@@ -112,6 +112,7 @@ func (b *Backend) saveState(ctx context.Context, v *vm, path string) error {
 func (b *Backend) clone(ctx context.Context, dir string, t *template, o vmOptions) (*vm, *agent.Client, error) {
 	co := o
 	co.memFile, co.memShared, co.incoming = filepath.Join(t.dir, ramName), false, true
+	t0 := time.Now()
 	v, err := b.launch(dir, co)
 	if err != nil {
 		return nil, nil, err
@@ -121,10 +122,13 @@ func (b *Backend) clone(ctx context.Context, dir string, t *template, o vmOption
 		v.destroy()
 		return nil, nil, fmt.Errorf("restore: %w%s", err, diag)
 	}
+	restored := time.Since(t0)
 	c, err := b.ready(ctx, v)
 	if err != nil {
 		return nil, nil, err
 	}
+	b.cfg.Logf("microvm %s: qemu restored in %v, agent ready after %v", filepath.Base(dir),
+		restored.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 	return v, c, nil
 }
 

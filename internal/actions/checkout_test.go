@@ -1,0 +1,53 @@
+package actions
+
+import (
+	"testing"
+
+	"github.com/hookci/hookci/internal/gitrepo/gittest"
+)
+
+func TestCheckoutFromMirror(t *testing.T) {
+	e := newEnv(t, nil)
+	lib := gittest.New(t, e.gitRoot, "acme/lib")
+	lib.Commit("one", map[string]string{"lib.txt": "v1"})
+	lib.Commit("two", map[string]string{"lib.txt": "v2"})
+	lib.Push("main")
+	lib.Push("HEAD~1:refs/tags/v1")
+	own := gittest.New(t, e.gitRoot, "octo/hello")
+	own.Commit("a", map[string]string{"a.txt": "a"})
+	head := own.Commit("b", map[string]string{"b.txt": "b"})
+	own.Push("main")
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - id: own
+        uses: actions/checkout@v4
+        with:
+          fetch-depth: 0
+      - run: echo "own commits=$(git rev-list --count HEAD) branch=$(git rev-parse --abbrev-ref HEAD) sha=${{ steps.own.outputs.commit }}"
+      - uses: actions/checkout@v4
+        with:
+          repository: acme/lib
+          path: deps/lib
+      - run: echo "lib=$(cat deps/lib/lib.txt) depth=$(git -C deps/lib rev-list --count HEAD)"
+      - uses: actions/checkout@v4
+        with:
+          repository: acme/lib
+          ref: v1
+          path: deps/lib1
+      - run: echo "lib1=$(cat deps/lib1/lib.txt)"; test -f a.txt && echo "own files kept"
+      - uses: actions/checkout@v4
+        with:
+          path: ../outside
+`
+	res, rec := e.runSHA(src, "build", head)
+	wantConclusion(t, res, rec, "failure")
+	wantLog(t, rec, "own commits=2 branch=main sha="+head, "lib=v2 depth=1", "lib1=v1", "own files kept",
+		"Repository path '../outside' is not under")
+	if res.FailedStep != 7 {
+		t.Errorf("failed step = %d, want 7", res.FailedStep)
+	}
+}
