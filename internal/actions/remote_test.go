@@ -109,6 +109,7 @@ jobs:
 			res, rec := e.run(src, "build", runOpts{})
 			wantConclusion(t, res, rec, "failure")
 			wantLog(t, rec, tt.want, "the rest of the run is unaffected")
+			t.Logf("step log: %s", rec.log(2))
 			if res.FailedStep != 2 {
 				t.Errorf("failed step = %d, want 2", res.FailedStep)
 			}

@@ -132,13 +132,13 @@ func (r *Runner) setupGo(ctx context.Context, j *runner.JobContext, idx int, wit
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
-	if boolInput(with, "cache", true) {
-		j.Log(idx, "Dependency caching of setup-go is not done natively: use actions/cache for ~/go/pkg/mod and ~/.cache/go-build")
-	}
-	out, _, err := r.setup(ctx, j, idx, goTool, spec, with,
+	out, f, err := r.setup(ctx, j, idx, goTool, spec, with,
 		func(dir string) []string { return []string{path.Join(dir, "bin")} },
 		func(dir string) map[string]string { return map[string]string{"GOROOT": dir, "GOTOOLCHAIN": "local"} })
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return out, goDepCache(f.version, with).run(ctx, r, j, idx, &out)
 }
 
 func (r *Runner) setupNode(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
@@ -146,10 +146,17 @@ func (r *Runner) setupNode(ctx context.Context, j *runner.JobContext, idx int, w
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
+	dc, err := nodeDepCache(with)
+	if err != nil {
+		return runner.StepOutcome{}, err
+	}
 	out, _, err := r.setup(ctx, j, idx, nodeTool, spec, with,
 		func(dir string) []string { return []string{path.Join(dir, "bin")} },
 		func(string) map[string]string { return nil })
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return out, dc.run(ctx, r, j, idx, &out)
 }
 
 func (r *Runner) setupPython(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
@@ -163,13 +170,18 @@ func (r *Runner) setupPython(ctx context.Context, j *runner.JobContext, idx int,
 			return map[string]string{"pythonLocation": dir, "Python_ROOT_DIR": dir, "Python2_ROOT_DIR": dir,
 				"Python3_ROOT_DIR": dir, "PKG_CONFIG_PATH": path.Join(dir, "lib", "pkgconfig")}
 		})
-	if err == nil {
-		out.Outputs["python-path"] = "python3"
-		if f.dir != "" {
-			out.Outputs["python-path"] = path.Join(f.dir, "bin", "python")
-		}
+	if err != nil {
+		return out, err
 	}
-	return out, err
+	out.Outputs["python-path"] = "python3"
+	if f.dir != "" {
+		out.Outputs["python-path"] = path.Join(f.dir, "bin", "python")
+	}
+	dc, err := pythonDepCache(f.version, with)
+	if err != nil {
+		return out, err
+	}
+	return out, dc.run(ctx, r, j, idx, &out)
 }
 
 // versionSpec reads the version input, or the version file input (read

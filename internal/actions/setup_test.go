@@ -106,3 +106,33 @@ func TestBestVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestSetupGoDependencyCache(t *testing.T) {
+	tc := fakeToolCache(t, map[string][]string{"go": {"1.22.5"}})
+	e := newEnv(t, func(c *Config) { c.ToolCache = tc })
+	e.write(map[string]string{"go.sum": "example.com/x v1.0.0 h1:abc\n"})
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: s
+        uses: actions/setup-go@v5
+        with:
+          go-version: '1.22'
+      - run: |
+          echo "cache-hit=${{ steps.s.outputs.cache-hit }}"
+          ls ~/go/pkg/mod 2>/dev/null || { mkdir -p ~/go/pkg/mod/example.com && echo m > ~/go/pkg/mod/example.com/x; }
+`
+	res, rec := e.run(src, "build", runOpts{toolCache: tc})
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "cache-hit=false", "Cache saved with key: setup-go-Linux-"+toolArch("")+"-go-1.22.5-")
+	res, rec = e.run(src, "build", runOpts{toolCache: tc})
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "cache-hit=true", "example.com")
+	if _, ok := rec.names[4]; ok {
+		t.Errorf("a hit must not register a save, but step 4 is %q", rec.names[4])
+	}
+}

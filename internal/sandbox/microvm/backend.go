@@ -154,7 +154,8 @@ func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *a
 			if err == nil {
 				return v, c, "restored from template", nil
 			}
-			b.cfg.Logf("microvm: start from template %s failed, cold-booting: %v", t.shape.key(), err)
+			b.cfg.Logf("microvm: start from template %s failed, cold-booting (the template will be rebuilt): %v", t.shape.key(), err)
+			b.dropTemplate(t)
 		} else {
 			b.cfg.Logf("microvm: template %s unavailable, cold-booting: %v", o.shape.key(), err)
 		}
@@ -207,6 +208,17 @@ func (b *Backend) release(dir string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.live, dir)
+}
+
+// dropTemplate forgets a template that failed to restore, so that the next
+// job builds a fresh one.
+func (b *Backend) dropTemplate(t *template) {
+	b.mu.Lock()
+	if b.templates[t.shape.key()] == t {
+		delete(b.templates, t.shape.key())
+		delete(b.live, t.dir)
+	}
+	b.mu.Unlock()
 }
 
 // Close removes the backend's templates. Running sandboxes are left to

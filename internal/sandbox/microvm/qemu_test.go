@@ -34,9 +34,9 @@ func TestQEMUArgs(t *testing.T) {
 			want: []string{"memory-backend-file,id=ram,size=256M,mem-path=/t/ram,share=off", "memory-backend=ram", "-incoming defer"},
 		},
 		{
-			name: "template source",
-			o:    vmOptions{shape: vmShape{cpus: 1, memMiB: 256}, accel: AccelTCG, memFile: "/t/ram", memShared: true},
-			want: []string{"mem-path=/t/ram,share=on"},
+			name:    "template source",
+			o:       vmOptions{shape: vmShape{cpus: 1, memMiB: 256}, accel: AccelTCG, memFile: "/t/ram", memShared: true},
+			want:    []string{"mem-path=/t/ram,share=on"},
 			notWant: []string{"-incoming"},
 		},
 	} {

@@ -32,3 +32,12 @@ func TestTemplate(t *testing.T) {
 		t.Errorf("two clones read the same random bytes %s: the RNG was not reseeded", rnd[0])
 	}
 }
+
+// TestTemplateNetwork checks that user networking survives the snapshot:
+// a clone of a networked template reaches the host through 10.0.2.2.
+func TestTemplateNetwork(t *testing.T) {
+	b := newTestBackend(t, func(c *Config) { c.Template = true })
+	startVM(t, b, sandbox.Spec{ID: "net-template", Network: true}) // builds the template
+	inst := startVM(t, b, sandbox.Spec{ID: "net-clone", Network: true})
+	testNetwork(t, inst, true)
+}
