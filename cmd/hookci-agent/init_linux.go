@@ -27,7 +27,8 @@ import (
 //  3. mounts /dev/pts, /dev/shm, /tmp, /run, cgroup2, and the optional
 //     disks whose virtio serial is "hookci-toolcache" (read-only, at
 //     /opt/hostedtoolcache; else a virtio-9p share of that tag) or
-//     "hookci-work" (at /home/runner/work);
+//     "hookci-work" (the workspace tree, at /home/runner/work/w; with
+//     hookci.workdisk=defer only when the host asks, see resyncPath);
 //  4. sets the host name (hookci.hostname=, default "hookci"), brings up lo,
 //     and with hookci.net=1 configures eth0 for QEMU user networking;
 //  5. starts the agent proper as a child ("--serial /dev/vportNpM", the
@@ -51,6 +52,7 @@ const agentPortName = "hookci.agent"
 const (
 	guestToolCache = "/opt/hostedtoolcache"
 	guestWork      = "/home/runner/work"
+	guestWorkspace = guestWork + "/w"
 )
 
 // ResyncPath is the file the host writes after every (re)start of a guest:
@@ -77,7 +79,7 @@ func guestInit() error {
 	if err := switchToOverlayRoot(cmdline, logf); err != nil {
 		return err
 	}
-	if err := mountLate(logf); err != nil {
+	if err := mountLate(cmdline, logf); err != nil {
 		return err
 	}
 	setupEnvironment(cmdline, logf)
@@ -87,7 +89,14 @@ func guestInit() error {
 	}
 	logf("init: ready in %v, agent %v", time.Since(start).Round(time.Millisecond), args)
 	go handleShutdownSignals(logf)
-	go watchResync(logf)
+	// Watch before the agent starts: the host writes the resync file as
+	// soon as it is connected.
+	resync, err := watchResync(logf)
+	if err != nil {
+		logf("%v (clock resync disabled)", err)
+	} else {
+		go resync()
+	}
 	superviseAgent(args, logf)
 	return nil // not reached
 }

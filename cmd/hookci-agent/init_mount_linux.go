@@ -175,7 +175,9 @@ func mountRootDisk(cmdline map[string]string, dir string) error {
 }
 
 // mountLate mounts the rest of the usual tree inside the final root.
-func mountLate(logf func(string, ...any)) error {
+// hookci.workdisk=defer leaves the workspace disk alone: in a template it is
+// a placeholder, and each clone mounts its own disk when the host asks.
+func mountLate(cmdline map[string]string, logf func(string, ...any)) error {
 	for _, m := range []struct {
 		src, dst, fstype string
 		flags            uintptr
@@ -200,13 +202,51 @@ func mountLate(logf func(string, ...any)) error {
 	if !mountSerialDisk("hookci-toolcache", guestToolCache, unix.MS_RDONLY, logf) {
 		mount9p("hookci-toolcache", guestToolCache, unix.MS_RDONLY)
 	}
-	mountSerialDisk("hookci-work", guestWork, 0, logf)
-	for _, d := range []string{guestWork + "/_temp", guestWork + "/w"} {
+	for _, d := range []string{guestWork + "/_temp", guestWorkspace} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("init: %w", err)
 		}
 	}
+	if cmdline["hookci.workdisk"] != "defer" {
+		mountWorkDisk(false, logf)
+	}
 	return nil
+}
+
+// mountWorkDisk mounts the disk with serial "hookci-work" (ext4, the job's
+// workspace tree) at the workspace. flush first drops whatever the kernel
+// cached of the device: after a restore the disk behind it has changed.
+func mountWorkDisk(flush bool, logf func(string, ...any)) bool {
+	dev := serialDisk("hookci-work")
+	if dev == "" {
+		return false
+	}
+	if flush {
+		if f, err := os.Open(dev); err == nil {
+			unix.IoctlSetInt(int(f.Fd()), unix.BLKFLSBUF, 0)
+			f.Close()
+		}
+	}
+	// noinit_itable: mkfs left the inode tables lazy; zeroing them in the
+	// guest would cost far more than it is worth on a throwaway disk.
+	err := unix.Mount(dev, guestWorkspace, "ext4", unix.MS_NODEV|unix.MS_NOSUID, "noinit_itable")
+	if err != nil {
+		logf("init: mount workspace disk %s: %v", dev, err)
+		return false
+	}
+	return true
+}
+
+// serialDisk returns the device node of the virtio disk with that serial.
+func serialDisk(serial string) string {
+	files, _ := filepath.Glob("/sys/block/vd*/serial")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.TrimSpace(string(b)) == serial {
+			return "/dev/" + filepath.Base(filepath.Dir(f))
+		}
+	}
+	return ""
 }
 
 // mount9p mounts the virtio-9p share tagged tag at dir if the VM has one.
@@ -228,18 +268,13 @@ func mount9p(tag, dir string, flags uintptr) bool {
 // mountSerialDisk mounts the virtio disk whose serial is serial (ext4) at dir
 // and reports whether there was one.
 func mountSerialDisk(serial, dir string, flags uintptr, logf func(string, ...any)) bool {
-	files, _ := filepath.Glob("/sys/block/vd*/serial")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil || strings.TrimSpace(string(b)) != serial {
-			continue
-		}
-		dev := "/dev/" + filepath.Base(filepath.Dir(f))
-		_ = os.MkdirAll(dir, 0o755)
-		if err := unix.Mount(dev, dir, "ext4", flags|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
-			logf("init: mount %s (%s) on %s: %v", dev, serial, dir, err)
-		}
-		return true
+	dev := serialDisk(serial)
+	if dev == "" {
+		return false
 	}
-	return false
+	_ = os.MkdirAll(dir, 0o755)
+	if err := unix.Mount(dev, dir, "ext4", flags|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
+		logf("init: mount %s (%s) on %s: %v", dev, serial, dir, err)
+	}
+	return true
 }

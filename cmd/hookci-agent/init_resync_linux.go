@@ -16,19 +16,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchResync waits for the host to write resyncPath and applies it each
-// time. It runs for the life of PID 1.
-func watchResync(logf func(string, ...any)) {
+// watchResync starts watching for the host to write resyncPath and returns
+// the loop that applies it each time (for the life of PID 1).
+func watchResync(logf func(string, ...any)) (func(), error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
 	if err != nil {
-		logf("init: inotify: %v", err)
-		return
+		return nil, fmt.Errorf("init: inotify: %w", err)
 	}
 	dir := filepath.Dir(resyncPath)
 	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO); err != nil {
-		logf("init: inotify %s: %v", dir, err)
-		return
+		unix.Close(fd)
+		return nil, fmt.Errorf("init: inotify %s: %w", dir, err)
 	}
+	return func() { resyncLoop(fd, logf) }, nil
+}
+
+func resyncLoop(fd int, logf func(string, ...any)) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := unix.Read(fd, buf)
@@ -42,8 +45,11 @@ func watchResync(logf func(string, ...any)) {
 		if !inotifyNamed(buf[:n], filepath.Base(resyncPath)) {
 			continue
 		}
-		if err := applyResync(); err != nil {
+		if err := applyResync(logf); err != nil {
 			logf("init: %v", err)
+			// Answer anyway, so the host fails fast with the reason.
+			msg, _ := os.ReadFile(resyncPath)
+			os.WriteFile(resyncPath+".done", fmt.Appendf(msg, "ERROR %v\n", err), 0o644)
 		}
 	}
 }
@@ -64,15 +70,16 @@ func inotifyNamed(buf []byte, name string) bool {
 	return false
 }
 
-// applyResync sets the clock and reseeds the RNG from resyncPath, then
-// acknowledges by writing resyncPath+".done".
-func applyResync() error {
+// applyResync sets the clock and reseeds the RNG from resyncPath, mounts
+// the workspace disk if asked ("mount-work" in the optional third field),
+// then acknowledges by writing resyncPath+".done" with the same content.
+func applyResync(logf func(string, ...any)) error {
 	b, err := os.ReadFile(resyncPath)
 	if err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
 	f := strings.Fields(string(b))
-	if len(f) != 2 {
+	if len(f) != 2 && len(f) != 3 {
 		return fmt.Errorf("resync: malformed %q", b)
 	}
 	nanos, err := strconv.ParseInt(f[0], 10, 64)
@@ -91,6 +98,11 @@ func applyResync() error {
 	}
 	if err := reseedRNG(seed); err != nil {
 		return err
+	}
+	if len(f) == 3 && strings.Contains(","+f[2]+",", ",mount-work,") {
+		if !mountWorkDisk(true, logf) {
+			return fmt.Errorf("resync: no workspace disk could be mounted")
+		}
 	}
 	return os.WriteFile(resyncPath+".done", b, 0o644)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hookci/hookci/internal/agent/agenttest"
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/corpus"
+	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/webhook"
@@ -54,6 +55,7 @@ func newHarness(t *testing.T, sandbox string) *harness {
 	cfg.GitHubAPIURL = h.gh.URL()
 	cfg.GitHubToken = e2eToken
 	cfg.Sandbox = sandbox
+	cfg.ImageDir = os.Getenv("HOOKCI_DATA_DIR") // where scripts/test.sh builds the guest image
 	cfg.AgentPath = agenttest.Binary(t)
 	cfg.MaxJobs = 4
 	cfg.Secrets = map[string]string{"DEPLOY_KEY": "s3cr3t-deploy-key"}
@@ -252,8 +254,41 @@ jobs:
           FAIL: ${{ contains(github.event.pull_request.title, 'broken') && 'yes' || 'no' }}
 `
 
-func TestEndToEnd(t *testing.T) {
-	h := newHarness(t, "host")
+func TestEndToEnd(t *testing.T) { testEndToEnd(t, "host") }
+
+// The same path with every job in a bubblewrap sandbox.
+func TestEndToEndNamespace(t *testing.T) {
+	requireSandbox(t, "namespace")
+	testEndToEnd(t, "namespace")
+}
+
+// The same path with every job in its own QEMU microVM (TCG where KVM cannot run a guest).
+func TestEndToEndMicroVM(t *testing.T) {
+	requireSandbox(t, "microvm")
+	testEndToEnd(t, "microvm")
+}
+
+// requireSandbox skips (or under CI fails) when a backend cannot run here.
+func requireSandbox(t *testing.T, name string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("sandbox end-to-end tests are slow; skipped in -short mode")
+	}
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.ImageDir = os.Getenv("HOOKCI_DATA_DIR")
+	set := &sandboxSet{cfg: cfg, agentPath: agenttest.Binary(t), starters: map[string]dispatch.Starter{}, errs: map[string]error{},
+		logf: t.Logf}
+	if _, err := set.get(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("sandbox %s cannot run in CI: %v", name, err)
+		}
+		t.Skipf("skipping: sandbox %s cannot run here: %v", name, err)
+	}
+}
+
+func testEndToEnd(t *testing.T, sandbox string) {
+	h := newHarness(t, sandbox)
 	zero := strings.Repeat("0", 40)
 	c1 := h.repo.Commit("first", map[string]string{
 		".github/workflows/ci.yml": twoJobWorkflow,
@@ -287,6 +322,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(page, "s3cr3t-deploy-key") {
 		t.Error("run page leaks the secret")
+	}
+	if !strings.Contains(page, "sandbox: "+sandbox) {
+		t.Errorf("run page does not say the jobs ran in sandbox %s", sandbox)
 	}
 
 	// The same delivery again: 200 duplicate, no second run.

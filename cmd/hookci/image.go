@@ -104,6 +104,15 @@ func buildImage(ctx context.Context, dataDir string, r image.Recipe, agentPath s
 		return nil, err
 	}
 	fmt.Fprintf(log, "hookci image: ready in %s\n", time.Since(start).Round(10*time.Millisecond))
+	// Every new agent binary makes a new image (its root.ext4 is ~600 MB):
+	// keep the last few only.
+	removed, err := image.Prune(ctx, dataDir, 3, log)
+	for _, d := range removed {
+		fmt.Fprintf(log, "hookci image: pruned %s\n", d)
+	}
+	if err != nil {
+		fmt.Fprintf(log, "hookci image: prune: %v\n", err)
+	}
 	return img, nil
 }
 

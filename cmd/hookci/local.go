@@ -22,8 +22,11 @@ import (
 // listFlag collects repeated values.
 type listFlag []string
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, filepath.ToSlash(filepath.Clean(s))); return nil }
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	*l = append(*l, filepath.ToSlash(filepath.Clean(s)))
+	return nil
+}
 
 // kvFlag collects repeated NAME=VALUE flags.
 type kvFlag map[string]string

@@ -19,8 +19,6 @@ import (
 	"github.com/hookci/hookci/internal/github"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/report"
-	"github.com/hookci/hookci/internal/sandbox/host"
-	"github.com/hookci/hookci/internal/sandbox/namespace"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/web"
 	"github.com/hookci/hookci/internal/webhook"
@@ -77,7 +75,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		owner, name, _ := strings.Cut(repo, "/")
 		return gh.GitToken(ctx, github.Repo{Owner: owner, Name: name})
 	}
-	backends, err := s.backends()
+	backends, err := s.sandboxes(ctx)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -112,38 +110,6 @@ func serverURL(gitURL string) string {
 		return strings.TrimRight(gitURL, "/")
 	}
 	return "https://github.com"
-}
-
-// backends builds the configured sandbox backend.
-func (s *server) backends() (dispatch.Backends, error) {
-	agentPath, err := locateAgent(s.cfg.AgentPath)
-	if err != nil {
-		return nil, err
-	}
-	work := filepath.Join(s.cfg.DataDir, "sandboxes", s.cfg.Sandbox)
-	var starter dispatch.Starter
-	switch s.cfg.Sandbox {
-	case "host":
-		b, err := host.New(host.Config{AgentPath: agentPath, WorkDir: work})
-		if err != nil {
-			return nil, err
-		}
-		starter = b
-		s.reapers = append(s.reapers, b.Reap)
-	case "namespace":
-		b, err := namespace.New(namespace.Config{AgentPath: agentPath, WorkDir: work})
-		if err != nil {
-			return nil, err
-		}
-		starter = b
-		s.reapers = append(s.reapers, b.Reap)
-	default:
-		return nil, fmt.Errorf("sandbox %q is not available in this build yet", s.cfg.Sandbox)
-	}
-	name := s.cfg.Sandbox
-	return func(labels []string) (dispatch.Starter, dispatch.BackendChoice, error) {
-		return starter, dispatch.BackendChoice{Name: name}, nil
-	}, nil
 }
 
 // locateAgent finds the static hookci-agent binary: the configured path, next

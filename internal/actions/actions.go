@@ -134,7 +134,7 @@ func (r *Runner) load(ctx context.Context, j *runner.JobContext, ref Ref) (*acti
 	}
 	ra, err := r.fetchRemote(ctx, ref)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Raw, err)
+		return nil, err
 	}
 	hostDir := path.Join(ra.Dir, ref.Path)
 	meta, err := r.readMeta(func(name string) ([]byte, error) {
@@ -164,6 +164,9 @@ func (r *Runner) readMeta(read func(name string) ([]byte, error), where string) 
 	}
 	if _, err := read("Dockerfile"); err == nil {
 		return &Metadata{File: where + "/Dockerfile", Name: where, Runs: Runs{Using: "docker", Image: "Dockerfile"}}, nil
+	}
+	if !strings.HasPrefix(where, ".") {
+		return nil, fmt.Errorf("Can't find 'action.yml', 'action.yaml' or 'Dockerfile' for action '%s'.", where)
 	}
 	return nil, fmt.Errorf("Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under '%s'. Did you forget to run actions/checkout before running your local action?", where)
 }

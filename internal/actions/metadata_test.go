@@ -69,3 +69,31 @@ runs:
 		t.Errorf("metadata (-want +got):\n%s", diff)
 	}
 }
+
+func FuzzParseMetadata(f *testing.F) {
+	for _, s := range []string{
+		"runs:\n  using: composite\n  steps:\n    - run: a\n      shell: bash\n",
+		"inputs:\n  a: {default: x, required: true}\nruns: {using: node20, main: a.js}\n",
+		"runs: &a\n  using: docker\n  image: *a\n", "- x\n", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseMetadata("f.yml", data)
+		if err == nil && m.Runs.Using == "" {
+			t.Errorf("accepted metadata without runs.using: %q", data)
+		}
+	})
+}
+
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"actions/checkout@v4", "./x", "docker://a", "o/r/p/q@r", "@", "a/@b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRef(s)
+		if err == nil && r.Kind == RefRemote && (r.Owner == "" || r.Repo == "" || r.Ref == "" || strings.Contains(r.Path, "..")) {
+			t.Errorf("ParseRef(%q) = %+v", s, r)
+		}
+	})
+}

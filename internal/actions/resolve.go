@@ -95,14 +95,14 @@ func (r *Runner) fetchRemote(ctx context.Context, a Ref) (*remoteAction, error) 
 		return &remoteAction{SHA: sha, Dir: dir}, nil
 	}
 	if r.cfg.Git == nil {
-		return nil, fmt.Errorf("no git server is configured to fetch %s from", a.FullName())
+		return nil, fmt.Errorf("action %s: no git server is configured to fetch %s from", a.Raw, a.FullName())
 	}
 	m, err := r.cfg.Git.Fetch(ctx, a.FullName(), sha)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fetching action %s: %w", a.Raw, err)
 	}
 	if err := exportTree(ctx, m.Dir, sha, dir); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fetching action %s: %w", a.Raw, err)
 	}
 	return &remoteAction{SHA: sha, Dir: dir}, nil
 }
@@ -116,6 +116,7 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
 	}
 	memo := filepath.Join(r.cfg.DataDir, "actions", a.Owner, a.Repo, "refs", refFile(a.Ref))
 	var lastErr error
+	missing := 0 // how many of the refs the server said it does not have
 	if r.cfg.Git != nil {
 		for _, full := range []string{"refs/tags/" + a.Ref, "refs/heads/" + a.Ref} {
 			sha, err := r.cfg.Git.ResolveRef(ctx, a.FullName(), full)
@@ -123,6 +124,9 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
 				os.MkdirAll(filepath.Dir(memo), 0o755)
 				os.WriteFile(memo, []byte(sha), 0o644)
 				return sha, nil
+			}
+			if strings.Contains(err.Error(), " has no refs/") {
+				missing++
 			}
 			lastErr = err
 		}
@@ -140,6 +144,12 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
 	if b, err := os.ReadFile(memo); err == nil && gitrepo.ValidSHA(strings.TrimSpace(string(b))) {
 		r.cfg.Logger.Warn("action ref resolved from the local record (server unreachable)", "action", a.Raw, "err", lastErr)
 		return strings.TrimSpace(string(b)), nil
+	}
+	if missing == 2 {
+		return "", fmt.Errorf("Unable to resolve action `%s`, unable to find version `%s`", a.Raw, a.Ref)
+	}
+	if msg := lastErr.Error(); strings.Contains(msg, "not found") || strings.Contains(msg, "does not appear to be a git repository") {
+		return "", fmt.Errorf("Unable to resolve action `%s`, repository not found (%w)", a.Raw, lastErr)
 	}
 	return "", fmt.Errorf("Unable to resolve action `%s`: %w", a.Raw, lastErr)
 }

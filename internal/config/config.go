@@ -34,8 +34,23 @@ type Config struct {
 	// PublicURL is the base of links put into GitHub (run pages).
 	PublicURL string `toml:"public_url" env:"HOOKCI_PUBLIC_URL"`
 
-	// Sandbox is the default backend: host, namespace, microvm, firecracker.
+	// Sandbox is the backend for runs-on labels not named in Labels: auto
+	// (microvm where QEMU and the guest image are there, else namespace),
+	// host (no isolation), namespace, microvm or firecracker.
 	Sandbox string `toml:"sandbox" env:"HOOKCI_SANDBOX"`
+	// Labels map runs-on labels to a backend and a size.
+	Labels map[string]Label `toml:"labels"`
+	// Egress lists repositories ("owner/name") or organisations whose jobs
+	// may reach the network; every other sandbox has none.
+	Egress []string `toml:"egress" env:"HOOKCI_EGRESS"`
+	// ImageDir is the data directory holding the guest image (hookci image
+	// build --data-dir); default DataDir.
+	ImageDir string `toml:"image_dir" env:"HOOKCI_IMAGE_DIR"`
+	// Accel is the microVM accelerator: auto (KVM when it really runs a
+	// guest, else TCG), kvm or tcg.
+	Accel string `toml:"accel" env:"HOOKCI_ACCEL"`
+	// VMTemplate starts microVMs from a booted snapshot.
+	VMTemplate bool `toml:"vm_template" env:"HOOKCI_VM_TEMPLATE"`
 	// MaxJobs caps the jobs running at once on this host.
 	MaxJobs int `toml:"max_jobs" env:"HOOKCI_MAX_JOBS"`
 	// AgentPath is the static hookci-agent binary put into sandboxes; empty
@@ -65,6 +80,13 @@ type Config struct {
 	Secrets map[string]string `toml:"secrets" secret:"true"`
 }
 
+// Label is what a runs-on label runs on.
+type Label struct {
+	Backend   string `toml:"backend"` // as Sandbox
+	CPUs      int    `toml:"cpus"`
+	MemoryMiB int    `toml:"memory_mib"`
+}
+
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
@@ -72,7 +94,7 @@ func Default() Config {
 		DataDir:      defaultDataDir(),
 		GitHubAPIURL: "https://api.github.com/",
 		GitURL:       "https://github.com",
-		Sandbox:      "host",
+		Sandbox:      "auto",
 		MaxJobs:      4,
 	}
 }
@@ -127,6 +149,12 @@ func applyEnv(cfg *Config, lookup func(string) (string, bool)) error {
 		switch f.Kind() {
 		case reflect.String:
 			f.SetString(s)
+		case reflect.Bool:
+			b, err := strconv.ParseBool(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("%s: want true or false, got %q", name, s)
+			}
+			f.SetBool(b)
 		case reflect.Int, reflect.Int64:
 			if f.Type() == reflect.TypeOf(Duration(0)) {
 				var d Duration
@@ -181,6 +209,17 @@ func (c Config) Allowed(repo string) bool {
 	return false
 }
 
+// EgressAllowed reports whether jobs of repo may reach the network.
+func (c Config) EgressAllowed(repo string) bool {
+	owner, _, _ := strings.Cut(repo, "/")
+	for _, a := range c.Egress {
+		if strings.EqualFold(a, repo) || (!strings.Contains(a, "/") && strings.EqualFold(a, owner)) {
+			return true
+		}
+	}
+	return false
+}
+
 // SecretsFor is the secrets context of repo: Secrets, then the
 // organisation's, then the repository's.
 func (c Config) SecretsFor(repo string) map[string]string {
@@ -216,9 +255,16 @@ func (c Config) ValidateServe() error {
 		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS must be at least 1, got %d", c.MaxJobs))
 	}
 	switch c.Sandbox {
-	case "host", "namespace", "microvm", "firecracker":
+	case "auto", "host", "namespace", "microvm", "firecracker":
 	default:
-		errs = append(errs, fmt.Errorf("HOOKCI_SANDBOX %q: want host, namespace, microvm or firecracker", c.Sandbox))
+		errs = append(errs, fmt.Errorf("HOOKCI_SANDBOX %q: want auto, host, namespace, microvm or firecracker", c.Sandbox))
+	}
+	for name, l := range c.Labels {
+		switch l.Backend {
+		case "", "auto", "host", "namespace", "microvm", "firecracker":
+		default:
+			errs = append(errs, fmt.Errorf("labels.%s.backend %q: want auto, host, namespace, microvm or firecracker", name, l.Backend))
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKCI_DATA_DIR is empty"))

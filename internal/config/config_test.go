@@ -82,6 +82,7 @@ func TestLoadErrors(t *testing.T) {
 		{Config{MaxJobs: 1, Sandbox: "host", DataDir: "d"}, "HOOKCI_WEBHOOK_SECRET"},
 		{Config{WebhookSecret: "s", MaxJobs: 0, Sandbox: "host", DataDir: "d"}, "HOOKCI_MAX_JOBS"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "docker", DataDir: "d"}, "HOOKCI_SANDBOX"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "auto", DataDir: "d", Labels: map[string]Label{"x": {Backend: "vm"}}}, "labels.x"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", GitHubAppID: 3}, "App mode"},
 	} {
 		if err := tc.cfg.ValidateServe(); err == nil || !strings.Contains(err.Error(), tc.want) {

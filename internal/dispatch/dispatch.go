@@ -23,9 +23,10 @@ type Starter interface {
 	Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error)
 }
 
-// Backends chooses the sandbox backend for a job's runs-on labels, returning
-// it with its name and the sandbox size.
-type Backends func(labels []string) (Starter, BackendChoice, error)
+// Backends chooses the sandbox backend for a job's runs-on labels in a
+// repository ("owner/name"), returning it with its name, the sandbox size
+// and whether it gets network.
+type Backends func(labels []string, repo string) (Starter, BackendChoice, error)
 
 // BackendChoice is what Backends chose.
 type BackendChoice struct {

@@ -40,7 +40,7 @@ func newEnv(t *testing.T) *env {
 	}
 	d := New(Config{
 		Store: st, Git: gitrepo.New(t.TempDir(), "file://"+gitRoot, nil),
-		Backends: func(labels []string) (Starter, BackendChoice, error) {
+		Backends: func(labels []string, repo string) (Starter, BackendChoice, error) {
 			for _, l := range labels {
 				if l == "no-such-runner" {
 					return nil, BackendChoice{}, fmt.Errorf("no backend serves runs-on %v", labels)

@@ -102,7 +102,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	var starter Starter
 	var choice BackendChoice
 	if err == nil {
-		starter, choice, err = d.cfg.Backends(labels)
+		starter, choice, err = d.cfg.Backends(labels, in.run.Repo)
 	}
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())

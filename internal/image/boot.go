@@ -39,6 +39,7 @@ type BootResult struct {
 	OK      bool          // the guest's first user-space process ran and printed the marker
 	Elapsed time.Duration // from starting QEMU to the marker (0 if not OK)
 	Uname   string        // the guest's `uname -r`
+	Uptime  string        // the guest's /proc/uptime seconds when its init ran (guest clock)
 	Console string        // the last lines of the serial console
 }
 
@@ -81,7 +82,7 @@ func BootCheck(ctx context.Context, qemu string, img *Image, accel string, timeo
 	if accel == AccelTCG {
 		cmdline += " " + TCGCmdline()
 	}
-	cmdline += ` init=/bin/sh -- -c "echo ` + bootMarker + ` $(uname -r)"`
+	cmdline += ` init=/bin/sh -- -c "mount -t proc proc /proc; read up idle </proc/uptime; echo ` + bootMarker + ` $(uname -r) $up"`
 	cmd := exec.CommandContext(ctx, qemu, QEMUArgs(img, accel, 256, 1, cmdline)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -101,7 +102,8 @@ func BootCheck(ctx context.Context, qemu string, img *Image, accel string, timeo
 			tail = tail[1:]
 		}
 		if rest, ok := strings.CutPrefix(line, bootMarker); ok && !res.OK {
-			res.OK, res.Elapsed, res.Uname = true, time.Since(start), strings.TrimSpace(rest)
+			res.OK, res.Elapsed = true, time.Since(start)
+			res.Uname, res.Uptime, _ = strings.Cut(strings.TrimSpace(rest), " ")
 			cancel() // the guest proved itself; don't wait for its panic and reboot
 		}
 	}

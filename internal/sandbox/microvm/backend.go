@@ -84,10 +84,11 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 
 // StartOptions are microVM-specific extras of StartWith.
 type StartOptions struct {
-	// WorkspaceDisk is an ext4 image (e.g. made by `mkfs.ext4 -d tree`)
-	// attached read-write and mounted at /home/runner/work, so its w/
-	// directory is the workspace. The caller owns the file. A VM with it
-	// always cold-boots (a template has no such device).
+	// WorkspaceDisk is an ext4 image attached read-write and mounted at the
+	// workspace (/home/runner/work/w): its root directory is the workspace.
+	// MakeWorkspaceDisk makes one. The caller owns the file. An image of
+	// exactly WorkspaceDiskBytes can start from a template (whose
+	// placeholder disk has that size); any other size cold-boots.
 	WorkspaceDisk string
 }
 
@@ -106,6 +107,7 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 		return nil, err
 	}
 	o := vmOptions{shape: b.shape(spec), accel: accel, toolCache: spec.ToolCache, workDisk: opts.WorkspaceDisk}
+	o.shape.workDisk = o.workDisk != ""
 	if spec.ToolCache != "" {
 		if fi, err := os.Stat(spec.ToolCache); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("microvm %s: tool cache %q is not a directory", spec.ID, spec.ToolCache)
@@ -147,7 +149,7 @@ func (b *Backend) shape(spec sandbox.Spec) vmShape {
 func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
-	if b.cfg.Template && o.toolCache == "" && o.workDisk == "" {
+	if b.cfg.Template && o.toolCache == "" && (o.workDisk == "" || fileSize(o.workDisk) == WorkspaceDiskBytes) {
 		t, err := b.template(ctx, o)
 		if err == nil {
 			v, c, err := b.clone(ctx, dir, t, o)
@@ -170,7 +172,7 @@ func (b *Backend) boot(ctx context.Context, dir string, o vmOptions) (*vm, *agen
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := b.ready(ctx, v)
+	c, err := b.ready(ctx, v, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,10 +181,11 @@ func (b *Backend) boot(ctx context.Context, dir string, o vmOptions) (*vm, *agen
 
 // ready connects to a started VM's agent and resynchronises the guest; on
 // failure it destroys the VM.
-func (b *Backend) ready(ctx context.Context, v *vm) (*agent.Client, error) {
+// With mountWork the guest mounts its workspace disk (a template clone's).
+func (b *Backend) ready(ctx context.Context, v *vm, mountWork bool) (*agent.Client, error) {
 	c, err := v.connect(ctx)
 	if err == nil {
-		if err = resyncGuest(ctx, c); err != nil {
+		if err = resyncGuest(ctx, c, mountWork); err != nil {
 			c.Close()
 		}
 	}

@@ -20,9 +20,10 @@ const (
 
 // vmShape is what must be identical between a template and its clones.
 type vmShape struct {
-	cpus    int
-	memMiB  int
-	network bool
+	cpus     int
+	memMiB   int
+	network  bool
+	workDisk bool // has a workspace disk (WorkspaceDiskBytes)
 }
 
 // key names the shape, for template directories.
@@ -30,6 +31,9 @@ func (s vmShape) key() string {
 	k := fmt.Sprintf("c%d-m%d", s.cpus, s.memMiB)
 	if s.network {
 		k += "-net"
+	}
+	if s.workDisk {
+		k += "-wd"
 	}
 	return k
 }
@@ -39,7 +43,8 @@ type vmOptions struct {
 	shape     vmShape
 	accel     string
 	toolCache string // host dir shared read-only through 9p
-	workDisk  string // ext4 image mounted at /home/runner/work
+	workDisk  string // ext4 image mounted at the workspace
+	deferWork bool   // the guest leaves workDisk unmounted (a template's placeholder)
 	memFile   string // "" = anonymous RAM; else a file mapping
 	memShared bool   // map memFile shared (template) or private (clone)
 	incoming  bool   // -incoming defer: wait for a migration stream
@@ -55,7 +60,7 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 		"-m", strconv.Itoa(o.shape.memMiB) + "M",
 		"-kernel", b.cfg.Kernel,
 		"-initrd", b.initramfs,
-		"-append", b.cmdline(o.shape, o.accel),
+		"-append", b.cmdline(o),
 		"-chardev", "file,id=console,path=" + optPath(filepath.Join(dir, consoleName)),
 		"-serial", "chardev:console",
 		"-drive", "id=root,file=" + optPath(b.cfg.RootDisk) + ",format=raw,if=none,readonly=on",
@@ -105,15 +110,18 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 // cmdline is the kernel command line for a VM of the given shape. Under TCG
 // it tells the kernel the TSC frequency: calibrating it against the emulated
 // PIT fails on a loaded host and the boot hangs.
-func (b *Backend) cmdline(s vmShape, accel string) string {
+func (b *Backend) cmdline(o vmOptions) string {
 	words := []string{
 		"console=ttyS0", "quiet", "panic=-1", "reboot=t",
 		"root=/dev/vda", "rootfstype=ext4", "ro", "rdinit=/init",
 	}
-	if s.network {
+	if o.shape.network {
 		words = append(words, "hookci.net=1")
 	}
-	if accel == AccelTCG {
+	if o.deferWork {
+		words = append(words, "hookci.workdisk=defer")
+	}
+	if o.accel == AccelTCG {
 		if tsc := image.TCGCmdline(); tsc != "" {
 			words = append(words, tsc)
 		}

@@ -70,12 +70,27 @@ func (b *Backend) makeTemplate(ctx context.Context, o vmOptions) (*template, err
 	os.RemoveAll(t.dir)
 	to := o
 	to.memFile, to.memShared = filepath.Join(t.dir, ramName), true
+	if o.shape.workDisk {
+		to.workDisk, to.deferWork = filepath.Join(t.dir, "work.placeholder"), true
+		if err := os.MkdirAll(t.dir, 0o755); err != nil {
+			b.release(t.dir)
+			return nil, err
+		}
+		if err := makeSparse(to.workDisk, WorkspaceDiskBytes); err != nil {
+			b.release(t.dir)
+			return nil, fmt.Errorf("template: %w", err)
+		}
+	}
 	v, c, err := b.boot(ctx, t.dir, to)
 	if err != nil {
 		b.release(t.dir)
 		return nil, fmt.Errorf("template: %w", err)
 	}
+	ended := v.consoleCount(sessionEnded)
 	c.Close() // detach: the guest agent goes back to waiting for a host
+	// Save only once the guest has noticed, or every clone would first
+	// have to break the template's stale session (which costs a timeout).
+	v.waitConsole(ctx, sessionEnded, ended+1, 3*time.Second)
 	if err := b.saveState(ctx, v, filepath.Join(t.dir, stateName)); err != nil {
 		diag := v.diag()
 		v.destroy()
@@ -85,7 +100,8 @@ func (b *Backend) makeTemplate(ctx context.Context, o vmOptions) (*template, err
 	for _, n := range []string{agentSock, qmpSock, pidName} {
 		os.Remove(filepath.Join(t.dir, n))
 	}
-	meta, _ := json.Marshal(map[string]any{"cpus": o.shape.cpus, "memory_mib": o.shape.memMiB, "network": o.shape.network, "accel": o.accel})
+	meta, _ := json.Marshal(map[string]any{"cpus": o.shape.cpus, "memory_mib": o.shape.memMiB, "network": o.shape.network,
+		"workspace_disk": o.shape.workDisk, "accel": o.accel})
 	os.WriteFile(filepath.Join(t.dir, "template.json"), meta, 0o644)
 	return t, nil
 }
@@ -123,7 +139,7 @@ func (b *Backend) clone(ctx context.Context, dir string, t *template, o vmOption
 		return nil, nil, fmt.Errorf("restore: %w%s", err, diag)
 	}
 	restored := time.Since(t0)
-	c, err := b.ready(ctx, v)
+	c, err := b.ready(ctx, v, o.shape.workDisk)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,6 +164,10 @@ func (b *Backend) restoreState(ctx context.Context, v *vm, path string) error {
 	}
 	return q.waitMigration(ctx)
 }
+
+// sessionEnded is what the agent logs (to the guest console) when a host
+// detaches from its serial port.
+const sessionEnded = "serial: session ended"
 
 // remove deletes the template's files.
 func (t *template) remove() error { return os.RemoveAll(t.dir) }

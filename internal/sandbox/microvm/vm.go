@@ -120,6 +120,24 @@ func tailFile(path string, n int64) string {
 	return strings.TrimRight(string(b), "\n")
 }
 
+// consoleCount counts the lines of the guest console containing s.
+func (v *vm) consoleCount(s string) int {
+	b, _ := os.ReadFile(filepath.Join(v.dir, consoleName))
+	return bytes.Count(b, []byte(s))
+}
+
+// waitConsole waits until s appeared n times on the console, at most max.
+func (v *vm) waitConsole(ctx context.Context, s string, n int, max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for v.consoleCount(s) < n {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
 // connect dials the agent's serial socket and completes the handshake,
 // retrying while QEMU starts; it gives up when QEMU exits.
 func (v *vm) connect(ctx context.Context) (*agent.Client, error) {
@@ -143,18 +161,26 @@ func (v *vm) connect(ctx context.Context) (*agent.Client, error) {
 }
 
 // resyncGuest sends the guest its clock and fresh entropy (see
-// cmd/hookci-agent/init_resync_linux.go) and waits for the acknowledgement.
-func resyncGuest(ctx context.Context, c *agent.Client) error {
+// cmd/hookci-agent/init_resync_linux.go), with mountWork asks it to mount
+// its workspace disk, and waits for the acknowledgement.
+func resyncGuest(ctx context.Context, c *agent.Client, mountWork bool) error {
 	var seed [32]byte
 	rand.Read(seed[:])
-	msg := fmt.Sprintf("%d %s\n", time.Now().UnixNano(), hex.EncodeToString(seed[:]))
+	msg := fmt.Sprintf("%d %s", time.Now().UnixNano(), hex.EncodeToString(seed[:]))
+	if mountWork {
+		msg += " mount-work"
+	}
+	msg += "\n"
 	if err := c.WriteFile(ctx, "/run/hookci/resync", []byte(msg), 0o600); err != nil {
 		return fmt.Errorf("resync: %w", err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		got, err := c.ReadFile(ctx, "/run/hookci/resync.done")
-		if err == nil && string(got) == msg {
+		if err == nil && strings.HasPrefix(string(got), msg) {
+			if rest := strings.TrimPrefix(string(got), msg); rest != "" {
+				return fmt.Errorf("resync: guest: %s", strings.TrimSpace(strings.TrimPrefix(rest, "ERROR ")))
+			}
 			return nil
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
