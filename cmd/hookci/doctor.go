@@ -116,8 +116,8 @@ func runDoctor(ctx context.Context, dataDir string, boot bool) doctorReport {
 	add("vhost-vsock", vsockErr == nil, errDetail(vsockErr, "present"))
 	fc, fcVersion := lookTool("firecracker", "--version")
 	add("firecracker", fc != "", fcVersion)
-	db, _ := lookTool("debootstrap", "--version")
-	add("debootstrap", db != "", db)
+	db, dbVersion := lookTool("debootstrap", "--version")
+	add("debootstrap", db != "", dbVersion)
 	git, gitVersion := lookTool("git", "--version")
 	add("git", git != "", gitVersion)
 

@@ -45,24 +45,32 @@ type harness struct {
 func newHarness(t *testing.T, sandbox string) *harness {
 	t.Helper()
 	gitRoot := t.TempDir()
-	h := &harness{t: t, gh: githubtest.NewServer(t), repo: gittest.New(t, gitRoot, e2eRepo), sandbox: sandbox}
+	h := &harness{t: t, gh: githubtest.NewServer(t), repo: newRepo(t, gitRoot), sandbox: sandbox}
 	h.gh.AddRepo("octo", "hello", 0)
 	h.gh.SetToken(e2eToken)
+	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
+	h.cfg.Sandbox = sandbox
+	h.start()
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func newRepo(t *testing.T, gitRoot string) *gittest.Repo { return gittest.New(t, gitRoot, e2eRepo) }
+
+// baseConfig is the server configuration of the end-to-end tests (token mode, host sandbox).
+func baseConfig(t *testing.T, gitRoot, apiURL string) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.WebhookSecret = e2eSecret
 	cfg.GitURL = "file://" + gitRoot
-	cfg.GitHubAPIURL = h.gh.URL()
+	cfg.GitHubAPIURL = apiURL
 	cfg.GitHubToken = e2eToken
-	cfg.Sandbox = sandbox
+	cfg.Sandbox = "host"
 	cfg.ImageDir = os.Getenv("HOOKCI_DATA_DIR") // where scripts/test.sh builds the guest image
 	cfg.AgentPath = agenttest.Binary(t)
 	cfg.MaxJobs = 4
 	cfg.Secrets = map[string]string{"DEPLOY_KEY": "s3cr3t-deploy-key"}
-	h.cfg = cfg
-	h.start()
-	t.Cleanup(func() { h.stop() })
-	return h
+	return cfg
 }
 
 func (h *harness) start() {

@@ -103,6 +103,9 @@ func buildImage(ctx context.Context, dataDir string, r image.Recipe, agentPath s
 	if err != nil {
 		return nil, err
 	}
+	if err := image.SetCurrent(dataDir, img); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(log, "hookci image: ready in %s\n", time.Since(start).Round(10*time.Millisecond))
 	// Every new agent binary makes a new image (its root.ext4 is ~600 MB):
 	// keep the last few only.

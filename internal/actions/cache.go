@@ -44,10 +44,16 @@ func (r *Runner) cacheRequest(j *runner.JobContext, with map[string]string, need
 	if len(q.key) > 512 || strings.Contains(q.key, ",") {
 		return nil, fmt.Errorf("Key Validation Error: %s cannot be larger than 512 characters or contain commas.", q.key)
 	}
-	h := sha256.Sum256([]byte(strings.Join(q.paths, "|") + "|gzip|hookci-1"))
-	q.version = hex.EncodeToString(h[:])
+	q.version = cacheVersion(q.paths)
 	q.scopes = cacheScopes(j.Spec.Event)
 	return q, nil
+}
+
+// cacheVersion is what a cache must match besides its key: its paths and
+// the archive format (as GitHub's cache version).
+func cacheVersion(paths []string) string {
+	h := sha256.Sum256([]byte(strings.Join(paths, "|") + "|gzip|hookci-1"))
+	return hex.EncodeToString(h[:])
 }
 
 // cacheScopes are the refs whose caches a run may restore, in order.
@@ -129,6 +135,7 @@ func (r *Runner) restore(ctx context.Context, j *runner.JobContext, idx int, wit
 		j.Log(idx, "Cache found and can be restored from key: "+m.Key)
 		return out, q, exact, nil
 	}
+	r.caches.touch(q.repo, m)
 	t0 := time.Now()
 	if err := r.restoreInto(ctx, j, q.repo, m); err != nil {
 		return out, q, false, fmt.Errorf("restoring cache %s: %w", m.Key, err)

@@ -81,6 +81,34 @@ jobs:
 	}
 }
 
+func TestLLMFallbackOpenAI(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer k" {
+			http.Error(w, "no", 401)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{
+			"message": map[string]string{"role": "assistant", "content": "echo \"openai says $INPUT_WHO\""}}}})
+	}))
+	defer srv.Close()
+	e := newEnv(t, func(c *Config) { c.LLM = LLMConfig{Kind: "openai", URL: srv.URL, Model: "m", APIKey: "k"} })
+	e.write(map[string]string{"greet/action.yml": "inputs:\n  who: {}\nruns:\n  using: docker\n  image: docker://alpine\n"})
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./greet
+        with:
+          who: Lisa
+`
+	res, rec := e.run(src, "build", runOpts{})
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, LLMLabel, "openai says Lisa")
+}
+
 func TestLLMConfigValidation(t *testing.T) {
 	for _, c := range []LLMConfig{{Kind: "gpt"}, {Kind: "ollama"}, {Kind: "openai", URL: "http://x"}} {
 		if _, err := New(Config{DataDir: t.TempDir(), LLM: c}); err == nil {

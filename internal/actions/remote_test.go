@@ -78,6 +78,70 @@ outputs:
 	wantLog(t, rec, "root=hi-root sub=from-sub")
 }
 
+func TestRemoteActionConcurrentJobs(t *testing.T) {
+	e := newEnv(t, nil)
+	repo := gittest.New(t, e.gitRoot, "acme/tools")
+	repo.Commit("tools", map[string]string{"action.yml": "runs:\n  using: composite\n  steps:\n    - run: echo concurrent-ok\n      shell: sh\n"})
+	repo.Push("HEAD:refs/tags/v1")
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/tools@v1
+      - run: echo data > f
+      - uses: actions/cache/save@v4
+        with:
+          path: f
+          key: same-key
+`
+	const n = 4
+	done := make(chan *recorder, n)
+	for range n {
+		go func() {
+			res, rec := e.run(src, "build", runOpts{})
+			if res.Conclusion != "success" {
+				t.Errorf("conclusion %s:\n%s", res.Conclusion, rec.all())
+			}
+			done <- rec
+		}()
+	}
+	saved := 0
+	for range n {
+		rec := <-done
+		wantLog(t, rec, "concurrent-ok")
+		if contains(rec.all(), "Cache saved with key: same-key") {
+			saved++
+		}
+	}
+	if saved != 1 {
+		t.Errorf("%d jobs saved the same key, want exactly 1", saved)
+	}
+}
+
+func TestRemoteNodeAction(t *testing.T) {
+	needNode(t)
+	e := newEnv(t, nil)
+	repo := gittest.New(t, e.gitRoot, "acme/hello-js")
+	repo.Commit("js", map[string]string{"action.yml": nodeAction("node20"), "pre.js": nodeIndex, "main.js": nodeIndex, "post.js": nodeIndex})
+	repo.Push("main")
+	repo.Push("HEAD:refs/tags/v2")
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/hello-js@v2
+        with:
+          who to greet: Remote
+`
+	res, rec := e.run(src, "build", runOpts{})
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "main: hello Remote action_path_ok=true", "post sees pre-Remote main-Remote")
+}
+
 func TestRemoteActionErrors(t *testing.T) {
 	e := newEnv(t, nil)
 	repo := gittest.New(t, e.gitRoot, "acme/tools")

@@ -78,6 +78,7 @@ func (d *Dispatcher) rerunJob(ctx context.Context, q *store.Queries, repo, ext s
 		return "", err
 	}
 	job.Status, job.Conclusion, job.Message, job.Outputs = store.StatusQueued, "", "", "{}"
+	job.Attempt++ // a new check run (its external id carries the attempt) replaces the old
 	job.Annotations, job.Summary = "[]", ""
 	job.StartedAt, job.FinishedAt = zeroTime, zeroTime
 	if err := q.UpdateJob(ctx, &job); err != nil {

@@ -106,6 +106,9 @@ func BootCheck(ctx context.Context, qemu string, img *Image, accel string, timeo
 			res.Uname, res.Uptime, _ = strings.Cut(strings.TrimSpace(rest), " ")
 			cancel() // the guest proved itself; don't wait for its panic and reboot
 		}
+		if strings.HasPrefix(line, "KVM internal error") {
+			cancel() // QEMU pauses the guest and waits forever: the verdict is in
+		}
 	}
 	io.Copy(io.Discard, out)
 	cmd.Wait() // killed by cancel, or exited after the guest's init ended

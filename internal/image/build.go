@@ -60,7 +60,7 @@ func Build(ctx context.Context, dataDir string, r Recipe, log io.Writer) (*Image
 	}
 	cache := layerCache{root: filepath.Join(dataDir, "image")}
 	if img, err := readImage(cache.path("image", keys.Recipe)); err == nil {
-		return img, setCurrent(cache, keys.Recipe)
+		return img, nil
 	}
 	debs := filepath.Join(cache.root, "debs")
 	var kernelDir, baseDir string
@@ -99,11 +99,7 @@ func Build(ctx context.Context, dataDir string, r Recipe, log io.Writer) (*Image
 	if err != nil {
 		return nil, err
 	}
-	img, err := readImage(dir)
-	if err != nil {
-		return nil, err
-	}
-	return img, setCurrent(cache, keys.Recipe)
+	return readImage(dir)
 }
 
 // assemble makes the image layer in stage: the base root hard-linked, the
@@ -148,9 +144,9 @@ func Locate(dataDir string, r Recipe) (*Image, error) {
 	return readImage(layerCache{root: filepath.Join(dataDir, "image")}.path("image", keys.Recipe))
 }
 
-// Latest returns the image most recently returned by Build under dataDir
-// (DATA_DIR/image/current), whatever its recipe: for tools that need "the"
-// image without knowing which agent binary it holds.
+// Latest returns the image last made current (by SetCurrent, which
+// `hookci image build` calls) under dataDir, whatever its recipe: for tools
+// that need "the" image without knowing which agent binary it holds.
 func Latest(dataDir string) (*Image, error) {
 	dir, err := filepath.EvalSymlinks(filepath.Join(dataDir, "image", currentLink))
 	if err != nil {
@@ -184,7 +180,12 @@ func readImage(dir string) (*Image, error) {
 	return &img, nil
 }
 
-// setCurrent points DATA_DIR/image/current at the image hash, atomically.
+// SetCurrent makes img the one Latest returns: DATA_DIR/image/current
+// becomes a symlink to its directory, replaced atomically.
+func SetCurrent(dataDir string, img *Image) error {
+	return setCurrent(layerCache{root: filepath.Join(dataDir, "image")}, img.RecipeHash)
+}
+
 func setCurrent(c layerCache, hash string) error {
 	link := filepath.Join(c.root, currentLink)
 	if target, err := os.Readlink(link); err == nil && target == hash {

@@ -80,9 +80,10 @@ func TestBuildMinimal(t *testing.T) {
 	if err != nil || located.Dir != img.Dir || located.RootDisk != img.RootDisk {
 		t.Errorf("Locate: got %+v, %v; want %s", located, err, img.Dir)
 	}
-	latest, err := Latest(filepath.Dir(filepath.Dir(img.Dir)))
-	if err != nil || latest.Dir != img.Dir {
-		t.Errorf("Latest: got %+v, %v; want %s", latest, err, img.Dir)
+	if latest, err := Latest(filepath.Dir(filepath.Dir(img.Dir))); err != nil {
+		t.Logf("Latest: %v (no `hookci image build` has run here)", err)
+	} else if latest.KernelKind != KernelMinimal {
+		t.Errorf("Latest: got a %s kernel image; the image tests must not change it", latest.KernelKind)
 	}
 	other := r
 	other.Packages = append([]string{"hello"}, r.Packages...)

@@ -187,3 +187,25 @@ func TestPrune(t *testing.T) {
 		t.Errorf("prune left %d entries in tmp", len(left))
 	}
 }
+
+func TestSetCurrentLatest(t *testing.T) {
+	dataDir := t.TempDir()
+	c := layerCache{root: filepath.Join(dataDir, "image")}
+	for _, k := range []string{strings.Repeat("1", 64), strings.Repeat("2", 64)} {
+		fakeImage(t, c, k, strings.Repeat("a", 64), strings.Repeat("b", 64), time.Now())
+		img, err := readImage(c.path("image", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := SetCurrent(dataDir, img); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Latest(dataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Dir != c.path("image", k) || got.Kernel != filepath.Join(got.Dir, "vmlinux") || got.Initrd != "" {
+			t.Errorf("Latest: got dir %s kernel %s initrd %q; want %s, its vmlinux, no initrd", got.Dir, got.Kernel, got.Initrd, c.path("image", k))
+		}
+	}
+}

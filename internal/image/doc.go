@@ -16,5 +16,12 @@
 // Every layer is built in a staging directory under DATA_DIR/image/tmp and
 // renamed into place while holding an exclusive flock on
 // DATA_DIR/image/locks/<layer>-<key>.lock, so concurrent builders of the same
-// image wait for each other instead of corrupting the cache.
+// image wait for each other instead of corrupting the cache. Downloaded .debs
+// are kept in DATA_DIR/image/debs. DATA_DIR/image/current is a symlink to the
+// image `hookci image build` made last (SetCurrent, Latest); Prune removes
+// older images and unused layers.
+//
+// BootCheck boots an image under QEMU's microvm machine to its first user
+// process: `hookci doctor` uses it to tell a KVM that really runs guests from
+// one that does not (nested PVM), and the tests use it to prove an image works.
 package image

@@ -294,3 +294,23 @@ func TestReap(t *testing.T) {
 	}
 	inst.Close() // the "crashed" backend's handle must still be safe to close
 }
+
+// TestToolCache checks that Spec.ToolCache is visible read-only at
+// Layout.ToolCache.
+func TestToolCache(t *testing.T) {
+	b := newTestBackend(t, nil)
+	tc := t.TempDir()
+	os.MkdirAll(filepath.Join(tc, "go", "1.22"), 0o755)
+	os.WriteFile(filepath.Join(tc, "go", "1.22", "VERSION"), []byte("go1.22\n"), 0o644)
+	inst := startVM(t, b, sandbox.Spec{ID: "toolcache", ToolCache: tc})
+	if inst.Layout.ToolCache != "/opt/hostedtoolcache" {
+		t.Errorf("Layout.ToolCache = %q, want /opt/hostedtoolcache", inst.Layout.ToolCache)
+	}
+	out, _ := run(t, inst, "cat "+inst.Layout.ToolCache+"/go/1.22/VERSION; touch "+inst.Layout.ToolCache+"/x 2>/dev/null && echo writable || echo read-only")
+	if want := "go1.22\nread-only\n"; out != want {
+		t.Errorf("tool cache in the guest: got %q, want %q", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(tc, "x")); err == nil {
+		t.Error("the guest created a file in the host's tool cache")
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/github/githubtest"
+)
+
+const appWorkflow = `name: CI
+on: push
+jobs:
+  flaky:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Flaky test
+        run: |
+          echo "token ${{ secrets.DEPLOY_KEY }}"
+          echo "## Flaky summary" >> "$GITHUB_STEP_SUMMARY"
+          if [ ! -f "$MARKER" ]; then
+            touch "$MARKER"
+            echo "::error file=src/main.sh,line=1,title=Boom::first attempt fails"
+            exit 1
+          fi
+          echo "second attempt passes"
+        env:
+          MARKER: %s
+  steady:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo steady
+`
+
+// TestAppModeCheckRunsAndRerun: in GitHub App mode every job is a check run
+// with its conclusion, step table, summary, log tail and annotations, all
+// masked; a rerequested check run re-runs only that job, and its new check
+// run replaces the old result.
+func TestAppModeCheckRunsAndRerun(t *testing.T) {
+	gitRoot := t.TempDir()
+	h := &harness{t: t, gh: githubtest.NewServer(t), sandbox: "host"}
+	h.repo = newRepo(t, gitRoot)
+	const installation = 4242
+	h.gh.AddRepo("octo", "hello", installation)
+	key := h.gh.EnableApp(99)
+	keyFile := filepath.Join(t.TempDir(), "app.pem")
+	os.WriteFile(keyFile, key, 0o600)
+	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
+	h.cfg.GitHubToken, h.cfg.GitHubAppID, h.cfg.GitHubAppKeyFile = "", 99, keyFile
+	h.start()
+	t.Cleanup(func() { h.stop() })
+
+	marker := filepath.Join(t.TempDir(), "attempted")
+	sha := h.repo.Commit("app", map[string]string{".github/workflows/ci.yml": fmt.Sprintf(appWorkflow, marker)})
+	h.repo.Push("main")
+	body := payload(t, "push", "payload.json", func(p map[string]any) {
+		p["ref"], p["before"], p["after"], p["deleted"], p["commits"] = "refs/heads/main", strings.Repeat("0", 40), sha, false, []any{}
+		p["installation"] = map[string]any{"id": installation}
+	})
+	h.sendSigned("push", "app-push", body)
+
+	checks := func(name string) []githubtest.CheckRun {
+		var out []githubtest.CheckRun
+		for _, c := range h.gh.CheckRuns(e2eRepo) {
+			if c.Name == name {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	waitFor(t, "both check runs to complete", func() bool {
+		f, s := checks("CI / flaky"), checks("CI / steady")
+		return len(f) == 1 && len(s) == 1 && f[0].Status == "completed" && s[0].Status == "completed"
+	})
+	flaky, steady := checks("CI / flaky")[0], checks("CI / steady")[0]
+	if flaky.Conclusion != "failure" || steady.Conclusion != "success" {
+		t.Fatalf("conclusions flaky=%s steady=%s, want failure and success", flaky.Conclusion, steady.Conclusion)
+	}
+	if flaky.HeadSHA != sha || !strings.HasPrefix(flaky.DetailsURL, h.url+"/runs/") {
+		t.Errorf("flaky check run: head %s details %s", flaky.HeadSHA, flaky.DetailsURL)
+	}
+	if !strings.Contains(flaky.Summary, "| Flaky test |") || !strings.Contains(flaky.Summary, "## Flaky summary") {
+		t.Errorf("summary lacks the step table or the step summary:\n%s", flaky.Summary)
+	}
+	if !strings.Contains(flaky.Text, "first attempt fails") {
+		t.Errorf("text lacks the failed step's log tail:\n%s", flaky.Text)
+	}
+	if len(flaky.Annotations) != 1 || flaky.Annotations[0].Path != "src/main.sh" || flaky.Annotations[0].StartLine != 1 ||
+		flaky.Annotations[0].Level != "failure" {
+		t.Errorf("annotations = %+v", flaky.Annotations)
+	}
+	for _, c := range h.gh.CheckRuns(e2eRepo) {
+		if strings.Contains(c.Summary+c.Text+c.Title, "s3cr3t-deploy-key") {
+			t.Errorf("check run %q leaks the secret", c.Name)
+		}
+	}
+
+	// Re-run the failed job from GitHub.
+	rerun := payload(t, "check_run", "rerequested.payload.json", func(p map[string]any) {
+		cr := p["check_run"].(map[string]any)
+		cr["external_id"], cr["head_sha"], cr["id"] = flaky.ExternalID, sha, flaky.ID
+		p["installation"] = map[string]any{"id": installation}
+	})
+	h.sendSigned("check_run", "app-rerun", rerun)
+	defer func() {
+		if t.Failed() {
+			t.Logf("deliveries: %s\ncheck runs: %+v", h.get("/api/deliveries"), checks("CI / flaky"))
+		}
+	}()
+	waitFor(t, "the re-run check run to succeed", func() bool {
+		f := checks("CI / flaky")
+		return len(f) == 2 && f[1].Status == "completed" && f[1].Conclusion == "success"
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(checks("CI / steady")); n != 1 {
+		t.Errorf("steady job has %d check runs, want 1 (only the rerequested job re-runs)", n)
+	}
+}
+
+// TestForkPullRequestGetsNoSecrets: a pull request from a fork runs without
+// secrets or token; one from the repository itself gets them, masked.
+func TestForkPullRequestGetsNoSecrets(t *testing.T) {
+	h := newHarness(t, "host")
+	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": `name: CI
+on: pull_request
+jobs:
+  show:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "secret=[${{ secrets.DEPLOY_KEY }}] token=[${{ github.token }}] fork=${{ github.event.pull_request.head.repo.fork }}"
+`})
+	h.repo.Push("main")
+	for i, tc := range []struct {
+		headRepo string
+		want     string
+	}{
+		{"evil/hello", "secret=[] token=[]"},
+		{e2eRepo, "secret=[***] token=[***]"},
+	} {
+		h.repo.Branch(fmt.Sprintf("pr%d", i))
+		head := h.repo.Commit("change", map[string]string{"f.txt": fmt.Sprint(i)})
+		h.repo.Push(fmt.Sprintf("pr%d", i))
+		num := 10 + i
+		h.gh.AddPullRequest(e2eRepo, githubtest.PullRequest{Number: num, State: "open", HeadSHA: head, BaseSHA: base, BaseRef: "main"})
+		pr := payload(t, "pull_request", "opened.payload.json", func(p map[string]any) {
+			p["number"] = num
+			pr := p["pull_request"].(map[string]any)
+			pr["number"] = num
+			hd, bs := pr["head"].(map[string]any), pr["base"].(map[string]any)
+			hd["sha"], hd["ref"], bs["sha"], bs["ref"] = head, "feature", base, "main"
+			hd["repo"].(map[string]any)["full_name"] = tc.headRepo
+			hd["repo"].(map[string]any)["fork"] = tc.headRepo != e2eRepo
+			bs["repo"].(map[string]any)["full_name"] = e2eRepo
+		})
+		h.sendSigned("pull_request", fmt.Sprintf("pr-%d", i), pr)
+		sts := h.waitStatus(head)
+		page := h.get(strings.TrimPrefix(sts[len(sts)-1].TargetURL, h.url))
+		if !strings.Contains(page, tc.want) {
+			t.Errorf("head repo %s: run page lacks %q", tc.headRepo, tc.want)
+		}
+		if strings.Contains(page, "s3cr3t-deploy-key") || strings.Contains(page, e2eToken) {
+			t.Errorf("head repo %s: run page leaks a secret", tc.headRepo)
+		}
+		h.repo.Branch("main")
+	}
+}
+
+// TestReconcilerRunsMissedPush: a push whose webhook never arrived runs
+// after one reconciler pass over the allowed repositories.
+func TestReconcilerRunsMissedPush(t *testing.T) {
+	gitRoot := t.TempDir()
+	h := &harness{t: t, gh: githubtest.NewServer(t), sandbox: "host"}
+	h.repo = newRepo(t, gitRoot)
+	h.gh.AddRepo("octo", "hello", 0)
+	h.gh.SetToken(e2eToken)
+	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
+	h.cfg.Allow = []string{e2eRepo}
+	h.cfg.ReconcileInterval = config.Duration(300 * time.Millisecond)
+	sha := h.repo.Commit("missed", map[string]string{".github/workflows/ci.yml": twoJobWorkflow, "src/main.sh": "#!/bin/sh\necho ok\n"})
+	h.repo.Push("main")
+	h.gh.SetBranch(e2eRepo, "main", sha) // GitHub knows the push; hookci never heard of it
+	h.start()
+	t.Cleanup(func() { h.stop() })
+	if sts := h.waitStatus(sha); sts[len(sts)-1].State != "success" {
+		t.Fatalf("reconciled push: statuses %+v", sts)
+	}
+}
