@@ -35,6 +35,7 @@ type server struct {
 	handler  http.Handler
 	reapers  []func(context.Context) error
 	gh       *github.Client
+	acts     *actions.Runner
 }
 
 // serverOptions are what hookci run sets beyond the config.
@@ -82,7 +83,8 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	}
 	metrics := web.NewMetrics(st.QueueDepth)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
-	acts, err := actions.New(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log})
+	acts, err := actions.New(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
+		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -101,7 +103,8 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	})
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.Allowed})
 	token := cfg.APIToken
-	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log}).Handler(hook)
+	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
+	s.acts = acts
 	return s, nil
 }
 
@@ -151,7 +154,24 @@ func (s *server) start(ctx context.Context) error {
 	if every := time.Duration(s.cfg.ReconcileInterval); every > 0 && s.gh != nil {
 		go s.reconcileLoop(ctx, every)
 	}
+	go s.pruneLoop(ctx)
 	return nil
+}
+
+// pruneLoop removes expired caches and artifacts at start and then daily.
+func (s *server) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		if err := s.acts.Prune(time.Now()); err != nil {
+			s.log.Warn("pruning caches and artifacts", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // reconcileLoop runs the missed-delivery reconciler every interval over the

@@ -73,11 +73,22 @@ type Config struct {
 	// organisation, over Secrets (repository wins over organisation).
 	RepoSecrets map[string]map[string]string `toml:"repo_secrets" secret:"true"`
 	OrgSecrets  map[string]map[string]string `toml:"org_secrets" secret:"true"`
+	// LLM is the opt-in translator for actions hookci cannot run (docker
+	// actions): an Ollama or OpenAI-compatible endpoint. Off when URL is empty.
+	LLM LLMConfig `toml:"llm"`
 	// Env is added to every job's environment, below the workflow's env.
 	Env map[string]string `toml:"env"`
 	// Vars is the vars context, and Secrets the secrets context, for every repository.
 	Vars    map[string]string `toml:"vars"`
 	Secrets map[string]string `toml:"secrets" secret:"true"`
+}
+
+// LLMConfig is the action translator's endpoint.
+type LLMConfig struct {
+	Kind   string `toml:"kind"` // ollama or openai
+	URL    string `toml:"url"`
+	Model  string `toml:"model"`
+	APIKey string `toml:"api_key"`
 }
 
 // Label is what a runs-on label runs on.

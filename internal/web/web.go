@@ -28,11 +28,12 @@ var templateFS embed.FS
 
 // Server serves the pages.
 type Server struct {
-	st      *store.Store
-	metrics *Metrics
-	token   string
-	log     *slog.Logger
-	tmpl    *template.Template
+	st        *store.Store
+	metrics   *Metrics
+	token     string
+	log       *slog.Logger
+	tmpl      *template.Template
+	artifacts http.Handler
 }
 
 // Options configure the Server.
@@ -41,11 +42,14 @@ type Options struct {
 	// but /healthz and /webhook.
 	Token  string
 	Logger *slog.Logger
+	// Artifacts serves GET /runs/{id}/artifacts/{name} and
+	// GET /api/runs/{id}/artifacts (nil: not mounted).
+	Artifacts http.Handler
 }
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
-	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger}
+	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +85,10 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/runs/{id}", s.auth(http.HandlerFunc(s.apiRun)))
 	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
+	if s.artifacts != nil {
+		mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(s.artifacts))
+		mux.Handle("GET /api/runs/{id}/artifacts", s.auth(s.artifacts))
+	}
 	return mux
 }
 
