@@ -20,7 +20,7 @@ var ErrNotBuilt = errors.New("guest image not built (run: hookci image build)")
 // files are read-only by convention (shared by every sandbox).
 type Image struct {
 	Dir        string     // DATA_DIR/image/<RecipeHash>
-	Kernel     string     // vmlinux (KernelMinimal, boot it via PVH) or vmlinuz (KernelDebian)
+	Kernel     string     // vmlinux: uncompressed ELF with a PVH entry (QEMU -kernel boots it directly)
 	KernelKind KernelKind // minimal or debian
 	Initrd     string     // "" for KernelMinimal
 	RootFSDir  string     // the root filesystem as a directory (namespace sandbox's read-only root)

@@ -50,10 +50,10 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func buildTestImage(t *testing.T, kind KernelKind) (*Image, Recipe) {
+func buildTestImage(t *testing.T, kind KernelKind) (img *Image, r Recipe, dataDir string) {
 	t.Helper()
-	dataDir := imageTestDataDir(t)
-	r := DefaultRecipe()
+	dataDir = imageTestDataDir(t)
+	r = DefaultRecipe()
 	r.KernelKind = kind
 	r.AgentPath = agenttest.Binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
@@ -62,41 +62,41 @@ func buildTestImage(t *testing.T, kind KernelKind) (*Image, Recipe) {
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	return img, r
+	return img, r, dataDir
 }
 
 func TestBuildMinimal(t *testing.T) {
-	img, r := buildTestImage(t, KernelMinimal)
+	img, r, dataDir := buildTestImage(t, KernelMinimal)
 	if img.KernelKind != KernelMinimal || img.Initrd != "" || filepath.Base(img.Kernel) != "vmlinux" {
 		t.Errorf("got kernel %s (%s), initrd %q; want vmlinux, minimal, no initrd", img.Kernel, img.KernelKind, img.Initrd)
 	}
 	checkImageFiles(t, img, r)
 
-	again, err := Build(context.Background(), filepath.Dir(filepath.Dir(img.Dir)), r, nil)
+	again, err := Build(context.Background(), dataDir, r, nil)
 	if err != nil || again.Dir != img.Dir {
 		t.Errorf("second Build: got %v, %v; want the cached image %s", again, err, img.Dir)
 	}
-	located, err := Locate(filepath.Dir(filepath.Dir(img.Dir)), r)
+	located, err := Locate(dataDir, r)
 	if err != nil || located.Dir != img.Dir || located.RootDisk != img.RootDisk {
 		t.Errorf("Locate: got %+v, %v; want %s", located, err, img.Dir)
 	}
-	if latest, err := Latest(filepath.Dir(filepath.Dir(img.Dir))); err != nil {
+	if latest, err := Latest(dataDir); err != nil {
 		t.Logf("Latest: %v (no `hookci image build` has run here)", err)
 	} else if latest.KernelKind != KernelMinimal {
 		t.Errorf("Latest: got a %s kernel image; the image tests must not change it", latest.KernelKind)
 	}
 	other := r
 	other.Packages = append([]string{"hello"}, r.Packages...)
-	if _, err := Locate(filepath.Dir(filepath.Dir(img.Dir)), other); !errors.Is(err, ErrNotBuilt) {
+	if _, err := Locate(dataDir, other); !errors.Is(err, ErrNotBuilt) {
 		t.Errorf("Locate of another package list: got %v, want ErrNotBuilt", err)
 	}
 	bootTest(t, img)
 }
 
 func TestBuildDebianKernel(t *testing.T) {
-	img, r := buildTestImage(t, KernelDebian)
-	if img.KernelKind != KernelDebian || img.Initrd == "" || filepath.Base(img.Kernel) != "vmlinuz" {
-		t.Errorf("got kernel %s (%s), initrd %q; want vmlinuz, debian, an initrd", img.Kernel, img.KernelKind, img.Initrd)
+	img, r, _ := buildTestImage(t, KernelDebian)
+	if img.KernelKind != KernelDebian || img.Initrd == "" || filepath.Base(img.Kernel) != "vmlinux" {
+		t.Errorf("got kernel %s (%s), initrd %q; want vmlinux, debian, an initrd", img.Kernel, img.KernelKind, img.Initrd)
 	}
 	checkImageFiles(t, img, r)
 	bootTest(t, img)

@@ -15,7 +15,7 @@ import (
 // kernelFiles names the files of a kernel layer directory.
 const (
 	minimalKernelFile = "vmlinux"     // KernelMinimal: uncompressed ELF, booted via PVH
-	debianKernelFile  = "vmlinuz"     // KernelDebian: bzImage
+	debianKernelFile  = "vmlinux"     // KernelDebian: uncompressed ELF extracted from Debian's vmlinuz
 	debianInitrdFile  = "initrd.img"  // KernelDebian: uncompressed newc cpio
 	kernelConfigFile  = "config"      // the full .config the minimal kernel was built with
 	kernelInfoFile    = "kernel.info" // "KEY=VALUE" lines: package, version

@@ -82,11 +82,17 @@ func TestRunsJobsStepsLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := *r
+	r2.RunNumber = 0
 	if err := q.CreateRun(ctx, &r2); err != nil {
 		t.Fatal(err)
 	}
 	if r.RunNumber != 1 || r2.RunNumber != 2 {
 		t.Errorf("run numbers = %d, %d; want 1, 2", r.RunNumber, r2.RunNumber)
+	}
+	attempt := *r // a re-run attempt keeps its run's number
+	attempt.Attempt = 2
+	if err := q.CreateRun(ctx, &attempt); err != nil || attempt.RunNumber != 1 {
+		t.Errorf("re-run attempt: number %d, err %v; want 1", attempt.RunNumber, err)
 	}
 	err = s.InTx(ctx, func(q *Queries) error {
 		return q.CreateJob(ctx, &Job{RunID: r.ID, Key: "build", Name: "build", Status: StatusQueued}, true)
