@@ -57,6 +57,26 @@ func newHarness(t *testing.T, sandbox string) *harness {
 
 func newRepo(t *testing.T, gitRoot string) *gittest.Repo { return gittest.New(t, gitRoot, e2eRepo) }
 
+// newFakeGitHub is the fake GitHub with the test repository, in token mode.
+func newFakeGitHub(t *testing.T) *githubtest.Server {
+	gh := githubtest.NewServer(t)
+	gh.AddRepo("octo", "hello", 0)
+	gh.SetToken(e2eToken)
+	return gh
+}
+
+// jobsOf returns the conclusions of the jobs of the run whose page is runURL.
+func (h *harness) jobsOf(runURL string) []string {
+	id := runURL[strings.LastIndex(runURL, "/")+1:]
+	var view struct{ Jobs []struct{ Conclusion string } }
+	json.Unmarshal([]byte(h.get("/api/runs/"+id)), &view)
+	var out []string
+	for _, j := range view.Jobs {
+		out = append(out, j.Conclusion)
+	}
+	return out
+}
+
 // baseConfig is the server configuration of the end-to-end tests (token mode, host sandbox).
 func baseConfig(t *testing.T, gitRoot, apiURL string) config.Config {
 	cfg := config.Default()

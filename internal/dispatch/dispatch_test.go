@@ -342,3 +342,36 @@ func TestReconcileRunsMissedPush(t *testing.T) {
 		t.Errorf("second Reconcile = %d, %v; want 0", n, err)
 	}
 }
+
+// TestInfrastructureFailureIsRetriedOnce: the sandbox dying mid-step (its
+// agent killed) is an infrastructure failure, not a step failure: the job is
+// run again on a fresh sandbox; when that dies too, the job fails with the
+// reason given as infrastructure.
+func TestInfrastructureFailureIsRetriedOnce(t *testing.T) {
+	e := newEnv(t)
+	marker := t.TempDir() + "/once"
+	id := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(`
+on: push
+jobs:
+  flaky-infra:
+    runs-on: x
+    steps:
+      - run: |
+          if [ ! -f %[1]s ]; then touch %[1]s; kill -9 $PPID; sleep 5; fi
+          echo second sandbox worked
+  dead-infra:
+    runs-on: x
+    steps:
+      - run: kill -9 $PPID; sleep 5
+`, marker)})
+	_, jobs := e.wait(id)
+	if j := jobs["flaky-infra"]; j.Conclusion != "success" {
+		t.Errorf("flaky-infra: %s %q, want success on the second sandbox", j.Conclusion, j.Message)
+	}
+	if l := e.log(jobs["flaky-infra"].ID); !strings.Contains(l, "retrying once on a fresh sandbox") || !strings.Contains(l, "second sandbox worked") {
+		t.Errorf("flaky-infra log:\n%s", l)
+	}
+	if j := jobs["dead-infra"]; j.Conclusion != "failure" || !strings.Contains(j.Message, "infrastructure failure") {
+		t.Errorf("dead-infra: %s %q, want failure reported as infrastructure", j.Conclusion, j.Message)
+	}
+}

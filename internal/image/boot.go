@@ -59,7 +59,7 @@ func QEMUArgs(img *Image, accel string, memMiB, cpus int, cmdline string) []stri
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
 		"-kernel", img.Kernel, "-append", cmdline,
-		"-drive", "id=root,file=" + img.RootDisk + ",format=raw,if=none,readonly=on",
+		"-drive", "id=root,file=" + strings.ReplaceAll(img.RootDisk, ",", ",,") + ",format=raw,if=none,readonly=on",
 		"-device", "virtio-blk-device,drive=root",
 	}
 	if img.Initrd != "" {
@@ -68,12 +68,13 @@ func QEMUArgs(img *Image, accel string, memMiB, cpus int, cmdline string) []stri
 	return args
 }
 
-// BootCheck boots img under QEMU with the given accelerator, with
-// /bin/sh printing a marker as the guest's init, and reports whether (and how
-// fast) user space was reached within timeout. A guest that does not get
-// there, or a QEMU that refuses the accelerator, is a result (OK false, the
-// reason in Console), not an error; errors are for QEMU failing to start. This is how hookci tells a KVM that really runs guests
-// from one that does not (nested PVM).
+// BootCheck boots img under QEMU with the given accelerator, with /bin/sh
+// printing a marker as the guest's init, and reports whether (and how fast)
+// user space was reached within timeout. A guest that does not get there, or
+// a QEMU that refuses the accelerator, is a result (OK false, the reason in
+// Console), not an error; errors are for QEMU failing to start. This is how
+// hookci tells a KVM that really runs guests from one that does not (nested
+// PVM).
 func BootCheck(ctx context.Context, qemu string, img *Image, accel string, timeout time.Duration) (BootResult, error) {
 	res := BootResult{Accel: accel}
 	ctx, cancel := context.WithTimeout(ctx, timeout)

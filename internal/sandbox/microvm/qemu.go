@@ -76,7 +76,7 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 	if o.accel == AccelKVM {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
 	} else {
-		args = append(args, "-accel", "tcg,tb-size=8", "-cpu", "max")
+		args = append(args, "-accel", "tcg,tb-size=16", "-cpu", "max")
 	}
 	if o.memFile != "" {
 		share := "off"

@@ -1,0 +1,83 @@
+package report
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookci/hookci/internal/github"
+	"github.com/hookci/hookci/internal/store"
+)
+
+func TestStatusOf(t *testing.T) {
+	start := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		run   store.Run
+		state string
+		desc  string
+	}{
+		{store.Run{Status: store.StatusQueued}, github.StatePending, "Queued"},
+		{store.Run{Status: store.StatusInProgress}, github.StatePending, "Running"},
+		{store.Run{Status: store.StatusCompleted, Conclusion: "success", StartedAt: start, FinishedAt: start.Add(12 * time.Second)},
+			github.StateSuccess, "Successful in 12s"},
+		{store.Run{Status: store.StatusCompleted, Conclusion: "failure", StartedAt: start, FinishedAt: start.Add(3 * time.Second)},
+			github.StateFailure, "Failed after 3s"},
+		{store.Run{Status: store.StatusCompleted, Conclusion: "failure", Message: "invalid workflow:\nci.yml:3:5: bad [syntax]"},
+			github.StateFailure, "Invalid workflow: ci.yml:3:5: bad [syntax]"},
+		{store.Run{Status: store.StatusCompleted, Conclusion: "cancelled"}, github.StateError, "Cancelled after 0s"},
+	} {
+		tc.run.WorkflowName = "CI"
+		got := statusOf(tc.run)
+		if got.State != tc.state || got.Description != tc.desc || got.Context != "hookci/CI" {
+			t.Errorf("statusOf(%s/%s) = %+v, want %s %q", tc.run.Status, tc.run.Conclusion, got, tc.state, tc.desc)
+		}
+	}
+}
+
+func TestCommentBody(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := st.Q()
+	sha := strings.Repeat("a", 40)
+	run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI | main", Event: "pull_request",
+		SHA: sha, PRNumber: 5, Status: store.StatusCompleted, Conclusion: "failure"}
+	if err := q.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	ok := &store.Job{RunID: run.ID, Key: "a", Name: "build", Status: store.StatusCompleted, Conclusion: "success"}
+	bad := &store.Job{RunID: run.ID, Key: "b", Name: "test", Status: store.StatusCompleted, Conclusion: "failure"}
+	for _, j := range []*store.Job{ok, bad} {
+		if err := q.CreateJob(ctx, j, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.PutStep(ctx, store.Step{JobID: bad.ID, Index: 1, Name: "Run tests", Status: store.StatusCompleted, Conclusion: "failure"})
+	var log strings.Builder
+	for i := 0; i < 30; i++ {
+		log.WriteString("line " + string(rune('A'+i%26)) + "\n")
+	}
+	log.WriteString("```\nassertion failed\n")
+	q.AppendLog(ctx, bad.ID, 1, []byte(log.String()))
+	r := New(nil, st, "http://ci.example", nil)
+	body, err := r.commentBody(ctx, *run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"❌ 1 failed (1 passed)", "commit aaaaaaa", "| [CI \\| main](http://ci.example/runs/1) | build | ✅ success |",
+		`step "Run tests" failed`, "assertion failed"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "line A\nline B\nline C\nline D\nline E\nline F\nline G\nline H\nline I\nline J\nline K") {
+		t.Errorf("comment shows more than the last %d lines", tailLines)
+	}
+	if strings.Count(body, "```") != 2*strings.Count(body, "<details>") {
+		t.Errorf("a log line closed the code block early:\n%s", body)
+	}
+}
