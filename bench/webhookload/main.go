@@ -130,4 +130,6 @@ func run(rate int, dur time.Duration, corpus string) error {
 	return nil
 }
 
-func ms(d time.Duration) string { return strings.TrimRight(fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000), "") }
+func ms(d time.Duration) string {
+	return strings.TrimRight(fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000), "")
+}

@@ -30,7 +30,13 @@
 //	home       /home/runner
 //	tool cache /opt/hostedtoolcache (only with Spec.ToolCache)
 //
-// The workspace itself arrives through the agent protocol (PutFiles).
+// The workspace arrives either through the agent protocol (PutFiles of a
+// tar) or, faster, as an ext4 scratch disk: MakeWorkspaceDisk (mkfs.ext4 -d,
+// sparse, WorkspaceDiskBytes) and StartWith(..., StartOptions{WorkspaceDisk}),
+// mounted at the workspace. Measured with a 60 MiB, 5149-file tree under TCG:
+// tar through PutFiles 20.4 s; mkfs.ext4 -d 0.37 s plus a template start with
+// the disk 0.41 s (guest work is what TCG makes slow: the tar path makes the
+// guest untar every byte, the disk path reads only what the job touches).
 //
 // # Accelerator
 //
@@ -42,17 +48,31 @@
 // # Templates
 //
 // With Config.Template, the first job of a given shape (CPUs, memory,
-// network; no tool cache) cold-boots a template VM whose RAM is a shared file
-// mapping, waits for its agent, detaches, and saves the device state with a
-// QEMU migration to a file using the x-ignore-shared capability (the RAM is
-// already in the file). Every later job of that shape starts QEMU with
-// -incoming from that state and the same RAM file mapped private
-// (copy-on-write), so clones share the template's pages in the host page
-// cache. Each clone has its own sockets; the guest agent notices the new host
-// connection through the virtio-serial port-open event and the serial
-// handshake. After every start the host writes /run/hookci/resync (its clock
-// and fresh random bytes) and the guest init sets the clock and reseeds the
-// kernel CRNG, since a clone wakes up with the template's clock and RNG.
+// network, workspace disk or not; never with a tool cache) cold-boots a
+// template VM whose RAM is a shared file mapping, waits for its agent,
+// detaches (and waits until the guest agent logged the end of the session),
+// and saves the device state with a QEMU migration to a file
+// (`migrate exec:cat > state`) using the x-ignore-shared capability: the RAM
+// is already in the file. Every later job of that shape starts QEMU with
+// -incoming defer, the same RAM file mapped private (copy-on-write) and
+// migrate-incoming from that state, so clones share the template's pages in
+// the host page cache. Each clone has its own sockets: QEMU's socket chardev
+// starts disconnected, the host's connection raises the virtio-serial
+// port-open event, and the agent's serial handshake (HELLO/READY/START/GO)
+// starts a fresh session. A template with a workspace disk has a sparse
+// placeholder of the same size; the clone gets the job's image instead and
+// the guest mounts it only when asked (after flushing the block cache).
+// After every start the host writes /run/hookci/resync (its clock, fresh
+// random bytes, optionally "mount-work"); the guest init sets the clock,
+// credits the bytes to the kernel RNG and forces a CRNG reseed (a clone wakes
+// up with the template's clock and RNG state), then acknowledges. A failed
+// restore falls back to a cold boot and the template is rebuilt.
+//
+// # Memory under TCG
+//
+// Each QEMU gets a 16 MiB translation cache (tb-size=16): measured idle clone
+// PSS 42 MiB with 16 against 53 MiB with 64; 8 MiB gave 37 MiB but slowed
+// template starts by half again. Under KVM there is no translation cache.
 //
 // # Files
 //
