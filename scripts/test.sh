@@ -33,4 +33,12 @@ fuzz FuzzLoad ./internal/workflow
 fuzz FuzzHandler ./internal/webhook
 fuzz FuzzMasker ./internal/runner
 
+echo "== leftovers"
+# Every sandbox a test started must be gone: no VM, no agent, no bubblewrap.
+sleep 1
+left=$(pgrep -a -f 'qemu-system-x86_64|hookci-agent|bwrap' | grep -v pgrep || true)
+if [ -n "$left" ]; then
+	echo "processes left behind by the tests:"; echo "$left"; exit 1
+fi
+
 echo "== all tests passed in $(( $(date +%s) - start ))s"

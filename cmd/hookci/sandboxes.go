@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -46,6 +47,12 @@ func (s *server) sandboxes(ctx context.Context) (dispatch.Backends, error) {
 		return nil, fmt.Errorf("sandbox %s: %w", def, err)
 	}
 	s.log.Info("sandboxes", "default", def)
+	// Backends used by an earlier process get made now, so that what it left is reaped at start.
+	for _, name := range []string{"host", "namespace", "microvm", "firecracker"} {
+		if _, err := os.Stat(set.workDir(name)); err == nil {
+			set.get(name)
+		}
+	}
 	s.reapers = append(s.reapers, set.reap)
 	return func(labels []string, repo string) (dispatch.Starter, dispatch.BackendChoice, error) {
 		name, choice := def, dispatch.BackendChoice{}
@@ -113,9 +120,14 @@ func (set *sandboxSet) imageDir() string {
 	return set.cfg.DataDir
 }
 
+// workDir is a backend's directory (short: unix socket paths are limited to 107 bytes).
+func (set *sandboxSet) workDir(name string) string {
+	return filepath.Join(set.cfg.DataDir, "sb", name[:2])
+}
+
 // make creates one backend. WorkDirs stay short: unix socket paths are limited to 107 bytes.
 func (set *sandboxSet) make(name string) (dispatch.Starter, error) {
-	work := filepath.Join(set.cfg.DataDir, "sb", name[:2])
+	work := set.workDir(name)
 	switch name {
 	case "host":
 		return host.New(host.Config{AgentPath: set.agentPath, WorkDir: work})

@@ -124,6 +124,7 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 		return nil, fmt.Errorf("microvm %s: %w", spec.ID, err)
 	}
 	v.onClose = func() { b.release(dir) }
+	v.onCrash = b.keepCrashLog
 	b.cfg.Logf("microvm %s: %s (%s) in %v", spec.ID, how, o.accel, time.Since(start).Round(time.Millisecond))
 	layout := guestLayout
 	if spec.ToolCache != "" {
@@ -211,6 +212,18 @@ func (b *Backend) release(dir string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.live, dir)
+}
+
+// keepCrashLog saves the console and QEMU output of a VM that died under a
+// job to WorkDir/crashed/<id>-<time>.log (Reap leaves them) and logs where.
+func (b *Backend) keepCrashLog(v *vm) {
+	dir := filepath.Join(b.cfg.WorkDir, "crashed")
+	name := filepath.Join(dir, fmt.Sprintf("%s-%s.log", filepath.Base(v.dir), time.Now().UTC().Format("20060102T150405")))
+	diag := fmt.Sprintf("qemu: %v%s\n", v.waitErr, v.diag())
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		os.WriteFile(name, []byte(diag), 0o644)
+	}
+	b.cfg.Logf("microvm %s: QEMU died before Close (%v); console kept in %s", filepath.Base(v.dir), v.waitErr, name)
 }
 
 // dropTemplate forgets a template that failed to restore, so that the next

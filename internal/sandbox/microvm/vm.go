@@ -28,6 +28,7 @@ type vm struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	onCrash   func(*vm) // called by destroy if QEMU had died on its own
 	onClose   func()
 }
 
@@ -84,7 +85,11 @@ func (v *vm) kill() {
 // destroy kills QEMU and removes the VM's directory. Idempotent.
 func (v *vm) destroy() error {
 	v.closeOnce.Do(func() {
+		died := v.alive() != nil
 		v.kill()
+		if died && v.onCrash != nil {
+			v.onCrash(v)
+		}
 		v.closeErr = os.RemoveAll(v.dir)
 		if v.onClose != nil {
 			v.onClose()

@@ -269,6 +269,10 @@ func TestQEMUKilled(t *testing.T) {
 	if err := inst.Close(); err != nil {
 		t.Errorf("Close after crash: %v", err)
 	}
+	logs, _ := filepath.Glob(filepath.Join(b.cfg.WorkDir, "crashed", "killed-*.log"))
+	if len(logs) != 1 {
+		t.Errorf("crash logs: got %q, want one killed-*.log", logs)
+	}
 }
 
 // TestReap simulates a crashed hookci: a second backend on the same WorkDir
