@@ -140,3 +140,103 @@ func (d *Dispatcher) releaseGroup(ctx context.Context, q *store.Queries, done *s
 	}
 	return nil
 }
+
+// jobConcurrency evaluates a job's concurrency group for one leg.
+func jobConcurrency(wj *workflow.Job, env *expr.Env) (string, bool, error) {
+	c := wj.Concurrency
+	if c == nil || strings.TrimSpace(c.Group) == "" {
+		return "", false, nil
+	}
+	group, err := expr.Interpolate(c.Group, env)
+	if err != nil {
+		return "", false, fmt.Errorf("concurrency.group: %w", err)
+	}
+	cip := false
+	if c.CancelInProgress != "" {
+		v, err := expr.EvaluateValue(c.CancelInProgress, env)
+		if err != nil {
+			return "", false, fmt.Errorf("concurrency.cancel-in-progress: %w", err)
+		}
+		cip = expr.Truthy(v) && expr.String(v) != "false"
+	}
+	return group, cip, nil
+}
+
+// enterJobGroup applies the concurrency rules to a job leg about to be
+// queued: a pending job of the group is cancelled (replaced), with
+// cancel-in-progress the active ones too. It reports whether j must wait.
+func (d *Dispatcher) enterJobGroup(ctx context.Context, q *store.Queries, repo string, j *store.Job) (bool, error) {
+	others, err := q.JobsInGroup(ctx, repo, j.Concurrency)
+	if err != nil {
+		return false, err
+	}
+	wait := false
+	for i := range others {
+		o := &others[i]
+		if o.ID == j.ID {
+			continue
+		}
+		switch {
+		case o.Status == store.StatusPending || (j.CancelInProgress && o.Status != store.StatusInProgress):
+			o.Status, o.Conclusion, o.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+			o.Message = fmt.Sprintf("Canceling since a newer job entered the concurrency group %q", j.Concurrency)
+			if err := q.UpdateJob(ctx, o); err != nil {
+				return false, err
+			}
+			if err := d.advanceOther(ctx, q, o.RunID); err != nil {
+				return false, err
+			}
+		case j.CancelInProgress:
+			d.cancelRunning(o.ID)
+		default:
+			wait = true
+		}
+	}
+	return wait, nil
+}
+
+// releaseJobGroup queues the oldest pending job of a group once none of
+// the group is active any more.
+func (d *Dispatcher) releaseJobGroup(ctx context.Context, q *store.Queries, repo, group string) error {
+	if group == "" {
+		return nil
+	}
+	others, err := q.JobsInGroup(ctx, repo, group)
+	if err != nil {
+		return err
+	}
+	var next *store.Job
+	for i := range others {
+		o := &others[i]
+		if o.Status != store.StatusPending {
+			return nil // still active
+		}
+		if next == nil {
+			next = o
+		}
+	}
+	if next == nil {
+		return nil
+	}
+	next.Status = store.StatusQueued
+	if err := q.UpdateJob(ctx, next); err != nil {
+		return err
+	}
+	return q.EnqueueJob(ctx, next.ID)
+}
+
+// advanceOther advances another run after one of its jobs changed.
+func (d *Dispatcher) advanceOther(ctx context.Context, q *store.Queries, runID int64) error {
+	run, err := q.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	in, err := d.loadRunWorkflow(ctx, q, &run)
+	if err != nil {
+		return err
+	}
+	if err := d.advance(ctx, q, &run, in.wf, in.ev); err != nil {
+		return err
+	}
+	return q.EnqueueReport(ctx, run.ID)
+}

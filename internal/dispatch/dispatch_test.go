@@ -375,3 +375,52 @@ jobs:
 		t.Errorf("dead-infra: %s %q, want failure reported as infrastructure", j.Conclusion, j.Message)
 	}
 }
+
+// TestJobConcurrencyGroup: a job-level group lets one job run at a time; a
+// newer waiting job replaces an older waiting one.
+func TestJobConcurrencyGroup(t *testing.T) {
+	e := newEnv(t)
+	wf := `
+on: push
+jobs:
+  deploy:
+    runs-on: x
+    concurrency:
+      group: deploy-${{ github.ref }}
+    steps:
+      - run: sleep %s
+`
+	ctx := context.Background()
+	first := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "3")})
+	waitJob := func(id, status string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			runs, _ := e.st.Q().RunsForDelivery(ctx, id)
+			if len(runs) == 1 {
+				jobs, _ := e.st.Q().RunJobs(ctx, runs[0].ID)
+				if len(jobs) == 1 && jobs[0].Status == status {
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("delivery %s: job never %s", id, status)
+	}
+	waitJob(first, store.StatusInProgress)
+	second := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "0"), "a": "1"})
+	waitJob(second, store.StatusPending)
+	third := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "0"), "a": "2"})
+	_, j2 := e.wait(second)
+	if j := j2["deploy"]; j.Conclusion != "cancelled" || !strings.Contains(j.Message, "newer job") {
+		t.Errorf("second deploy: %s %q, want cancelled by the third", j.Conclusion, j.Message)
+	}
+	_, j1 := e.wait(first)
+	_, j3 := e.wait(third)
+	if j1["deploy"].Conclusion != "success" || j3["deploy"].Conclusion != "success" {
+		t.Errorf("first %s third %s, want both success", j1["deploy"].Conclusion, j3["deploy"].Conclusion)
+	}
+	if !j3["deploy"].StartedAt.After(j1["deploy"].FinishedAt.Add(-50 * time.Millisecond)) {
+		t.Errorf("third deploy started %v before the first finished %v", j3["deploy"].StartedAt, j1["deploy"].FinishedAt)
+	}
+}

@@ -344,6 +344,9 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 		if err := d.siblings(ctx, q, in, jobs); err != nil {
 			return err
 		}
+		if err := d.releaseJobGroup(ctx, q, in.run.Repo, job.Concurrency); err != nil {
+			return err
+		}
 		run, err := q.Run(ctx, job.RunID)
 		if err != nil {
 			return err

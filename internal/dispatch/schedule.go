@@ -254,6 +254,25 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 		if !enqueue {
 			r.Status = statusHeld
 		}
+		if wj.Concurrency != nil {
+			group, cip, err := jobConcurrency(wj, d.jobExprEnv(ev, run, wj, needs, leg))
+			if err != nil {
+				if i == 0 {
+					return complete(store.ConclusionFailure, err.Error())
+				}
+				return err
+			}
+			r.Concurrency, r.CancelInProgress = group, cip
+			if group != "" && enqueue {
+				wait, err := d.enterJobGroup(ctx, q, run.Repo, r)
+				if err != nil {
+					return err
+				}
+				if wait {
+					r.Status, enqueue = store.StatusPending, false
+				}
+			}
+		}
 		if i == 0 {
 			if err := q.UpdateJob(ctx, r); err != nil {
 				return err

@@ -93,6 +93,9 @@ type Job struct {
 	Summary     string
 	// CheckRunID is the GitHub check run reporting this job (App mode), 0 if none yet.
 	CheckRunID int64
+	// Concurrency is the job's evaluated concurrency group ("" for none).
+	Concurrency      string
+	CancelInProgress bool
 }
 
 // Step is one step of a job.

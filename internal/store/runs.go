@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 const runColumns = `id, delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref, pr_number,
@@ -109,13 +110,13 @@ func (q *Queries) RunsForCommit(ctx context.Context, repo, sha string) ([]Run, e
 }
 
 const jobColumns = `id, run_id, job_key, name, matrix, status, conclusion, outputs, backend, message, attempt,
-	created_at, started_at, finished_at, annotations, summary, check_run_id`
+	created_at, started_at, finished_at, annotations, summary, check_run_id, concurrency, cancel_in_progress`
 
 func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var c, s, f int64
 	err := sc.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &j.Matrix, &j.Status, &j.Conclusion, &j.Outputs, &j.Backend,
-		&j.Message, &j.Attempt, &c, &s, &f, &j.Annotations, &j.Summary, &j.CheckRunID)
+		&j.Message, &j.Attempt, &c, &s, &f, &j.Annotations, &j.Summary, &j.CheckRunID, &j.Concurrency, &j.CancelInProgress)
 	j.CreatedAt, j.StartedAt, j.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
 	return j, err
 }
@@ -133,9 +134,10 @@ func (q *Queries) CreateJob(ctx context.Context, j *Job, enqueue bool) error {
 		j.Annotations = "[]"
 	}
 	err := q.db.QueryRowContext(ctx, `INSERT INTO jobs (run_id, job_key, name, matrix, status, conclusion, outputs, backend,
-		message, attempt, created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		message, attempt, created_at, started_at, finished_at, annotations, concurrency, cancel_in_progress)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		j.RunID, j.Key, j.Name, j.Matrix, j.Status, j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt,
-		ms(j.CreatedAt), ms(j.StartedAt), ms(j.FinishedAt)).Scan(&j.ID)
+		ms(j.CreatedAt), ms(j.StartedAt), ms(j.FinishedAt), j.Annotations, j.Concurrency, j.CancelInProgress).Scan(&j.ID)
 	if err != nil {
 		return fmt.Errorf("store: create job: %w", err)
 	}
@@ -160,8 +162,9 @@ func (q *Queries) UpdateJob(ctx context.Context, j *Job) error {
 		j.Annotations = "[]"
 	}
 	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET name = ?, status = ?, conclusion = ?, outputs = ?, backend = ?, message = ?,
-		attempt = ?, started_at = ?, finished_at = ?, annotations = ?, summary = ? WHERE id = ?`, j.Name, j.Status,
-		j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt, ms(j.StartedAt), ms(j.FinishedAt), j.Annotations, j.Summary, j.ID)
+		attempt = ?, started_at = ?, finished_at = ?, annotations = ?, summary = ?, concurrency = ?, cancel_in_progress = ?
+		WHERE id = ?`, j.Name, j.Status, j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt, ms(j.StartedAt),
+		ms(j.FinishedAt), j.Annotations, j.Summary, j.Concurrency, j.CancelInProgress, j.ID)
 	if err != nil {
 		return fmt.Errorf("store: update job %d: %w", j.ID, err)
 	}
@@ -187,6 +190,34 @@ func (q *Queries) Job(ctx context.Context, id int64) (Job, error) {
 		return j, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
 	return j, err
+}
+
+// JobsInGroup lists the unfinished jobs of a repository's job-level
+// concurrency group, oldest first.
+func (q *Queries) JobsInGroup(ctx context.Context, repo, group string) ([]Job, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT `+prefixed("jobs.", jobColumns)+` FROM jobs JOIN runs ON runs.id = jobs.run_id
+		WHERE runs.repo = ? AND jobs.concurrency = ? AND jobs.status != 'completed' ORDER BY jobs.id`, repo, group)
+	if err != nil {
+		return nil, fmt.Errorf("store: jobs in group: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // RunJobs lists a run's jobs in creation order.

@@ -87,4 +87,8 @@ var migrations = []string{
 	// 4: the commit a delivery is about, for the reconciler.
 	`ALTER TABLE deliveries ADD COLUMN sha TEXT NOT NULL DEFAULT '';
 	CREATE INDEX deliveries_repo_sha ON deliveries(repo, sha);`,
+	// 5: job-level concurrency groups.
+	`ALTER TABLE jobs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
+	ALTER TABLE jobs ADD COLUMN cancel_in_progress INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX jobs_concurrency ON jobs(concurrency, status);`,
 }

@@ -78,6 +78,9 @@
 //
 // Everything lives under Config.WorkDir: vms/<id>/ (pid file, agent and QMP
 // sockets, console log) and templates/<key>/ (RAM file, device state), plus
-// the generated initramfs. Close removes a VM's directory after killing QEMU;
-// Reap removes whatever a crashed earlier process left.
+// the generated initramfs and accel.json (the cached KVM verdict). Close
+// removes a VM's directory after killing QEMU; if QEMU had died on its own,
+// its console and output are first kept in crashed/<id>-<time>.log. Reap
+// removes whatever a crashed earlier process left (it kills a QEMU only if
+// its pid file's process still has that directory on its command line).
 package microvm

@@ -85,7 +85,7 @@ func (v *vm) kill() {
 // destroy kills QEMU and removes the VM's directory. Idempotent.
 func (v *vm) destroy() error {
 	v.closeOnce.Do(func() {
-		died := v.alive() != nil
+		died := v.alive() != nil || !processExists(v.cmd.Process.Pid) // exited, or a zombie not yet waited for
 		v.kill()
 		if died && v.onCrash != nil {
 			v.onCrash(v)

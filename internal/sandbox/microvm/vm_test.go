@@ -318,3 +318,21 @@ func TestToolCache(t *testing.T) {
 		t.Error("the guest created a file in the host's tool cache")
 	}
 }
+
+// TestPowerOff checks the guest init's clean shutdown: SIGTERM to PID 1
+// powers the VM off and QEMU exits on its own.
+func TestPowerOff(t *testing.T) {
+	b := newTestBackend(t, nil)
+	inst := startVM(t, b, sandbox.Spec{ID: "poweroff"})
+	pid := qemuPid(vmDir(b, "poweroff"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The step may or may not see its own exit before the VM is gone.
+	inst.Client.Exec(ctx, agent.ExecRequest{Argv: []string{"kill", "-TERM", "1"}, Env: guestEnv}, io.Discard)
+	for processExists(pid) {
+		if ctx.Err() != nil {
+			t.Fatalf("qemu %d still running 30 s after SIGTERM to the guest's init", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
