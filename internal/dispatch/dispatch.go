@@ -16,6 +16,7 @@ import (
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/workflow"
 )
 
 // Starter starts a sandbox for one job.
@@ -75,13 +76,15 @@ type Dispatcher struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex // guards running
-	running map[int64]context.CancelCauseFunc
+	mu        sync.Mutex // guards the fields below
+	running   map[int64]context.CancelCauseFunc
+	workflows map[string]*workflow.Workflow // parsed workflow files by repo@sha:path
 }
 
 // New returns a Dispatcher.
 func New(cfg Config) *Dispatcher {
-	d := &Dispatcher{cfg: cfg, log: cfg.Logger, running: map[int64]context.CancelCauseFunc{}}
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger, running: map[int64]context.CancelCauseFunc{},
+		workflows: map[string]*workflow.Workflow{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +98,32 @@ func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) erro
 
 // errCancelled is the cause given to a job cancelled by fail-fast or by a user.
 var errCancelled = fmt.Errorf("job cancelled")
+
+// loadWorkflow reads and parses a workflow file at a commit, once: the file
+// at a commit never changes, and the parsed model is only read.
+func (d *Dispatcher) loadWorkflow(ctx context.Context, m *gitrepo.Mirror, sha, file string) (*workflow.Workflow, error) {
+	key := m.Repo + "@" + sha + ":" + file
+	d.mu.Lock()
+	wf, ok := d.workflows[key]
+	d.mu.Unlock()
+	if ok {
+		return wf, nil
+	}
+	src, err := m.ReadFile(ctx, sha, file)
+	if err != nil {
+		return nil, err
+	}
+	if wf, err = workflow.Load(file, src); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if len(d.workflows) >= 512 {
+		d.workflows = map[string]*workflow.Workflow{}
+	}
+	d.workflows[key] = wf
+	d.mu.Unlock()
+	return wf, nil
+}
 
 // cancelRunning cancels a job running in this process, if it is.
 func (d *Dispatcher) cancelRunning(jobID int64) {

@@ -54,11 +54,7 @@ func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
 	if in.mirror, err = d.cfg.Git.Fetch(ctx, in.run.Repo, in.run.SHA); err != nil {
 		return nil, err
 	}
-	src, err := in.mirror.ReadFile(ctx, in.run.SHA, in.run.WorkflowFile)
-	if err != nil {
-		return nil, err
-	}
-	if in.wf, err = workflow.Load(in.run.WorkflowFile, src); err != nil {
+	if in.wf, err = d.loadWorkflow(ctx, in.mirror, in.run.SHA, in.run.WorkflowFile); err != nil {
 		return nil, err
 	}
 	in.ev.Inputs = typedInputs(in.wf, in.ev.Inputs)
@@ -434,11 +430,7 @@ func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run 
 	if err != nil {
 		return nil, err
 	}
-	src, err := m.ReadFile(ctx, run.SHA, run.WorkflowFile)
-	if err != nil {
-		return nil, err
-	}
-	if in.wf, err = workflow.Load(run.WorkflowFile, src); err != nil {
+	if in.wf, err = d.loadWorkflow(ctx, m, run.SHA, run.WorkflowFile); err != nil {
 		return nil, err
 	}
 	in.ev.Inputs = typedInputs(in.wf, in.ev.Inputs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -82,12 +83,11 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 		if !d.workflowSelected(f) {
 			continue
 		}
-		src, err := mirror.ReadFile(ctx, ev.SHA, f)
+		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
-			return err
-		}
-		wf, err := workflow.Load(f, src)
-		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return err
+			}
 			plans = append(plans, planned{file: f, err: err})
 			continue
 		}
@@ -102,6 +102,10 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 			continue
 		}
 		plans = append(plans, planned{file: f, wf: wf})
+	}
+	if len(plans) > 0 {
+		// Make the commit's workspace tar while the jobs are being queued.
+		go mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
 	}
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		for _, p := range plans {

@@ -29,6 +29,7 @@ type Cache struct {
 	mu        sync.Mutex // guards the fields below
 	locks     map[string]*sync.Mutex
 	overrides map[string]string
+	known     map[string]bool // repo@sha known to be in the mirror (commits never leave it)
 }
 
 // New returns a cache of mirrors under dir, fetching from
@@ -95,10 +96,13 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 			return nil, fmt.Errorf("gitrepo: invalid commit id %q", s)
 		}
 	}
+	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git")}
+	if c.allKnown(repo, shas) {
+		return m, nil
+	}
 	l := c.lock(repo)
 	l.Lock()
 	defer l.Unlock()
-	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git")}
 	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
 		if err := os.MkdirAll(m.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("gitrepo: %w", err)
@@ -114,6 +118,7 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 		}
 	}
 	if len(missing) == 0 {
+		c.remember(repo, shas)
 		return m, nil
 	}
 	env, err := c.authEnv(ctx, repo)
@@ -134,7 +139,30 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 			return nil, fmt.Errorf("gitrepo: commit %s not found in %s", s, repo)
 		}
 	}
+	c.remember(repo, shas)
 	return m, nil
+}
+
+func (c *Cache) allKnown(repo string, shas []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range shas {
+		if !c.known[repo+"@"+s] {
+			return false
+		}
+	}
+	return len(shas) > 0
+}
+
+func (c *Cache) remember(repo string, shas []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known == nil || len(c.known) > 100000 {
+		c.known = map[string]bool{}
+	}
+	for _, s := range shas {
+		c.known[repo+"@"+s] = true
+	}
 }
 
 // authEnv passes a token to git through the environment (an extra header),

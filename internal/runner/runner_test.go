@@ -41,7 +41,9 @@ func (r *recorder) all() string {
 	return b.String()
 }
 
-func startHost(t *testing.T) *sandbox.Instance {
+func startHost(t *testing.T) *sandbox.Instance { return startHostB(t) }
+
+func startHostB(t testing.TB) *sandbox.Instance {
 	t.Helper()
 	b, err := host.New(host.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
 	if err != nil {

@@ -28,7 +28,7 @@ type vm struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	onCrash   func(*vm) // called by destroy if QEMU had died on its own
+	onCrash   func(*vm) // called by destroy if QEMU had failed on its own
 	onClose   func()
 }
 
@@ -87,7 +87,7 @@ func (v *vm) destroy() error {
 	v.closeOnce.Do(func() {
 		died := v.alive() != nil || !processExists(v.cmd.Process.Pid) // exited, or a zombie not yet waited for
 		v.kill()
-		if died && v.onCrash != nil {
+		if died && v.waitErr != nil && v.onCrash != nil { // exit 0 is a guest power-off
 			v.onCrash(v)
 		}
 		v.closeErr = os.RemoveAll(v.dir)

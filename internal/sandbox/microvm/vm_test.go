@@ -62,6 +62,7 @@ func testExec(t *testing.T, inst *sandbox.Instance) {
 		{"layout", "pwd; echo $HOME; test -d /home/runner/work/_temp && echo temp", "/home/runner/work/w\n/home/runner\ntemp\n", 0},
 		{"writable root overlay", "echo x > /usr/local/hookci-test && cat /usr/local/hookci-test", "x\n", 0},
 		{"killed by signal", "kill -9 $$", "", -1},
+		{"orphans reaped by init", "(sleep 0.2 &); sleep 1.5; grep -l '^State:.*zombie' /proc/[0-9]*/status 2>/dev/null | wc -l", "0\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := run(t, inst, tc.script)
