@@ -27,21 +27,22 @@ func main() {
 	rate := flag.Int("rate", 100, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	corpus := flag.String("corpus", "../shared/corpora", "test corpora directory (for a real push payload)")
+	sync := flag.String("sync", "full", "SQLite synchronous setting: full or normal")
 	flag.Parse()
-	if err := run(*rate, *dur, *corpus); err != nil {
+	if err := run(*rate, *dur, *corpus, *sync); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, dur time.Duration, corpus string) error {
+func run(rate int, dur time.Duration, corpus, sync string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "hookci-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	st, err := store.Open(ctx, dir, store.Options{MaxJobs: 4})
+	st, err := store.Open(ctx, dir, store.Options{MaxJobs: 4, Sync: sync})
 	if err != nil {
 		return err
 	}
@@ -114,8 +115,9 @@ func run(rate int, dur time.Duration, corpus string) error {
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
 	stored, _ := st.Q().CountDeliveries(ctx)
-	fmt.Printf("webhook ack latency, %d signed %d-byte push deliveries at %d/s over loopback (%.1fs), SQLite WAL synchronous=FULL\n",
-		n, len(payload), rate, elapsed.Seconds())
+	fmt.Printf("webhook ack latency, %d signed %d-byte push deliveries at %d/s over loopback (%.1fs), SQLite WAL synchronous=%s\n",
+		n, len(payload), rate, elapsed.Seconds(), strings.ToUpper(sync))
+	fmt.Printf("  fsync of 8 KiB on this disk: %s\n", fsyncCost(dir))
 	fmt.Printf("  p50 %s  p90 %s  p99 %s  max %s  errors %d  stored %d\n", ms(pct(.5)), ms(pct(.9)), ms(pct(.99)),
 		ms(lat[len(lat)-1]), failed, stored)
 	budget := "within"
@@ -128,6 +130,26 @@ func run(rate int, dur time.Duration, corpus string) error {
 		return fmt.Errorf("%d requests failed", failed)
 	}
 	return nil
+}
+
+// fsyncCost times one 8 KiB write+fsync, median of 20.
+func fsyncCost(dir string) string {
+	f, err := os.CreateTemp(dir, "fsync")
+	if err != nil {
+		return "?"
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 8192)
+	var ds []time.Duration
+	for i := 0; i < 20; i++ {
+		t0 := time.Now()
+		f.Write(buf)
+		f.Sync()
+		ds = append(ds, time.Since(t0))
+	}
+	sort.Slice(ds, func(a, b int) bool { return ds[a] < ds[b] })
+	return ms(ds[len(ds)/2])
 }
 
 func ms(d time.Duration) string {

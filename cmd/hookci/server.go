@@ -46,7 +46,7 @@ type serverOptions struct {
 
 // newServer wires everything but does not start the queue or listen.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
-	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log})
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync})
 	if err != nil {
 		return nil, err
 	}

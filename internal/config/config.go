@@ -22,6 +22,9 @@ type Config struct {
 	Listen        string `toml:"listen" env:"HOOKCI_LISTEN"`
 	WebhookSecret string `toml:"webhook_secret" env:"HOOKCI_WEBHOOK_SECRET" secret:"true"`
 	DataDir       string `toml:"data_dir" env:"HOOKCI_DATA_DIR"`
+	// SQLiteSync is "full" (every acknowledged delivery is fsynced) or
+	// "normal" (survives hookci crashing, not the machine; faster).
+	SQLiteSync string `toml:"sqlite_sync" env:"HOOKCI_SQLITE_SYNC"`
 	// DatabaseURL selects the store: empty means SQLite in DataDir.
 	DatabaseURL string `toml:"database_url" env:"HOOKCI_DATABASE_URL" secret:"true"`
 

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +61,11 @@ type Options struct {
 	// LISTEN/NOTIFY); inserts from this process wake it at once.
 	PollInterval time.Duration
 	Logger       *slog.Logger
+	// Sync is SQLite's synchronous setting: "full" (default: every commit is
+	// fsynced, so an acknowledged delivery survives power loss) or "normal"
+	// (survives a crash of hookci, kill -9 included, but not of the machine;
+	// much faster where fsync is slow).
+	Sync string
 }
 
 // Open opens (creating if needed) the SQLite store in dataDir and migrates it.
@@ -72,7 +78,16 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	path := filepath.Join(dataDir, "hookci.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+	sync := "FULL"
+	switch strings.ToLower(opts.Sync) {
+	case "", "full":
+	case "normal":
+		sync = "NORMAL"
+	default:
+		lock.Close()
+		return nil, fmt.Errorf("store: sync %q: want full or normal", opts.Sync)
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
