@@ -288,27 +288,7 @@ func (j *JobContext) runScript(ctx context.Context, idx int, s *workflow.Step, e
 	if wd, err = expr.Interpolate(wd, xenv); err != nil {
 		return StepOutcome{}, fmt.Errorf("working-directory: %w", err)
 	}
-	argvTmpl, ext, err := shellCommand(shell)
-	if err != nil {
-		return StepOutcome{}, err
-	}
-	dir := j.Inst.Layout.Workspace
-	if wd != "" {
-		if path.IsAbs(wd) {
-			dir = path.Clean(wd)
-		} else {
-			dir = path.Join(dir, wd)
-		}
-	}
-	scriptPath := path.Join(j.Inst.Layout.Temp, randomID()+ext)
-	argv := make([]string, len(argvTmpl))
-	for i, a := range argvTmpl {
-		argv[i] = strings.ReplaceAll(a, "{0}", scriptPath)
-	}
-	if ext == ".sh" || ext == "" {
-		script = strings.TrimRight(script, "\n") + "\n"
-	}
-	return j.exec(ctx, idx, argv, dir, env, map[string][]byte{scriptPath: []byte(script)})
+	return j.RunScript(ctx, idx, script, shell, wd, env)
 }
 
 // exec runs argv as one step: file-command files are prepared, extra files

@@ -73,18 +73,23 @@ func (q *Queries) Run(ctx context.Context, id int64) (Run, error) {
 // Runs lists runs, newest first; where filters by a SQL condition on runs
 // built only from constants in this package's callers (e.g. "delivery_id = ?").
 func (q *Queries) runsWhere(ctx context.Context, where string, args ...any) ([]Run, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs `+where, args...)
+	return queryAll(ctx, q.db, scanRun, `SELECT `+runColumns+` FROM runs `+where, args...)
+}
+
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, db execer, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: list runs: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	defer rows.Close()
-	var out []Run
+	var out []T
 	for rows.Next() {
-		r, err := scanRun(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -195,21 +200,8 @@ func (q *Queries) Job(ctx context.Context, id int64) (Job, error) {
 // JobsInGroup lists the unfinished jobs of a repository's job-level
 // concurrency group, oldest first.
 func (q *Queries) JobsInGroup(ctx context.Context, repo, group string) ([]Job, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT `+prefixed("jobs.", jobColumns)+` FROM jobs JOIN runs ON runs.id = jobs.run_id
+	return queryAll(ctx, q.db, scanJob, `SELECT `+prefixed("jobs.", jobColumns)+` FROM jobs JOIN runs ON runs.id = jobs.run_id
 		WHERE runs.repo = ? AND jobs.concurrency = ? AND jobs.status != 'completed' ORDER BY jobs.id`, repo, group)
-	if err != nil {
-		return nil, fmt.Errorf("store: jobs in group: %w", err)
-	}
-	defer rows.Close()
-	var out []Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
 }
 
 func prefixed(prefix, cols string) string {
@@ -222,20 +214,7 @@ func prefixed(prefix, cols string) string {
 
 // RunJobs lists a run's jobs in creation order.
 func (q *Queries) RunJobs(ctx context.Context, runID int64) ([]Job, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE run_id = ? ORDER BY id`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q.db, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE run_id = ? ORDER BY id`, runID)
 }
 
 // PutStep inserts or replaces one step's record.

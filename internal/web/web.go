@@ -184,20 +184,29 @@ func pathID(r *http.Request) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
+// runView loads the run named in the path, answering the errors itself.
+func (s *Server) runView(w http.ResponseWriter, r *http.Request) (*RunView, bool) {
 	id, ok := pathID(r)
 	if !ok {
 		http.Error(w, "bad run id", http.StatusBadRequest)
-		return
+		return nil, false
 	}
 	v, err := s.loadRun(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "no such run", http.StatusNotFound)
-		return
+		return nil, false
 	}
 	if err != nil {
-		s.log.Error("run page", "run", id, "err", err)
+		s.log.Error("loading run", "run", id, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
+		return nil, false
+	}
+	return v, true
+}
+
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.runView(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -228,21 +237,9 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		http.Error(w, "bad run id", http.StatusBadRequest)
-		return
+	if v, ok := s.runView(w, r); ok {
+		writeJSON(w, v)
 	}
-	v, err := s.loadRun(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		http.Error(w, "no such run", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, v)
 }
 
 func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
