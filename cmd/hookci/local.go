@@ -304,8 +304,10 @@ func sanitize(s string) string {
 // follow prints the runs of a delivery as they go and reports whether all succeeded.
 func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writer) (bool, error) {
 	q := st.Q()
-	seen := map[int64]int64{}    // job → last log seq printed
-	header := map[int64]string{} // job → printed prefix
+	seen := map[int64]int64{}           // job → last log seq printed
+	header := map[int64]string{}        // job → printed prefix
+	shown := map[int64]map[int]int{}    // job → step → 1 started, 2 finished
+	names := map[int64]map[int]string{} // job → step → name
 	for {
 		select {
 		case <-ctx.Done():
@@ -333,16 +335,48 @@ func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writ
 			for _, j := range jobs {
 				prefix := fmt.Sprintf("[%s/%s]", r.WorkflowName, j.Name)
 				header[j.ID] = prefix
+				steps, err := q.Steps(ctx, j.ID)
+				if err != nil {
+					return false, err
+				}
 				chunks, err := q.LogAfter(ctx, j.ID, seen[j.ID])
 				if err != nil {
 					return false, err
 				}
+				if shown[j.ID] == nil {
+					shown[j.ID], names[j.ID] = map[int]int{}, map[int]string{}
+				}
+				for _, st := range steps {
+					names[j.ID][st.Index] = st.Name
+				}
+				start := func(idx int) {
+					if shown[j.ID][idx] == 0 {
+						fmt.Fprintf(out, "%s ⭐ %s\n", prefix, names[j.ID][idx])
+						shown[j.ID][idx] = 1
+					}
+				}
+				// finish prints the end of every completed step before step upTo.
+				finish := func(upTo int) {
+					for _, st := range steps {
+						if st.Index >= upTo || st.Status != store.StatusCompleted || shown[j.ID][st.Index] == 2 {
+							continue
+						}
+						start(st.Index)
+						mark := map[string]string{"success": "✅", "failure": "❌", "skipped": "⏭️ ", "cancelled": "⚪"}[st.Conclusion]
+						fmt.Fprintf(out, "%s %s %s: %s [%s]\n", prefix, mark, st.Name, st.Conclusion,
+							st.FinishedAt.Sub(st.StartedAt).Round(time.Millisecond))
+						shown[j.ID][st.Index] = 2
+					}
+				}
 				for _, c := range chunks {
+					finish(c.StepIdx)
+					start(c.StepIdx)
 					for _, line := range strings.Split(strings.TrimRight(string(c.Data), "\n"), "\n") {
-						fmt.Fprintf(out, "%s | %s\n", prefix, line)
+						fmt.Fprintf(out, "%s |   %s\n", prefix, line)
 					}
 					seen[j.ID] = c.Seq
 				}
+				finish(1 << 30)
 			}
 			if r.Status != store.StatusCompleted {
 				done = false
