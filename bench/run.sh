@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints the figures (see bench/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin:$HOME/go/bin
+command -v act >/dev/null || go install github.com/nektos/act@v0.2.89
+scripts/build.sh
+echo "== uptime: $(uptime)"
+go run ./bench/webhookload -rate 100 -duration 10s -sync full
+go run ./bench/webhookload -rate 100 -duration 10s -sync normal
+go run ./bench/fivestep -n 7
+go run ./bench/microvm -n 5 || echo "microvm bench failed (no QEMU or image?)"
+go test -run '^$' -bench . -benchtime 2s ./internal/expr | grep -E '^Benchmark'
+go test -run '^$' -bench PlanRealworld -benchtime 3x ./internal/workflow | grep -E '^Benchmark'
+go test -run '^$' -bench FiveRunSteps -benchtime 20x ./internal/runner | grep -E '^Benchmark'
