@@ -94,11 +94,12 @@ func benchMemory(ctx context.Context, newBackend backendFunc) error {
 		for _, p := range vms {
 			raw, _ := os.ReadFile(p)
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-			rss, pss, err := smapsRollup(pid)
+			m, err := smapsRollup(pid)
 			if err != nil {
 				return err
 			}
-			fmt.Printf("idle %s (%d running): RSS %.1f MiB  PSS %.1f MiB\n", what, count, rss, pss)
+			fmt.Printf("idle %s (%d running): RSS %.1f MiB  PSS %.1f MiB  USS %.1f MiB  anonymous %.1f MiB\n",
+				what, count, m["Rss"], m["Pss"], m["Private_Clean"]+m["Private_Dirty"], m["Anonymous"])
 		}
 		for _, inst := range insts {
 			inst.Close()
@@ -108,29 +109,24 @@ func benchMemory(ctx context.Context, newBackend backendFunc) error {
 	return nil
 }
 
-// smapsRollup returns a process's Rss and Pss in MiB.
-func smapsRollup(pid int) (rss, pss float64, err error) {
+// smapsRollup returns a process's /proc/PID/smaps_rollup fields in MiB.
+func smapsRollup(pid int) (map[string]float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer f.Close()
+	m := map[string]float64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var kb float64
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
+		if len(fields) != 3 || fields[2] != "kB" {
 			continue
 		}
-		kb, _ = strconv.ParseFloat(fields[1], 64)
-		switch fields[0] {
-		case "Rss:":
-			rss = kb / 1024
-		case "Pss:":
-			pss = kb / 1024
-		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		m[strings.TrimSuffix(fields[0], ":")] = kb / 1024
 	}
-	return rss, pss, sc.Err()
+	return m, sc.Err()
 }
 
 // benchCPU compares a CPU-bound shell loop inside the guest and on the host.

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,7 +133,14 @@ func parseExitTrailer(tr http.Header) (ExecResult, error) {
 	if err != nil {
 		return ExecResult{}, &InfraError{Op: "exec", Err: fmt.Errorf("bad exit status %q", code)}
 	}
-	return ExecResult{ExitCode: n, Signal: tr.Get(trailerSignal)}, nil
+	res := ExecResult{ExitCode: n, Signal: tr.Get(trailerSignal)}
+	if v := tr.Get(trailerFiles); v != "" && v != "overflow" {
+		js, err := base64.StdEncoding.DecodeString(v)
+		if err == nil && json.Unmarshal(js, &res.Files) == nil {
+			res.CollectComplete = true
+		}
+	}
+	return res, nil
 }
 
 // do sends one request and returns the response if its status is 2xx;

@@ -38,11 +38,18 @@
 // Requests use the host name "hookci-agent"; paths are absolute paths in the sandbox.
 // Every response carries the header "Hookci-Agent-Version".
 //
-//	POST /exec            body: JSON ExecRequest {"argv":[...],"env":[...],"dir":"..."}
+//	POST /exec            body: JSON ExecRequest {"argv":[...],"env":[...],"dir":"...",
+//	                      "files":[{"path","data"(base64),"mode"}], "collect":["/path",...]}
+//	                      "files" are written (parents created) before the process starts;
+//	                      "collect" names files read back after it exits.
 //	                      200: body streams the process's stdout and stderr, interleaved
 //	                      in write order (one pipe), flushed as written; trailers:
 //	                        Hookci-Exit-Code: decimal exit code, -1 if killed by a signal
 //	                        Hookci-Signal:    signal name ("SIGKILL") or empty
+//	                        Hookci-Files:     base64 of a JSON object path → base64 content of
+//	                                          the collected files that exist, when they total at
+//	                                          most 256 KiB; otherwise "overflow" (read them with
+//	                                          GET /files instead)
 //	                      A program that cannot be started (not found, not executable)
 //	                      is not a protocol error: the body carries the reason and the
 //	                      exit code is 127 (not found) or 126 (cannot execute), like a shell.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,13 +37,65 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Trailer", trailerExit+", "+trailerSignal)
+	for _, f := range req.Files {
+		if err := writeSpec(f); err != nil {
+			s.writeError(w, r, &requestError{"exec request: " + err.Error()})
+			return
+		}
+	}
+	w.Header().Set("Trailer", trailerExit+", "+trailerSignal+", "+trailerFiles)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	flush(w)
 	res := s.run(r.Context(), req, w)
 	w.Header().Set(trailerExit, strconv.Itoa(res.ExitCode))
 	w.Header().Set(trailerSignal, res.Signal)
+	if len(req.Collect) > 0 {
+		w.Header().Set(trailerFiles, collect(req.Collect))
+	}
+}
+
+// writeSpec writes one file of an exec request.
+func writeSpec(f FileSpec) error {
+	if !filepath.IsAbs(f.Path) {
+		return fmt.Errorf("file path %q is not absolute", f.Path)
+	}
+	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+		return err
+	}
+	mode := f.Mode.Perm()
+	if mode == 0 {
+		mode = 0o644
+	}
+	if err := os.WriteFile(f.Path, f.Data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(f.Path, mode) // WriteFile keeps the mode of an existing file
+}
+
+// collect encodes the collected files for the trailer, or "overflow".
+func collect(paths []string) string {
+	files := map[string][]byte{}
+	total := 0
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		total += len(b)
+		if total > MaxCollect {
+			return "overflow"
+		}
+		files[p] = b
+	}
+	js, err := json.Marshal(files)
+	if err != nil {
+		return "overflow"
+	}
+	return base64.StdEncoding.EncodeToString(js)
 }
 
 // run starts req, copies its output to w until it exits (or ctx ends, which

@@ -292,3 +292,35 @@ func TestExecOutputWriterFails(t *testing.T) {
 		t.Errorf("got InfraError %v, want the writer's error", err)
 	}
 }
+
+func TestExecFilesAndCollect(t *testing.T) {
+	c := startServer(t)
+	dir := t.TempDir()
+	script := dir + "/sub/run.sh"
+	out := dir + "/out"
+	var buf strings.Builder
+	res, err := c.Exec(context.Background(), ExecRequest{
+		Argv:    []string{"sh", script},
+		Env:     []string{"PATH=/usr/bin:/bin", "OUT=" + out},
+		Files:   []FileSpec{{Path: script, Data: []byte("echo ran; echo 'k=v' > \"$OUT\"\n"), Mode: 0o755}, {Path: out, Data: nil, Mode: 0o666}},
+		Collect: []string{out, dir + "/missing"},
+	}, &buf)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Exec = %+v, %v", res, err)
+	}
+	if !res.CollectComplete || string(res.Files[out]) != "k=v\n" {
+		t.Errorf("collected %+v (complete %v), want %s = k=v", res.Files, res.CollectComplete, out)
+	}
+	if _, ok := res.Files[dir+"/missing"]; ok {
+		t.Error("a missing file was collected")
+	}
+	big := dir + "/big"
+	res, err = c.Exec(context.Background(), ExecRequest{Argv: []string{"sh", "-c", "head -c 300000 /dev/zero > " + big},
+		Env: []string{"PATH=/usr/bin:/bin"}, Collect: []string{big}}, &buf)
+	if err != nil || res.CollectComplete {
+		t.Errorf("oversized collect: complete %v, err %v; want an overflow", res.CollectComplete, err)
+	}
+	if _, err := c.Exec(context.Background(), ExecRequest{Argv: []string{"true"}, Files: []FileSpec{{Path: "relative"}}}, &buf); err == nil {
+		t.Error("a relative file path was accepted")
+	}
+}

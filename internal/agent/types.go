@@ -1,6 +1,9 @@
 package agent
 
-import "fmt"
+import (
+	"fmt"
+	"io/fs"
+)
 
 // Version is the protocol version the agent reports in Info and in the
 // Hookci-Agent-Version header.
@@ -16,7 +19,22 @@ type ExecRequest struct {
 	// Dir is the working directory, created if missing; empty means the
 	// agent's own working directory.
 	Dir string `json:"dir,omitempty"`
+	// Files are written (parents created) before the process starts.
+	Files []FileSpec `json:"files,omitempty"`
+	// Collect names files (absolute paths) read back after the process
+	// exits, returned in ExecResult.Files when small enough.
+	Collect []string `json:"collect,omitempty"`
 }
+
+// FileSpec is a file to write.
+type FileSpec struct {
+	Path string      `json:"path"`
+	Data []byte      `json:"data"`
+	Mode fs.FileMode `json:"mode"`
+}
+
+// MaxCollect is the most collected content returned with an exec.
+const MaxCollect = 256 << 10
 
 // ExecResult is how a process ended.
 type ExecResult struct {
@@ -24,6 +42,10 @@ type ExecResult struct {
 	ExitCode int
 	// Signal names the signal that killed the process ("SIGKILL"), if any.
 	Signal string
+	// Files holds the requested Collect files that exist, by path, when
+	// CollectComplete; otherwise the caller reads them itself.
+	Files           map[string][]byte
+	CollectComplete bool
 }
 
 // Info describes the agent and the machine it runs on.
@@ -55,6 +77,7 @@ const (
 	headerVersion  = "Hookci-Agent-Version"
 	trailerExit    = "Hookci-Exit-Code"
 	trailerSignal  = "Hookci-Signal"
+	trailerFiles   = "Hookci-Files"
 	agentURLPrefix = "http://hookci-agent"
 )
 

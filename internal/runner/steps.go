@@ -300,24 +300,22 @@ func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir strin
 		"GITHUB_ENV": "env", "GITHUB_OUTPUT": "output", "GITHUB_PATH": "path",
 		"GITHUB_STATE": "state", "GITHUB_STEP_SUMMARY": "summary",
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, f := range names {
-		addFile(tw, path.Join(fcDir, f)[1:], nil, 0o666)
-	}
-	for p, data := range files {
-		addFile(tw, p[1:], data, 0o755)
-	}
-	tw.Close()
-	if err := j.Inst.Client.PutFiles(ctx, "/", &buf); err != nil {
-		return StepOutcome{}, err
-	}
+	// One round trip: the file-command files and the script go with the
+	// request, and the file-command files come back in its trailer.
+	req := agent.ExecRequest{Argv: argv, Dir: dir}
 	full := j.processEnv(env)
 	for k, f := range names {
-		full[k] = path.Join(fcDir, f)
+		p := path.Join(fcDir, f)
+		full[k] = p
+		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o666})
+		req.Collect = append(req.Collect, p)
 	}
+	for p, data := range files {
+		req.Files = append(req.Files, agent.FileSpec{Path: p, Data: data, Mode: 0o755})
+	}
+	req.Env = envList(full)
 	lw := newLineWriter(j, idx)
-	res, err := j.Inst.Client.Exec(ctx, agent.ExecRequest{Argv: argv, Env: envList(full), Dir: dir}, lw)
+	res, err := j.Inst.Client.Exec(ctx, req, lw)
 	lw.Flush()
 	if err != nil {
 		return StepOutcome{}, err
@@ -330,9 +328,15 @@ func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir strin
 		}
 		j.logError(idx, msg)
 	}
-	if err := j.applyFileCommands(ctx, idx, fcDir, &out); err != nil {
+	contents := map[string][]byte{}
+	if res.CollectComplete {
+		for p, b := range res.Files {
+			contents[path.Base(p)] = b
+		}
+	} else if contents, err = j.readFileCommands(ctx, fcDir); err != nil {
 		return out, err
 	}
+	j.applyFileCommands(idx, contents, &out)
 	return out, nil
 }
 
@@ -380,10 +384,12 @@ func envList(m map[string]string) []string {
 }
 
 // applyFileCommands reads the step's GITHUB_* files back and applies them.
-func (j *JobContext) applyFileCommands(ctx context.Context, idx int, fcDir string, out *StepOutcome) error {
+// readFileCommands reads a step's file-command files (when they were too big
+// to come back with the exec).
+func (j *JobContext) readFileCommands(ctx context.Context, fcDir string) (map[string][]byte, error) {
 	rc, err := j.Inst.Client.GetFiles(ctx, fcDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -394,16 +400,21 @@ func (j *JobContext) applyFileCommands(ctx context.Context, idx int, fcDir strin
 			break
 		}
 		if err != nil {
-			return &agent.InfraError{Op: "read file commands", Err: err}
+			return nil, &agent.InfraError{Op: "read file commands", Err: err}
 		}
 		if h.Typeflag == tar.TypeReg {
 			b, err := io.ReadAll(io.LimitReader(tr, 64<<20))
 			if err != nil {
-				return &agent.InfraError{Op: "read file commands", Err: err}
+				return nil, &agent.InfraError{Op: "read file commands", Err: err}
 			}
 			contents[path.Base(h.Name)] = b
 		}
 	}
+	return contents, nil
+}
+
+// applyFileCommands applies a step's GITHUB_* files (by base name).
+func (j *JobContext) applyFileCommands(idx int, contents map[string][]byte, out *StepOutcome) {
 	if out.Outputs == nil {
 		out.Outputs = map[string]string{}
 	}
@@ -429,7 +440,6 @@ func (j *JobContext) applyFileCommands(ctx context.Context, idx int, fcDir strin
 			j.result.Summary += "\n"
 		}
 	}
-	return nil
 }
 
 // saveState records GITHUB_STATE / ::save-state:: values of the current

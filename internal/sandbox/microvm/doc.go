@@ -71,8 +71,9 @@
 // # Memory under TCG
 //
 // Each QEMU gets a 16 MiB translation cache (tb-size=16): measured idle clone
-// PSS 42 MiB with 16 against 53 MiB with 64; 8 MiB gave 37 MiB but slowed
-// template starts by half again. Under KVM there is no translation cache.
+// PSS 42 MiB with 16 (3 clones; USS, the cost of one more clone, 30 MiB)
+// against 53 MiB with 64; 8 MiB gave 37 MiB but slowed template starts by
+// half again. Under KVM there is no translation cache.
 //
 // # Files
 //
