@@ -55,10 +55,11 @@ const (
 	guestWorkspace = guestWork + "/w"
 )
 
-// ResyncPath is the file the host writes after every (re)start of a guest:
-// "<unix nanoseconds> <hex random seed>\n". PID 1 sets the clock from it,
-// feeds the seed to the kernel RNG and forces a reseed, then writes
-// ResyncPath+".done" with the same content.
+// resyncPath is the file the host writes after every (re)start of a guest:
+// "<unix nanoseconds> <hex random seed>[ mount-work]\n". PID 1 sets the
+// clock from it, feeds the seed to the kernel RNG and forces a reseed, mounts
+// the workspace disk if asked, then writes resyncPath+".done" with the same
+// content, followed by "ERROR <reason>\n" if something failed.
 const resyncPath = "/run/hookci/resync"
 
 // guestInit is the agent's init mode. It returns only on failure.
