@@ -52,7 +52,8 @@ type Config struct {
 	// Accel is the microVM accelerator: auto (KVM when it really runs a
 	// guest, else TCG), kvm or tcg.
 	Accel string `toml:"accel" env:"HOOKCI_ACCEL"`
-	// VMTemplate starts microVMs from a booted snapshot.
+	// VMTemplate starts microVMs from a booted snapshot (default true; a
+	// job with a tool cache always boots cold).
 	VMTemplate bool `toml:"vm_template" env:"HOOKCI_VM_TEMPLATE"`
 	// MaxJobs caps the jobs running at once on this host.
 	MaxJobs int `toml:"max_jobs" env:"HOOKCI_MAX_JOBS"`
@@ -109,6 +110,7 @@ func Default() Config {
 		GitHubAPIURL: "https://api.github.com/",
 		GitURL:       "https://github.com",
 		Sandbox:      "auto",
+		VMTemplate:   true,
 		MaxJobs:      4,
 	}
 }

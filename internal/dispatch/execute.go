@@ -93,6 +93,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		return nil
 	}
 	log := d.log.With("run", in.run.ID, "job", jobID, "key", in.job.Key, "repo", in.run.Repo)
+	log.Debug("job picked up", "queued_for", time.Since(in.job.CreatedAt))
 	env := d.jobExprEnv(in.ev, &in.run, in.wj, in.needs, in.leg)
 	labels, err := runsOn(in.wj.RunsOn, env)
 	var starter Starter

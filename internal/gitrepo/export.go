@@ -89,6 +89,11 @@ func (m *Mirror) ExportCached(ctx context.Context, sha, cloneURL string) (string
 		return "", fmt.Errorf("gitrepo: %w", err)
 	}
 	p := filepath.Join(dir, sha+".tar")
+	if m.cache != nil { // one export per commit at a time: a second caller waits for the first
+		l := m.cache.lock(p)
+		l.Lock()
+		defer l.Unlock()
+	}
 	if _, err := os.Stat(p); err == nil {
 		now := time.Now()
 		os.Chtimes(p, now, now)

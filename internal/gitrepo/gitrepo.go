@@ -48,8 +48,9 @@ func ValidSHA(s string) bool { return shaRe.MatchString(s) }
 
 // Mirror is one repository's bare mirror.
 type Mirror struct {
-	Repo string
-	Dir  string
+	Repo  string
+	Dir   string
+	cache *Cache // for locks shared with other users of the mirror
 }
 
 func (c *Cache) lock(repo string) *sync.Mutex {
@@ -96,7 +97,7 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 			return nil, fmt.Errorf("gitrepo: invalid commit id %q", s)
 		}
 	}
-	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git")}
+	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git"), cache: c}
 	if c.allKnown(repo, shas) {
 		return m, nil
 	}
