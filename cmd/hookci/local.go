@@ -97,6 +97,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		*dataDir = tmp
 	}
 	cfg.DataDir = *dataDir
+	if cfg.SQLiteSync == "" {
+		cfg.SQLiteSync = "normal" // a local run's store is scratch: no fsync per commit
+	}
 	level := slog.LevelError
 	if *verbose {
 		level = slog.LevelDebug
@@ -312,7 +315,7 @@ func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writ
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 		del, err := q.Delivery(ctx, deliveryID)
 		if err != nil {

@@ -104,6 +104,7 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 	l := c.lock(repo)
 	l.Lock()
 	defer l.Unlock()
+	fresh := false
 	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
 		if err := os.MkdirAll(m.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("gitrepo: %w", err)
@@ -111,10 +112,11 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 		if _, err := git(ctx, m.Dir, nil, "init", "--bare", "--quiet"); err != nil {
 			return nil, err
 		}
+		fresh = true
 	}
 	var missing []string
 	for _, s := range shas {
-		if !m.has(ctx, s) {
+		if fresh || !m.has(ctx, s) {
 			missing = append(missing, s)
 		}
 	}
@@ -127,13 +129,17 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 		return nil, err
 	}
 	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", c.CloneURL(repo)}, missing...)
-	if _, err := git(ctx, m.Dir, env, args...); err != nil {
-		// Servers that refuse unadvertised commits: fetch every branch, tag and pull ref.
-		all := []string{"fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo),
-			"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/pull/*"}
-		if _, err2 := git(ctx, m.Dir, env, all...); err2 != nil {
-			return nil, fmt.Errorf("gitrepo: fetch %s: %w", repo, err)
-		}
+	_, err = git(ctx, m.Dir, env, args...)
+	if err == nil {
+		// A fetch by id fails when an id is not there: no need to check again.
+		c.remember(repo, shas)
+		return m, nil
+	}
+	// Servers that refuse unadvertised commits: fetch every branch, tag and pull ref.
+	all := []string{"fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo),
+		"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/pull/*"}
+	if _, err2 := git(ctx, m.Dir, env, all...); err2 != nil {
+		return nil, fmt.Errorf("gitrepo: fetch %s: %w", repo, err)
 	}
 	for _, s := range missing {
 		if !m.has(ctx, s) {
