@@ -86,6 +86,15 @@ func (v *vm) kill() {
 func (v *vm) destroy() error {
 	v.closeOnce.Do(func() {
 		died := v.alive() != nil || !processExists(v.cmd.Process.Pid) // exited, or a zombie not yet waited for
+		if !died {
+			// A QEMU killed a moment ago may still be tearing down (state R):
+			// give it a short grace before deciding it was healthy.
+			select {
+			case <-v.exited:
+				died = true
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		v.kill()
 		if died && v.waitErr != nil && v.onCrash != nil { // exit 0 is a guest power-off
 			v.onCrash(v)
