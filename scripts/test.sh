@@ -36,7 +36,7 @@ fuzz FuzzMasker ./internal/runner
 echo "== leftovers"
 # Every sandbox a test started must be gone: no VM, no agent, no bubblewrap.
 sleep 1
-left=$(pgrep -a -f 'qemu-system-x86_64|hookci-agent|bwrap' | grep -v pgrep || true)
+left=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/' | grep -E 'qemu-system-x86_64|hookci-agent|bwrap' | grep -v grep || true)
 if [ -n "$left" ]; then
 	echo "processes left behind by the tests:"; echo "$left"; exit 1
 fi

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hookci/hookci/bench/hw"
@@ -80,7 +81,7 @@ func run(n int, sandbox, bin, imageDir string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer stop(cmd)
 	base := "http://" + addr
 	for i := 0; ; i++ {
 		if r, err := http.Get(base + "/healthz"); err == nil && r.StatusCode == 200 {
@@ -186,6 +187,20 @@ func logLevel() string {
 		return v
 	}
 	return "warn"
+}
+
+// stop ends the server the way an operator would (SIGTERM), so that it
+// closes its sandboxes; SIGKILL only if it does not exit.
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d.Microseconds())/1000) }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hookci/hookci/bench/hw"
@@ -138,7 +139,7 @@ func serverPath(hookci, root, repo, bare string, n int, must func(string, ...str
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer stop(cmd)
 	base := "http://" + addr
 	for i := 0; ; i++ {
 		if r, err := http.Get(base + "/healthz"); err == nil && r.StatusCode == 200 {
@@ -218,5 +219,19 @@ func median(d []time.Duration) time.Duration {
 }
 
 func ratio(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
+
+// stop ends the server the way an operator would (SIGTERM), so that it
+// closes its sandboxes; SIGKILL only if it does not exit.
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d.Microseconds())/1000) }
