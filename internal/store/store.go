@@ -37,6 +37,10 @@ type Store struct {
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
 
+	ckpt     *sql.DB // a second connection that checkpoints the WAL
+	ckptStop chan struct{}
+	ckptDone chan struct{}
+
 	mu       sync.Mutex // guards the fields below
 	handlers Handlers
 	started  bool
@@ -88,7 +92,7 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: sync %q: want full or normal", opts.Sync)
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")" +
-		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate&_pragma=wal_autocheckpoint(0)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		lock.Close()
@@ -108,7 +112,34 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// Checkpoints run beside the writer, not inside a webhook's commit.
+	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s.ckpt, s.ckptStop, s.ckptDone = ckpt, make(chan struct{}), make(chan struct{})
+	go s.checkpointLoop()
 	return s, nil
+}
+
+// checkpointLoop copies the WAL back into the database every second
+// (PASSIVE: it never waits for or blocks the writer).
+func (s *Store) checkpointLoop() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ckptStop:
+			return
+		case <-t.C:
+			if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+				s.logger.Warn("store: checkpoint", "err", err)
+			}
+		}
+	}
 }
 
 func lockDir(dataDir string) (*os.File, error) {
@@ -173,6 +204,13 @@ func (s *Store) Close() error {
 		if err := s.river.StopAndCancel(ctx); err != nil {
 			s.logger.Warn("queue stop", "err", err)
 		}
+	}
+	if s.ckpt != nil {
+		close(s.ckptStop)
+		<-s.ckptDone
+		s.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		s.ckpt.Close()
+		s.ckpt = nil
 	}
 	err := s.db.Close()
 	if s.lock != nil {
