@@ -18,7 +18,6 @@ import (
 	"github.com/hookci/hookci/internal/agent/agenttest"
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/corpus"
-	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/webhook"
@@ -305,8 +304,7 @@ func requireSandbox(t *testing.T, name string) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.ImageDir = os.Getenv("HOOKCI_DATA_DIR")
-	set := &sandboxSet{cfg: cfg, agentPath: agenttest.Binary(t), starters: map[string]dispatch.Starter{}, errs: map[string]error{},
-		logf: t.Logf}
+	set := newSandboxSet(cfg, agenttest.Binary(t), t.Logf)
 	if _, err := set.get(name); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("sandbox %s cannot run in CI: %v", name, err)

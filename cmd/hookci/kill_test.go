@@ -57,7 +57,10 @@ jobs:
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		t.Cleanup(func() { // gracefully, so the server closes its warm sandboxes
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		})
 		waitFor(t, "the server to listen", func() bool {
 			r, err := http.Get("http://" + addr + "/healthz")
 			if err == nil {

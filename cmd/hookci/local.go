@@ -97,6 +97,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		*dataDir = tmp
 	}
 	cfg.DataDir = *dataDir
+	cfg.WarmSandboxes = 0 // one-shot: nothing to keep warm for
 	if cfg.SQLiteSync == "" {
 		cfg.SQLiteSync = "normal" // a local run's store is scratch: no fsync per commit
 	}

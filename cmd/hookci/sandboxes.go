@@ -12,6 +12,7 @@ import (
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/image"
+	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/sandbox/firecracker"
 	"github.com/hookci/hookci/internal/sandbox/host"
 	"github.com/hookci/hookci/internal/sandbox/microvm"
@@ -27,7 +28,14 @@ type sandboxSet struct {
 
 	mu       sync.Mutex // guards the fields below
 	starters map[string]dispatch.Starter
+	backends map[string]dispatch.Starter // the backends under the pools (for Reap)
+	pools    []*sandbox.Pool
 	errs     map[string]error
+}
+
+func newSandboxSet(cfg config.Config, agentPath string, logf func(string, ...any)) *sandboxSet {
+	return &sandboxSet{cfg: cfg, agentPath: agentPath, logf: logf, starters: map[string]dispatch.Starter{},
+		backends: map[string]dispatch.Starter{}, errs: map[string]error{}}
 }
 
 // sandboxes builds the label → backend mapping and reaps what a crashed
@@ -37,8 +45,8 @@ func (s *server) sandboxes(ctx context.Context) (dispatch.Backends, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := &sandboxSet{cfg: s.cfg, agentPath: agentPath, starters: map[string]dispatch.Starter{}, errs: map[string]error{},
-		logf: func(f string, a ...any) { s.log.Info(fmt.Sprintf(f, a...)) }}
+	set := newSandboxSet(s.cfg, agentPath, func(f string, a ...any) { s.log.Info(fmt.Sprintf(f, a...)) })
+	s.closers = append(s.closers, set.close)
 	def, err := set.resolve(s.cfg.Sandbox)
 	if err != nil {
 		return nil, err
@@ -109,8 +117,24 @@ func (set *sandboxSet) get(name string) (dispatch.Starter, error) {
 		set.errs[name] = err
 		return nil, err
 	}
+	set.backends[name] = st
+	if set.cfg.WarmSandboxes > 0 {
+		pool := sandbox.NewPool(name, st.Start, set.cfg.WarmSandboxes, set.logf)
+		set.pools = append(set.pools, pool)
+		st = pool
+	}
 	set.starters[name] = st
 	return st, nil
+}
+
+// close destroys the warm sandboxes.
+func (set *sandboxSet) close() {
+	set.mu.Lock()
+	pools := set.pools
+	set.mu.Unlock()
+	for _, p := range pools {
+		p.Close()
+	}
 }
 
 func (set *sandboxSet) imageDir() string {
@@ -173,7 +197,7 @@ func (set *sandboxSet) reap(ctx context.Context) error {
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	var errs []error
-	for name, st := range set.starters {
+	for name, st := range set.backends {
 		if r, ok := st.(interface{ Reap(context.Context) error }); ok {
 			if err := r.Reap(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))

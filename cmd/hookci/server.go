@@ -36,6 +36,7 @@ type server struct {
 	reapers  []func(context.Context) error
 	gh       *github.Client
 	acts     *actions.Runner
+	closers  []func() // run at close, after the queue stopped
 }
 
 // serverOptions are what hookci run sets beyond the config.
@@ -258,4 +259,9 @@ func (s *server) serveHTTP(ctx context.Context, l net.Listener) error {
 	}
 }
 
-func (s *server) close() { s.store.Close() }
+func (s *server) close() {
+	s.store.Close() // stops the queue: no job takes a sandbox after this
+	for _, c := range s.closers {
+		c()
+	}
+}

@@ -52,6 +52,9 @@ type Config struct {
 	// Accel is the microVM accelerator: auto (KVM when it really runs a
 	// guest, else TCG), kvm or tcg.
 	Accel string `toml:"accel" env:"HOOKCI_ACCEL"`
+	// WarmSandboxes is how many sandboxes of the default shape each backend
+	// keeps started ahead of jobs (0: start each on demand).
+	WarmSandboxes int `toml:"warm_sandboxes" env:"HOOKCI_WARM_SANDBOXES"`
 	// VMTemplate starts microVMs from a booted snapshot (default true; a
 	// job with a tool cache always boots cold).
 	VMTemplate bool `toml:"vm_template" env:"HOOKCI_VM_TEMPLATE"`
@@ -105,13 +108,14 @@ type Label struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		Listen:       "127.0.0.1:8080",
-		DataDir:      defaultDataDir(),
-		GitHubAPIURL: "https://api.github.com/",
-		GitURL:       "https://github.com",
-		Sandbox:      "auto",
-		VMTemplate:   true,
-		MaxJobs:      4,
+		Listen:        "127.0.0.1:8080",
+		DataDir:       defaultDataDir(),
+		GitHubAPIURL:  "https://api.github.com/",
+		GitURL:        "https://github.com",
+		Sandbox:       "auto",
+		VMTemplate:    true,
+		WarmSandboxes: 1,
+		MaxJobs:       4,
 	}
 }
 
