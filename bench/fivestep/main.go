@@ -31,15 +31,16 @@ import (
 func main() {
 	n := flag.Int("n", 7, "repetitions of each")
 	bin := flag.String("bin", "bin", "directory with hookci and hookci-agent")
+	sandbox := flag.String("sandbox", "host", "HOOKCI_SANDBOX of the server measured (host, namespace, microvm)")
 	workflowFile := flag.String("workflow", "", "workflow file (default: the demo's five-step workflow, read from `hookci demo --print-workflow`)")
 	flag.Parse()
-	if err := run(*n, *bin, *workflowFile); err != nil {
+	if err := run(*n, *bin, *workflowFile, *sandbox); err != nil {
 		fmt.Fprintln(os.Stderr, "fivestep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, bin, workflowFile string) error {
+func run(n int, bin, workflowFile, sandbox string) error {
 	bin, _ = filepath.Abs(bin)
 	hookci := filepath.Join(bin, "hookci")
 	act, err := exec.LookPath("act")
@@ -111,19 +112,19 @@ func run(n int, bin, workflowFile string) error {
 		}
 		hr = append(hr, d)
 	}
-	sr, err = serverPath(hookci, root, repo, bare, n, must)
+	sr, err = serverPath(hookci, root, repo, bare, n, must, sandbox)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("five-step run: workflow, end to end, median of %d (host, no VM: sandbox backend \"host\"; act in host mode)\n", n)
 	fmt.Printf("  act push (host mode)                  %8s\n", ms(median(ar)))
 	fmt.Printf("  hookci run (local, host sandbox)      %8s   ratio to act %.2f\n", ms(median(hr)), ratio(hr, ar))
-	fmt.Printf("  hookci serve: webhook → run completed %8s   ratio to act %.2f\n", ms(median(sr)), ratio(sr, ar))
+	fmt.Printf("  hookci serve (sandbox %s): webhook → run completed %8s   ratio to act %.2f\n", sandbox, ms(median(sr)), ratio(sr, ar))
 	fmt.Printf("  hardware: %s\n", hw.Describe())
 	return nil
 }
 
-func serverPath(hookci, root, repo, bare string, n int, must func(string, ...string) error) ([]time.Duration, error) {
+func serverPath(hookci, root, repo, bare string, n int, must func(string, ...string) error, sandbox string) ([]time.Duration, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func serverPath(hookci, root, repo, bare string, n int, must func(string, ...str
 	secret := "bench-secret"
 	cmd := exec.Command(hookci, "serve")
 	cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+addr, "HOOKCI_WEBHOOK_SECRET="+secret, "HOOKCI_DATA_DIR="+filepath.Join(root, "data"),
-		"HOOKCI_GIT_URL=file://"+filepath.Join(root, "git"), "HOOKCI_SANDBOX=host", "HOOKCI_GITHUB_TOKEN=")
+		"HOOKCI_GIT_URL=file://"+filepath.Join(root, "git"), "HOOKCI_SANDBOX="+sandbox, "HOOKCI_GITHUB_TOKEN=")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
