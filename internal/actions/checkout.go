@@ -43,13 +43,17 @@ func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, wi
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
+	sub := strings.ToLower(strings.TrimSpace(with["submodules"]))
+	outputs := map[string]string{"ref": cmpOr(ref, ev.Ref), "commit": sha}
+	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && dest == j.Inst.Layout.Workspace && j.WorkspacePristine() {
+		j.Log(idx, "The workspace already holds "+repo+"@"+sha+" (put there when the job was set up)")
+		return runner.StepOutcome{Outputs: outputs}, nil
+	}
 	if boolInput(with, "clean", true) {
 		if _, err := shell(ctx, j, `[ ! -d "$1" ] || find "$1" -mindepth 1 -delete`, dest); err != nil {
 			return runner.StepOutcome{}, fmt.Errorf("cleaning %s: %w", dest, err)
 		}
 	}
-	sub := strings.ToLower(strings.TrimSpace(with["submodules"]))
-	outputs := map[string]string{"ref": cmpOr(ref, ev.Ref), "commit": sha}
 	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && j.Spec.Source != nil {
 		j.Log(idx, "Checking out "+repo+"@"+sha+" into "+dest)
 		return runner.StepOutcome{Outputs: outputs}, putStream(ctx, j, dest, j.Spec.Source)

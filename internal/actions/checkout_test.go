@@ -51,3 +51,28 @@ jobs:
 		t.Errorf("failed step = %d, want 7", res.FailedStep)
 	}
 }
+
+// TestCheckoutOfPristineWorkspace: a first checkout of the run's own commit
+// finds the workspace already holding it; a later one restores what a step
+// changed.
+func TestCheckoutOfPristineWorkspace(t *testing.T) {
+	e := newEnv(t, nil)
+	own := gittest.New(t, e.gitRoot, "octo/hello")
+	head := own.Commit("a", map[string]string{"a.txt": "original"})
+	own.Push("main")
+	e.write(map[string]string{"a.txt": "original\n"}) // what the job's source holds
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo changed > a.txt; touch stray.txt
+      - uses: actions/checkout@v4
+      - run: echo "a=$(cat a.txt) stray=$(ls stray.txt 2>/dev/null || echo gone)"
+`
+	res, rec := e.runSHA(src, "build", head)
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "already holds octo/hello@"+head, "a=original stray=gone")
+}

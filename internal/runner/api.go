@@ -52,6 +52,10 @@ func (j *JobContext) AddPath(dir string) { j.pathAdds = append([]string{dir}, j.
 // GITHUB_ENV additions).
 func (j *JobContext) JobEnv() map[string]string { return j.jobEnv() }
 
+// WorkspacePristine reports whether the workspace holds exactly the run's
+// commit as the setup step put it: no process has run in the job yet.
+func (j *JobContext) WorkspacePristine() bool { return j.sourcePut && j.execs == 0 }
+
 // StepIndex is the index of the step running now.
 func (j *JobContext) StepIndex() int { return j.stepIdx }
 

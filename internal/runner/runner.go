@@ -145,6 +145,8 @@ type JobContext struct {
 	stepIdx   int
 	state     map[int]map[string]string // saved state per step index
 	posts     []PostStep                // registered by actions, run in reverse order
+	sourcePut bool                      // the setup step put the commit into the workspace
+	execs     int                       // processes run so far
 	jobCancel bool
 }
 

@@ -35,6 +35,7 @@ func (j *JobContext) setup(ctx context.Context) error {
 	var err error
 	if j.Spec.Source != nil {
 		err = j.putSource(ctx, j.Inst.Layout.Workspace)
+		j.sourcePut = err == nil
 	}
 	if err == nil {
 		var buf bytes.Buffer
@@ -315,6 +316,7 @@ func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir strin
 	}
 	req.Env = envList(full)
 	lw := newLineWriter(j, idx)
+	j.execs++
 	res, err := j.Inst.Client.Exec(ctx, req, lw)
 	lw.Flush()
 	if err != nil {
