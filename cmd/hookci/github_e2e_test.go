@@ -189,3 +189,37 @@ func TestReconcilerRunsMissedPush(t *testing.T) {
 		t.Fatalf("reconciled push: statuses %+v", sts)
 	}
 }
+
+// TestMicroVMWorkspaceDisk: a checkout over the threshold goes into the
+// microVM as an ext4 disk, holding the files and the repository.
+func TestMicroVMWorkspaceDisk(t *testing.T) {
+	requireSandbox(t, "microvm")
+	h := newHarness(t, "microvm")
+	sha := h.repo.Commit("big", map[string]string{
+		".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  big:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: |
+          test "$(stat -c %s big.bin)" -eq 9437184
+          echo "head=$(git rev-parse HEAD)"
+          touch written-by-the-job
+`,
+		"big.bin": strings.Repeat("x", 9<<20),
+	})
+	h.repo.Push("main")
+	h.sendSigned("push", "big-push", pushPayload(t, strings.Repeat("0", 40), sha))
+	sts := h.waitStatus(sha)
+	page := h.get(strings.TrimPrefix(sts[len(sts)-1].TargetURL, h.url))
+	if sts[len(sts)-1].State != "success" {
+		t.Fatalf("status %s; page:\n%s", sts[len(sts)-1].State, page)
+	}
+	for _, want := range []string{"The workspace came with the sandbox", "head=" + sha} {
+		if !strings.Contains(page, want) {
+			t.Errorf("run page lacks %q", want)
+		}
+	}
+}

@@ -95,6 +95,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
 		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
+		WorkspaceDiskBytes: int64(cfg.WorkspaceDiskMiB) << 20,
 		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
 			if fork {
 				return "", nil // forks get no token with write access; read-only tokens come with App mode

@@ -55,6 +55,9 @@ type Config struct {
 	// WarmSandboxes is how many sandboxes of the default shape each backend
 	// keeps started ahead of jobs (0: start each on demand).
 	WarmSandboxes int `toml:"warm_sandboxes" env:"HOOKCI_WARM_SANDBOXES"`
+	// WorkspaceDiskMiB: a checkout at least this big goes into a microVM as
+	// an ext4 disk rather than a tar through the agent (0: always a tar).
+	WorkspaceDiskMiB int `toml:"workspace_disk_mib" env:"HOOKCI_WORKSPACE_DISK_MIB"`
 	// VMTemplate starts microVMs from a booted snapshot (default true; a
 	// job with a tool cache always boots cold).
 	VMTemplate bool `toml:"vm_template" env:"HOOKCI_VM_TEMPLATE"`
@@ -108,14 +111,15 @@ type Label struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		Listen:        "127.0.0.1:8080",
-		DataDir:       defaultDataDir(),
-		GitHubAPIURL:  "https://api.github.com/",
-		GitURL:        "https://github.com",
-		Sandbox:       "auto",
-		VMTemplate:    true,
-		WarmSandboxes: 1,
-		MaxJobs:       4,
+		Listen:           "127.0.0.1:8080",
+		DataDir:          defaultDataDir(),
+		GitHubAPIURL:     "https://api.github.com/",
+		GitURL:           "https://github.com",
+		Sandbox:          "auto",
+		VMTemplate:       true,
+		WarmSandboxes:    1,
+		WorkspaceDiskMiB: 8,
+		MaxJobs:          4,
 	}
 }
 

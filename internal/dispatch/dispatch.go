@@ -51,6 +51,9 @@ type Config struct {
 	Token func(ctx context.Context, repo string, fork bool) (string, error)
 	// Actions runs uses: steps beyond the built-ins (nil: those steps fail).
 	Actions runner.ActionRunner
+	// WorkspaceDiskBytes: a checkout at least this big goes into a microVM
+	// as a disk instead of a tar (0: always a tar).
+	WorkspaceDiskBytes int64
 	// ToolCache is a host directory shown read-only to sandboxes.
 	ToolCache string
 	// OnlyWorkflows, when set, plans only these workflow files (paths in the

@@ -154,9 +154,11 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Starter, choice BackendChoice,
 	spec *runner.Spec, sink *storeSink, log *slog.Logger) (*runner.Result, error) {
 	var lastErr error
+	workspaceDir := d.workspaceDisk(ctx, in, choice, log)
 	for attempt := 1; attempt <= 2; attempt++ {
 		sbSpec := sandbox.Spec{ID: fmt.Sprintf("job-%d-%d-%d", in.job.ID, in.job.Attempt, attempt), Label: choice.Name,
-			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache}
+			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache,
+			WorkspaceDir: workspaceDir}
 		t0 := time.Now()
 		inst, err := starter.Start(ctx, sbSpec)
 		log.Debug("sandbox started", "backend", choice.Name, "took", time.Since(t0))
@@ -185,6 +187,29 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Sta
 		}
 	}
 	return nil, lastErr
+}
+
+// workspaceDisk returns the checkout directory to deliver as a disk when
+// the backend is a microVM and the checkout is big enough, else "".
+func (d *Dispatcher) workspaceDisk(ctx context.Context, in *jobInput, choice BackendChoice, log *slog.Logger) string {
+	if choice.Name != "microvm" || d.cfg.WorkspaceDiskBytes <= 0 {
+		return ""
+	}
+	clone := d.cfg.Git.CloneURL(in.run.Repo)
+	tar, err := in.mirror.ExportCached(ctx, in.run.SHA, clone)
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(tar)
+	if err != nil || fi.Size() < d.cfg.WorkspaceDiskBytes {
+		return ""
+	}
+	dir, err := in.mirror.TreeCached(ctx, in.run.SHA, clone)
+	if err != nil {
+		log.Warn("workspace tree", "err", err)
+		return ""
+	}
+	return dir
 }
 
 // runnerSpec assembles the runner's view of the job.

@@ -77,6 +77,44 @@ func TarDir(w io.Writer, dir string) error {
 	return tw.Close()
 }
 
+// TreeCached returns a directory holding a working copy of commit sha (see
+// Checkout), made once and kept beside the mirror like the tars. Callers
+// must not change it.
+func (m *Mirror) TreeCached(ctx context.Context, sha, cloneURL string) (string, error) {
+	if !ValidSHA(sha) {
+		return "", fmt.Errorf("gitrepo: invalid commit id %q", sha)
+	}
+	dir := m.Dir + ".trees"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	p := filepath.Join(dir, sha)
+	if m.cache != nil {
+		l := m.cache.lock(p)
+		l.Lock()
+		defer l.Unlock()
+	}
+	if _, err := os.Stat(p); err == nil {
+		now := time.Now()
+		os.Chtimes(p, now, now)
+		return p, nil
+	}
+	tmp, err := os.MkdirTemp(dir, sha+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	if err := m.Checkout(ctx, sha, tmp, cloneURL); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	pruneOld(dir, 24*time.Hour)
+	return p, nil
+}
+
 // ExportCached returns the path of a tar of commit sha's working copy (see
 // ExportTar), made once and kept beside the mirror so every job and matrix
 // leg of a commit reuses it. Tars unused for a day are removed.
@@ -99,12 +137,16 @@ func (m *Mirror) ExportCached(ctx context.Context, sha, cloneURL string) (string
 		os.Chtimes(p, now, now)
 		return p, nil
 	}
+	tree, err := m.TreeCached(ctx, sha, cloneURL)
+	if err != nil {
+		return "", err
+	}
 	tmp, err := os.CreateTemp(dir, sha+".*.tmp")
 	if err != nil {
 		return "", fmt.Errorf("gitrepo: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := m.ExportTar(ctx, sha, cloneURL, tmp); err != nil {
+	if err := TarDir(tmp, tree); err != nil {
 		tmp.Close()
 		return "", err
 	}
@@ -125,7 +167,7 @@ func pruneOld(dir string, age time.Duration) {
 	}
 	for _, e := range entries {
 		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
-			os.Remove(filepath.Join(dir, e.Name()))
+			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
 }

@@ -33,7 +33,11 @@ func (j *JobContext) setup(ctx context.Context) error {
 	j.sink.StepLog(setupStep, fmt.Sprintf("hookci runner, sandbox backend %q", j.Inst.Backend))
 	j.sink.StepLog(setupStep, "Workspace: "+j.Inst.Layout.Workspace)
 	var err error
-	if j.Spec.Source != nil {
+	switch {
+	case j.Inst.WorkspaceReady:
+		j.sink.StepLog(setupStep, "The workspace came with the sandbox (a disk holding the commit)")
+		j.sourcePut = true
+	case j.Spec.Source != nil:
 		err = j.putSource(ctx, j.Inst.Layout.Workspace)
 		j.sourcePut = err == nil
 	}

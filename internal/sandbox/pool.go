@@ -40,7 +40,7 @@ func NewPool(name string, start StartFunc, size int, logf func(string, ...any)) 
 
 // pooled reports whether spec has the shape the pool keeps.
 func pooled(spec Spec) bool {
-	return spec.CPUs == 0 && spec.MemoryMiB == 0 && !spec.Network && spec.ToolCache == ""
+	return spec.CPUs == 0 && spec.MemoryMiB == 0 && !spec.Network && spec.ToolCache == "" && spec.WorkspaceDir == ""
 }
 
 // Start returns a warm sandbox when spec has the pooled shape and one is

@@ -22,6 +22,11 @@ type Spec struct {
 	MemoryMiB int    // 0 = backend default
 	Network   bool   // egress granted (default false: no network at all)
 	ToolCache string // host dir exposed read-only at Layout.ToolCache ("" = none)
+	// WorkspaceDir is a host directory holding the job's workspace tree. A
+	// backend that can deliver it faster than the agent protocol (microvm:
+	// an ext4 disk mounted at the workspace) does so and sets
+	// Instance.WorkspaceReady; the others ignore it.
+	WorkspaceDir string
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -52,11 +57,19 @@ type Instance struct {
 	Client  *agent.Client
 	Layout  Layout
 	Backend string // "host", "namespace", "microvm", "firecracker"
+	// WorkspaceReady is set when the backend already put Spec.WorkspaceDir's
+	// tree at Layout.Workspace.
+	WorkspaceReady bool
 
 	closeOnce sync.Once
 	closeFn   func() error
 	closeErr  error
+	after     []func()
 }
+
+// AfterClose registers fn to run once the sandbox is destroyed (for files
+// that outlive the start, such as a workspace disk).
+func (i *Instance) AfterClose(fn func()) { i.after = append(i.after, fn) }
 
 // NewInstance returns an Instance whose Close closes c and then calls
 // closeFn (which destroys the sandbox). closeFn may be nil.
@@ -74,6 +87,9 @@ func (i *Instance) Close() error {
 		}
 		if i.closeFn != nil {
 			i.closeErr = i.closeFn()
+		}
+		for _, fn := range i.after {
+			fn()
 		}
 	})
 	return i.closeErr

@@ -79,7 +79,31 @@ func (b *Backend) Accel() string {
 // once its agent answers. On failure nothing is left behind; errors quote the
 // guest console's tail.
 func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error) {
-	return b.StartWith(ctx, spec, StartOptions{})
+	if spec.WorkspaceDir == "" {
+		return b.StartWith(ctx, spec, StartOptions{})
+	}
+	// The workspace goes in as an ext4 disk (measured: a 60 MB tree takes
+	// 0.8 s this way against 20 s untarred by a TCG guest).
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	disks := filepath.Join(b.cfg.WorkDir, "disks")
+	if err := os.MkdirAll(disks, 0o700); err != nil {
+		return nil, fmt.Errorf("microvm %s: %w", spec.ID, err)
+	}
+	disk := filepath.Join(disks, spec.ID+".ext4")
+	if err := MakeWorkspaceDisk(ctx, spec.WorkspaceDir, disk); err != nil {
+		os.Remove(disk)
+		return nil, fmt.Errorf("microvm %s: workspace disk: %w", spec.ID, err)
+	}
+	inst, err := b.StartWith(ctx, spec, StartOptions{WorkspaceDisk: disk})
+	if err != nil {
+		os.Remove(disk)
+		return nil, err
+	}
+	inst.WorkspaceReady = true
+	inst.AfterClose(func() { os.Remove(disk) })
+	return inst, nil
 }
 
 // StartOptions are microVM-specific extras of StartWith.

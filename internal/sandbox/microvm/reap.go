@@ -37,6 +37,13 @@ func (b *Backend) Reap(ctx context.Context) error {
 	for _, t := range tmps {
 		os.Remove(t)
 	}
+	// Workspace disks of VMs that are not running.
+	disks, _ := filepath.Glob(filepath.Join(b.cfg.WorkDir, "disks", "*.ext4"))
+	for _, d := range disks {
+		if !b.inUse(filepath.Join(b.cfg.WorkDir, "vms", strings.TrimSuffix(filepath.Base(d), ".ext4"))) {
+			os.Remove(d)
+		}
+	}
 	return errors.Join(errs...)
 }
 
