@@ -424,3 +424,29 @@ jobs:
 		t.Errorf("third deploy started %v before the first finished %v", j3["deploy"].StartedAt, j1["deploy"].FinishedAt)
 	}
 }
+
+// TestUnsupportedJobsFailClearly: what hookci cannot run fails with the
+// reason, instead of passing with nothing done.
+func TestUnsupportedJobsFailClearly(t *testing.T) {
+	e := newEnv(t)
+	id := e.push(map[string]string{
+		".github/workflows/ci.yml": `
+on: push
+jobs:
+  call:
+    uses: ./.github/workflows/reusable.yml
+  boxed:
+    runs-on: x
+    container: node:20
+    steps:
+      - run: echo hi
+`,
+		".github/workflows/reusable.yml": "on: workflow_call\njobs:\n  r:\n    runs-on: x\n    steps:\n      - run: echo reused\n",
+	})
+	_, jobs := e.wait(id)
+	for name, want := range map[string]string{"call": "reusable workflows", "boxed": "container runtime"} {
+		if j := jobs[name]; j.Conclusion != "failure" || !strings.Contains(j.Message, want) {
+			t.Errorf("%s: %s %q, want failure mentioning %q", name, j.Conclusion, j.Message, want)
+		}
+	}
+}

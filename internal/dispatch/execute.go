@@ -95,6 +95,12 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	log := d.log.With("run", in.run.ID, "job", jobID, "key", in.job.Key, "repo", in.run.Repo)
 	log.Debug("job picked up", "queued_for", time.Since(in.job.CreatedAt))
 	env := d.jobExprEnv(in.ev, &in.run, in.wj, in.needs, in.leg)
+	if in.wj.Uses != "" {
+		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+".uses: reusable workflows ("+in.wj.Uses+") are not supported by hookci yet")
+	}
+	if in.wj.Container != nil || in.wj.Services != nil {
+		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+": job containers and service containers need a container runtime, which hookci's sandboxes do not have")
+	}
 	labels, err := runsOn(in.wj.RunsOn, env)
 	var starter Starter
 	var choice BackendChoice
