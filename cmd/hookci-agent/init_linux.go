@@ -106,14 +106,15 @@ func guestInit() error {
 // on the kernel command line (Firecracker), else --serial on the port named
 // hookci.agent (QEMU).
 func agentArgs(cmdline map[string]string) ([]string, error) {
+	cg := []string{"--job-cgroup", "/sys/fs/cgroup/jobs"}
 	if p := cmdline["hookci.vsock"]; p != "" {
-		return []string{"--vsock", p}, nil
+		return append([]string{"--vsock", p}, cg...), nil
 	}
 	port, err := findAgentPort(10 * time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return []string{"--serial", port}, nil
+	return append([]string{"--serial", port}, cg...), nil
 }
 
 // consoleLogger logs to the kernel console (the serial console the host keeps).

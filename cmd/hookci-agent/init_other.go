@@ -8,3 +8,5 @@ import "errors"
 func guestInit() error {
 	return errors.New("init: the guest init mode needs Linux")
 }
+
+func setupJobCgroup(dir string) error { return errors.New("job cgroups need Linux") }

@@ -27,6 +27,7 @@ type config struct {
 	serial string // device path
 	vsock  string // port number
 	init   bool
+	cgroup string // job cgroup directory
 }
 
 func main() {
@@ -35,6 +36,7 @@ func main() {
 	flag.StringVar(&cfg.serial, "serial", "", "serve on a virtio-serial port `device` (e.g. /dev/virtio-ports/hookci)")
 	flag.StringVar(&cfg.vsock, "vsock", "", "listen on vsock `port`")
 	flag.BoolVar(&cfg.init, "init", false, "set up the guest as its init (implied when running as PID 1)")
+	flag.StringVar(&cfg.cgroup, "job-cgroup", "", "start job processes in this cgroup v2 `directory` (created, with pids and memory limits)")
 	flag.Parse()
 	log.SetPrefix("hookci-agent: ")
 	log.SetFlags(log.Lmicroseconds)
@@ -66,6 +68,14 @@ func run(ctx context.Context, cfg config) error {
 	defer stop()
 	srv := agent.NewServer(log.Printf)
 	defer srv.Shutdown()
+	if cfg.cgroup != "" {
+		// Without the cgroup jobs still run, unbounded inside the sandbox: say so.
+		if err := setupJobCgroup(cfg.cgroup); err != nil {
+			log.Printf("job cgroup %s: %v (jobs run without pids/memory limits)", cfg.cgroup, err)
+		} else if err := srv.SetJobCgroup(cfg.cgroup); err != nil {
+			log.Printf("%v", err)
+		}
+	}
 	err := serve(ctx, srv, cfg)
 	if ctx.Err() != nil {
 		return nil // told to stop

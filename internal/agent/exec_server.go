@@ -112,6 +112,7 @@ func (s *Server) run(ctx context.Context, req ExecRequest, w io.Writer) ExecResu
 	defer pr.Close()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setCgroup(cmd.SysProcAttr, s.jobCgroup())
 	err = cmd.Start()
 	pw.Close()
 	if err != nil {

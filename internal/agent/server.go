@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -24,8 +25,28 @@ type Server struct {
 	drain   time.Duration // output drained after the main process exits
 	handler http.Handler
 
-	mu     sync.Mutex   // guards the fields below
-	groups map[int]bool // process group ids started by Exec
+	mu       sync.Mutex   // guards the fields below
+	groups   map[int]bool // process group ids started by Exec
+	cgroupFD int          // cgroup (v2) directory processes start in; -1 for none
+}
+
+// SetJobCgroup makes every process Exec starts begin life in the cgroup v2
+// directory dir (its limits then bound the job, not the agent). Linux only.
+func (s *Server) SetJobCgroup(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("agent: job cgroup: %w", err)
+	}
+	s.mu.Lock()
+	s.cgroupFD = int(f.Fd()) // kept open for the server's life
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) jobCgroup() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cgroupFD
 }
 
 // NewServer returns a Server that logs through logf (nil: no logging).
@@ -34,10 +55,11 @@ func NewServer(logf func(format string, args ...any)) *Server {
 		logf = func(string, ...any) {}
 	}
 	s := &Server{
-		logf:   logf,
-		grace:  time.Second,
-		drain:  200 * time.Millisecond,
-		groups: make(map[int]bool),
+		logf:     logf,
+		grace:    time.Second,
+		drain:    200 * time.Millisecond,
+		groups:   make(map[int]bool),
+		cgroupFD: -1,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /exec", s.handleExec)

@@ -14,23 +14,26 @@ import (
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
-// TestContainment: in a small VM (256 MiB, 1 vCPU) a memory hog is killed
-// by the guest's own OOM killer and the agent still answers; a fork bomb
-// stays inside the VM — the guest may be lost to it (the job then fails as
-// an infrastructure failure), the host is not: QEMU stays within the VM's
-// memory, the host still runs processes, and Close cleans up.
+// TestContainment: in a small VM (256 MiB, 1 vCPU) job processes live in the
+// guest's job cgroup (pids and memory limits): a memory hog is killed there
+// while the agent keeps answering. A fork bomb stays inside the VM: the
+// guest may be lost to it under TCG (the job then fails as an infrastructure
+// failure) but the host is untouched: QEMU stays within the VM's memory, the
+// host still runs processes, and Close cleans up.
 func TestContainment(t *testing.T) {
 	b := newTestBackend(t, nil)
 	inst := startVM(t, b, sandbox.Spec{ID: "contain", MemoryMiB: 256, CPUs: 1})
 	pid := qemuPid(vmDir(b, "contain"))
 
-	// Memory: a 1 GiB allocation in a 256 MiB guest.
-	out, code := run(t, inst, "python3 -c 'b = bytearray(1 << 30); print(len(b))'; echo exit=$?")
+	// Memory: a hog growing 16 MiB at a time in a 256 MiB guest.
+	out, code := run(t, inst, "python3 -c 'a = []\nwhile True: a.append(bytearray(16 << 20))'; echo exit=$?")
 	if strings.Contains(out, "exit=0") || code != 0 {
 		t.Errorf("memory hog: output %q exit %d, want the hog killed or refused", out, code)
 	}
-	if out, code := run(t, inst, "echo alive"); out != "alive\n" || code != 0 {
+	if out, code := run(t, inst, "cat /sys/fs/cgroup/jobs/memory.events | grep oom_kill; echo alive"); !strings.HasSuffix(out, "alive\n") || code != 0 {
 		t.Errorf("after the memory hog: %q exit %d, want alive", out, code)
+	} else if strings.Contains(out, "oom_kill 0") {
+		t.Errorf("the hog was not stopped by the job cgroup: memory.events %q", out)
 	}
 
 	// Processes: a fork bomb, stopped with its step after 5 s (the agent kills the process group).
@@ -39,10 +42,8 @@ func TestContainment(t *testing.T) {
 	_, err := inst.Client.Exec(ctx, agent.ExecRequest{Argv: []string{"bash", "-c", "bomb() { bomb | bomb & }; bomb; wait"},
 		Env: guestEnv}, &buf)
 	cancel()
-	if err == nil {
-		t.Error("fork bomb: Exec returned without the deadline")
-	}
-	ictx, icancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Logf("fork bomb step ended: %v", err) // with the pids limit its forks fail; either way it ends
+	ictx, icancel := context.WithTimeout(context.Background(), 60*time.Second)
 	_, ierr := inst.Client.Info(ictx)
 	icancel()
 	t.Logf("guest after the fork bomb: agent answer error = %v", ierr)

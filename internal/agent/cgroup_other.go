@@ -1,0 +1,7 @@
+//go:build !linux
+
+package agent
+
+import "syscall"
+
+func setCgroup(a *syscall.SysProcAttr, fd int) {}
