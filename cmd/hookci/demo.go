@@ -90,14 +90,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.GitURL = "file://" + gitRoot
-	if cfg.Sandbox == "auto" {
-		if _, err := exec.LookPath("bwrap"); err != nil {
-			if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-				fmt.Fprintln(stderr, "hookci demo: no bubblewrap or QEMU here: running the demo job WITHOUT isolation (sandbox host)")
-				cfg.Sandbox = "host"
-			}
-		}
-	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookci demo:", err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/dispatch"
@@ -31,6 +32,7 @@ type sandboxSet struct {
 	backends map[string]dispatch.Starter // the backends under the pools (for Reap)
 	pools    []*sandbox.Pool
 	errs     map[string]error
+	auto     string // what "auto" resolved to
 }
 
 func newSandboxSet(cfg config.Config, agentPath string, logf func(string, ...any)) *sandboxSet {
@@ -88,19 +90,48 @@ func (s *server) sandboxes(ctx context.Context) (dispatch.Backends, error) {
 }
 
 // resolve turns "auto" into microvm (QEMU and a built guest image present),
-// else namespace (bubblewrap present).
+// else namespace (bubblewrap present and a sandbox really starts), else host
+// with a loud warning: a server with no isolation available still runs jobs,
+// and says so.
 func (set *sandboxSet) resolve(name string) (string, error) {
 	if name != "auto" && name != "" {
 		return name, nil
 	}
+	set.mu.Lock()
+	resolved := set.auto
+	set.mu.Unlock()
+	if resolved != "" {
+		return resolved, nil
+	}
+	resolved = "host"
 	if _, err := set.get("microvm"); err == nil {
-		return "microvm", nil
+		resolved = "microvm"
+	} else if st, err := set.get("namespace"); err == nil {
+		if err := probe(st); err == nil {
+			resolved = "namespace"
+		} else {
+			set.logf("WARNING: bubblewrap is installed but a namespace sandbox does not start here: %v", err)
+		}
 	}
-	if _, err := set.get("namespace"); err == nil {
-		return "namespace", nil
+	if resolved == "host" {
+		set.logf("WARNING: no isolated sandbox can run here (microvm needs qemu-system-x86_64 and `hookci image build`; " +
+			"namespace needs bubblewrap and root): jobs run WITHOUT isolation (sandbox host)")
 	}
-	return "", errors.New("no isolated sandbox can run here (microvm needs qemu-system-x86_64 and `hookci image build`; " +
-		"namespace needs bubblewrap): install one, or set HOOKCI_SANDBOX=host to run jobs without isolation")
+	set.mu.Lock()
+	set.auto = resolved
+	set.mu.Unlock()
+	return resolved, nil
+}
+
+// probe starts and closes one sandbox.
+func probe(st dispatch.Starter) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	inst, err := st.Start(ctx, sandbox.Spec{ID: fmt.Sprintf("probe-%d", os.Getpid())})
+	if err != nil {
+		return err
+	}
+	return inst.Close()
 }
 
 func (set *sandboxSet) get(name string) (dispatch.Starter, error) {
