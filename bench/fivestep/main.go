@@ -14,18 +14,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/hookci/hookci/bench/benchserver"
 	"github.com/hookci/hookci/bench/hw"
-	"github.com/hookci/hookci/internal/webhook"
 )
 
 func main() {
@@ -60,30 +57,9 @@ func run(n int, bin, workflowFile, sandbox string) error {
 		return err
 	}
 	defer os.RemoveAll(root)
-	repo := filepath.Join(root, "work")
-	bare := filepath.Join(root, "git", "bench", "five.git")
-	must := func(dir string, args ...string) error {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@b", "GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@b")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("git %v: %v: %s", args, err, out)
-		}
-		return nil
-	}
-	os.MkdirAll(filepath.Join(repo, ".github", "workflows"), 0o755)
-	os.MkdirAll(bare, 0o755)
-	os.WriteFile(filepath.Join(repo, ".github", "workflows", "five.yml"), []byte(wf), 0o644)
-	os.WriteFile(filepath.Join(repo, "README.md"), []byte("bench\n"), 0o644)
-	for _, a := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "bench"}} {
-		if err := must(repo, a...); err != nil {
-			return err
-		}
-	}
-	if err := must(bare, "init", "-q", "--bare", "-b", "main"); err != nil {
-		return err
-	}
-	if err := must(repo, "push", "-q", bare, "main"); err != nil {
+	repo, err := benchserver.Repo(root, filepath.Join(root, "git"), "bench/five",
+		map[string]string{".github/workflows/five.yml": wf, "README.md": "bench\n"})
+	if err != nil {
 		return err
 	}
 	timeCmd := func(name string, args ...string) (time.Duration, error) {
@@ -112,7 +88,7 @@ func run(n int, bin, workflowFile, sandbox string) error {
 		}
 		hr = append(hr, d)
 	}
-	sr, err = serverPath(hookci, root, repo, bare, n, must, sandbox)
+	sr, err = serverPath(hookci, root, repo, n, sandbox)
 	if err != nil {
 		return err
 	}
@@ -124,63 +100,29 @@ func run(n int, bin, workflowFile, sandbox string) error {
 	return nil
 }
 
-func serverPath(hookci, root, repo, bare string, n int, must func(string, ...string) error, sandbox string) ([]time.Duration, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func serverPath(hookci, root, repo string, n int, sandbox string) ([]time.Duration, error) {
+	gitRoot := filepath.Join(root, "git")
+	srv, err := benchserver.Start(hookci, gitRoot, filepath.Join(root, "data"), "HOOKCI_SANDBOX="+sandbox)
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	secret := "bench-secret"
-	cmd := exec.Command(hookci, "serve")
-	cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+addr, "HOOKCI_WEBHOOK_SECRET="+secret, "HOOKCI_DATA_DIR="+filepath.Join(root, "data"),
-		"HOOKCI_GIT_URL=file://"+filepath.Join(root, "git"), "HOOKCI_SANDBOX="+sandbox, "HOOKCI_GITHUB_TOKEN=")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer stop(cmd)
-	base := "http://" + addr
-	for i := 0; ; i++ {
-		if r, err := http.Get(base + "/healthz"); err == nil && r.StatusCode == 200 {
-			r.Body.Close()
-			break
-		}
-		if i > 300 {
-			return nil, fmt.Errorf("server did not start:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	defer srv.Stop()
 	var out []time.Duration
 	for i := 0; i < n; i++ {
 		// A new commit each time, so each delivery really fetches and runs.
-		os.WriteFile(filepath.Join(repo, "README.md"), []byte(fmt.Sprintf("bench %d\n", i)), 0o644)
-		if err := must(repo, "commit", "-qam", fmt.Sprintf("c%d", i)); err != nil {
-			return nil, err
-		}
-		if err := must(repo, "push", "-q", bare, "main"); err != nil {
-			return nil, err
-		}
-		shaOut, _ := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output()
-		sha := strings.TrimSpace(string(shaOut))
-		body, _ := json.Marshal(map[string]any{"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
-			"repository": map[string]any{"full_name": "bench/five", "name": "five", "owner": map[string]any{"login": "bench"}}})
-		req, _ := http.NewRequest("POST", base+"/webhook", bytes.NewReader(body))
-		req.Header.Set("X-GitHub-Event", "push")
-		req.Header.Set("X-GitHub-Delivery", "bench-"+sha)
-		req.Header.Set("X-Hub-Signature-256", webhook.SignatureHeader([]byte(secret), body))
-		t0 := time.Now()
-		resp, err := http.DefaultClient.Do(req)
+		sha, err := benchserver.Commit(repo, gitRoot, "bench/five", "README.md", fmt.Sprintf("bench %d\n", i))
 		if err != nil {
 			return nil, err
 		}
-		resp.Body.Close()
+		t0 := time.Now()
+		if err := srv.Push("bench/five", sha); err != nil {
+			return nil, err
+		}
 		for {
 			var runs []struct {
 				SHA, Status, Conclusion string
 			}
-			r, err := http.Get(base + "/api/runs")
+			r, err := http.Get(srv.Base + "/api/runs")
 			if err == nil {
 				json.NewDecoder(r.Body).Decode(&runs)
 				r.Body.Close()
@@ -191,8 +133,8 @@ func serverPath(hookci, root, repo, bare string, n int, must func(string, ...str
 				}
 				break
 			}
-			if time.Since(t0) > 2*time.Minute {
-				return nil, fmt.Errorf("run did not finish:\n%s", logs.String())
+			if time.Since(t0) > 5*time.Minute {
+				return nil, fmt.Errorf("run did not finish:\n%s", srv.Logs.String())
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -221,18 +163,4 @@ func median(d []time.Duration) time.Duration {
 
 func ratio(a, b []time.Duration) float64 { return float64(median(a)) / float64(median(b)) }
 
-// stop ends the server the way an operator would (SIGTERM), so that it
-// closes its sandboxes; SIGKILL only if it does not exit.
-func stop(cmd *exec.Cmd) {
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d.Microseconds())/1000) }
+var ms = benchserver.MS

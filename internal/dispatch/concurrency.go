@@ -26,6 +26,11 @@ func (d *Dispatcher) concurrencyOf(wf *workflow.Workflow, ev *event, run *store.
 		"inputs": inputs,
 		"vars":   stringMap(d.cfg.Vars),
 	}}
+	return evalConcurrency(c, env)
+}
+
+// evalConcurrency evaluates a concurrency section's group and cancel-in-progress.
+func evalConcurrency(c *workflow.Concurrency, env *expr.Env) (string, bool, error) {
 	group, err := expr.Interpolate(c.Group, env)
 	if err != nil {
 		return "", false, fmt.Errorf("concurrency.group: %w", err)
@@ -147,19 +152,7 @@ func jobConcurrency(wj *workflow.Job, env *expr.Env) (string, bool, error) {
 	if c == nil || strings.TrimSpace(c.Group) == "" {
 		return "", false, nil
 	}
-	group, err := expr.Interpolate(c.Group, env)
-	if err != nil {
-		return "", false, fmt.Errorf("concurrency.group: %w", err)
-	}
-	cip := false
-	if c.CancelInProgress != "" {
-		v, err := expr.EvaluateValue(c.CancelInProgress, env)
-		if err != nil {
-			return "", false, fmt.Errorf("concurrency.cancel-in-progress: %w", err)
-		}
-		cip = expr.Truthy(v) && expr.String(v) != "false"
-	}
-	return group, cip, nil
+	return evalConcurrency(c, env)
 }
 
 // enterJobGroup applies the concurrency rules to a job leg about to be

@@ -7,9 +7,12 @@
 package sandbox
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/hookci/hookci/internal/agent"
 )
@@ -93,4 +96,27 @@ func (i *Instance) Close() error {
 		}
 	})
 	return i.closeErr
+}
+
+// WaitAgent dials the agent's unix socket until it answers Info, giving up
+// when exited is closed (the process serving it died, named what) or ctx ends.
+func WaitAgent(ctx context.Context, sock, what string, exited <-chan struct{}) (*agent.Client, error) {
+	delay := time.Millisecond
+	for {
+		c, err := agent.Dial(ctx, "unix", sock)
+		if err == nil {
+			if _, err = c.Info(ctx); err == nil {
+				return c, nil
+			}
+			c.Close()
+		}
+		select {
+		case <-exited:
+			return nil, errors.New(what + " exited")
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Millisecond)
+	}
 }

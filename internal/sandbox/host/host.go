@@ -11,7 +11,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
@@ -95,7 +93,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
-	client, err := waitReady(ctx, sock, p.exited)
+	client, err := sandbox.WaitAgent(ctx, sock, "agent", p.exited)
 	if err != nil {
 		p.destroy(dir)
 		return nil, fmt.Errorf("host sandbox %s: agent did not answer: %w (log: %s)", spec.ID, err, readLog(dir))
@@ -134,28 +132,6 @@ func startAgent(agentPath, dir, sock string) (*agentProc, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// waitReady dials the socket until the agent answers Info.
-func waitReady(ctx context.Context, sock string, exited <-chan struct{}) (*agent.Client, error) {
-	delay := time.Millisecond
-	for {
-		c, err := agent.Dial(ctx, "unix", sock)
-		if err == nil {
-			if _, err = c.Info(ctx); err == nil {
-				return c, nil
-			}
-			c.Close()
-		}
-		select {
-		case <-exited:
-			return nil, errors.New("agent exited")
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 10*time.Millisecond)
-	}
 }
 
 // destroy stops the agent (SIGTERM lets it kill its process groups), kills

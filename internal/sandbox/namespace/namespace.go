@@ -183,7 +183,7 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.b.cfg.StartTimeout)
 	defer cancel()
-	s.client, err = waitReady(ctx, sock, s.exited)
+	s.client, err = sandbox.WaitAgent(ctx, sock, "bwrap", s.exited)
 	if err != nil {
 		return fmt.Errorf("agent did not answer: %w (log: %q)", err, readLog(s.dir))
 	}
@@ -223,28 +223,6 @@ func (s *sbox) startBwrap(spec sandbox.Spec) error {
 		close(s.exited)
 	}()
 	return nil
-}
-
-// waitReady dials the socket until the agent answers Info.
-func waitReady(ctx context.Context, sock string, exited <-chan struct{}) (*agent.Client, error) {
-	delay := time.Millisecond
-	for {
-		c, err := agent.Dial(ctx, "unix", sock)
-		if err == nil {
-			if _, err = c.Info(ctx); err == nil {
-				return c, nil
-			}
-			c.Close()
-		}
-		select {
-		case <-exited:
-			return nil, errors.New("bwrap exited")
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 10*time.Millisecond)
-	}
 }
 
 // destroy kills every process of the sandbox, removes its cgroup and its
