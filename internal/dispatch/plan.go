@@ -68,6 +68,11 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if len(files) > 0 {
+		// Make the commit's workspace while the workflows are read and the
+		// jobs queued: the first job needs it right away.
+		go mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
+	}
 	sort.Strings(files)
 	changed := d.changedFiles(ctx, mirror, ev)
 	type planned struct {
@@ -102,10 +107,6 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 			continue
 		}
 		plans = append(plans, planned{file: f, wf: wf})
-	}
-	if len(plans) > 0 {
-		// Make the commit's workspace tar while the jobs are being queued.
-		go mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
 	}
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		for _, p := range plans {
