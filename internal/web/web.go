@@ -84,6 +84,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/runs", s.auth(http.HandlerFunc(s.apiRuns)))
 	mux.Handle("GET /api/runs/{id}", s.auth(http.HandlerFunc(s.apiRun)))
 	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
+	mux.Handle("GET /api/jobs/{id}/log/stream", s.auth(http.HandlerFunc(s.streamLog)))
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
 	if s.artifacts != nil {
 		mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(s.artifacts))

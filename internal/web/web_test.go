@@ -2,10 +2,13 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookci/hookci/internal/store"
 )
@@ -56,5 +59,49 @@ func TestIsLoopback(t *testing.T) {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+func TestLogStream(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := st.Q()
+	run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI", Event: "push", SHA: "s", Status: store.StatusInProgress}
+	q.CreateRun(ctx, run)
+	job := &store.Job{RunID: run.ID, Key: "j", Name: "j", Status: store.StatusInProgress}
+	q.CreateJob(ctx, job, false)
+	q.AppendLog(ctx, job.ID, 1, []byte("first\n"))
+	srv := httptest.NewServer(New(st, NewMetrics(st.QueueDepth), Options{}).Handler(http.NotFoundHandler()))
+	defer srv.Close()
+	go func() { // the job goes on while the stream is open
+		time.Sleep(400 * time.Millisecond)
+		q.AppendLog(ctx, job.ID, 2, []byte("second\n"))
+		job.Status, job.Conclusion = store.StatusCompleted, "success"
+		q.UpdateJob(ctx, job)
+	}()
+	resp, err := http.Get(fmt.Sprintf("%s/api/jobs/%d/log/stream", srv.URL, job.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	body, err := io.ReadAll(resp.Body) // ends when the job completes
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(body)
+	for _, want := range []string{`"data":"first\n"`, `"data":"second\n"`, "event: end\ndata: \"success\""} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stream lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "first") > strings.Index(got, "second") {
+		t.Errorf("log out of order:\n%s", got)
 	}
 }
