@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,11 +41,13 @@ jobs:
 // with its conclusion, step table, summary, log tail and annotations, all
 // masked; a rerequested check run re-runs only that job, and its new check
 // run replaces the old result.
-func TestAppModeCheckRunsAndRerun(t *testing.T) {
+const installation = 4242
+
+// newAppHarness is the end-to-end server in GitHub App mode.
+func newAppHarness(t *testing.T) *harness {
 	gitRoot := t.TempDir()
 	h := &harness{t: t, gh: githubtest.NewServer(t), sandbox: "host"}
 	h.repo = newRepo(t, gitRoot)
-	const installation = 4242
 	h.gh.AddRepo("octo", "hello", installation)
 	key := h.gh.EnableApp(99)
 	keyFile := filepath.Join(t.TempDir(), "app.pem")
@@ -53,6 +56,50 @@ func TestAppModeCheckRunsAndRerun(t *testing.T) {
 	h.cfg.GitHubToken, h.cfg.GitHubAppID, h.cfg.GitHubAppKeyFile = "", 99, keyFile
 	h.start()
 	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// TestAppModeForkGetsReadOnlyToken: in App mode a fork's pull request runs
+// with a contents:read installation token (masked) and no secrets.
+func TestAppModeForkGetsReadOnlyToken(t *testing.T) {
+	h := newAppHarness(t)
+	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": "name: CI\non: pull_request\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: echo \"token-set=${{ github.token != '' }} secret=[${{ secrets.DEPLOY_KEY }}]\"\n"})
+	h.repo.Push("main")
+	h.repo.Branch("fork")
+	head := h.repo.Commit("change", map[string]string{"f.txt": "1"})
+	h.repo.Push("fork")
+	h.gh.AddPullRequest(e2eRepo, githubtest.PullRequest{Number: 21, State: "open", HeadSHA: head, BaseSHA: base, BaseRef: "main"})
+	pr := payload(t, "pull_request", "opened.payload.json", func(p map[string]any) {
+		p["number"], p["installation"] = 21, map[string]any{"id": installation}
+		pr := p["pull_request"].(map[string]any)
+		pr["number"] = 21
+		hd, bs := pr["head"].(map[string]any), pr["base"].(map[string]any)
+		hd["sha"], hd["ref"], bs["sha"], bs["ref"] = head, "fork", base, "main"
+		hd["repo"].(map[string]any)["full_name"] = "evil/hello"
+		bs["repo"].(map[string]any)["full_name"] = e2eRepo
+	})
+	h.sendSigned("pull_request", "app-fork", pr)
+	waitFor(t, "the fork's check run to complete", func() bool {
+		for _, c := range h.gh.CheckRuns(e2eRepo) {
+			if c.HeadSHA == head && c.Status == "completed" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := h.gh.ReadOnlyTokensIssued(); n < 1 {
+		t.Errorf("read-only tokens issued = %d, want the fork's job to get one", n)
+	}
+	var runs []struct{ ID int64 }
+	json.Unmarshal([]byte(h.get("/api/runs")), &runs)
+	page := h.get(fmt.Sprintf("/runs/%d", runs[0].ID))
+	if !strings.Contains(page, "token-set=true secret=[]") {
+		t.Errorf("fork job: want a token and no secrets; page:\n%s", page)
+	}
+}
+
+func TestAppModeCheckRunsAndRerun(t *testing.T) {
+	h := newAppHarness(t)
 
 	marker := filepath.Join(t.TempDir(), "attempted")
 	sha := h.repo.Commit("app", map[string]string{".github/workflows/ci.yml": fmt.Sprintf(appWorkflow, marker)})

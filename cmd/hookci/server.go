@@ -97,8 +97,12 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
 		WorkspaceDiskBytes: int64(cfg.WorkspaceDiskMiB) << 20,
 		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
-			if fork {
-				return "", nil // forks get no token with write access; read-only tokens come with App mode
+			if gh == nil {
+				return "", nil
+			}
+			if fork { // a read-only token in App mode; none in token mode
+				owner, name, _ := strings.Cut(repo, "/")
+				return gh.ReadOnlyToken(ctx, github.Repo{Owner: owner, Name: name})
 			}
 			return gitToken(ctx, repo)
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	gh "github.com/google/go-github/v93/github"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -85,6 +86,33 @@ func (c *Client) GitToken(ctx context.Context, repo Repo) (string, error) {
 		return "", err
 	}
 	return c.installationToken(ctx, id)
+}
+
+// ReadOnlyToken returns a token that can read repo's contents and nothing
+// more (App mode: a fresh installation token limited to contents and
+// metadata read), for jobs of pull requests from forks. Token mode cannot
+// narrow a token: it returns "".
+func (c *Client) ReadOnlyToken(ctx context.Context, repo Repo) (string, error) {
+	if err := validRepo(repo); err != nil {
+		return "", err
+	}
+	if !c.IsApp() {
+		return "", nil
+	}
+	id, err := c.installationFor(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	ctx = context.WithValue(withAuth(ctx, authMode{app: true}), noBlindRetryKey{}, nil)
+	read := "read"
+	it, _, err := c.gh.Apps.CreateInstallationToken(ctx, id, &gh.InstallationTokenOptions{
+		Repositories: []string{repo.Name},
+		Permissions:  &gh.InstallationPermissions{Contents: &read, Metadata: &read},
+	})
+	if err != nil {
+		return "", fmt.Errorf("github: installation %d read-only token: %w", id, err)
+	}
+	return it.GetToken(), nil
 }
 
 // appJWT signs a fresh App JWT: iat one minute in the past (clock drift), exp in nine minutes

@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ const maxJWTLifetime = 10 * time.Minute
 type instToken struct {
 	installation int64
 	expires      time.Time
+	readOnly     bool // minted with only read permissions: writes get 403
 }
 
 // SetApp configures the GitHub App whose JWTs (RS256, iss = appID) the fake accepts.
@@ -142,6 +145,9 @@ func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*repoState
 		return nil, false
 	case repo != nil && repo.installationID != it.installation:
 		repo = nil
+	case it.readOnly && r.Method != http.MethodGet:
+		writeError(w, http.StatusForbidden, "Resource not accessible by integration")
+		return nil, false
 	}
 	if repo == nil {
 		writeError(w, http.StatusNotFound, "Not Found")
@@ -164,13 +170,46 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
+	var req struct {
+		Permissions map[string]string `json:"permissions"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && err != io.EOF {
+			writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+			return
+		}
+	}
+	perms := map[string]string{"checks": "write", "statuses": "write", "pull_requests": "write", "contents": "read"}
+	readOnly := false
+	if len(req.Permissions) > 0 {
+		perms, readOnly = req.Permissions, true
+		for _, level := range perms {
+			switch level {
+			case "read":
+			case "write":
+				readOnly = false
+			default:
+				writeError(w, http.StatusUnprocessableEntity, "Invalid permission level "+level)
+				return
+			}
+		}
+	}
 	tok := "ghs_" + randomString(36)
 	exp := s.now().Add(s.tokenLifetime)
-	s.instTokens[tok] = instToken{installation: id, expires: exp}
+	s.instTokens[tok] = instToken{installation: id, expires: exp, readOnly: readOnly}
+	if readOnly {
+		s.readOnlyTokens++
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"token": tok, "expires_at": ts(exp), "repository_selection": "all",
-		"permissions": map[string]string{"checks": "write", "statuses": "write", "pull_requests": "write", "contents": "read"},
+		"token": tok, "expires_at": ts(exp), "repository_selection": "all", "permissions": perms,
 	})
+}
+
+// ReadOnlyTokensIssued counts installation tokens minted with read permissions only.
+func (s *Server) ReadOnlyTokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readOnlyTokens
 }
 
 func (s *Server) handleRepoInstallation(w http.ResponseWriter, r *http.Request) {

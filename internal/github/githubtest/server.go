@@ -25,21 +25,22 @@ type Server struct {
 	srv *httptest.Server
 	mux *http.ServeMux
 
-	mu            sync.Mutex // guards the fields below
-	now           func() time.Time
-	token         string // valid personal access token ("" = none)
-	appID         int64
-	appPub        *rsa.PublicKey
-	appKeyPEM     []byte
-	tokenLifetime time.Duration
-	instTokens    map[string]instToken // by token
-	repos         map[string]*repoState
-	installations map[int64]bool
-	nextID        int64
-	requests      []RecordedRequest
-	failures      []failure
-	deliveries    []*HookDelivery
-	redeliveries  []int64
+	mu             sync.Mutex // guards the fields below
+	now            func() time.Time
+	token          string // valid personal access token ("" = none)
+	appID          int64
+	appPub         *rsa.PublicKey
+	appKeyPEM      []byte
+	tokenLifetime  time.Duration
+	instTokens     map[string]instToken // by token
+	readOnlyTokens int
+	repos          map[string]*repoState
+	installations  map[int64]bool
+	nextID         int64
+	requests       []RecordedRequest
+	failures       []failure
+	deliveries     []*HookDelivery
+	redeliveries   []int64
 }
 
 type failure struct {
