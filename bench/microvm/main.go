@@ -88,6 +88,7 @@ func run(ctx context.Context, cfg config) error {
 		{"template", func() error { return benchStarts(ctx, cfg, newBackend, true) }},
 		{"memory", func() error { return benchMemory(ctx, newBackend) }},
 		{"cpu", func() error { return benchCPU(ctx, newBackend) }},
+		{"gobuild", func() error { return benchGoBuild(ctx, newBackend) }},
 		{"workspace", func() error { return benchWorkspace(ctx, cfg, dir, newBackend) }},
 	}
 	for _, s := range steps {

@@ -164,3 +164,46 @@ func benchCPU(ctx context.Context, newBackend backendFunc) error {
 		host.Round(time.Millisecond), guest.Round(time.Millisecond), float64(guest)/float64(host))
 	return nil
 }
+
+// benchGoBuild times a cold `go build` of hello-world on the host and in a
+// VM whose tool cache (9p, read-only) is the directory holding the host's
+// Go installation, with a fresh GOCACHE each time.
+func benchGoBuild(ctx context.Context, newBackend backendFunc) error {
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("no host Go: %w", err)
+	}
+	root := strings.TrimSpace(string(goroot)) // e.g. /usr/local/go
+	src := `mkdir -p /tmp/hello && cd /tmp/hello && printf 'package main\nimport "fmt"\nfunc main() { fmt.Println("hi") }\n' > main.go &&
+printf 'module hello\ngo 1.22\n' > go.mod && rm -rf /tmp/gocache && GOCACHE=/tmp/gocache GOFLAGS=-buildvcs=false "$GO" build -o /tmp/hello/hello . && /tmp/hello/hello`
+	t0 := time.Now()
+	host := exec.Command("bash", "-c", src)
+	host.Env = append(os.Environ(), "GO="+root+"/bin/go")
+	if out, err := host.CombinedOutput(); err != nil {
+		return fmt.Errorf("host go build: %v: %s", err, out)
+	}
+	hostTime := time.Since(t0)
+	b, _, err := newBackend(false)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	spec := sandbox.Spec{ID: "gobuild", ToolCache: filepath.Dir(root)}
+	inst, err := b.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	guestGo := inst.Layout.ToolCache + "/" + filepath.Base(root) + "/bin/go"
+	t0 = time.Now()
+	var out bytes.Buffer
+	res, err := inst.Client.Exec(ctx, agent.ExecRequest{Argv: []string{"bash", "-c", src},
+		Env: append(guestEnv, "GO="+guestGo, "HOME=/home/runner")}, &out)
+	if err != nil || res.ExitCode != 0 {
+		return fmt.Errorf("guest go build: %v %+v %s", err, res, out.String())
+	}
+	guestTime := time.Since(t0)
+	fmt.Printf("cold go build of hello-world (fresh GOCACHE): host %v, guest %v: %.1fx\n",
+		hostTime.Round(time.Millisecond), guestTime.Round(time.Millisecond), float64(guestTime)/float64(hostTime))
+	return nil
+}
