@@ -266,6 +266,7 @@ func (s *server) serveHTTP(ctx context.Context, l net.Listener) error {
 
 func (s *server) close() {
 	s.store.Close() // stops the queue: no job takes a sandbox after this
+	s.disp.Wait()
 	for _, c := range s.closers {
 		c()
 	}

@@ -78,6 +78,7 @@ type Observer interface {
 type Dispatcher struct {
 	cfg Config
 	log *slog.Logger
+	bg  sync.WaitGroup // background work (workspace exports) to wait for at shutdown
 
 	mu        sync.Mutex // guards the fields below
 	running   map[int64]context.CancelCauseFunc
@@ -93,6 +94,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	return d
 }
+
+// Wait waits for background work started by planning (call after the queue stopped).
+func (d *Dispatcher) Wait() { d.bg.Wait() }
 
 // Handlers returns the queue handlers backed by d (report may be nil).
 func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) error) store.Handlers {

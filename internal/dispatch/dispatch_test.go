@@ -53,6 +53,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.StartQueue(ctx, d.Handlers(nil)); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.Wait) // runs after the store closed (cleanups run last-in first-out)
 	t.Cleanup(func() { st.Close() })
 	return e
 }

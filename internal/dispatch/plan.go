@@ -71,7 +71,11 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	if len(files) > 0 {
 		// Make the commit's workspace while the workflows are read and the
 		// jobs queued: the first job needs it right away.
-		go mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
+		}()
 	}
 	sort.Strings(files)
 	changed := d.changedFiles(ctx, mirror, ev)
