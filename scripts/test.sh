@@ -33,12 +33,13 @@ echo "== fuzz (short)"
 fuzz() {
 	local target=$1 pkg=$2 out dir
 	dir="${pkg#./}/testdata/fuzz/$target"
-	local before; before=$(ls "$dir" 2>/dev/null | wc -l)
+	local before after
+	before=$( (ls "$dir" 2>/dev/null || true) | wc -l)
 	if out=$(go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-10s}" "$pkg" 2>&1); then
 		echo "$out" | tail -2; return 0
 	fi
 	echo "$out" | tail -20
-	local after; after=$(ls "$dir" 2>/dev/null | wc -l)
+	after=$( (ls "$dir" 2>/dev/null || true) | wc -l)
 	if [ "$after" = "$before" ] && echo "$out" | grep -q "context deadline exceeded"; then
 		echo "fuzz $target: ended by the fuzzer's deadline race, no failing input: not a finding"
 		return 0
