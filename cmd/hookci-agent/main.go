@@ -50,10 +50,7 @@ func run(ctx context.Context, cfg config) error {
 	if cfg.init || os.Getpid() == 1 {
 		// guestInit sets the guest up, then supervises a child agent
 		// started with --serial; it returns only on failure.
-		if err := guestInit(); err != nil {
-			return fmt.Errorf("guest init: %w", err)
-		}
-		return nil
+		return fmt.Errorf("guest init: %w", guestInit())
 	}
 	modes := 0
 	for _, v := range []string{cfg.listen, cfg.serial, cfg.vsock} {

@@ -13,30 +13,42 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // Client talks to one agent over one connection. It is safe for concurrent
 // use; concurrent calls run as separate HTTP/2 streams.
 type Client struct {
 	conn net.Conn
-	cc   *http2.ClientConn
+	cc   *http.ClientConn
 }
 
 // NewClient speaks HTTP/2 cleartext over conn, which must carry HTTP/2 from
 // its next byte (a unix socket or vsock connection; see NewSerialClient for a
 // serial port). The Client owns conn and closes it in Close.
 func NewClient(conn net.Conn) (*Client, error) {
-	t := &http2.Transport{
-		AllowHTTP:          true,
+	var once sync.Once
+	t := &http.Transport{
+		Protocols:          new(http.Protocols),
 		DisableCompression: true,
-		// Detect a dead peer on an otherwise idle connection.
-		ReadIdleTimeout: 30 * time.Second,
-		PingTimeout:     15 * time.Second,
+		// The connection exists already: the one dial hands it over.
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			var c net.Conn
+			once.Do(func() { c = conn })
+			if c == nil {
+				return nil, errors.New("agent connection already in use")
+			}
+			return c, nil
+		},
+		HTTP2: &http.HTTP2Config{
+			// Detect a dead peer on an otherwise idle connection.
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
 	}
-	cc, err := t.NewClientConn(conn)
+	t.Protocols.SetUnencryptedHTTP2(true)
+	cc, err := t.NewClientConn(context.Background(), "http", "agent:80")
 	if err != nil {
 		conn.Close()
 		return nil, &InfraError{Op: "connect", Err: err}

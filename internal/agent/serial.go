@@ -286,10 +286,17 @@ func (c *sessionConn) Close() error {
 // clears the deadlines so the next handshake can read the port.
 func (c *sessionConn) finish() {
 	c.Close()
-	c.readMu.Lock()
-	c.readMu.Unlock()
+	c.waitReads()
 	c.port.SetReadDeadline(time.Time{})
 	c.port.SetWriteDeadline(time.Time{})
+}
+
+// waitReads returns once no Read is in flight: the Close above made any
+// pending one return, and later ones fail at once.
+func (c *sessionConn) waitReads() {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	_ = c.isClosed() // a read that starts from here on sees the session closed
 }
 
 func (c *sessionConn) LocalAddr() net.Addr                { return serialAddr{} }

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http2"
 )
 
 // Server is the agent's side of the protocol. One Server serves any number
@@ -85,16 +84,30 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) error {
 		<-ctx.Done()
 		conn.Close()
 	}()
-	h2 := &http2.Server{
-		// The smallest frames HTTP/2 allows: a serial session whose host
-		// vanished mid-frame is broken by at most this many bytes of HELLO
-		// padding (see serial.go).
-		MaxReadFrameSize: 16 << 10,
-		// Notice a peer that vanished without closing (a serial port never closes).
-		ReadIdleTimeout: 30 * time.Second,
-		PingTimeout:     15 * time.Second,
+	l := newConnListener(conn)
+	srv := &http.Server{
+		Handler:     s.handler,
+		Protocols:   new(http.Protocols),
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				l.Close()
+			}
+		},
+		HTTP2: &http.HTTP2Config{
+			// The smallest frames HTTP/2 allows: a serial session whose host
+			// vanished mid-frame is broken by at most this many bytes of HELLO
+			// padding (see serial.go).
+			MaxReadFrameSize: 16 << 10,
+			// Notice a peer that vanished without closing (a serial port never closes).
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
 	}
-	h2.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: s.handler})
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	srv.Serve(l)
+	<-l.done
+	srv.Close()
 	return ctx.Err()
 }
 

@@ -117,7 +117,7 @@ func TestFromJSONErrors(t *testing.T) {
 }
 
 func TestToJSONEscaping(t *testing.T) {
-	v := NewArrayValue(StringValue("a\"b\\c\n\t\x01<&>é\u2028"), NumberValue(1e21), NumberValue(0.1), NumberValue(-0.0), NumberValue(1e-7))
+	v := NewArrayValue(StringValue("a\"b\\c\n\t\x01<&>é\u2028"), NumberValue(1e21), NumberValue(0.1), NumberValue(math.Copysign(0, -1)), NumberValue(1e-7))
 	want := "[\n  \"a\\\"b\\\\c\\n\\t\\u0001<&>é\\u2028\",\n  1E+21,\n  0.1,\n  0,\n  1E-07\n]"
 	if got := ToJSON(v); got != want {
 		t.Errorf("ToJSON = %q, want %q", got, want)

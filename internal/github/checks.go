@@ -146,7 +146,7 @@ func (c *Client) createCheckRun(ctx context.Context, repo Repo, cr CheckRun) (in
 
 // findCheckRun returns the id of the check run named cr.Name with cr.ExternalID on cr.HeadSHA, or 0.
 func (c *Client) findCheckRun(ctx context.Context, repo Repo, cr CheckRun) (int64, error) {
-	opts := &gh.ListCheckRunsOptions{CheckName: gh.Ptr(cr.Name), Filter: gh.Ptr("all"),
+	opts := &gh.ListCheckRunsOptions{CheckName: new(cr.Name), Filter: new("all"),
 		ListOptions: gh.ListOptions{PerPage: 100}}
 	for {
 		res, resp, err := c.gh.Checks.ListCheckRunsForRef(ctx, repo.Owner, repo.Name, cr.HeadSHA, opts)

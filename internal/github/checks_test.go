@@ -113,7 +113,7 @@ func TestUpdateCheckRunTruncatesSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = e.c.REST().Checks.UpdateCheckRun(rctx, owner, name, id, gh.UpdateCheckRunOptions{
-		Name: "big", Output: &gh.CheckRunOutput{Title: gh.Ptr("t"), Summary: gh.Ptr(huge)}})
+		Name: "big", Output: &gh.CheckRunOutput{Title: new("t"), Summary: new(huge)}})
 	var er *gh.ErrorResponse
 	if !errors.As(err, &er) || er.Response.StatusCode != 422 {
 		t.Fatalf("raw oversized summary: got %v, want a 422 from the fake", err)

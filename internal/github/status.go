@@ -42,14 +42,14 @@ func (c *Client) SetStatus(ctx context.Context, repo Repo, sha string, st Status
 		return err
 	}
 	body := gh.RepoStatus{
-		State:       gh.Ptr(st.State),
-		Description: gh.Ptr(truncateRunes(st.Description, MaxStatusDescription, "…")),
+		State:       new(st.State),
+		Description: new(truncateRunes(st.Description, MaxStatusDescription, "…")),
 	}
 	if st.Context != "" {
-		body.Context = gh.Ptr(st.Context)
+		body.Context = new(st.Context)
 	}
 	if st.TargetURL != "" {
-		body.TargetURL = gh.Ptr(st.TargetURL)
+		body.TargetURL = new(st.TargetURL)
 	}
 	if _, _, err := c.gh.Repositories.CreateStatus(ctx, repo.Owner, repo.Name, sha, body); err != nil {
 		return fmt.Errorf("github: set status %q=%s on %s@%s: %w", st.Context, st.State, repo.FullName(), shortSHA(sha), err)

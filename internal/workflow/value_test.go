@@ -28,7 +28,7 @@ func TestFormatScalar(t *testing.T) {
 		in   any
 		want string
 	}{
-		{nil, ""}, {"s", "s"}, {true, "true"}, {false, "false"}, {755.0, "755"}, {-0.0, "0"}, {1.5, "1.5"},
+		{nil, ""}, {"s", "s"}, {true, "true"}, {false, "false"}, {755.0, "755"}, {math.Copysign(0, -1), "0"}, {1.5, "1.5"},
 		{math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"}, {math.NaN(), "NaN"}, {1e21, "1E+21"}, {[]any{}, ""},
 	}
 	for _, tt := range tests {
