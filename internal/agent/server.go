@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
 )
 
 // Server is the agent's side of the protocol. One Server serves any number
