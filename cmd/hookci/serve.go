@@ -30,12 +30,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	level := slog.LevelInfo
-	if v, ok := os.LookupEnv("HOOKCI_LOG_LEVEL"); ok {
-		if err := level.UnmarshalText([]byte(v)); err != nil {
-			fmt.Fprintln(stderr, "hookci serve: HOOKCI_LOG_LEVEL:", err)
-			return 2
-		}
+	level, err := cfg.SlogLevel()
+	if err != nil {
+		fmt.Fprintln(stderr, "hookci serve:", err)
+		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := serve(ctx, cfg, log); err != nil {
@@ -47,9 +45,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // serve runs the server until ctx ends.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if err := cfg.ValidateServe(); err != nil {
-		return err
-	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -63,6 +58,7 @@ func serveOn(ctx context.Context, cfg config.Config, log *slog.Logger, l net.Lis
 	if err := cfg.ValidateServe(); err != nil {
 		return err
 	}
+	log.Debug("configuration", "config", fmt.Sprintf("%+v", cfg.Redacted()))
 	if !web.IsLoopback(l.Addr().String()) && cfg.APIToken == "" {
 		return errors.New("HOOKCI_API_TOKEN is required when listening beyond loopback (" + cfg.Listen + "): the dashboard and API would be open")
 	}

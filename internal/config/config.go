@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -36,6 +37,8 @@ type Config struct {
 	GitURL string `toml:"git_url" env:"HOOKCI_GIT_URL"`
 	// PublicURL is the base of links put into GitHub (run pages).
 	PublicURL string `toml:"public_url" env:"HOOKCI_PUBLIC_URL"`
+	// LogLevel is the least level logged: debug, info, warn or error.
+	LogLevel string `toml:"log_level" env:"HOOKCI_LOG_LEVEL"`
 
 	// Sandbox is the backend for runs-on labels not named in Labels: auto
 	// (microvm where QEMU and the guest image are there, else namespace),
@@ -98,7 +101,7 @@ type LLMConfig struct {
 	Kind   string `toml:"kind"` // ollama or openai
 	URL    string `toml:"url"`
 	Model  string `toml:"model"`
-	APIKey string `toml:"api_key"`
+	APIKey string `toml:"api_key" secret:"true"`
 }
 
 // Label is what a runs-on label runs on.
@@ -112,6 +115,7 @@ type Label struct {
 func Default() Config {
 	return Config{
 		Listen:           "127.0.0.1:8080",
+		LogLevel:         "info",
 		DataDir:          defaultDataDir(),
 		GitHubAPIURL:     "https://api.github.com/",
 		GitURL:           "https://github.com",
@@ -269,9 +273,25 @@ func (c Config) SecretsFor(repo string) map[string]string {
 	return out
 }
 
+// SlogLevel is LogLevel as a slog level.
+func (c Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return l, fmt.Errorf("HOOKCI_LOG_LEVEL (log_level) %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
 // ValidateServe checks what `hookci serve` cannot start without.
 func (c Config) ValidateServe() error {
 	var errs []error
+	if _, err := c.SlogLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DatabaseURL != "" {
+		errs = append(errs, errors.New("HOOKCI_DATABASE_URL (database_url) is set, but only the embedded SQLite store exists yet: "+
+			"unset it (the store lives in HOOKCI_DATA_DIR)"))
+	}
 	if c.WebhookSecret == "" {
 		errs = append(errs, errors.New("HOOKCI_WEBHOOK_SECRET (webhook_secret) is required: refusing to accept unsigned webhooks"))
 	}
@@ -300,14 +320,24 @@ func (c Config) ValidateServe() error {
 }
 
 // Redacted returns a copy with every secret field replaced, for printing.
+// Nested structs (such as LLM) are redacted by the same tags.
 func (c Config) Redacted() Config {
-	v := reflect.ValueOf(&c).Elem()
+	redact(reflect.ValueOf(&c).Elem())
+	return c
+}
+
+// redact replaces the fields of the struct v that are tagged secret:"true",
+// recursing into nested structs.
+func redact(v reflect.Value) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
+		f := v.Field(i)
 		if t.Field(i).Tag.Get("secret") != "true" {
+			if f.Kind() == reflect.Struct && f.CanSet() {
+				redact(f)
+			}
 			continue
 		}
-		f := v.Field(i)
 		switch f.Kind() {
 		case reflect.String:
 			if f.String() != "" {
@@ -319,5 +349,4 @@ func (c Config) Redacted() Config {
 			}
 		}
 	}
-	return c
 }

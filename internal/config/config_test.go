@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,50 @@ func TestLoadErrors(t *testing.T) {
 	} {
 		if err := tc.cfg.ValidateServe(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ValidateServe(%+v) = %v, want an error mentioning %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestRedactedNested: a secret inside a nested struct (the LLM key) is
+// redacted too, and printing the redacted config shows no secret.
+func TestRedactedNested(t *testing.T) {
+	cfg := Default()
+	cfg.LLM.APIKey = "sk-llm-secret"
+	cfg.GitHubToken = "ghp_server_token"
+	cfg.WebhookSecret = "hook-secret"
+	printed := fmt.Sprintf("%+v", cfg.Redacted())
+	for _, s := range []string{"sk-llm-secret", "ghp_server_token", "hook-secret"} {
+		if strings.Contains(printed, s) {
+			t.Errorf("Redacted config shows %q: %s", s, printed)
+		}
+	}
+	if cfg.LLM.APIKey != "sk-llm-secret" {
+		t.Error("Redacted changed the original's LLM key")
+	}
+}
+
+// TestValidateServeSettings: a log level or a database URL that cannot take
+// effect is an error naming the setting, not silently ignored.
+func TestValidateServeSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string // "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"debug", func(c *Config) { c.LogLevel = "debug" }, ""},
+		{"bad level", func(c *Config) { c.LogLevel = "loud" }, "HOOKCI_LOG_LEVEL"},
+		{"database url", func(c *Config) { c.DatabaseURL = "postgres://x/y" }, "HOOKCI_DATABASE_URL"},
+	} {
+		cfg := Default()
+		cfg.WebhookSecret = "s"
+		tc.edit(&cfg)
+		err := cfg.ValidateServe()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: got %v, want valid", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want an error naming %s", tc.name, err, tc.want)
 		}
 	}
 }

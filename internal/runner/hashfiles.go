@@ -18,7 +18,7 @@ import (
 // regular file in the workspace matched by the patterns (GitHub's filter
 // pattern syntax, '!' excludes), in path order; "" when nothing matches.
 func (j *JobContext) hashFiles(patterns []string) (string, error) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(j.ctx)
 	defer cancel()
 	rc, err := j.Inst.Client.GetFiles(ctx, j.Inst.Layout.Workspace)
 	if err != nil {

@@ -8,6 +8,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,6 +149,9 @@ type JobContext struct {
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
 	jobCancel bool
+	// ctx is the job's context once it runs (until then the caller's): work
+	// started from an expression, such as hashFiles, stops with the job.
+	ctx context.Context
 }
 
 func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*JobContext, error) {
@@ -162,7 +166,7 @@ func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink
 	rc := expr.NewObject()
 	rc.Set("os", expr.StringValue("Linux"))
 	rc.Set("arch", expr.StringValue(runnerArch()))
-	rc.Set("name", expr.StringValue(cmpOr(spec.RunnerName, "hookci")))
+	rc.Set("name", expr.StringValue(cmp.Or(spec.RunnerName, "hookci")))
 	rc.Set("temp", expr.StringValue(inst.Layout.Temp))
 	rc.Set("tool_cache", expr.StringValue(inst.Layout.ToolCache))
 	rc.Set("environment", expr.StringValue("self-hosted"))
@@ -177,7 +181,7 @@ func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink
 	j := &JobContext{
 		Spec: spec, Inst: inst, Masker: masker, sink: sink, github: gh, runnerCx: rc,
 		envAdds: map[string]string{}, steps: expr.NewObject(),
-		fileDir: inst.Layout.Temp + "/_runner_file_commands",
+		fileDir: inst.Layout.Temp + "/_runner_file_commands", ctx: ctx,
 	}
 	j.result.FailedStep = -1
 	return j, nil
@@ -195,13 +199,6 @@ func runnerArch() string {
 	return "X64"
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func (j *JobContext) run(ctx context.Context) (*Result, error) {
 	job := j.Spec.Job
 	timeout := 360 * time.Minute
@@ -216,6 +213,7 @@ func (j *JobContext) run(ctx context.Context) (*Result, error) {
 	}
 	jobCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	j.ctx = jobCtx
 
 	if err := j.setup(jobCtx); err != nil {
 		var infra *agent.InfraError

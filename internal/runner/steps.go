@@ -3,6 +3,7 @@ package runner
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -158,7 +159,7 @@ func (j *JobContext) runStep(jobCtx context.Context, idx int, s *workflow.Step) 
 		return nil
 	}
 	if !run {
-		j.sink.StepLog(idx, "Skipped: if: "+cmpOr(s.If, "success()")+" is false")
+		j.sink.StepLog(idx, "Skipped: if: "+cmp.Or(s.If, "success()")+" is false")
 		finish("skipped", false, nil)
 		return nil
 	}
