@@ -80,7 +80,7 @@ func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Ru
 			}
 		}
 		r.mu.Lock()
-		r.sentChecks[j.ID] = fmt.Sprintf("%d|%s|%s|%d", id, status, j.Conclusion, j.Attempt)
+		remember(r.sentChecks, j.ID, fmt.Sprintf("%d|%s|%s|%d", id, status, j.Conclusion, j.Attempt))
 		r.mu.Unlock()
 	}
 	return nil

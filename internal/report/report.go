@@ -33,9 +33,21 @@ type Reporter struct {
 	log       *slog.Logger
 
 	mu         sync.Mutex // guards the fields below
-	locks      map[int64]*sync.Mutex
+	locks      map[int64]*keyLock
 	sent       map[string]string // last status sent per run or job context
 	sentChecks map[int64]string  // last check run state sent per job
+}
+
+// maxRemembered bounds the sent and sentChecks maps: they only spare GitHub
+// a repeated identical update, so once either holds this many entries it is
+// emptied, and at worst one update per job or run is sent twice.
+const maxRemembered = 4096
+
+// keyLock is a mutex shared by the reports of one run (or one pull
+// request); it is removed from Reporter.locks when nobody holds or waits for it.
+type keyLock struct {
+	sync.Mutex
+	refs int // guarded by Reporter.mu
 }
 
 // New returns a Reporter that links to run pages under publicURL.
@@ -44,19 +56,35 @@ func New(gh *github.Client, st *store.Store, publicURL string, log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Reporter{gh: gh, st: st, publicURL: strings.TrimRight(publicURL, "/"), log: log,
-		locks: map[int64]*sync.Mutex{}, sent: map[string]string{}, sentChecks: map[int64]string{}}
+		locks: map[int64]*keyLock{}, sent: map[string]string{}, sentChecks: map[int64]string{}}
 }
 
 func (r *Reporter) lock(key int64) func() {
 	r.mu.Lock()
 	l, ok := r.locks[key]
 	if !ok {
-		l = &sync.Mutex{}
+		l = &keyLock{}
 		r.locks[key] = l
 	}
+	l.refs++
 	r.mu.Unlock()
 	l.Lock()
-	return l.Unlock
+	return func() {
+		l.Unlock()
+		r.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(r.locks, key)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// remember records what was last sent under key in m, keeping m bounded.
+func remember[K comparable](m map[K]string, key K, val string) {
+	if _, ok := m[key]; !ok && len(m) >= maxRemembered {
+		clear(m)
+	}
+	m[key] = val
 }
 
 // RunURL is the run's page.
@@ -136,7 +164,7 @@ func (r *Reporter) setStatus(ctx context.Context, repo github.Repo, run store.Ru
 		return err
 	}
 	r.mu.Lock()
-	r.sent[key] = val
+	remember(r.sent, key, val)
 	r.mu.Unlock()
 	return nil
 }

@@ -2,6 +2,10 @@ package report
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"github.com/hookci/hookci/internal/golden"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +83,46 @@ func TestCommentBody(t *testing.T) {
 	}
 	if strings.Count(body, "```") != 2*strings.Count(body, "<details>") {
 		t.Errorf("a log line closed the code block early:\n%s", body)
+	}
+	golden.Check(t, "testdata/comment.golden", body, *update)
+
+	// The check run page of the failed job: step table, summary, log tail, annotations.
+	bad.Summary = "## Results\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+	bad.Message = "Process completed with exit code 1."
+	bad.Annotations = `[{"level":"error","file":"main_test.go","line":12,"col":3,"end_col":9,"message":"want 2, got 3"},` +
+		`{"level":"warning","title":"deprecated","message":"set-output is deprecated"}]`
+	out, err := r.checkOutput(ctx, *run, *bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "testdata/checkrun.golden", string(js)+"\n", *update)
+}
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// TestReporterMemoryBounded: the per-run locks are released once unused,
+// and the sent-state maps never grow past maxRemembered.
+func TestReporterMemoryBounded(t *testing.T) {
+	r := New(nil, nil, "http://ci.example", nil)
+	for id := int64(1); id <= 3*maxRemembered; id++ {
+		unlock := r.lock(id)
+		r.mu.Lock()
+		remember(r.sent, fmt.Sprint("run-", id), "success|ok")
+		remember(r.sentChecks, id, "1|completed|success|1")
+		r.mu.Unlock()
+		unlock()
+	}
+	if got := len(r.locks); got != 0 {
+		t.Errorf("locks held after every report ended: got %d, want 0", got)
+	}
+	if got := len(r.sent); got > maxRemembered {
+		t.Errorf("sent remembers %d entries, want at most %d", got, maxRemembered)
+	}
+	if got := len(r.sentChecks); got > maxRemembered {
+		t.Errorf("sentChecks remembers %d entries, want at most %d", got, maxRemembered)
 	}
 }
