@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,8 +86,49 @@ func (c *Cache) SetCloneURL(repo, url string) {
 }
 
 // Fetch makes sure the mirror of repo holds every commit in shas, fetching
-// them by id, and returns it.
+// them by id with the server's own credential (the TokenFunc), and returns
+// it. Only hookci's planning uses it; fetches a job asks for use FetchAs.
 func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror, error) {
+	return c.fetch(ctx, repo, shas, func() ([]string, error) { return c.authEnv(ctx, repo) })
+}
+
+// FetchAs is Fetch for a job: git presents token ("" for none) and never
+// the server's credential, and the server is always asked first whether
+// token may read repo, so that commits the mirror got with another
+// credential are not handed out.
+func (c *Cache) FetchAs(ctx context.Context, repo, token string, shas ...string) (*Mirror, error) {
+	if err := c.CheckAccess(ctx, repo, token); err != nil {
+		return nil, err
+	}
+	return c.fetch(ctx, repo, shas, func() ([]string, error) { return c.tokenEnv(repo, token), nil })
+}
+
+// CheckAccess asks the server whether token ("" for none) may read repo.
+func (c *Cache) CheckAccess(ctx context.Context, repo, token string) error {
+	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
+		return fmt.Errorf("gitrepo: invalid repository name %q", repo)
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	if _, err := git(ctx, c.dir, c.tokenEnv(repo, token), "ls-remote", c.CloneURL(repo), "HEAD"); err != nil {
+		how := "without a credential"
+		if token != "" {
+			how = "with the job's token"
+		}
+		return fmt.Errorf("gitrepo: %s cannot be read %s: %w", repo, how, err)
+	}
+	return nil
+}
+
+func (c *Cache) tokenEnv(repo, token string) []string {
+	if !strings.HasPrefix(c.CloneURL(repo), "http") {
+		token = ""
+	}
+	return jobEnv(token)
+}
+
+func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func() ([]string, error)) (*Mirror, error) {
 	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
 		return nil, fmt.Errorf("gitrepo: invalid repository name %q", repo)
 	}
@@ -124,7 +164,7 @@ func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror
 		c.remember(repo, shas)
 		return m, nil
 	}
-	env, err := c.authEnv(ctx, repo)
+	env, err := auth()
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +212,7 @@ func (c *Cache) remember(repo string, shas []string) {
 	}
 }
 
-// authEnv passes a token to git through the environment (an extra header),
-// never through the URL, so it cannot appear in error messages or logs.
+// authEnv is the environment carrying the server's own credential for repo.
 func (c *Cache) authEnv(ctx context.Context, repo string) ([]string, error) {
 	if c.token == nil || !strings.HasPrefix(c.CloneURL(repo), "http") {
 		return nil, nil
@@ -182,28 +221,31 @@ func (c *Cache) authEnv(ctx context.Context, repo string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitrepo: token for %s: %w", repo, err)
 	}
-	if tok == "" {
-		return nil, nil
-	}
-	return []string{
-		"GIT_CONFIG_COUNT=1",
-		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Basic " + basicAuth("x-access-token", tok),
-	}, nil
+	return headerEnv(tok), nil
 }
 
 // ResolveRef returns the commit a ref (refs/heads/x, refs/tags/y) points at
 // on the server, asking it directly (git ls-remote).
 func (c *Cache) ResolveRef(ctx context.Context, repo, ref string) (string, error) {
-	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
-		return "", fmt.Errorf("gitrepo: invalid repository name %q", repo)
-	}
-	if !strings.HasPrefix(ref, "refs/") || strings.ContainsAny(ref, " \t\n*?[") {
-		return "", fmt.Errorf("gitrepo: invalid ref %q", ref)
-	}
 	env, err := c.authEnv(ctx, repo)
 	if err != nil {
 		return "", err
+	}
+	return c.resolveRef(ctx, repo, ref, env)
+}
+
+// ResolveRefAs is ResolveRef for a job: git presents token ("" for none),
+// never the server's credential. ref may also be HEAD.
+func (c *Cache) ResolveRefAs(ctx context.Context, repo, ref, token string) (string, error) {
+	return c.resolveRef(ctx, repo, ref, c.tokenEnv(repo, token))
+}
+
+func (c *Cache) resolveRef(ctx context.Context, repo, ref string, env []string) (string, error) {
+	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
+		return "", fmt.Errorf("gitrepo: invalid repository name %q", repo)
+	}
+	if (ref != "HEAD" && !strings.HasPrefix(ref, "refs/")) || strings.ContainsAny(ref, " \t\n*?[") {
+		return "", fmt.Errorf("gitrepo: invalid ref %q", ref)
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return "", fmt.Errorf("gitrepo: %w", err)
@@ -323,10 +365,7 @@ func splitZ(out []byte) []string {
 
 // git runs git in dir and returns stdout; the error carries stderr.
 func git(ctx context.Context, dir string, env []string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "LC_ALL=C")
-	cmd.Env = append(cmd.Env, env...)
+	cmd := Command(ctx, dir, env, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
