@@ -136,9 +136,8 @@ func (r *Runner) load(ctx context.Context, j *runner.JobContext, ref Ref) (*acti
 	if err != nil {
 		return nil, err
 	}
-	hostDir := path.Join(ra.Dir, ref.Path)
 	meta, err := r.readMeta(func(name string) ([]byte, error) {
-		return readHostFile(path.Join(hostDir, name))
+		return readTreeFile(ra.Dir, path.Join(cmpOr(ref.Path, "."), name))
 	}, ref.Raw)
 	if err != nil {
 		return nil, err

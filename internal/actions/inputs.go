@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -109,12 +108,4 @@ func putTree(ctx context.Context, j *runner.JobContext, dir, dst string) error {
 		return fmt.Errorf("copying the action into the sandbox: %w", err)
 	}
 	return nil
-}
-
-func readHostFile(p string) ([]byte, error) {
-	b, err := os.ReadFile(p)
-	if err != nil && errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", path.Base(p), fs.ErrNotExist)
-	}
-	return b, err
 }

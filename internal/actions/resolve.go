@@ -1,13 +1,9 @@
 package actions
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -91,7 +87,7 @@ func (r *Runner) fetchRemote(ctx context.Context, a Ref) (*remoteAction, error) 
 		return nil, err
 	}
 	dir := filepath.Join(r.cfg.DataDir, "actions", a.Owner, a.Repo, sha)
-	if _, err := os.Stat(filepath.Join(dir, ".hookci-complete")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, verifiedMarker)); err == nil {
 		return &remoteAction{SHA: sha, Dir: dir}, nil
 	}
 	if r.cfg.Git == nil {
@@ -174,96 +170,6 @@ func (r *Runner) expandShortSHA(ctx context.Context, a Ref) string {
 	return ""
 }
 
-// exportTree writes commit sha of the bare repository gitDir into dst.
-func exportTree(ctx context.Context, gitDir, sha, dst string) error {
-	cmd := exec.CommandContext(ctx, "git", "--git-dir="+gitDir, "archive", "--format=tar", sha)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("git archive %.12s: %w: %s", sha, err, strings.TrimSpace(stderr.String()))
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	// Jobs may export the same action at once: each extracts into its own
-	// directory and the first rename wins.
-	tmp, err := os.MkdirTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	if err := untar(bytes.NewReader(out), tmp); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".hookci-complete"), nil, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		if _, serr := os.Stat(filepath.Join(dst, ".hookci-complete")); serr == nil {
-			return nil // another job finished first
-		}
-		os.RemoveAll(dst) // a partial tree from a crash
-		return os.Rename(tmp, dst)
-	}
-	return nil
-}
-
-// untar extracts a tar stream under dir, refusing entries that escape it.
-func untar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading tar: %w", err)
-		}
-		name, err := safeRel(h.Name)
-		if err != nil {
-			return err
-		}
-		if name == "" {
-			continue
-		}
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(p, 0o755)
-		case tar.TypeReg:
-			err = writeFileFrom(p, tr, fs.FileMode(h.Mode)&0o777|0o600)
-		case tar.TypeSymlink:
-			if path.IsAbs(h.Linkname) || !isLocalLink(name, h.Linkname) {
-				continue // a link leading out of the tree is dropped
-			}
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			err = os.Symlink(h.Linkname, p)
-		}
-		if err != nil {
-			return fmt.Errorf("extracting %s: %w", h.Name, err)
-		}
-	}
-}
-
-func writeFileFrom(p string, r io.Reader, mode fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // safeRel cleans a relative slash path and refuses one that is absolute or
 // leaves its root.
 func safeRel(name string) (string, error) {
@@ -278,9 +184,4 @@ func safeRel(name string) (string, error) {
 		return "", nil
 	}
 	return c, nil
-}
-
-func isLocalLink(name, target string) bool {
-	_, err := safeRel(path.Join(path.Dir(name), target))
-	return err == nil
 }
