@@ -13,12 +13,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/webhook"
 )
 
@@ -152,7 +152,7 @@ func demoRepo(root string) (string, error) {
 		{"-C", work, "push", "--quiet", bare, "main"},
 	}
 	for _, a := range steps {
-		if out, err := exec.Command("git", a...).CombinedOutput(); err != nil {
+		if out, err := gitrepo.Command(context.Background(), "", nil, a...).CombinedOutput(); err != nil {
 			return "", fmt.Errorf("git %s: %v: %s", a[0], err, out)
 		}
 	}

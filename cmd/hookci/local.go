@@ -10,12 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/store"
 )
 
@@ -153,8 +153,7 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 }
 
 func gitOut(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
+	cmd := gitrepo.Command(context.Background(), dir, nil, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
@@ -175,10 +174,8 @@ func snapshot(root string) (sha, branch string, err error) {
 	idx.Close()
 	defer os.Remove(idx.Name())
 	os.Remove(idx.Name()) // git wants to create it
-	env := append(os.Environ(), "GIT_INDEX_FILE="+idx.Name())
 	run := func(args ...string) (string, error) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir, cmd.Env = root, env
+		cmd := gitrepo.Command(context.Background(), root, []string{"GIT_INDEX_FILE=" + idx.Name()}, args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		b, err := cmd.Output()

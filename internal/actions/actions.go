@@ -132,7 +132,7 @@ func (r *Runner) load(ctx context.Context, j *runner.JobContext, ref Ref) (*acti
 		}
 		return &action{ref: ref, meta: meta, dir: dir}, nil
 	}
-	ra, err := r.fetchRemote(ctx, ref)
+	ra, err := r.fetchRemote(ctx, ref, actionToken(j.Spec.Event, ref.Owner))
 	if err != nil {
 		return nil, err
 	}

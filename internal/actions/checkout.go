@@ -2,11 +2,9 @@ package actions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"strconv"
 	"strings"
@@ -39,7 +37,8 @@ func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, wi
 		depth = n
 	}
 	ref := strings.TrimSpace(with["ref"])
-	sha, branch, err := r.checkoutTarget(ctx, repo, own, ref, ev)
+	token := checkoutToken(ev, with)
+	sha, branch, err := r.checkoutTarget(ctx, repo, own, ref, ev, token)
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
@@ -67,7 +66,7 @@ func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, wi
 		return runner.StepOutcome{}, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := r.workingCopy(ctx, repo, sha, branch, depth, sub, tmp); err != nil {
+	if err := r.workingCopy(ctx, repo, own, token, sha, branch, depth, sub, tmp); err != nil {
 		return runner.StepOutcome{}, fmt.Errorf("checkout %s@%s: %w", repo, sha, err)
 	}
 	return runner.StepOutcome{Outputs: outputs}, putStream(ctx, j, dest, func(ctx context.Context, w io.Writer) error {
@@ -76,8 +75,9 @@ func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, wi
 }
 
 // checkoutTarget resolves the ref input to a commit (and a branch name when
-// it names a branch).
-func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref string, ev runner.EventInfo) (sha, branch string, err error) {
+// it names a branch): the run's own repository is asked as planning asks
+// it, another repository with token only.
+func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref string, ev runner.EventInfo, token string) (sha, branch string, err error) {
 	if own && (ref == "" || ref == ev.SHA || ref == ev.Ref) {
 		return ev.SHA, strings.TrimPrefix(ev.Ref, "refs/heads/"), nil
 	}
@@ -97,7 +97,7 @@ func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref 
 		cands = []string{"refs/heads/" + ref, "refs/tags/" + ref}
 	}
 	for _, c := range cands {
-		s, err := r.lsRemote(ctx, repo, c)
+		s, err := r.lsRemote(ctx, repo, c, own, token)
 		if err == nil {
 			b := strings.TrimPrefix(c, "refs/heads/")
 			if b == c || c == "HEAD" {
@@ -109,29 +109,41 @@ func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref 
 	return "", "", fmt.Errorf("A branch or tag with the name '%s' could not be found in %s", ref, repo)
 }
 
-func (r *Runner) lsRemote(ctx context.Context, repo, ref string) (string, error) {
-	if ref != "HEAD" {
+func (r *Runner) lsRemote(ctx context.Context, repo, ref string, own bool, token string) (string, error) {
+	if own {
 		return r.cfg.Git.ResolveRef(ctx, repo, ref)
 	}
-	out, err := exec.CommandContext(ctx, "git", "ls-remote", r.cfg.Git.CloneURL(repo), "HEAD").Output()
-	if err != nil {
-		return "", err
-	}
-	if f := strings.Fields(string(out)); len(f) >= 1 && gitrepo.ValidSHA(f[0]) {
-		return f[0], nil
-	}
-	return "", errors.New("no HEAD")
+	return r.cfg.Git.ResolveRefAs(ctx, repo, ref, token)
 }
 
 // workingCopy makes a checkout of sha in dir from the mirror: depth 0 is the
-// whole history; submodules ("true" or "recursive") come from the same git
-// server (github.com URLs are rewritten to it).
-func (r *Runner) workingCopy(ctx context.Context, repo, sha, branch string, depth int, submodules, dir string) error {
-	m, err := r.cfg.Git.Fetch(ctx, repo, sha)
+// whole history. The run's own repository comes from the planning mirror;
+// another repository is fetched with token only (see credential.go).
+// Submodules ("true" or "recursive") are checked out by submodules, never by
+// git following .gitmodules.
+func (r *Runner) workingCopy(ctx context.Context, repo string, own bool, token, sha, branch string, depth int, submodules, dir string) error {
+	var m *gitrepo.Mirror
+	var err error
+	if own {
+		m, err = r.cfg.Git.Fetch(ctx, repo, sha)
+	} else {
+		m, err = r.cfg.Git.FetchAs(ctx, repo, token, sha)
+	}
 	if err != nil {
 		return err
 	}
-	fetch := []string{"fetch", "--quiet", "--no-tags"}
+	if err := r.cloneFromMirror(ctx, m, repo, sha, branch, depth, dir); err != nil {
+		return err
+	}
+	if submodules == "true" || submodules == "recursive" {
+		return r.submodules(ctx, dir, repo, token, depth, submodules == "recursive", 0)
+	}
+	return nil
+}
+
+// cloneFromMirror makes dir a working copy of sha from the mirror m.
+func (r *Runner) cloneFromMirror(ctx context.Context, m *gitrepo.Mirror, repo, sha, branch string, depth int, dir string) error {
+	fetch := []string{"-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags"}
 	if depth > 0 {
 		fetch = append(fetch, "--depth="+strconv.Itoa(depth))
 	}
@@ -140,25 +152,23 @@ func (r *Runner) workingCopy(ctx context.Context, repo, sha, branch string, dept
 	if branch != "" {
 		co = []string{"checkout", "--quiet", "-B", branch, sha}
 	}
-	steps := [][]string{{"init", "--quiet"}, fetch, co, {"remote", "add", "origin", r.cfg.Git.CloneURL(repo)}}
-	if submodules == "true" || submodules == "recursive" {
-		base := strings.TrimSuffix(r.cfg.Git.CloneURL(repo), "/"+repo+".git")
-		sm := []string{"-c", "protocol.file.allow=always", "-c", "url." + base + "/.insteadOf=https://github.com/",
-			"submodule", "update", "--init", "--quiet"}
-		if submodules == "recursive" {
-			sm = append(sm, "--recursive")
-		}
-		steps = append(steps, sm)
-	}
-	for _, args := range steps {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+	for _, args := range [][]string{{"init", "--quiet"}, fetch, co, {"remote", "add", "origin", r.cfg.Git.CloneURL(repo)}} {
+		if _, err := runGit(ctx, dir, args...); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// runGit runs git for a job in dir, without the operator's git
+// configuration, and returns its output.
+func runGit(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := gitrepo.Command(ctx, dir, gitrepo.NoUserConfig(), args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
 
 // putStream streams a tar written by src into dir in the sandbox.

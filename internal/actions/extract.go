@@ -36,7 +36,8 @@ const (
 )
 
 // exportTree writes commit sha of the bare repository gitDir into dst.
-func exportTree(ctx context.Context, gitDir, sha, dst string) error {
+// public records that it was fetched without a credential (see fetchRemote).
+func exportTree(ctx context.Context, gitDir, sha, dst string, public bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -65,10 +66,15 @@ func exportTree(ctx context.Context, gitDir, sha, dst string) error {
 	if xerr != nil {
 		return xerr
 	}
-	for _, m := range []string{completeMarker, verifiedMarker} {
-		if err := os.WriteFile(filepath.Join(tmp, m), nil, 0o644); err != nil {
-			return err
-		}
+	how := "token"
+	if public {
+		how = "public"
+	}
+	if err := writeMarker(tmp, completeMarker, ""); err != nil {
+		return err
+	}
+	if err := writeMarker(tmp, verifiedMarker, how); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		if _, serr := os.Stat(filepath.Join(dst, verifiedMarker)); serr == nil {
@@ -78,6 +84,24 @@ func exportTree(ctx context.Context, gitDir, sha, dst string) error {
 		return os.Rename(tmp, dst)
 	}
 	return nil
+}
+
+// writeMarker writes a marker file into dir, replacing whatever entry of
+// that name the archive held (never writing through it).
+func writeMarker(dir, name, content string) error {
+	p := filepath.Join(dir, name)
+	if err := os.RemoveAll(p); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // extractTree extracts the tar stream r into the empty directory dir

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -81,32 +80,36 @@ type remoteAction struct {
 
 // fetchRemote resolves ref to a commit and returns its tree, exported under
 // DataDir/actions/<owner>/<repo>/<sha> (reused without any network access).
-func (r *Runner) fetchRemote(ctx context.Context, a Ref) (*remoteAction, error) {
-	sha, err := r.resolveSHA(ctx, a)
+// It is fetched with token only (see actionToken): a tree fetched with a
+// token is reused only by jobs that would present one for it, a public one
+// by any.
+func (r *Runner) fetchRemote(ctx context.Context, a Ref, token string) (*remoteAction, error) {
+	sha, err := r.resolveSHA(ctx, a, token)
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(r.cfg.DataDir, "actions", a.Owner, a.Repo, sha)
-	if _, err := os.Stat(filepath.Join(dir, verifiedMarker)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(dir, verifiedMarker)); err == nil && (string(b) == "public" || token != "") {
 		return &remoteAction{SHA: sha, Dir: dir}, nil
 	}
 	if r.cfg.Git == nil {
 		return nil, fmt.Errorf("action %s: no git server is configured to fetch %s from", a.Raw, a.FullName())
 	}
-	m, err := r.cfg.Git.Fetch(ctx, a.FullName(), sha)
+	m, err := r.cfg.Git.FetchAs(ctx, a.FullName(), token, sha)
 	if err != nil {
 		return nil, fmt.Errorf("fetching action %s: %w", a.Raw, err)
 	}
-	if err := exportTree(ctx, m.Dir, sha, dir); err != nil {
+	if err := exportTree(ctx, m.Dir, sha, dir, token == ""); err != nil {
 		return nil, fmt.Errorf("fetching action %s: %w", a.Raw, err)
 	}
 	return &remoteAction{SHA: sha, Dir: dir}, nil
 }
 
 // resolveSHA turns the ref of a into a full commit id: a full id is taken as
-// is, a tag or branch is asked of the server (remembered, so that a later run
-// works offline), a shortened id is refused as GitHub refuses it.
-func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
+// is, a tag or branch is asked of the server with token (remembered, so
+// that a later run works offline), a shortened id is refused as GitHub
+// refuses it.
+func (r *Runner) resolveSHA(ctx context.Context, a Ref, token string) (string, error) {
 	if gitrepo.ValidSHA(strings.ToLower(a.Ref)) {
 		return strings.ToLower(a.Ref), nil
 	}
@@ -115,7 +118,7 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
 	missing := 0 // how many of the refs the server said it does not have
 	if r.cfg.Git != nil {
 		for _, full := range []string{"refs/tags/" + a.Ref, "refs/heads/" + a.Ref} {
-			sha, err := r.cfg.Git.ResolveRef(ctx, a.FullName(), full)
+			sha, err := r.cfg.Git.ResolveRefAs(ctx, a.FullName(), full, token)
 			if err == nil {
 				os.MkdirAll(filepath.Dir(memo), 0o755)
 				os.WriteFile(memo, []byte(sha), 0o644)
@@ -130,7 +133,7 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref) (string, error) {
 		lastErr = errors.New("no git server is configured")
 	}
 	if hexRe.MatchString(a.Ref) && len(a.Ref) >= 4 && len(a.Ref) < 40 {
-		full := r.expandShortSHA(ctx, a)
+		full := r.expandShortSHA(ctx, a, token)
 		if full == "" {
 			full = "<full sha>"
 		}
@@ -154,15 +157,15 @@ func refFile(ref string) string { return strings.NewReplacer("/", "%2F").Replace
 
 // expandShortSHA looks for a branch or tag tip starting with a's ref, for the
 // error message ("" when none is found).
-func (r *Runner) expandShortSHA(ctx context.Context, a Ref) string {
+func (r *Runner) expandShortSHA(ctx context.Context, a Ref, token string) string {
 	if r.cfg.Git == nil {
 		return ""
 	}
-	out, err := exec.CommandContext(ctx, "git", "ls-remote", r.cfg.Git.CloneURL(a.FullName())).Output()
+	lines, err := r.cfg.Git.ListRefsAs(ctx, a.FullName(), token)
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range lines {
 		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[0], strings.ToLower(a.Ref)) {
 			return f[0]
 		}

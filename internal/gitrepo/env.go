@@ -65,3 +65,8 @@ func headerEnv(token string) []string {
 		"GIT_CONFIG_VALUE_0=Authorization: Basic " + basicAuth("x-access-token", token),
 	}
 }
+
+// NoUserConfig is the environment that keeps the operator's global and
+// system git configuration (credential helpers, url rewrites, hooks paths)
+// out of a git command run on a job's behalf.
+func NoUserConfig() []string { return jobEnv("") }

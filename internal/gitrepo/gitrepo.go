@@ -63,6 +63,9 @@ func (c *Cache) lock(repo string) *sync.Mutex {
 	return l
 }
 
+// BaseURL is the git server's base URL (without a trailing slash).
+func (c *Cache) BaseURL() string { return c.baseURL }
+
 // CloneURL is where repo is fetched from (without credentials).
 func (c *Cache) CloneURL(repo string) string {
 	c.mu.Lock()
@@ -268,6 +271,22 @@ func (c *Cache) resolveRef(ctx context.Context, repo, ref string, env []string) 
 		return "", fmt.Errorf("gitrepo: %s has no %s", repo, ref)
 	}
 	return sha, nil
+}
+
+// ListRefsAs lists the server's refs of repo as "sha ref" lines, asked
+// with token ("" for none), never with the server's credential.
+func (c *Cache) ListRefsAs(ctx context.Context, repo, token string) ([]string, error) {
+	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
+		return nil, fmt.Errorf("gitrepo: invalid repository name %q", repo)
+	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("gitrepo: %w", err)
+	}
+	out, err := git(ctx, c.dir, c.tokenEnv(repo, token), "ls-remote", c.CloneURL(repo))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n"), nil
 }
 
 func (m *Mirror) has(ctx context.Context, sha string) bool {
