@@ -86,3 +86,25 @@ func (r *Repo) Push(refspec string) {
 
 // Head returns the current commit id.
 func (r *Repo) Head() string { r.t.Helper(); return r.git("rev-parse", "HEAD") }
+
+// Git runs git in the work tree and returns its output.
+func (r *Repo) Git(args ...string) string { r.t.Helper(); return r.git(args...) }
+
+// GitBare runs git in the served bare repository and returns its output.
+func (r *Repo) GitBare(args ...string) string {
+	r.t.Helper()
+	return r.run(r.Bare, args...)
+}
+
+// Symlink makes path (in the work tree) a symlink to target, for the next Commit.
+func (r *Repo) Symlink(path, target string) {
+	r.t.Helper()
+	full := filepath.Join(r.Work, filepath.FromSlash(path))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	os.Remove(full)
+	if err := os.Symlink(target, full); err != nil {
+		r.t.Fatal(err)
+	}
+}
