@@ -96,8 +96,10 @@ func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref 
 	default:
 		cands = []string{"refs/heads/" + ref, "refs/tags/" + ref}
 	}
+	var lastErr error
 	for _, c := range cands {
 		s, err := r.lsRemote(ctx, repo, c, own, token)
+		lastErr = err
 		if err == nil {
 			b := strings.TrimPrefix(c, "refs/heads/")
 			if b == c || c == "HEAD" {
@@ -106,7 +108,12 @@ func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref 
 			return s, b, nil
 		}
 	}
-	return "", "", fmt.Errorf("A branch or tag with the name '%s' could not be found in %s", ref, repo)
+	if !own {
+		if err := r.cfg.Git.CheckAccess(ctx, repo, token); err != nil {
+			return "", "", err
+		}
+	}
+	return "", "", fmt.Errorf("A branch or tag with the name '%s' could not be found in %s: %w", ref, repo, lastErr)
 }
 
 func (r *Runner) lsRemote(ctx context.Context, repo, ref string, own bool, token string) (string, error) {
