@@ -194,6 +194,8 @@ func TestParseRef(t *testing.T) {
 		{in: "actions/checkout", err: true},
 		{in: "actions@v1", err: true},
 		{in: "o/r/../x@v1", err: true},
+		{in: "../..@0123456789012345678901234567890123456789", err: true},
+		{in: "o/.@v1", err: true},
 		{in: "", err: true},
 	}
 	for _, tt := range tests {

@@ -61,7 +61,8 @@ func ParseRef(uses string) (Ref, error) {
 		return r, fmt.Errorf("%q is not a valid action reference: expected {owner}/{repo}[/path]@{ref}, ./path or docker://image", u)
 	}
 	parts := strings.Split(name, "/")
-	if len(parts) < 2 || !ownerRe.MatchString(parts[0]) || !ownerRe.MatchString(parts[1]) {
+	if len(parts) < 2 || !ownerRe.MatchString(parts[0]) || !ownerRe.MatchString(parts[1]) ||
+		strings.Trim(parts[0], ".") == "" || strings.Trim(parts[1], ".") == "" {
 		return r, fmt.Errorf("%q is not a valid action reference: expected {owner}/{repo}[/path]@{ref}", u)
 	}
 	r.Kind, r.Owner, r.Repo, r.Ref = RefRemote, parts[0], parts[1], ref
