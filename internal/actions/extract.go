@@ -58,13 +58,13 @@ func exportTree(ctx context.Context, gitDir, sha, dst string, public bool) error
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("git archive: %w", err)
 	}
-	xerr := extractTree(out, tmp)
-	io.Copy(io.Discard, out)
+	if xerr := extractTree(out, tmp); xerr != nil {
+		cmd.Process.Kill() // the rest of the archive does not matter
+		cmd.Wait()
+		return xerr
+	}
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("git archive %.12s: %w: %s", sha, err, strings.TrimSpace(stderr.String()))
-	}
-	if xerr != nil {
-		return xerr
 	}
 	how := "token"
 	if public {
