@@ -270,3 +270,38 @@ func TestAttackForkUsesPrivateAction(t *testing.T) {
 	}
 	noServerToken(t, srv, "other/pub")
 }
+
+// TestSubmoduleURLs: which .gitmodules URLs name a repository of the git
+// server; everything else is refused before git sees it.
+func TestSubmoduleURLs(t *testing.T) {
+	e, srv := httpEnv(t)
+	tests := []struct{ url, want string }{
+		{"../lib.git", "acme/lib"},
+		{"../../other/lib", "other/lib"},
+		{"https://github.com/o/r.git", "o/r"},
+		{"https://github.com/o/r", "o/r"},
+		{"git@github.com:o/r.git", "o/r"},
+		{srv.URL + "/o/r.git", "o/r"},
+		{"./lib", ""},
+		{"../../../x/y", ""},
+		{"file:///var/lib/hookci/git/o/r.git", ""},
+		{"/var/lib/hookci/git/o/r.git", ""},
+		{"ext::sh -c touch% /tmp/pwned", ""},
+		{"ssh://git@github.com/o/r.git", ""},
+		{"https://evil.example/o/r.git", ""},
+		{"https://user:pw@github.com/o/r.git", ""},
+		{"https://github.com/o/r/../../x/y", ""},
+	}
+	for _, tt := range tests {
+		got, err := e.r.submoduleRepo("acme/app", tt.url)
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("submoduleRepo(%q) = %q, want refused", tt.url, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("submoduleRepo(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
+		}
+	}
+}
