@@ -19,6 +19,7 @@ import (
 	"github.com/hookci/hookci/internal/github"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/report"
+	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/web"
 	"github.com/hookci/hookci/internal/webhook"
@@ -96,6 +97,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
 		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
 		WorkspaceDiskBytes: int64(cfg.WorkspaceDiskMiB) << 20,
+		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
 			if gh == nil {
 				return "", nil

@@ -66,6 +66,11 @@ type Config struct {
 	VMTemplate bool `toml:"vm_template" env:"HOOKCI_VM_TEMPLATE"`
 	// MaxJobs caps the jobs running at once on this host.
 	MaxJobs int `toml:"max_jobs" env:"HOOKCI_MAX_JOBS"`
+	// LogStepMiB and LogJobMiB cap the log stored for one step and one job
+	// (0: 16 and 64 MiB). A step over its cap keeps its first quarter and
+	// last three quarters, with a line saying how much was omitted.
+	LogStepMiB int `toml:"log_step_mib" env:"HOOKCI_LOG_STEP_MIB"`
+	LogJobMiB  int `toml:"log_job_mib" env:"HOOKCI_LOG_JOB_MIB"`
 	// AgentPath is the static hookci-agent binary put into sandboxes; empty
 	// means "next to the hookci executable, then PATH".
 	AgentPath string `toml:"agent_path" env:"HOOKCI_AGENT_PATH"`

@@ -63,6 +63,8 @@ type Config struct {
 	OnlyJob string
 	// ExtraEnv is added to every job's environment, below the workflow's env.
 	ExtraEnv map[string]string
+	// Limits bound each job's stored log, summaries and outputs (zero: defaults).
+	Limits runner.Limits
 	// Observe is told about finished jobs and runs (metrics); may be nil.
 	Observe Observer
 	Logger  *slog.Logger

@@ -255,6 +255,7 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 		Workflow: in.wf, Job: in.wj, Matrix: in.leg, Event: ev, Needs: in.needs,
 		Strategy: runner.Strategy{FailFast: failFast(in.wj), JobIndex: index, JobTotal: max(total, 1)},
 		Vars:     d.cfg.Vars, Secrets: secrets, ExtraEnv: d.cfg.ExtraEnv, Inputs: in.ev.Inputs, Actions: d.cfg.Actions,
+		Limits: d.cfg.Limits,
 		Source: func(ctx context.Context, w io.Writer) error {
 			p, err := mirror.ExportCached(ctx, sha, clone)
 			if err != nil {

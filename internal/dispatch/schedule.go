@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -375,6 +377,19 @@ func (d *Dispatcher) jobExprEnv(ev *event, run *store.Run, wj *workflow.Job, nee
 // legName is the display name of a leg: the job's name evaluated with its
 // matrix, or "id (values)".
 func (d *Dispatcher) legName(ev *event, run *store.Run, wj *workflow.Job, needs map[string]runner.NeedResult, leg workflow.Combination) string {
+	// A name is shown on the run page, the API, check runs and the PR comment:
+	// mask the repository's secrets in it, as GitHub does.
+	name := d.rawLegName(ev, run, wj, needs, leg)
+	if d.cfg.Secrets != nil {
+		secrets := d.cfg.Secrets(run.Repo)
+		if len(secrets) > 0 {
+			return runner.NewMasker(slices.Collect(maps.Values(secrets))...).Mask(name)
+		}
+	}
+	return name
+}
+
+func (d *Dispatcher) rawLegName(ev *event, run *store.Run, wj *workflow.Job, needs map[string]runner.NeedResult, leg workflow.Combination) string {
 	if wj.Name != "" {
 		name, err := expr.Interpolate(wj.Name, d.jobExprEnv(ev, run, wj, needs, leg))
 		if err == nil {

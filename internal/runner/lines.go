@@ -31,9 +31,8 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	for {
 		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
-			if len(w.buf) >= maxLine {
-				w.line(string(w.buf))
-				w.buf = w.buf[:0]
+			for len(w.buf) >= maxLine {
+				w.cut()
 			}
 			return len(p), nil
 		}
@@ -48,6 +47,16 @@ func (w *lineWriter) Flush() {
 		w.line(string(w.buf))
 		w.buf = nil
 	}
+}
+
+// cut passes on the first part of an unterminated line of maxLine bytes or
+// more as a line of its own. The masker chooses the cut so that a secret
+// straddling it stays whole in the rest (and is masked there); the piece is
+// log text, never a workflow command.
+func (w *lineWriter) cut() {
+	masked, n := w.j.Masker.MaskCut(string(w.buf), maxLine)
+	w.j.sink.StepLog(w.idx, masked)
+	w.buf = append(w.buf[:0], w.buf[n:]...)
 }
 
 func (w *lineWriter) emit(s string) {

@@ -9,10 +9,17 @@ import (
 
 // Masker replaces secrets and ::add-mask:: values (and their base64 forms)
 // with *** in everything the job writes to logs or reports.
+//
+// Masking works on byte spans: every occurrence of every value is found
+// (overlapping ones too) and each maximal covered run becomes one ***, so two
+// overlapping secrets are both hidden whole. MaskCut does the same for a
+// prefix of an unterminated stream, choosing the cut so that no occurrence
+// straddles it.
 type Masker struct {
-	mu       sync.Mutex // guards the fields below
-	values   map[string]bool
-	replacer *strings.Replacer
+	mu     sync.Mutex // guards the fields below
+	values map[string]bool
+	sorted []string // values, longest first; nil when values changed
+	maxLen int
 }
 
 // NewMasker returns a masker for the given values.
@@ -33,7 +40,7 @@ func (m *Masker) Add(v string) {
 	for _, line := range strings.Split(v, "\n") {
 		m.add(strings.TrimRight(line, "\r"))
 	}
-	m.replacer = nil
+	m.sorted = nil
 }
 
 func (m *Masker) add(v string) {
@@ -60,6 +67,97 @@ func (m *Masker) add(v string) {
 	}
 }
 
+// list returns the values, longest first. m.mu must be held.
+func (m *Masker) list() []string {
+	if m.sorted == nil && len(m.values) > 0 {
+		m.sorted = make([]string, 0, len(m.values))
+		m.maxLen = 0
+		for v := range m.values {
+			m.sorted = append(m.sorted, v)
+			m.maxLen = max(m.maxLen, len(v))
+		}
+		sort.Slice(m.sorted, func(i, j int) bool {
+			if len(m.sorted[i]) != len(m.sorted[j]) {
+				return len(m.sorted[i]) > len(m.sorted[j])
+			}
+			return m.sorted[i] < m.sorted[j]
+		})
+	}
+	return m.sorted
+}
+
+// span is a covered byte range [start, end) of a text; open means it runs
+// past the end of the text (a value that has only begun).
+type span struct {
+	start, end int
+	open       bool
+}
+
+// spans returns the merged runs of s covered by masked values. With tail,
+// a suffix of s that is a proper prefix of a value counts as an open run.
+// m.mu must be held.
+func (m *Masker) spans(s string, tail bool) []span {
+	var out []span
+	for _, v := range m.list() {
+		for from := 0; from < len(s); {
+			i := strings.Index(s[from:], v)
+			if i < 0 {
+				break
+			}
+			out = append(out, span{start: from + i, end: from + i + len(v)})
+			from += i + 1
+		}
+	}
+	if tail {
+		for q := max(0, len(s)-m.maxLen+1); q < len(s); q++ {
+			for _, v := range m.sorted {
+				if len(v) > len(s)-q && strings.HasPrefix(v, s[q:]) {
+					out = append(out, span{start: q, end: len(s), open: true})
+					break
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].start < out[j].start })
+	merged := out[:1]
+	for _, sp := range out[1:] {
+		last := &merged[len(merged)-1]
+		if sp.start < last.end || (last.open && sp.start <= last.end) {
+			if sp.end > last.end {
+				last.end = sp.end
+			}
+			last.open = last.open || sp.open
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
+}
+
+// replace returns s[:n] with every covered run replaced by ***.
+func replace(s string, runs []span, n int) string {
+	if len(runs) == 0 {
+		return s[:n]
+	}
+	var b strings.Builder
+	at := 0
+	for _, r := range runs {
+		if r.start >= n {
+			break
+		}
+		b.WriteString(s[at:r.start])
+		b.WriteString("***")
+		at = min(r.end, n)
+	}
+	if at < n {
+		b.WriteString(s[at:n])
+	}
+	return b.String()
+}
+
 // Mask returns s with every masked value replaced by ***.
 func (m *Masker) Mask(s string) string {
 	m.mu.Lock()
@@ -67,18 +165,47 @@ func (m *Masker) Mask(s string) string {
 	if len(m.values) == 0 {
 		return s
 	}
-	if m.replacer == nil {
-		vals := make([]string, 0, len(m.values))
-		for v := range m.values {
-			vals = append(vals, v)
+	return replace(s, m.spans(s, false), len(s))
+}
+
+// Contains reports whether s holds any masked value.
+func (m *Masker) Contains(s string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.list() {
+		if strings.Contains(s, v) {
+			return true
 		}
-		// Longest first, so a secret containing another is masked whole.
-		sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
-		pairs := make([]string, 0, 2*len(vals))
-		for _, v := range vals {
-			pairs = append(pairs, v, "***")
-		}
-		m.replacer = strings.NewReplacer(pairs...)
 	}
-	return m.replacer.Replace(s)
+	return false
+}
+
+// MaskCut masks a prefix of s, an unterminated line that must be cut near
+// target bytes, and returns it with n, the number of bytes of s it covers
+// (0 < n ≤ len(s)). The cut never falls inside an occurrence of a masked
+// value, nor inside the start of one that s ends with (those bytes stay for
+// the next piece), so no part of a value straddling the cut is emitted in
+// the clear. Only when overlapping values cover s from its start to its
+// end is s cut at target, with every covered byte before the cut masked.
+func (m *Masker) MaskCut(s string, target int) (string, int) {
+	target = min(max(target, 1), len(s))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.values) == 0 {
+		return s[:target], target
+	}
+	runs := m.spans(s, true)
+	c := target
+	for _, r := range runs {
+		if r.start < c && c < r.end || r.open && r.start < c && c == r.end {
+			switch {
+			case r.start > 0:
+				c = r.start
+			case !r.open:
+				c = r.end
+			}
+			break
+		}
+	}
+	return replace(s, runs, c), c
 }

@@ -47,6 +47,8 @@ type Spec struct {
 	ExtraEnv map[string]string
 	// RunnerName is runner.name.
 	RunnerName string
+	// Limits bound the job's stored log, summaries and outputs (zero: defaults).
+	Limits Limits
 }
 
 // Strategy is the strategy context of a leg.
@@ -123,7 +125,9 @@ func Run(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*R
 	if err != nil {
 		return nil, err
 	}
-	return j.run(ctx)
+	res, err := j.run(ctx)
+	j.capped.flushAll()
+	return res, err
 }
 
 // JobContext is the state of one running job. Action runners use it to run
@@ -132,7 +136,8 @@ type JobContext struct {
 	Spec     *Spec
 	Inst     *sandbox.Instance
 	Masker   *Masker
-	sink     Sink
+	sink     Sink // capped, masking names
+	capped   *cappedSink
 	github   *expr.Object
 	runnerCx *expr.Object
 	// env is the job's environment so far: workflow env, job env, GITHUB_ENV additions.
@@ -178,8 +183,9 @@ func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink
 	if spec.Event.Token != "" {
 		masker.Add(spec.Event.Token)
 	}
+	capped := newCappedSink(sink, masker, spec.Limits)
 	j := &JobContext{
-		Spec: spec, Inst: inst, Masker: masker, sink: sink, github: gh, runnerCx: rc,
+		Spec: spec, Inst: inst, Masker: masker, sink: capped, capped: capped, github: gh, runnerCx: rc,
 		envAdds: map[string]string{}, steps: expr.NewObject(),
 		fileDir: inst.Layout.Temp + "/_runner_file_commands", ctx: ctx,
 	}
@@ -268,10 +274,22 @@ func (j *JobContext) finish(ctx, jobCtx context.Context) {
 	}
 	j.result.Outputs = map[string]string{}
 	env := j.exprEnv(nil)
+	logIdx := len(j.Spec.Job.Steps)
+	limit := j.Spec.Limits.WithDefaults().OutputBytes
+	var total int64
 	for _, o := range j.Spec.Job.Outputs {
 		v, err := expr.Interpolate(o.Value, env)
 		if err != nil {
-			j.sink.StepLog(len(j.Spec.Job.Steps), "##[warning]output "+o.Name+": "+err.Error())
+			j.sink.StepLog(logIdx, "##[warning]output "+j.Masker.Mask(o.Name)+": "+j.Masker.Mask(err.Error()))
+			continue
+		}
+		// GitHub's rule and words: an output that may hold a secret is dropped.
+		if j.Masker.Contains(v) {
+			j.sink.StepLog(logIdx, "##[warning]Skip output '"+j.Masker.Mask(o.Name)+"' since it may contain secret.")
+			continue
+		}
+		if total += int64(len(o.Name) + len(v)); total > limit {
+			j.sink.StepLog(logIdx, fmt.Sprintf("##[warning]Skip output '%s': the job's outputs exceed the limit of %s.", o.Name, sizeString(limit)))
 			continue
 		}
 		j.result.Outputs[o.Name] = v

@@ -127,6 +127,7 @@ func (j *JobContext) runStep(jobCtx context.Context, idx int, s *workflow.Step) 
 			name = n
 		}
 	}
+	name = j.Masker.Mask(name) // shown on the run page, the API, check runs and the PR comment
 	id := stepID(s, idx)
 	j.sink.StepStarted(idx, name)
 	res := StepResult{Name: name, Started: started}
@@ -335,16 +336,33 @@ func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir strin
 		}
 		j.logError(idx, msg)
 	}
-	contents := map[string][]byte{}
+	fc := fileCommands{contents: map[string][]byte{}, sizes: map[string]int64{}}
 	if res.CollectComplete {
 		for p, b := range res.Files {
-			contents[path.Base(p)] = b
+			fc.contents[path.Base(p)] = b
+			fc.sizes[path.Base(p)] = int64(len(b))
 		}
-	} else if contents, err = j.readFileCommands(ctx, fcDir); err != nil {
+	} else if fc, err = j.readFileCommands(ctx, fcDir); err != nil {
 		return out, err
 	}
-	j.applyFileCommands(idx, contents, &out)
+	j.applyFileCommands(idx, fc, &out)
 	return out, nil
+}
+
+// fileCommands are a step's file-command files by base name: contents of
+// those within their limit, and the size of each.
+type fileCommands struct {
+	contents map[string][]byte
+	sizes    map[string]int64
+}
+
+// limit is the most a file-command file (by base name) may hold.
+func (j *JobContext) fileLimit(base string) int64 {
+	l := j.Spec.Limits.WithDefaults()
+	if base == "summary" {
+		return l.SummaryBytes
+	}
+	return l.FileCommandBytes
 }
 
 // processEnv is the environment a step's process sees.
@@ -393,37 +411,53 @@ func envList(m map[string]string) []string {
 // applyFileCommands reads the step's GITHUB_* files back and applies them.
 // readFileCommands reads a step's file-command files (when they were too big
 // to come back with the exec).
-func (j *JobContext) readFileCommands(ctx context.Context, fcDir string) (map[string][]byte, error) {
+// A file over its limit is not read (only its size is kept).
+func (j *JobContext) readFileCommands(ctx context.Context, fcDir string) (fileCommands, error) {
+	fc := fileCommands{contents: map[string][]byte{}, sizes: map[string]int64{}}
 	rc, err := j.Inst.Client.GetFiles(ctx, fcDir)
 	if err != nil {
-		return nil, err
+		return fc, err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	contents := map[string][]byte{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, &agent.InfraError{Op: "read file commands", Err: err}
+			return fc, &agent.InfraError{Op: "read file commands", Err: err}
 		}
-		if h.Typeflag == tar.TypeReg {
-			b, err := io.ReadAll(io.LimitReader(tr, 64<<20))
-			if err != nil {
-				return nil, &agent.InfraError{Op: "read file commands", Err: err}
-			}
-			contents[path.Base(h.Name)] = b
+		if h.Typeflag != tar.TypeReg {
+			continue
 		}
+		base := path.Base(h.Name)
+		fc.sizes[base] = h.Size
+		if h.Size > j.fileLimit(base) {
+			continue // the tar reader skips the body
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, j.fileLimit(base)+1))
+		if err != nil {
+			return fc, &agent.InfraError{Op: "read file commands", Err: err}
+		}
+		fc.contents[base] = b
+		fc.sizes[base] = int64(len(b))
 	}
-	return contents, nil
+	return fc, nil
 }
 
 // applyFileCommands applies a step's GITHUB_* files (by base name).
-func (j *JobContext) applyFileCommands(idx int, contents map[string][]byte, out *StepOutcome) {
+func (j *JobContext) applyFileCommands(idx int, fc fileCommands, out *StepOutcome) {
 	if out.Outputs == nil {
 		out.Outputs = map[string]string{}
+	}
+	contents := fc.contents
+	for _, file := range []string{"env", "output", "state", "path"} {
+		if size, limit := fc.sizes[file], j.fileLimit(file); size > limit {
+			j.logError(idx, tooBig(file, size, limit))
+			out.Failed = true
+			delete(contents, file)
+		}
 	}
 	apply := func(file string, fn func(k, v string)) {
 		kvs, err := ParseEnvFile(contents[file])
@@ -440,6 +474,13 @@ func (j *JobContext) applyFileCommands(idx int, contents map[string][]byte, out 
 	apply("state", func(k, v string) { j.saveState(k, v) })
 	for _, p := range ParsePathFile(contents["path"]) {
 		j.pathAdds = append([]string{p}, j.pathAdds...)
+	}
+	if size, limit := fc.sizes["summary"], j.fileLimit("summary"); size > limit {
+		// GitHub's words; the step does not fail, an error annotation says why.
+		msg := fmt.Sprintf("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of %dk, got %dk.", limit>>10, size>>10)
+		j.sink.StepLog(idx, "##[error]"+msg)
+		j.result.Annotations = append(j.result.Annotations, Annotation{Level: "error", Message: msg})
+		delete(contents, "summary")
 	}
 	if s := contents["summary"]; len(s) > 0 {
 		j.result.Summary += j.Masker.Mask(string(s))
