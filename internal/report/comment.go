@@ -126,16 +126,12 @@ func (r *Reporter) failedTail(ctx context.Context, j store.Job) (string, string)
 	if idx < 0 {
 		return "", ""
 	}
-	chunks, err := q.LogAfter(ctx, j.ID, 0)
-	if err != nil {
+	// Only the end of the step's log is read: a log may be many MiB.
+	data, err := q.StepLogTail(ctx, j.ID, idx, 256<<10)
+	if err != nil || len(data) == 0 {
 		return "", name
 	}
-	var lines []string
-	for _, c := range chunks {
-		if c.StepIdx == idx {
-			lines = append(lines, strings.Split(strings.TrimRight(string(c.Data), "\n"), "\n")...)
-		}
-	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > tailLines {
 		lines = lines[len(lines)-tailLines:]
 	}

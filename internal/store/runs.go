@@ -288,3 +288,88 @@ func (q *Queries) LogAfter(ctx context.Context, jobID, after int64) ([]LogChunk,
 	}
 	return out, rows.Err()
 }
+
+// logPageRows is how many chunks one read of a job's log holds (a chunk is
+// at most about 128 KiB, so a page is a few MiB at most).
+const logPageRows = 32
+
+// EachLog calls fn with each of a job's log chunks with seq greater than
+// after, in order. Chunks are read a page at a time, each page in its own
+// query, so a large log is never held in memory whole and no read
+// transaction stays open while fn writes to a slow client. An error from fn
+// ends the walk and is returned.
+func (q *Queries) EachLog(ctx context.Context, jobID, after int64, fn func(LogChunk) error) error {
+	return q.eachLog(ctx, jobID, -1, after, fn)
+}
+
+// EachStepLog is EachLog for the chunks of one step.
+func (q *Queries) EachStepLog(ctx context.Context, jobID int64, stepIdx int, fn func(LogChunk) error) error {
+	return q.eachLog(ctx, jobID, stepIdx, 0, fn)
+}
+
+// eachLog walks a job's chunks after seq after; stepIdx < 0 means every step.
+func (q *Queries) eachLog(ctx context.Context, jobID int64, stepIdx int, after int64, fn func(LogChunk) error) error {
+	for {
+		page, err := q.logPage(ctx, jobID, stepIdx, after, logPageRows)
+		if err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+			after = c.Seq
+		}
+		if len(page) < logPageRows {
+			return nil
+		}
+	}
+}
+
+func (q *Queries) logPage(ctx context.Context, jobID int64, stepIdx int, after int64, limit int) ([]LogChunk, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT seq, step_idx, data FROM log_chunks
+		WHERE job_id = ? AND seq > ? AND (? < 0 OR step_idx = ?) ORDER BY seq LIMIT ?`,
+		jobID, after, stepIdx, stepIdx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: read log: %w", err)
+	}
+	defer rows.Close()
+	var out []LogChunk
+	for rows.Next() {
+		var c LogChunk
+		if err := rows.Scan(&c.Seq, &c.StepIdx, &c.Data); err != nil {
+			return nil, fmt.Errorf("store: read log: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// StepLogTail returns the end of one step's log: the newest chunks of step
+// stepIdx that together hold at least maxBytes (or all of them), oldest
+// first. Only those chunks are read.
+func (q *Queries) StepLogTail(ctx context.Context, jobID int64, stepIdx, maxBytes int) ([]byte, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT data FROM log_chunks WHERE job_id = ? AND step_idx = ? ORDER BY seq DESC`, jobID, stepIdx)
+	if err != nil {
+		return nil, fmt.Errorf("store: read log tail: %w", err)
+	}
+	defer rows.Close()
+	var chunks [][]byte
+	n := 0
+	for n < maxBytes && rows.Next() {
+		var d []byte
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("store: read log tail: %w", err)
+		}
+		chunks = append(chunks, d)
+		n += len(d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read log tail: %w", err)
+	}
+	out := make([]byte, 0, n)
+	for i := len(chunks) - 1; i >= 0; i-- {
+		out = append(out, chunks[i]...)
+	}
+	return out, nil
+}

@@ -45,14 +45,15 @@ func (s *Server) streamLog(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		chunks, err := q.LogAfter(r.Context(), id, after)
+		// A page of chunks at a time, never the whole log (logs.go).
+		err = q.EachLog(r.Context(), id, after, func(c store.LogChunk) error {
+			b, _ := json.Marshal(map[string]any{"seq": c.Seq, "step": c.StepIdx, "data": string(c.Data)})
+			after = c.Seq
+			_, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", c.Seq, b)
+			return err
+		})
 		if err != nil {
 			return
-		}
-		for _, c := range chunks {
-			b, _ := json.Marshal(map[string]any{"seq": c.Seq, "step": c.StepIdx, "data": string(c.Data)})
-			fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", c.Seq, b)
-			after = c.Seq
 		}
 		if job.Status == store.StatusCompleted {
 			fmt.Fprintf(w, "event: end\ndata: %q\n\n", job.Conclusion)

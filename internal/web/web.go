@@ -134,12 +134,15 @@ type JobView struct {
 	Steps []StepView `json:"steps"`
 }
 
-// StepView is a step with its log.
+// StepView is a step with its log. The API writes Log streamed from the
+// store (logs.go); loadRun leaves it empty.
 type StepView struct {
 	store.Step
 	Log string `json:"log"`
 }
 
+// loadRun loads a run with its jobs and steps; logs are streamed separately
+// (logs.go), never loaded here.
 func (s *Server) loadRun(ctx context.Context, id int64) (*RunView, error) {
 	q := s.st.Q()
 	run, err := q.Run(ctx, id)
@@ -157,23 +160,8 @@ func (s *Server) loadRun(ctx context.Context, id int64) (*RunView, error) {
 		if err != nil {
 			return nil, err
 		}
-		chunks, err := q.LogAfter(ctx, j.ID, 0)
-		if err != nil {
-			return nil, err
-		}
-		logs := map[int]*strings.Builder{}
-		for _, c := range chunks {
-			if logs[c.StepIdx] == nil {
-				logs[c.StepIdx] = &strings.Builder{}
-			}
-			logs[c.StepIdx].Write(c.Data)
-		}
 		for _, st := range steps {
-			sv := StepView{Step: st}
-			if b := logs[st.Index]; b != nil {
-				sv.Log = b.String()
-			}
-			jv.Steps = append(jv.Steps, sv)
+			jv.Steps = append(jv.Steps, StepView{Step: st})
 		}
 		v.Jobs = append(v.Jobs, jv)
 	}
@@ -205,17 +193,6 @@ func (s *Server) runView(w http.ResponseWriter, r *http.Request) (*RunView, bool
 	return v, true
 }
 
-func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.runView(w, r)
-	if !ok {
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.tmpl.ExecuteTemplate(w, "run.html", v); err != nil {
-		s.log.Error("run page template", "err", err)
-	}
-}
-
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	runs, err := s.st.Q().RecentRuns(r.Context(), 100)
 	if err != nil {
@@ -239,7 +216,10 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 	if v, ok := s.runView(w, r); ok {
-		writeJSON(w, v)
+		w.Header().Set("Content-Type", "application/json")
+		if err := s.writeRunJSON(r.Context(), w, v); err != nil {
+			s.log.Warn("streaming a run", "run", v.ID, "err", err)
+		}
 	}
 }
 
@@ -261,30 +241,6 @@ func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 	res := []out{}
 	for _, d := range ds {
 		res = append(res, out{d.ID, d.Event, d.Action, d.Repo, d.ReceivedAt, d.Status, d.Message})
-	}
-	writeJSON(w, res)
-}
-
-func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		http.Error(w, "bad job id", http.StatusBadRequest)
-		return
-	}
-	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	chunks, err := s.st.Q().LogAfter(r.Context(), id, after)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	type out struct {
-		Seq  int64  `json:"seq"`
-		Step int    `json:"step"`
-		Data string `json:"data"`
-	}
-	res := []out{}
-	for _, c := range chunks {
-		res = append(res, out{c.Seq, c.StepIdx, string(c.Data)})
 	}
 	writeJSON(w, res)
 }
