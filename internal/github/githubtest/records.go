@@ -11,6 +11,8 @@ type RecordedRequest struct {
 	Path   string
 	Query  string
 	Status int
+	// Body is what the client sent (for tests that check what GitHub was told).
+	Body []byte
 }
 
 // Status is a recorded commit status.

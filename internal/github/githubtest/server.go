@@ -157,10 +157,15 @@ func (s *Server) newID() int64 {
 // ServeHTTP records the request, injects a pending failure if any, and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	defer func() {
 		s.mu.Lock()
 		s.requests = append(s.requests, RecordedRequest{
-			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status,
+			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, Body: body,
 		})
 		s.mu.Unlock()
 	}()
