@@ -111,7 +111,13 @@ func TestLogFloodIsCapped(t *testing.T) {
 		}
 		logs[c.Step].WriteString(c.Data)
 	}
-	flood := logs[1].String()
+	stepLog := func(idx int) string {
+		if logs[idx] == nil {
+			return ""
+		}
+		return logs[idx].String()
+	}
+	flood := stepLog(1)
 	t.Logf("stored: flood step %d bytes (of 200 MB written), job summary %d bytes", len(flood), len(job.Summary))
 	if len(flood) > 16<<20+4096 {
 		t.Errorf("flood step stored %d bytes, want at most the 16 MiB cap", len(flood))
@@ -125,7 +131,7 @@ func TestLogFloodIsCapped(t *testing.T) {
 		t.Error("flood step's log is not head, notice, tail in that order")
 	}
 	for _, idx := range []int{2, 3} {
-		if l := logs[idx].String(); !strings.Contains(l, "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 1024k, got 58593k.") {
+		if l := stepLog(idx); !strings.Contains(l, "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 1024k, got 58593k.") {
 			t.Errorf("step %d's log lacks GitHub's summary error:\n%.500s", idx, l)
 		}
 	}
