@@ -89,9 +89,19 @@ func (c *cappedSink) StepStarted(idx int, name string) {
 // StepLog passes line on while the step's head has room, then keeps the
 // newest lines that fit the tail.
 func (c *cappedSink) StepLog(idx int, line string) {
+	// Lines are masked already, so cutting one reveals nothing; no line
+	// longer than maxLine is stored (stored chunks stay small).
+	for len(line) > maxLine {
+		c.stepLog(idx, line[:maxLine])
+		line = line[maxLine:]
+	}
+	c.stepLog(idx, line)
+}
+
+func (c *cappedSink) stepLog(idx int, line string) {
 	st := c.step(idx)
 	if int64(len(line)) >= st.tailMax {
-		line = line[:st.tailMax-1] // already masked: cutting reveals nothing
+		line = line[:st.tailMax-1]
 	}
 	n := int64(len(line)) + 1
 	if st.omitted == 0 && len(st.tail) == 0 && st.head+n <= st.headMax {
