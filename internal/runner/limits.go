@@ -18,6 +18,9 @@ type Limits struct {
 	// SummaryBytes caps one step's GITHUB_STEP_SUMMARY (default 1 MiB, as
 	// GitHub); a larger summary is dropped with an error, as GitHub does.
 	SummaryBytes int64
+	// JobSummaryBytes caps a job's step summaries together (default 8 MiB);
+	// a step summary that would pass it is dropped with a warning.
+	JobSummaryBytes int64
 	// OutputBytes caps the total of a job's outputs (default 1 MiB, as GitHub).
 	OutputBytes int64
 	// FileCommandBytes caps each of a step's GITHUB_ENV, GITHUB_OUTPUT,
@@ -39,6 +42,7 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.StepLogBytes, 16<<20)
 	def(&l.JobLogBytes, 64<<20)
 	def(&l.SummaryBytes, 1<<20)
+	def(&l.JobSummaryBytes, 8<<20)
 	def(&l.OutputBytes, 1<<20)
 	def(&l.FileCommandBytes, 1<<20)
 	return l

@@ -81,8 +81,22 @@ jobs:
         run: |
           { printf 'BIG='; head -c 5000 /dev/zero | tr '\0' x; echo; } >> "$GITHUB_ENV"
       - run: echo "BIG is [${BIG:-unset}]"
+      - run: head -c 3000 /dev/zero | tr '\0' s > "$GITHUB_STEP_SUMMARY"
+      - run: head -c 3000 /dev/zero | tr '\0' t > "$GITHUB_STEP_SUMMARY"
+      - run: head -c 5000 /dev/zero | tr '\0' u > "$GITHUB_STEP_SUMMARY"
 `
-	res, rec := runJob(t, src, "j", func(s *Spec) { s.Limits = Limits{OutputBytes: 1000, FileCommandBytes: 4096} })
+	res, rec := runJob(t, src, "j", func(s *Spec) {
+		s.Limits = Limits{OutputBytes: 1000, FileCommandBytes: 4096, SummaryBytes: 4096, JobSummaryBytes: 5000}
+	})
+	if l := rec.log(6); !strings.Contains(l, "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 4k, got 4k.") {
+		t.Errorf("step 6 log lacks GitHub's summary error:\n%.300s", l)
+	}
+	if l := rec.log(5); !strings.Contains(l, "$GITHUB_STEP_SUMMARY of 3000 bytes dropped: the job's summaries would exceed 5000 bytes.") {
+		t.Errorf("step 5 log lacks the job summary limit warning:\n%.300s", l)
+	}
+	if res.Summary != strings.Repeat("s", 3000)+"\n" {
+		t.Errorf("job summary = %d bytes starting %.10q, want the first step's 3000", len(res.Summary), res.Summary)
+	}
 	if got := rec.res[2].Outcome; got != "failure" {
 		t.Errorf("oversized GITHUB_ENV step outcome = %s, want failure", got)
 	}

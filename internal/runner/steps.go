@@ -482,6 +482,10 @@ func (j *JobContext) applyFileCommands(idx int, fc fileCommands, out *StepOutcom
 		j.result.Annotations = append(j.result.Annotations, Annotation{Level: "error", Message: msg})
 		delete(contents, "summary")
 	}
+	if s, limit := contents["summary"], j.Spec.Limits.WithDefaults().JobSummaryBytes; int64(len(j.result.Summary)+len(s)) > limit {
+		j.sink.StepLog(idx, fmt.Sprintf("##[warning]$GITHUB_STEP_SUMMARY of %d bytes dropped: the job's summaries would exceed %s.", len(s), sizeString(limit)))
+		delete(contents, "summary")
+	}
 	if s := contents["summary"]; len(s) > 0 {
 		j.result.Summary += j.Masker.Mask(string(s))
 		if !strings.HasSuffix(j.result.Summary, "\n") {
