@@ -20,6 +20,12 @@ type Masker struct {
 	values map[string]bool
 	sorted []string // values, longest first; nil when values changed
 	maxLen int
+	// The index of sorted, rebuilt with it: values of 4 bytes or more by
+	// their first 4 bytes (with a bitset of those prefixes' hashes, so a
+	// line is scanned once), and the shorter ones.
+	byPrefix map[uint32][]string
+	seen     *[1 << 10]uint64
+	short    []string
 }
 
 // NewMasker returns a masker for the given values.
@@ -82,9 +88,26 @@ func (m *Masker) list() []string {
 			}
 			return m.sorted[i] < m.sorted[j]
 		})
+		m.byPrefix, m.seen, m.short = map[uint32][]string{}, new([1 << 10]uint64), nil
+		for _, v := range m.sorted {
+			if len(v) < 4 {
+				m.short = append(m.short, v)
+				continue
+			}
+			p := prefix4(v, 0)
+			m.byPrefix[p] = append(m.byPrefix[p], v)
+			h := hash16(p)
+			m.seen[h>>6] |= 1 << (h & 63)
+		}
 	}
 	return m.sorted
 }
+
+func prefix4(s string, i int) uint32 {
+	return uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16 | uint32(s[i+3])<<24
+}
+
+func hash16(p uint32) uint32 { return (p * 2654435761) >> 16 }
 
 // span is a covered byte range [start, end) of a text; open means it runs
 // past the end of the text (a value that has only begun).
@@ -98,7 +121,26 @@ type span struct {
 // m.mu must be held.
 func (m *Masker) spans(s string, tail bool) []span {
 	var out []span
-	for _, v := range m.list() {
+	m.list()
+	// One pass over s: a position whose next 4 bytes start some value is
+	// checked against those values only.
+	if len(s) >= 4 {
+		w := prefix4(s, 0)
+		for i := 0; ; i++ {
+			if h := hash16(w); m.seen[h>>6]&(1<<(h&63)) != 0 {
+				for _, v := range m.byPrefix[w] {
+					if strings.HasPrefix(s[i:], v) {
+						out = append(out, span{start: i, end: i + len(v)})
+					}
+				}
+			}
+			if i+4 >= len(s) {
+				break
+			}
+			w = w>>8 | uint32(s[i+4])<<24
+		}
+	}
+	for _, v := range m.short {
 		for from := 0; from < len(s); {
 			i := strings.Index(s[from:], v)
 			if i < 0 {
