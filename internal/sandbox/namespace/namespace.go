@@ -123,17 +123,7 @@ func New(cfg Config) (*Backend, error) {
 		}
 		cfg.BwrapPath = p
 	}
-	// One parent cgroup per WorkDir, so that backends with different
-	// WorkDirs never reap each other's cgroups.
-	sum := sha256.Sum256([]byte(filepath.Clean(cfg.WorkDir)))
-	cgroups, err := newCgroupDriver("hookci-" + hex.EncodeToString(sum[:4]))
-	if err != nil {
-		return nil, fmt.Errorf("namespace sandbox: %w", err)
-	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
-		return nil, fmt.Errorf("namespace sandbox: %w", err)
-	}
-	b := &Backend{cfg: cfg, cgroups: cgroups}
+	var uids *uidPool
 	if os.Geteuid() == 0 {
 		if cfg.UIDBase == 0 {
 			cfg.UIDBase = DefaultUIDBase
@@ -144,14 +134,28 @@ func New(cfg Config) (*Backend, error) {
 		if cfg.UIDLockDir == "" {
 			cfg.UIDLockDir = DefaultUIDLockDir
 		}
-		if b.uids, err = newUIDPool(cfg.UIDBase, cfg.UIDCount, cfg.UIDLockDir); err != nil {
-			return nil, fmt.Errorf("namespace sandbox: %w", err)
+		if fi, _ := os.Stat(cfg.AgentPath); fi.Mode().Perm()&0o005 != 0o005 {
+			return nil, fmt.Errorf("namespace sandbox: agent binary %q (mode %v) must be readable and executable by others: sandboxes run it as an unprivileged uid", cfg.AgentPath, fi.Mode().Perm())
 		}
 		if _, err := exec.LookPath("setpriv"); err != nil {
 			return nil, fmt.Errorf("namespace sandbox: setpriv not installed (Debian package util-linux): %w", err)
 		}
-		b.cfg = cfg
+		var err error
+		if uids, err = newUIDPool(cfg.UIDBase, cfg.UIDCount, cfg.UIDLockDir); err != nil {
+			return nil, fmt.Errorf("namespace sandbox: %w", err)
+		}
 	}
+	// One parent cgroup per WorkDir, so that backends with different
+	// WorkDirs never reap each other's cgroups.
+	sum := sha256.Sum256([]byte(filepath.Clean(cfg.WorkDir)))
+	cgroups, err := newCgroupDriver("hookci-" + hex.EncodeToString(sum[:4]))
+	if err != nil {
+		return nil, fmt.Errorf("namespace sandbox: %w", err)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+		return nil, fmt.Errorf("namespace sandbox: %w", err)
+	}
+	b := &Backend{cfg: cfg, cgroups: cgroups, uids: uids}
 	return b, nil
 }
 
