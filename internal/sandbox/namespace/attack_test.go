@@ -332,7 +332,7 @@ func TestAttackOtherSandbox(t *testing.T) {
 }
 
 // TestJobDirectoryModes (issue 9, item 13): on the host, the sandbox's
-// directory is root's alone; the job's directories are its uid's alone
+// directory is root's (searchable, not listable); the job's directories are its uid's alone
 // (0700); the files the backend keeps there are 0600. Inside, the job sees
 // its directories as its own.
 func TestJobDirectoryModes(t *testing.T) {
@@ -345,7 +345,7 @@ func TestJobDirectoryModes(t *testing.T) {
 		uid  int
 		mode os.FileMode
 	}{
-		{dir, 0, 0o700 | os.ModeDir},
+		{dir, 0, 0o711 | os.ModeDir},
 		{filepath.Join(dir, "workspace"), jobUID, 0o700 | os.ModeDir},
 		{filepath.Join(dir, "temp"), jobUID, 0o700 | os.ModeDir},
 		{filepath.Join(dir, "home"), jobUID, 0o700 | os.ModeDir},

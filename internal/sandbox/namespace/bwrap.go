@@ -26,10 +26,9 @@ var (
 )
 
 // stageDir is where, in the private mount namespace bubblewrap starts in,
-// the host directories the sandbox binds are bound first (by root), so
-// that bubblewrap, running as the sandbox's unprivileged uid, reaches them
-// whatever the modes of their host parents (the data directory is 0700).
-// It hides the host's /run from bubblewrap only.
+// the host directories the sandbox binds and the sandbox's uid could not
+// reach (a parent not searchable by others: the data directory is 0700)
+// are bound first, by root. It hides the host's /run from bubblewrap only.
 const stageDir = "/run"
 
 // The gate shell (dash: one-digit descriptors) opens the staged sources as
@@ -75,7 +74,8 @@ func (l *launch) pass(f *os.File) int {
 }
 
 // source returns the path bubblewrap binds host path p from: p itself
-// when nothing is staged (an unprivileged server), else stageDir/name.
+// when others may reach it (or nothing is staged: an unprivileged server),
+// else stageDir/name, bound there by the gate.
 func (l *launch) source(p, name string, staged bool) (string, error) {
 	if !staged {
 		return p, nil
@@ -88,11 +88,30 @@ func (l *launch) source(p, name string, staged bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if searchable(filepath.Dir(p)) {
+		return p, nil
+	}
 	if len(l.stages) == maxStages {
 		return "", fmt.Errorf("more than %d host paths to bind", maxStages)
 	}
 	l.stages = append(l.stages, stage{name: name, path: p, dir: fi.IsDir()})
 	return stageDir + "/" + name, nil
+}
+
+// searchable reports whether dir and every directory above it may be
+// searched by others (mode o+x), so that a sandbox's uid reaches what is in it.
+func searchable(dir string) bool {
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
 }
 
 // env is the gate shell's environment.
@@ -182,19 +201,18 @@ func (s *sbox) bwrapArgs(spec sandbox.Spec, l *launch) ([]string, error) {
 		"--tmpfs", "/run",
 		"--tmpfs", "/home",
 	)
-	binds := []struct{ host, name, guest string }{
-		{filepath.Join(s.dir, "home"), "home", guestHome},
-		{filepath.Join(s.dir, "workspace"), "workspace", guestWork},
-		{filepath.Join(s.dir, "temp"), "temp", guestTemp},
-		{filepath.Join(s.dir, "sock"), "sock", guestSockDir},
+	// The sandbox's directory (0711) holds the job's; staged once if its
+	// parents keep the sandbox's uid out.
+	sdir, err := l.source(s.dir, "sandbox", staged)
+	if err != nil {
+		return nil, err
 	}
-	for _, b := range binds {
-		src, err := l.source(b.host, b.name, staged)
-		if err != nil {
-			return nil, err
-		}
-		a = append(a, "--bind", src, b.guest)
-	}
+	a = append(a,
+		"--bind", filepath.Join(sdir, "home"), guestHome,
+		"--bind", filepath.Join(sdir, "workspace"), guestWork,
+		"--bind", filepath.Join(sdir, "temp"), guestTemp,
+		"--bind", filepath.Join(sdir, "sock"), guestSockDir,
+	)
 	agent, err := l.source(s.b.cfg.AgentPath, "agent", staged)
 	if err != nil {
 		return nil, err

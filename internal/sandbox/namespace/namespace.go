@@ -152,7 +152,8 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("namespace sandbox: %w", err)
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o700); err != nil {
+	// Searchable, not listable: sandbox uids reach their own directories.
+	if err := os.MkdirAll(cfg.WorkDir, 0o711); err != nil {
 		return nil, fmt.Errorf("namespace sandbox: %w", err)
 	}
 	b := &Backend{cfg: cfg, cgroups: cgroups, uids: uids}
@@ -198,7 +199,7 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 	if len(sock) > 107 {
 		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
 	}
-	if err := os.Mkdir(s.dir, 0o700); err != nil {
+	if err := os.Mkdir(s.dir, 0o711); err != nil { // root's; the job's uid passes through to its own
 		return err
 	}
 	if err := writeOwner(s.dir); err != nil {
