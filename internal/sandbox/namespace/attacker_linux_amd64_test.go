@@ -251,6 +251,8 @@ func syscallAttacks() []syscallAttack {
 			data := [2]unix.CapUserData{{Effective: ^uint32(0), Permitted: ^uint32(0)}, {Effective: ^uint32(0), Permitted: ^uint32(0)}}
 			return unix.Capset(&hdr, &data[0])
 		}},
+		// Allowed: the flag rules let other unshare calls through.
+		{"unshare(CLONE_FS) (allowed)", "ok", func() error { return unix.Unshare(unix.CLONE_FS) }},
 		// The x32 ABI (x32 getpid).
 		{"x32-abi getpid", "ENOSYS", func() error { return raw(0x40000000 | unix.SYS_GETPID) }},
 	}
