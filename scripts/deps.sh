@@ -5,7 +5,7 @@
 #   scripts/deps.sh [runtime|test]
 set -euo pipefail
 kind=${1:-test}
-packages=(git ca-certificates bubblewrap)
+packages=(git ca-certificates bubblewrap util-linux)
 if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
 fi

@@ -40,7 +40,7 @@
 //
 //	POST /exec            body: JSON ExecRequest {"argv":[...],"env":[...],"dir":"...",
 //	                      "files":[{"path","data"(base64),"mode"}], "collect":["/path",...]}
-//	                      "files" are written (parents created) before the process starts;
+//	                      "files" are written (parents created 0700) before the process starts;
 //	                      "collect" names files read back after it exits.
 //	                      200: body streams the process's stdout and stderr, interleaved
 //	                      in write order (one pipe), flushed as written; trailers:

@@ -60,7 +60,7 @@ func writeSpec(f FileSpec) error {
 	if !filepath.IsAbs(f.Path) {
 		return fmt.Errorf("file path %q is not absolute", f.Path)
 	}
-	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil { // the job's alone, as the files
 		return err
 	}
 	mode := f.Mode.Perm()

@@ -45,7 +45,8 @@ func (j *JobContext) setup(ctx context.Context) error {
 	if err == nil {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
-		addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o644)
+		addDir(tw, "_github_workflow")
+		addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o600)
 		addDir(tw, "_runner_file_commands")
 		tw.Close()
 		err = j.Inst.Client.PutFiles(ctx, j.Inst.Layout.Temp, &buf)
@@ -85,7 +86,7 @@ func addFile(tw *tar.Writer, name string, data []byte, mode int64) {
 }
 
 func addDir(tw *tar.Writer, name string) {
-	tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Now()})
+	tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o700, Typeflag: tar.TypeDir, ModTime: time.Now()})
 }
 
 // stepID is the id used in the steps context: the step's own or a generated one.
@@ -314,11 +315,11 @@ func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir strin
 	for k, f := range names {
 		p := path.Join(fcDir, f)
 		full[k] = p
-		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o666})
+		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o600})
 		req.Collect = append(req.Collect, p)
 	}
 	for p, data := range files {
-		req.Files = append(req.Files, agent.FileSpec{Path: p, Data: data, Mode: 0o755})
+		req.Files = append(req.Files, agent.FileSpec{Path: p, Data: data, Mode: 0o700}) // scripts may hold secrets
 	}
 	req.Env = envList(full)
 	lw := newLineWriter(j, idx)

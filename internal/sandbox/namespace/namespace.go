@@ -1,16 +1,25 @@
 // Package namespace is the sandbox backend for hosts without usable KVM:
-// bubblewrap (Debian's bwrap) runs the agent in new pid, mount, uts, ipc and
-// (unless the job is granted egress) network namespaces, on a read-only root
-// with only the job's directories writable, inside a cgroup that limits
-// memory, processes and CPU.
+// bubblewrap (Debian's bwrap) runs the agent in new user, pid, mount, uts,
+// ipc and (unless the job is granted egress) network namespaces, on a
+// read-only root with only the job's directories writable, inside a cgroup
+// that limits memory, processes and CPU.
 //
 // The root is Config.RootFS (a Debian tree made by the image builder) or,
 // when that is empty, the host's /usr, /etc and the /bin, /sbin, /lib*
 // entries, read-only, and nothing else of the host (no /root, /home, /tmp,
-// /work); secret files of the host's /etc are masked. The job runs as uid 0
-// without capabilities: it cannot mount, change the root, or write outside
-// its directories, but it shares the host kernel — namespaces are a weaker
-// boundary than a VM.
+// /work); secret files of the host's /etc are masked.
+//
+// Privileges: when the server runs as root, each sandbox gets a host uid of
+// its own from [Config.UIDBase, UIDBase+UIDCount) (default 1000000 and
+// up, never shared by two sandboxes, see uidPool), and bubblewrap itself is
+// started as that uid (never as root), so the job's user namespace maps
+// its uid 1001 ("runner", as on GitHub's runners) to a host uid that owns
+// nothing but the job's own directories (mode 0700). The job holds no
+// capability (effective, permitted, bounding, ambient: all empty), runs with
+// no_new_privs, cannot create user namespaces, sees /proc/sys read-only and
+// runs under a seccomp filter (seccomp_linux_amd64.go) that refuses mounts,
+// file handles, keyrings, bpf, ptrace, module and clock calls and more. It
+// still shares the host kernel: namespaces are a weaker boundary than a VM.
 //
 // Inside the sandbox the job sees (Layout):
 //
@@ -55,6 +64,14 @@ type Config struct {
 	Pids int
 	// StartTimeout bounds how long Start waits for the agent (default 10 s).
 	StartTimeout time.Duration
+
+	// Host uids of sandboxes, when the server runs as root: one per
+	// sandbox from [UIDBase, UIDBase+UIDCount) (defaults DefaultUIDBase,
+	// DefaultUIDCount), held by a lock file in UIDLockDir (default
+	// DefaultUIDLockDir), which every hookci process of the host must share.
+	// The range must be free of the host's own users.
+	UIDBase, UIDCount int
+	UIDLockDir        string
 }
 
 // Paths inside the sandbox.
@@ -71,6 +88,7 @@ const (
 type Backend struct {
 	cfg     Config
 	cgroups *cgroupDriver
+	uids    *uidPool // nil: the server is not root, sandboxes run as its uid
 }
 
 // New checks cfg, bubblewrap and the cgroup hierarchy, and creates WorkDir.
@@ -105,6 +123,28 @@ func New(cfg Config) (*Backend, error) {
 		}
 		cfg.BwrapPath = p
 	}
+	var uids *uidPool
+	if os.Geteuid() == 0 {
+		if cfg.UIDBase == 0 {
+			cfg.UIDBase = DefaultUIDBase
+		}
+		if cfg.UIDCount == 0 {
+			cfg.UIDCount = DefaultUIDCount
+		}
+		if cfg.UIDLockDir == "" {
+			cfg.UIDLockDir = DefaultUIDLockDir
+		}
+		if fi, _ := os.Stat(cfg.AgentPath); fi.Mode().Perm()&0o005 != 0o005 {
+			return nil, fmt.Errorf("namespace sandbox: agent binary %q (mode %v) must be readable and executable by others: sandboxes run it as an unprivileged uid", cfg.AgentPath, fi.Mode().Perm())
+		}
+		if _, err := exec.LookPath("setpriv"); err != nil {
+			return nil, fmt.Errorf("namespace sandbox: setpriv not installed (Debian package util-linux): %w", err)
+		}
+		var err error
+		if uids, err = newUIDPool(cfg.UIDBase, cfg.UIDCount, cfg.UIDLockDir); err != nil {
+			return nil, fmt.Errorf("namespace sandbox: %w", err)
+		}
+	}
 	// One parent cgroup per WorkDir, so that backends with different
 	// WorkDirs never reap each other's cgroups.
 	sum := sha256.Sum256([]byte(filepath.Clean(cfg.WorkDir)))
@@ -112,10 +152,12 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("namespace sandbox: %w", err)
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+	// Searchable, not listable: sandbox uids reach their own directories.
+	if err := os.MkdirAll(cfg.WorkDir, 0o711); err != nil {
 		return nil, fmt.Errorf("namespace sandbox: %w", err)
 	}
-	return &Backend{cfg: cfg, cgroups: cgroups}, nil
+	b := &Backend{cfg: cfg, cgroups: cgroups, uids: uids}
+	return b, nil
 }
 
 // Start creates the sandbox's directories and cgroup, starts the agent
@@ -144,6 +186,8 @@ type sbox struct {
 	b      *Backend
 	id     string
 	dir    string // WorkDir/<id>
+	uid    int    // host uid of the job; 0: the server's own (not root)
+	held   *heldUID
 	cg     *cgroup
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -155,16 +199,30 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 	if len(sock) > 107 {
 		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
 	}
-	if err := os.Mkdir(s.dir, 0o755); err != nil {
+	if err := os.Mkdir(s.dir, 0o711); err != nil { // root's; the job's uid passes through to its own
 		return err
-	}
-	for _, d := range []string{"workspace", "temp", "home", "sock"} {
-		if err := os.Mkdir(filepath.Join(s.dir, d), 0o755); err != nil {
-			return err
-		}
 	}
 	if err := writeOwner(s.dir); err != nil {
 		return err
+	}
+	if s.b.uids != nil {
+		held, err := s.b.uids.acquire()
+		if err != nil {
+			return err
+		}
+		s.held, s.uid = held, held.uid
+	}
+	// The job's directories: its uid's alone.
+	for _, d := range []string{"workspace", "temp", "home", "sock"} {
+		p := filepath.Join(s.dir, d)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			return err
+		}
+		if s.uid > 0 {
+			if err := os.Chown(p, s.uid, s.uid); err != nil {
+				return err
+			}
+		}
 	}
 	lim := limits{memoryBytes: int64(s.b.cfg.MemoryMiB) << 20, pids: s.b.cfg.Pids, cpus: s.b.cfg.CPUs}
 	if spec.MemoryMiB > 0 {
@@ -190,10 +248,12 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 	return nil
 }
 
-// startBwrap runs bubblewrap through a shell that first joins the cgroup, so
-// that every process of the sandbox is limited from its first instruction.
+// startBwrap runs bubblewrap through a shell (launch.gateScript) that joins
+// the cgroup first, so that every process of the sandbox is limited from its
+// first instruction, and then, as root in a private mount namespace, stages
+// the host directories and drops to the sandbox's uid.
 func (s *sbox) startBwrap(spec sandbox.Spec) error {
-	logf, err := os.Create(filepath.Join(s.dir, "agent.log"))
+	logf, err := os.OpenFile(filepath.Join(s.dir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -204,15 +264,28 @@ func (s *sbox) startBwrap(spec sandbox.Spec) error {
 			return fmt.Errorf("cgroup path %q contains ':'", p)
 		}
 	}
-	const join = `IFS=:; for f in $HOOKCI_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset HOOKCI_CGROUP_PROCS; exec "$@"`
-	args := append([]string{"-c", join, "sh", s.b.cfg.BwrapPath}, s.bwrapArgs(spec)...)
+	var l launch
+	defer l.close()
+	bargs, err := s.bwrapArgs(spec, &l)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"-c", l.gateScript(s.uid), "sh", s.b.cfg.BwrapPath}, bargs...)
 	cmd := exec.Command("/bin/sh", args...)
+	cmd.Dir = "/"
 	cmd.Env = []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOOKCI_CGROUP_PROCS=" + strings.Join(procs, ":"),
 	}
+	cmd.Env = append(cmd.Env, l.env()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = l.files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if s.uid > 0 {
+		// The staging mounts stay in this mount namespace (Go makes it
+		// private to the child).
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting bwrap: %w", err)
 	}
@@ -245,6 +318,7 @@ func (s *sbox) destroy() error {
 	if err := os.RemoveAll(s.dir); err != nil {
 		errs = append(errs, err)
 	}
+	s.held.release() // every process of the uid is gone with the cgroup
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("namespace sandbox %s: close: %w", s.id, err)
 	}

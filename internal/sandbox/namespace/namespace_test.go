@@ -211,13 +211,26 @@ func TestSandboxesIsolated(t *testing.T) {
 
 func TestNewBadConfig(t *testing.T) {
 	agentPath := "/bin/true"
-	for _, cfg := range []Config{
+	private := filepath.Join(t.TempDir(), "agent")
+	if err := os.WriteFile(private, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bad := []Config{
 		{AgentPath: "/nonexistent", WorkDir: t.TempDir()},
 		{AgentPath: "relative", WorkDir: t.TempDir()},
 		{AgentPath: agentPath, WorkDir: "relative"},
 		{AgentPath: agentPath, WorkDir: t.TempDir(), RootFS: t.TempDir()},
 		{AgentPath: agentPath, WorkDir: t.TempDir(), Pids: -1},
-	} {
+	}
+	if os.Geteuid() == 0 { // sandboxes get uids of their own
+		bad = append(bad,
+			Config{AgentPath: private, WorkDir: t.TempDir()},                  // the sandbox's uid cannot run it
+			Config{AgentPath: agentPath, WorkDir: t.TempDir(), UIDBase: 1000}, // the host's users' uids
+			Config{AgentPath: agentPath, WorkDir: t.TempDir(), UIDBase: 1<<31 - 10, UIDCount: 100},
+			Config{AgentPath: agentPath, WorkDir: t.TempDir(), UIDLockDir: "relative"},
+		)
+	}
+	for _, cfg := range bad {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v): got nil error", cfg)
 		}

@@ -17,7 +17,7 @@ const ownerFile = "owner"
 func writeOwner(dir string) error {
 	start, _ := startTime(os.Getpid())
 	line := fmt.Sprintf("%d %d\n", os.Getpid(), start)
-	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(line), 0o644)
+	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(line), 0o600)
 }
 
 // ownerAlive reports whether the process that wrote dir's owner file runs.

@@ -81,3 +81,26 @@ func TestRootFS(t *testing.T) {
 		}
 	}
 }
+
+// TestStagedPaths: host paths the sandbox's uid cannot reach (a parent is
+// 0700), one of them under /run, which the staging covers, are still
+// bound: the job reads a tool cache kept in such a place.
+func TestStagedPaths(t *testing.T) {
+	b := newBackend(t, Config{})
+	hidden, err := os.MkdirTemp("/run", "hookci-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(hidden)
+	tc := filepath.Join(hidden, "toolcache")
+	if err := os.Mkdir(tc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tc, "tool"), []byte("tool v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, b, sandbox.Spec{ID: "staged", ToolCache: tc})
+	if code, out := run(t, inst, "cat /opt/hostedtoolcache/tool && echo x > f && cat f"); code != 0 || out != "tool v1\nx\n" {
+		t.Errorf("got %d %q, want the tool cache and the workspace: 0 \"tool v1\\nx\\n\"", code, out)
+	}
+}

@@ -1,0 +1,91 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/sandbox/namespace"
+)
+
+// startNamespace starts a bubblewrap sandbox, or skips where bubblewrap or
+// root is missing (failing instead under CI=true).
+func startNamespace(t *testing.T) *sandbox.Instance {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the namespace sandbox needs bubblewrap and root (CI=true: not skipping): %v", err)
+		}
+		t.Skip("the namespace sandbox needs bubblewrap and root")
+	}
+	b, err := namespace.New(namespace.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := b.Start(context.Background(), sandbox.Spec{ID: "modes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	return inst
+}
+
+// TestStepFileModes (issue 9, item 13): a step's script, which holds the
+// secrets interpolated into it, and the files and directories the runner
+// writes for the step (file commands, the event) are the job's alone: 0700
+// directories, 0600 files (0700 for the script), owned by the job's uid.
+func TestStepFileModes(t *testing.T) {
+	src := `
+on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "token ${{ secrets.DEPLOY_TOKEN }}" > /dev/null
+          stat -c '%a %u script' "$0"
+          for f in "$GITHUB_ENV" "$GITHUB_OUTPUT" "$GITHUB_PATH" "$GITHUB_STATE" "$GITHUB_STEP_SUMMARY" "$GITHUB_EVENT_PATH"; do
+            stat -c "%a %u $(basename "$f")" "$f"
+          done
+          for d in "$(dirname "$GITHUB_ENV")" "$(dirname "$GITHUB_EVENT_PATH")" "$RUNNER_TEMP/_runner_file_commands"; do
+            stat -c "%a %u dir $(basename "$d")" "$d"
+          done
+          id -u
+`
+	for _, backend := range []struct {
+		name  string
+		start func(*testing.T) *sandbox.Instance
+	}{{"host", startHost}, {"namespace", startNamespace}} {
+		t.Run(backend.name, func(t *testing.T) {
+			w, j := loadJob(t, src, "j")
+			spec := &Spec{Workflow: w, Job: j, Secrets: map[string]string{"DEPLOY_TOKEN": "s3cr3t"},
+				Event: EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main", Payload: []byte(`{}`), Workflow: "CI"}}
+			rec := newRecorder()
+			res, err := Run(context.Background(), backend.start(t), spec, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Conclusion != "success" {
+				t.Fatalf("conclusion %s, want success; log:\n%s", res.Conclusion, rec.all())
+			}
+			lines := strings.Split(strings.TrimSpace(rec.log(1)), "\n")
+			uid := lines[len(lines)-1]
+			want := []string{"700 %s script", "600 %s env", "600 %s output", "600 %s path", "600 %s state", "600 %s summary",
+				"600 %s event.json", "700 %s dir step1", "700 %s dir _github_workflow", "700 %s dir _runner_file_commands"}
+			for i, w := range want {
+				want[i] = fmt.Sprintf(w, uid)
+			}
+			if got := lines[:len(lines)-1]; strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("modes of the step's files:\ngot  %q\nwant %q", got, want)
+			}
+			if backend.name == "namespace" && uid != "1001" {
+				t.Errorf("job uid in the namespace sandbox: got %s, want 1001", uid)
+			}
+		})
+	}
+}
