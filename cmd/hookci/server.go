@@ -98,16 +98,8 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
 		WorkspaceDiskBytes: int64(cfg.WorkspaceDiskMiB) << 20,
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
-		Token: func(ctx context.Context, repo string, fork bool) (string, error) {
-			if gh == nil {
-				return "", nil
-			}
-			if fork { // a read-only token in App mode; none in token mode
-				owner, name, _ := strings.Cut(repo, "/")
-				return gh.ReadOnlyToken(ctx, github.Repo{Owner: owner, Name: name})
-			}
-			return gitToken(ctx, repo)
-		},
+		Tokens:             newJobTokens(gh, cfg, log),
+		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 	})
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.Allowed})
 	token := cfg.APIToken

@@ -33,6 +33,17 @@ type Config struct {
 	GitHubToken      string `toml:"github_token" env:"HOOKCI_GITHUB_TOKEN" secret:"true"`
 	GitHubAppID      int64  `toml:"github_app_id" env:"HOOKCI_GITHUB_APP_ID"`
 	GitHubAppKeyFile string `toml:"github_app_key_file" env:"HOOKCI_GITHUB_APP_KEY_FILE"`
+	// JobToken is what jobs get as GITHUB_TOKEN in token mode (a PAT):
+	// "" or "none" (default) gives none; "server" passes the server's own
+	// token to every non-fork job (an operator's opt-in, warned at start).
+	// App mode always mints a token per job instead.
+	JobToken string `toml:"job_token" env:"HOOKCI_JOB_TOKEN"`
+	// DefaultWorkflowPermissions is the GITHUB_TOKEN of a workflow without
+	// permissions: "restricted" (default: contents and packages read) or
+	// "permissive" (write on every scope), as GitHub's repository setting.
+	DefaultWorkflowPermissions string `toml:"default_workflow_permissions" env:"HOOKCI_DEFAULT_WORKFLOW_PERMISSIONS"`
+	// MaxJobsPerRun caps the jobs of one run, matrix legs included.
+	MaxJobsPerRun int `toml:"max_jobs_per_run" env:"HOOKCI_MAX_JOBS_PER_RUN"`
 	// GitURL is where repositories are fetched from: $GitURL/<owner>/<repo>.git.
 	GitURL string `toml:"git_url" env:"HOOKCI_GIT_URL"`
 	// PublicURL is the base of links put into GitHub (run pages).
@@ -129,6 +140,7 @@ func Default() Config {
 		WarmSandboxes:    1,
 		WorkspaceDiskMiB: 8,
 		MaxJobs:          4,
+		MaxJobsPerRun:    1000,
 	}
 }
 
@@ -314,6 +326,19 @@ func (c Config) ValidateServe() error {
 		default:
 			errs = append(errs, fmt.Errorf("labels.%s.backend %q: want auto, host, namespace, microvm or firecracker", name, l.Backend))
 		}
+	}
+	switch c.JobToken {
+	case "", "none", "server":
+	default:
+		errs = append(errs, fmt.Errorf("HOOKCI_JOB_TOKEN %q: want none or server", c.JobToken))
+	}
+	switch c.DefaultWorkflowPermissions {
+	case "", "restricted", "permissive":
+	default:
+		errs = append(errs, fmt.Errorf("HOOKCI_DEFAULT_WORKFLOW_PERMISSIONS %q: want restricted or permissive", c.DefaultWorkflowPermissions))
+	}
+	if c.MaxJobsPerRun < 1 {
+		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS_PER_RUN must be at least 1, got %d", c.MaxJobsPerRun))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKCI_DATA_DIR is empty"))

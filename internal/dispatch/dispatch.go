@@ -47,8 +47,16 @@ type Config struct {
 	Vars                          map[string]string
 	// Secrets returns the secrets context of a repository (nil: none).
 	Secrets func(repo string) map[string]string
-	// Token returns the GITHUB_TOKEN for a run of repo ("" for none).
-	Token func(ctx context.Context, repo string, fork bool) (string, error)
+	// Tokens mints each job's GITHUB_TOKEN (limited to the job's repository
+	// and permissions:) and revokes it when the job ends; nil: no token.
+	Tokens JobTokens
+	// PermissiveDefault gives a workflow without permissions: write on every
+	// scope (GitHub's "permissive" setting) instead of the restricted
+	// default (contents and packages read).
+	PermissiveDefault bool
+	// MaxJobsPerRun caps the jobs of one run, matrix legs included
+	// (0: DefaultMaxJobsPerRun).
+	MaxJobsPerRun int
 	// Actions runs uses: steps beyond the built-ins (nil: those steps fail).
 	Actions runner.ActionRunner
 	// WorkspaceDiskBytes: a checkout at least this big goes into a microVM

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/hookci/hookci/internal/store"
 )
 
 // event is what planning needs from a delivery's payload.
@@ -16,6 +18,7 @@ type event struct {
 	Ref     string // full ref
 	Before  string // push: previous head (zero for a new branch)
 	BaseSHA string // pull requests
+	HeadSHA string // pull requests: the head commit (for pull_request_target's diff)
 	BaseRef string // pull requests: base branch name
 	HeadRef string // pull requests: head branch name
 	PR      int
@@ -95,7 +98,7 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 		if ev.PR == 0 {
 			ev.PR = p.Number
 		}
-		ev.HeadRef, ev.BaseRef, ev.BaseSHA = pr.Head.Ref, pr.Base.Ref, pr.Base.SHA
+		ev.HeadRef, ev.BaseRef, ev.BaseSHA, ev.HeadSHA = pr.Head.Ref, pr.Base.Ref, pr.Base.SHA, pr.Head.SHA
 		// pull_request_target runs the base repository's code with its
 		// secrets, as on GitHub; only pull_request from a fork is untrusted.
 		ev.Fork = name == "pull_request" && (pr.Head.Repo == nil || !strings.EqualFold(pr.Head.Repo.FullName, ev.Repo))
@@ -103,8 +106,10 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 			ev.SHA = pr.Head.SHA
 			ev.Ref = "refs/pull/" + strconv.Itoa(ev.PR) + "/merge"
 		} else {
-			// pull_request_target runs the base branch's workflows at its head.
-			ev.SHA = pr.Base.SHA
+			// pull_request_target runs the base branch's workflows at the
+			// last commit of the base branch (GitHub's GITHUB_SHA), which
+			// planning resolves: never the pull request's own files.
+			ev.SHA = ""
 			ev.Ref = "refs/heads/" + pr.Base.Ref
 		}
 	case "workflow_dispatch":
@@ -138,3 +143,12 @@ func fullRef(ref string) string {
 
 // isZeroSHA reports a missing commit id (GitHub sends forty zeros).
 func isZeroSHA(s string) bool { return strings.Trim(s, "0") == "" }
+
+// runEvent is the event a run was planned for: a pull_request delivery also
+// plans pull_request_target runs, whose jobs decode the payload as such.
+func runEvent(run store.Run, del store.Delivery) string {
+	if run.Event != "" {
+		return run.Event
+	}
+	return del.Event
+}

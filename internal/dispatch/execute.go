@@ -47,7 +47,7 @@ func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
 		return nil, err
 	}
 	in.pay = del.Payload
-	if in.ev, err = decodeEvent(del.Event, del.Payload); err != nil {
+	if in.ev, err = decodeEvent(runEvent(in.run, del), del.Payload); err != nil {
 		return nil, err
 	}
 	in.ev.SHA = in.run.SHA
@@ -147,13 +147,25 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		d.mu.Unlock()
 		cancel(nil)
 	}()
-	spec, err := d.runnerSpec(jctx, in)
+	spec, notes, err := d.runnerSpec(jctx, in)
 	if err != nil {
 		return d.failJob(ctx, jobID, err.Error())
 	}
+	revoked := false
+	defer func() { // a panic below must not leave the token alive either
+		if !revoked {
+			d.revokeToken(ctx, spec.Event.Token, log)
+		}
+	}()
 	sink := newStoreSink(d.cfg.Store, jobID, log)
+	for _, n := range notes {
+		sink.StepLog(0, "##[warning]"+n)
+	}
 	res, infraErr := d.runWithRetry(jctx, in, starter, choice, spec, sink, log)
 	sink.Close()
+	// Revoked before the job is recorded as over, whatever its end.
+	d.revokeToken(ctx, spec.Event.Token, log)
+	revoked = true
 	return d.completeJob(ctx, in, res, infraErr, jctx)
 }
 
@@ -218,16 +230,10 @@ func (d *Dispatcher) workspaceDisk(ctx context.Context, in *jobInput, choice Bac
 	return dir
 }
 
-// runnerSpec assembles the runner's view of the job.
-func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec, error) {
+// runnerSpec assembles the runner's view of the job, with its freshly
+// minted GITHUB_TOKEN (the caller revokes it) and notes for the job's log.
+func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec, []string, error) {
 	ev := d.eventInfo(in.ev, &in.run, in.pay)
-	if d.cfg.Token != nil {
-		tok, err := d.cfg.Token(ctx, in.run.Repo, in.ev.Fork)
-		if err != nil {
-			return nil, fmt.Errorf("GITHUB_TOKEN: %w", err)
-		}
-		ev.Token = tok
-	}
 	secrets := map[string]string{}
 	if !in.ev.Fork && d.cfg.Secrets != nil { // pull requests from forks never see secrets
 		for k, v := range d.cfg.Secrets(in.run.Repo) {
@@ -238,7 +244,7 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 	if in.wj.Strategy != nil {
 		jobs, err := d.cfg.Store.Q().RunJobs(ctx, in.run.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		total = 0
 		for _, j := range jobs {
@@ -250,6 +256,12 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 			}
 		}
 	}
+	// Minted last: nothing after this can fail and leave it unrevoked.
+	tok, notes, err := d.jobToken(ctx, in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GITHUB_TOKEN: %w", err)
+	}
+	ev.Token = tok
 	mirror, sha, clone := in.mirror, in.run.SHA, d.cfg.Git.CloneURL(in.run.Repo)
 	return &runner.Spec{
 		Workflow: in.wf, Job: in.wj, Matrix: in.leg, Event: ev, Needs: in.needs,
@@ -269,7 +281,7 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 			_, err = io.Copy(w, f)
 			return err
 		},
-	}, nil
+	}, notes, nil
 }
 
 func failFast(wj *workflow.Job) bool {
@@ -455,7 +467,7 @@ func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run 
 		return nil, err
 	}
 	in := &jobInput{run: *run}
-	if in.ev, err = decodeEvent(del.Event, del.Payload); err != nil {
+	if in.ev, err = decodeEvent(runEvent(*run, del), del.Payload); err != nil {
 		return nil, err
 	}
 	in.ev.SHA = run.SHA

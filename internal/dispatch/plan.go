@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,79 +43,33 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 		log.Warn("delivery cannot be planned", "err", err)
 		return q.SetDeliveryStatus(ctx, id, store.DeliveryFailed, err.Error())
 	}
-	if ev.SHA == "" || isZeroSHA(ev.SHA) {
-		if ev.SHA, err = d.cfg.Git.ResolveRef(ctx, ev.Repo, ev.Ref); err != nil {
-			q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, "resolving "+ev.Ref+": "+err.Error())
-			return fmt.Errorf("resolving %s: %w", ev.Ref, err)
+	evs := []*event{ev}
+	if del.Event == "pull_request" {
+		// GitHub sends pull_request_target as a pull_request delivery: the
+		// same delivery also plans the base branch's pull_request_target
+		// workflows, at the base branch's last commit.
+		if tev, err := decodeEvent("pull_request_target", del.Payload); err == nil {
+			evs = append(evs, tev)
 		}
-	}
-	want := []string{ev.SHA}
-	if !isZeroSHA(ev.Before) && gitrepo.ValidSHA(ev.Before) {
-		want = append(want, ev.Before)
-	}
-	if gitrepo.ValidSHA(ev.BaseSHA) && ev.BaseSHA != ev.SHA {
-		want = append(want, ev.BaseSHA)
-	}
-	mirror, err := d.cfg.Git.Fetch(ctx, ev.Repo, want...)
-	if err != nil && len(want) > 1 {
-		// The old head of a force push may be gone: plan without it.
-		mirror, err = d.cfg.Git.Fetch(ctx, ev.Repo, ev.SHA)
-		ev.Before, ev.BaseSHA = "", ""
-	}
-	if err != nil {
-		q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, err.Error())
-		return err
-	}
-	files, err := mirror.ListFiles(ctx, ev.SHA, workflowsDir)
-	if err != nil {
-		return err
-	}
-	if len(files) > 0 {
-		// Make the commit's workspace while the workflows are read and the
-		// jobs queued: the first job needs it right away.
-		d.bg.Add(1)
-		go func() {
-			defer d.bg.Done()
-			mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
-		}()
-	}
-	sort.Strings(files)
-	changed := d.changedFiles(ctx, mirror, ev)
-	type planned struct {
-		file string
-		wf   *workflow.Workflow
-		err  error
 	}
 	var plans []planned
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
-			continue
-		}
-		if !d.workflowSelected(f) {
-			continue
-		}
-		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
+	nfiles := 0
+	for i, ev := range evs {
+		ps, n, err := d.planEvent(ctx, id, ev, log)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return err
+			return err
+		}
+		for _, p := range ps {
+			// An invalid workflow file is reported once, by the delivery's own event.
+			if i == 0 || p.err == nil {
+				plans = append(plans, p)
 			}
-			plans = append(plans, planned{file: f, err: err})
-			continue
 		}
-		ok, why, err := wf.Match(workflow.Event{Name: ev.Name, Action: ev.Action, Ref: ev.Ref, BaseRef: ev.BaseRef,
-			ChangedFiles: changed})
-		if err != nil {
-			plans = append(plans, planned{file: f, err: err})
-			continue
-		}
-		if !ok {
-			log.Info("workflow not triggered", "workflow", f, "why", why)
-			continue
-		}
-		plans = append(plans, planned{file: f, wf: wf})
+		nfiles += n
 	}
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		for _, p := range plans {
+			ev := p.ev
 			run := &store.Run{DeliveryID: id, Repo: ev.Repo, WorkflowFile: p.file, WorkflowName: p.file, Event: ev.Name,
 				SHA: ev.SHA, Ref: ev.Ref, PRNumber: ev.PR, Status: store.StatusQueued}
 			if p.err != nil {
@@ -146,9 +102,94 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), len(files))
+		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), nfiles)
 		return q.SetDeliveryStatus(ctx, id, store.DeliveryPlanned, msg)
 	})
+}
+
+// planned is one workflow an event triggers (or that failed to load).
+type planned struct {
+	ev   *event
+	file string
+	wf   *workflow.Workflow
+	err  error
+}
+
+// planEvent fetches an event's commit and returns the workflows there that
+// it triggers, with the number of workflow files read. A git failure leaves
+// the delivery queued and returns the error (the queue retries).
+func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *slog.Logger) ([]planned, int, error) {
+	q := d.cfg.Store.Q()
+	var err error
+	if ev.SHA == "" || isZeroSHA(ev.SHA) {
+		if ev.SHA, err = d.cfg.Git.ResolveRef(ctx, ev.Repo, ev.Ref); err != nil {
+			q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, "resolving "+ev.Ref+": "+err.Error())
+			return nil, 0, fmt.Errorf("resolving %s: %w", ev.Ref, err)
+		}
+	}
+	want := []string{ev.SHA}
+	for _, extra := range []string{ev.Before, ev.BaseSHA, ev.HeadSHA} {
+		if !isZeroSHA(extra) && gitrepo.ValidSHA(extra) && !slices.Contains(want, extra) {
+			want = append(want, extra)
+		}
+	}
+	mirror, err := d.cfg.Git.Fetch(ctx, ev.Repo, want...)
+	if err != nil && len(want) > 1 {
+		// The old head of a force push may be gone: plan without it.
+		mirror, err = d.cfg.Git.Fetch(ctx, ev.Repo, ev.SHA)
+		ev.Before, ev.BaseSHA, ev.HeadSHA = "", "", ""
+	}
+	if err != nil {
+		q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, err.Error())
+		return nil, 0, err
+	}
+	files, err := mirror.ListFiles(ctx, ev.SHA, workflowsDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(files) > 0 {
+		// Make the commit's workspace while the workflows are read and the
+		// jobs queued: the first job needs it right away.
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			mirror.ExportCached(context.WithoutCancel(ctx), ev.SHA, d.cfg.Git.CloneURL(ev.Repo))
+		}()
+	}
+	sort.Strings(files)
+	changed := d.changedFiles(ctx, mirror, ev)
+	var plans []planned
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
+			continue
+		}
+		if !d.workflowSelected(f) {
+			continue
+		}
+		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, 0, err
+			}
+			plans = append(plans, planned{ev: ev, file: f, err: err})
+			continue
+		}
+		ok, why, err := wf.Match(workflow.Event{Name: ev.Name, Action: ev.Action, Ref: ev.Ref, BaseRef: ev.BaseRef,
+			ChangedFiles: changed})
+		if err != nil {
+			plans = append(plans, planned{ev: ev, file: f, err: err})
+			continue
+		}
+		if !ok {
+			if ev.Name == "pull_request_target" && why == "workflow does not run on pull_request_target" {
+				continue // most workflows: not worth a line per pull request
+			}
+			log.Info("workflow not triggered", "workflow", f, "event", ev.Name, "why", why)
+			continue
+		}
+		plans = append(plans, planned{ev: ev, file: f, wf: wf})
+	}
+	return plans, len(files), nil
 }
 
 // startRun names a created run, applies its concurrency group, creates its
@@ -160,6 +201,14 @@ func (d *Dispatcher) startRun(ctx context.Context, q *store.Queries, run *store.
 	if gerr != nil {
 		run.Status, run.Conclusion, run.Message = store.StatusCompleted, store.ConclusionFailure, gerr.Error()
 		run.StartedAt, run.FinishedAt = nowTime(), nowTime()
+		return q.UpdateRun(ctx, run)
+	}
+	if n := d.planSize(wf, ev, run); n > d.maxJobsPerRun() {
+		run.Status, run.Conclusion, run.Message = store.StatusCompleted, store.ConclusionFailure, d.tooManyJobs(n)
+		run.StartedAt, run.FinishedAt = nowTime(), nowTime()
+		if d.cfg.Observe != nil {
+			d.cfg.Observe.RunFinished(run.Conclusion)
+		}
 		return q.UpdateRun(ctx, run)
 	}
 	if err := q.UpdateRun(ctx, run); err != nil {
@@ -245,12 +294,19 @@ func (d *Dispatcher) changedFiles(ctx context.Context, m *gitrepo.Mirror, ev *ev
 			return ev.PushFiles, nil
 		case ev.Name == "push":
 			return m.CommitFiles(ctx, ev.SHA)
-		case (ev.Name == "pull_request" || ev.Name == "pull_request_target") && ev.BaseSHA != "":
+		case ev.Name == "pull_request" && ev.BaseSHA != "":
 			base, err := m.MergeBase(ctx, ev.BaseSHA, ev.SHA)
 			if err != nil {
 				return nil, err
 			}
 			return m.ChangedFiles(ctx, base, ev.SHA)
+		case ev.Name == "pull_request_target" && ev.HeadSHA != "":
+			// The pull request's files, although the run is at the base.
+			base, err := m.MergeBase(ctx, ev.SHA, ev.HeadSHA)
+			if err != nil {
+				return nil, err
+			}
+			return m.ChangedFiles(ctx, base, ev.HeadSHA)
 		}
 		return nil, nil // unknown diff: path filters pass, as on GitHub
 	}

@@ -234,7 +234,18 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 			legs, err = workflow.ExpandMatrix(m)
 		}
 		if err != nil {
-			return complete(store.ConclusionFailure, fmt.Sprintf("strategy.matrix: %v", err))
+			return complete(store.ConclusionFailure, matrixError(wj, err))
+		}
+		jobs, err := q.RunJobs(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		if msg, over := d.legsOverCap(jobs, len(legs)); over {
+			run.Message = msg
+			if err := q.UpdateRun(ctx, run); err != nil {
+				return err
+			}
+			return complete(store.ConclusionFailure, msg)
 		}
 		if wj.Strategy.MaxParallel != "" {
 			v, err := expr.EvaluateValue(wj.Strategy.MaxParallel, env)

@@ -25,6 +25,7 @@ type installationToken struct {
 type authMode struct {
 	app          bool  // the App's own JWT (/app/... endpoints)
 	installation int64 // an installation token (App mode, repository endpoints)
+	bearer       string // this token as it is (a job's token, to revoke it)
 }
 
 type authKey struct{}
@@ -222,6 +223,8 @@ func (t *authTransport) send(req *http.Request, tok string) (*http.Response, err
 
 func (t *authTransport) credential(ctx context.Context, m authMode) (string, error) {
 	switch {
+	case m.bearer != "":
+		return m.bearer, nil
 	case !t.c.IsApp():
 		return t.c.token, nil
 	case m.app:

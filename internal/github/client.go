@@ -83,6 +83,7 @@ type Client struct {
 	mu            sync.Mutex                  // guards the fields below
 	installTokens map[int64]installationToken // by installation id
 	repoInstalls  map[string]int64            // by "owner/name", for Repo.InstallationID == 0
+	installPerms  map[int64]installPerms      // granted permissions by installation id
 
 	fetchMu sync.Mutex // serializes installation token fetches (no stampede)
 }
@@ -98,6 +99,7 @@ func New(cfg Config) (*Client, error) {
 		maxRetries:    cfg.MaxRetries,
 		installTokens: map[int64]installationToken{},
 		repoInstalls:  map[string]int64{},
+		installPerms:  map[int64]installPerms{},
 	}
 	if err := c.setAuth(cfg); err != nil {
 		return nil, err

@@ -23,7 +23,9 @@ const maxJWTLifetime = 10 * time.Minute
 type instToken struct {
 	installation int64
 	expires      time.Time
-	readOnly     bool // minted with only read permissions: writes get 403
+	repos        []string          // repository names it covers (nil: all of the installation's)
+	perms        map[string]string // permission → read/write
+	minted       *MintedToken      // its record
 }
 
 // SetApp configures the GitHub App whose JWTs (RS256, iss = appID) the fake accepts.
@@ -143,11 +145,17 @@ func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*repoState
 	case !isInst || !s.now().Before(it.expires):
 		writeError(w, http.StatusUnauthorized, "Bad credentials")
 		return nil, false
-	case repo != nil && repo.installationID != it.installation:
+	case repo != nil && (repo.installationID != it.installation || !inScope(it.repos, repo.name)):
 		repo = nil
-	case it.readOnly && r.Method != http.MethodGet:
-		writeError(w, http.StatusForbidden, "Resource not accessible by integration")
-		return nil, false
+	default:
+		switch ok, known := allows(it.perms, r); {
+		case !known:
+			writeError(w, http.StatusInternalServerError, "githubtest: no permission known for "+r.Pattern)
+			return nil, false
+		case !ok && repo != nil:
+			writeError(w, http.StatusForbidden, "Resource not accessible by integration")
+			return nil, false
+		}
 	}
 	if repo == nil {
 		writeError(w, http.StatusNotFound, "Not Found")
@@ -171,7 +179,9 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Permissions map[string]string `json:"permissions"`
+		Repositories  []string          `json:"repositories"`
+		RepositoryIDs []int64           `json:"repository_ids"`
+		Permissions   map[string]string `json:"permissions"`
 	}
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && err != io.EOF {
@@ -179,29 +189,38 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	perms := map[string]string{"checks": "write", "statuses": "write", "pull_requests": "write", "contents": "read"}
-	readOnly := false
-	if len(req.Permissions) > 0 {
-		perms, readOnly = req.Permissions, true
-		for _, level := range perms {
-			switch level {
-			case "read":
-			case "write":
-				readOnly = false
-			default:
-				writeError(w, http.StatusUnprocessableEntity, "Invalid permission level "+level)
-				return
-			}
-		}
+	if len(req.RepositoryIDs) > 0 {
+		writeError(w, http.StatusUnprocessableEntity, "githubtest: repository_ids is not supported; name the repositories")
+		return
+	}
+	repos, msg := s.checkRepos(id, req.Repositories)
+	if msg != "" {
+		writeError(w, http.StatusUnprocessableEntity, msg)
+		return
+	}
+	perms, msg := s.grant(id, req.Permissions)
+	if msg != "" {
+		writeError(w, http.StatusUnprocessableEntity, msg)
+		return
+	}
+	readOnly := true
+	for _, level := range perms {
+		readOnly = readOnly && level == "read"
 	}
 	tok := "ghs_" + randomString(36)
 	exp := s.now().Add(s.tokenLifetime)
-	s.instTokens[tok] = instToken{installation: id, expires: exp, readOnly: readOnly}
+	m := &MintedToken{Token: tok, Installation: id, Repositories: repos, Permissions: perms}
+	s.minted = append(s.minted, m)
+	s.instTokens[tok] = instToken{installation: id, expires: exp, repos: repos, perms: perms, minted: m}
 	if readOnly {
 		s.readOnlyTokens++
 	}
+	selection := "all"
+	if repos != nil {
+		selection = "selected"
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"token": tok, "expires_at": ts(exp), "repository_selection": "all", "permissions": perms,
+		"token": tok, "expires_at": ts(exp), "repository_selection": selection, "permissions": perms,
 	})
 }
 

@@ -7,6 +7,8 @@ func (s *Server) routes() {
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "Not Found") })
 	m.HandleFunc("GET /rate_limit", s.handleRateLimit)
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.handleAccessToken)
+	m.HandleFunc("GET /app/installations/{id}", s.handleGetInstallation)
+	m.HandleFunc("DELETE /installation/token", s.handleRevokeToken)
 	m.HandleFunc("GET /app/hook/deliveries", s.handleListDeliveries)
 	m.HandleFunc("POST /app/hook/deliveries/{delivery}/attempts", s.handleRedeliver)
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.handleGetRepo)

@@ -34,6 +34,8 @@ type Server struct {
 	tokenLifetime  time.Duration
 	instTokens     map[string]instToken // by token
 	readOnlyTokens int
+	minted         []*MintedToken
+	instPerms      map[int64]map[string]string // by installation (absent: the default set)
 	repos          map[string]*repoState
 	installations  map[int64]bool
 	nextID         int64
@@ -65,6 +67,7 @@ func NewServer(t testing.TB) *Server {
 		instTokens:    map[string]instToken{},
 		repos:         map[string]*repoState{},
 		installations: map[int64]bool{},
+		instPerms:     map[int64]map[string]string{},
 	}
 	s.mux = http.NewServeMux()
 	s.routes()
