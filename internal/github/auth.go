@@ -23,8 +23,8 @@ type installationToken struct {
 
 // authMode says which credential a request carries; it travels in the request context.
 type authMode struct {
-	app          bool  // the App's own JWT (/app/... endpoints)
-	installation int64 // an installation token (App mode, repository endpoints)
+	app          bool   // the App's own JWT (/app/... endpoints)
+	installation int64  // an installation token (App mode, repository endpoints)
 	bearer       string // this token as it is (a job's token, to revoke it)
 }
 
