@@ -24,7 +24,10 @@ type env struct {
 	n    int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the Dispatcher's configuration changed by edit.
+func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	gitRoot := t.TempDir()
@@ -38,7 +41,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(Config{
+	cfg := Config{
 		Store: st, Git: gitrepo.New(t.TempDir(), "file://"+gitRoot, nil),
 		Backends: func(labels []string, repo string) (Starter, BackendChoice, error) {
 			for _, l := range labels {
@@ -49,7 +52,11 @@ func newEnv(t *testing.T) *env {
 			return hb, BackendChoice{Name: "host"}, nil
 		},
 		Vars: map[string]string{"GREETING": "hi"},
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	d := New(cfg)
 	if err := st.StartQueue(ctx, d.Handlers(nil)); err != nil {
 		t.Fatal(err)
 	}
