@@ -42,7 +42,7 @@ type Config struct {
 	// permissions: "restricted" (default: contents and packages read) or
 	// "permissive" (write on every scope), as GitHub's repository setting.
 	DefaultWorkflowPermissions string `toml:"default_workflow_permissions" env:"HOOKCI_DEFAULT_WORKFLOW_PERMISSIONS"`
-	// MaxJobsPerRun caps the jobs of one run, matrix legs included.
+	// MaxJobsPerRun caps the jobs of one run, matrix legs included (0: 1000).
 	MaxJobsPerRun int `toml:"max_jobs_per_run" env:"HOOKCI_MAX_JOBS_PER_RUN"`
 	// GitURL is where repositories are fetched from: $GitURL/<owner>/<repo>.git.
 	GitURL string `toml:"git_url" env:"HOOKCI_GIT_URL"`
@@ -337,8 +337,8 @@ func (c Config) ValidateServe() error {
 	default:
 		errs = append(errs, fmt.Errorf("HOOKCI_DEFAULT_WORKFLOW_PERMISSIONS %q: want restricted or permissive", c.DefaultWorkflowPermissions))
 	}
-	if c.MaxJobsPerRun < 1 {
-		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS_PER_RUN must be at least 1, got %d", c.MaxJobsPerRun))
+	if c.MaxJobsPerRun < 0 {
+		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS_PER_RUN must be at least 1 (0: the default), got %d", c.MaxJobsPerRun))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKCI_DATA_DIR is empty"))

@@ -85,6 +85,9 @@ func TestLoadErrors(t *testing.T) {
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "docker", DataDir: "d"}, "HOOKCI_SANDBOX"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "auto", DataDir: "d", Labels: map[string]Label{"x": {Backend: "vm"}}}, "labels.x"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", GitHubAppID: 3}, "App mode"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", JobToken: "pat"}, "HOOKCI_JOB_TOKEN"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", DefaultWorkflowPermissions: "open"}, "HOOKCI_DEFAULT_WORKFLOW_PERMISSIONS"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", MaxJobsPerRun: -1}, "HOOKCI_MAX_JOBS_PER_RUN"},
 	} {
 		if err := tc.cfg.ValidateServe(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ValidateServe(%+v) = %v, want an error mentioning %s", tc.cfg, err, tc.want)
