@@ -169,7 +169,8 @@ func TestAppModeCheckRunsAndRerun(t *testing.T) {
 }
 
 // TestForkPullRequestGetsNoSecrets: a pull request from a fork runs without
-// secrets or token; one from the repository itself gets them, masked.
+// secrets or token; one from the repository itself gets the secrets, masked,
+// and (token mode, no job_token opt-in) no token either.
 func TestForkPullRequestGetsNoSecrets(t *testing.T) {
 	h := newHarness(t, "host")
 	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": `name: CI
@@ -186,7 +187,7 @@ jobs:
 		want     string
 	}{
 		{"evil/hello", "secret=[] token=[]"},
-		{e2eRepo, "secret=[***] token=[***]"},
+		{e2eRepo, "secret=[***] token=[]"},
 	} {
 		h.repo.Branch(fmt.Sprintf("pr%d", i))
 		head := h.repo.Commit("change", map[string]string{"f.txt": fmt.Sprint(i)})
