@@ -180,8 +180,9 @@ func withInstallation(body []byte) []byte {
 
 // TestTokenModeJobGetsNoToken: with a PAT and no opt-in, a job's
 // GITHUB_TOKEN is empty and the PAT is nowhere in its environment, logs or
-// page; with job_token = "server" the job gets the PAT (the opt-in works,
-// so the first half could have failed).
+// page, while actions/checkout of its own commit still works; with
+// job_token = "server" the job gets the PAT (the opt-in works, so the first
+// half could have failed).
 func TestTokenModeJobGetsNoToken(t *testing.T) {
 	const wf = `name: CI
 on: push
@@ -189,7 +190,9 @@ jobs:
   dump:
     runs-on: x
     steps:
+      - uses: actions/checkout@v4
       - run: |
+          test -f .github/workflows/ci.yml
           env > "$OUT/env.txt"
           env
           echo "token-len=${#GITHUB_TOKEN} ctx-len=${{ github.token != '' }}"
@@ -209,6 +212,9 @@ jobs:
 			h.repo.Push("main")
 			h.sendSigned("push", "tok-mode", pushPayload(t, strings.Repeat("0", 40), sha))
 			runs := h.waitRunsDone(1)
+			if runs[0].Conclusion != "success" {
+				t.Errorf("run %s %q, want success (checkout works without a token)", runs[0].Conclusion, runs[0].Message)
+			}
 			env, err := os.ReadFile(filepath.Join(out, "env.txt"))
 			if err != nil {
 				t.Fatal(err)
