@@ -267,3 +267,55 @@ func (h *harness) jobLogs(runID int64) string {
 	}
 	return b.String()
 }
+
+// TestJobTokenRevokedWhenCancelled (App mode): a job cancelled while it
+// runs (cancel-in-progress by a newer push) has its token revoked too.
+func TestJobTokenRevokedWhenCancelled(t *testing.T) {
+	const wf = `name: CI
+on: push
+concurrency:
+  group: deploy
+  cancel-in-progress: true
+jobs:
+  slow:
+    runs-on: x
+    steps:
+      - run: |
+          touch "$OUT/started-$GITHUB_SHA"
+          sleep %s
+        env:
+          OUT: %s
+`
+	h := newAppHarness(t)
+	out := t.TempDir()
+	zero := strings.Repeat("0", 40)
+	c1 := h.repo.Commit("first", map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "120", out)})
+	h.repo.Push("main")
+	h.sendSigned("push", "cancel-1", withInstallation(pushPayload(t, zero, c1)))
+	waitFor(t, "the first job to start", func() bool {
+		_, err := os.Stat(filepath.Join(out, "started-"+c1))
+		return err == nil
+	})
+	c2 := h.repo.Commit("second", map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "0", out)})
+	h.repo.Push("main")
+	h.sendSigned("push", "cancel-2", withInstallation(pushPayload(t, c1, c2)))
+	runs := h.waitRunsDone(2)
+	for _, r := range runs {
+		if r.SHA == c1 && r.Conclusion != "cancelled" {
+			t.Errorf("first run: %s, want cancelled", r.Conclusion)
+		}
+	}
+	n := 0
+	for _, m := range h.gh.MintedTokens() {
+		if m.Repositories == nil {
+			continue
+		}
+		n++
+		if !m.Revoked {
+			t.Errorf("a job token was not revoked: %+v", m.Permissions)
+		}
+	}
+	if n != 2 {
+		t.Errorf("job tokens minted = %d, want 2", n)
+	}
+}
