@@ -20,6 +20,7 @@ import (
 	"github.com/hookci/hookci/internal/corpus"
 	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
+	"github.com/hookci/hookci/internal/sandbox/backends"
 	"github.com/hookci/hookci/internal/webhook"
 )
 
@@ -304,8 +305,8 @@ func requireSandbox(t *testing.T, name string) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.ImageDir = os.Getenv("HOOKCI_DATA_DIR")
-	set := newSandboxSet(cfg, agenttest.Binary(t), t.Logf)
-	if _, err := set.get(name); err != nil {
+	cfg.AgentPath = agenttest.Binary(t)
+	if err := backends.Available(cfg, name); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("sandbox %s cannot run in CI: %v", name, err)
 		}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/report"
 	"github.com/hookci/hookci/internal/runner"
+	"github.com/hookci/hookci/internal/sandbox/backends"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/web"
 	"github.com/hookci/hookci/internal/webhook"
@@ -78,11 +78,13 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		owner, name, _ := strings.Cut(repo, "/")
 		return gh.GitToken(ctx, github.Repo{Owner: owner, Name: name})
 	}
-	backends, err := s.sandboxes(ctx)
+	sandboxes, err := backends.Open(ctx, cfg, log)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	s.closers = append(s.closers, sandboxes.Close)
+	s.reapers = append(s.reapers, sandboxes.Reap)
 	metrics := web.NewMetrics(st.QueueDepth)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
 	acts, err := actions.New(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
@@ -92,7 +94,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		return nil, err
 	}
 	s.disp = dispatch.New(dispatch.Config{
-		Store: st, Git: s.git, Backends: backends, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
+		Store: st, Git: s.git, Choose: sandboxes.Choose, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
 		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
@@ -113,28 +115,6 @@ func serverURL(gitURL string) string {
 		return strings.TrimRight(gitURL, "/")
 	}
 	return "https://github.com"
-}
-
-// locateAgent finds the static hookci-agent binary: the configured path, next
-// to this executable, or on PATH.
-func locateAgent(configured string) (string, error) {
-	if configured != "" {
-		if _, err := os.Stat(configured); err != nil {
-			return "", fmt.Errorf("HOOKCI_AGENT_PATH: %w", err)
-		}
-		return configured, nil
-	}
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "hookci-agent")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("hookci-agent"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("hookci-agent not found (next to hookci, on PATH, or HOOKCI_AGENT_PATH): build it with " +
-		"CGO_ENABLED=0 go build -o bin/ ./cmd/hookci-agent")
 }
 
 // start reaps leftovers of a crashed predecessor and starts the queue.

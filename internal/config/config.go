@@ -125,6 +125,23 @@ type Label struct {
 	Backend   string `toml:"backend"` // as Sandbox
 	CPUs      int    `toml:"cpus"`
 	MemoryMiB int    `toml:"memory_mib"`
+	// Repos lists the repositories ("owner/name") or organisations
+	// ("owner") whose jobs may use the label (empty: every repository).
+	Repos []string `toml:"repos"`
+}
+
+// Permits reports whether jobs of repo ("owner/name") may use the label.
+func (l Label) Permits(repo string) bool {
+	if len(l.Repos) == 0 {
+		return true
+	}
+	owner, _, _ := strings.Cut(repo, "/")
+	for _, a := range l.Repos {
+		if strings.EqualFold(a, repo) || (!strings.Contains(a, "/") && strings.EqualFold(a, owner)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Default returns the embedded defaults.
@@ -325,6 +342,11 @@ func (c Config) ValidateServe() error {
 		case "", "auto", "host", "namespace", "microvm", "firecracker":
 		default:
 			errs = append(errs, fmt.Errorf("labels.%s.backend %q: want auto, host, namespace, microvm or firecracker", name, l.Backend))
+		}
+		for _, r := range l.Repos {
+			if owner, repo, _ := strings.Cut(r, "/"); owner == "" || strings.Contains(repo, "/") || strings.HasSuffix(r, "/") {
+				errs = append(errs, fmt.Errorf("labels.%s.repos %q: want \"owner/name\" or \"owner\"", name, r))
+			}
 		}
 	}
 	switch c.JobToken {

@@ -84,6 +84,8 @@ func TestLoadErrors(t *testing.T) {
 		{Config{WebhookSecret: "s", MaxJobs: 0, Sandbox: "host", DataDir: "d"}, "HOOKCI_MAX_JOBS"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "docker", DataDir: "d"}, "HOOKCI_SANDBOX"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "auto", DataDir: "d", Labels: map[string]Label{"x": {Backend: "vm"}}}, "labels.x"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "auto", DataDir: "d", Labels: map[string]Label{"y": {Repos: []string{"a/b/c"}}}}, "labels.y.repos"},
+		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "auto", DataDir: "d", Labels: map[string]Label{"z": {Repos: []string{"/b"}}}}, "labels.z.repos"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", GitHubAppID: 3}, "App mode"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", JobToken: "pat"}, "HOOKCI_JOB_TOKEN"},
 		{Config{WebhookSecret: "s", MaxJobs: 1, Sandbox: "host", DataDir: "d", DefaultWorkflowPermissions: "open"}, "HOOKCI_DEFAULT_WORKFLOW_PERMISSIONS"},
@@ -135,6 +137,26 @@ func TestValidateServeSettings(t *testing.T) {
 			t.Errorf("%s: got %v, want valid", tc.name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: got %v, want an error naming %s", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestLabelPermits(t *testing.T) {
+	for _, tc := range []struct {
+		repos []string
+		repo  string
+		want  bool
+	}{
+		{nil, "any/repo", true},
+		{[]string{"octo/hello"}, "octo/hello", true},
+		{[]string{"octo/hello"}, "Octo/Hello", true},
+		{[]string{"octo/hello"}, "octo/other", false},
+		{[]string{"octo"}, "octo/other", true},
+		{[]string{"octo"}, "evil/octo", false},
+		{[]string{"octo/hello", "org"}, "org/x", true},
+	} {
+		if got := (Label{Repos: tc.repos}).Permits(tc.repo); got != tc.want {
+			t.Errorf("Label{Repos: %q}.Permits(%q): got %v, want %v", tc.repos, tc.repo, got, tc.want)
 		}
 	}
 }

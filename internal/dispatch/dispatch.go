@@ -19,29 +19,14 @@ import (
 	"github.com/hookci/hookci/internal/workflow"
 )
 
-// Starter starts a sandbox for one job.
-type Starter interface {
-	Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error)
-}
-
-// Backends chooses the sandbox backend for a job's runs-on labels in a
-// repository ("owner/name"), returning it with its name, the sandbox size
-// and whether it gets network.
-type Backends func(labels []string, repo string) (Starter, BackendChoice, error)
-
-// BackendChoice is what Backends chose.
-type BackendChoice struct {
-	Name      string
-	CPUs      int
-	MemoryMiB int
-	Network   bool
-}
-
 // Config wires a Dispatcher.
 type Config struct {
-	Store    *store.Store
-	Git      *gitrepo.Cache
-	Backends Backends
+	Store *store.Store
+	Git   *gitrepo.Cache
+	// Choose picks the sandbox for a job's runs-on labels and origin
+	// (repository, fork or not): how to start it and what was chosen
+	// (backend, size, network), or why the job may not run there.
+	Choose func(labels []string, o sandbox.Origin) (sandbox.StartFunc, sandbox.Choice, error)
 	// ServerURL, APIURL and GraphQLURL fill the github context.
 	ServerURL, APIURL, GraphQLURL string
 	Vars                          map[string]string

@@ -12,6 +12,7 @@ import (
 	"github.com/hookci/hookci/internal/agent/agenttest"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
+	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/sandbox/host"
 	"github.com/hookci/hookci/internal/store"
 )
@@ -43,13 +44,13 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	}
 	cfg := Config{
 		Store: st, Git: gitrepo.New(t.TempDir(), "file://"+gitRoot, nil),
-		Backends: func(labels []string, repo string) (Starter, BackendChoice, error) {
+		Choose: func(labels []string, o sandbox.Origin) (sandbox.StartFunc, sandbox.Choice, error) {
 			for _, l := range labels {
 				if l == "no-such-runner" {
-					return nil, BackendChoice{}, fmt.Errorf("no backend serves runs-on %v", labels)
+					return nil, sandbox.Choice{}, fmt.Errorf("runs-on: no backend serves runs-on %v", labels)
 				}
 			}
-			return hb, BackendChoice{Name: "host"}, nil
+			return hb.Start, sandbox.Choice{Name: "host"}, nil
 		},
 		Vars: map[string]string{"GREETING": "hi"},
 	}

@@ -102,13 +102,13 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+": job containers and service containers need a container runtime, which hookci's sandboxes do not have")
 	}
 	labels, err := runsOn(in.wj.RunsOn, env)
-	var starter Starter
-	var choice BackendChoice
-	if err == nil {
-		starter, choice, err = d.cfg.Backends(labels, in.run.Repo)
-	}
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
+	}
+	start, choice, err := d.cfg.Choose(labels, sandbox.Origin{Repo: in.run.Repo, Fork: in.ev.Fork})
+	if err != nil { // the error names the label
+		log.Warn("no sandbox for the job", "labels", labels, "fork", in.ev.Fork, "err", err)
+		return d.failJob(ctx, jobID, err.Error())
 	}
 	if in.job.Status == store.StatusInProgress {
 		log.Warn("job was in progress when a previous process stopped; running it again")
@@ -161,7 +161,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	for _, n := range notes {
 		sink.StepLog(0, "##[warning]"+n)
 	}
-	res, infraErr := d.runWithRetry(jctx, in, starter, choice, spec, sink, log)
+	res, infraErr := d.runWithRetry(jctx, in, start, choice, spec, sink, log)
 	sink.Close()
 	// Revoked before the job is recorded as over, whatever its end.
 	d.revokeToken(ctx, spec.Event.Token, log)
@@ -169,16 +169,16 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	return d.completeJob(ctx, in, res, infraErr, jctx)
 }
 
-func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Starter, choice BackendChoice,
+func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandbox.StartFunc, choice sandbox.Choice,
 	spec *runner.Spec, sink *storeSink, log *slog.Logger) (*runner.Result, error) {
 	var lastErr error
 	workspaceDir := d.workspaceDisk(ctx, in, choice, log)
 	for attempt := 1; attempt <= 2; attempt++ {
 		sbSpec := sandbox.Spec{ID: fmt.Sprintf("job-%d-%d-%d", in.job.ID, in.job.Attempt, attempt), Label: choice.Name,
 			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache,
-			WorkspaceDir: workspaceDir}
+			WorkspaceDir: workspaceDir, Log: log}
 		t0 := time.Now()
-		inst, err := starter.Start(ctx, sbSpec)
+		inst, err := start(ctx, sbSpec)
 		log.Debug("sandbox started", "backend", choice.Name, "took", time.Since(t0))
 		if err != nil {
 			lastErr = fmt.Errorf("starting the %s sandbox: %w", choice.Name, err)
@@ -209,7 +209,7 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Sta
 
 // workspaceDisk returns the checkout directory to deliver as a disk when
 // the backend is a microVM and the checkout is big enough, else "".
-func (d *Dispatcher) workspaceDisk(ctx context.Context, in *jobInput, choice BackendChoice, log *slog.Logger) string {
+func (d *Dispatcher) workspaceDisk(ctx context.Context, in *jobInput, choice sandbox.Choice, log *slog.Logger) string {
 	if choice.Name != "microvm" || d.cfg.WorkspaceDiskBytes <= 0 {
 		return ""
 	}

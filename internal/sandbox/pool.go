@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -20,7 +21,7 @@ type Pool struct {
 	start StartFunc
 	size  int
 	name  string
-	logf  func(format string, args ...any)
+	log   *slog.Logger
 
 	mu      sync.Mutex // guards the fields below
 	ready   []*Instance
@@ -30,12 +31,13 @@ type Pool struct {
 	wg      sync.WaitGroup
 }
 
-// NewPool keeps size sandboxes of start ready (size 0: none, Start passes through).
-func NewPool(name string, start StartFunc, size int, logf func(string, ...any)) *Pool {
-	if logf == nil {
-		logf = func(string, ...any) {}
+// NewPool keeps size sandboxes of start ready (size 0: none, Start passes
+// through). Failures to start a warm sandbox go to log at Warn (nil: discarded).
+func NewPool(name string, start StartFunc, size int, log *slog.Logger) *Pool {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{start: start, size: size, name: name, logf: logf}
+	return &Pool{start: start, size: size, name: name, log: log}
 }
 
 // pooled reports whether spec has the shape the pool keeps.
@@ -86,7 +88,7 @@ func (p *Pool) fill() {
 				inst.Close()
 			}
 			if err != nil {
-				p.logf("%s pool: starting a warm sandbox: %v", p.name, err)
+				p.log.Warn("starting a warm sandbox", "pool", p.name, "sandbox", id, "err", err)
 			}
 		}()
 	}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func (f *fakeStarts) counts() (int, int) {
 
 func TestPool(t *testing.T) {
 	f := &fakeStarts{}
-	p := NewPool("fake", f.start, 2, t.Logf)
+	p := NewPool("fake", f.start, 2, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	p.Warm()
 	waitUntil(t, func() bool { s, _ := f.counts(); return s == 2 })
 	inst, err := p.Start(context.Background(), Spec{ID: "job-1"})

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"sync"
 	"time"
@@ -30,6 +31,17 @@ type Spec struct {
 	// an ext4 disk mounted at the workspace) does so and sets
 	// Instance.WorkspaceReady; the others ignore it.
 	WorkspaceDir string
+	// Log is the job's logger (with its run and job ids): backends log what
+	// concerns this one sandbox through Spec.Logger. nil: the backend's own.
+	Log *slog.Logger
+}
+
+// Logger returns the job's logger, or fallback when the spec has none.
+func (s Spec) Logger(fallback *slog.Logger) *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return fallback
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +46,7 @@ type Config struct {
 	// DefaultMemoryMiB defaults to 2048.
 	DefaultMemoryMiB int
 	StartTimeout     time.Duration // default 30 s
-	Logf             func(format string, args ...any)
+	Logger           *slog.Logger  // warnings and progress (default: discarded)
 }
 
 // Backend starts Firecracker sandboxes.
@@ -81,8 +82,8 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 30 * time.Second
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("firecracker: %w", err)

@@ -3,6 +3,7 @@ package firecracker
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,8 @@ func TestFirecrackerBoot(t *testing.T) {
 	if err != nil {
 		t.Skipf("no guest image (hookci image build): %v", err)
 	}
-	b, err := New(Config{AgentPath: agenttest.Binary(t), WorkDir: shortDir(t), Kernel: img.Kernel, Initrd: img.Initrd, RootDisk: img.RootDisk, Logf: t.Logf})
+	b, err := New(Config{AgentPath: agenttest.Binary(t), WorkDir: shortDir(t), Kernel: img.Kernel, Initrd: img.Initrd, RootDisk: img.RootDisk,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func (b *Backend) resolveAccel(ctx context.Context) (string, error) {
 	b.accel, b.accelWhy = a, why
 	raw, _ := json.Marshal(accelVerdict{Key: key, Accel: a, Reason: why})
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		b.cfg.Logf("microvm: saving accelerator verdict: %v", err)
+		b.cfg.Logger.Warn("microvm: saving accelerator verdict", "err", err)
 	}
 	b.logAccel()
 	return a, nil
@@ -48,10 +48,10 @@ func (b *Backend) resolveAccel(ctx context.Context) (string, error) {
 
 func (b *Backend) logAccel() {
 	if b.accel == AccelTCG {
-		b.cfg.Logf("microvm: WARNING: using TCG (software emulation, roughly 10x slower than KVM): %s", b.accelWhy)
+		b.cfg.Logger.Warn("microvm: using TCG (software emulation, roughly 10x slower than KVM)", "why", b.accelWhy)
 		return
 	}
-	b.cfg.Logf("microvm: using KVM: %s", b.accelWhy)
+	b.cfg.Logger.Info("microvm: using KVM", "why", b.accelWhy)
 }
 
 // accelKey identifies what the verdict depends on.

@@ -69,7 +69,7 @@ func (b *Backend) Accel() string {
 	defer cancel()
 	a, err := b.resolveAccel(ctx)
 	if err != nil {
-		b.cfg.Logf("microvm: %v", err)
+		b.cfg.Logger.Warn("microvm: choosing the accelerator", "err", err)
 		return AccelTCG
 	}
 	return a
@@ -149,7 +149,7 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 	}
 	v.onClose = func() { b.release(dir) }
 	v.onCrash = b.keepCrashLog
-	b.cfg.Logf("microvm %s: %s (%s) in %v", spec.ID, how, o.accel, time.Since(start).Round(time.Millisecond))
+	spec.Logger(b.cfg.Logger).Info("microvm started", "sandbox", spec.ID, "how", how, "accel", o.accel, "took", time.Since(start).Round(time.Millisecond))
 	layout := guestLayout
 	if spec.ToolCache != "" {
 		layout.ToolCache = guestToolCache
@@ -181,10 +181,10 @@ func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *a
 			if err == nil {
 				return v, c, "restored from template", nil
 			}
-			b.cfg.Logf("microvm: start from template %s failed, cold-booting (the template will be rebuilt): %v", t.shape.key(), err)
+			b.cfg.Logger.Warn("microvm: start from template failed, cold-booting (the template will be rebuilt)", "sandbox", filepath.Base(dir), "template", t.shape.key(), "err", err)
 			b.dropTemplate(t)
 		} else {
-			b.cfg.Logf("microvm: template %s unavailable, cold-booting: %v", o.shape.key(), err)
+			b.cfg.Logger.Warn("microvm: template unavailable, cold-booting", "sandbox", filepath.Base(dir), "template", o.shape.key(), "err", err)
 		}
 	}
 	v, c, err := b.boot(ctx, dir, o)
@@ -247,7 +247,7 @@ func (b *Backend) keepCrashLog(v *vm) {
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		os.WriteFile(name, []byte(diag), 0o644)
 	}
-	b.cfg.Logf("microvm %s: QEMU died before Close (%v); console kept in %s", filepath.Base(v.dir), v.waitErr, name)
+	b.cfg.Logger.Warn("microvm: QEMU died before Close; console kept", "sandbox", filepath.Base(v.dir), "err", v.waitErr, "console", name)
 }
 
 // dropTemplate forgets a template that failed to restore, so that the next

@@ -3,6 +3,7 @@ package microvm
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +40,8 @@ type Config struct {
 	Template bool
 	// StartTimeout bounds one boot until the agent answers (default 60 s).
 	StartTimeout time.Duration
-	// Logf receives warnings and progress (default: discarded).
-	Logf func(format string, args ...any)
+	// Logger receives warnings (Warn) and progress (default: discarded).
+	Logger *slog.Logger
 }
 
 // Accelerators Config.Accel accepts.
@@ -72,8 +73,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 60 * time.Second
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.QEMUPath == "" {
 		p, err := exec.LookPath("qemu-system-x86_64")

@@ -2,6 +2,7 @@ package microvm
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +73,7 @@ func newTestBackend(t *testing.T, mod func(*Config)) *Backend {
 		RootDisk:         img.rootDisk,
 		DefaultCPUs:      1,
 		DefaultMemoryMiB: 512,
-		Logf:             t.Logf,
+		Logger:           slog.New(slog.NewTextHandler(t.Output(), nil)),
 	}
 	if a := resolvedAccel.Load(); a != nil {
 		cfg.Accel = *a // probed by an earlier test of this process

@@ -49,7 +49,7 @@ func (b *Backend) template(ctx context.Context, o vmOptions) (*template, error) 
 		b.templateErr[key] = &templateFailure{err: err, at: time.Now()}
 		return nil, err
 	}
-	b.cfg.Logf("microvm: template %s ready in %v", key, time.Since(start).Round(time.Millisecond))
+	b.cfg.Logger.Info("microvm: template ready", "template", key, "took", time.Since(start).Round(time.Millisecond))
 	b.templates[key] = t
 	delete(b.templateErr, key)
 	return t, nil
@@ -143,8 +143,8 @@ func (b *Backend) clone(ctx context.Context, dir string, t *template, o vmOption
 	if err != nil {
 		return nil, nil, err
 	}
-	b.cfg.Logf("microvm %s: qemu restored in %v, agent ready after %v", filepath.Base(dir),
-		restored.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+	b.cfg.Logger.Info("microvm restored from template", "sandbox", filepath.Base(dir), "qemu", restored.Round(time.Millisecond),
+		"agent_ready", time.Since(t0).Round(time.Millisecond))
 	return v, c, nil
 }
 
