@@ -43,8 +43,9 @@ jobs:
 // run replaces the old result.
 const installation = 4242
 
-// newAppHarness is the end-to-end server in GitHub App mode.
-func newAppHarness(t *testing.T) *harness {
+// newAppHarness is the end-to-end server in GitHub App mode; edit changes
+// its config before it starts.
+func newAppHarness(t *testing.T, edit ...func(*config.Config)) *harness {
 	gitRoot := t.TempDir()
 	h := &harness{t: t, gh: githubtest.NewServer(t), sandbox: "host"}
 	h.repo = newRepo(t, gitRoot)
@@ -54,15 +55,20 @@ func newAppHarness(t *testing.T) *harness {
 	os.WriteFile(keyFile, key, 0o600)
 	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
 	h.cfg.GitHubToken, h.cfg.GitHubAppID, h.cfg.GitHubAppKeyFile = "", 99, keyFile
+	for _, e := range edit {
+		e(&h.cfg)
+	}
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
 }
 
 // TestAppModeForkGetsReadOnlyToken: in App mode a fork's pull request runs
-// with a contents:read installation token (masked) and no secrets.
+// with a contents:read installation token (masked) and no secrets. (In a
+// namespace sandbox: a fork's job never runs on the host.)
 func TestAppModeForkGetsReadOnlyToken(t *testing.T) {
-	h := newAppHarness(t)
+	requireSandbox(t, "namespace")
+	h := newAppHarness(t, func(c *config.Config) { c.Sandbox = "namespace" })
 	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": "name: CI\non: pull_request\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: echo \"token-set=${{ github.token != '' }} secret=[${{ secrets.DEPLOY_KEY }}]\"\n"})
 	h.repo.Push("main")
 	h.repo.Branch("fork")
@@ -170,9 +176,11 @@ func TestAppModeCheckRunsAndRerun(t *testing.T) {
 
 // TestForkPullRequestGetsNoSecrets: a pull request from a fork runs without
 // secrets or token; one from the repository itself gets the secrets, masked,
-// and (token mode, no job_token opt-in) no token either.
+// and (token mode, no job_token opt-in) no token either. (In a namespace
+// sandbox: a fork\'s job never runs on the host.)
 func TestForkPullRequestGetsNoSecrets(t *testing.T) {
-	h := newHarness(t, "host")
+	requireSandbox(t, "namespace")
+	h := newHarness(t, "namespace")
 	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": `name: CI
 on: pull_request
 jobs:
