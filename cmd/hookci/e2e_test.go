@@ -21,6 +21,7 @@ import (
 	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/sandbox/backends"
+	"github.com/hookci/hookci/internal/web"
 	"github.com/hookci/hookci/internal/webhook"
 )
 
@@ -352,6 +353,10 @@ func testEndToEnd(t *testing.T, sandbox string) {
 	}
 	if !strings.Contains(page, "sandbox: "+sandbox) {
 		t.Errorf("run page does not say the jobs ran in sandbox %s", sandbox)
+	}
+	// A run on the host is marked as not isolated; an isolated one is not (issue 9 item 15).
+	if got := strings.Contains(page, web.UnisolatedBanner); got != (sandbox == "host") {
+		t.Errorf("run page in sandbox %s shows the not-isolated warning: %v, want %v", sandbox, got, sandbox == "host")
 	}
 
 	// The same delivery again: 200 duplicate, no second run.

@@ -105,3 +105,50 @@ func TestLogStream(t *testing.T) {
 		t.Errorf("log out of order:\n%s", got)
 	}
 }
+
+// TestRunPageWarnsWhenUnisolated (issue 9 item 15): a run with a job that
+// ran on the host backend shows the warning; a run isolated throughout does not.
+func TestRunPageWarnsWhenUnisolated(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := httptest.NewServer(New(st, NewMetrics(st.QueueDepth), Options{}).Handler(http.NotFoundHandler()))
+	defer srv.Close()
+	for _, tc := range []struct {
+		backends []string
+		want     bool
+	}{
+		{[]string{"host"}, true},
+		{[]string{"namespace", "host"}, true},
+		{[]string{"namespace", "microvm"}, false},
+		{[]string{""}, false}, // refused before any sandbox started
+	} {
+		run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI", Event: "push", SHA: "s",
+			Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess}
+		if err := st.Q().CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range tc.backends {
+			job := &store.Job{RunID: run.ID, Key: fmt.Sprint("j", i), Name: fmt.Sprint("job-", i, "-", b), Status: store.StatusCompleted,
+				Conclusion: store.ConclusionSuccess, Backend: b}
+			if err := st.Q().CreateJob(ctx, job, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.Get(fmt.Sprintf("%s/runs/%d", srv.URL, run.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Contains(string(page), UnisolatedBanner); got != tc.want {
+			t.Errorf("backends %q: page shows the warning: got %v, want %v", tc.backends, got, tc.want)
+		}
+		if tc.want && !strings.Contains(string(page), "job-"+fmt.Sprint(len(tc.backends)-1)+"-host ran on the") {
+			t.Errorf("backends %q: the warning does not name the host job:\n%s", tc.backends, page)
+		}
+	}
+}
