@@ -15,6 +15,8 @@ import (
 
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/image"
+	"github.com/hookci/hookci/internal/mountinfo"
+	"github.com/hookci/hookci/internal/sandbox/backends"
 )
 
 // doctorCheck is one line of "hookci doctor".
@@ -51,10 +53,10 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "hookci doctor: %v\n", err)
 		return 1
 	}
-	if *dataDir == "" {
-		*dataDir = cfg.DataDir
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
 	}
-	rep := runDoctor(ctx, *dataDir, !*noBoot)
+	rep := runDoctor(ctx, cfg, !*noBoot)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -68,7 +70,13 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-func runDoctor(ctx context.Context, dataDir string, boot bool) doctorReport {
+// runDoctor checks this host for cfg (its data directory, image and agent);
+// boot also boots a guest and starts a namespace sandbox, as serve's "auto" would.
+func runDoctor(ctx context.Context, cfg config.Config, boot bool) doctorReport {
+	dataDir := cfg.DataDir
+	if cfg.ImageDir != "" {
+		dataDir = cfg.ImageDir
+	}
 	var rep doctorReport
 	add := func(name string, ok bool, detail string) {
 		rep.Checks = append(rep.Checks, doctorCheck{Name: name, OK: ok, Detail: detail})
@@ -110,6 +118,17 @@ func runDoctor(ctx context.Context, dataDir string, boot bool) doctorReport {
 	}
 	bwrap, bwrapVersion := lookTool("bwrap", "--version")
 	add("bwrap", bwrap != "", bwrapVersion)
+	nsOK := bwrap != "" && img != nil
+	if boot && bwrap != "" {
+		// The probe serve's "auto" makes before it chooses namespace.
+		err := backends.Probe(ctx, cfg, "namespace")
+		nsOK = err == nil
+		detail := "a bubblewrap sandbox with the agent started and stopped"
+		if err != nil {
+			detail = err.Error()
+		}
+		add("namespace sandbox starts", nsOK, detail)
+	}
 	cg, cgOK := cgroupSummary()
 	add("cgroups", cgOK, cg)
 	_, vsockErr := os.Stat("/dev/vhost-vsock")
@@ -123,7 +142,7 @@ func runDoctor(ctx context.Context, dataDir string, boot bool) doctorReport {
 
 	rep.Backends = map[string]bool{
 		"host":        true,
-		"namespace":   bwrap != "" && img != nil,
+		"namespace":   nsOK,
 		"microvm":     rep.Accelerator != "",
 		"firecracker": fc != "" && kvmOK,
 	}
@@ -174,33 +193,28 @@ func bootFailureReason(console string) string {
 
 // cgroupSummary describes the mounted cgroup hierarchies of this host.
 func cgroupSummary() (string, bool) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return err.Error(), false
 	}
-	return describeCgroups(string(data), func(dir string) string {
+	return describeCgroups(ms, func(dir string) string {
 		c, _ := os.ReadFile(dir + "/cgroup.controllers")
 		return strings.TrimSpace(string(c))
 	})
 }
 
-// describeCgroups summarises a mountinfo table: "v2 at DIR: controllers"
+// describeCgroups summarises a mount table: "v2 at DIR: controllers"
 // and/or "v1: controllers" (both on hybrid hosts). controllers reads a v2
 // mount's cgroup.controllers.
-func describeCgroups(mountinfo string, controllers func(dir string) string) (string, bool) {
+func describeCgroups(mounts []mountinfo.Mount, controllers func(dir string) string) (string, bool) {
 	var v1 []string
 	v2 := ""
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		fields, pfields := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(pfields) < 3 {
-			continue
-		}
-		switch pfields[0] {
+	for _, m := range mounts {
+		switch m.FSType {
 		case "cgroup2":
-			v2 = "v2 at " + fields[4] + ": " + controllers(fields[4])
+			v2 = "v2 at " + m.MountPoint + ": " + controllers(m.MountPoint)
 		case "cgroup":
-			for _, opt := range strings.Split(pfields[2], ",") {
+			for _, opt := range m.SuperOptions {
 				switch opt {
 				case "rw", "ro", "relatime", "nosuid", "nodev", "noexec", "clone_children":
 				default:

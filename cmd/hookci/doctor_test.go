@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/hookci/hookci/internal/mountinfo"
 )
 
 func TestDescribeCgroups(t *testing.T) {
@@ -29,7 +31,11 @@ func TestDescribeCgroups(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := describeCgroups(tt.mountinfo, controllers)
+			ms, err := mountinfo.Parse(strings.NewReader(tt.mountinfo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := describeCgroups(ms, controllers)
 			if got != tt.want || ok != tt.ok {
 				t.Errorf("got %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
 			}

@@ -120,14 +120,6 @@ func TestLatestAndLocateNotBuilt(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	for in, want := range map[string]string{`/a\040b`: "/a b", "/plain": "/plain", `/t\011x`: "/t\tx"} {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q): got %q, want %q", in, got, want)
-		}
-	}
-}
-
 // fakeImage writes an image layer directory with just its image.json.
 func fakeImage(t *testing.T, c layerCache, hash, kernel, base string, built time.Time) {
 	t.Helper()

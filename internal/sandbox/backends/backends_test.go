@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -131,5 +132,19 @@ func TestProbeHost(t *testing.T) {
 	}
 	if err := Probe(context.Background(), cfg, "docker"); err == nil || !strings.Contains(err.Error(), "unknown sandbox") {
 		t.Errorf("probing docker: got %v, want unknown sandbox", err)
+	}
+}
+
+// The probe doctor and "auto" share starts a real bubblewrap sandbox.
+func TestProbeNamespace(t *testing.T) {
+	cfg := testConfig(t, "namespace")
+	if err := Available(cfg, "namespace"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("namespace sandbox cannot be made in CI: %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	if err := Probe(t.Context(), cfg, "namespace"); err != nil {
+		t.Errorf("probing namespace: %v", err)
 	}
 }

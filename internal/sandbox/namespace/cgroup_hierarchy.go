@@ -1,13 +1,13 @@
 package namespace
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hookci/hookci/internal/mountinfo"
 )
 
 // cgroupDriver creates per-sandbox cgroups under this process's own cgroup,
@@ -91,40 +91,35 @@ func newV2Driver(own, group string) (*cgroupDriver, error) {
 
 // cgroupMounts maps each v1 controller, and "cgroup2", to its mount point.
 func cgroupMounts() (map[string]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	defer f.Close()
-	return parseMountinfo(f)
+	return cgroupMountsOf(ms), nil
 }
 
-// parseMountinfo reads the cgroup mounts of a mountinfo file whose mount
-// root is the hierarchy's root.
-func parseMountinfo(r io.Reader) (map[string]string, error) {
+// cgroupMountsOf picks the cgroup mounts whose mount root is the
+// hierarchy's root.
+func cgroupMountsOf(ms []mountinfo.Mount) map[string]string {
 	m := make(map[string]string)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options... - fstype source superoptions
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, pfields := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(pfields) < 3 || fields[3] != "/" {
+	for _, mt := range ms {
+		if mt.Root != "/" {
 			continue
 		}
-		switch pfields[0] {
+		switch mt.FSType {
 		case "cgroup2":
 			if _, seen := m["cgroup2"]; !seen {
-				m["cgroup2"] = fields[4]
+				m["cgroup2"] = mt.MountPoint
 			}
 		case "cgroup":
-			for _, opt := range strings.Split(pfields[2], ",") {
+			for _, opt := range mt.SuperOptions {
 				if opt != "rw" && opt != "ro" && !strings.Contains(opt, "=") {
-					m[opt] = fields[4]
+					m[opt] = mt.MountPoint
 				}
 			}
 		}
 	}
-	return m, sc.Err()
+	return m
 }
 
 // ownCgroups maps each v1 controller ("" for v2) to this process's cgroup path.

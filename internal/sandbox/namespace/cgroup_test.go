@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hookci/hookci/internal/mountinfo"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -39,10 +41,11 @@ func TestParseMountinfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseMountinfo(strings.NewReader(tt.in))
+			ms, err := mountinfo.Parse(strings.NewReader(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
+			got := cgroupMountsOf(ms)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
