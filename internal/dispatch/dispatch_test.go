@@ -47,7 +47,7 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 		Choose: func(labels []string, o sandbox.Origin) (sandbox.StartFunc, sandbox.Choice, error) {
 			for _, l := range labels {
 				if l == "no-such-runner" {
-					return nil, sandbox.Choice{}, fmt.Errorf("runs-on: no backend serves runs-on %v", labels)
+					return nil, sandbox.Choice{}, fmt.Errorf("no backend serves runs-on %v", labels)
 				}
 			}
 			return hb.Start, sandbox.Choice{Name: "host"}, nil

@@ -22,7 +22,7 @@ import (
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
-// Names are the backends, in the order "auto" tries the isolating ones last to first.
+// names are the backends a Set can make.
 var names = []string{"host", "namespace", "microvm", "firecracker"}
 
 // Set makes each backend once, on first use, and maps runs-on labels to them.

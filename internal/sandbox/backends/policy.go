@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,7 +12,7 @@ import (
 
 // ErrForkHost is wrapped by the error a pull request from a fork gets when
 // its job would run on the host backend.
-var ErrForkHost = fmt.Errorf("the host backend is not available to pull requests from forks")
+var ErrForkHost = errors.New("the host backend is not available to pull requests from forks")
 
 // decide is the label policy, without the backends: the first runs-on label
 // named in cfg.Labels chooses its backend and size (a label whose repos do
