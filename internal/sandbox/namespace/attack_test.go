@@ -3,7 +3,6 @@
 package namespace
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/mountinfo"
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
@@ -207,19 +207,20 @@ func TestAttackMountsAndHostPaths(t *testing.T) {
 
 // mountOptions returns the per-mount options of the mount at point, or of
 // the root when point is not a mount of its own.
-func mountOptions(t *testing.T, mountinfo, point string) string {
+func mountOptions(t *testing.T, path, point string) string {
 	t.Helper()
-	f, err := os.Open(mountinfo)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	ms, err := mountinfo.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fl := strings.Fields(sc.Text()); len(fl) > 5 {
-			opts[fl[4]] = fl[5]
-		}
+	for _, m := range ms {
+		opts[m.MountPoint] = strings.Join(m.Options, ",")
 	}
 	if o, ok := opts[point]; ok {
 		return o
