@@ -17,9 +17,11 @@ import (
 // pull request checks out another private repository and uses a private
 // action of the owner; both fail, nothing of them reaches the run page, and
 // the server's token never reaches the git server for them (it does for the
-// run's own repository: planning).
+// run's own repository: planning). (In a namespace sandbox: a fork's job
+// never runs on the host.)
 func TestAttackForkReadsPrivateRepositories(t *testing.T) {
-	h := newHarness(t, "host")
+	requireSandbox(t, "namespace")
+	h := newHarness(t, "namespace")
 	h.stop()
 	gitRoot := filepath.Dir(filepath.Dir(h.repo.Bare))
 	srv := gittest.NewHTTPServer(t, gitRoot)
