@@ -177,7 +177,7 @@ func TestAppModeCheckRunsAndRerun(t *testing.T) {
 // TestForkPullRequestGetsNoSecrets: a pull request from a fork runs without
 // secrets or token; one from the repository itself gets the secrets, masked,
 // and (token mode, no job_token opt-in) no token either. (In a namespace
-// sandbox: a fork\'s job never runs on the host.)
+// sandbox: a fork's job never runs on the host.)
 func TestForkPullRequestGetsNoSecrets(t *testing.T) {
 	requireSandbox(t, "namespace")
 	h := newHarness(t, "namespace")

@@ -5,10 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookci/hookci/internal/config"
 )
 
 // targetWorkflow and prWorkflow are the two kinds of pull request workflow;
-// %s are the version marker and the output directory.
+// %s are the version marker and the output directory. The fork's
+// pull_request job runs isolated (a fork never runs on the host) and prints
+// its line instead of writing it to the host.
 const targetWorkflow = `name: Target
 on: pull_request_target
 permissions:
@@ -28,9 +32,9 @@ on: pull_request
 permissions: write-all
 jobs:
   p:
-    runs-on: x
+    runs-on: isolated
     steps:
-      - run: echo "version=%s secret-len=${#S} sha=$GITHUB_SHA event=$GITHUB_EVENT_NAME" > "$OUT/pr.txt"
+      - run: echo "version=%s secret-len=${#S} sha=$GITHUB_SHA event=$GITHUB_EVENT_NAME (out $OUT)"
         env:
           S: ${{ secrets.DEPLOY_KEY }}
           OUT: %s
@@ -45,7 +49,8 @@ jobs:
 // branch's last commit with secrets and its permissions: — the fork's
 // modified copy of that workflow is never used.
 func TestPullRequestTargetFromPullRequestDelivery(t *testing.T) {
-	h := newAppHarness(t)
+	requireSandbox(t, "namespace")
+	h := newAppHarness(t, func(c *config.Config) { c.Labels = map[string]config.Label{"isolated": {Backend: "namespace"}} })
 	out := t.TempDir()
 	base := h.repo.Commit("base", map[string]string{
 		".github/workflows/target.yml": fmt.Sprintf(targetWorkflow, "base", out),
@@ -72,9 +77,12 @@ func TestPullRequestTargetFromPullRequestDelivery(t *testing.T) {
 	h.sendSigned("pull_request", "prt-1", pr)
 	runs := h.waitRunsDone(2)
 
-	byEvent := map[string]string{}
+	byEvent, prPage := map[string]string{}, ""
 	for _, r := range runs {
 		byEvent[r.Event] = r.SHA
+		if r.Event == "pull_request" {
+			prPage = h.get(fmt.Sprintf("/runs/%d", r.ID))
+		}
 		if r.Conclusion != "success" {
 			t.Errorf("%s run: %s %s", r.Event, r.Conclusion, r.Message)
 		}
@@ -87,9 +95,8 @@ func TestPullRequestTargetFromPullRequestDelivery(t *testing.T) {
 	if target != wantTarget {
 		t.Errorf("pull_request_target job wrote %q, want %q (the base's workflow, with secrets)", target, wantTarget)
 	}
-	prLine := readResults(t, filepath.Join(out, "pr.txt"))["version"]
-	if !strings.HasPrefix(prLine, "fork secret-len=0 ") {
-		t.Errorf("pull_request job wrote %q, want the fork's workflow without secrets", prLine)
+	if !strings.Contains(prPage, "version=fork secret-len=0 ") || !strings.Contains(prPage, "sandbox: namespace") {
+		t.Errorf("pull_request job: want the fork's workflow without secrets, in namespace; page:\n%s", prPage)
 	}
 	var forkPerms, targetPerms map[string]string
 	for _, m := range h.gh.MintedTokens() {
