@@ -36,6 +36,8 @@ type Store struct {
 	lock   *os.File
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
+	// planRetry is how failed planning is retried (set once in Open).
+	planRetry RetryPolicy
 
 	ckpt     *sql.DB // a second connection that checkpoints the WAL
 	ckptStop chan struct{}
@@ -55,6 +57,9 @@ type Handlers struct {
 	Job func(ctx context.Context, jobID int64) error
 	// Report tells GitHub where a run stands (nil: reporting off).
 	Report func(ctx context.Context, runID int64) error
+	// DeliveryFailed is told the reason (one of FailureReasons) of every
+	// delivery that ends failed (metrics); may be nil.
+	DeliveryFailed func(reason string)
 }
 
 // Options tune the queue.
@@ -70,6 +75,9 @@ type Options struct {
 	// (survives a crash of hookci, kill -9 included, but not of the machine;
 	// much faster where fsync is slow).
 	Sync string
+	// PlanRetry is how planning is retried after a transient failure
+	// (zero fields: DefaultPlanRetry's).
+	PlanRetry RetryPolicy
 }
 
 // Open opens (creating if needed) the SQLite store in dataDir and migrates it.
