@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/store"
@@ -31,7 +32,7 @@ func permanentDecode(err error) error {
 // checkEvent refuses, permanently, an event whose repository or commit
 // cannot name anything to fetch.
 func checkEvent(ev *event) error {
-	if !repoShape.MatchString(ev.Repo) || ev.Repo == "./." {
+	if !repoShape.MatchString(ev.Repo) || strings.Contains(ev.Repo, "..") {
 		return store.Permanent(store.ReasonInvalidRepository, fmt.Errorf("repository %q is not of the form owner/name", ev.Repo))
 	}
 	if ev.SHA != "" && !isZeroSHA(ev.SHA) && !gitrepo.ValidSHA(ev.SHA) {
