@@ -73,8 +73,8 @@ func (l *limiter) tryLarge() (release func(), ok bool) {
 // errBusy: the body grew over SmallBody and no large slot was free.
 var errBusy = errors.New("intake busy")
 
-// bufferPool reuses buffers of bodies up to SmallBody; larger buffers are
-// not kept.
+// bufferPool reuses buffers of bodies up to SmallBody (at most one per
+// intake slot is in use); larger buffers are not kept.
 type bufferPool struct{ p sync.Pool }
 
 func (b *bufferPool) get() *bytes.Buffer {
@@ -82,7 +82,9 @@ func (b *bufferPool) get() *bytes.Buffer {
 		v.Reset()
 		return v
 	}
-	return new(bytes.Buffer)
+	// Sized once for the largest small body, so that reading never grows
+	// (and discards) buffers.
+	return bytes.NewBuffer(make([]byte, 0, SmallBody))
 }
 
 func (b *bufferPool) put(buf *bytes.Buffer) {
