@@ -49,7 +49,8 @@ type Store struct {
 }
 
 // Handlers are what the queue's workers call. A returned error is logged and
-// the queue job retried (River's backoff) up to its attempt limit.
+// the queue job retried (River's backoff) up to its attempt limit; Delivery's
+// errors follow Options.PlanRetry instead, and a PermanentError is not retried.
 type Handlers struct {
 	// Delivery plans the runs of one stored delivery.
 	Delivery func(ctx context.Context, deliveryID string) error
