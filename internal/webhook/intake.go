@@ -142,6 +142,12 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, want []byte) 
 				if releaseLarge, got = h.limits.tryLarge(); !got {
 					return nil, errBusy
 				}
+				// Move to one buffer of the largest size, allocated once:
+				// growing by doubling would leave ~2× in garbage.
+				large := bytes.NewBuffer(make([]byte, 0, MaxBody))
+				large.Write(buf.Bytes())
+				h.bufs.put(buf)
+				buf = large
 			}
 			mac.Write(chunk[:n])
 			sum.Write(chunk[:n])
