@@ -30,7 +30,7 @@ type heapSampler struct {
 	peak atomic.Uint64
 }
 
-func sampleHeap() *heapSampler {
+func startHeapSampler() *heapSampler {
 	s := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
@@ -87,7 +87,7 @@ func TestWebhookFloodMemoryBounded(t *testing.T) {
 	big := bytes.Repeat([]byte("a"), webhook.MaxBody)
 	badSig := webhook.SignatureHeader([]byte("not the secret"), big)
 	base := heapInuse()
-	sampler := sampleHeap()
+	sampler := startHeapSampler()
 	attack := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
