@@ -59,6 +59,9 @@ func Start(hookci, gitRoot, dataDir string, env ...string) (*Server, error) {
 	}
 }
 
+// Pid is the server process's id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Stop ends the server the way an operator would (SIGTERM), so it closes its
 // sandboxes; SIGKILL only if it does not exit.
 func (s *Server) Stop() {

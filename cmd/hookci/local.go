@@ -98,6 +98,10 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cfg.DataDir = *dataDir
 	cfg.WarmSandboxes = 0 // one-shot: nothing to keep warm for
+	// Someone is waiting at the terminal: a planning failure is reported
+	// after a few quick retries, not after the server's hours of backoff.
+	cfg.PlanRetryMin, cfg.PlanRetryMax, cfg.PlanRetryBudget = config.Duration(100*time.Millisecond),
+		config.Duration(500*time.Millisecond), config.Duration(2*time.Second)
 	if cfg.SQLiteSync == "" {
 		cfg.SQLiteSync = "normal" // a local run's store is scratch: no fsync per commit
 	}

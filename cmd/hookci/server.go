@@ -48,7 +48,9 @@ type serverOptions struct {
 
 // newServer wires everything but does not start the queue or listen.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
-	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync})
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync,
+		PlanRetry: store.RetryPolicy{Min: time.Duration(cfg.PlanRetryMin), Max: time.Duration(cfg.PlanRetryMax),
+			Budget: time.Duration(cfg.PlanRetryBudget)}})
 	if err != nil {
 		return nil, err
 	}
@@ -103,11 +105,20 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 	})
-	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.Allowed})
+	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.Allowed,
+		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
 	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
 	s.acts = acts
 	return s, nil
+}
+
+// replayWindow is the configured window; 0 turns replay detection off.
+func replayWindow(cfg config.Config) time.Duration {
+	if cfg.ReplayWindow <= 0 {
+		return -1
+	}
+	return time.Duration(cfg.ReplayWindow)
 }
 
 func serverURL(gitURL string) string {
@@ -221,7 +232,8 @@ func (f forge) OpenPullRequests(ctx context.Context, repo string) ([]dispatch.Pu
 // listen serves HTTP on l until ctx ends.
 func (s *server) serveHTTP(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		MaxHeaderBytes: webhook.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

@@ -98,6 +98,20 @@ type Config struct {
 	// ReconcileInterval is how often branch and pull request heads of the
 	// allowed repositories are compared with what has run (0 turns it off).
 	ReconcileInterval Duration `toml:"reconcile_interval" env:"HOOKCI_RECONCILE_INTERVAL"`
+	// IntakeConcurrency caps webhook requests read at once (more are answered
+	// 503 with Retry-After); IntakeLargeConcurrency caps how many of them may
+	// carry a body over 1 MiB (GitHub's cap is 25 MiB).
+	IntakeConcurrency      int `toml:"intake_concurrency" env:"HOOKCI_INTAKE_CONCURRENCY"`
+	IntakeLargeConcurrency int `toml:"intake_large_concurrency" env:"HOOKCI_INTAKE_LARGE_CONCURRENCY"`
+	// ReplayWindow: a signed body seen again under a new delivery id within
+	// this window is a replay and is not planned.
+	ReplayWindow Duration `toml:"replay_window" env:"HOOKCI_REPLAY_WINDOW"`
+	// PlanRetryBudget is how long planning of a delivery is retried after
+	// transient failures (git, network, GitHub 5xx) before the delivery ends
+	// failed; PlanRetryMin and PlanRetryMax bound the exponential backoff.
+	PlanRetryBudget Duration `toml:"plan_retry_budget" env:"HOOKCI_PLAN_RETRY_BUDGET"`
+	PlanRetryMin    Duration `toml:"plan_retry_min" env:"HOOKCI_PLAN_RETRY_MIN"`
+	PlanRetryMax    Duration `toml:"plan_retry_max" env:"HOOKCI_PLAN_RETRY_MAX"`
 	// RepoSecrets and OrgSecrets add secrets for one repository or
 	// organisation, over Secrets (repository wins over organisation).
 	RepoSecrets map[string]map[string]string `toml:"repo_secrets" secret:"true"`
@@ -158,6 +172,13 @@ func Default() Config {
 		WorkspaceDiskMiB: 8,
 		MaxJobs:          4,
 		MaxJobsPerRun:    1000,
+
+		IntakeConcurrency:      32,
+		IntakeLargeConcurrency: 2,
+		ReplayWindow:           Duration(time.Hour),
+		PlanRetryBudget:        Duration(6 * time.Hour),
+		PlanRetryMin:           Duration(5 * time.Second),
+		PlanRetryMax:           Duration(10 * time.Minute),
 	}
 }
 
@@ -361,6 +382,14 @@ func (c Config) ValidateServe() error {
 	}
 	if c.MaxJobsPerRun < 0 {
 		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS_PER_RUN must be at least 1 (0: the default), got %d", c.MaxJobsPerRun))
+	}
+	if c.IntakeConcurrency < 1 || c.IntakeLargeConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("intake_concurrency and intake_large_concurrency must be at least 1, got %d and %d",
+			c.IntakeConcurrency, c.IntakeLargeConcurrency))
+	}
+	if c.PlanRetryMin <= 0 || c.PlanRetryMax < c.PlanRetryMin || c.PlanRetryBudget <= 0 {
+		errs = append(errs, fmt.Errorf("plan_retry_min (%s), plan_retry_max (%s), plan_retry_budget (%s): want 0 < min <= max and a budget",
+			time.Duration(c.PlanRetryMin), time.Duration(c.PlanRetryMax), time.Duration(c.PlanRetryBudget)))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("HOOKCI_DATA_DIR is empty"))

@@ -67,6 +67,9 @@ type Config struct {
 type Observer interface {
 	JobFinished(conclusion string, seconds float64)
 	RunFinished(conclusion string)
+	// DeliveryFailed counts a delivery that ended failed (reason is one of
+	// store.FailureReasons).
+	DeliveryFailed(reason string)
 }
 
 // Dispatcher plans deliveries and runs jobs. Its methods are the queue's handlers.
@@ -95,7 +98,7 @@ func (d *Dispatcher) Wait() { d.bg.Wait() }
 
 // Handlers returns the queue handlers backed by d (report may be nil).
 func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) error) store.Handlers {
-	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: report}
+	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: report, DeliveryFailed: d.deliveryFailed}
 }
 
 // errCancelled is the cause given to a job cancelled by fail-fast or by a user.

@@ -79,7 +79,7 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 	ev := &event{Name: name, Action: p.Action, Repo: p.Repository.FullName, Actor: p.Sender.Login,
 		DefaultBranch: p.Repository.DefaultBranch}
 	if ev.Repo == "" {
-		return nil, fmt.Errorf("payload names no repository")
+		return nil, errNoRepository
 	}
 	switch name {
 	case "push":

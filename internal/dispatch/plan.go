@@ -40,8 +40,10 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	defer func() { log.Debug("planned", "took", time.Since(t0)) }()
 	ev, err := decodeEvent(del.Event, del.Payload)
 	if err != nil {
-		log.Warn("delivery cannot be planned", "err", err)
-		return q.SetDeliveryStatus(ctx, id, store.DeliveryFailed, err.Error())
+		return permanentDecode(err)
+	}
+	if err := checkEvent(ev); err != nil {
+		return err
 	}
 	evs := []*event{ev}
 	if del.Event == "pull_request" {

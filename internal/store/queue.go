@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -54,16 +56,112 @@ type deliveryWorker struct {
 	s *Store
 }
 
+// Work plans a delivery. A permanent failure (PermanentError) ends the
+// delivery failed at once; a transient one is retried with backoff
+// (NextRetry) until the retry budget, counted from when this planning was
+// queued, would be exceeded: then the delivery ends failed with the last
+// error. Either way the failure is recorded on the delivery row, logged at
+// ERROR and reported to Handlers.DeliveryFailed.
 func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) error {
 	h := w.s.currentHandlers()
 	if h.Delivery == nil {
 		return fmt.Errorf("no delivery handler")
 	}
-	return h.Delivery(ctx, j.Args.DeliveryID)
+	id := j.Args.DeliveryID
+	err := h.Delivery(ctx, id)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err // shutting down: the next process takes it up
+	}
+	var perm *PermanentError
+	if errors.As(err, &perm) {
+		return w.s.failDelivery(ctx, h, id, perm.Reason, err, j.Attempt)
+	}
+	policy := w.s.planRetry
+	if time.Since(j.CreatedAt)+policy.delay(j.Attempt) > policy.Budget {
+		return w.s.failDelivery(ctx, h, id, ReasonRetriesExhausted,
+			fmt.Errorf("gave up after %d attempts over %s: %w", j.Attempt, time.Since(j.CreatedAt).Round(time.Second), err), j.Attempt)
+	}
+	msg := fmt.Sprintf("attempt %d failed, retrying: %v", j.Attempt, err)
+	if serr := w.s.Q().SetDeliveryStatus(ctx, id, DeliveryQueued, truncate(msg, 2000)); serr != nil {
+		w.s.logger.Warn("recording a planning retry", "delivery", id, "err", serr)
+	}
+	w.s.logger.Warn("planning failed, will retry", "delivery", id, "attempt", j.Attempt, "err", err)
+	return err
+}
+
+// NextRetry is the jittered exponential backoff of the retry policy.
+func (w *deliveryWorker) NextRetry(j *river.Job[deliveryArgs]) time.Time {
+	return time.Now().Add(w.s.planRetry.jittered(j.Attempt))
 }
 
 // Timeout: planning fetches a repository; give it room.
 func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration { return 10 * time.Minute }
+
+// failDelivery records a delivery's failure. Returning nil completes the
+// queue job; an error (the store could not record it) retries it.
+func (s *Store) failDelivery(ctx context.Context, h Handlers, id, reason string, cause error, attempt int) error {
+	if err := s.Q().FailDelivery(ctx, id, reason, cause); err != nil {
+		return fmt.Errorf("store: recording the failure of delivery %s: %w", id, err)
+	}
+	s.logger.Error("delivery failed", "delivery", id, "reason", reason, "attempts", attempt, "err", cause)
+	if h.DeliveryFailed != nil {
+		h.DeliveryFailed(reason)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// RetryPolicy is how planning is retried after a transient failure (git
+// fetch, network, GitHub 5xx, a busy store): exponential backoff from Min,
+// doubling per attempt, capped at Max, jittered by ±20%, for at most Budget
+// from when the planning was queued.
+type RetryPolicy struct {
+	Min, Max, Budget time.Duration
+}
+
+// DefaultPlanRetry retries for six hours: 5s, 10s, 20s … capped at 10 minutes.
+var DefaultPlanRetry = RetryPolicy{Min: 5 * time.Second, Max: 10 * time.Minute, Budget: 6 * time.Hour}
+
+// withDefaults fills unset fields from DefaultPlanRetry.
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Min <= 0 {
+		p.Min = DefaultPlanRetry.Min
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultPlanRetry.Max
+	}
+	if p.Max < p.Min {
+		p.Max = p.Min
+	}
+	if p.Budget <= 0 {
+		p.Budget = DefaultPlanRetry.Budget
+	}
+	return p
+}
+
+// delay is the backoff after attempt (1-based), without jitter.
+func (p RetryPolicy) delay(attempt int) time.Duration {
+	d := p.Min
+	for i := 1; i < attempt && d < p.Max; i++ {
+		d *= 2
+	}
+	return min(d, p.Max)
+}
+
+// jittered is delay(attempt) ±20%.
+func (p RetryPolicy) jittered(attempt int) time.Duration {
+	d := p.delay(attempt)
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
 
 type jobWorker struct {
 	river.WorkerDefaults[jobArgs]
@@ -114,6 +212,7 @@ func (s *Store) newQueue(opts Options) error {
 		return fmt.Errorf("store: queue: %w", err)
 	}
 	s.river = client
+	s.planRetry = opts.PlanRetry.withDefaults()
 	return nil
 }
 

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/riverqueue/river"
 )
 
 // Delivery statuses.
@@ -44,6 +42,9 @@ type Delivery struct {
 	Payload    []byte
 	Status     string
 	Message    string
+	// Fingerprint identifies the payload (event and raw body) for replay
+	// detection; "" for deliveries that did not come through the webhook.
+	Fingerprint string
 }
 
 // Run is one workflow run.
@@ -147,30 +148,6 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
-}
-
-// AddDelivery stores d and, when plan is true, queues its planning, in one
-// transaction. A delivery id seen before returns duplicate=true and changes nothing.
-func (s *Store) AddDelivery(ctx context.Context, d Delivery, plan bool) (duplicate bool, err error) {
-	err = s.InTx(ctx, func(q *Queries) error {
-		res, err := q.db.ExecContext(ctx, `INSERT INTO deliveries (id, event, action, repo, sha, received_at, payload, status, message)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			d.ID, d.Event, d.Action, d.Repo, d.SHA, ms(d.ReceivedAt), d.Payload, d.Status, d.Message)
-		if err != nil {
-			return fmt.Errorf("store: add delivery: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			duplicate = true
-			return nil
-		}
-		if plan {
-			if _, err := s.river.InsertTx(ctx, q.tx, deliveryArgs{DeliveryID: d.ID}, &river.InsertOpts{Queue: queuePlan}); err != nil {
-				return fmt.Errorf("store: queue delivery: %w", err)
-			}
-		}
-		return nil
-	})
-	return duplicate, err
 }
 
 // Delivery returns one delivery.

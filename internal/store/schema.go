@@ -91,4 +91,7 @@ var migrations = []string{
 	`ALTER TABLE jobs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
 	ALTER TABLE jobs ADD COLUMN cancel_in_progress INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX jobs_concurrency ON jobs(concurrency, status);`,
+	// 6: payload fingerprints (replay detection within a window).
+	`ALTER TABLE deliveries ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+	CREATE INDEX deliveries_fingerprint ON deliveries(fingerprint, received_at) WHERE fingerprint != '';`,
 }

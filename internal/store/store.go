@@ -36,6 +36,8 @@ type Store struct {
 	lock   *os.File
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
+	// planRetry is how failed planning is retried (set once in Open).
+	planRetry RetryPolicy
 
 	ckpt     *sql.DB // a second connection that checkpoints the WAL
 	ckptStop chan struct{}
@@ -47,7 +49,8 @@ type Store struct {
 }
 
 // Handlers are what the queue's workers call. A returned error is logged and
-// the queue job retried (River's backoff) up to its attempt limit.
+// the queue job retried (River's backoff) up to its attempt limit; Delivery's
+// errors follow Options.PlanRetry instead, and a PermanentError is not retried.
 type Handlers struct {
 	// Delivery plans the runs of one stored delivery.
 	Delivery func(ctx context.Context, deliveryID string) error
@@ -55,6 +58,9 @@ type Handlers struct {
 	Job func(ctx context.Context, jobID int64) error
 	// Report tells GitHub where a run stands (nil: reporting off).
 	Report func(ctx context.Context, runID int64) error
+	// DeliveryFailed is told the reason (one of FailureReasons) of every
+	// delivery that ends failed (metrics); may be nil.
+	DeliveryFailed func(reason string)
 }
 
 // Options tune the queue.
@@ -70,6 +76,9 @@ type Options struct {
 	// (survives a crash of hookci, kill -9 included, but not of the machine;
 	// much faster where fsync is slow).
 	Sync string
+	// PlanRetry is how planning is retried after a transient failure
+	// (zero fields: DefaultPlanRetry's).
+	PlanRetry RetryPolicy
 }
 
 // Open opens (creating if needed) the SQLite store in dataDir and migrates it.

@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"github.com/hookci/hookci/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,6 +13,7 @@ import (
 type Metrics struct {
 	Registry   *prometheus.Registry
 	deliveries *prometheus.CounterVec
+	failed     *prometheus.CounterVec
 	runs       *prometheus.CounterVec
 	jobs       *prometheus.HistogramVec
 }
@@ -22,6 +25,9 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookci_webhook_deliveries_total", Help: "Webhook requests by event and outcome.",
 		}, []string{"event", "outcome"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookci_deliveries_failed_total", Help: "Acknowledged deliveries that ended failed, by reason.",
+		}, []string{"reason"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookci_runs_total", Help: "Finished workflow runs by conclusion.",
 		}, []string{"conclusion"}),
@@ -41,17 +47,30 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 		}
 		return float64(n)
 	})
-	m.Registry.MustRegister(m.deliveries, m.runs, m.jobs, depth,
+	for _, r := range store.FailureReasons {
+		m.failed.WithLabelValues(r)
+	}
+	m.Registry.MustRegister(m.deliveries, m.failed, m.runs, m.jobs, depth,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
 
-// Delivery counts a webhook request (webhook.Options.Observe).
+// Delivery counts a webhook request (webhook.Options.Observe). The caller
+// passes a label from a fixed set (webhook.EventLabel), never a raw header.
 func (m *Metrics) Delivery(event, outcome string) {
 	if event == "" {
 		event = "unknown"
 	}
 	m.deliveries.WithLabelValues(event, outcome).Inc()
+}
+
+// DeliveryFailed counts a delivery that ended failed; a reason outside
+// store.FailureReasons is counted as "other".
+func (m *Metrics) DeliveryFailed(reason string) {
+	if !slices.Contains(store.FailureReasons, reason) {
+		reason = "other"
+	}
+	m.failed.WithLabelValues(reason).Inc()
 }
 
 // RunFinished counts a finished run.

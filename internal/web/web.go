@@ -199,17 +199,44 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	ds, err := s.st.Q().DeliveriesBefore(r.Context(), "", 20)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	data := struct {
+		Runs       []store.Run
+		Deliveries []store.Delivery
+	}{runs, ds}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.tmpl.ExecuteTemplate(w, "index.html", runs); err != nil {
+	if err := s.tmpl.ExecuteTemplate(w, "index.html", data); err != nil {
 		s.log.Error("index template", "err", err)
 	}
 }
 
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
-	runs, err := s.st.Q().RecentRuns(r.Context(), 100)
+	p, ok := parsePage(w, r)
+	if !ok {
+		return
+	}
+	var before int64
+	if p.before != "" {
+		var err error
+		if before, err = strconv.ParseInt(p.before, 10, 64); err != nil || before < 1 {
+			http.Error(w, "before: want a run id", http.StatusBadRequest)
+			return
+		}
+	}
+	runs, err := s.st.Q().RunsBefore(r.Context(), before, p.perPage)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
+	}
+	if len(runs) > 0 {
+		setNext(w, r, p, len(runs), strconv.FormatInt(runs[len(runs)-1].ID, 10))
+	}
+	if runs == nil {
+		runs = []store.Run{}
 	}
 	writeJSON(w, runs)
 }
@@ -224,7 +251,11 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
-	ds, err := s.st.Q().RecentDeliveries(r.Context(), 100)
+	p, ok := parsePage(w, r)
+	if !ok {
+		return
+	}
+	ds, err := s.st.Q().DeliveriesBefore(r.Context(), p.before, p.perPage)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -236,11 +267,16 @@ func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 		Repo       string    `json:"repo"`
 		ReceivedAt time.Time `json:"received_at"`
 		Status     string    `json:"status"`
-		Message    string    `json:"message"`
+		// Message is what planning made of it; for a failed delivery, the
+		// reason (one of store.FailureReasons) and the error.
+		Message string `json:"message"`
 	}
 	res := []out{}
 	for _, d := range ds {
 		res = append(res, out{d.ID, d.Event, d.Action, d.Repo, d.ReceivedAt, d.Status, d.Message})
+	}
+	if len(ds) > 0 {
+		setNext(w, r, p, len(ds), ds[len(ds)-1].ID)
 	}
 	writeJSON(w, res)
 }

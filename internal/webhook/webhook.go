@@ -10,9 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,18 +24,20 @@ const MaxBody = 25 << 20
 
 // Store is where deliveries go.
 type Store interface {
-	AddDelivery(ctx context.Context, d store.Delivery, plan bool) (duplicate bool, err error)
+	Intake(ctx context.Context, d store.Delivery, opts store.IntakeOptions) (store.IntakeResult, error)
 }
 
 // Outcomes counted by the Observe callback.
 const (
 	OutcomeAccepted     = "accepted"
 	OutcomeDuplicate    = "duplicate"
+	OutcomeReplay       = "replay"
 	OutcomeIgnored      = "ignored"
 	OutcomePing         = "ping"
 	OutcomeBadSignature = "bad_signature"
 	OutcomeTooLarge     = "too_large"
 	OutcomeMalformed    = "malformed"
+	OutcomeBusy         = "busy"
 	OutcomeError        = "error"
 )
 
@@ -48,28 +48,60 @@ type Handler struct {
 	logger  *slog.Logger
 	observe func(event, outcome string)
 	allowed func(repo string) bool
+	replay  time.Duration
+	limits  *limiter
+	bufs    bufferPool
 }
 
-// Options are the Handler's optional collaborators.
+// Options are the Handler's optional collaborators and limits.
 type Options struct {
 	Logger *slog.Logger
-	// Observe is told the event and outcome of every request (metrics).
+	// Observe is told the event and outcome of every request (metrics). The
+	// event is EventLabel's: a GitHub event name or "other"/"unknown".
 	Observe func(event, outcome string)
 	// Allowed says whether a repository's deliveries are run (nil: all are).
 	// Others are acknowledged, stored as ignored and logged.
 	Allowed func(repo string) bool
+	// MaxConcurrent caps the requests whose bodies are read at once
+	// (default DefaultMaxConcurrent); one more is answered 503 at once.
+	MaxConcurrent int
+	// MaxLarge caps how many of those may hold a body over SmallBody
+	// (default DefaultMaxLarge), so that held memory stays bounded.
+	MaxLarge int
+	// ReplayWindow: a new delivery id whose event and body repeat those of a
+	// delivery received within the window is a replay (default
+	// DefaultReplayWindow; negative turns the check off).
+	ReplayWindow time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxConcurrent = 32
+	DefaultMaxLarge      = 2
+	DefaultReplayWindow  = time.Hour
+)
 
 // New returns a handler that checks signatures with secret and stores
 // deliveries in st.
 func New(secret string, st Store, opts Options) *Handler {
-	h := &Handler{secret: []byte(secret), store: st, logger: opts.Logger, observe: opts.Observe, allowed: opts.Allowed}
+	h := &Handler{secret: []byte(secret), store: st, logger: opts.Logger, observe: opts.Observe, allowed: opts.Allowed,
+		replay: opts.ReplayWindow}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
 	if h.observe == nil {
 		h.observe = func(string, string) {}
 	}
+	if h.replay == 0 {
+		h.replay = DefaultReplayWindow
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if opts.MaxLarge <= 0 {
+		opts.MaxLarge = DefaultMaxLarge
+	}
+	h.limits = newLimiter(opts.MaxConcurrent, opts.MaxLarge)
 	return h
 }
 
@@ -105,33 +137,56 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	// Everything that can be refused from the headers is refused before a
+	// byte of the body is read.
+	want, err := parseSignature(r.Header.Get("X-Hub-Signature-256"))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			h.reject(w, event, OutcomeTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload over %d bytes", MaxBody))
-			return
-		}
-		h.reject(w, event, OutcomeMalformed, http.StatusBadRequest, "could not read body")
-		return
-	}
-	if err := h.verify(r.Header.Get("X-Hub-Signature-256"), body); err != nil {
 		h.reject(w, event, OutcomeBadSignature, http.StatusUnauthorized, err.Error())
 		return
 	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		h.reject(w, event, OutcomeMalformed, http.StatusUnsupportedMediaType, err.Error())
+		return
+	}
+	if r.ContentLength > MaxBody {
+		h.reject(w, event, OutcomeTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload over %d bytes", MaxBody))
+		return
+	}
+	release, ok := h.limits.acquire(r.ContentLength)
+	if !ok {
+		h.busy(w, event)
+		return
+	}
+	defer release()
+	body, err := h.readBody(w, r, want)
+	if err != nil {
+		h.rejectRead(w, event, err)
+		return
+	}
+	defer body.free()
+	h.handle(w, r, event, body)
+}
+
+// handle answers a request whose body is read and whose signature is good.
+func (h *Handler) handle(w http.ResponseWriter, r *http.Request, event string, body *signedBody) {
 	id := r.Header.Get("X-GitHub-Delivery")
-	log := h.logger.With("delivery", id, "event", event)
 	if event == "" {
 		h.reject(w, event, OutcomeMalformed, http.StatusBadRequest, "missing X-GitHub-Event header")
 		return
 	}
+	if !validEvent(event) {
+		h.reject(w, event, OutcomeMalformed, http.StatusBadRequest, "invalid X-GitHub-Event header")
+		return
+	}
+	label := EventLabel(event)
+	log := h.logger.With("delivery", logField(id), "event", logField(event))
 	var p payload
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := json.Unmarshal(body.bytes(), &p); err != nil {
 		h.reject(w, event, OutcomeMalformed, http.StatusBadRequest, "malformed JSON payload: "+err.Error())
 		return
 	}
 	if event == "ping" {
-		h.observe(event, OutcomePing)
+		h.observe(label, OutcomePing)
 		log.Info("ping", "hook_id", p.HookID)
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "hook_id": p.HookID, "zen": p.Zen})
 		return
@@ -141,29 +196,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := store.Delivery{ID: id, Event: event, Action: p.Action, Repo: p.Repository.FullName, SHA: p.sha(event),
-		ReceivedAt: time.Now(), Payload: body, Status: store.DeliveryQueued}
+		ReceivedAt: time.Now(), Payload: body.bytes(), Status: store.DeliveryQueued, Fingerprint: body.fingerprint}
 	plan, why := h.shouldPlan(event, &p)
 	if !plan {
 		d.Status, d.Message = store.DeliveryIgnored, why
 	}
-	dup, err := h.store.AddDelivery(r.Context(), d, plan)
+	res, err := h.store.Intake(r.Context(), d, store.IntakeOptions{Plan: plan, ReplayWindow: max(h.replay, 0)})
 	switch {
 	case err != nil:
 		log.Error("storing delivery", "err", err)
-		h.observe(event, OutcomeError)
+		h.observe(label, OutcomeError)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not store the delivery"})
-	case dup:
-		h.observe(event, OutcomeDuplicate)
+	case res.ReplayOf != "":
+		h.observe(label, OutcomeReplay)
+		log.Warn("replayed payload under a new delivery id: not planned", "replay_of", res.ReplayOf)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "delivery": id, "replay_of": res.ReplayOf,
+			"reason": "replay of " + res.ReplayOf})
+	case res.Duplicate:
+		h.observe(label, OutcomeDuplicate)
 		log.Info("duplicate delivery")
 		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "delivery": id})
 	case !plan:
-		h.observe(event, OutcomeIgnored)
-		log.Info("delivery ignored", "why", why)
+		h.observe(label, OutcomeIgnored)
+		log.Info("delivery ignored", "why", logField(why))
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "delivery": id, "reason": why})
 	default:
-		h.observe(event, OutcomeAccepted)
-		log.Info("delivery accepted", "repo", d.Repo, "action", d.Action)
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "delivery": id})
+		h.observe(label, OutcomeAccepted)
+		log.Info("delivery accepted", "repo", d.Repo, "action", d.Action, "redelivery", res.Replanned)
+		out := map[string]any{"status": "accepted", "delivery": id}
+		if res.Replanned {
+			out["redelivery"] = true
+		}
+		writeJSON(w, http.StatusAccepted, out)
 	}
 }
 
@@ -224,26 +288,6 @@ func (h *Handler) shouldPlan(event string, p *payload) (bool, string) {
 	return true, ""
 }
 
-// verify checks GitHub's X-Hub-Signature-256 ("sha256=<hex HMAC of the body>")
-// in constant time. The SHA-1 X-Hub-Signature header is never enough.
-func (h *Handler) verify(header string, body []byte) error {
-	if header == "" {
-		return errors.New("missing X-Hub-Signature-256 header")
-	}
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return errors.New("X-Hub-Signature-256 is not of the form sha256=<hex>")
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil || len(got) != sha256.Size {
-		return errors.New("X-Hub-Signature-256 is not of the form sha256=<hex>")
-	}
-	if !hmac.Equal(got, Sign(h.secret, body)) {
-		return errors.New("signature does not match")
-	}
-	return nil
-}
-
 // Sign returns the HMAC-SHA256 of body under secret.
 func Sign(secret, body []byte) []byte {
 	m := hmac.New(sha256.New, secret)
@@ -257,9 +301,18 @@ func SignatureHeader(secret, body []byte) string {
 }
 
 func (h *Handler) reject(w http.ResponseWriter, event, outcome string, status int, msg string) {
-	h.observe(event, outcome)
-	h.logger.Warn("webhook rejected", "event", event, "outcome", outcome, "status", status, "reason", msg)
+	h.observe(EventLabel(event), outcome)
+	h.logger.Warn("webhook rejected", "event", logField(event), "outcome", outcome, "status", status, "reason", logField(msg))
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// busy answers a request over the intake limit: GitHub (or the sender)
+// may try again; nothing waits in line.
+func (h *Handler) busy(w http.ResponseWriter, event string) {
+	h.observe(EventLabel(event), OutcomeBusy)
+	h.logger.Warn("webhook intake busy", "event", logField(event))
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "too many webhook requests at once; retry later"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
