@@ -310,10 +310,6 @@ func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
 		o.Set("outputs", stringMapValue(n.Outputs))
 		needs.Set(id, expr.ObjectValue(o))
 	}
-	matrix := expr.NewObject()
-	for _, kv := range j.Spec.Matrix {
-		matrix.Set(kv.Key, expr.FromGo(kvToGo(kv.Value)))
-	}
 	strategy := expr.NewObject()
 	strategy.Set("fail-fast", expr.BoolValue(j.Spec.Strategy.FailFast))
 	strategy.Set("job-index", expr.NumberValue(float64(j.Spec.Strategy.JobIndex)))
@@ -338,7 +334,7 @@ func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
 			"steps":    expr.ObjectValue(j.steps),
 			"runner":   expr.ObjectValue(j.runnerCx),
 			"strategy": expr.ObjectValue(strategy),
-			"matrix":   expr.ObjectValue(matrix),
+			"matrix":   expr.ObjectValue(j.Spec.Matrix.Context()),
 			"needs":    expr.ObjectValue(needs),
 			"inputs":   inputs,
 		},
@@ -354,27 +350,6 @@ func (j *JobContext) secretsValue() expr.Value {
 	}
 	s["GITHUB_TOKEN"] = j.Spec.Event.Token
 	return stringMapValue(s)
-}
-
-// kvToGo turns a raw workflow tree value (objects as []KV) into plain Go.
-func kvToGo(v any) any {
-	switch t := v.(type) {
-	case []workflow.KV:
-		m := make(map[string]any, len(t))
-		for _, kv := range t {
-			m[kv.Key] = kvToGo(kv.Value)
-		}
-		return m
-	case workflow.Combination:
-		return kvToGo([]workflow.KV(t))
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = kvToGo(e)
-		}
-		return out
-	}
-	return v
 }
 
 // jobEnv is the workflow env, then the job env, evaluated, then GITHUB_ENV additions.
