@@ -22,6 +22,7 @@ import (
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -91,24 +92,12 @@ type StepResult struct {
 	Finished   time.Time
 }
 
-// Annotation is an ::error/::warning/::notice a step printed.
-type Annotation struct {
-	Level     string `json:"level"` // error, warning, notice
-	File      string `json:"file,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	EndLine   int    `json:"end_line,omitempty"`
-	Column    int    `json:"col,omitempty"`
-	EndColumn int    `json:"end_col,omitempty"`
-	Title     string `json:"title,omitempty"`
-	Message   string `json:"message"`
-}
-
 // Result is how a job ended.
 type Result struct {
 	Conclusion  string // success, failure, cancelled, timed_out
 	Outputs     map[string]string
 	Steps       []StepResult
-	Annotations []Annotation
+	Annotations []store.Annotation
 	Summary     string // the steps' GITHUB_STEP_SUMMARY, concatenated
 	// FailedStep is the index of the first failed step, -1 if none.
 	FailedStep int

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -480,7 +481,7 @@ func (j *JobContext) applyFileCommands(idx int, fc fileCommands, out *StepOutcom
 		// GitHub's words; the step does not fail, an error annotation says why.
 		msg := fmt.Sprintf("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of %dk, got %dk.", limit>>10, size>>10)
 		j.sink.StepLog(idx, "##[error]"+msg)
-		j.result.Annotations = append(j.result.Annotations, Annotation{Level: "error", Message: msg})
+		j.result.Annotations = append(j.result.Annotations, store.Annotation{Level: "error", Message: msg})
 		delete(contents, "summary")
 	}
 	if s, limit := contents["summary"], j.Spec.Limits.WithDefaults().JobSummaryBytes; int64(len(j.result.Summary)+len(s)) > limit {
