@@ -184,7 +184,8 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, starter Sta
 		} else {
 			var res *runner.Result
 			t1 := time.Now()
-			res, err = runner.Run(ctx, inst, spec, sink)
+			res, err = runner.Run(ctx, &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend,
+				WorkspaceReady: inst.WorkspaceReady}, spec, sink)
 			log.Debug("job ran", "took", time.Since(t1))
 			if cerr := inst.Close(); cerr != nil {
 				log.Warn("closing sandbox", "err", cerr)

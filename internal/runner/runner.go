@@ -21,7 +21,6 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
-	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/workflow"
 )
@@ -106,11 +105,11 @@ type Result struct {
 // Step indexes around the user's steps: 0 is "Set up job"; user step i is i+1.
 const setupStep = 0
 
-// Run runs the job described by spec in inst. A failed step is a job result,
+// Run runs the job described by spec through the agent in g. A failed step is a job result,
 // not an error: Run returns an error only when the infrastructure failed (the
 // error then wraps an *agent.InfraError) or the spec cannot run at all.
-func Run(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*Result, error) {
-	j, err := newJobContext(ctx, inst, spec, sink)
+func Run(ctx context.Context, g *Guest, spec *Spec, sink Sink) (*Result, error) {
+	j, err := newJobContext(ctx, g, spec, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +122,7 @@ func Run(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*R
 // processes and read and change the job's environment.
 type JobContext struct {
 	Spec     *Spec
-	Inst     *sandbox.Instance
+	Inst     *Guest
 	Masker   *Masker
 	sink     Sink // capped, masking names
 	capped   *cappedSink
@@ -148,7 +147,7 @@ type JobContext struct {
 	ctx context.Context
 }
 
-func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*JobContext, error) {
+func newJobContext(ctx context.Context, inst *Guest, spec *Spec, sink Sink) (*JobContext, error) {
 	if spec.Job == nil || spec.Workflow == nil {
 		return nil, errors.New("runner: spec has no job")
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -374,10 +373,8 @@ func (j *JobContext) processEnv(env map[string]string) map[string]string {
 		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG": "C.UTF-8",
 	}
-	if j.Inst.Backend == "host" {
-		if p := os.Getenv("PATH"); p != "" {
-			full["PATH"] = p
-		}
+	if p := j.Inst.Layout.Path; p != "" {
+		full["PATH"] = p
 	}
 	for k, v := range githubEnv(j.github, j.runnerCx) {
 		full[k] = v
