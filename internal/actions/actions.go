@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/hookci/hookci/internal/artifact"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/workflow"
@@ -35,7 +36,7 @@ type Config struct {
 // Runner runs actions; it implements runner.ActionRunner.
 type Runner struct {
 	cfg       Config
-	artifacts *ArtifactStore
+	artifacts *artifact.Store
 	caches    *cacheStore
 }
 
@@ -54,13 +55,13 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg}
-	r.artifacts = &ArtifactStore{dir: path.Join(cfg.DataDir, "artifacts")}
+	r.artifacts = artifact.NewStore(path.Join(cfg.DataDir, "artifacts"))
 	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches")}
 	return r, nil
 }
 
 // Artifacts is the store of uploaded artifacts (for the web download route).
-func (r *Runner) Artifacts() *ArtifactStore { return r.artifacts }
+func (r *Runner) Artifacts() *artifact.Store { return r.artifacts }
 
 // RunAction runs one uses: step.
 func (r *Runner) RunAction(ctx context.Context, j *runner.JobContext, step *workflow.Step, with, env map[string]string) (runner.StepOutcome, error) {

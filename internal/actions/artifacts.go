@@ -14,15 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookci/hookci/internal/artifact"
 	"github.com/hookci/hookci/internal/runner"
 )
 
 // The native actions/upload-artifact@v4 and download-artifact@v4: artifacts
-// are zips kept per run by the ArtifactStore.
+// are zips kept per run by the artifact.Store.
 
 func (r *Runner) uploadArtifact(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	name := cmpOr(strings.TrimSpace(with["name"]), "artifact")
-	if err := ValidArtifactName(name); err != nil {
+	if err := artifact.ValidName(name); err != nil {
 		return runner.StepOutcome{}, err
 	}
 	var include, exclude []string
@@ -66,12 +67,12 @@ func (r *Runner) uploadArtifact(ctx context.Context, j *runner.JobContext, idx i
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
-	a := &Artifact{RunID: j.Spec.Event.RunID, Repo: j.Spec.Event.Repo, Name: name}
+	a := &artifact.Artifact{RunID: j.Spec.Event.RunID, Repo: j.Spec.Event.Repo, Name: name}
 	if d, err := strconv.Atoi(strings.TrimSpace(with["retention-days"])); err == nil && d > 0 {
 		a.Expires = time.Now().AddDate(0, 0, d)
 	}
 	z := &zipper{j: j, root: root, hidden: hidden, excluded: excluded, level: level, seen: map[string]bool{}}
-	err = r.artifacts.put(a, boolInput(with, "overwrite", false), func(w io.Writer) (int, string, error) {
+	err = r.artifacts.Put(a, boolInput(with, "overwrite", false), func(w io.Writer) (int, string, error) {
 		return z.write(ctx, w, files, dirs)
 	})
 	if err != nil {
@@ -206,13 +207,13 @@ func (r *Runner) downloadArtifact(ctx context.Context, j *runner.JobContext, idx
 	}
 	dest := absPath(j, cmpOr(strings.TrimSpace(with["path"]), "."))
 	name := strings.TrimSpace(with["name"])
-	var list []Artifact
+	var list []artifact.Artifact
 	if name != "" {
 		_, a, err := r.artifacts.Open(runID, name)
 		if err != nil || a.Repo != j.Spec.Event.Repo {
 			return runner.StepOutcome{}, fmt.Errorf("Unable to download artifact(s): Artifact not found for name: %s", name)
 		}
-		list = []Artifact{a}
+		list = []artifact.Artifact{a}
 	} else {
 		all, err := r.artifacts.List(runID)
 		if err != nil {

@@ -49,7 +49,7 @@ func (r *recorder) all() string {
 	return b.String()
 }
 
-func startHost(t *testing.T, toolCache string) *sandbox.Instance {
+func startHost(t *testing.T, toolCache string) *runner.Guest {
 	t.Helper()
 	b, err := host.New(host.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
 	if err != nil {
@@ -60,7 +60,7 @@ func startHost(t *testing.T, toolCache string) *sandbox.Instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inst.Close() })
-	return inst
+	return &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend, WorkspaceReady: inst.WorkspaceReady}
 }
 
 // env is a test environment: a git server root, an action runner and a

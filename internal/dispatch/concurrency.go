@@ -26,24 +26,7 @@ func (d *Dispatcher) concurrencyOf(wf *workflow.Workflow, ev *event, run *store.
 		"inputs": inputs,
 		"vars":   stringMap(d.cfg.Vars),
 	}}
-	return evalConcurrency(c, env)
-}
-
-// evalConcurrency evaluates a concurrency section's group and cancel-in-progress.
-func evalConcurrency(c *workflow.Concurrency, env *expr.Env) (string, bool, error) {
-	group, err := expr.Interpolate(c.Group, env)
-	if err != nil {
-		return "", false, fmt.Errorf("concurrency.group: %w", err)
-	}
-	cip := false
-	if c.CancelInProgress != "" {
-		v, err := expr.EvaluateValue(c.CancelInProgress, env)
-		if err != nil {
-			return "", false, fmt.Errorf("concurrency.cancel-in-progress: %w", err)
-		}
-		cip = expr.Truthy(v) && expr.String(v) != "false"
-	}
-	return group, cip, nil
+	return c.Eval(env)
 }
 
 // enterGroup applies GitHub's concurrency rules to a new run: a pending run
@@ -144,15 +127,6 @@ func (d *Dispatcher) releaseGroup(ctx context.Context, q *store.Queries, done *s
 		return q.EnqueueReport(ctx, o.ID)
 	}
 	return nil
-}
-
-// jobConcurrency evaluates a job's concurrency group for one leg.
-func jobConcurrency(wj *workflow.Job, env *expr.Env) (string, bool, error) {
-	c := wj.Concurrency
-	if c == nil || strings.TrimSpace(c.Group) == "" {
-		return "", false, nil
-	}
-	return evalConcurrency(c, env)
 }
 
 // enterJobGroup applies the concurrency rules to a job leg about to be

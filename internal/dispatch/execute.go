@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
@@ -61,7 +60,7 @@ func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
 	if in.wj = in.wf.Job(in.job.Key); in.wj == nil {
 		return nil, fmt.Errorf("workflow %s has no job %q", in.run.WorkflowFile, in.job.Key)
 	}
-	if in.leg, err = parseCombo(in.job.Matrix); err != nil {
+	if in.leg, err = workflow.ParseCombination(in.job.Matrix); err != nil {
 		return nil, err
 	}
 	jobs, err := q.RunJobs(ctx, in.run.ID)
@@ -101,7 +100,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	if in.wj.Container != nil || in.wj.Services != nil {
 		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+": job containers and service containers need a container runtime, which hookci's sandboxes do not have")
 	}
-	labels, err := runsOn(in.wj.RunsOn, env)
+	labels, err := in.wj.RunsOn.Eval(env)
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
 	}
@@ -185,7 +184,8 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 		} else {
 			var res *runner.Result
 			t1 := time.Now()
-			res, err = runner.Run(ctx, inst, spec, sink)
+			res, err = runner.Run(ctx, &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend,
+				WorkspaceReady: inst.WorkspaceReady}, spec, sink)
 			log.Debug("job ran", "took", time.Since(t1))
 			if cerr := inst.Close(); cerr != nil {
 				log.Warn("closing sandbox", "err", cerr)
@@ -286,36 +286,6 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 
 func failFast(wj *workflow.Job) bool {
 	return wj.Strategy == nil || strings.TrimSpace(wj.Strategy.FailFast) != "false"
-}
-
-// runsOn evaluates a job's runs-on into labels.
-func runsOn(r workflow.RunsOn, env *expr.Env) ([]string, error) {
-	if r.Expr != "" {
-		v, err := expr.EvaluateValue(r.Expr, env)
-		if err != nil {
-			return nil, err
-		}
-		if v.Kind() == expr.KindArray {
-			var out []string
-			for _, x := range v.Array().Values() {
-				out = append(out, expr.String(x))
-			}
-			return out, nil
-		}
-		return []string{expr.String(v)}, nil
-	}
-	var out []string
-	for _, l := range r.Labels {
-		s, err := expr.Interpolate(l, env)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	if len(out) == 0 && r.Group != "" {
-		out = append(out, r.Group)
-	}
-	return out, nil
 }
 
 // failJob completes a job as failed before it could run.

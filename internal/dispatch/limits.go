@@ -34,10 +34,8 @@ func (d *Dispatcher) planSize(wf *workflow.Workflow, ev *event, run *store.Run) 
 	for _, wj := range d.selectJobs(wf) {
 		legs := 1
 		if wj.Strategy != nil && wj.Strategy.Matrix != nil {
-			if m, err := evalRaw(wj.Strategy.Matrix, d.jobExprEnv(ev, run, wj, nil, nil)); err == nil {
-				if combos, err := workflow.ExpandMatrix(m); err == nil {
-					legs = len(combos)
-				}
+			if combos, err := wj.EvalMatrix(d.jobExprEnv(ev, run, wj, nil, nil)); err == nil {
+				legs = len(combos)
 			}
 		}
 		n += legs

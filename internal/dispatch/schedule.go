@@ -200,7 +200,7 @@ func (d *Dispatcher) legsFailRun(run *store.Run, wj *workflow.Job, ks *keyState,
 		if strings.TrimSpace(wj.ContinueOnError) == "" {
 			return true
 		}
-		leg, _ := parseCombo(r.Matrix)
+		leg, _ := workflow.ParseCombination(r.Matrix)
 		v, err := expr.EvaluateValue(wj.ContinueOnError, d.jobExprEnv(ev, run, wj, nil, leg))
 		if err != nil || !expr.Truthy(v) || expr.String(v) == "false" {
 			return true
@@ -226,16 +226,12 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 	if !run2 {
 		return complete(store.ConclusionSkipped, "")
 	}
-	legs := []workflow.Combination{nil}
+	legs, err := wj.EvalMatrix(env)
+	if err != nil {
+		return complete(store.ConclusionFailure, matrixError(wj, err))
+	}
 	maxParallel := 0
 	if wj.Strategy != nil && wj.Strategy.Matrix != nil {
-		m, err := evalRaw(wj.Strategy.Matrix, env)
-		if err == nil {
-			legs, err = workflow.ExpandMatrix(m)
-		}
-		if err != nil {
-			return complete(store.ConclusionFailure, matrixError(wj, err))
-		}
 		jobs, err := q.RunJobs(ctx, run.ID)
 		if err != nil {
 			return err
@@ -261,14 +257,14 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 			r = &store.Job{RunID: run.ID, Key: wj.ID}
 		}
 		r.Name = d.legName(ev, run, wj, needs, leg)
-		r.Matrix = comboJSON(leg)
+		r.Matrix = leg.JSON()
 		r.Status = store.StatusQueued
 		enqueue := maxParallel <= 0 || i < maxParallel
 		if !enqueue {
 			r.Status = statusHeld
 		}
 		if wj.Concurrency != nil {
-			group, cip, err := jobConcurrency(wj, d.jobExprEnv(ev, run, wj, needs, leg))
+			group, cip, err := wj.Concurrency.Eval(d.jobExprEnv(ev, run, wj, needs, leg))
 			if err != nil {
 				if i == 0 {
 					return complete(store.ConclusionFailure, err.Error())
@@ -333,23 +329,15 @@ func jobShouldRun(wj *workflow.Job, needs map[string]runner.NeedResult, env *exp
 		if cond == "" {
 			return false, nil
 		}
-		e, err := expr.Parse(stripWrapper(cond), nil)
+		uses, err := expr.IfUsesStatus(cond)
 		if err != nil {
 			return false, err
 		}
-		if !e.UsesStatusFunction() {
+		if !uses {
 			return false, nil
 		}
 	}
 	return expr.EvaluateIf(cond, env)
-}
-
-func stripWrapper(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "${{") && strings.HasSuffix(s, "}}") && strings.Count(s, "${{") == 1 {
-		return strings.TrimSpace(s[3 : len(s)-2])
-	}
-	return s
 }
 
 // jobExprEnv is the expression environment at job level (if, matrix, name, runs-on).
@@ -361,10 +349,6 @@ func (d *Dispatcher) jobExprEnv(ev *event, run *store.Run, wj *workflow.Job, nee
 		o.Set("outputs", stringMap(r.Outputs))
 		n.Set(id, expr.ObjectValue(o))
 	}
-	matrix := expr.NewObject()
-	for _, kv := range leg {
-		matrix.Set(kv.Key, expr.FromGo(plainGo(kv.Value)))
-	}
 	inputs := expr.FromGo(ev.Inputs)
 	if ev.Inputs == nil {
 		inputs = expr.ObjectValue(expr.NewObject())
@@ -374,7 +358,7 @@ func (d *Dispatcher) jobExprEnv(ev *event, run *store.Run, wj *workflow.Job, nee
 		"needs":    expr.ObjectValue(n),
 		"vars":     stringMap(d.cfg.Vars),
 		"inputs":   inputs,
-		"matrix":   expr.ObjectValue(matrix),
+		"matrix":   expr.ObjectValue(leg.Context()),
 		"strategy": expr.ObjectValue(expr.NewObject()),
 		"env":      expr.ObjectValue(expr.NewObject()),
 		"secrets":  expr.ObjectValue(expr.NewObject()),

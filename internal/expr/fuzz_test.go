@@ -46,8 +46,13 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		e, err := Parse(src, nil)
 		checkErr(t, src, err)
+		uses, ierr := IfUsesStatus(src)
+		checkErr(t, src, ierr)
 		if err != nil {
 			return
+		}
+		if !ContainsExpression(src) && (ierr != nil || uses != e.UsesStatusFunction()) {
+			t.Fatalf("%q: IfUsesStatus = %v, %v, want %v as Parse found", src, uses, ierr, e.UsesStatusFunction())
 		}
 		env := &Env{Status: JobFailure, HashFiles: func(p []string) (string, error) { return strings.Join(p, ","), nil }}
 		v, err := e.Evaluate(env)

@@ -120,9 +120,11 @@ func Interpolate(s string, env *Env) (string, error) {
 	return b.String(), nil
 }
 
-// singleExpression returns the body when s, ignoring surrounding
-// whitespace, is exactly one `${{ }}` expression.
-func singleExpression(s string) (string, bool) {
+// WholeExpression returns the body when s, ignoring surrounding
+// whitespace, is exactly one `${{ }}` expression (as for
+// runs-on: ${{ matrix.os }}); the closing `}}` is found as Interpolate finds
+// it, outside string literals.
+func WholeExpression(s string) (string, bool) {
 	t := strings.TrimSpace(s)
 	if !strings.HasPrefix(t, "${{") {
 		return "", false
@@ -141,7 +143,7 @@ func singleExpression(s string) (string, bool) {
 // interpolated string. Used for matrix, continue-on-error,
 // timeout-minutes, with: and similar keys.
 func EvaluateValue(s string, env *Env) (Value, error) {
-	if body, ok := singleExpression(s); ok {
+	if body, ok := WholeExpression(s); ok {
 		return Evaluate(body, env)
 	}
 	str, err := Interpolate(s, env)
@@ -158,7 +160,7 @@ func EvaluateValue(s string, env *Env) (Value, error) {
 // condition means success(). A condition mixing text and `${{ }}` is a
 // string, true when not empty (GitHub's well-known pitfall).
 func EvaluateIf(cond string, env *Env) (bool, error) {
-	body, ok := singleExpression(cond)
+	body, ok := WholeExpression(cond)
 	if !ok {
 		body = cond
 		if ContainsExpression(cond) {
@@ -182,6 +184,34 @@ func EvaluateIf(cond string, env *Env) (bool, error) {
 		return false, err
 	}
 	return Truthy(v), nil
+}
+
+// IfUsesStatus reports whether an `if:` condition (bare, wrapped in
+// `${{ }}`, or text mixing `${{ }}`) calls success(), failure(), cancelled()
+// or always(), parsing it as EvaluateIf does but with any context allowed.
+// An empty condition calls none.
+func IfUsesStatus(cond string) (bool, error) {
+	body, ok := WholeExpression(cond)
+	if !ok && ContainsExpression(cond) {
+		exprs, err := ParseTemplate(cond, nil)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range exprs {
+			if e.usesStatus {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if !ok {
+		body = cond
+	}
+	e, err := Parse(body, nil)
+	if err != nil {
+		return false, err
+	}
+	return e.usesStatus, nil
 }
 
 func evaluateIfTemplate(cond string, env *Env) (bool, error) {

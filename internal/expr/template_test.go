@@ -233,3 +233,55 @@ func TestConcurrentEvaluate(t *testing.T) {
 		}
 	}
 }
+
+func TestWholeExpression(t *testing.T) {
+	tests := []struct {
+		in, body string
+		ok       bool
+	}{
+		{"${{ matrix.os }}", " matrix.os ", true},
+		{"  ${{ a }} ", " a ", true},
+		{"${{ insert }}", " insert ", true},
+		{"${{ format('}}') }}", " format('}}') ", true},
+		{"x-${{ a }}", "", false},
+		{"${{ a }}-${{ b }}", "", false},
+		{"${{ a }}}}", "", false},
+		{"${{ a", "", false},
+		{"ubuntu", "", false},
+	}
+	for _, tt := range tests {
+		body, ok := WholeExpression(tt.in)
+		if body != tt.body || ok != tt.ok {
+			t.Errorf("WholeExpression(%q) = %q, %v, want %q, %v", tt.in, body, ok, tt.body, tt.ok)
+		}
+	}
+}
+
+func TestIfUsesStatus(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    bool
+		wantErr bool
+	}{
+		{"", false, false},
+		{"github.repository == 'octo-org/octo-repo-prod'", false, false},
+		{"always()", true, false},
+		{"123", false, false},
+		{"123 || failure()", true, false},
+		{"${{ 0 || 1 }}", false, false},
+		{"${{  needs.build.outputs.run-js-tests && success() }}", true, false},
+		{"${{ true || 'success()' }}", false, false},
+		{"!cancelled()", true, false},
+		{"contains(github.ref, 'x') && Failure()", true, false},
+		{"x ${{ always() }}", true, false},
+		{"x ${{ github.ref }}", false, false},
+		{"${{ ( }}", false, true},
+		{"always(", false, true},
+	}
+	for _, tt := range tests {
+		got, err := IfUsesStatus(tt.in)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("IfUsesStatus(%q) = %v, %v, want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/hookci/hookci/internal/github"
-	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/store"
 )
 
@@ -114,7 +113,7 @@ func (r *Reporter) checkOutput(ctx context.Context, run store.Run, j store.Job) 
 	if tail, step := r.failedTail(ctx, j); tail != "" {
 		out.Text = fmt.Sprintf("Step %q failed:\n\n```\n%s\n```\n", step, fence(tail))
 	}
-	var anns []runner.Annotation
+	var anns []store.Annotation
 	json.Unmarshal([]byte(j.Annotations), &anns)
 	for _, a := range anns {
 		ga := github.Annotation{Path: a.File, StartLine: a.Line, EndLine: a.EndLine, StartColumn: a.Column,

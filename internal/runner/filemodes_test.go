@@ -15,7 +15,7 @@ import (
 
 // startNamespace starts a bubblewrap sandbox, or skips where bubblewrap or
 // root is missing (failing instead under CI=true).
-func startNamespace(t *testing.T) *sandbox.Instance {
+func startNamespace(t *testing.T) *Guest {
 	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
@@ -32,7 +32,7 @@ func startNamespace(t *testing.T) *sandbox.Instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inst.Close() })
-	return inst
+	return guestOf(inst)
 }
 
 // TestStepFileModes (issue 9, item 13): a step's script, which holds the
@@ -59,7 +59,7 @@ jobs:
 `
 	for _, backend := range []struct {
 		name  string
-		start func(*testing.T) *sandbox.Instance
+		start func(*testing.T) *Guest
 	}{{"host", startHost}, {"namespace", startNamespace}} {
 		t.Run(backend.name, func(t *testing.T) {
 			w, j := loadJob(t, src, "j")

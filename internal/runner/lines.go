@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+
+	"github.com/hookci/hookci/internal/store"
 )
 
 // maxLine is where an unterminated line is cut and passed on anyway.
@@ -121,7 +123,7 @@ func (w *lineWriter) allowUnsecure() bool {
 
 func (w *lineWriter) annotate(c Command) {
 	m := w.j.Masker.Mask
-	a := Annotation{Level: c.Name, File: m(c.Params["file"]), Title: m(c.Params["title"]), Message: m(c.Value)}
+	a := store.Annotation{Level: c.Name, File: m(c.Params["file"]), Title: m(c.Params["title"]), Message: m(c.Value)}
 	a.Line, _ = strconv.Atoi(c.Params["line"])
 	a.EndLine, _ = strconv.Atoi(c.Params["endLine"])
 	a.Column, _ = strconv.Atoi(c.Params["col"])

@@ -21,7 +21,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
-	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -91,24 +91,12 @@ type StepResult struct {
 	Finished   time.Time
 }
 
-// Annotation is an ::error/::warning/::notice a step printed.
-type Annotation struct {
-	Level     string `json:"level"` // error, warning, notice
-	File      string `json:"file,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	EndLine   int    `json:"end_line,omitempty"`
-	Column    int    `json:"col,omitempty"`
-	EndColumn int    `json:"end_col,omitempty"`
-	Title     string `json:"title,omitempty"`
-	Message   string `json:"message"`
-}
-
 // Result is how a job ended.
 type Result struct {
 	Conclusion  string // success, failure, cancelled, timed_out
 	Outputs     map[string]string
 	Steps       []StepResult
-	Annotations []Annotation
+	Annotations []store.Annotation
 	Summary     string // the steps' GITHUB_STEP_SUMMARY, concatenated
 	// FailedStep is the index of the first failed step, -1 if none.
 	FailedStep int
@@ -117,11 +105,11 @@ type Result struct {
 // Step indexes around the user's steps: 0 is "Set up job"; user step i is i+1.
 const setupStep = 0
 
-// Run runs the job described by spec in inst. A failed step is a job result,
+// Run runs the job described by spec through the agent in g. A failed step is a job result,
 // not an error: Run returns an error only when the infrastructure failed (the
 // error then wraps an *agent.InfraError) or the spec cannot run at all.
-func Run(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*Result, error) {
-	j, err := newJobContext(ctx, inst, spec, sink)
+func Run(ctx context.Context, g *Guest, spec *Spec, sink Sink) (*Result, error) {
+	j, err := newJobContext(ctx, g, spec, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +122,7 @@ func Run(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*R
 // processes and read and change the job's environment.
 type JobContext struct {
 	Spec     *Spec
-	Inst     *sandbox.Instance
+	Inst     *Guest
 	Masker   *Masker
 	sink     Sink // capped, masking names
 	capped   *cappedSink
@@ -159,7 +147,7 @@ type JobContext struct {
 	ctx context.Context
 }
 
-func newJobContext(ctx context.Context, inst *sandbox.Instance, spec *Spec, sink Sink) (*JobContext, error) {
+func newJobContext(ctx context.Context, inst *Guest, spec *Spec, sink Sink) (*JobContext, error) {
 	if spec.Job == nil || spec.Workflow == nil {
 		return nil, errors.New("runner: spec has no job")
 	}
@@ -310,10 +298,6 @@ func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
 		o.Set("outputs", stringMapValue(n.Outputs))
 		needs.Set(id, expr.ObjectValue(o))
 	}
-	matrix := expr.NewObject()
-	for _, kv := range j.Spec.Matrix {
-		matrix.Set(kv.Key, expr.FromGo(kvToGo(kv.Value)))
-	}
 	strategy := expr.NewObject()
 	strategy.Set("fail-fast", expr.BoolValue(j.Spec.Strategy.FailFast))
 	strategy.Set("job-index", expr.NumberValue(float64(j.Spec.Strategy.JobIndex)))
@@ -338,7 +322,7 @@ func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
 			"steps":    expr.ObjectValue(j.steps),
 			"runner":   expr.ObjectValue(j.runnerCx),
 			"strategy": expr.ObjectValue(strategy),
-			"matrix":   expr.ObjectValue(matrix),
+			"matrix":   expr.ObjectValue(j.Spec.Matrix.Context()),
 			"needs":    expr.ObjectValue(needs),
 			"inputs":   inputs,
 		},
@@ -354,27 +338,6 @@ func (j *JobContext) secretsValue() expr.Value {
 	}
 	s["GITHUB_TOKEN"] = j.Spec.Event.Token
 	return stringMapValue(s)
-}
-
-// kvToGo turns a raw workflow tree value (objects as []KV) into plain Go.
-func kvToGo(v any) any {
-	switch t := v.(type) {
-	case []workflow.KV:
-		m := make(map[string]any, len(t))
-		for _, kv := range t {
-			m[kv.Key] = kvToGo(kv.Value)
-		}
-		return m
-	case workflow.Combination:
-		return kvToGo([]workflow.KV(t))
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = kvToGo(e)
-		}
-		return out
-	}
-	return v
 }
 
 // jobEnv is the workflow env, then the job env, evaluated, then GITHUB_ENV additions.

@@ -41,9 +41,9 @@ func (r *recorder) all() string {
 	return b.String()
 }
 
-func startHost(t *testing.T) *sandbox.Instance { return startHostB(t) }
+func startHost(t *testing.T) *Guest { return startHostB(t) }
 
-func startHostB(t testing.TB) *sandbox.Instance {
+func startHostB(t testing.TB) *Guest {
 	t.Helper()
 	b, err := host.New(host.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
 	if err != nil {
@@ -54,7 +54,12 @@ func startHostB(t testing.TB) *sandbox.Instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inst.Close() })
-	return inst
+	return guestOf(inst)
+}
+
+// guestOf is the runner's view of a started sandbox (as dispatch builds it).
+func guestOf(inst *sandbox.Instance) *Guest {
+	return &Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend, WorkspaceReady: inst.WorkspaceReady}
 }
 
 func loadJob(t *testing.T, src, job string) (*workflow.Workflow, *workflow.Job) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -373,10 +373,8 @@ func (j *JobContext) processEnv(env map[string]string) map[string]string {
 		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG": "C.UTF-8",
 	}
-	if j.Inst.Backend == "host" {
-		if p := os.Getenv("PATH"); p != "" {
-			full["PATH"] = p
-		}
+	if p := j.Inst.Layout.Path; p != "" {
+		full["PATH"] = p
 	}
 	for k, v := range githubEnv(j.github, j.runnerCx) {
 		full[k] = v
@@ -480,7 +478,7 @@ func (j *JobContext) applyFileCommands(idx int, fc fileCommands, out *StepOutcom
 		// GitHub's words; the step does not fail, an error annotation says why.
 		msg := fmt.Sprintf("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of %dk, got %dk.", limit>>10, size>>10)
 		j.sink.StepLog(idx, "##[error]"+msg)
-		j.result.Annotations = append(j.result.Annotations, Annotation{Level: "error", Message: msg})
+		j.result.Annotations = append(j.result.Annotations, store.Annotation{Level: "error", Message: msg})
 		delete(contents, "summary")
 	}
 	if s, limit := contents["summary"], j.Spec.Limits.WithDefaults().JobSummaryBytes; int64(len(j.result.Summary)+len(s)) > limit {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookci/hookci/internal/agent"
 )
 
 // fakeStarts counts starts and closes of instances without an agent.
@@ -23,7 +25,7 @@ func (f *fakeStarts) start(ctx context.Context, spec Spec) (*Instance, error) {
 		return nil, errors.New("no")
 	}
 	f.started++
-	return NewInstance(nil, Layout{}, "fake:"+spec.ID, func() error {
+	return NewInstance(nil, agent.Layout{}, "fake:"+spec.ID, func() error {
 		f.mu.Lock()
 		f.closed++
 		f.mu.Unlock()

@@ -1,6 +1,6 @@
 // Package sandbox owns the vocabulary shared by the sandbox backends: what a
-// job asks for (Spec), where its directories are as the agent sees them
-// (Layout) and a running sandbox (Instance). Each backend lives in its own
+// job asks for (Spec) and a running sandbox (Instance: its agent and where
+// the job's directories are as the agent sees them, an agent.Layout). Each backend lives in its own
 // subpackage (host, namespace, microvm, firecracker) and starts the same
 // hookci-agent binary, so the runner drives every backend through one
 // *agent.Client.
@@ -25,7 +25,7 @@ type Spec struct {
 	CPUs      int    // 0 = backend default
 	MemoryMiB int    // 0 = backend default
 	Network   bool   // egress granted (default false: no network at all)
-	ToolCache string // host dir exposed read-only at Layout.ToolCache ("" = none)
+	ToolCache string // host dir exposed read-only at agent.Layout.ToolCache ("" = none)
 	// WorkspaceDir is a host directory holding the job's workspace tree. A
 	// backend that can deliver it faster than the agent protocol (microvm:
 	// an ext4 disk mounted at the workspace) does so and sets
@@ -57,20 +57,10 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// Layout holds the absolute paths of the job's directories as the agent
-// (and therefore every step) sees them. ToolCache is empty when none is
-// exposed.
-type Layout struct {
-	Workspace string // writable; the job's checkout goes here
-	Temp      string // writable; RUNNER_TEMP
-	ToolCache string // read-only; RUNNER_TOOL_CACHE
-	Home      string // writable; HOME
-}
-
 // Instance is a running sandbox: an agent to talk to and where things are.
 type Instance struct {
 	Client  *agent.Client
-	Layout  Layout
+	Layout  agent.Layout
 	Backend string // "host", "namespace", "microvm", "firecracker"
 	// WorkspaceReady is set when the backend already put Spec.WorkspaceDir's
 	// tree at Layout.Workspace.
@@ -88,7 +78,7 @@ func (i *Instance) AfterClose(fn func()) { i.after = append(i.after, fn) }
 
 // NewInstance returns an Instance whose Close closes c and then calls
 // closeFn (which destroys the sandbox). closeFn may be nil.
-func NewInstance(c *agent.Client, l Layout, backend string, closeFn func() error) *Instance {
+func NewInstance(c *agent.Client, l agent.Layout, backend string, closeFn func() error) *Instance {
 	return &Instance{Client: c, Layout: l, Backend: backend, closeFn: closeFn}
 }
 

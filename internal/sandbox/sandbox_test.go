@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/hookci/hookci/internal/agent"
 )
 
 func TestSpecValidate(t *testing.T) {
@@ -33,7 +35,7 @@ func TestSpecValidate(t *testing.T) {
 func TestInstanceCloseOnce(t *testing.T) {
 	calls := 0
 	want := errors.New("boom")
-	inst := NewInstance(nil, Layout{}, "test", func() error { calls++; return want })
+	inst := NewInstance(nil, agent.Layout{}, "test", func() error { calls++; return want })
 	for range 3 {
 		if err := inst.Close(); !errors.Is(err, want) {
 			t.Errorf("Close: got %v, want %v", err, want)
@@ -42,7 +44,7 @@ func TestInstanceCloseOnce(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("close function called %d times, want 1", calls)
 	}
-	if err := NewInstance(nil, Layout{}, "test", nil).Close(); err != nil {
+	if err := NewInstance(nil, agent.Layout{}, "test", nil).Close(); err != nil {
 		t.Errorf("Close without a close function: got %v", err)
 	}
 }

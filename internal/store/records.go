@@ -99,6 +99,19 @@ type Job struct {
 	CancelInProgress bool
 }
 
+// Annotation is an ::error/::warning/::notice a step printed; a job keeps
+// them as a JSON array in Job.Annotations.
+type Annotation struct {
+	Level     string `json:"level"` // error, warning, notice
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	EndLine   int    `json:"end_line,omitempty"`
+	Column    int    `json:"col,omitempty"`
+	EndColumn int    `json:"end_col,omitempty"`
+	Title     string `json:"title,omitempty"`
+	Message   string `json:"message"`
+}
+
 // Step is one step of a job.
 type Step struct {
 	JobID      int64

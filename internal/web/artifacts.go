@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/hookci/hookci/internal/actions"
+	"github.com/hookci/hookci/internal/artifact"
 )
 
 // ArtifactsHandler serves the artifacts runs uploaded (actions/upload-artifact):
@@ -18,7 +18,7 @@ import (
 // Mount both patterns behind the same auth as the run pages, e.g.
 // mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(h)) and
 // mux.Handle("GET /api/runs/{id}/artifacts", s.auth(h)).
-func ArtifactsHandler(store *actions.ArtifactStore) http.Handler {
+func ArtifactsHandler(store *artifact.Store) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/runs/{id}/artifacts", func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -32,7 +32,7 @@ func ArtifactsHandler(store *actions.ArtifactStore) http.Handler {
 			return
 		}
 		if list == nil {
-			list = []actions.Artifact{}
+			list = []artifact.Artifact{}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(list)

@@ -9,24 +9,21 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/hookci/hookci/internal/actions"
+	"github.com/hookci/hookci/internal/artifact"
 )
 
 func TestArtifactsHandler(t *testing.T) {
-	r, err := actions.New(actions.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := artifact.NewStore(t.TempDir())
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	w, _ := zw.Create("hello.txt")
 	w.Write([]byte("hi"))
 	zw.Close()
 	want := buf.Bytes()
-	if _, err := r.Artifacts().Add(5, "octo/hello", "dist", bytes.NewReader(want)); err != nil {
+	if _, err := store.Add(5, "octo/hello", "dist", bytes.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(ArtifactsHandler(r.Artifacts()))
+	srv := httptest.NewServer(ArtifactsHandler(store))
 	defer srv.Close()
 
 	tests := []struct {
@@ -57,7 +54,7 @@ func TestArtifactsHandler(t *testing.T) {
 				t.Errorf("GET %s: got %d bytes (%s), want the zip", tt.path, len(body), resp.Header.Get("Content-Type"))
 			}
 		case "/api/runs/5/artifacts":
-			var list []actions.Artifact
+			var list []artifact.Artifact
 			if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 || list[0].Name != "dist" || list[0].Size != int64(len(want)) {
 				t.Errorf("GET %s: got %s, want one artifact dist of %d bytes", tt.path, body, len(want))
 			}

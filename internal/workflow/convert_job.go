@@ -1,8 +1,6 @@
 package workflow
 
 import (
-	"strings"
-
 	"go.yaml.in/yaml/v4"
 )
 
@@ -86,13 +84,6 @@ func needsPos(n *yaml.Node) []Pos {
 	return []Pos{pos(n)}
 }
 
-// IsWholeExpression reports whether s is exactly one ${{ }} expression
-// (surrounding spaces allowed), as for runs-on: ${{ matrix.os }}.
-func IsWholeExpression(s string) bool {
-	t := strings.TrimSpace(s)
-	return strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") && strings.Count(t, "${{") == 1
-}
-
 func (c *converter) runsOn(n *yaml.Node) RunsOn {
 	if n == nil {
 		return RunsOn{}
@@ -100,7 +91,7 @@ func (c *converter) runsOn(n *yaml.Node) RunsOn {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		s := c.tb.str(n)
-		if IsWholeExpression(s) {
+		if isWholeExpression(s) {
 			return RunsOn{Expr: s}
 		}
 		return RunsOn{Labels: []string{s}}

@@ -14,8 +14,10 @@
 // expression type doubts…) are warnings, kept in Workflow.Warnings; Lint
 // returns both kinds. Nothing runs shellcheck or pyflakes.
 //
-// Expressions are not evaluated here: every value that may hold ${{ }} is
-// kept as its raw string for the runner to evaluate later.
+// Load evaluates no expression: every value that may hold ${{ }} is kept as
+// its raw string. The model evaluates its own values on request, through
+// internal/expr and an environment the caller builds: EvalTree (any raw
+// tree), Job.EvalMatrix (matrix legs), RunsOn.Eval, Concurrency.Eval.
 //
 // Generic YAML trees (matrix, job container, services, environment, the with:
 // of a reusable workflow call) are kept in an ordered JSON-like form:

@@ -46,9 +46,6 @@ func FuzzLoad(f *testing.F) {
 		} {
 			w.Match(ev)
 		}
-		for _, j := range w.Jobs {
-			NormalizeIf(j.If)
-		}
 	})
 }
 

@@ -58,23 +58,3 @@ func TestStagesErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestNormalizeIf(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", "success()"},
-		{"github.repository == 'octo-org/octo-repo-prod'", "success() && (github.repository == 'octo-org/octo-repo-prod')"},
-		{"always()", "always()"},
-		{"123", "success() && (123)"},
-		{"123 || failure()", "123 || failure()"},
-		{"${{ 0 || 1 }}", "success() && (0 || 1)"},
-		{"${{  needs.build.outputs.run-js-tests && success() }}", "needs.build.outputs.run-js-tests && success()"},
-		{"${{ true || 'success()' }}", "success() && (true || 'success()')"},
-		{"!cancelled()", "!cancelled()"},
-		{"contains(github.ref, 'x') && Failure()", "contains(github.ref, 'x') && Failure()"},
-	}
-	for _, tt := range tests {
-		if got := NormalizeIf(tt.in); got != tt.want {
-			t.Errorf("NormalizeIf(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

@@ -70,7 +70,8 @@ func displayValue(v any) string {
 	return FormatScalar(v)
 }
 
-// plain converts a raw tree to maps/slices for JSON (order of objects lost).
+// plain converts a raw tree to maps/slices for JSON and expr.FromGo (order
+// of objects lost).
 func plain(v any) any {
 	switch v := v.(type) {
 	case []KV:
@@ -79,6 +80,8 @@ func plain(v any) any {
 			m[kv.Key] = plain(kv.Value)
 		}
 		return m
+	case Combination:
+		return plain([]KV(v))
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/hookci/hookci/internal/expr"
 )
 
 // readerCase is one GitHub workflow-parser conformance case
@@ -164,7 +166,7 @@ func compareJobs(w *Workflow, want []expectedJob) string {
 		if !slices.Equal(j.Needs, needs) {
 			return fmt.Sprintf("job %s needs %q, want %q", j.ID, j.Needs, needs)
 		}
-		if got, want := NormalizeIf(j.If), tokenExpr(ej.If); got != want {
+		if got, want := normalizeIf(j.If), tokenExpr(ej.If); got != want {
 			return fmt.Sprintf("job %s if %q, want %q", j.ID, got, want)
 		}
 		if diff := cmp.Diff(tokenValue(ej.Strategy), strategyTree(j.Strategy)); diff != "" {
@@ -178,7 +180,7 @@ func compareJobs(w *Workflow, want []expectedJob) string {
 		}
 		for k, es := range ej.Steps {
 			st := j.Steps[k]
-			if got, want := NormalizeIf(st.If), tokenExpr(es.If); got != want {
+			if got, want := normalizeIf(st.If), tokenExpr(es.If); got != want {
 				return fmt.Sprintf("job %s step %d if %q, want %q", j.ID, k, got, want)
 			}
 			for _, f := range []struct {
@@ -209,6 +211,23 @@ func literal(raw json.RawMessage) string {
 }
 
 // tokenExpr returns the expression of an expected {"type":3,"expr":…} token.
+// normalizeIf turns a job or step if: into the expression GitHub's parser
+// records: the ${{ }} wrapper removed, an empty condition "success()", and a
+// condition that calls no status function "success() && (cond)".
+func normalizeIf(cond string) string {
+	body := strings.TrimSpace(cond)
+	if b, ok := expr.WholeExpression(body); ok {
+		body = strings.TrimSpace(b)
+	}
+	if body == "" {
+		return "success()"
+	}
+	if uses, err := expr.IfUsesStatus(body); err == nil && uses {
+		return body
+	}
+	return "success() && (" + body + ")"
+}
+
 func tokenExpr(raw json.RawMessage) string {
 	var tok struct{ Expr string }
 	if err := json.Unmarshal(raw, &tok); err != nil {
@@ -321,7 +340,7 @@ func optional(s string) any {
 }
 
 func scalarOf(s string) any {
-	if IsWholeExpression(s) {
+	if isWholeExpression(s) {
 		return s
 	}
 	n := &yaml.Node{Kind: yaml.ScalarNode, Value: s}

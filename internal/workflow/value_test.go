@@ -37,17 +37,3 @@ func TestFormatScalar(t *testing.T) {
 		}
 	}
 }
-
-func TestIsWholeExpression(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"${{ matrix.os }}", true}, {"  ${{ a }} ", true}, {"x-${{ a }}", false}, {"${{ a }}-${{ b }}", false}, {"ubuntu", false},
-	}
-	for _, tt := range tests {
-		if got := IsWholeExpression(tt.in); got != tt.want {
-			t.Errorf("IsWholeExpression(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}

@@ -133,7 +133,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 		destroy()
 		return nil, fmt.Errorf("firecracker %s: %w\n--- console (tail) ---\n%s", spec.ID, err, tail)
 	}
-	layout := sandbox.Layout{Workspace: "/home/runner/work/w", Temp: "/home/runner/work/_temp", Home: "/home/runner"}
+	layout := agent.Layout{Workspace: "/home/runner/work/w", Temp: "/home/runner/work/_temp", Home: "/home/runner"}
 	return sandbox.NewInstance(c, layout, "firecracker", destroy), nil
 }
 

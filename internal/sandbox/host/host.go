@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
@@ -74,11 +75,12 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("host sandbox %s: %w", spec.ID, err)
 	}
-	layout := sandbox.Layout{
+	layout := agent.Layout{
 		Workspace: filepath.Join(dir, "workspace"),
 		Temp:      filepath.Join(dir, "temp"),
 		Home:      filepath.Join(dir, "home"),
 		ToolCache: spec.ToolCache,
+		Path:      os.Getenv("PATH"), // steps run on this system: its tools, where it keeps them
 	}
 	for _, d := range []string{layout.Workspace, layout.Temp, layout.Home} {
 		if err := os.Mkdir(d, 0o755); err != nil {

@@ -42,10 +42,11 @@ func TestStartExecClose(t *testing.T) {
 	}
 	defer inst.Close()
 	dir := filepath.Join(b.cfg.WorkDir, "job-1")
-	want := sandbox.Layout{
+	want := agent.Layout{
 		Workspace: filepath.Join(dir, "workspace"),
 		Temp:      filepath.Join(dir, "temp"),
 		Home:      filepath.Join(dir, "home"),
+		Path:      os.Getenv("PATH"),
 	}
 	if inst.Layout != want || inst.Backend != "host" {
 		t.Errorf("got layout %+v backend %q, want %+v and host", inst.Layout, inst.Backend, want)

@@ -13,7 +13,7 @@ import (
 )
 
 // Guest paths of the job layout (created by the guest init).
-var guestLayout = sandbox.Layout{
+var guestLayout = agent.Layout{
 	Workspace: "/home/runner/work/w",
 	Temp:      "/home/runner/work/_temp",
 	Home:      "/home/runner",

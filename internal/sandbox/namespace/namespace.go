@@ -174,7 +174,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 		s.destroy()
 		return nil, fmt.Errorf("namespace sandbox %s: %w", spec.ID, err)
 	}
-	layout := sandbox.Layout{Workspace: guestWork, Temp: guestTemp, Home: guestHome}
+	layout := agent.Layout{Workspace: guestWork, Temp: guestTemp, Home: guestHome}
 	if spec.ToolCache != "" {
 		layout.ToolCache = guestToolCache
 	}

@@ -75,7 +75,7 @@ func TestStartExecClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sandbox.Layout{Workspace: "/home/runner/work/w", Temp: "/home/runner/work/_temp", Home: "/home/runner"}
+	want := agent.Layout{Workspace: "/home/runner/work/w", Temp: "/home/runner/work/_temp", Home: "/home/runner"}
 	if inst.Layout != want || inst.Backend != "namespace" {
 		t.Errorf("got layout %+v backend %q, want %+v and namespace", inst.Layout, inst.Backend, want)
 	}

@@ -1,4 +1,8 @@
-package actions
+// Package artifact keeps the artifacts runs upload
+// (actions/upload-artifact): one zip per artifact, the format GitHub serves
+// them in, with its metadata beside it, under a directory per run. The
+// action runner writes them, the web package serves them.
+package artifact
 
 import (
 	"crypto/sha256"
@@ -17,12 +21,15 @@ import (
 	"time"
 )
 
-// ArtifactStore keeps the artifacts of runs, one zip per artifact (the
+// Store keeps the artifacts of runs, one zip per artifact (the
 // format GitHub serves them in): <dir>/<run id>/<name>.zip and <name>.json.
-type ArtifactStore struct {
+type Store struct {
 	dir string
 	mu  sync.Mutex // guards creating and replacing artifacts
 }
+
+// NewStore returns the store kept in dir (created on the first upload).
+func NewStore(dir string) *Store { return &Store{dir: dir} }
 
 // Artifact describes one stored artifact.
 type Artifact struct {
@@ -37,9 +44,9 @@ type Artifact struct {
 	Expires time.Time `json:"expires,omitzero"`
 }
 
-// ValidArtifactName checks a name as GitHub does (no path separators or
+// ValidName checks a name as GitHub does (no path separators or
 // characters some file systems refuse).
-func ValidArtifactName(name string) error {
+func ValidName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return errors.New("artifact name is empty")
 	}
@@ -52,12 +59,12 @@ func ValidArtifactName(name string) error {
 	return nil
 }
 
-func (s *ArtifactStore) runDir(runID int64) string {
+func (s *Store) runDir(runID int64) string {
 	return filepath.Join(s.dir, strconv.FormatInt(runID, 10))
 }
 
 // List returns the artifacts of a run, by name.
-func (s *ArtifactStore) List(runID int64) ([]Artifact, error) {
+func (s *Store) List(runID int64) ([]Artifact, error) {
 	ents, err := os.ReadDir(s.runDir(runID))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -78,7 +85,7 @@ func (s *ArtifactStore) List(runID int64) ([]Artifact, error) {
 	return out, nil
 }
 
-func (s *ArtifactStore) meta(runID int64, name string) (Artifact, error) {
+func (s *Store) meta(runID int64, name string) (Artifact, error) {
 	var a Artifact
 	b, err := os.ReadFile(filepath.Join(s.runDir(runID), name+".json"))
 	if err != nil {
@@ -89,8 +96,8 @@ func (s *ArtifactStore) meta(runID int64, name string) (Artifact, error) {
 
 // Open returns the zip of a run's artifact; a missing one is an error
 // wrapping fs.ErrNotExist.
-func (s *ArtifactStore) Open(runID int64, name string) (*os.File, Artifact, error) {
-	if err := ValidArtifactName(name); err != nil {
+func (s *Store) Open(runID int64, name string) (*os.File, Artifact, error) {
+	if err := ValidName(name); err != nil {
 		return nil, Artifact{}, fmt.Errorf("%w: %v", fs.ErrNotExist, err)
 	}
 	a, err := s.meta(runID, name)
@@ -104,12 +111,15 @@ func (s *ArtifactStore) Open(runID int64, name string) (*os.File, Artifact, erro
 	return f, a, nil
 }
 
-// errArtifactExists is returned when an artifact name is taken and overwrite is off.
-var errArtifactExists = errors.New("Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run")
+// ErrExists is returned when an artifact name is taken and overwrite is off
+// (in GitHub's words, which the upload step shows).
+var ErrExists = errors.New("Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run")
 
-// put stores an artifact; write writes the zip.
-func (s *ArtifactStore) put(a *Artifact, overwrite bool, write func(w io.Writer) (files int, digest string, err error)) error {
-	if err := ValidArtifactName(a.Name); err != nil {
+// Put stores an artifact; write writes the zip and returns its number of
+// files and its sha256 (hex). Size, Digest, Files, Created and ID are set
+// in a.
+func (s *Store) Put(a *Artifact, overwrite bool, write func(w io.Writer) (files int, digest string, err error)) error {
+	if err := ValidName(a.Name); err != nil {
 		return err
 	}
 	dir := s.runDir(a.RunID)
@@ -117,7 +127,7 @@ func (s *ArtifactStore) put(a *Artifact, overwrite bool, write func(w io.Writer)
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(dir, a.Name+".json")); err == nil && !overwrite {
-		return errArtifactExists
+		return ErrExists
 	}
 	tmp, err := os.CreateTemp(dir, ".upload-*")
 	if err != nil {
@@ -138,7 +148,7 @@ func (s *ArtifactStore) put(a *Artifact, overwrite bool, write func(w io.Writer)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := os.Stat(filepath.Join(dir, a.Name+".json")); err == nil && !overwrite {
-		return errArtifactExists
+		return ErrExists
 	}
 	a.Size, a.Digest, a.Files, a.Created = fi.Size(), "sha256:"+digest, files, time.Now()
 	a.ID = time.Now().UnixNano() / 1000
@@ -152,9 +162,9 @@ func (s *ArtifactStore) put(a *Artifact, overwrite bool, write func(w io.Writer)
 // Add stores a zip read from r as artifact name of a run (replacing one of
 // the same name), for imports and tests; uploads from jobs go through
 // actions/upload-artifact.
-func (s *ArtifactStore) Add(runID int64, repo, name string, r io.Reader) (Artifact, error) {
+func (s *Store) Add(runID int64, repo, name string, r io.Reader) (Artifact, error) {
 	a := &Artifact{RunID: runID, Repo: repo, Name: name}
-	err := s.put(a, true, func(w io.Writer) (int, string, error) {
+	err := s.Put(a, true, func(w io.Writer) (int, string, error) {
 		h := sha256.New()
 		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
 			return 0, "", err

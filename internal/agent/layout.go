@@ -1,0 +1,17 @@
+package agent
+
+// Layout is the guest's view of a job: the absolute paths of its
+// directories as the agent (and therefore every step) sees them, and the
+// PATH its processes start with. The backend that starts the agent fills it
+// in; the runner builds every path it sends the agent from it. ToolCache is
+// empty when none is exposed.
+type Layout struct {
+	Workspace string // writable; the job's checkout goes here
+	Temp      string // writable; RUNNER_TEMP
+	ToolCache string // read-only; RUNNER_TOOL_CACHE
+	Home      string // writable; HOME
+	// Path is the PATH a step's processes start with; "" means the guest
+	// image's standard one. The host backend, whose processes run on the
+	// server's own system, gives the server's PATH.
+	Path string
+}

@@ -1,0 +1,17 @@
+package runner
+
+import "github.com/hookci/hookci/internal/agent"
+
+// Guest is what the runner drives a job through: the agent in a started
+// sandbox and where the job's directories are as that agent sees them. The
+// caller starts and destroys the sandbox; the runner never needs to know
+// which backend it is.
+type Guest struct {
+	Client *agent.Client
+	Layout agent.Layout
+	// Backend names the sandbox for the job's log ("host", "microvm"…).
+	Backend string
+	// WorkspaceReady is set when the sandbox came with the commit already
+	// at Layout.Workspace (so the runner does not put it there).
+	WorkspaceReady bool
+}
