@@ -184,6 +184,10 @@ func (s *sbox) bwrapArgs(spec sandbox.Spec, l *launch) ([]string, error) {
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "hookci",
 	}
+	// With egress bwrap is started inside the job's own network namespace
+	// (netjail, entered by startBwrap). It belongs to the initial user
+	// namespace, where the job has no capability: it can neither rewrite
+	// its firewall, addresses and routes nor send raw packets past it.
 	if !spec.Network {
 		a = append(a, "--unshare-net")
 	}

@@ -48,6 +48,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/sandbox/netjail"
 )
 
 // Config configures the namespace backend.
@@ -72,6 +73,9 @@ type Config struct {
 	// The range must be free of the host's own users.
 	UIDBase, UIDCount int
 	UIDLockDir        string
+	// Egress configures the network namespace of a job granted egress
+	// (Spec.Network): see package netjail.
+	Egress netjail.Config
 }
 
 // Paths inside the sandbox.
@@ -192,6 +196,7 @@ type sbox struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	client *agent.Client
+	net    *netjail.Jail // the job's network namespace when granted egress
 }
 
 func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
@@ -236,6 +241,11 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 		return err
 	}
 	s.cg = cg
+	if spec.Network {
+		if s.net, err = netjail.Open(ctx, s.b.cfg.Egress, s.dir); err != nil {
+			return err
+		}
+	}
 	if err := s.startBwrap(spec); err != nil {
 		return err
 	}
@@ -286,7 +296,11 @@ func (s *sbox) startBwrap(spec sandbox.Spec) error {
 		// private to the child).
 		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if s.net != nil {
+		start = func() error { return s.net.Start(cmd) } // in the job's network namespace
+	}
+	if err := start(); err != nil {
 		return fmt.Errorf("starting bwrap: %w", err)
 	}
 	s.cmd = cmd
@@ -314,6 +328,9 @@ func (s *sbox) destroy() error {
 	}
 	if s.cg != nil {
 		errs = append(errs, s.cg.remove())
+	}
+	if s.net != nil {
+		errs = append(errs, s.net.Close())
 	}
 	if err := os.RemoveAll(s.dir); err != nil {
 		errs = append(errs, err)

@@ -3,9 +3,7 @@ package namespace
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,33 +159,6 @@ func TestCannotReadHostFiles(t *testing.T) {
 		_, out := run(t, inst, "ls -A "+d+" 2>/dev/null | grep -v -x -e runner -e work -e w -e _temp")
 		if strings.TrimSpace(out) != "" {
 			t.Errorf("ls %s in the sandbox: got %q, want nothing of the host", d, out)
-		}
-	}
-}
-
-func TestNetwork(t *testing.T) {
-	b := newBackend(t, Config{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := l.Addr().(*net.TCPAddr).Port
-	script := fmt.Sprintf("bash -c 'echo hi > /dev/tcp/127.0.0.1/%d' 2>/dev/null", port)
-	for _, network := range []bool{false, true} {
-		inst := start(t, b, sandbox.Spec{ID: fmt.Sprintf("net-%t", network), Network: network})
-		code, out := run(t, inst, script)
-		if got := code == 0; got != network {
-			t.Errorf("Network=%t: connecting to the host's 127.0.0.1:%d: got success=%t (exit %d, %q), want %t", network, port, got, code, out, network)
 		}
 	}
 }

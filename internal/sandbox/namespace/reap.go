@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/hookci/hookci/internal/sandbox/netjail"
 )
 
 // ownerFile records which hookci process owns a sandbox directory:
@@ -75,7 +77,7 @@ func (b *Backend) Reap(ctx context.Context) error {
 			continue
 		}
 		cg := b.cgroups.open(e.Name())
-		errs = append(errs, cg.kill(), cg.remove(), os.RemoveAll(dir))
+		errs = append(errs, cg.kill(), cg.remove(), netjail.Reap(dir), os.RemoveAll(dir))
 	}
 	for _, name := range b.cgroups.names() {
 		if !live[name] {
