@@ -109,6 +109,12 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		log.Warn("no sandbox for the job", "labels", labels, "fork", in.ev.Fork, "err", err)
 		return d.failJob(ctx, jobID, err.Error())
 	}
+	if choice.Network && in.ev.Fork {
+		// Egress is granted per repository; a fork's pull request runs
+		// someone else's code and never gets it.
+		log.Warn("egress refused: the job belongs to a pull request from a fork", "backend", choice.Name)
+		choice.Network = false
+	}
 	if in.job.Status == store.StatusInProgress {
 		log.Warn("job was in progress when a previous process stopped; running it again")
 		if err := d.cfg.Store.Q().ResetJobRecords(ctx, jobID); err != nil {
