@@ -5,7 +5,8 @@
 #   scripts/deps.sh [runtime|test]
 set -euo pipefail
 kind=${1:-test}
-packages=(git ca-certificates bubblewrap util-linux)
+# slirp4netns and nftables: egress of namespace jobs and microVMs (package netjail).
+packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
 if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
 fi

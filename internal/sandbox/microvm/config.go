@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/hookci/hookci/internal/sandbox/netjail"
 )
 
 // Config configures the microVM backend.
@@ -42,7 +44,20 @@ type Config struct {
 	StartTimeout time.Duration
 	// Logger receives warnings (Warn) and progress (default: discarded).
 	Logger *slog.Logger
+	// RunAs is the "uid:gid" QEMU switches to (-runas) once it has opened
+	// its files, when hookci runs as root. Default "65534:65534" (nobody);
+	// "root" keeps QEMU as root (not recommended). A tool cache shared
+	// into the guest must be readable by it.
+	RunAs string
+	// Egress configures the network namespace a VM granted egress runs in
+	// (see package netjail): its user networking then reaches only what the
+	// namespace lets out, and 10.0.2.2 is the namespace's empty loopback,
+	// not the host's.
+	Egress netjail.Config
 }
+
+// defaultRunAs is nobody:nogroup on Debian.
+const defaultRunAs = "65534:65534"
 
 // Accelerators Config.Accel accepts.
 const (
@@ -75,6 +90,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RunAs == "" {
+		cfg.RunAs = defaultRunAs
+	}
+	if cfg.RunAs != "root" {
+		var uid, gid uint32
+		if n, err := fmt.Sscanf(cfg.RunAs, "%d:%d", &uid, &gid); err != nil || n != 2 || uid == 0 || fmt.Sprintf("%d:%d", uid, gid) != cfg.RunAs {
+			return cfg, fmt.Errorf("microvm: RunAs %q: want \"uid:gid\" with a uid other than 0, or \"root\"", cfg.RunAs)
+		}
 	}
 	if cfg.QEMUPath == "" {
 		p, err := exec.LookPath("qemu-system-x86_64")

@@ -2,12 +2,22 @@ package microvm
 
 import (
 	"fmt"
-
-	"github.com/hookci/hookci/internal/image"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hookci/hookci/internal/image"
 )
+
+// qemuSandbox is QEMU's own seccomp filter: no obsolete system calls, no
+// new processes (so no exec: migration URIs: states go through file
+// descriptors passed over QMP), no scheduler/affinity changes. Not
+// elevateprivileges=deny: QEMU 7.2 installs the filter before -runas drops
+// to the unprivileged uid, and the filter then kills it at that setuid
+// (SIGSYS, tried); after the drop QEMU has no capabilities and
+// no_new_privs, so a set*uid call cannot raise it.
+const qemuSandbox = "on,obsolete=deny,spawn=deny,resourcecontrol=deny"
 
 // Files of one VM under WorkDir/vms/<id> (short names: a unix socket path
 // must fit in 107 bytes).
@@ -72,6 +82,10 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 		"-device", "virtio-rng-device,rng=rng",
 		"-qmp", "unix:" + optPath(filepath.Join(dir, qmpSock)) + ",server=on,wait=off",
 		"-pidfile", filepath.Join(dir, pidName),
+		"-sandbox", qemuSandbox,
+	}
+	if b.cfg.RunAs != "root" && os.Geteuid() == 0 {
+		args = append(args, "-runas", b.cfg.RunAs)
 	}
 	if o.accel == AccelKVM {
 		args = append(args, "-accel", "kvm", "-cpu", "host")
@@ -130,11 +144,6 @@ func (b *Backend) cmdline(o vmOptions) string {
 		words = append(words, c)
 	}
 	return strings.Join(words, " ")
-}
-
-// shellQuote quotes s for /bin/sh (QEMU's exec: migration URIs use it).
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // optPath escapes a path for use inside a QEMU option string.

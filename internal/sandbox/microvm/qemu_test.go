@@ -1,13 +1,14 @@
 package microvm
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
 )
 
 func TestQEMUArgs(t *testing.T) {
-	b := &Backend{cfg: Config{Kernel: "/img/vmlinux", RootDisk: "/img/root,1.ext4", Cmdline: "loglevel=7"}, initramfs: "/w/initramfs.img"}
+	b := &Backend{cfg: Config{Kernel: "/img/vmlinux", RootDisk: "/img/root,1.ext4", Cmdline: "loglevel=7", RunAs: defaultRunAs}, initramfs: "/w/initramfs.img"}
 	for _, tc := range []struct {
 		name    string
 		o       vmOptions
@@ -19,7 +20,8 @@ func TestQEMUArgs(t *testing.T) {
 			o:    vmOptions{shape: vmShape{cpus: 2, memMiB: 512}, accel: AccelTCG},
 			want: []string{"-M microvm,acpi=on,rtc=on", "-nodefaults", "-no-user-config", "-nographic",
 				"file=/img/root,,1.ext4,format=raw,if=none,readonly=on", "virtserialport,chardev=agent,name=hookci.agent",
-				"-smp 2", "-m 512M", "-accel tcg", "loglevel=7", "root=/dev/vda"},
+				"-smp 2", "-m 512M", "-accel tcg", "loglevel=7", "root=/dev/vda",
+				"-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny"},
 			notWant: []string{"-netdev", "hookci.net=1", "virtio-9p", "-incoming", "memory-backend"},
 		},
 		{
@@ -56,6 +58,9 @@ func TestQEMUArgs(t *testing.T) {
 			if i := slices.Index(args, "-append"); i < 0 || i+1 >= len(args) {
 				t.Errorf("no -append in %q", joined)
 			}
+			if hasRunAs, root := strings.Contains(joined, "-runas 65534:65534"), os.Geteuid() == 0; hasRunAs != root {
+				t.Errorf("-runas 65534:65534 in the args: got %t, want %t (running as root: %t)", hasRunAs, root, root)
+			}
 		})
 	}
 }
@@ -71,6 +76,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad accel", Config{WorkDir: dir, Accel: "hvf", QEMUPath: "/bin/true"}, "want auto, kvm or tcg"},
 		{"missing kernel", Config{WorkDir: dir, QEMUPath: "/bin/true", AgentPath: "/bin/true", RootDisk: "/bin/true"}, "Kernel"},
 		{"tiny memory", Config{WorkDir: dir, DefaultMemoryMiB: 16, QEMUPath: "/bin/true"}, "out of range"},
+		{"runas root by uid", Config{WorkDir: dir, QEMUPath: "/bin/true", RunAs: "0:0"}, "RunAs"},
+		{"runas a name", Config{WorkDir: dir, QEMUPath: "/bin/true", RunAs: "nobody"}, "RunAs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.cfg)

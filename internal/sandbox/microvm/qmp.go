@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +84,19 @@ func (q *qmp) deadline(ctx context.Context) {
 
 // execute runs one command and returns its "return" value.
 func (q *qmp) execute(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	return q.executeFD(ctx, cmd, args, nil)
+}
+
+// sendFD hands QEMU a descriptor of f under name (QMP getfd, the descriptor
+// passed with SCM_RIGHTS), for URIs such as "fd:name". QEMU keeps its own
+// copy; f stays the caller's.
+func (q *qmp) sendFD(ctx context.Context, name string, f *os.File) error {
+	_, err := q.executeFD(ctx, "getfd", map[string]any{"fdname": name}, f)
+	return err
+}
+
+// executeFD is execute with f's descriptor attached to the request.
+func (q *qmp) executeFD(ctx context.Context, cmd string, args any, f *os.File) (json.RawMessage, error) {
 	q.deadline(ctx)
 	req := map[string]any{"execute": cmd}
 	if args != nil {
@@ -90,7 +106,14 @@ func (q *qmp) execute(ctx context.Context, cmd string, args any) (json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	if _, err := q.conn.Write(append(b, '\n')); err != nil {
+	if f == nil {
+		_, err = q.conn.Write(append(b, '\n'))
+	} else if uc, ok := q.conn.(*net.UnixConn); !ok {
+		err = errors.New("passing a descriptor needs a unix socket")
+	} else {
+		_, _, err = uc.WriteMsgUnix(append(b, '\n'), syscall.UnixRights(int(f.Fd())), nil)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("qmp %s: %w", cmd, err)
 	}
 	for {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hookci/hookci/internal/sandbox/netjail"
 )
 
 // Reap removes what an earlier, crashed process left in WorkDir: it kills
@@ -64,6 +66,9 @@ func reapDir(ctx context.Context, dir string) error {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
+	}
+	if err := netjail.Reap(dir); err != nil {
+		return fmt.Errorf("microvm reap: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("microvm reap: %w", err)

@@ -21,6 +21,7 @@ type template struct {
 const (
 	ramName   = "ram"
 	stateName = "state"
+	stateFD   = "hookci-state" // name of the state file's descriptor in QEMU (QMP getfd)
 )
 
 // templateRetry is how long a failed template build is remembered before
@@ -117,7 +118,18 @@ func (b *Backend) saveState(ctx context.Context, v *vm, path string) error {
 	if err := q.setIgnoreShared(ctx); err != nil {
 		return err
 	}
-	if _, err := q.execute(ctx, "migrate", map[string]any{"uri": "exec:cat > " + shellQuote(path)}); err != nil {
+	// The file is opened here and passed to QEMU, which may neither spawn
+	// (exec: URIs) nor, running as RunAs, create files in the template's
+	// directory.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := q.sendFD(ctx, stateFD, f); err != nil {
+		return err
+	}
+	if _, err := q.execute(ctx, "migrate", map[string]any{"uri": "fd:" + stateFD}); err != nil {
 		return err
 	}
 	return q.waitMigration(ctx)
@@ -159,7 +171,15 @@ func (b *Backend) restoreState(ctx context.Context, v *vm, path string) error {
 	if err := q.setIgnoreShared(ctx); err != nil {
 		return err
 	}
-	if _, err := q.execute(ctx, "migrate-incoming", map[string]any{"uri": "exec:cat " + shellQuote(path)}); err != nil {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := q.sendFD(ctx, stateFD, f); err != nil {
+		return err
+	}
+	if _, err := q.execute(ctx, "migrate-incoming", map[string]any{"uri": "fd:" + stateFD}); err != nil {
 		return err
 	}
 	return q.waitMigration(ctx)

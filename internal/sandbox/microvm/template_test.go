@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/sandbox/netjail/netjailtest"
 )
 
 // TestTemplate starts two clones of one template and checks that each works,
@@ -33,11 +34,15 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
-// TestTemplateNetwork checks that user networking survives the snapshot:
-// a clone of a networked template reaches the host through 10.0.2.2.
+// TestTemplateNetwork checks that egress survives the snapshot: a clone of
+// a networked template, restored by a confined QEMU, reaches the outside and
+// not the host (see testNetwork).
 func TestTemplateNetwork(t *testing.T) {
+	netjailtest.Need(t)
 	b := newTestBackend(t, func(c *Config) { c.Template = true })
+	out := netjailtest.NewOutside(t)
 	startVM(t, b, sandbox.Spec{ID: "net-template", Network: true}) // builds the template
 	inst := startVM(t, b, sandbox.Spec{ID: "net-clone", Network: true})
-	testNetwork(t, inst, true)
+	assertQEMUConfined(t, b, "net-clone")
+	testNetwork(t, inst, out)
 }

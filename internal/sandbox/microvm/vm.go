@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/sandbox/netjail"
 )
 
 // vm is one QEMU process and its directory.
@@ -25,6 +26,8 @@ type vm struct {
 
 	exited  chan struct{} // closed when cmd.Wait returned
 	waitErr error         // valid after exited is closed
+
+	net *netjail.Jail // the network namespace QEMU runs in when granted egress
 
 	closeOnce sync.Once
 	closeErr  error
@@ -52,11 +55,25 @@ func (b *Backend) launch(dir string, o vmOptions) (*vm, error) {
 	// Its own process group: a ^C meant for hookci does not kill VMs
 	// behind its back; Close and Reap do.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	var jail *netjail.Jail
+	start := cmd.Start
+	if o.shape.network {
+		// QEMU's user networking connects from QEMU's own network
+		// namespace: run it in one that only lets out what egress may.
+		if jail, err = netjail.Open(context.Background(), b.cfg.Egress, dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("microvm: %w", err)
+		}
+		start = func() error { return jail.Start(cmd) }
+	}
+	if err := start(); err != nil {
+		if jail != nil {
+			jail.Close()
+		}
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("microvm: start qemu: %w", err)
 	}
-	v := &vm{dir: dir, cmd: cmd, exited: make(chan struct{})}
+	v := &vm{dir: dir, cmd: cmd, exited: make(chan struct{}), net: jail}
 	go func() {
 		v.waitErr = cmd.Wait()
 		close(v.exited)
@@ -80,6 +97,9 @@ func (v *vm) kill() {
 		v.cmd.Process.Kill()
 	}
 	<-v.exited
+	if v.net != nil {
+		v.net.Close()
+	}
 }
 
 // destroy kills QEMU and removes the VM's directory. Idempotent.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/sandbox/netjail/netjailtest"
 )
 
 var guestEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/home/runner"}
@@ -44,7 +45,7 @@ func TestVM(t *testing.T) {
 	inst := startVM(t, b, sandbox.Spec{ID: "vm"})
 	t.Run("Exec", func(t *testing.T) { testExec(t, inst) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, inst) })
-	t.Run("NoNetwork", func(t *testing.T) { testNetwork(t, inst, false) })
+	t.Run("NoNetwork", func(t *testing.T) { testNetwork(t, inst, nil) })
 	t.Run("HostFilesInvisible", func(t *testing.T) { testHostFilesInvisible(t, inst) })
 	t.Run("ExecDeadline", func(t *testing.T) { testExecDeadline(t, inst) })
 	t.Run("Close", func(t *testing.T) { testClose(t, b, inst, "vm") })
@@ -116,44 +117,67 @@ func testFiles(t *testing.T, inst *sandbox.Instance) {
 	}
 }
 
-// testNetwork checks that a listener on the host's 127.0.0.1 is reachable
-// from the guest (through QEMU's 10.0.2.2) exactly when networking is on.
-func testNetwork(t *testing.T, inst *sandbox.Instance, enabled bool) {
+// testNetwork attacks the host from the guest: a listener on the host's
+// 127.0.0.1 must not be reachable through QEMU's 10.0.2.2 (nor the guest's
+// own 127.0.0.1), with or without egress. With egress (out != nil) the
+// guest must reach a listener in the stand-in internet, and neither the
+// host's own address nor the metadata address.
+func testNetwork(t *testing.T, inst *sandbox.Instance, out *netjailtest.Outside) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	got := make(chan string, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		b, _ := io.ReadAll(c)
-		got <- string(b)
-	}()
+	netjailtest.Serve(t, l)
 	port := l.Addr().(*net.TCPAddr).Port
-	script := fmt.Sprintf("for h in 10.0.2.2 127.0.0.1; do timeout 5 bash -c 'echo hello >/dev/tcp/'$h'/%d' && echo reached $h; done; true", port)
-	out, _ := run(t, inst, script)
-	reached := strings.Contains(out, "reached 10.0.2.2")
-	if reached != enabled {
-		t.Errorf("host 127.0.0.1:%d reachable through 10.0.2.2 = %v, want %v (output %q)", port, reached, enabled, out)
+	try := func(addr string, port int) string {
+		return fmt.Sprintf("timeout 20 bash -c 'exec 3<>/dev/tcp/%s/%d && head -c 2 <&3' 2>/dev/null && echo ' reached %s'; ", addr, port, addr)
 	}
-	if strings.Contains(out, "reached 127.0.0.1") {
-		t.Errorf("the guest's own 127.0.0.1 reached the host listener: %q", out)
-	}
-	if enabled {
-		select {
-		case msg := <-got:
-			if msg != "hello\n" {
-				t.Errorf("host listener got %q, want %q", msg, "hello\n")
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("host listener got nothing")
+	script := try("10.0.2.2", port) + try("127.0.0.1", port)
+	if out != nil {
+		inet := out.Listen(t, out.Addr+":0").Addr().(*net.TCPAddr).Port
+		out.Listen(t, netjailtest.MetadataAddr+":80")
+		all, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
 		}
+		netjailtest.Serve(t, all)
+		script += try(out.Addr, inet) + try(netjailtest.MetadataAddr, 80) + try(out.HostAddr, all.Addr().(*net.TCPAddr).Port)
+		for _, a := range netjailtest.HostAddrs(t) {
+			script += try(a, all.Addr().(*net.TCPAddr).Port)
+		}
+	}
+	got, _ := run(t, inst, script+"true")
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		if line != "" && (out == nil || line != "ok reached "+out.Addr) {
+			t.Errorf("the guest reached what it must not: %q", line)
+		}
+	}
+	if out != nil && !strings.Contains(got, "ok reached "+out.Addr) {
+		t.Errorf("egress: the guest did not reach the outside listener %s (output %q)", out.Addr, got)
+	}
+}
+
+// assertQEMUConfined checks that the VM's QEMU runs as an unprivileged uid
+// under a seccomp filter.
+func assertQEMUConfined(t *testing.T, b *Backend, id string) {
+	t.Helper()
+	pid := qemuPid(vmDir(b, id))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("qemu of %s: %v", id, err)
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	if uid := fields["Uid"]; uid != "65534 65534 65534 65534" {
+		t.Errorf("qemu %d Uid: got %q, want 65534 (real, effective, saved, fs)", pid, uid)
+	}
+	if fields["Seccomp"] != "2" || fields["CapEff"] != "0000000000000000" || fields["NoNewPrivs"] != "1" {
+		t.Errorf("qemu %d: got Seccomp %q CapEff %q NoNewPrivs %q, want 2, 0000000000000000, 1", pid, fields["Seccomp"], fields["CapEff"], fields["NoNewPrivs"])
 	}
 }
 
@@ -237,10 +261,15 @@ func testClose(t *testing.T, b *Backend, inst *sandbox.Instance, id string) {
 	}
 }
 
+// TestNetworkEnabled: a VM granted egress reaches the outside, not the
+// host (see testNetwork); its QEMU is confined.
 func TestNetworkEnabled(t *testing.T) {
+	netjailtest.Need(t)
 	b := newTestBackend(t, nil)
+	out := netjailtest.NewOutside(t)
 	inst := startVM(t, b, sandbox.Spec{ID: "net", Network: true})
-	testNetwork(t, inst, true)
+	assertQEMUConfined(t, b, "net")
+	testNetwork(t, inst, out)
 }
 
 // TestQEMUKilled checks that a VM dying under a running step is an
@@ -305,6 +334,10 @@ func TestReap(t *testing.T) {
 func TestToolCache(t *testing.T) {
 	b := newTestBackend(t, nil)
 	tc := t.TempDir()
+	// QEMU reads the tool cache as RunAs (nobody): it must be readable by
+	// all, as an operator's tool cache is.
+	os.Chmod(tc, 0o755)
+	os.Chmod(filepath.Dir(tc), 0o755)
 	os.MkdirAll(filepath.Join(tc, "go", "1.22"), 0o755)
 	os.WriteFile(filepath.Join(tc, "go", "1.22", "VERSION"), []byte("go1.22\n"), 0o644)
 	inst := startVM(t, b, sandbox.Spec{ID: "toolcache", ToolCache: tc})
