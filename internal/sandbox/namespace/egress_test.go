@@ -65,7 +65,20 @@ func TestEgressAttacks(t *testing.T) {
 		c.Close()
 	}
 
+	// An abstract unix socket of the host (scoped by network namespace, as
+	// dbus and others use them).
+	abstract := fmt.Sprintf("@hookci-egress-test-%d", os.Getpid())
+	ul, err := net.Listen("unix", abstract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	netjailtest.Serve(t, ul)
+
 	inst := start(t, b, sandbox.Spec{ID: "egress", Network: true})
+	script := fmt.Sprintf(`python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); s.connect("\0%s"); print(s.recv(2).decode())'`, abstract[1:])
+	if code, got := run(t, inst, script+" 2>&1"); code == 0 || strings.Contains(got, "ok") {
+		t.Errorf("host's abstract unix socket %s: got exit %d %q, want it unreachable", abstract, code, got)
+	}
 	if _, got := run(t, inst, interfaces); got != "lo tap0 " {
 		t.Errorf("interfaces with egress: got %q, want lo and tap0", got)
 	}

@@ -1,8 +1,9 @@
 // Package namespace is the sandbox backend for hosts without usable KVM:
 // bubblewrap (Debian's bwrap) runs the agent in new user, pid, mount, uts,
-// ipc and (unless the job is granted egress) network namespaces, on a
-// read-only root with only the job's directories writable, inside a cgroup
-// that limits memory, processes and CPU.
+// ipc and network namespaces (a job granted egress gets one prepared by
+// package netjail: outbound only, the host unreachable), on a read-only
+// root with only the job's directories writable, inside a cgroup that
+// limits memory, processes and CPU.
 //
 // The root is Config.RootFS (a Debian tree made by the image builder) or,
 // when that is empty, the host's /usr, /etc and the /bin, /sbin, /lib*
