@@ -139,6 +139,11 @@ func runDoctor(ctx context.Context, cfg config.Config, boot bool) doctorReport {
 	add("debootstrap", db != "", dbVersion)
 	git, gitVersion := lookTool("git", "--version")
 	add("git", git != "", gitVersion)
+	// Egress (config egress) needs both; without them an egress job fails to start.
+	slirp, slirpVersion := lookTool("slirp4netns", "--version")
+	add("slirp4netns (egress)", slirp != "", slirpVersion)
+	nft, nftVersion := lookTool("nft", "--version")
+	add("nft (egress)", nft != "", nftVersion)
 
 	rep.Backends = map[string]bool{
 		"host":        true,
