@@ -92,6 +92,7 @@ func TestEgressAttacks(t *testing.T) {
 		{"host through 0.0.0.0", "0.0.0.0", allPort},
 		{"metadata", netjailtest.MetadataAddr, 80},
 		{"host's veth address", out.HostAddr, allPort},
+		{"slirp's DNS forwarder on another port than 53", "10.0.2.3", allPort},
 	}
 	for _, a := range netjailtest.HostAddrs(t) {
 		blocked = append(blocked, struct {

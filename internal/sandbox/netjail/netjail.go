@@ -278,12 +278,21 @@ func (j *Jail) startSlirp(ctx context.Context, cfg Config) error {
 	}
 }
 
+// slirp4netns's network and its DNS forwarder. slirp sends a connection to
+// any port of 10.0.2.3 to the host's resolver, which may listen on the
+// host's loopback (127.0.0.53): only port 53 is let through.
+const (
+	slirpNet = "10.0.2.0/24"
+	slirpDNS = "10.0.2.3"
+)
+
 // ruleset is the namespace's firewall: everything leaving it is accepted
 // except to the host's loopback, link-local (metadata) and own addresses,
-// multicast/broadcast, and slirp's gateway 10.0.2.2. Rejected, not dropped,
-// so that a refused connection fails at once.
+// multicast/broadcast, and slirp's network (its gateway 10.0.2.2 is the
+// host) but for DNS. Rejected, not dropped, so that a refused connection
+// fails at once.
 func ruleset() (string, error) {
-	v4 := []string{"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255", "10.0.2.2"}
+	v4 := []string{"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255", slirpNet}
 	v6 := []string{"::/127", "::ffff:0:0/96", "fe80::/10", "ff00::/8", "fd00::2"}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -305,11 +314,12 @@ func ruleset() (string, error) {
 	chain output {
 		type filter hook output priority 0; policy accept;
 		oif "lo" accept
+		ip daddr %s th dport 53 accept
 		ip daddr { %s } counter reject with icmpx type admin-prohibited
 		ip6 daddr { %s } counter reject with icmpx type admin-prohibited
 	}
 }
-`, strings.Join(v4, ", "), strings.Join(v6, ", ")), nil
+`, slirpDNS, strings.Join(v4, ", "), strings.Join(v6, ", ")), nil
 }
 
 // Reap kills a slirp4netns that an earlier hookci process left running for

@@ -38,7 +38,7 @@ func TestOpenStartClose(t *testing.T) {
 		t.Errorf("%s in the jail: got %q, want 10.0.2.100/24", Tap, got)
 	}
 	rules := runIn(t, j, "nft", "list", "ruleset")
-	for _, want := range []string{"127.0.0.0/8", "169.254.0.0/16", "fe80::/10", "10.0.2.2"} {
+	for _, want := range []string{"127.0.0.0/8", "169.254.0.0/16", "fe80::/10", "10.0.2.0/24", "ip daddr 10.0.2.3 th dport 53 accept"} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("ruleset lacks %s:\n%s", want, rules)
 		}
