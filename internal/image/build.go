@@ -54,6 +54,15 @@ func Build(ctx context.Context, dataDir string, r Recipe, log io.Writer) (*Image
 	if log == nil {
 		log = io.Discard
 	}
+	// Hash and install the same bytes: the agent binary at r.AgentPath may be
+	// replaced while the image is assembled (a rebuild by another process),
+	// and an image whose agent is not the one its key names would stay cached.
+	snap, err := snapshotAgent(dataDir, r.AgentPath)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(snap)
+	r.AgentPath = snap
 	keys, err := r.Keys()
 	if err != nil {
 		return nil, err
@@ -207,4 +216,30 @@ func linkOrCopy(src, dst string) error {
 		return nil
 	}
 	return installFile(src, dst, 0o644)
+}
+
+// snapshotAgent copies the agent binary to a private file under dataDir.
+func snapshotAgent(dataDir, agentPath string) (string, error) {
+	src, err := os.ReadFile(agentPath)
+	if err != nil {
+		return "", fmt.Errorf("agent binary: %w", err)
+	}
+	dir := filepath.Join(dataDir, "image")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, "agent-*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(src); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
