@@ -166,8 +166,10 @@ func (r *Runner) readMeta(read func(name string) ([]byte, error), where string) 
 		return &Metadata{File: where + "/Dockerfile", Name: where, Runs: Runs{Using: "docker", Image: "Dockerfile"}}, nil
 	}
 	if !strings.HasPrefix(where, ".") {
+		//lint:ignore ST1005 the GitHub runner's wording, shown in the step log
 		return nil, fmt.Errorf("Can't find 'action.yml', 'action.yaml' or 'Dockerfile' for action '%s'.", where)
 	}
+	//lint:ignore ST1005 the GitHub runner's wording, shown in the step log
 	return nil, fmt.Errorf("Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under '%s'. Did you forget to run actions/checkout before running your local action?", where)
 }
 

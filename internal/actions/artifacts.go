@@ -211,6 +211,7 @@ func (r *Runner) downloadArtifact(ctx context.Context, j *runner.JobContext, idx
 	if name != "" {
 		_, a, err := r.artifacts.Open(runID, name)
 		if err != nil || a.Repo != j.Spec.Event.Repo {
+			//lint:ignore ST1005 download-artifact's wording, shown in the step log
 			return runner.StepOutcome{}, fmt.Errorf("Unable to download artifact(s): Artifact not found for name: %s", name)
 		}
 		list = []artifact.Artifact{a}

@@ -105,6 +105,7 @@ func TestArtifactsAcrossJobs(t *testing.T) {
 
 	// Another run sees none of them; a second upload of a name fails.
 	res, rec = e.run(uploadJob, "use", runOpts{runID: 43})
+	wantConclusion(t, res, rec, "failure")
 	wantLog(t, rec, "Artifact not found for name: dist")
 	res, rec = e.run(uploadJob, "build", runOpts{runID: 42})
 	wantConclusion(t, res, rec, "failure")

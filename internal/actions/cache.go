@@ -42,6 +42,7 @@ func (r *Runner) cacheRequest(j *runner.JobContext, with map[string]string, need
 		return nil, errors.New("Input required and not supplied: path")
 	}
 	if len(q.key) > 512 || strings.Contains(q.key, ",") {
+		//lint:ignore ST1005 actions/cache's wording, shown in the step log
 		return nil, fmt.Errorf("Key Validation Error: %s cannot be larger than 512 characters or contain commas.", q.key)
 	}
 	q.version = cacheVersion(q.paths)

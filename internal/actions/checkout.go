@@ -24,6 +24,7 @@ func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, wi
 	if p := strings.TrimSpace(with["path"]); p != "" {
 		rel, err := safeRel(p)
 		if err != nil {
+			//lint:ignore ST1005 actions/checkout's wording, shown in the step log
 			return runner.StepOutcome{}, fmt.Errorf("Repository path '%s' is not under '%s'", p, dest)
 		}
 		dest = path.Join(dest, rel)
@@ -113,6 +114,7 @@ func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref 
 			return "", "", err
 		}
 	}
+	//lint:ignore ST1005 actions/checkout's wording, shown in the step log
 	return "", "", fmt.Errorf("A branch or tag with the name '%s' could not be found in %s: %w", ref, repo, lastErr)
 }
 

@@ -44,6 +44,7 @@ func nodeDepCache(with map[string]string) (*depCache, error) {
 	case "pnpm":
 		d = &depCache{pattern: []string{"**/pnpm-lock.yaml"}, paths: []string{"~/.local/share/pnpm/store"}, what: "pnpm-lock.yaml"}
 	default:
+		//lint:ignore ST1005 setup-node's wording, shown in the step log
 		return nil, fmt.Errorf("Caching for '%s' is not supported", pm)
 	}
 	d.keyPrefix = fmt.Sprintf("node-cache-Linux-%s-%s-", arch, pm)
@@ -62,6 +63,7 @@ func pythonDepCache(version string, with map[string]string) (*depCache, error) {
 		return &depCache{keyPrefix: fmt.Sprintf("setup-python-Linux-%s-python-%s-pip-", toolArch(with["architecture"]), version),
 			pattern: orLines(with["cache-dependency-path"], "**/requirements.txt"), paths: []string{"~/.cache/pip"}, what: "requirements.txt"}, nil
 	default:
+		//lint:ignore ST1005 setup-python's wording, shown in the step log
 		return nil, fmt.Errorf("Caching for '%s' is not supported by hookci's native setup-python (pip only)", pm)
 	}
 }

@@ -138,6 +138,7 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref, token string) (string, e
 		if full == "" {
 			full = "<full sha>"
 		}
+		//lint:ignore ST1005 the GitHub runner's wording, shown in the step log
 		return "", fmt.Errorf("Unable to resolve action `%s@%s`, the provided ref `%s` is the shortened version of a commit SHA, which is not supported. Please use the full commit SHA `%s` instead.",
 			a.FullName(), a.Ref, a.Ref, full)
 	}
@@ -146,11 +147,14 @@ func (r *Runner) resolveSHA(ctx context.Context, a Ref, token string) (string, e
 		return strings.TrimSpace(string(b)), nil
 	}
 	if missing == 2 {
+		//lint:ignore ST1005 the GitHub runner's wording, shown in the step log
 		return "", fmt.Errorf("Unable to resolve action `%s`, unable to find version `%s`", a.Raw, a.Ref)
 	}
 	if msg := lastErr.Error(); strings.Contains(msg, "not found") || strings.Contains(msg, "does not appear to be a git repository") {
+		//lint:ignore ST1005 the GitHub runner's wording, shown in the step log
 		return "", fmt.Errorf("Unable to resolve action `%s`, repository not found (%w)", a.Raw, lastErr)
 	}
+	//lint:ignore ST1005 the GitHub runner's wording, shown in the step log
 	return "", fmt.Errorf("Unable to resolve action `%s`: %w", a.Raw, lastErr)
 }
 

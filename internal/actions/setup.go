@@ -23,12 +23,11 @@ import (
 
 // tool describes one setup-* action.
 type tool struct {
-	action   string   // setup-go
-	label    string   // Go
-	dir      string   // directory name in the tool cache
-	binaries []string // commands to probe in the sandbox, in order
-	probe    string   // script printing the installed version
-	outName  string   // output holding the version
+	action   string // setup-go
+	label    string // Go
+	dir      string // directory name in the tool cache
+	probe    string // script printing the installed version
+	outName  string // output holding the version
 	outFmt   func(v string) string
 	versionF []string // default version files
 }
@@ -198,6 +197,7 @@ func (r *Runner) versionSpec(ctx context.Context, j *runner.JobContext, with map
 	}
 	data, err := j.Inst.Client.ReadFile(ctx, absPath(j, file))
 	if err != nil {
+		//lint:ignore ST1005 setup-go/node/python's wording, shown in the step log
 		return "", fmt.Errorf("The specified %s version file at: %s does not exist", strings.TrimSuffix(input, "-version"), file)
 	}
 	v := parse(path.Base(file), data)

@@ -51,9 +51,11 @@ func ValidName(name string) error {
 		return errors.New("artifact name is empty")
 	}
 	if i := strings.IndexAny(name, "\":<>|*?\r\n\\/"); i >= 0 {
+		//lint:ignore ST1005 upload-artifact's wording, shown in the step log
 		return fmt.Errorf("The artifact name is not valid: %s. Contains the following character: %q. Invalid characters include: \", :, <, >, |, *, ?, \\r, \\n, \\, /", name, name[i])
 	}
 	if name == "." || name == ".." {
+		//lint:ignore ST1005 upload-artifact's wording, shown in the step log
 		return fmt.Errorf("The artifact name is not valid: %s", name)
 	}
 	return nil
@@ -113,6 +115,7 @@ func (s *Store) Open(runID int64, name string) (*os.File, Artifact, error) {
 
 // ErrExists is returned when an artifact name is taken and overwrite is off
 // (in GitHub's words, which the upload step shows).
+//lint:ignore ST1005 upload-artifact's wording, shown in the step log
 var ErrExists = errors.New("Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run")
 
 // Put stores an artifact; write writes the zip and returns its number of

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -167,10 +166,4 @@ func stringMapValue(m map[string]string) expr.Value {
 		anyMap[k] = v
 	}
 	return expr.FromGo(anyMap)
-}
-
-// jsonString is for values computed in Go that go into JSON files.
-func jsonString(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -15,7 +15,6 @@ import (
 	"io"
 	"maps"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -394,9 +393,3 @@ func (j *JobContext) exprEnvWith(env map[string]string) *expr.Env {
 	j.env = saved
 	return e
 }
-
-func (j *JobContext) timeoutErr(ctx context.Context) bool {
-	return errors.Is(ctx.Err(), context.DeadlineExceeded)
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }

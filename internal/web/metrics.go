@@ -7,6 +7,7 @@ import (
 
 	"github.com/hookci/hookci/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Metrics are hookci's Prometheus metrics, on a registry of their own.
@@ -51,7 +52,7 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 		m.failed.WithLabelValues(r)
 	}
 	m.Registry.MustRegister(m.deliveries, m.failed, m.runs, m.jobs, depth,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
