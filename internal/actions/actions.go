@@ -64,12 +64,12 @@ func New(cfg Config) (*Runner, error) {
 func (r *Runner) Artifacts() *artifact.Store { return r.artifacts }
 
 // RunAction runs one uses: step.
-func (r *Runner) RunAction(ctx context.Context, j *runner.JobContext, step *workflow.Step, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) RunAction(ctx context.Context, j *runner.Job, step *workflow.Step, with, env map[string]string) (runner.StepOutcome, error) {
 	return r.run(ctx, j, j.StepIndex(), step.Uses, with, env, 0)
 }
 
 // run runs the action uses as (part of) step idx, depth levels of composite deep.
-func (r *Runner) run(ctx context.Context, j *runner.JobContext, idx int, uses string, with, env map[string]string, depth int) (runner.StepOutcome, error) {
+func (r *Runner) run(ctx context.Context, j *runner.Job, idx int, uses string, with, env map[string]string, depth int) (runner.StepOutcome, error) {
 	if depth > maxDepth {
 		return runner.StepOutcome{}, fmt.Errorf("composite actions are nested more than %d levels deep at %s", maxDepth, uses)
 	}
@@ -122,11 +122,11 @@ func (a *action) refName() string {
 }
 
 // load finds the action's metadata and makes its files available in the sandbox.
-func (r *Runner) load(ctx context.Context, j *runner.JobContext, ref Ref) (*action, error) {
+func (r *Runner) load(ctx context.Context, j *runner.Job, ref Ref) (*action, error) {
 	if ref.Kind == RefLocal {
-		dir := path.Join(j.Inst.Layout.Workspace, ref.Path)
+		dir := path.Join(j.Guest.Layout.Workspace, ref.Path)
 		meta, err := r.readMeta(func(name string) ([]byte, error) {
-			return j.Inst.Client.ReadFile(ctx, path.Join(dir, name))
+			return j.Guest.Client.ReadFile(ctx, path.Join(dir, name))
 		}, ref.Path)
 		if err != nil {
 			return nil, err
@@ -143,7 +143,7 @@ func (r *Runner) load(ctx context.Context, j *runner.JobContext, ref Ref) (*acti
 	if err != nil {
 		return nil, err
 	}
-	root := path.Join(j.Inst.Layout.Temp, "_actions", ref.Owner, ref.Repo, ra.SHA)
+	root := path.Join(j.Guest.Layout.Temp, "_actions", ref.Owner, ref.Repo, ra.SHA)
 	if err := putTree(ctx, j, ra.Dir, root); err != nil {
 		return nil, err
 	}

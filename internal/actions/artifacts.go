@@ -21,7 +21,7 @@ import (
 // The native actions/upload-artifact@v4 and download-artifact@v4: artifacts
 // are zips kept per run by the artifact.Store.
 
-func (r *Runner) uploadArtifact(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) uploadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	name := cmpOr(strings.TrimSpace(with["name"]), "artifact")
 	if err := artifact.ValidName(name); err != nil {
 		return runner.StepOutcome{}, err
@@ -87,7 +87,7 @@ func (r *Runner) uploadArtifact(ctx context.Context, j *runner.JobContext, idx i
 
 // searchRoot is the least common ancestor of the search paths (each
 // pattern's part before its first wildcard; a plain file's directory).
-func searchRoot(j *runner.JobContext, patterns []string) string {
+func searchRoot(j *runner.Job, patterns []string) string {
 	var root string
 	for i, p := range patterns {
 		abs := absPath(j, p)
@@ -107,7 +107,7 @@ func searchRoot(j *runner.JobContext, patterns []string) string {
 
 // zipper writes matched sandbox paths into an artifact zip.
 type zipper struct {
-	j        *runner.JobContext
+	j        *runner.Job
 	root     string
 	hidden   bool
 	excluded []string
@@ -136,7 +136,7 @@ func (z *zipper) write(ctx context.Context, w io.Writer, paths []string, dirs []
 }
 
 func (z *zipper) add(ctx context.Context, zw *zip.Writer, p, base string) error {
-	rc, err := z.j.Inst.Client.GetFiles(ctx, p)
+	rc, err := z.j.Guest.Client.GetFiles(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (z *zipper) skip(abs, rel string) bool {
 	return false
 }
 
-func (r *Runner) downloadArtifact(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) downloadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	runID := j.Spec.Event.RunID
 	if v := strings.TrimSpace(with["run-id"]); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -246,7 +246,7 @@ func (r *Runner) downloadArtifact(ctx context.Context, j *runner.JobContext, idx
 
 // extractArtifact unpacks an artifact's zip into target in the sandbox,
 // refusing entries that would leave it.
-func (r *Runner) extractArtifact(ctx context.Context, j *runner.JobContext, runID int64, name, target string) error {
+func (r *Runner) extractArtifact(ctx context.Context, j *runner.Job, runID int64, name, target string) error {
 	f, _, err := r.artifacts.Open(runID, name)
 	if err != nil {
 		return err
@@ -267,7 +267,7 @@ func (r *Runner) extractArtifact(ctx context.Context, j *runner.JobContext, runI
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(zipToTar(zr, pw)) }()
-	err = j.Inst.Client.PutFiles(ctx, target, pr)
+	err = j.Guest.Client.PutFiles(ctx, target, pr)
 	pr.CloseWithError(err)
 	return err
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // builtinFunc runs a built-in action natively.
-type builtinFunc func(r *Runner, ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error)
+type builtinFunc func(r *Runner, ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error)
 
 // builtins are the actions run natively, by owner/repo[/path] (any ref).
 var builtins = map[string]builtinFunc{

@@ -32,7 +32,7 @@ type cacheReq struct {
 	scopes      []string
 }
 
-func (r *Runner) cacheRequest(j *runner.JobContext, with map[string]string, needKey bool) (*cacheReq, error) {
+func (r *Runner) cacheRequest(j *runner.Job, with map[string]string, needKey bool) (*cacheReq, error) {
 	q := &cacheReq{repo: j.Spec.Event.Repo, key: strings.TrimSpace(with["key"]), paths: lines(with["path"]),
 		restoreKeys: lines(with["restore-keys"])}
 	if q.key == "" && needKey {
@@ -86,7 +86,7 @@ func cacheScopes(ev runner.EventInfo) []string {
 }
 
 // cacheBoth is actions/cache: restore now, save in a post step on a miss.
-func (r *Runner) cacheBoth(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, q, exact, err := r.restore(ctx, j, idx, with)
 	if err != nil || out.Failed {
 		return out, err
@@ -101,13 +101,13 @@ func (r *Runner) cacheBoth(ctx context.Context, j *runner.JobContext, idx int, w
 }
 
 // cacheRestore is actions/cache/restore.
-func (r *Runner) cacheRestore(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) cacheRestore(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, _, _, err := r.restore(ctx, j, idx, with)
 	return out, err
 }
 
 // cacheSave is actions/cache/save.
-func (r *Runner) cacheSave(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) cacheSave(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	q, err := r.cacheRequest(j, with, true)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -115,7 +115,7 @@ func (r *Runner) cacheSave(ctx context.Context, j *runner.JobContext, idx int, w
 	return runner.StepOutcome{}, r.save(ctx, j, idx, q)
 }
 
-func (r *Runner) restore(ctx context.Context, j *runner.JobContext, idx int, with map[string]string) (runner.StepOutcome, *cacheReq, bool, error) {
+func (r *Runner) restore(ctx context.Context, j *runner.Job, idx int, with map[string]string) (runner.StepOutcome, *cacheReq, bool, error) {
 	q, err := r.cacheRequest(j, with, true)
 	if err != nil {
 		return runner.StepOutcome{}, nil, false, err
@@ -146,7 +146,7 @@ func (r *Runner) restore(ctx context.Context, j *runner.JobContext, idx int, wit
 }
 
 // restoreInto puts a cache's files back at their paths in the sandbox.
-func (r *Runner) restoreInto(ctx context.Context, j *runner.JobContext, repo string, m *cacheMeta) error {
+func (r *Runner) restoreInto(ctx context.Context, j *runner.Job, repo string, m *cacheMeta) error {
 	f, err := r.caches.open(repo, m)
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func (r *Runner) restoreInto(ctx context.Context, j *runner.JobContext, repo str
 		}
 		pw.CloseWithError(err)
 	}()
-	err = j.Inst.Client.PutFiles(ctx, "/", pr)
+	err = j.Guest.Client.PutFiles(ctx, "/", pr)
 	pr.CloseWithError(err)
 	return err
 }
@@ -209,19 +209,19 @@ func retarget(in *tar.Reader, tw *tar.Writer, targets []string) error {
 }
 
 // entryPath is the absolute path of a cache entry in this sandbox.
-func entryPath(j *runner.JobContext, e cacheEntry) string {
+func entryPath(j *runner.Job, e cacheEntry) string {
 	switch e.Root {
 	case "workspace":
-		return path.Join(j.Inst.Layout.Workspace, e.Rel)
+		return path.Join(j.Guest.Layout.Workspace, e.Rel)
 	case "home":
-		return path.Join(j.Inst.Layout.Home, e.Rel)
+		return path.Join(j.Guest.Layout.Home, e.Rel)
 	}
 	return path.Join("/", e.Rel)
 }
 
 // toEntry records p relative to the workspace or home where it lies there.
-func toEntry(j *runner.JobContext, p string, dir bool) cacheEntry {
-	for _, root := range []struct{ name, dir string }{{"workspace", j.Inst.Layout.Workspace}, {"home", j.Inst.Layout.Home}} {
+func toEntry(j *runner.Job, p string, dir bool) cacheEntry {
+	for _, root := range []struct{ name, dir string }{{"workspace", j.Guest.Layout.Workspace}, {"home", j.Guest.Layout.Home}} {
 		if p == root.dir || strings.HasPrefix(p, root.dir+"/") {
 			return cacheEntry{Root: root.name, Rel: strings.TrimPrefix(strings.TrimPrefix(p, root.dir), "/"), Dir: dir}
 		}
@@ -230,7 +230,7 @@ func toEntry(j *runner.JobContext, p string, dir bool) cacheEntry {
 }
 
 // save archives the cache's paths from the sandbox under q.key in the run's scope.
-func (r *Runner) save(ctx context.Context, j *runner.JobContext, idx int, q *cacheReq) error {
+func (r *Runner) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq) error {
 	paths, err := expand(ctx, j, q.paths, true)
 	if err != nil {
 		return err
@@ -251,7 +251,7 @@ func (r *Runner) save(ctx context.Context, j *runner.JobContext, idx int, q *cac
 	err = r.caches.save(q.repo, m, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
 		for i, p := range paths {
-			rc, err := j.Inst.Client.GetFiles(ctx, p)
+			rc, err := j.Guest.Client.GetFiles(ctx, p)
 			if err != nil {
 				return err
 			}

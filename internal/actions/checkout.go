@@ -16,11 +16,11 @@ import (
 // checkout is actions/checkout served from the mirror: the run's own
 // commit (the cached tar of Spec.Source when fetch-depth is 1), or any
 // repository, ref and depth the configured git server has.
-func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) checkout(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	ev := j.Spec.Event
 	repo := cmpOr(strings.TrimSpace(with["repository"]), ev.Repo)
 	own := strings.EqualFold(repo, ev.Repo)
-	dest := j.Inst.Layout.Workspace
+	dest := j.Guest.Layout.Workspace
 	if p := strings.TrimSpace(with["path"]); p != "" {
 		rel, err := safeRel(p)
 		if err != nil {
@@ -45,7 +45,7 @@ func (r *Runner) checkout(ctx context.Context, j *runner.JobContext, idx int, wi
 	}
 	sub := strings.ToLower(strings.TrimSpace(with["submodules"]))
 	outputs := map[string]string{"ref": cmpOr(ref, ev.Ref), "commit": sha}
-	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && dest == j.Inst.Layout.Workspace && j.WorkspacePristine() {
+	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && dest == j.Guest.Layout.Workspace && j.WorkspacePristine() {
 		j.Log(idx, "The workspace already holds "+repo+"@"+sha+" (put there when the job was set up)")
 		return runner.StepOutcome{Outputs: outputs}, nil
 	}
@@ -181,10 +181,10 @@ func runGit(ctx context.Context, dir string, args ...string) (string, error) {
 }
 
 // putStream streams a tar written by src into dir in the sandbox.
-func putStream(ctx context.Context, j *runner.JobContext, dir string, src func(ctx context.Context, w io.Writer) error) error {
+func putStream(ctx context.Context, j *runner.Job, dir string, src func(ctx context.Context, w io.Writer) error) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(src(ctx, pw)) }()
-	err := j.Inst.Client.PutFiles(ctx, dir, pr)
+	err := j.Guest.Client.PutFiles(ctx, dir, pr)
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("putting the repository into %s: %w", dir, err)

@@ -77,7 +77,7 @@ func orLines(s, def string) []string {
 
 // run restores the dependency cache, sets cache-hit in out and registers
 // the save for a miss. A missing dependency file only warns, as upstream.
-func (d *depCache) run(ctx context.Context, r *Runner, j *runner.JobContext, idx int, out *runner.StepOutcome) error {
+func (d *depCache) run(ctx context.Context, r *Runner, j *runner.Job, idx int, out *runner.StepOutcome) error {
 	if d == nil {
 		return nil
 	}
@@ -92,7 +92,7 @@ func (d *depCache) run(ctx context.Context, r *Runner, j *runner.JobContext, idx
 	hash := expr.String(v)
 	if hash == "" {
 		j.Log(idx, fmt.Sprintf("##[warning]Restore cache failed: Dependencies file is not found in %s. Supported file pattern: %s",
-			j.Inst.Layout.Workspace, d.what))
+			j.Guest.Layout.Workspace, d.what))
 		return nil
 	}
 	with := map[string]string{"key": d.keyPrefix + hash, "path": strings.Join(d.paths, "\n")}

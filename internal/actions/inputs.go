@@ -21,7 +21,7 @@ import (
 // warning as GitHub does about unexpected and missing required inputs.
 // Names are matched case-insensitively; the result is keyed by the declared
 // name (or the name as given, for undeclared inputs).
-func (r *Runner) inputs(j *runner.JobContext, idx int, act *action, with, env map[string]string) map[string]string {
+func (r *Runner) inputs(j *runner.Job, idx int, act *action, with, env map[string]string) map[string]string {
 	out := map[string]string{}
 	given := map[string]string{}
 	for k, v := range with {
@@ -93,16 +93,16 @@ func inputEnvName(name string) string {
 
 // putTree copies the host directory dir into the sandbox at dst once per
 // sandbox (a marker file records that it is there).
-func putTree(ctx context.Context, j *runner.JobContext, dir, dst string) error {
+func putTree(ctx context.Context, j *runner.Job, dir, dst string) error {
 	marker := path.Join(dst, ".hookci-complete")
-	if _, err := j.Inst.Client.ReadFile(ctx, marker); err == nil {
+	if _, err := j.Guest.Client.ReadFile(ctx, marker); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(gitrepo.TarDir(pw, dir)) }()
-	err := j.Inst.Client.PutFiles(ctx, dst, pr)
+	err := j.Guest.Client.PutFiles(ctx, dst, pr)
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("copying the action into the sandbox: %w", err)

@@ -49,7 +49,7 @@ const LLMLabel = "translated by LLM (unverified)"
 
 // runDocker runs a docker action: there is no container runtime in the
 // sandboxes, so it fails unless the LLM fallback is configured.
-func (r *Runner) runDocker(ctx context.Context, j *runner.JobContext, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) runDocker(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
 	if r.cfg.LLM.Kind == "" {
 		return runner.StepOutcome{}, fmt.Errorf("%s: docker actions are not supported on this sandbox (no container runtime; image %s)", act.ref.Raw, act.meta.Runs.Image)
 	}

@@ -16,7 +16,7 @@ import (
 // right before main, in the same step), main, and post registered as a post
 // step of the job. Saved state (GITHUB_STATE, ::save-state::) reaches post as
 // STATE_<name>.
-func (r *Runner) runNode(ctx context.Context, j *runner.JobContext, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) runNode(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
 	runs := act.meta.Runs
 	if runs.Using == "node12" || runs.Using == "node16" {
 		j.Log(idx, fmt.Sprintf("##[warning]%s uses %s, which is no longer supported; running it with the sandbox's node (node20 or later)", act.ref.Raw, runs.Using))
@@ -52,13 +52,13 @@ func (r *Runner) runNode(ctx context.Context, j *runner.JobContext, idx int, act
 }
 
 // node runs one entry point of a JavaScript action.
-func (r *Runner) node(ctx context.Context, j *runner.JobContext, idx int, act *action, entry string, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) node(ctx context.Context, j *runner.Job, idx int, act *action, entry string, env map[string]string) (runner.StepOutcome, error) {
 	script := path.Join(act.dir, entry)
-	return j.Exec(ctx, idx, []string{"node", script}, j.Inst.Layout.Workspace, env, nil)
+	return j.Exec(ctx, idx, []string{"node", script}, j.Guest.Layout.Workspace, env, nil)
 }
 
 // evalCond evaluates a pre-if/post-if style condition (default always()).
-func evalCond(j *runner.JobContext, cond string, env map[string]string) (bool, error) {
+func evalCond(j *runner.Job, cond string, env map[string]string) (bool, error) {
 	if cond == "" {
 		cond = "always()"
 	}

@@ -13,10 +13,10 @@ import (
 
 // shell runs a helper script in the sandbox, outside any step's log, and
 // returns its output. A non-zero exit is an error carrying the output.
-func shell(ctx context.Context, j *runner.JobContext, script string, args ...string) (string, error) {
+func shell(ctx context.Context, j *runner.Job, script string, args ...string) (string, error) {
 	var out bytes.Buffer
 	argv := append([]string{"bash", "-c", script, "hookci"}, args...)
-	res, err := j.Inst.Client.Exec(ctx, agent.ExecRequest{Argv: argv, Env: envList(j.ProcessEnv(nil)), Dir: j.Inst.Layout.Workspace}, &out)
+	res, err := j.Guest.Client.Exec(ctx, agent.ExecRequest{Argv: argv, Env: envList(j.ProcessEnv(nil)), Dir: j.Guest.Layout.Workspace}, &out)
 	if err != nil {
 		return "", err
 	}
@@ -36,16 +36,16 @@ func envList(m map[string]string) []string {
 
 // absPath resolves a path input: ~ is the home directory, a relative path is
 // relative to the workspace.
-func absPath(j *runner.JobContext, p string) string {
+func absPath(j *runner.Job, p string) string {
 	switch {
 	case p == "~":
-		return j.Inst.Layout.Home
+		return j.Guest.Layout.Home
 	case strings.HasPrefix(p, "~/"):
-		return path.Join(j.Inst.Layout.Home, p[2:])
+		return path.Join(j.Guest.Layout.Home, p[2:])
 	case path.IsAbs(p):
 		return path.Clean(p)
 	}
-	return path.Join(j.Inst.Layout.Workspace, p)
+	return path.Join(j.Guest.Layout.Workspace, p)
 }
 
 // expandScript prints every existing path matching each argument (a glob,
@@ -59,7 +59,7 @@ done`
 
 // expand resolves path patterns (absolute, ~ or workspace-relative, globs)
 // to the existing paths in the sandbox, in order and without duplicates.
-func expand(ctx context.Context, j *runner.JobContext, patterns []string, hidden bool) ([]string, error) {
+func expand(ctx context.Context, j *runner.Job, patterns []string, hidden bool) ([]string, error) {
 	if len(patterns) == 0 {
 		return nil, nil
 	}
@@ -87,7 +87,7 @@ func expand(ctx context.Context, j *runner.JobContext, patterns []string, hidden
 }
 
 // kinds reports for each path whether it is a directory.
-func isDirs(ctx context.Context, j *runner.JobContext, paths []string) ([]bool, error) {
+func isDirs(ctx context.Context, j *runner.Job, paths []string) ([]bool, error) {
 	out, err := shell(ctx, j, `for p in "$@"; do if [ -d "$p" ]; then echo d; else echo f; fi; done`, paths...)
 	if err != nil {
 		return nil, err

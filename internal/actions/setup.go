@@ -63,9 +63,9 @@ type found struct {
 
 // find picks the best version for spec: from the tool cache, else the
 // sandbox's own installation.
-func (r *Runner) find(ctx context.Context, j *runner.JobContext, t *tool, spec, arch string) (found, error) {
+func (r *Runner) find(ctx context.Context, j *runner.Job, t *tool, spec, arch string) (found, error) {
 	var avail []string
-	if r.cfg.ToolCache != "" && j.Inst.Layout.ToolCache != "" {
+	if r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" {
 		name := t.dir
 		ents, _ := os.ReadDir(r.cfg.ToolCache)
 		for _, e := range ents {
@@ -80,7 +80,7 @@ func (r *Runner) find(ctx context.Context, j *runner.JobContext, t *tool, spec, 
 			}
 		}
 		if best := bestVersion(spec, avail); best != "" {
-			return found{version: best, dir: path.Join(j.Inst.Layout.ToolCache, name, best, arch)}, nil
+			return found{version: best, dir: path.Join(j.Guest.Layout.ToolCache, name, best, arch)}, nil
 		}
 	}
 	if out, err := shell(ctx, j, t.probe); err == nil {
@@ -105,7 +105,7 @@ func orNone(vs []string, arch string) string {
 }
 
 // setup runs a setup-* action once its version spec is known.
-func (r *Runner) setup(ctx context.Context, j *runner.JobContext, idx int, t *tool, spec string, with map[string]string,
+func (r *Runner) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spec string, with map[string]string,
 	paths func(dir string) []string, env func(dir string) map[string]string) (runner.StepOutcome, found, error) {
 	f, err := r.find(ctx, j, t, spec, toolArch(with["architecture"]))
 	if err != nil {
@@ -126,7 +126,7 @@ func (r *Runner) setup(ctx context.Context, j *runner.JobContext, idx int, t *to
 	return out, f, nil
 }
 
-func (r *Runner) setupGo(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) setupGo(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "go-version", "go-version-file", parseGoVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -140,7 +140,7 @@ func (r *Runner) setupGo(ctx context.Context, j *runner.JobContext, idx int, wit
 	return out, goDepCache(f.version, with).run(ctx, r, j, idx, &out)
 }
 
-func (r *Runner) setupNode(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) setupNode(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "node-version", "node-version-file", parseNodeVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -158,7 +158,7 @@ func (r *Runner) setupNode(ctx context.Context, j *runner.JobContext, idx int, w
 	return out, dc.run(ctx, r, j, idx, &out)
 }
 
-func (r *Runner) setupPython(ctx context.Context, j *runner.JobContext, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Runner) setupPython(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "python-version", "python-version-file", parsePlainVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -185,7 +185,7 @@ func (r *Runner) setupPython(ctx context.Context, j *runner.JobContext, idx int,
 
 // versionSpec reads the version input, or the version file input (read
 // from the workspace); neither set means any version.
-func (r *Runner) versionSpec(ctx context.Context, j *runner.JobContext, with map[string]string, input, fileInput string, parse func(name string, data []byte) string) (string, error) {
+func (r *Runner) versionSpec(ctx context.Context, j *runner.Job, with map[string]string, input, fileInput string, parse func(name string, data []byte) string) (string, error) {
 	if v := strings.TrimSpace(with[input]); v != "" {
 		if vs := lines(v); len(vs) > 0 {
 			return vs[0], nil
@@ -195,7 +195,7 @@ func (r *Runner) versionSpec(ctx context.Context, j *runner.JobContext, with map
 	if file == "" {
 		return "*", nil
 	}
-	data, err := j.Inst.Client.ReadFile(ctx, absPath(j, file))
+	data, err := j.Guest.Client.ReadFile(ctx, absPath(j, file))
 	if err != nil {
 		//lint:ignore ST1005 setup-go/node/python's wording, shown in the step log
 		return "", fmt.Errorf("The specified %s version file at: %s does not exist", strings.TrimSuffix(input, "-version"), file)

@@ -115,6 +115,7 @@ func (s *Store) Open(runID int64, name string) (*os.File, Artifact, error) {
 
 // ErrExists is returned when an artifact name is taken and overwrite is off
 // (in GitHub's words, which the upload step shows).
+//
 //lint:ignore ST1005 upload-artifact's wording, shown in the step log
 var ErrExists = errors.New("Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run")
 

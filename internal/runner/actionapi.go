@@ -15,12 +15,12 @@ import (
 // "bash" or "sh", or a template containing {0}; "" is GitHub's default
 // "bash -e {0}") in dir (absolute, or relative to the workspace; "" is the
 // workspace). It is what a run: step does once its script is interpolated.
-func (j *JobContext) RunScript(ctx context.Context, idx int, script, shell, dir string, env map[string]string) (StepOutcome, error) {
+func (j *Job) RunScript(ctx context.Context, idx int, script, shell, dir string, env map[string]string) (StepOutcome, error) {
 	argvTmpl, ext, err := shellCommand(shell)
 	if err != nil {
 		return StepOutcome{}, err
 	}
-	wd := j.Inst.Layout.Workspace
+	wd := j.Guest.Layout.Workspace
 	if dir != "" {
 		if path.IsAbs(dir) {
 			wd = path.Clean(dir)
@@ -28,7 +28,7 @@ func (j *JobContext) RunScript(ctx context.Context, idx int, script, shell, dir 
 			wd = path.Join(wd, dir)
 		}
 	}
-	scriptPath := path.Join(j.Inst.Layout.Temp, randomID()+ext)
+	scriptPath := path.Join(j.Guest.Layout.Temp, randomID()+ext)
 	argv := make([]string, len(argvTmpl))
 	for i, a := range argvTmpl {
 		argv[i] = strings.ReplaceAll(a, "{0}", scriptPath)
@@ -41,7 +41,7 @@ func (j *JobContext) RunScript(ctx context.Context, idx int, script, shell, dir 
 
 // GitHubCopy returns a copy of the github context, for an action to set
 // its own action_path, action_repository and action_ref in.
-func (j *JobContext) GitHubCopy() *expr.Object {
+func (j *Job) GitHubCopy() *expr.Object {
 	o := expr.NewObject()
 	j.github.Range(func(k string, v expr.Value) bool {
 		o.Set(k, v)
@@ -52,4 +52,4 @@ func (j *JobContext) GitHubCopy() *expr.Object {
 
 // ProcessEnv is the environment a process started with env would see (the
 // GITHUB_* variables, HOME, PATH with GITHUB_PATH additions, then env).
-func (j *JobContext) ProcessEnv(env map[string]string) map[string]string { return j.processEnv(env) }
+func (j *Job) ProcessEnv(env map[string]string) map[string]string { return j.processEnv(env) }

@@ -22,7 +22,7 @@ type PostStep struct {
 }
 
 // AddPost registers a post step.
-func (j *JobContext) AddPost(p PostStep) { j.posts = append(j.posts, p) }
+func (j *Job) AddPost(p PostStep) { j.posts = append(j.posts, p) }
 
 // Exec runs argv in the sandbox as part of step idx: the GITHUB_ENV,
 // GITHUB_OUTPUT, GITHUB_PATH, GITHUB_STATE and GITHUB_STEP_SUMMARY files are
@@ -30,41 +30,41 @@ func (j *JobContext) AddPost(p PostStep) { j.posts = append(j.posts, p) }
 // workflow commands in the output are acted on and the output is masked and
 // logged. files are written first (absolute paths in the sandbox). env is the
 // step's environment (GITHUB_* and the defaults are added).
-func (j *JobContext) Exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
+func (j *Job) Exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
 	return j.exec(ctx, idx, argv, dir, env, files)
 }
 
 // ExprEnv is the expression environment of the current step with env as the
 // env context. Callers may replace entries of Contexts (composite actions set
 // inputs and their own steps).
-func (j *JobContext) ExprEnv(env map[string]string) *expr.Env { return j.exprEnv(env) }
+func (j *Job) ExprEnv(env map[string]string) *expr.Env { return j.exprEnv(env) }
 
 // Log writes a line to step idx's log, masked.
-func (j *JobContext) Log(idx int, line string) { j.sink.StepLog(idx, j.Masker.Mask(line)) }
+func (j *Job) Log(idx int, line string) { j.sink.StepLog(idx, j.Masker.Mask(line)) }
 
 // SetEnv adds to the job's environment, as a GITHUB_ENV line does.
-func (j *JobContext) SetEnv(name, value string) { j.envAdds[name] = value }
+func (j *Job) SetEnv(name, value string) { j.envAdds[name] = value }
 
 // AddPath prepends dir to PATH for later steps, as a GITHUB_PATH line does.
-func (j *JobContext) AddPath(dir string) { j.pathAdds = append([]string{dir}, j.pathAdds...) }
+func (j *Job) AddPath(dir string) { j.pathAdds = append([]string{dir}, j.pathAdds...) }
 
 // JobEnv is the job's environment for a new step (workflow env, job env,
 // GITHUB_ENV additions).
-func (j *JobContext) JobEnv() map[string]string { return j.jobEnv() }
+func (j *Job) JobEnv() map[string]string { return j.jobEnv() }
 
 // WorkspacePristine reports whether the workspace holds exactly the run's
 // commit as the setup step put it: no process has run in the job yet.
-func (j *JobContext) WorkspacePristine() bool { return j.sourcePut && j.execs == 0 }
+func (j *Job) WorkspacePristine() bool { return j.sourcePut && j.execs == 0 }
 
 // StepIndex is the index of the step running now.
-func (j *JobContext) StepIndex() int { return j.stepIdx }
+func (j *Job) StepIndex() int { return j.stepIdx }
 
 // Status is the job's status so far (for success()/failure() in nested steps).
-func (j *JobContext) Status() expr.JobStatus { return j.status }
+func (j *Job) Status() expr.JobStatus { return j.status }
 
 // runPosts runs the registered post steps, last registered first, as steps
 // from index first on.
-func (j *JobContext) runPosts(ctx context.Context, first int) error {
+func (j *Job) runPosts(ctx context.Context, first int) error {
 	for i := len(j.posts) - 1; i >= 0; i-- {
 		p := j.posts[i]
 		idx := first + (len(j.posts) - 1 - i)
@@ -75,7 +75,7 @@ func (j *JobContext) runPosts(ctx context.Context, first int) error {
 	return nil
 }
 
-func (j *JobContext) runPost(jobCtx context.Context, idx int, p PostStep) error {
+func (j *Job) runPost(jobCtx context.Context, idx int, p PostStep) error {
 	j.stepIdx = idx
 	ctx := jobCtx
 	if jobCtx.Err() != nil {

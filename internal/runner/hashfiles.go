@@ -17,10 +17,10 @@ import (
 // hashFiles implements hashFiles(): the SHA-256 over the SHA-256 of every
 // regular file in the workspace matched by the patterns (GitHub's filter
 // pattern syntax, '!' excludes), in path order; "" when nothing matches.
-func (j *JobContext) hashFiles(patterns []string) (string, error) {
+func (j *Job) hashFiles(patterns []string) (string, error) {
 	ctx, cancel := context.WithCancel(j.ctx)
 	defer cancel()
-	rc, err := j.Inst.Client.GetFiles(ctx, j.Inst.Layout.Workspace)
+	rc, err := j.Guest.Client.GetFiles(ctx, j.Guest.Layout.Workspace)
 	if err != nil {
 		return "", err
 	}
@@ -29,7 +29,7 @@ func (j *JobContext) hashFiles(patterns []string) (string, error) {
 	for _, p := range patterns {
 		neg := strings.HasPrefix(p, "!")
 		p = strings.TrimPrefix(strings.TrimPrefix(p, "!"), "./")
-		if ws := j.Inst.Layout.Workspace + "/"; strings.HasPrefix(p, ws) {
+		if ws := j.Guest.Layout.Workspace + "/"; strings.HasPrefix(p, ws) {
 			p = strings.TrimPrefix(p, ws)
 		}
 		if neg {

@@ -14,7 +14,7 @@ const maxLine = 64 << 10
 // lineWriter splits a step's output into lines, acts on workflow commands,
 // masks what is left and hands it to the sink.
 type lineWriter struct {
-	j         *JobContext
+	j         *Job
 	idx       int
 	buf       []byte
 	outputs   map[string]string
@@ -23,7 +23,7 @@ type lineWriter struct {
 	debug     bool
 }
 
-func newLineWriter(j *JobContext, idx int) *lineWriter {
+func newLineWriter(j *Job, idx int) *lineWriter {
 	debug := j.Spec.Secrets["ACTIONS_STEP_DEBUG"] == "true" || j.Spec.Vars["ACTIONS_STEP_DEBUG"] == "true"
 	return &lineWriter{j: j, idx: idx, outputs: map[string]string{}, debug: debug}
 }

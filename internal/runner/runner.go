@@ -70,7 +70,7 @@ type NeedResult struct {
 // (its message goes to the step's log); an *agent.InfraError fails the job
 // as an infrastructure failure.
 type ActionRunner interface {
-	RunAction(ctx context.Context, j *JobContext, step *workflow.Step, with, env map[string]string) (StepOutcome, error)
+	RunAction(ctx context.Context, j *Job, step *workflow.Step, with, env map[string]string) (StepOutcome, error)
 }
 
 // Sink receives a job's progress. Calls come from one goroutine, in order.
@@ -108,7 +108,7 @@ const setupStep = 0
 // not an error: Run returns an error only when the infrastructure failed (the
 // error then wraps an *agent.InfraError) or the spec cannot run at all.
 func Run(ctx context.Context, g *Guest, spec *Spec, sink Sink) (*Result, error) {
-	j, err := newJobContext(ctx, g, spec, sink)
+	j, err := newJob(ctx, g, spec, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +117,11 @@ func Run(ctx context.Context, g *Guest, spec *Spec, sink Sink) (*Result, error) 
 	return res, err
 }
 
-// JobContext is the state of one running job. Action runners use it to run
+// Job is the state of one running job. Action executors use it to run
 // processes and read and change the job's environment.
-type JobContext struct {
+type Job struct {
 	Spec     *Spec
-	Inst     *Guest
+	Guest    *Guest
 	Masker   *Masker
 	sink     Sink // capped, masking names
 	capped   *cappedSink
@@ -146,7 +146,7 @@ type JobContext struct {
 	ctx context.Context
 }
 
-func newJobContext(ctx context.Context, inst *Guest, spec *Spec, sink Sink) (*JobContext, error) {
+func newJob(ctx context.Context, inst *Guest, spec *Spec, sink Sink) (*Job, error) {
 	if spec.Job == nil || spec.Workflow == nil {
 		return nil, errors.New("runner: spec has no job")
 	}
@@ -171,8 +171,8 @@ func newJobContext(ctx context.Context, inst *Guest, spec *Spec, sink Sink) (*Jo
 		masker.Add(spec.Event.Token)
 	}
 	capped := newCappedSink(sink, masker, spec.Limits)
-	j := &JobContext{
-		Spec: spec, Inst: inst, Masker: masker, sink: capped, capped: capped, github: gh, runnerCx: rc,
+	j := &Job{
+		Spec: spec, Guest: inst, Masker: masker, sink: capped, capped: capped, github: gh, runnerCx: rc,
 		envAdds: map[string]string{}, steps: expr.NewObject(),
 		fileDir: inst.Layout.Temp + "/_runner_file_commands", ctx: ctx,
 	}
@@ -192,7 +192,7 @@ func runnerArch() string {
 	return "X64"
 }
 
-func (j *JobContext) run(ctx context.Context) (*Result, error) {
+func (j *Job) run(ctx context.Context) (*Result, error) {
 	job := j.Spec.Job
 	timeout := 360 * time.Minute
 	if raw := job.TimeoutMinutes; raw != "" {
@@ -229,7 +229,7 @@ func (j *JobContext) run(ctx context.Context) (*Result, error) {
 
 // failSetup ends a job that could not start its steps as a failure, with the
 // reason in the "Set up job" log.
-func (j *JobContext) failSetup(err error) (*Result, error) {
+func (j *Job) failSetup(err error) (*Result, error) {
 	now := time.Now()
 	j.sink.StepStarted(setupStep, "Set up job")
 	j.logError(setupStep, err.Error())
@@ -241,14 +241,14 @@ func (j *JobContext) failSetup(err error) (*Result, error) {
 	return &j.result, nil
 }
 
-func (j *JobContext) logError(idx int, msg string) {
+func (j *Job) logError(idx int, msg string) {
 	for _, line := range strings.Split(msg, "\n") {
 		j.sink.StepLog(idx, "##[error]"+j.Masker.Mask(line))
 	}
 }
 
 // finish computes the job's conclusion and outputs.
-func (j *JobContext) finish(ctx, jobCtx context.Context) {
+func (j *Job) finish(ctx, jobCtx context.Context) {
 	switch {
 	case errors.Is(jobCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		j.result.Conclusion = "timed_out"
@@ -285,7 +285,7 @@ func (j *JobContext) finish(ctx, jobCtx context.Context) {
 
 // exprEnv returns the expression environment for the current step; stepEnv
 // (nil outside a step) is the env context.
-func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
+func (j *Job) exprEnv(stepEnv map[string]string) *expr.Env {
 	envMap := stepEnv
 	if envMap == nil {
 		envMap = j.jobEnv()
@@ -330,7 +330,7 @@ func (j *JobContext) exprEnv(stepEnv map[string]string) *expr.Env {
 	}
 }
 
-func (j *JobContext) secretsValue() expr.Value {
+func (j *Job) secretsValue() expr.Value {
 	s := maps.Clone(j.Spec.Secrets)
 	if s == nil {
 		s = map[string]string{}
@@ -340,7 +340,7 @@ func (j *JobContext) secretsValue() expr.Value {
 }
 
 // jobEnv is the workflow env, then the job env, evaluated, then GITHUB_ENV additions.
-func (j *JobContext) jobEnv() map[string]string {
+func (j *Job) jobEnv() map[string]string {
 	if j.env == nil {
 		j.env = maps.Clone(j.Spec.ExtraEnv)
 		if j.env == nil {
@@ -357,7 +357,7 @@ func (j *JobContext) jobEnv() map[string]string {
 
 // evalEnvInto evaluates an env: section into dst, logging problems to the
 // current step.
-func (j *JobContext) evalEnvInto(dst map[string]string, e workflow.Env) {
+func (j *Job) evalEnvInto(dst map[string]string, e workflow.Env) {
 	env := j.exprEnvWith(dst)
 	if e.Expr != "" {
 		v, err := expr.EvaluateValue(e.Expr, env)
@@ -384,7 +384,7 @@ func (j *JobContext) evalEnvInto(dst map[string]string, e workflow.Env) {
 }
 
 // exprEnvWith is exprEnv with env as it stands mid-evaluation (j.env may be nil).
-func (j *JobContext) exprEnvWith(env map[string]string) *expr.Env {
+func (j *Job) exprEnvWith(env map[string]string) *expr.Env {
 	saved := j.env
 	if saved == nil {
 		j.env = map[string]string{} // avoid recursion while the job env is built

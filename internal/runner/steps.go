@@ -28,18 +28,18 @@ type StepOutcome struct {
 }
 
 // setup is the "Set up job" step: the workspace and the event file.
-func (j *JobContext) setup(ctx context.Context) error {
+func (j *Job) setup(ctx context.Context) error {
 	started := time.Now()
 	j.sink.StepStarted(setupStep, "Set up job")
-	j.sink.StepLog(setupStep, fmt.Sprintf("hookci runner, sandbox backend %q", j.Inst.Backend))
-	j.sink.StepLog(setupStep, "Workspace: "+j.Inst.Layout.Workspace)
+	j.sink.StepLog(setupStep, fmt.Sprintf("hookci runner, sandbox backend %q", j.Guest.Backend))
+	j.sink.StepLog(setupStep, "Workspace: "+j.Guest.Layout.Workspace)
 	var err error
 	switch {
-	case j.Inst.WorkspaceReady:
+	case j.Guest.WorkspaceReady:
 		j.sink.StepLog(setupStep, "The workspace came with the sandbox (a disk holding the commit)")
 		j.sourcePut = true
 	case j.Spec.Source != nil:
-		err = j.putSource(ctx, j.Inst.Layout.Workspace)
+		err = j.putSource(ctx, j.Guest.Layout.Workspace)
 		j.sourcePut = err == nil
 	}
 	if err == nil {
@@ -49,7 +49,7 @@ func (j *JobContext) setup(ctx context.Context) error {
 		addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o600)
 		addDir(tw, "_runner_file_commands")
 		tw.Close()
-		err = j.Inst.Client.PutFiles(ctx, j.Inst.Layout.Temp, &buf)
+		err = j.Guest.Client.PutFiles(ctx, j.Guest.Layout.Temp, &buf)
 	}
 	r := StepResult{Name: "Set up job", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
 	if err != nil {
@@ -69,10 +69,10 @@ func eventJSON(p []byte) []byte {
 }
 
 // putSource streams the checked-out commit into dir in the sandbox.
-func (j *JobContext) putSource(ctx context.Context, dir string) error {
+func (j *Job) putSource(ctx context.Context, dir string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(j.Spec.Source(ctx, pw)) }()
-	err := j.Inst.Client.PutFiles(ctx, dir, pr)
+	err := j.Guest.Client.PutFiles(ctx, dir, pr)
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("putting the repository into the workspace: %w", err)
@@ -107,7 +107,7 @@ func defaultStepName(s *workflow.Step) string {
 }
 
 // runStep runs user step number idx. Only an infrastructure failure is an error.
-func (j *JobContext) runStep(jobCtx context.Context, idx int, s *workflow.Step) error {
+func (j *Job) runStep(jobCtx context.Context, idx int, s *workflow.Step) error {
 	j.stepIdx = idx
 	started := time.Now()
 	ctx := jobCtx
@@ -233,7 +233,7 @@ func infraErr(err error, ctx context.Context) error {
 }
 
 // runUses runs a uses: step: the built-ins here, anything else through Spec.Actions.
-func (j *JobContext) runUses(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
+func (j *Job) runUses(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
 	with := map[string]string{}
 	for _, kv := range s.With {
 		v, err := expr.Interpolate(kv.Value, xenv)
@@ -255,8 +255,8 @@ func (j *JobContext) runUses(ctx context.Context, idx int, s *workflow.Step, env
 
 // checkout is the built-in actions/checkout for the run's own repository and
 // commit: the commit goes into path (default: the workspace itself).
-func (j *JobContext) checkout(ctx context.Context, idx int, with map[string]string) (StepOutcome, error) {
-	dir := j.Inst.Layout.Workspace
+func (j *Job) checkout(ctx context.Context, idx int, with map[string]string) (StepOutcome, error) {
+	dir := j.Guest.Layout.Workspace
 	if p := strings.TrimSpace(with["path"]); p != "" && p != "." {
 		clean := path.Clean("/" + p)
 		if strings.Contains(p, "..") && clean == "/" {
@@ -275,7 +275,7 @@ func (j *JobContext) checkout(ctx context.Context, idx int, with map[string]stri
 }
 
 // runScript runs a run: step.
-func (j *JobContext) runScript(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
+func (j *Job) runScript(ctx context.Context, idx int, s *workflow.Step, env map[string]string, xenv *expr.Env) (StepOutcome, error) {
 	script, err := expr.Interpolate(s.Run, xenv)
 	if err != nil {
 		return StepOutcome{}, fmt.Errorf("run: %w", err)
@@ -302,7 +302,7 @@ func (j *JobContext) runScript(ctx context.Context, idx int, s *workflow.Step, e
 // exec runs argv as one step: file-command files are prepared, extra files
 // written, output parsed for workflow commands and masked, and the file
 // commands applied afterwards.
-func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
+func (j *Job) exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
 	fcDir := path.Join(j.fileDir, fmt.Sprintf("step%d", idx))
 	names := map[string]string{
 		"GITHUB_ENV": "env", "GITHUB_OUTPUT": "output", "GITHUB_PATH": "path",
@@ -324,7 +324,7 @@ func (j *JobContext) exec(ctx context.Context, idx int, argv []string, dir strin
 	req.Env = envList(full)
 	lw := newLineWriter(j, idx)
 	j.execs++
-	res, err := j.Inst.Client.Exec(ctx, req, lw)
+	res, err := j.Guest.Client.Exec(ctx, req, lw)
 	lw.Flush()
 	if err != nil {
 		return StepOutcome{}, err
@@ -358,7 +358,7 @@ type fileCommands struct {
 }
 
 // limit is the most a file-command file (by base name) may hold.
-func (j *JobContext) fileLimit(base string) int64 {
+func (j *Job) fileLimit(base string) int64 {
 	l := j.Spec.Limits.WithDefaults()
 	if base == "summary" {
 		return l.SummaryBytes
@@ -367,13 +367,13 @@ func (j *JobContext) fileLimit(base string) int64 {
 }
 
 // processEnv is the environment a step's process sees.
-func (j *JobContext) processEnv(env map[string]string) map[string]string {
+func (j *Job) processEnv(env map[string]string) map[string]string {
 	full := map[string]string{
-		"HOME": j.Inst.Layout.Home,
+		"HOME": j.Guest.Layout.Home,
 		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG": "C.UTF-8",
 	}
-	if p := j.Inst.Layout.Path; p != "" {
+	if p := j.Guest.Layout.Path; p != "" {
 		full["PATH"] = p
 	}
 	for k, v := range githubEnv(j.github, j.runnerCx) {
@@ -411,9 +411,9 @@ func envList(m map[string]string) []string {
 // readFileCommands reads a step's file-command files (when they were too big
 // to come back with the exec).
 // A file over its limit is not read (only its size is kept).
-func (j *JobContext) readFileCommands(ctx context.Context, fcDir string) (fileCommands, error) {
+func (j *Job) readFileCommands(ctx context.Context, fcDir string) (fileCommands, error) {
 	fc := fileCommands{contents: map[string][]byte{}, sizes: map[string]int64{}}
-	rc, err := j.Inst.Client.GetFiles(ctx, fcDir)
+	rc, err := j.Guest.Client.GetFiles(ctx, fcDir)
 	if err != nil {
 		return fc, err
 	}
@@ -446,7 +446,7 @@ func (j *JobContext) readFileCommands(ctx context.Context, fcDir string) (fileCo
 }
 
 // applyFileCommands applies a step's GITHUB_* files (by base name).
-func (j *JobContext) applyFileCommands(idx int, fc fileCommands, out *StepOutcome) {
+func (j *Job) applyFileCommands(idx int, fc fileCommands, out *StepOutcome) {
 	if out.Outputs == nil {
 		out.Outputs = map[string]string{}
 	}
@@ -495,7 +495,7 @@ func (j *JobContext) applyFileCommands(idx int, fc fileCommands, out *StepOutcom
 
 // saveState records GITHUB_STATE / ::save-state:: values of the current
 // step, which the post step of the same action sees as STATE_<name>.
-func (j *JobContext) saveState(k, v string) {
+func (j *Job) saveState(k, v string) {
 	if j.state == nil {
 		j.state = map[int]map[string]string{}
 	}
@@ -506,7 +506,7 @@ func (j *JobContext) saveState(k, v string) {
 }
 
 // State returns the state saved by step idx (for an action's post step).
-func (j *JobContext) State(idx int) map[string]string { return j.state[idx] }
+func (j *Job) State(idx int) map[string]string { return j.state[idx] }
 
 func randomID() string {
 	b := make([]byte, 8)
