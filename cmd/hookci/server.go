@@ -36,7 +36,7 @@ type server struct {
 	handler  http.Handler
 	reapers  []func(context.Context) error
 	gh       *github.Client
-	acts     *actions.Runner
+	acts     *actions.Executor
 	closers  []func() // run at close, after the queue stopped
 }
 
@@ -89,7 +89,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.reapers = append(s.reapers, sandboxes.Reap)
 	metrics := web.NewMetrics(st.QueueDepth)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
-	acts, err := actions.New(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
+	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
 		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
 	if err != nil {
 		st.Close()

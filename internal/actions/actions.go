@@ -33,8 +33,8 @@ type Config struct {
 	LLM LLMConfig
 }
 
-// Runner runs actions; it implements runner.ActionRunner.
-type Runner struct {
+// Executor runs uses: steps; it implements runner.ActionExecutor.
+type Executor struct {
 	cfg       Config
 	artifacts *artifact.Store
 	caches    *cacheStore
@@ -43,8 +43,8 @@ type Runner struct {
 // maxDepth bounds nested composite actions (GitHub allows 10 levels).
 const maxDepth = 10
 
-// New returns a Runner.
-func New(cfg Config) (*Runner, error) {
+// NewExecutor returns an Executor.
+func NewExecutor(cfg Config) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -54,22 +54,22 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.LLM.validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg}
+	r := &Executor{cfg: cfg}
 	r.artifacts = artifact.NewStore(path.Join(cfg.DataDir, "artifacts"))
 	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches")}
 	return r, nil
 }
 
 // Artifacts is the store of uploaded artifacts (for the web download route).
-func (r *Runner) Artifacts() *artifact.Store { return r.artifacts }
+func (r *Executor) Artifacts() *artifact.Store { return r.artifacts }
 
 // RunAction runs one uses: step.
-func (r *Runner) RunAction(ctx context.Context, j *runner.Job, step *workflow.Step, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) RunAction(ctx context.Context, j *runner.Job, step *workflow.Step, with, env map[string]string) (runner.StepOutcome, error) {
 	return r.run(ctx, j, j.StepIndex(), step.Uses, with, env, 0)
 }
 
 // run runs the action uses as (part of) step idx, depth levels of composite deep.
-func (r *Runner) run(ctx context.Context, j *runner.Job, idx int, uses string, with, env map[string]string, depth int) (runner.StepOutcome, error) {
+func (r *Executor) run(ctx context.Context, j *runner.Job, idx int, uses string, with, env map[string]string, depth int) (runner.StepOutcome, error) {
 	if depth > maxDepth {
 		return runner.StepOutcome{}, fmt.Errorf("composite actions are nested more than %d levels deep at %s", maxDepth, uses)
 	}
@@ -122,7 +122,7 @@ func (a *action) refName() string {
 }
 
 // load finds the action's metadata and makes its files available in the sandbox.
-func (r *Runner) load(ctx context.Context, j *runner.Job, ref Ref) (*action, error) {
+func (r *Executor) load(ctx context.Context, j *runner.Job, ref Ref) (*action, error) {
 	if ref.Kind == RefLocal {
 		dir := path.Join(j.Guest.Layout.Workspace, ref.Path)
 		meta, err := r.readMeta(func(name string) ([]byte, error) {
@@ -151,7 +151,7 @@ func (r *Runner) load(ctx context.Context, j *runner.Job, ref Ref) (*action, err
 }
 
 // readMeta reads action.yml (or action.yaml) through read.
-func (r *Runner) readMeta(read func(name string) ([]byte, error), where string) (*Metadata, error) {
+func (r *Executor) readMeta(read func(name string) ([]byte, error), where string) (*Metadata, error) {
 	for _, name := range []string{"action.yml", "action.yaml"} {
 		data, err := read(name)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -21,7 +21,7 @@ import (
 // The native actions/upload-artifact@v4 and download-artifact@v4: artifacts
 // are zips kept per run by the artifact.Store.
 
-func (r *Runner) uploadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) uploadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	name := cmpOr(strings.TrimSpace(with["name"]), "artifact")
 	if err := artifact.ValidName(name); err != nil {
 		return runner.StepOutcome{}, err
@@ -196,7 +196,7 @@ func (z *zipper) skip(abs, rel string) bool {
 	return false
 }
 
-func (r *Runner) downloadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) downloadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	runID := j.Spec.Event.RunID
 	if v := strings.TrimSpace(with["run-id"]); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -246,7 +246,7 @@ func (r *Runner) downloadArtifact(ctx context.Context, j *runner.Job, idx int, w
 
 // extractArtifact unpacks an artifact's zip into target in the sandbox,
 // refusing entries that would leave it.
-func (r *Runner) extractArtifact(ctx context.Context, j *runner.Job, runID int64, name, target string) error {
+func (r *Executor) extractArtifact(ctx context.Context, j *runner.Job, runID int64, name, target string) error {
 	f, _, err := r.artifacts.Open(runID, name)
 	if err != nil {
 		return err

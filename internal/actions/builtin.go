@@ -8,19 +8,19 @@ import (
 )
 
 // builtinFunc runs a built-in action natively.
-type builtinFunc func(r *Runner, ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error)
+type builtinFunc func(r *Executor, ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error)
 
 // builtins are the actions run natively, by owner/repo[/path] (any ref).
 var builtins = map[string]builtinFunc{
-	"actions/checkout":          (*Runner).checkout,
-	"actions/cache":             (*Runner).cacheBoth,
-	"actions/cache/restore":     (*Runner).cacheRestore,
-	"actions/cache/save":        (*Runner).cacheSave,
-	"actions/upload-artifact":   (*Runner).uploadArtifact,
-	"actions/download-artifact": (*Runner).downloadArtifact,
-	"actions/setup-go":          (*Runner).setupGo,
-	"actions/setup-node":        (*Runner).setupNode,
-	"actions/setup-python":      (*Runner).setupPython,
+	"actions/checkout":          (*Executor).checkout,
+	"actions/cache":             (*Executor).cacheBoth,
+	"actions/cache/restore":     (*Executor).cacheRestore,
+	"actions/cache/save":        (*Executor).cacheSave,
+	"actions/upload-artifact":   (*Executor).uploadArtifact,
+	"actions/download-artifact": (*Executor).downloadArtifact,
+	"actions/setup-go":          (*Executor).setupGo,
+	"actions/setup-node":        (*Executor).setupNode,
+	"actions/setup-python":      (*Executor).setupPython,
 }
 
 // BuiltinNames lists the actions run natively.

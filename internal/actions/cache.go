@@ -32,7 +32,7 @@ type cacheReq struct {
 	scopes      []string
 }
 
-func (r *Runner) cacheRequest(j *runner.Job, with map[string]string, needKey bool) (*cacheReq, error) {
+func (r *Executor) cacheRequest(j *runner.Job, with map[string]string, needKey bool) (*cacheReq, error) {
 	q := &cacheReq{repo: j.Spec.Event.Repo, key: strings.TrimSpace(with["key"]), paths: lines(with["path"]),
 		restoreKeys: lines(with["restore-keys"])}
 	if q.key == "" && needKey {
@@ -86,7 +86,7 @@ func cacheScopes(ev runner.EventInfo) []string {
 }
 
 // cacheBoth is actions/cache: restore now, save in a post step on a miss.
-func (r *Runner) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, q, exact, err := r.restore(ctx, j, idx, with)
 	if err != nil || out.Failed {
 		return out, err
@@ -101,13 +101,13 @@ func (r *Runner) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, en
 }
 
 // cacheRestore is actions/cache/restore.
-func (r *Runner) cacheRestore(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheRestore(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, _, _, err := r.restore(ctx, j, idx, with)
 	return out, err
 }
 
 // cacheSave is actions/cache/save.
-func (r *Runner) cacheSave(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheSave(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	q, err := r.cacheRequest(j, with, true)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -115,7 +115,7 @@ func (r *Runner) cacheSave(ctx context.Context, j *runner.Job, idx int, with, en
 	return runner.StepOutcome{}, r.save(ctx, j, idx, q)
 }
 
-func (r *Runner) restore(ctx context.Context, j *runner.Job, idx int, with map[string]string) (runner.StepOutcome, *cacheReq, bool, error) {
+func (r *Executor) restore(ctx context.Context, j *runner.Job, idx int, with map[string]string) (runner.StepOutcome, *cacheReq, bool, error) {
 	q, err := r.cacheRequest(j, with, true)
 	if err != nil {
 		return runner.StepOutcome{}, nil, false, err
@@ -146,7 +146,7 @@ func (r *Runner) restore(ctx context.Context, j *runner.Job, idx int, with map[s
 }
 
 // restoreInto puts a cache's files back at their paths in the sandbox.
-func (r *Runner) restoreInto(ctx context.Context, j *runner.Job, repo string, m *cacheMeta) error {
+func (r *Executor) restoreInto(ctx context.Context, j *runner.Job, repo string, m *cacheMeta) error {
 	f, err := r.caches.open(repo, m)
 	if err != nil {
 		return err
@@ -230,7 +230,7 @@ func toEntry(j *runner.Job, p string, dir bool) cacheEntry {
 }
 
 // save archives the cache's paths from the sandbox under q.key in the run's scope.
-func (r *Runner) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq) error {
+func (r *Executor) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq) error {
 	paths, err := expand(ctx, j, q.paths, true)
 	if err != nil {
 		return err

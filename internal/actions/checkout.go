@@ -16,7 +16,7 @@ import (
 // checkout is actions/checkout served from the mirror: the run's own
 // commit (the cached tar of Spec.Source when fetch-depth is 1), or any
 // repository, ref and depth the configured git server has.
-func (r *Runner) checkout(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	ev := j.Spec.Event
 	repo := cmpOr(strings.TrimSpace(with["repository"]), ev.Repo)
 	own := strings.EqualFold(repo, ev.Repo)
@@ -78,7 +78,7 @@ func (r *Runner) checkout(ctx context.Context, j *runner.Job, idx int, with, env
 // checkoutTarget resolves the ref input to a commit (and a branch name when
 // it names a branch): the run's own repository is asked as planning asks
 // it, another repository with token only.
-func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref string, ev runner.EventInfo, token string) (sha, branch string, err error) {
+func (r *Executor) checkoutTarget(ctx context.Context, repo string, own bool, ref string, ev runner.EventInfo, token string) (sha, branch string, err error) {
 	if own && (ref == "" || ref == ev.SHA || ref == ev.Ref) {
 		return ev.SHA, strings.TrimPrefix(ev.Ref, "refs/heads/"), nil
 	}
@@ -118,7 +118,7 @@ func (r *Runner) checkoutTarget(ctx context.Context, repo string, own bool, ref 
 	return "", "", fmt.Errorf("A branch or tag with the name '%s' could not be found in %s: %w", ref, repo, lastErr)
 }
 
-func (r *Runner) lsRemote(ctx context.Context, repo, ref string, own bool, token string) (string, error) {
+func (r *Executor) lsRemote(ctx context.Context, repo, ref string, own bool, token string) (string, error) {
 	if own {
 		return r.cfg.Git.ResolveRef(ctx, repo, ref)
 	}
@@ -130,7 +130,7 @@ func (r *Runner) lsRemote(ctx context.Context, repo, ref string, own bool, token
 // another repository is fetched with token only (see credential.go).
 // Submodules ("true" or "recursive") are checked out by submodules, never by
 // git following .gitmodules.
-func (r *Runner) workingCopy(ctx context.Context, repo string, own bool, token, sha, branch string, depth int, submodules, dir string) error {
+func (r *Executor) workingCopy(ctx context.Context, repo string, own bool, token, sha, branch string, depth int, submodules, dir string) error {
 	var m *gitrepo.Mirror
 	var err error
 	if own {
@@ -151,7 +151,7 @@ func (r *Runner) workingCopy(ctx context.Context, repo string, own bool, token, 
 }
 
 // cloneFromMirror makes dir a working copy of sha from the mirror m.
-func (r *Runner) cloneFromMirror(ctx context.Context, m *gitrepo.Mirror, repo, sha, branch string, depth int, dir string) error {
+func (r *Executor) cloneFromMirror(ctx context.Context, m *gitrepo.Mirror, repo, sha, branch string, depth int, dir string) error {
 	fetch := []string{"-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags"}
 	if depth > 0 {
 		fetch = append(fetch, "--depth="+strconv.Itoa(depth))

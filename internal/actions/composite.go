@@ -14,7 +14,7 @@ import (
 // composite is the state of one running composite action: its own steps
 // context and status, GitHub's scoping for composite steps.
 type composite struct {
-	r       *Runner
+	r       *Executor
 	j       *runner.Job
 	idx     int
 	act     *action
@@ -28,7 +28,7 @@ type composite struct {
 
 // runComposite runs a composite action's steps as part of step idx. The
 // outputs are evaluated even when a step failed.
-func (r *Runner) runComposite(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string, depth int) (runner.StepOutcome, error) {
+func (r *Executor) runComposite(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string, depth int) (runner.StepOutcome, error) {
 	c := &composite{r: r, j: j, idx: idx, act: act, inputs: inputsValue(inputs), env: env,
 		jobEnv0: j.JobEnv(), steps: expr.NewObject(), status: expr.JobSuccess, depth: depth}
 	if j.Status() == expr.JobCancelled {

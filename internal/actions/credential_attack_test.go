@@ -31,7 +31,7 @@ func httpEnv(t *testing.T) (*env, *gittest.HTTPServer) {
 	srv := gittest.NewHTTPServer(t, e.gitRoot)
 	e.git = gitrepo.New(t.TempDir(), srv.URL, func(context.Context, string) (string, error) { return serverToken, nil })
 	e.cfg.Git = e.git
-	r, err := New(e.cfg)
+	r, err := NewExecutor(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

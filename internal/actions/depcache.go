@@ -77,7 +77,7 @@ func orLines(s, def string) []string {
 
 // run restores the dependency cache, sets cache-hit in out and registers
 // the save for a miss. A missing dependency file only warns, as upstream.
-func (d *depCache) run(ctx context.Context, r *Runner, j *runner.Job, idx int, out *runner.StepOutcome) error {
+func (d *depCache) run(ctx context.Context, r *Executor, j *runner.Job, idx int, out *runner.StepOutcome) error {
 	if d == nil {
 		return nil
 	}

@@ -69,7 +69,7 @@ type env struct {
 	t       *testing.T
 	gitRoot string
 	git     *gitrepo.Cache
-	r       *Runner
+	r       *Executor
 	src     string // host directory whose tree is the run's checkout
 	cfg     Config
 }
@@ -82,7 +82,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	if mod != nil {
 		mod(&e.cfg)
 	}
-	r, err := New(e.cfg)
+	r, err := NewExecutor(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

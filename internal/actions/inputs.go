@@ -21,7 +21,7 @@ import (
 // warning as GitHub does about unexpected and missing required inputs.
 // Names are matched case-insensitively; the result is keyed by the declared
 // name (or the name as given, for undeclared inputs).
-func (r *Runner) inputs(j *runner.Job, idx int, act *action, with, env map[string]string) map[string]string {
+func (r *Executor) inputs(j *runner.Job, idx int, act *action, with, env map[string]string) map[string]string {
 	out := map[string]string{}
 	given := map[string]string{}
 	for k, v := range with {

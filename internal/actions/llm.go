@@ -49,7 +49,7 @@ const LLMLabel = "translated by LLM (unverified)"
 
 // runDocker runs a docker action: there is no container runtime in the
 // sandboxes, so it fails unless the LLM fallback is configured.
-func (r *Runner) runDocker(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) runDocker(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
 	if r.cfg.LLM.Kind == "" {
 		return runner.StepOutcome{}, fmt.Errorf("%s: docker actions are not supported on this sandbox (no container runtime; image %s)", act.ref.Raw, act.meta.Runs.Image)
 	}
@@ -71,7 +71,7 @@ func (r *Runner) runDocker(ctx context.Context, j *runner.Job, idx int, act *act
 
 // translate asks the model for a bash script doing what act does; answers
 // are cached per action (repository@sha and path, or the metadata's hash).
-func (r *Runner) translate(ctx context.Context, act *action, inputs map[string]string) (string, bool, error) {
+func (r *Executor) translate(ctx context.Context, act *action, inputs map[string]string) (string, bool, error) {
 	key := sha256.Sum256(append([]byte(act.ref.FullName()+"@"+act.sha+"/"+act.ref.Path+"\n"), act.meta.Raw...))
 	file := filepath.Join(r.cfg.DataDir, "llm", hex.EncodeToString(key[:16])+".sh")
 	if b, err := os.ReadFile(file); err == nil {
@@ -118,7 +118,7 @@ type chatMessage struct {
 }
 
 // askLLM sends one chat request and returns the answer's text.
-func (r *Runner) askLLM(ctx context.Context, prompt string) (string, error) {
+func (r *Executor) askLLM(ctx context.Context, prompt string) (string, error) {
 	c := r.cfg.LLM
 	timeout := c.Timeout
 	if timeout == 0 {

@@ -111,7 +111,7 @@ jobs:
 
 func TestLLMConfigValidation(t *testing.T) {
 	for _, c := range []LLMConfig{{Kind: "gpt"}, {Kind: "ollama"}, {Kind: "openai", URL: "http://x"}} {
-		if _, err := New(Config{DataDir: t.TempDir(), LLM: c}); err == nil {
+		if _, err := NewExecutor(Config{DataDir: t.TempDir(), LLM: c}); err == nil {
 			t.Errorf("New with LLM %+v: want an error", c)
 		}
 	}

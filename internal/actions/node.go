@@ -16,7 +16,7 @@ import (
 // right before main, in the same step), main, and post registered as a post
 // step of the job. Saved state (GITHUB_STATE, ::save-state::) reaches post as
 // STATE_<name>.
-func (r *Runner) runNode(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
 	runs := act.meta.Runs
 	if runs.Using == "node12" || runs.Using == "node16" {
 		j.Log(idx, fmt.Sprintf("##[warning]%s uses %s, which is no longer supported; running it with the sandbox's node (node20 or later)", act.ref.Raw, runs.Using))
@@ -52,7 +52,7 @@ func (r *Runner) runNode(ctx context.Context, j *runner.Job, idx int, act *actio
 }
 
 // node runs one entry point of a JavaScript action.
-func (r *Runner) node(ctx context.Context, j *runner.Job, idx int, act *action, entry string, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) node(ctx context.Context, j *runner.Job, idx int, act *action, entry string, env map[string]string) (runner.StepOutcome, error) {
 	script := path.Join(act.dir, entry)
 	return j.Exec(ctx, idx, []string{"node", script}, j.Guest.Layout.Workspace, env, nil)
 }

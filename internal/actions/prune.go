@@ -13,7 +13,7 @@ const cacheUnusedFor = 7 * 24 * time.Hour
 
 // Prune removes caches unused for a week and artifacts past their
 // retention. The server calls it now and then (e.g. daily).
-func (r *Runner) Prune(now time.Time) error {
+func (r *Executor) Prune(now time.Time) error {
 	return errors.Join(r.caches.prune(now), r.artifacts.Prune(now))
 }
 

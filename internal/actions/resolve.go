@@ -84,7 +84,7 @@ type remoteAction struct {
 // It is fetched with token only (see actionToken): a tree fetched with a
 // token is reused only by jobs that would present one for it, a public one
 // by any.
-func (r *Runner) fetchRemote(ctx context.Context, a Ref, token string) (*remoteAction, error) {
+func (r *Executor) fetchRemote(ctx context.Context, a Ref, token string) (*remoteAction, error) {
 	sha, err := r.resolveSHA(ctx, a, token)
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func (r *Runner) fetchRemote(ctx context.Context, a Ref, token string) (*remoteA
 // is, a tag or branch is asked of the server with token (remembered, so
 // that a later run works offline), a shortened id is refused as GitHub
 // refuses it.
-func (r *Runner) resolveSHA(ctx context.Context, a Ref, token string) (string, error) {
+func (r *Executor) resolveSHA(ctx context.Context, a Ref, token string) (string, error) {
 	if gitrepo.ValidSHA(strings.ToLower(a.Ref)) {
 		return strings.ToLower(a.Ref), nil
 	}
@@ -162,7 +162,7 @@ func refFile(ref string) string { return strings.NewReplacer("/", "%2F").Replace
 
 // expandShortSHA looks for a branch or tag tip starting with a's ref, for the
 // error message ("" when none is found).
-func (r *Runner) expandShortSHA(ctx context.Context, a Ref, token string) string {
+func (r *Executor) expandShortSHA(ctx context.Context, a Ref, token string) string {
 	if r.cfg.Git == nil {
 		return ""
 	}

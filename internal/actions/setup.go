@@ -63,7 +63,7 @@ type found struct {
 
 // find picks the best version for spec: from the tool cache, else the
 // sandbox's own installation.
-func (r *Runner) find(ctx context.Context, j *runner.Job, t *tool, spec, arch string) (found, error) {
+func (r *Executor) find(ctx context.Context, j *runner.Job, t *tool, spec, arch string) (found, error) {
 	var avail []string
 	if r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" {
 		name := t.dir
@@ -105,7 +105,7 @@ func orNone(vs []string, arch string) string {
 }
 
 // setup runs a setup-* action once its version spec is known.
-func (r *Runner) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spec string, with map[string]string,
+func (r *Executor) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spec string, with map[string]string,
 	paths func(dir string) []string, env func(dir string) map[string]string) (runner.StepOutcome, found, error) {
 	f, err := r.find(ctx, j, t, spec, toolArch(with["architecture"]))
 	if err != nil {
@@ -126,7 +126,7 @@ func (r *Runner) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spe
 	return out, f, nil
 }
 
-func (r *Runner) setupGo(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) setupGo(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "go-version", "go-version-file", parseGoVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -140,7 +140,7 @@ func (r *Runner) setupGo(ctx context.Context, j *runner.Job, idx int, with, env 
 	return out, goDepCache(f.version, with).run(ctx, r, j, idx, &out)
 }
 
-func (r *Runner) setupNode(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) setupNode(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "node-version", "node-version-file", parseNodeVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -158,7 +158,7 @@ func (r *Runner) setupNode(ctx context.Context, j *runner.Job, idx int, with, en
 	return out, dc.run(ctx, r, j, idx, &out)
 }
 
-func (r *Runner) setupPython(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) setupPython(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "python-version", "python-version-file", parsePlainVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -185,7 +185,7 @@ func (r *Runner) setupPython(ctx context.Context, j *runner.Job, idx int, with, 
 
 // versionSpec reads the version input, or the version file input (read
 // from the workspace); neither set means any version.
-func (r *Runner) versionSpec(ctx context.Context, j *runner.Job, with map[string]string, input, fileInput string, parse func(name string, data []byte) string) (string, error) {
+func (r *Executor) versionSpec(ctx context.Context, j *runner.Job, with map[string]string, input, fileInput string, parse func(name string, data []byte) string) (string, error) {
 	if v := strings.TrimSpace(with[input]); v != "" {
 		if vs := lines(v); len(vs) > 0 {
 			return vs[0], nil

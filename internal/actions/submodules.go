@@ -25,7 +25,7 @@ const maxSubmoduleDepth = 5
 // github.com, or under the server's http(s) base), which is fetched into the
 // mirror with token like any other repository; file://, host paths, other
 // hosts and transports are refused.
-func (r *Runner) submodules(ctx context.Context, dir, repo, token string, depth int, recursive bool, level int) error {
+func (r *Executor) submodules(ctx context.Context, dir, repo, token string, depth int, recursive bool, level int) error {
 	if level > maxSubmoduleDepth {
 		return fmt.Errorf("submodules are nested more than %d levels deep", maxSubmoduleDepth)
 	}
@@ -66,7 +66,7 @@ func (r *Runner) submodules(ctx context.Context, dir, repo, token string, depth 
 	return nil
 }
 
-func (r *Runner) submodule(ctx context.Context, dir, repo, token, name, p, rawURL string, depth int, recursive bool, level int) error {
+func (r *Executor) submodule(ctx context.Context, dir, repo, token, name, p, rawURL string, depth int, recursive bool, level int) error {
 	rel, err := safeRel(p)
 	if err != nil || rel == "" {
 		return fmt.Errorf("path %q is not inside the repository", p)
@@ -132,7 +132,7 @@ func plainDir(dir, rel string) (string, error) {
 
 // submoduleRepo maps a .gitmodules URL to owner/name on the configured git
 // server, refusing URLs that name anything else.
-func (r *Runner) submoduleRepo(super, raw string) (string, error) {
+func (r *Executor) submoduleRepo(super, raw string) (string, error) {
 	refuse := fmt.Errorf("URL %q is refused: a submodule must be a repository of the git server (a relative URL, https://github.com/owner/name or under the server's URL); file://, host paths and other hosts are not fetched", raw)
 	u := strings.TrimSpace(raw)
 	var name string

@@ -43,7 +43,7 @@ type Config struct {
 	// (0: DefaultMaxJobsPerRun).
 	MaxJobsPerRun int
 	// Actions runs uses: steps beyond the built-ins (nil: those steps fail).
-	Actions runner.ActionRunner
+	Actions runner.ActionExecutor
 	// WorkspaceDiskBytes: a checkout at least this big goes into a microVM
 	// as a disk instead of a tar (0: always a tar).
 	WorkspaceDiskBytes int64

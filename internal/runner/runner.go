@@ -40,7 +40,7 @@ type Spec struct {
 	// tar's root, .git included).
 	Source func(ctx context.Context, w io.Writer) error
 	// Actions runs uses: steps other than the built-ins; nil means such steps fail.
-	Actions ActionRunner
+	Actions ActionExecutor
 	// ExtraEnv is set for every step, below the workflow's own env (a
 	// self-hosted runner's .env, e.g. ACT=true for act's test workflows).
 	ExtraEnv map[string]string
@@ -64,12 +64,12 @@ type NeedResult struct {
 	Outputs map[string]string
 }
 
-// ActionRunner runs a uses: step the runner has no built-in for. with holds
+// ActionExecutor runs a uses: step the runner has no built-in for. with holds
 // the step's evaluated inputs and env its evaluated environment (job env,
 // GITHUB_ENV additions and the step's own env). An error fails the step
 // (its message goes to the step's log); an *agent.InfraError fails the job
 // as an infrastructure failure.
-type ActionRunner interface {
+type ActionExecutor interface {
 	RunAction(ctx context.Context, j *Job, step *workflow.Step, with, env map[string]string) (StepOutcome, error)
 }
 
