@@ -49,7 +49,7 @@ func run(rate int, dur time.Duration, corpus, sync string) error {
 	defer st.Close()
 	// Planning is not measured, but it runs, as in the server, and competes for the database.
 	err = st.StartQueue(ctx, store.Handlers{Delivery: func(ctx context.Context, id string) error {
-		return st.Q().SetDeliveryStatus(ctx, id, store.DeliveryPlanned, "bench")
+		return st.Queries().SetDeliveryStatus(ctx, id, store.DeliveryPlanned, "bench")
 	}})
 	if err != nil {
 		return err
@@ -114,7 +114,7 @@ func run(rate int, dur time.Duration, corpus, sync string) error {
 	}
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
-	stored, _ := st.Q().CountDeliveries(ctx)
+	stored, _ := st.Queries().CountDeliveries(ctx)
 	fmt.Printf("webhook ack latency, %d signed %d-byte push deliveries at %d/s over loopback (%.1fs), SQLite WAL synchronous=%s\n",
 		n, len(payload), rate, elapsed.Seconds(), strings.ToUpper(sync))
 	fmt.Printf("  fsync of 8 KiB on this disk: %s\n", fsyncCost(dir))

@@ -308,7 +308,7 @@ func sanitize(s string) string {
 
 // follow prints the runs of a delivery as they go and reports whether all succeeded.
 func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writer) (bool, error) {
-	q := st.Q()
+	q := st.Queries()
 	seen := map[int64]int64{}           // job → last log seq printed
 	header := map[int64]string{}        // job → printed prefix
 	shown := map[int64]map[int]int{}    // job → step → 1 started, 2 finished

@@ -182,7 +182,7 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 				repos[a] = true
 			}
 		}
-		seen, err := s.store.Q().DeliveryRepos(ctx)
+		seen, err := s.store.Queries().DeliveryRepos(ctx)
 		if err != nil {
 			s.log.Warn("reconciler", "err", err)
 			continue

@@ -86,7 +86,7 @@ func (e *env) push(files map[string]string) string {
 func (e *env) wait(id string) ([]store.Run, map[string]store.Job) {
 	e.t.Helper()
 	ctx := context.Background()
-	q := e.st.Q()
+	q := e.st.Queries()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		d, _ := q.Delivery(ctx, id)
@@ -114,7 +114,7 @@ func (e *env) wait(id string) ([]store.Run, map[string]store.Job) {
 }
 
 func (e *env) log(jobID int64) string {
-	chunks, _ := e.st.Q().LogAfter(context.Background(), jobID, 0)
+	chunks, _ := e.st.Queries().LogAfter(context.Background(), jobID, 0)
 	var b strings.Builder
 	for _, c := range chunks {
 		b.Write(c.Data)
@@ -292,7 +292,7 @@ jobs:
 	// Wait for the first run's job to be running.
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		runs, _ := e.st.Q().RunsForDelivery(context.Background(), first)
+		runs, _ := e.st.Queries().RunsForDelivery(context.Background(), first)
 		if len(runs) == 1 && runs[0].Status == store.StatusInProgress {
 			break
 		}
@@ -405,9 +405,9 @@ jobs:
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
-			runs, _ := e.st.Q().RunsForDelivery(ctx, id)
+			runs, _ := e.st.Queries().RunsForDelivery(ctx, id)
 			if len(runs) == 1 {
-				jobs, _ := e.st.Q().RunJobs(ctx, runs[0].ID)
+				jobs, _ := e.st.Queries().RunJobs(ctx, runs[0].ID)
 				if len(jobs) == 1 && jobs[0].Status == status {
 					return
 				}

@@ -32,7 +32,7 @@ type jobInput struct {
 }
 
 func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
-	q := d.cfg.Store.Q()
+	q := d.cfg.Store.Queries()
 	in := &jobInput{}
 	var err error
 	if in.job, err = q.Job(ctx, jobID); err != nil {
@@ -117,7 +117,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	}
 	if in.job.Status == store.StatusInProgress {
 		log.Warn("job was in progress when a previous process stopped; running it again")
-		if err := d.cfg.Store.Q().ResetJobRecords(ctx, jobID); err != nil {
+		if err := d.cfg.Store.Queries().ResetJobRecords(ctx, jobID); err != nil {
 			return err
 		}
 	}
@@ -248,7 +248,7 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 	}
 	total, index := 1, 0
 	if in.wj.Strategy != nil {
-		jobs, err := d.cfg.Store.Q().RunJobs(ctx, in.run.ID)
+		jobs, err := d.cfg.Store.Queries().RunJobs(ctx, in.run.ID)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -306,7 +306,7 @@ func (d *Dispatcher) failJob(ctx context.Context, jobID int64, msg string) error
 
 // loadRow loads a job with as little as possible (no git).
 func (d *Dispatcher) loadRow(ctx context.Context, jobID int64) (*jobInput, error) {
-	q := d.cfg.Store.Q()
+	q := d.cfg.Store.Queries()
 	in := &jobInput{}
 	var err error
 	if in.job, err = q.Job(ctx, jobID); err != nil {

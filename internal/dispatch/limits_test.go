@@ -81,7 +81,7 @@ jobs:
 			if !strings.Contains(run.Message, tc.wantRun) {
 				t.Errorf("run message: got %q, want it to contain %q", run.Message, tc.wantRun)
 			}
-			jobs, err := e.st.Q().RunJobs(context.Background(), run.ID)
+			jobs, err := e.st.Queries().RunJobs(context.Background(), run.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

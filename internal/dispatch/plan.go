@@ -24,7 +24,7 @@ const workflowsDir = ".github/workflows"
 // An invalid workflow becomes a failed run whose message points at
 // file:line:col. Planning twice does nothing the second time.
 func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
-	q := d.cfg.Store.Q()
+	q := d.cfg.Store.Queries()
 	del, err := q.Delivery(ctx, id)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ type planned struct {
 // it triggers, with the number of workflow files read. A git failure leaves
 // the delivery queued and returns the error (the queue retries).
 func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *slog.Logger) ([]planned, int, error) {
-	q := d.cfg.Store.Q()
+	q := d.cfg.Store.Queries()
 	var err error
 	if ev.SHA == "" || isZeroSHA(ev.SHA) {
 		if ev.SHA, err = d.cfg.Git.ResolveRef(ctx, ev.Repo, ev.Ref); err != nil {

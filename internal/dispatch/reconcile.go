@@ -30,7 +30,7 @@ type PullHead struct {
 // with the deliveries hookci has, and starts what is missing (GitHub never
 // retries a failed webhook delivery). It returns how many deliveries it made.
 func (d *Dispatcher) Reconcile(ctx context.Context, f Forge, repos []string) (int, error) {
-	q := d.cfg.Store.Q()
+	q := d.cfg.Store.Queries()
 	started := 0
 	var errs []error
 	for _, repo := range repos {

@@ -25,7 +25,7 @@ func (d *Dispatcher) rerequested(ctx context.Context, del store.Delivery) error 
 		} `json:"check_suite"`
 	}
 	if err := json.Unmarshal(del.Payload, &p); err != nil {
-		return d.cfg.Store.Q().SetDeliveryStatus(ctx, del.ID, store.DeliveryFailed, "payload: "+err.Error())
+		return d.cfg.Store.Queries().SetDeliveryStatus(ctx, del.ID, store.DeliveryFailed, "payload: "+err.Error())
 	}
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		var err error

@@ -25,7 +25,7 @@ func CheckName(workflowName, jobName string) string { return workflowName + " / 
 
 // checkRuns creates or updates one check run per job (App mode).
 func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Run) error {
-	q := r.st.Q()
+	q := r.st.Queries()
 	jobs, err := q.RunJobs(ctx, run.ID)
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Ru
 // durations, the job's step summaries, the failed step's log tail and the
 // annotations its steps printed.
 func (r *Reporter) checkOutput(ctx context.Context, run store.Run, j store.Job) (*github.CheckOutput, error) {
-	steps, err := r.st.Q().Steps(ctx, j.ID)
+	steps, err := r.st.Queries().Steps(ctx, j.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func result(status, conclusion string) string {
 // commentBody renders the pull request comment for the head commit of run's
 // pull request: every run of that commit and pull request.
 func (r *Reporter) commentBody(ctx context.Context, run store.Run) (string, error) {
-	q := r.st.Q()
+	q := r.st.Queries()
 	all, err := q.RunsForCommit(ctx, run.Repo, run.SHA)
 	if err != nil {
 		return "", err
@@ -111,7 +111,7 @@ func (r *Reporter) commentBody(ctx context.Context, run store.Run) (string, erro
 
 // failedTail returns the last lines of a job's first failed step, and its name.
 func (r *Reporter) failedTail(ctx context.Context, j store.Job) (string, string) {
-	q := r.st.Q()
+	q := r.st.Queries()
 	steps, err := q.Steps(ctx, j.ID)
 	if err != nil {
 		return "", ""

@@ -95,7 +95,7 @@ func (r *Reporter) RunURL(id int64) string { return fmt.Sprintf("%s/runs/%d", r.
 func (r *Reporter) Report(ctx context.Context, runID int64) error {
 	unlock := r.lock(runID)
 	defer unlock()
-	q := r.st.Q()
+	q := r.st.Queries()
 	run, err := q.Run(ctx, runID)
 	if err != nil {
 		return err
@@ -137,7 +137,7 @@ func (r *Reporter) statuses(ctx context.Context, repo github.Repo, run store.Run
 	if err := r.setStatus(ctx, repo, run, fmt.Sprintf("run-%d", run.ID), st); err != nil {
 		return err
 	}
-	jobs, err := r.st.Q().RunJobs(ctx, run.ID)
+	jobs, err := r.st.Queries().RunJobs(ctx, run.ID)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func TestCommentBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	q := st.Q()
+	q := st.Queries()
 	sha := strings.Repeat("a", 40)
 	run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI | main", Event: "pull_request",
 		SHA: sha, PRNumber: 5, Status: store.StatusCompleted, Conclusion: "failure"}

@@ -47,13 +47,13 @@ func TestIntakeRedeliveryAndReplay(t *testing.T) {
 		t.Errorf("same fingerprint after the window: got %+v, want a plain accept", got)
 	}
 	// Failed: a redelivery plans it again.
-	if err := s.Q().FailDelivery(ctx, "a", ReasonRetriesExhausted, errors.New("git down")); err != nil {
+	if err := s.Queries().FailDelivery(ctx, "a", ReasonRetriesExhausted, errors.New("git down")); err != nil {
 		t.Fatal(err)
 	}
 	if got := add("a", "fp-a", now); !got.Replanned {
 		t.Errorf("redelivery of a failed delivery: got %+v, want Replanned", got)
 	}
-	if d, _ := s.Q().Delivery(ctx, "a"); d.Status != DeliveryQueued {
+	if d, _ := s.Queries().Delivery(ctx, "a"); d.Status != DeliveryQueued {
 		t.Errorf("replanned delivery status %q, want queued", d.Status)
 	}
 	// Queued with no live queue work (lost): a redelivery plans it again.
@@ -64,13 +64,13 @@ func TestIntakeRedeliveryAndReplay(t *testing.T) {
 		t.Errorf("redelivery of a queued delivery without queue work: got %+v, want Replanned", got)
 	}
 	// Planned: a duplicate for good.
-	if err := s.Q().SetDeliveryStatus(ctx, "a", DeliveryPlanned, "1 run(s)"); err != nil {
+	if err := s.Queries().SetDeliveryStatus(ctx, "a", DeliveryPlanned, "1 run(s)"); err != nil {
 		t.Fatal(err)
 	}
 	if got := add("a", "fp-a", now); !got.Duplicate {
 		t.Errorf("redelivery of a planned delivery: got %+v, want Duplicate", got)
 	}
-	if n, _ := s.Q().CountDeliveries(ctx); n != 2 {
+	if n, _ := s.Queries().CountDeliveries(ctx); n != 2 {
 		t.Errorf("%d deliveries stored, want 2 (a and c)", n)
 	}
 }
@@ -127,8 +127,8 @@ func TestPlanningFailuresEndVisibly(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		a, _ := s.Q().Delivery(ctx, "bad")
-		b, _ := s.Q().Delivery(ctx, "flaky")
+		a, _ := s.Queries().Delivery(ctx, "bad")
+		b, _ := s.Queries().Delivery(ctx, "flaky")
 		if a.Status == DeliveryFailed && b.Status == DeliveryFailed {
 			if !strings.HasPrefix(a.Message, ReasonMalformedPayload+": payload:") {
 				t.Errorf("bad: message %q, want the reason and the error", a.Message)

@@ -85,7 +85,7 @@ func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) e
 			fmt.Errorf("gave up after %d attempts over %s: %w", j.Attempt, time.Since(j.CreatedAt).Round(time.Second), err), j.Attempt)
 	}
 	msg := fmt.Sprintf("attempt %d failed, retrying: %v", j.Attempt, err)
-	if serr := w.s.Q().SetDeliveryStatus(ctx, id, DeliveryQueued, truncate(msg, 2000)); serr != nil {
+	if serr := w.s.Queries().SetDeliveryStatus(ctx, id, DeliveryQueued, truncate(msg, 2000)); serr != nil {
 		w.s.logger.Warn("recording a planning retry", "delivery", id, "err", serr)
 	}
 	w.s.logger.Warn("planning failed, will retry", "delivery", id, "attempt", j.Attempt, "err", err)
@@ -103,7 +103,7 @@ func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration { retur
 // failDelivery records a delivery's failure. Returning nil completes the
 // queue job; an error (the store could not record it) retries it.
 func (s *Store) failDelivery(ctx context.Context, h Handlers, id, reason string, cause error, attempt int) error {
-	if err := s.Q().FailDelivery(ctx, id, reason, cause); err != nil {
+	if err := s.Queries().FailDelivery(ctx, id, reason, cause); err != nil {
 		return fmt.Errorf("store: recording the failure of delivery %s: %w", id, err)
 	}
 	s.logger.Error("delivery failed", "delivery", id, "reason", reason, "attempts", attempt, "err", cause)

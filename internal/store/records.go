@@ -144,8 +144,8 @@ type Queries struct {
 	tx *sql.Tx // nil outside a transaction
 }
 
-// Q returns Queries outside any transaction.
-func (s *Store) Q() *Queries { return &Queries{s: s, db: s.db} }
+// Queries returns Queries outside any transaction.
+func (s *Store) Queries() *Queries { return &Queries{s: s, db: s.db} }
 
 // InTx runs fn in one immediate (write-locking) transaction.
 func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {

@@ -22,7 +22,7 @@ func TestDeliveryDedupeAndQueue(t *testing.T) {
 	if err != nil || !dup {
 		t.Fatalf("second AddDelivery = %v, %v; want true, nil", dup, err)
 	}
-	if n, err := s.Q().CountDeliveries(ctx); err != nil || n != 1 {
+	if n, err := s.Queries().CountDeliveries(ctx); err != nil || n != 1 {
 		t.Fatalf("CountDeliveries = %d, %v; want 1", n, err)
 	}
 	if n, _ := s.QueueDepth(ctx); n != 1 {
@@ -75,7 +75,7 @@ func TestRunsJobsStepsLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	q := s.Q()
+	q := s.Queries()
 	r := &Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: ".github/workflows/ci.yml", WorkflowName: "CI", Event: "push",
 		SHA: "abc", Status: StatusQueued}
 	if err := q.CreateRun(ctx, r); err != nil {

@@ -28,7 +28,7 @@ func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	if _, err := s.st.Q().Job(r.Context(), id); err != nil {
+	if _, err := s.st.Queries().Job(r.Context(), id); err != nil {
 		// An unknown job has an empty log, as before streaming.
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("[]\n"))
@@ -38,7 +38,7 @@ func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString("[")
 	first := true
-	err := s.st.Q().EachLog(r.Context(), id, after, func(c store.LogChunk) error {
+	err := s.st.Queries().EachLog(r.Context(), id, after, func(c store.LogChunk) error {
 		if !first {
 			bw.WriteString(",")
 		}
@@ -86,7 +86,7 @@ func (s *Server) writeRunJSON(ctx context.Context, w io.Writer, v *RunView) erro
 			open(st.Step)
 			bw.WriteString(`"log":"`)
 			esc := &jsonStringWriter{w: bw}
-			if err := s.st.Q().EachStepLog(ctx, j.ID, st.Index, func(c store.LogChunk) error {
+			if err := s.st.Queries().EachStepLog(ctx, j.ID, st.Index, func(c store.LogChunk) error {
 				return esc.write(c.Data)
 			}); err != nil {
 				return err
@@ -167,7 +167,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 				if !exec("step_top", st) {
 					return
 				}
-				err := s.st.Q().EachStepLog(r.Context(), j.ID, st.Index, func(c store.LogChunk) error {
+				err := s.st.Queries().EachStepLog(r.Context(), j.ID, st.Index, func(c store.LogChunk) error {
 					template.HTMLEscape(bw, c.Data)
 					return nil
 				})

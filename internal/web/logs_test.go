@@ -24,7 +24,7 @@ func TestStreamedLogsAreWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	q := st.Q()
+	q := st.Queries()
 	run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI", Event: "push", SHA: "s", Status: store.StatusCompleted}
 	q.CreateRun(ctx, run)
 	job := &store.Job{RunID: run.ID, Key: "j", Name: "j", Status: store.StatusCompleted, Conclusion: "success"}

@@ -28,7 +28,7 @@ func (s *Server) streamLog(w http.ResponseWriter, r *http.Request) {
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		after, _ = strconv.ParseInt(v, 10, 64)
 	}
-	q := s.st.Q()
+	q := s.st.Queries()
 	if _, err := q.Job(r.Context(), id); err != nil {
 		http.Error(w, "no such job", http.StatusNotFound)
 		return

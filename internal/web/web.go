@@ -144,7 +144,7 @@ type StepView struct {
 // loadRun loads a run with its jobs and steps; logs are streamed separately
 // (logs.go), never loaded here.
 func (s *Server) loadRun(ctx context.Context, id int64) (*RunView, error) {
-	q := s.st.Q()
+	q := s.st.Queries()
 	run, err := q.Run(ctx, id)
 	if err != nil {
 		return nil, err
@@ -194,12 +194,12 @@ func (s *Server) runView(w http.ResponseWriter, r *http.Request) (*RunView, bool
 }
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	runs, err := s.st.Q().RecentRuns(r.Context(), 100)
+	runs, err := s.st.Queries().RecentRuns(r.Context(), 100)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	ds, err := s.st.Q().DeliveriesBefore(r.Context(), "", 20)
+	ds, err := s.st.Queries().DeliveriesBefore(r.Context(), "", 20)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -227,7 +227,7 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	runs, err := s.st.Q().RunsBefore(r.Context(), before, p.perPage)
+	runs, err := s.st.Queries().RunsBefore(r.Context(), before, p.perPage)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -255,7 +255,7 @@ func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ds, err := s.st.Q().DeliveriesBefore(r.Context(), p.before, p.perPage)
+	ds, err := s.st.Queries().DeliveriesBefore(r.Context(), p.before, p.perPage)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

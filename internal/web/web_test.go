@@ -69,7 +69,7 @@ func TestLogStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	q := st.Q()
+	q := st.Queries()
 	run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI", Event: "push", SHA: "s", Status: store.StatusInProgress}
 	q.CreateRun(ctx, run)
 	job := &store.Job{RunID: run.ID, Key: "j", Name: "j", Status: store.StatusInProgress}
@@ -128,13 +128,13 @@ func TestRunPageWarnsWhenUnisolated(t *testing.T) {
 	} {
 		run := &store.Run{DeliveryID: "d", Repo: "o/r", WorkflowFile: "ci.yml", WorkflowName: "CI", Event: "push", SHA: "s",
 			Status: store.StatusCompleted, Conclusion: store.ConclusionSuccess}
-		if err := st.Q().CreateRun(ctx, run); err != nil {
+		if err := st.Queries().CreateRun(ctx, run); err != nil {
 			t.Fatal(err)
 		}
 		for i, b := range tc.backends {
 			job := &store.Job{RunID: run.ID, Key: fmt.Sprint("j", i), Name: fmt.Sprint("job-", i, "-", b), Status: store.StatusCompleted,
 				Conclusion: store.ConclusionSuccess, Backend: b}
-			if err := st.Q().CreateJob(ctx, job, false); err != nil {
+			if err := st.Queries().CreateJob(ctx, job, false); err != nil {
 				t.Fatal(err)
 			}
 		}

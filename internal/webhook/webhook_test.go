@@ -95,7 +95,7 @@ func TestHandlerAnswers(t *testing.T) {
 			if tc.wantStatus >= 400 && v["error"] == nil {
 				t.Errorf("error answer has no error field: %s", rec.Body)
 			}
-			n, _ := st.Q().CountDeliveries(context.Background())
+			n, _ := st.Queries().CountDeliveries(context.Background())
 			if got := n > 0; got != tc.wantStored {
 				t.Errorf("stored = %v, want %v", got, tc.wantStored)
 			}
