@@ -12,8 +12,9 @@ import (
 	"github.com/hookci/hookci/internal/store"
 )
 
-// Forge is what the reconciler asks GitHub about a repository ("owner/name").
-type Forge interface {
+// HeadsSource gives the reconciler the branch heads and open pull request
+// heads of a repository ("owner/name"); the GitHub client is one.
+type HeadsSource interface {
 	BranchHeads(ctx context.Context, repo string) (map[string]string, error)
 	OpenPullRequests(ctx context.Context, repo string) ([]PullHead, error)
 }
@@ -29,12 +30,12 @@ type PullHead struct {
 // Reconcile compares the branch heads and open pull request heads of repos
 // with the deliveries hookci has, and starts what is missing (GitHub never
 // retries a failed webhook delivery). It returns how many deliveries it made.
-func (d *Dispatcher) Reconcile(ctx context.Context, f Forge, repos []string) (int, error) {
+func (d *Dispatcher) Reconcile(ctx context.Context, src HeadsSource, repos []string) (int, error) {
 	q := d.cfg.Store.Queries()
 	started := 0
 	var errs []error
 	for _, repo := range repos {
-		heads, err := f.BranchHeads(ctx, repo)
+		heads, err := src.BranchHeads(ctx, repo)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: branches: %w", repo, err))
 			continue
@@ -57,7 +58,7 @@ func (d *Dispatcher) Reconcile(ctx context.Context, f Forge, repos []string) (in
 				started++
 			}
 		}
-		prs, err := f.OpenPullRequests(ctx, repo)
+		prs, err := src.OpenPullRequests(ctx, repo)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: pull requests: %w", repo, err))
 			continue
