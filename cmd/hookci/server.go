@@ -196,7 +196,7 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 		for r := range repos {
 			list = append(list, r)
 		}
-		if n, err := s.disp.Reconcile(ctx, forge{s.gh}, list); err != nil {
+		if n, err := s.disp.Reconcile(ctx, githubHeads{s.gh}, list); err != nil {
 			s.log.Warn("reconciler", "err", err, "started", n)
 		} else if n > 0 {
 			s.log.Info("reconciler started missed events", "count", n)
@@ -204,19 +204,19 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
-// forge adapts the GitHub client to the reconciler.
-type forge struct{ gh *github.Client }
+// githubHeads adapts the GitHub client to the reconciler (dispatch.HeadsSource).
+type githubHeads struct{ gh *github.Client }
 
 func splitRepo(full string) github.Repo {
 	owner, name, _ := strings.Cut(full, "/")
 	return github.Repo{Owner: owner, Name: name}
 }
 
-func (f forge) BranchHeads(ctx context.Context, repo string) (map[string]string, error) {
+func (f githubHeads) BranchHeads(ctx context.Context, repo string) (map[string]string, error) {
 	return f.gh.BranchHeads(ctx, splitRepo(repo))
 }
 
-func (f forge) OpenPullRequests(ctx context.Context, repo string) ([]dispatch.PullHead, error) {
+func (f githubHeads) OpenPullRequests(ctx context.Context, repo string) ([]dispatch.PullHead, error) {
 	prs, err := f.gh.OpenPullRequests(ctx, splitRepo(repo))
 	if err != nil {
 		return nil, err

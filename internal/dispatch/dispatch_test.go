@@ -314,16 +314,16 @@ jobs:
 	}
 }
 
-// forge is the reconciler's view of a repository, as a test sets it.
-type forge struct {
+// fakeHeads is the reconciler's view of a repository, as a test sets it.
+type fakeHeads struct {
 	heads map[string]string
 	prs   []PullHead
 }
 
-func (f forge) BranchHeads(ctx context.Context, repo string) (map[string]string, error) {
+func (f fakeHeads) BranchHeads(ctx context.Context, repo string) (map[string]string, error) {
 	return f.heads, nil
 }
-func (f forge) OpenPullRequests(ctx context.Context, repo string) ([]PullHead, error) {
+func (f fakeHeads) OpenPullRequests(ctx context.Context, repo string) ([]PullHead, error) {
 	return f.prs, nil
 }
 
@@ -337,7 +337,7 @@ func TestReconcileRunsMissedPush(t *testing.T) {
 	e.repo.Push("main")
 	ctx := context.Background()
 	d := New(Config{Store: e.st})
-	f := forge{heads: map[string]string{"main": missed}, prs: []PullHead{{Number: 3, HeadSHA: missed, HeadRef: "main", BaseRef: "main"}}}
+	f := fakeHeads{heads: map[string]string{"main": missed}, prs: []PullHead{{Number: 3, HeadSHA: missed, HeadRef: "main", BaseRef: "main"}}}
 	n, err := d.Reconcile(ctx, f, []string{"octo/hello"})
 	if err != nil || n != 1 {
 		t.Fatalf("Reconcile = %d, %v; want 1 started (the PR head is the same commit)", n, err)

@@ -13,7 +13,7 @@ import (
 )
 
 // HeadsSource gives the reconciler the branch heads and open pull request
-// heads of a repository ("owner/name"); the GitHub client is one.
+// heads of a repository ("owner/name"); serve adapts the GitHub client to it.
 type HeadsSource interface {
 	BranchHeads(ctx context.Context, repo string) (map[string]string, error)
 	OpenPullRequests(ctx context.Context, repo string) ([]PullHead, error)
