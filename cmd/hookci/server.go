@@ -105,7 +105,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 	})
-	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.Allowed,
+	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
 	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
@@ -188,7 +188,7 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 			continue
 		}
 		for _, r := range seen {
-			if s.cfg.Allowed(r) {
+			if s.cfg.WebhooksAllowed(r) {
 				repos[r] = true
 			}
 		}

@@ -278,8 +278,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Allowed reports whether webhooks of repo ("owner/name") are run.
-func (c Config) Allowed(repo string) bool {
+// WebhooksAllowed reports whether webhooks of repo ("owner/name") are run.
+func (c Config) WebhooksAllowed(repo string) bool {
 	if len(c.Allow) == 0 {
 		return true
 	}

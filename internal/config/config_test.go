@@ -45,8 +45,8 @@ TOKEN = "repo"
 		t.Errorf("public URL default = %s", cfg.PublicURL)
 	}
 	for repo, want := range map[string]bool{"octo/hello": true, "OCTO/x": true, "other/repo": true, "other/else": false} {
-		if got := cfg.Allowed(repo); got != want {
-			t.Errorf("Allowed(%s) = %v, want %v", repo, got, want)
+		if got := cfg.WebhooksAllowed(repo); got != want {
+			t.Errorf("WebhooksAllowed(%s) = %v, want %v", repo, got, want)
 		}
 	}
 	for repo, want := range map[string]string{"octo/hello": "repo", "octo/x": "org", "else/y": "global"} {
