@@ -5,6 +5,7 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,7 +139,7 @@ func (r *Executor) load(ctx context.Context, j *runner.Job, ref Ref) (*action, e
 		return nil, err
 	}
 	meta, err := r.readMeta(func(name string) ([]byte, error) {
-		return readTreeFile(ra.Dir, path.Join(cmpOr(ref.Path, "."), name))
+		return readTreeFile(ra.Dir, path.Join(cmp.Or(ref.Path, "."), name))
 	}, ref.Raw)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package actions
 import (
 	"archive/tar"
 	"archive/zip"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,7 +23,7 @@ import (
 // are zips kept per run by the artifact.Store.
 
 func (r *Executor) uploadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
-	name := cmpOr(strings.TrimSpace(with["name"]), "artifact")
+	name := cmp.Or(strings.TrimSpace(with["name"]), "artifact")
 	if err := artifact.ValidName(name); err != nil {
 		return runner.StepOutcome{}, err
 	}
@@ -48,7 +49,7 @@ func (r *Executor) uploadArtifact(ctx context.Context, j *runner.Job, idx int, w
 	}
 	if len(files) == 0 {
 		msg := "No files were found with the provided path: " + strings.Join(lines(with["path"]), "\n") + ". No artifacts will be uploaded."
-		switch strings.ToLower(cmpOr(with["if-no-files-found"], "warn")) {
+		switch strings.ToLower(cmp.Or(with["if-no-files-found"], "warn")) {
 		case "error":
 			return runner.StepOutcome{}, errors.New(msg)
 		case "ignore":
@@ -205,7 +206,7 @@ func (r *Executor) downloadArtifact(ctx context.Context, j *runner.Job, idx int,
 		}
 		runID = n
 	}
-	dest := absPath(j, cmpOr(strings.TrimSpace(with["path"]), "."))
+	dest := absPath(j, cmp.Or(strings.TrimSpace(with["path"]), "."))
 	name := strings.TrimSpace(with["name"])
 	var list []artifact.Artifact
 	if name != "" {

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"archive/tar"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -243,7 +244,7 @@ func (r *Executor) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq
 	if err != nil {
 		return err
 	}
-	m := &cacheMeta{Key: q.key, Version: q.version, Scope: cmpOr(j.Spec.Event.Ref, "refs/heads/main")}
+	m := &cacheMeta{Key: q.key, Version: q.version, Scope: cmp.Or(j.Spec.Event.Ref, "refs/heads/main")}
 	for i, p := range paths {
 		m.Entries = append(m.Entries, toEntry(j, p, dirs[i]))
 	}

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -18,7 +19,7 @@ import (
 // repository, ref and depth the configured git server has.
 func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
 	ev := j.Spec.Event
-	repo := cmpOr(strings.TrimSpace(with["repository"]), ev.Repo)
+	repo := cmp.Or(strings.TrimSpace(with["repository"]), ev.Repo)
 	own := strings.EqualFold(repo, ev.Repo)
 	dest := j.Guest.Layout.Workspace
 	if p := strings.TrimSpace(with["path"]); p != "" {
@@ -44,7 +45,7 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, e
 		return runner.StepOutcome{}, err
 	}
 	sub := strings.ToLower(strings.TrimSpace(with["submodules"]))
-	outputs := map[string]string{"ref": cmpOr(ref, ev.Ref), "commit": sha}
+	outputs := map[string]string{"ref": cmp.Or(ref, ev.Ref), "commit": sha}
 	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && dest == j.Guest.Layout.Workspace && j.WorkspacePristine() {
 		j.Log(idx, "The workspace already holds "+repo+"@"+sha+" (put there when the job was set up)")
 		return runner.StepOutcome{Outputs: outputs}, nil
@@ -59,7 +60,7 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, e
 		return runner.StepOutcome{Outputs: outputs}, putStream(ctx, j, dest, j.Spec.Source)
 	}
 	if r.cfg.Git == nil {
-		return runner.StepOutcome{}, fmt.Errorf("checkout of %s@%s needs a git server, and none is configured", repo, cmpOr(ref, sha))
+		return runner.StepOutcome{}, fmt.Errorf("checkout of %s@%s needs a git server, and none is configured", repo, cmp.Or(ref, sha))
 	}
 	j.Log(idx, fmt.Sprintf("Checking out %s@%s (depth %d) into %s", repo, sha, depth, dest))
 	tmp, err := os.MkdirTemp("", "hookci-checkout-")

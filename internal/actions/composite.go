@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -134,7 +135,7 @@ func (c *composite) step(ctx context.Context, i int, s *workflow.Step) error {
 		return nil
 	}
 	if !run {
-		c.j.Log(c.idx, "Skipped "+name+": if: "+cmpOr(s.If, "success()")+" is false")
+		c.j.Log(c.idx, "Skipped "+name+": if: "+cmp.Or(s.If, "success()")+" is false")
 		record("skipped", false, nil)
 		return nil
 	}
@@ -196,11 +197,4 @@ func (c *composite) exec(ctx context.Context, s *workflow.Step, env map[string]s
 
 func stringMap(m map[string]string) expr.Value {
 	return inputsValue(m)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

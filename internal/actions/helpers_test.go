@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"os"
@@ -126,8 +127,8 @@ func (e *env) run(src, job string, o runOpts) (*runner.Result, *recorder) {
 		e.t.Fatalf("no job %s", job)
 	}
 	spec := &runner.Spec{Workflow: w, Job: j, Actions: e.r, Secrets: o.secrets,
-		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: cmpOr(o.sha, strings.Repeat("a", 40)),
-			Ref: cmpOr(o.ref, "refs/heads/main"), BaseRef: o.baseRef, Payload: []byte(cmpOr(o.payload, `{"repository":{"default_branch":"main"}}`)),
+		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: cmp.Or(o.sha, strings.Repeat("a", 40)),
+			Ref: cmp.Or(o.ref, "refs/heads/main"), BaseRef: o.baseRef, Payload: []byte(cmp.Or(o.payload, `{"repository":{"default_branch":"main"}}`)),
 			RunID: cmpInt(o.runID, 7), RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123", ServerURL: "https://github.example"},
 		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
 	}

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *act
 	}
 	if runs.Post != "" {
 		postEnv := maps.Clone(env)
-		name := "Post " + cmpOr(act.meta.Name, act.ref.Raw)
+		name := "Post " + cmp.Or(act.meta.Name, act.ref.Raw)
 		j.AddPost(runner.PostStep{Name: name, If: runs.PostIf, Run: func(ctx context.Context, pidx int) (runner.StepOutcome, error) {
 			e := maps.Clone(postEnv)
 			for k, v := range j.State(idx) {

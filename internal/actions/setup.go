@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -234,7 +235,7 @@ func parseNodeVersionFile(name string, data []byte) string {
 		if err := json.Unmarshal(data, &p); err != nil {
 			return ""
 		}
-		return cmpOr(p.Volta.Node, p.Engines.Node)
+		return cmp.Or(p.Volta.Node, p.Engines.Node)
 	}
 	return parsePlainVersionFile(name, data)
 }
