@@ -31,32 +31,37 @@ type jobInput struct {
 	needs  map[string]runner.NeedResult
 }
 
-func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
+// loadDepth says how much of a job leg loadLeg reads.
+type loadDepth int
+
+const (
+	// loadRows reads the job and run rows only (no git).
+	loadRows loadDepth = iota
+	// loadToRun also reads what running the leg needs: the run's event and
+	// workflow at its commit (loadRunWorkflow), the job's model, its matrix
+	// leg and the results of the jobs it needs.
+	loadToRun
+)
+
+// loadLeg loads job leg jobID and its run, as deep as depth says.
+func (d *Dispatcher) loadLeg(ctx context.Context, jobID int64, depth loadDepth) (*jobInput, error) {
 	q := d.cfg.Store.Queries()
-	in := &jobInput{}
-	var err error
-	if in.job, err = q.Job(ctx, jobID); err != nil {
-		return nil, err
-	}
-	if in.run, err = q.Run(ctx, in.job.RunID); err != nil {
-		return nil, err
-	}
-	del, err := q.Delivery(ctx, in.run.DeliveryID)
+	job, err := q.Job(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
-	in.pay = del.Payload
-	if in.ev, err = decodeEvent(runEvent(in.run, del), del.Payload); err != nil {
+	run, err := q.Run(ctx, job.RunID)
+	if err != nil {
 		return nil, err
 	}
-	in.ev.SHA = in.run.SHA
-	if in.mirror, err = d.cfg.Git.Fetch(ctx, in.run.Repo, in.run.SHA); err != nil {
+	if depth == loadRows {
+		return &jobInput{job: job, run: run}, nil
+	}
+	in, err := d.loadRunWorkflow(ctx, q, &run)
+	if err != nil {
 		return nil, err
 	}
-	if in.wf, err = d.loadWorkflow(ctx, in.mirror, in.run.SHA, in.run.WorkflowFile); err != nil {
-		return nil, err
-	}
-	in.ev.Inputs = typedInputs(in.wf, in.ev.Inputs)
+	in.job = job
 	if in.wj = in.wf.Job(in.job.Key); in.wj == nil {
 		return nil, fmt.Errorf("workflow %s has no job %q", in.run.WorkflowFile, in.job.Key)
 	}
@@ -81,7 +86,7 @@ func (d *Dispatcher) load(ctx context.Context, jobID int64) (*jobInput, error) {
 // infrastructure failure is retried once on a fresh sandbox, then reported as
 // such. It returns an error only when the store fails (the queue retries).
 func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
-	in, err := d.load(ctx, jobID)
+	in, err := d.loadLeg(ctx, jobID, loadToRun)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -296,26 +301,12 @@ func failFast(wj *workflow.Job) bool {
 
 // failJob completes a job as failed before it could run.
 func (d *Dispatcher) failJob(ctx context.Context, jobID int64, msg string) error {
-	in, err := d.loadRow(ctx, jobID)
+	in, err := d.loadLeg(ctx, jobID, loadRows)
 	if err != nil {
 		return err
 	}
 	in.job.Message = msg
 	return d.completeJob(ctx, in, &runner.Result{Conclusion: store.ConclusionFailure, FailedStep: -1}, nil, ctx)
-}
-
-// loadRow loads a job with as little as possible (no git).
-func (d *Dispatcher) loadRow(ctx context.Context, jobID int64) (*jobInput, error) {
-	q := d.cfg.Store.Queries()
-	in := &jobInput{}
-	var err error
-	if in.job, err = q.Job(ctx, jobID); err != nil {
-		return nil, err
-	}
-	if in.run, err = q.Run(ctx, in.job.RunID); err != nil {
-		return nil, err
-	}
-	return in, nil
 }
 
 // completeJob records a leg's end, applies fail-fast and max-parallel, and
@@ -437,21 +428,22 @@ func (d *Dispatcher) advanceFromStore(ctx context.Context, q *store.Queries, run
 	return d.advance(ctx, q, run, in.wf, in.ev)
 }
 
+// loadRunWorkflow loads a run's event (from its delivery) and its workflow at
+// the run's commit: what advancing the run needs, and the run half of loadLeg.
 func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run *store.Run) (*jobInput, error) {
 	del, err := q.Delivery(ctx, run.DeliveryID)
 	if err != nil {
 		return nil, err
 	}
-	in := &jobInput{run: *run}
+	in := &jobInput{run: *run, pay: del.Payload}
 	if in.ev, err = decodeEvent(runEvent(*run, del), del.Payload); err != nil {
 		return nil, err
 	}
 	in.ev.SHA = run.SHA
-	m, err := d.cfg.Git.Fetch(ctx, run.Repo, run.SHA)
-	if err != nil {
+	if in.mirror, err = d.cfg.Git.Fetch(ctx, run.Repo, run.SHA); err != nil {
 		return nil, err
 	}
-	if in.wf, err = d.loadWorkflow(ctx, m, run.SHA, run.WorkflowFile); err != nil {
+	if in.wf, err = d.loadWorkflow(ctx, in.mirror, run.SHA, run.WorkflowFile); err != nil {
 		return nil, err
 	}
 	in.ev.Inputs = typedInputs(in.wf, in.ev.Inputs)
