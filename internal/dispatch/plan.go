@@ -38,12 +38,26 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
 	t0 := time.Now()
 	defer func() { log.Debug("planned", "took", time.Since(t0)) }()
+	evs, err := deliveryEvents(del)
+	if err != nil {
+		return err
+	}
+	plans, nfiles, err := d.planEvents(ctx, id, evs, log)
+	if err != nil {
+		return err
+	}
+	return d.createRuns(ctx, id, plans, nfiles)
+}
+
+// deliveryEvents decodes a delivery into the events it plans: its own, and
+// for a pull_request also pull_request_target.
+func deliveryEvents(del store.Delivery) ([]*event, error) {
 	ev, err := decodeEvent(del.Event, del.Payload)
 	if err != nil {
-		return permanentDecode(err)
+		return nil, permanentDecode(err)
 	}
 	if err := checkEvent(ev); err != nil {
-		return err
+		return nil, err
 	}
 	evs := []*event{ev}
 	if del.Event == "pull_request" {
@@ -54,12 +68,18 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 			evs = append(evs, tev)
 		}
 	}
+	return evs, nil
+}
+
+// planEvents fetches and matches the workflows of each event (planEvent) and
+// returns what they trigger, with the number of workflow files read.
+func (d *Dispatcher) planEvents(ctx context.Context, id string, evs []*event, log *slog.Logger) ([]planned, int, error) {
 	var plans []planned
 	nfiles := 0
 	for i, ev := range evs {
 		ps, n, err := d.planEvent(ctx, id, ev, log)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		for _, p := range ps {
 			// An invalid workflow file is reported once, by the delivery's own event.
@@ -69,44 +89,53 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 		}
 		nfiles += n
 	}
+	return plans, nfiles, nil
+}
+
+// createRuns creates a run for each plan and marks the delivery planned, in
+// one transaction.
+func (d *Dispatcher) createRuns(ctx context.Context, id string, plans []planned, nfiles int) error {
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		for _, p := range plans {
-			ev := p.ev
-			run := &store.Run{DeliveryID: id, Repo: ev.Repo, WorkflowFile: p.file, WorkflowName: p.file, Event: ev.Name,
-				SHA: ev.SHA, Ref: ev.Ref, PRNumber: ev.PR, Status: store.StatusQueued}
-			if p.err != nil {
-				run.Status, run.Conclusion = store.StatusCompleted, store.ConclusionFailure
-				run.Message = invalidWorkflowMessage(p.err)
-				run.StartedAt, run.FinishedAt = nowTime(), nowTime()
-				if err := q.CreateRun(ctx, run); err != nil {
-					return err
-				}
-				if d.cfg.Observe != nil {
-					d.cfg.Observe.RunFinished(run.Conclusion)
-				}
-				if err := q.EnqueueReport(ctx, run.ID); err != nil {
-					return err
-				}
-				continue
-			}
-			if p.wf.Name != "" {
-				run.WorkflowName = p.wf.Name
-			}
-			if err := q.CreateRun(ctx, run); err != nil {
-				return err
-			}
-			evRun := *ev
-			evRun.Inputs = typedInputs(p.wf, ev.Inputs)
-			if err := d.startRun(ctx, q, run, p.wf, &evRun); err != nil {
-				return err
-			}
-			if err := q.EnqueueReport(ctx, run.ID); err != nil {
+			if err := d.createRun(ctx, q, id, p); err != nil {
 				return err
 			}
 		}
 		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), nfiles)
 		return q.SetDeliveryStatus(ctx, id, store.DeliveryPlanned, msg)
 	})
+}
+
+// createRun creates the run of one plan and queues its report: a failed run
+// for a workflow that did not load, else a started one (startRun).
+func (d *Dispatcher) createRun(ctx context.Context, q *store.Queries, id string, p planned) error {
+	ev := p.ev
+	run := &store.Run{DeliveryID: id, Repo: ev.Repo, WorkflowFile: p.file, WorkflowName: p.file, Event: ev.Name,
+		SHA: ev.SHA, Ref: ev.Ref, PRNumber: ev.PR, Status: store.StatusQueued}
+	if p.err != nil {
+		run.Status, run.Conclusion = store.StatusCompleted, store.ConclusionFailure
+		run.Message = invalidWorkflowMessage(p.err)
+		run.StartedAt, run.FinishedAt = nowTime(), nowTime()
+		if err := q.CreateRun(ctx, run); err != nil {
+			return err
+		}
+		if d.cfg.Observe != nil {
+			d.cfg.Observe.RunFinished(run.Conclusion)
+		}
+		return q.EnqueueReport(ctx, run.ID)
+	}
+	if p.wf.Name != "" {
+		run.WorkflowName = p.wf.Name
+	}
+	if err := q.CreateRun(ctx, run); err != nil {
+		return err
+	}
+	evRun := *ev
+	evRun.Inputs = typedInputs(p.wf, ev.Inputs)
+	if err := d.startRun(ctx, q, run, p.wf, &evRun); err != nil {
+		return err
+	}
+	return q.EnqueueReport(ctx, run.ID)
 }
 
 // planned is one workflow an event triggers (or that failed to load).
