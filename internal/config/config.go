@@ -57,6 +57,12 @@ type Config struct {
 	Sandbox string `toml:"sandbox" env:"HOOKCI_SANDBOX"`
 	// Labels map runs-on labels to a backend and a size.
 	Labels map[string]Label `toml:"labels"`
+	// AnyLabel runs a job whose runs-on labels no backend serves
+	// (windows-latest, macos-latest, arm64 on an x64 host, an unmapped
+	// custom label) on the default backend anyway, that is on Linux. Off
+	// (the default), such a job fails at once with "no runner for labels
+	// [...]" instead of reporting a Linux result under another OS's name.
+	AnyLabel bool `toml:"any_label" env:"HOOKCI_ANY_LABEL"`
 	// Egress lists repositories ("owner/name") or organisations whose jobs
 	// may reach the network; every other sandbox has none.
 	Egress []string `toml:"egress" env:"HOOKCI_EGRESS"`

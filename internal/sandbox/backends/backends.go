@@ -1,6 +1,7 @@
 // Package backends chooses the sandbox a job runs in. It owns the runs-on
 // label policy of the server's config ([labels.<label>] backend, size and
-// the repositories allowed to use it; HOOKCI_SANDBOX for the rest), the
+// the repositories allowed to use it; HOOKCI_SANDBOX for the Linux labels
+// the default backends serve; no runner for any other label), the
 // trust rule that a pull request from a fork never runs on the host, the
 // resolution of "auto" (microvm, else namespace when a bubblewrap sandbox
 // really starts, else host with a warning), and the life of the backends it
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -82,11 +84,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Set, error
 func (s *Set) Default() string { return s.def }
 
 // Choose returns how to start the sandbox of a job with these runs-on
-// labels from o, and what was chosen. It fails, naming the label, when the
-// label's repos do not include o.Repo, when o is a fork and the choice is
+// labels from o, and what was chosen. It fails, naming the label, when no
+// backend serves one of the labels (ErrNoRunner), when the label's repos do
+// not include o.Repo, when o is a fork and the choice is
 // host, or when the chosen backend cannot run here.
 func (s *Set) Choose(labels []string, o sandbox.Origin) (sandbox.StartFunc, sandbox.Choice, error) {
-	c, err := decide(s.cfg, labels, o, func() string { return s.resolveAuto(context.Background()) })
+	c, err := decide(s.cfg, labels, o, runtime.GOARCH, func() string { return s.resolveAuto(context.Background()) })
 	if err != nil {
 		return nil, c, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hookci/hookci/internal/config"
@@ -14,27 +15,49 @@ import (
 // its job would run on the host backend.
 var ErrForkHost = errors.New("the host backend is not available to pull requests from forks")
 
-// decide is the label policy, without the backends: the first runs-on label
-// named in cfg.Labels chooses its backend and size (a label whose repos do
-// not name the job's repository is refused), else cfg.Sandbox; "auto" (or
-// "") becomes what auto returns. A pull request from a fork never runs on
-// the host, whichever way host was reached: it fails with the reason
-// instead of being moved elsewhere.
-func decide(cfg config.Config, labels []string, o sandbox.Origin, auto func() string) (sandbox.Choice, error) {
+// ErrNoRunner is wrapped by the error a job gets when one of its runs-on
+// labels is served by no backend here (GitHub would leave it queued); its
+// message starts with "no runner for labels".
+var ErrNoRunner = errors.New("no runner for labels")
+
+// decide is the label policy, without the backends. Every runs-on label
+// must be served, as on GitHub a runner must have all of a job's labels: a
+// label is served when cfg.Labels names it (on purpose, whatever it says),
+// when the default Linux backends serve it on a host of architecture goarch
+// (see linuxServes), or when cfg.AnyLabel is set; otherwise the job fails
+// with ErrNoRunner. The first label named in cfg.Labels chooses the backend
+// and size (a label whose repos do not name the job's repository is
+// refused), else cfg.Sandbox; "auto" (or "") becomes what auto returns. A
+// pull request from a fork never runs on the host, whichever way host was
+// reached: it fails with the reason instead of being moved elsewhere.
+func decide(cfg config.Config, labels []string, o sandbox.Origin, goarch string, auto func() string) (sandbox.Choice, error) {
 	c := sandbox.Choice{Name: cfg.Sandbox}
+	mapped := false
+	var unserved []string
 	for _, l := range labels {
-		lc, ok := cfg.Labels[l]
+		name, lc, ok := lookupLabel(cfg.Labels, l)
 		if !ok {
+			if !cfg.AnyLabel && !linuxServes(l, goarch) {
+				unserved = append(unserved, l)
+			}
 			continue
 		}
 		if !lc.Permits(o.Repo) {
-			return sandbox.Choice{}, fmt.Errorf("runs-on %s: repository %s may not use this label (labels.%s.repos)", l, o.Repo, l)
+			return sandbox.Choice{}, fmt.Errorf("runs-on %s: repository %s may not use this label (labels.%s.repos)", l, o.Repo, name)
 		}
-		c.Label, c.CPUs, c.MemoryMiB = l, lc.CPUs, lc.MemoryMiB
+		if mapped {
+			continue
+		}
+		mapped = true
+		c.Label, c.CPUs, c.MemoryMiB = name, lc.CPUs, lc.MemoryMiB
 		if lc.Backend != "" {
 			c.Name = lc.Backend
 		}
-		break
+	}
+	if len(unserved) > 0 {
+		return sandbox.Choice{}, fmt.Errorf("%w [%s]: no backend here serves %s (hookci's sandboxes run Linux %s; "+
+			"a [labels.%s] section in the server's config runs it there on purpose)",
+			ErrNoRunner, strings.Join(labels, ", "), strings.Join(unserved, ", "), archName(goarch), tomlKey(unserved[0]))
 	}
 	if c.Name == "" || c.Name == "auto" {
 		c.Name = auto()
@@ -48,6 +71,77 @@ func decide(cfg config.Config, labels []string, o sandbox.Origin, auto func() st
 	}
 	c.Network = cfg.EgressAllowed(o.Repo)
 	return c, nil
+}
+
+// lookupLabel finds label in the configured labels, as GitHub matches
+// labels: without regard to case. It returns the configured name.
+func lookupLabel(labels map[string]config.Label, label string) (string, config.Label, bool) {
+	if lc, ok := labels[label]; ok {
+		return label, lc, true
+	}
+	for name, lc := range labels {
+		if strings.EqualFold(name, label) {
+			return name, lc, true
+		}
+	}
+	return "", config.Label{}, false
+}
+
+// linuxServes reports whether the default backends (Linux guests of the
+// host's architecture goarch) serve a runs-on label: GitHub's hosted Ubuntu
+// labels of that architecture (ubuntu-latest, ubuntu-24.04, ubuntu-slim,
+// larger-runner names such as ubuntu-latest-4-cores; a segment "arm" or
+// "arm64" makes a label arm64, as ubuntu-24.04-arm), and the self-hosted
+// runner's default labels self-hosted, linux and x64 or arm64. Windows,
+// macOS and every other label are not served.
+func linuxServes(label, goarch string) bool {
+	l := strings.ToLower(strings.TrimSpace(label))
+	switch l {
+	case "self-hosted", "linux":
+		return true
+	case "x64":
+		return goarch == "amd64"
+	case "arm64":
+		return goarch == "arm64"
+	}
+	rest, ok := strings.CutPrefix(l, "ubuntu-")
+	if !ok || rest == "" {
+		return false
+	}
+	arm := false
+	for _, seg := range strings.Split(rest, "-") {
+		if seg == "arm" || seg == "arm64" {
+			arm = true
+		}
+	}
+	switch goarch {
+	case "amd64":
+		return !arm
+	case "arm64":
+		return arm
+	}
+	return false
+}
+
+// tomlKey is label as a TOML key: bare when it can be, else quoted.
+func tomlKey(label string) string {
+	for _, r := range label {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return strconv.Quote(label)
+		}
+	}
+	return label
+}
+
+// archName is GitHub's name of an architecture (runner.arch, lower case).
+func archName(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x64"
+	case "arm64":
+		return "arm64"
+	}
+	return goarch
 }
 
 // hostLabels are the labels mapped to the host backend, sorted.

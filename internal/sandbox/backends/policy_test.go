@@ -17,6 +17,8 @@ func TestDecide(t *testing.T) {
 		"any":     {Backend: "auto"},
 		"ours":    {Backend: "namespace", Repos: []string{"octo/hello", "acme"}},
 		"trusted": {Backend: "host", Repos: []string{"octo/hello"}},
+		// windows-2022 run on Linux on purpose.
+		"windows-2022": {Backend: "microvm"},
 	}
 	own := sandbox.Origin{Repo: "octo/hello"}
 	fork := sandbox.Origin{Repo: "octo/hello", Fork: true}
@@ -57,17 +59,52 @@ func TestDecide(t *testing.T) {
 			sandbox.Choice{}, "runs-on any: the host backend is not available to pull requests from forks"},
 		{"fork: isolated label runs", "host", "host", []string{"big"}, fork, sandbox.Choice{Name: "microvm", Label: "big", CPUs: 4, MemoryMiB: 8192}, ""},
 		{"fork: isolated default runs", "namespace", "host", nil, fork, sandbox.Choice{Name: "namespace"}, ""},
+		// Labels the default backends do not serve (issue 13 item 0): the
+		// job does not run on Linux under another OS's name.
+		{"windows refused", "namespace", "namespace", []string{"windows-latest"}, own,
+			sandbox.Choice{}, "no runner for labels [windows-latest]: no backend here serves windows-latest (hookci's sandboxes run Linux x64"},
+		{"macos refused", "host", "host", []string{"macos-latest"}, own, sandbox.Choice{}, "no runner for labels [macos-latest]"},
+		{"macos intel refused", "host", "host", []string{"macos-15-intel"}, own, sandbox.Choice{}, "no runner for labels [macos-15-intel]"},
+		{"windows arm refused", "host", "host", []string{"windows-11-arm"}, own, sandbox.Choice{}, "no runner for labels [windows-11-arm]"},
+		{"ubuntu arm on x64 refused", "namespace", "namespace", []string{"ubuntu-24.04-arm"}, own, sandbox.Choice{}, "no runner for labels [ubuntu-24.04-arm]"},
+		{"arm64 on x64 refused", "namespace", "namespace", []string{"self-hosted", "linux", "ARM64"}, own,
+			sandbox.Choice{}, "no runner for labels [self-hosted, linux, ARM64]: no backend here serves ARM64"},
+		{"unmapped custom label refused", "namespace", "namespace", []string{"self-hosted", "gpu-box"}, own,
+			sandbox.Choice{}, "no runner for labels [self-hosted, gpu-box]: no backend here serves gpu-box"},
+		{"every label must be served", "namespace", "namespace", []string{"ubuntu-latest", "windows-latest"}, own,
+			sandbox.Choice{}, "no runner for labels [ubuntu-latest, windows-latest]: no backend here serves windows-latest"},
+		{"mapped label does not excuse another", "namespace", "namespace", []string{"big", "macos-latest"}, own,
+			sandbox.Choice{}, "no runner for labels [big, macos-latest]: no backend here serves macos-latest"},
+		{"dotted label quoted in the hint", "namespace", "namespace", []string{"ubuntu-24.04-arm"}, own,
+			sandbox.Choice{}, `a [labels."ubuntu-24.04-arm"] section`},
+		{"group name unmapped refused", "namespace", "namespace", []string{"large-runners"}, own, sandbox.Choice{}, "no runner for labels [large-runners]"},
+		{"refused before the fork check", "host", "host", []string{"windows-latest"}, fork, sandbox.Choice{}, "no runner for labels [windows-latest]"},
+		{"ubuntu labels served", "namespace", "namespace", []string{"ubuntu-24.04"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"ubuntu-22.04 served", "namespace", "namespace", []string{"ubuntu-22.04"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"ubuntu-20.04 served", "namespace", "namespace", []string{"ubuntu-20.04"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"ubuntu-slim served", "namespace", "namespace", []string{"ubuntu-slim"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"larger runner served", "namespace", "namespace", []string{"ubuntu-latest-4-cores"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"labels match without case", "namespace", "namespace", []string{"Ubuntu-Latest"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"self-hosted linux x64 served", "namespace", "namespace", []string{"self-hosted", "Linux", "X64"}, own, sandbox.Choice{Name: "namespace"}, ""},
+		{"mapped windows runs on purpose", "namespace", "namespace", []string{"windows-2022"}, own, sandbox.Choice{Name: "microvm", Label: "windows-2022"}, ""},
+		{"mapped label matched without case", "namespace", "namespace", []string{"BIG"}, own, sandbox.Choice{Name: "microvm", Label: "big", CPUs: 4, MemoryMiB: 8192}, ""},
+		{"mapped label with served labels", "namespace", "namespace", []string{"self-hosted", "linux", "big"}, own, sandbox.Choice{Name: "microvm", Label: "big", CPUs: 4, MemoryMiB: 8192}, ""},
+		{"repos checked on every mapped label", "namespace", "namespace", []string{"big", "ours"}, sandbox.Origin{Repo: "octo/other"},
+			sandbox.Choice{}, "runs-on ours: repository octo/other may not use this label"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Config{Sandbox: tt.def, Labels: labels}
-			got, err := decide(cfg, tt.labels, tt.origin, func() string { return tt.auto })
+			got, err := decide(cfg, tt.labels, tt.origin, "amd64", func() string { return tt.auto })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %+v, %v; want error %q", got, err, tt.wantErr)
 				}
 				if strings.Contains(tt.wantErr, "forks") && !errors.Is(err, ErrForkHost) {
 					t.Errorf("got %v, want it to wrap ErrForkHost", err)
+				}
+				if strings.HasPrefix(tt.wantErr, "no runner for labels") && (!errors.Is(err, ErrNoRunner) || !strings.HasPrefix(err.Error(), tt.wantErr)) {
+					t.Errorf("got %v, want it to wrap ErrNoRunner and start with %q", err, tt.wantErr)
 				}
 				return
 			}
@@ -78,13 +115,67 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// With any_label, a label no backend serves runs on the default backend
+// (hookci run --run-any-label); off, the same labels are refused.
+func TestDecideAnyLabel(t *testing.T) {
+	for _, labels := range [][]string{{"windows-latest"}, {"macos-latest"}, {"self-hosted", "gpu-box"}, {"ubuntu-24.04-arm"}} {
+		for _, anyLabel := range []bool{false, true} {
+			cfg := config.Config{Sandbox: "namespace", AnyLabel: anyLabel}
+			got, err := decide(cfg, labels, sandbox.Origin{Repo: "octo/hello"}, "amd64", func() string { return "namespace" })
+			if anyLabel && (err != nil || got.Name != "namespace") {
+				t.Errorf("any_label, %v: got %+v, %v; want namespace", labels, got, err)
+			}
+			if !anyLabel && !errors.Is(err, ErrNoRunner) {
+				t.Errorf("%v: got %+v, %v; want ErrNoRunner", labels, got, err)
+			}
+		}
+	}
+	// The fork rule still holds with any_label.
+	cfg := config.Config{Sandbox: "host", AnyLabel: true}
+	if _, err := decide(cfg, []string{"windows-latest"}, sandbox.Origin{Repo: "a/b", Fork: true}, "amd64", func() string { return "host" }); !errors.Is(err, ErrForkHost) {
+		t.Errorf("any_label, fork on host: got %v, want ErrForkHost", err)
+	}
+}
+
+// On an arm64 host the arm64 labels are served and the x64 ones are not.
+func TestLinuxServes(t *testing.T) {
+	tests := []struct {
+		label, goarch string
+		want          bool
+	}{
+		{"ubuntu-latest", "amd64", true},
+		{"ubuntu-latest", "arm64", false},
+		{"ubuntu-24.04-arm", "arm64", true},
+		{"ubuntu-22.04-arm", "amd64", false},
+		{"x64", "amd64", true},
+		{"x64", "arm64", false},
+		{"arm64", "arm64", true},
+		{"ARM64", "amd64", false},
+		{"self-hosted", "arm64", true},
+		{"linux", "amd64", true},
+		{"windows-latest", "amd64", false},
+		{"windows-2025", "amd64", false},
+		{"macos-latest", "arm64", false},
+		{"macos-26", "arm64", false},
+		{"ubuntu-", "amd64", false},
+		{"ubuntu", "amd64", false},
+		{"", "amd64", false},
+		{"ubuntu-latest", "riscv64", false},
+	}
+	for _, tt := range tests {
+		if got := linuxServes(tt.label, tt.goarch); got != tt.want {
+			t.Errorf("linuxServes(%q, %s): got %v, want %v", tt.label, tt.goarch, got, tt.want)
+		}
+	}
+}
+
 func TestDecideNetwork(t *testing.T) {
 	cfg := config.Config{Sandbox: "namespace", Egress: []string{"octo"}}
 	for _, tt := range []struct {
 		repo string
 		want bool
 	}{{"octo/hello", true}, {"other/hello", false}} {
-		c, err := decide(cfg, nil, sandbox.Origin{Repo: tt.repo}, func() string { return "namespace" })
+		c, err := decide(cfg, nil, sandbox.Origin{Repo: tt.repo}, "amd64", func() string { return "namespace" })
 		if err != nil || c.Network != tt.want {
 			t.Errorf("repo %s: got network %v (%v), want %v", tt.repo, c.Network, err, tt.want)
 		}
@@ -95,7 +186,7 @@ func TestDecideNetwork(t *testing.T) {
 func TestDecideResolvesAutoOnlyWhenNeeded(t *testing.T) {
 	cfg := config.Config{Sandbox: "auto", Labels: map[string]config.Label{"vm": {Backend: "microvm"}}}
 	calls := 0
-	if _, err := decide(cfg, []string{"vm"}, sandbox.Origin{Repo: "a/b"}, func() string { calls++; return "host" }); err != nil {
+	if _, err := decide(cfg, []string{"vm"}, sandbox.Origin{Repo: "a/b"}, "amd64", func() string { calls++; return "host" }); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 0 {
