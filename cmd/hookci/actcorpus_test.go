@@ -217,6 +217,9 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bo
 	cfg.DataDir = t.TempDir()
 	cfg.AgentPath = agent
 	cfg.Sandbox = "host"
+	// act runs its cases with platforms mapped for the labels it uses (-P);
+	// here every label runs on the host, as --run-any-label does.
+	cfg.AnyLabel = true
 	// act's own test configuration, given as configuration: env ACT=true, the
 	// repository nektos/act, and the case's .secrets / .env files.
 	cfg.Env = map[string]string{"ACT": "true"}

@@ -69,7 +69,7 @@ func newAppHarness(t *testing.T, edit ...func(*config.Config)) *harness {
 func TestAppModeForkGetsReadOnlyToken(t *testing.T) {
 	requireSandbox(t, "namespace")
 	h := newAppHarness(t, func(c *config.Config) { c.Sandbox = "namespace" })
-	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": "name: CI\non: pull_request\njobs:\n  show:\n    runs-on: x\n    steps:\n      - run: echo \"token-set=${{ github.token != '' }} secret=[${{ secrets.DEPLOY_KEY }}]\"\n"})
+	base := h.repo.Commit("base", map[string]string{".github/workflows/ci.yml": "name: CI\non: pull_request\njobs:\n  show:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"token-set=${{ github.token != '' }} secret=[${{ secrets.DEPLOY_KEY }}]\"\n"})
 	h.repo.Push("main")
 	h.repo.Branch("fork")
 	head := h.repo.Commit("change", map[string]string{"f.txt": "1"})

@@ -31,7 +31,7 @@ permissions:
   contents: read
 jobs:
   attack:
-    runs-on: x
+    runs-on: ubuntu-latest
     steps:
       - run: |
 %s
@@ -47,7 +47,7 @@ jobs:
           OUT: %s
           GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}
   writer:
-    runs-on: x
+    runs-on: ubuntu-latest
     permissions:
       statuses: write
     steps:
@@ -188,7 +188,7 @@ func TestTokenModeJobGetsNoToken(t *testing.T) {
 on: push
 jobs:
   dump:
-    runs-on: x
+    runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
       - run: |
@@ -278,7 +278,7 @@ concurrency:
   cancel-in-progress: true
 jobs:
   slow:
-    runs-on: x
+    runs-on: ubuntu-latest
     steps:
       - run: |
           touch "$OUT/started-$GITHUB_SHA"

@@ -28,7 +28,7 @@ const leakWorkflow = `name: CI
 on: pull_request
 jobs:
   a:
-    runs-on: x
+    runs-on: ubuntu-latest
     outputs:
       x: ${{ steps.s.outputs.x }}
       ok: ${{ steps.s.outputs.ok }}
@@ -53,7 +53,7 @@ jobs:
     needs: a
     if: always()
     name: deploy ${{ needs.a.outputs.x }}
-    runs-on: x
+    runs-on: ubuntu-latest
     steps:
       - run: echo "got [${{ needs.a.outputs.x }}] ok=${{ needs.a.outputs.ok }}"
 `

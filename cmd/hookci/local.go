@@ -59,6 +59,8 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(vars, "var", "variable NAME=VALUE for the vars context (repeatable)")
 	fs.Var(env, "env", "environment NAME=VALUE for every job (repeatable)")
 	verbose := fs.Bool("v", false, "log what the server parts do")
+	anyLabel := fs.Bool("run-any-label", false, "run jobs whose runs-on labels no backend serves (windows-latest, macos-latest, arm64 on x64, "+
+		"custom labels) on Linux anyway; by default they fail with \"no runner for labels [...]\"")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -75,6 +77,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	cfg.Sandbox = *sandboxName
+	cfg.AnyLabel = cfg.AnyLabel || *anyLabel
 	merge := func(dst *map[string]string, src map[string]string) {
 		if *dst == nil {
 			*dst = map[string]string{}

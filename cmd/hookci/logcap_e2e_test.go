@@ -19,7 +19,7 @@ const floodWorkflow = `name: CI
 on: push
 jobs:
   flood:
-    runs-on: x
+    runs-on: ubuntu-latest
     steps:
       - name: flood
         run: |

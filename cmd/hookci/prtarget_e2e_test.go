@@ -19,7 +19,7 @@ permissions:
   pull-requests: write
 jobs:
   t:
-    runs-on: x
+    runs-on: ubuntu-latest
     steps:
       - run: echo "version=%s secret-len=${#S} sha=$GITHUB_SHA ref=$GITHUB_REF event=$GITHUB_EVENT_NAME" > "$OUT/target.txt"
         env:

@@ -183,6 +183,9 @@ func jobStatus(j store.Job) github.Status {
 			s.State, s.Description = github.StateError, "Cancelled after "+d
 		default:
 			s.State, s.Description = github.StateFailure, "Failed after "+d
+			if j.Message != "" { // why it did not run (e.g. no runner for labels [...])
+				s.Description, _, _ = strings.Cut(j.Message, "\n")
+			}
 		}
 	case store.StatusInProgress:
 		s.State, s.Description = github.StatePending, "Running"

@@ -39,6 +39,23 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
+// A job that failed without running says why in its own status.
+func TestJobStatusSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		job  store.Job
+		desc string
+	}{
+		{store.Job{Status: store.StatusCompleted, Conclusion: "failure"}, "Failed after 0s"},
+		{store.Job{Status: store.StatusCompleted, Conclusion: "failure", Message: "no runner for labels [windows-latest]: no backend\nmore"},
+			"no runner for labels [windows-latest]: no backend"},
+		{store.Job{Status: store.StatusCompleted, Conclusion: "success", Message: "ignored"}, "Successful in 0s"},
+	} {
+		if got := jobStatus(tc.job); got.Description != tc.desc {
+			t.Errorf("jobStatus(%s, %q): got %q, want %q", tc.job.Conclusion, tc.job.Message, got.Description, tc.desc)
+		}
+	}
+}
+
 func TestCommentBody(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), store.Options{})

@@ -56,7 +56,7 @@ func decide(cfg config.Config, labels []string, o sandbox.Origin, goarch string,
 	}
 	if len(unserved) > 0 {
 		return sandbox.Choice{}, fmt.Errorf("%w [%s]: no backend here serves %s (hookci's sandboxes run Linux %s; "+
-			"a [labels.%s] section in the server's config runs it there on purpose)",
+			"a [labels.%s] section in the config, or hookci run --run-any-label, runs it there on purpose)",
 			ErrNoRunner, strings.Join(labels, ", "), strings.Join(unserved, ", "), archName(goarch), tomlKey(unserved[0]))
 	}
 	if c.Name == "" || c.Name == "auto" {
