@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/sandbox/backends"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -97,7 +99,54 @@ func lintFile(file string, errorsOnly bool, stdout io.Writer) (int, error) {
 		fmt.Fprintf(stdout, "%s:%d:%d: %s [%s]\n", p.File, p.Line, p.Col, p.Message, kind)
 		n++
 	}
+	if !errorsOnly {
+		for _, p := range unservedLabels(file, src) {
+			fmt.Fprintln(stdout, p)
+			n++
+		}
+	}
 	return n, nil
+}
+
+// unservedLabels warns about the runs-on labels (of every matrix leg, where
+// the matrix and runs-on need nothing but the matrix) that hookci's default
+// Linux backends do not serve: without a [labels] section on the server such
+// a job fails with "no runner for labels".
+func unservedLabels(file string, src []byte) []workflow.Problem {
+	wf, err := workflow.Load(file, src)
+	if err != nil {
+		return nil // workflow.Lint reported it
+	}
+	var out []workflow.Problem
+	for _, j := range wf.Jobs {
+		if j.Uses != "" {
+			continue
+		}
+		legs, err := j.EvalMatrix(nil)
+		if err != nil {
+			legs = []workflow.Combination{nil}
+		}
+		var unserved []string
+		for _, leg := range legs {
+			env := &expr.Env{Contexts: map[string]expr.Value{"matrix": expr.ObjectValue(leg.Context())}}
+			labels, err := j.RunsOn.Eval(env)
+			if err != nil {
+				continue // needs contexts known only when it runs
+			}
+			for _, l := range labels {
+				if !backends.DefaultServes(l) && !slices.Contains(unserved, l) {
+					unserved = append(unserved, l)
+				}
+			}
+		}
+		for _, l := range unserved {
+			out = append(out, workflow.Problem{File: file, Line: j.Pos.Line, Col: j.Pos.Col, Kind: "runner-os, warning",
+				Message: fmt.Sprintf("jobs.%s runs-on %s: hookci's sandboxes run %s, so this job fails with \"no runner for labels\" "+
+					"unless the server maps the label ([labels.%s]) or runs any label (any_label, hookci run --run-any-label)",
+					j.ID, l, backends.DefaultPlatform(), l)})
+		}
+	}
+	return out
 }
 
 // projectDir returns the repository root of a file under .github/workflows,

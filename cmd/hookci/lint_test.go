@@ -28,6 +28,10 @@ func TestCmdLint(t *testing.T) {
 	if err := os.WriteFile(warn, []byte("on: push\njobs:\n  a:\n    runs-on: my-label\n    steps:\n      - run: echo hi\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	oses := filepath.Join(root, "oses.yml")
+	if err := os.WriteFile(oses, []byte("on: push\njobs:\n  t:\n    runs-on: ${{ matrix.os }}\n    strategy:\n      matrix:\n        os: [ubuntu-latest, windows-latest]\n    steps:\n      - run: echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -39,6 +43,10 @@ func TestCmdLint(t *testing.T) {
 		{"dir", []string{wfdir}, 1, []string{bad + `:3:3: job "a" needs job "nope" which does not exist in this workflow [job-needs]`}, ""},
 		{"warning", []string{warn}, 1, []string{warn + `:4:14: label "my-label" is unknown.`, "[runner-label, warning]"}, ""},
 		{"errors only", []string{"-errors-only", warn}, 0, nil, ""},
+		// issue 13 item 0: a matrix leg on a label hookci does not serve.
+		{"unserved label", []string{oses}, 1, []string{oses + `:3:3: jobs.t runs-on windows-latest: hookci's sandboxes run Linux`,
+			`fails with "no runner for labels" unless the server maps the label ([labels.windows-latest])`, "[runner-os, warning]"}, ""},
+		{"unserved label, errors only", []string{"-errors-only", oses}, 0, nil, ""},
 		{"missing", []string{filepath.Join(root, "nope.yml")}, 1, nil, "no such file"},
 		{"bad flag", []string{"-nope"}, 2, nil, "usage"},
 	}

@@ -3,6 +3,7 @@ package backends
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,14 @@ func decide(cfg config.Config, labels []string, o sandbox.Origin, goarch string,
 	c.Network = cfg.EgressAllowed(o.Repo)
 	return c, nil
 }
+
+// DefaultServes reports whether the default Linux backends serve a runs-on
+// label on this host without a [labels] section (for hookci lint).
+func DefaultServes(label string) bool { return linuxServes(label, runtime.GOARCH) }
+
+// DefaultPlatform names what the default backends run: "Linux x64" on an
+// amd64 host.
+func DefaultPlatform() string { return "Linux " + archName(runtime.GOARCH) }
 
 // lookupLabel finds label in the configured labels, as GitHub matches
 // labels: without regard to case. It returns the configured name.
