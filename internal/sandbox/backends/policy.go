@@ -3,6 +3,7 @@ package backends
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -99,8 +100,8 @@ func lookupLabel(labels map[string]config.Label, label string) (string, config.L
 // linuxServes reports whether the default backends (Linux guests of the
 // host's architecture goarch) serve a runs-on label: GitHub's hosted Ubuntu
 // labels of that architecture (ubuntu-latest, ubuntu-24.04, ubuntu-slim,
-// larger-runner names such as ubuntu-latest-4-cores; a segment "arm" or
-// "arm64" makes a label arm64, as ubuntu-24.04-arm), and the self-hosted
+// larger-runner names such as ubuntu-latest-4-cores; -arm makes a label
+// arm64, as ubuntu-24.04-arm; other ubuntu-* names are custom labels), and the self-hosted
 // runner's default labels self-hosted, linux and x64 or arm64. Windows,
 // macOS and every other label are not served.
 func linuxServes(label, goarch string) bool {
@@ -113,16 +114,11 @@ func linuxServes(label, goarch string) bool {
 	case "arm64":
 		return goarch == "arm64"
 	}
-	rest, ok := strings.CutPrefix(l, "ubuntu-")
-	if !ok || rest == "" {
+	m := ubuntuLabel.FindStringSubmatch(l)
+	if m == nil {
 		return false
 	}
-	arm := false
-	for _, seg := range strings.Split(rest, "-") {
-		if seg == "arm" || seg == "arm64" {
-			arm = true
-		}
-	}
+	arm := m[1] != ""
 	switch goarch {
 	case "amd64":
 		return !arm
@@ -131,6 +127,10 @@ func linuxServes(label, goarch string) bool {
 	}
 	return false
 }
+
+// ubuntuLabel matches GitHub's hosted Ubuntu labels: a version, latest or
+// slim, then -arm for arm64 and a larger runner's size (-4-cores, -16core).
+var ubuntuLabel = regexp.MustCompile(`^ubuntu-(?:latest|slim|\d+\.\d+)(-arm(?:64)?)?(?:-\d+-?cores?)?$`)
 
 // tomlKey is label as a TOML key: bare when it can be, else quoted.
 func tomlKey(label string) string {

@@ -161,6 +161,14 @@ func TestLinuxServes(t *testing.T) {
 		{"ubuntu", "amd64", false},
 		{"", "amd64", false},
 		{"ubuntu-latest", "riscv64", false},
+		{"ubuntu-latest-4-cores", "amd64", true},
+		{"ubuntu-22.04-16core", "amd64", true},
+		{"ubuntu-24.04-arm-4-cores", "arm64", true},
+		{"ubuntu-slim", "amd64", true},
+		{"ubuntu-18.04", "amd64", true},
+		{"ubuntu-gpu", "amd64", false},     // a custom label, not GitHub's
+		{"ubuntu-runners", "amd64", false}, // a runner group's name
+		{"ubuntu-latest-windows", "amd64", false},
 	}
 	for _, tt := range tests {
 		if got := linuxServes(tt.label, tt.goarch); got != tt.want {
