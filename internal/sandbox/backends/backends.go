@@ -71,7 +71,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Set, error
 		log.Warn("runs-on labels mapped to the host backend run jobs WITHOUT isolation; pull requests from forks are refused",
 			"labels", strings.Join(hl, ","))
 	}
-	log.Info("sandboxes", "default", s.def)
+	log.Info("sandboxes", "default", s.def, "platform", DefaultPlatform(), "any_label", cfg.AnyLabel)
 	for _, name := range names {
 		if _, err := os.Stat(s.workDir(name)); err == nil {
 			s.get(name)

@@ -101,9 +101,9 @@ func lookupLabel(labels map[string]config.Label, label string) (string, config.L
 // host's architecture goarch) serve a runs-on label: GitHub's hosted Ubuntu
 // labels of that architecture (ubuntu-latest, ubuntu-24.04, ubuntu-slim,
 // larger-runner names such as ubuntu-latest-4-cores; -arm makes a label
-// arm64, as ubuntu-24.04-arm; other ubuntu-* names are custom labels), and the self-hosted
-// runner's default labels self-hosted, linux and x64 or arm64. Windows,
-// macOS and every other label are not served.
+// arm64, as ubuntu-24.04-arm; other ubuntu-* names are custom labels), and
+// the self-hosted runner's default labels self-hosted, linux and x64 or
+// arm64. Windows, macOS and every other label are not served.
 func linuxServes(label, goarch string) bool {
 	l := strings.ToLower(strings.TrimSpace(label))
 	switch l {
