@@ -71,6 +71,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Set, error
 		log.Warn("runs-on labels mapped to the host backend run jobs WITHOUT isolation; pull requests from forks are refused",
 			"labels", strings.Join(hl, ","))
 	}
+	if cfg.AnyLabel {
+		log.Warn("any_label: jobs on runs-on labels no backend serves (windows-*, macos-*, other architectures, custom labels) " +
+			"run on " + DefaultPlatform() + "; their results say nothing about those platforms")
+	}
 	log.Info("sandboxes", "default", s.def, "platform", DefaultPlatform(), "any_label", cfg.AnyLabel)
 	for _, name := range names {
 		if _, err := os.Stat(s.workDir(name)); err == nil {
