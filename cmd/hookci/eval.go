@@ -8,9 +8,30 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/hookci/hookci/internal/expr"
 )
+
+// evalArgs ends the flags before the first argument that is not one of
+// eval's own flags, so that an expression starting with '-' ('-1 < null',
+// '-(1)') is the expression, not an unknown flag.
+func evalArgs(args []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return args
+		case a == "-contexts" || a == "--contexts":
+			i++ // its value follows
+		case strings.HasPrefix(a, "-contexts=") || strings.HasPrefix(a, "--contexts="),
+			a == "-h" || a == "-help" || a == "--help":
+		default:
+			return append(append(args[:i:i], "--"), args[i:]...)
+		}
+	}
+	return args
+}
 
 // cmdEval implements `hookci eval [--contexts FILE.json] 'EXPR'`: it
 // evaluates EXPR (written as inside `${{ }}`) and prints one JSON line,
@@ -28,7 +49,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: hookci eval [--contexts FILE.json] 'EXPR'")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(evalArgs(args)); err != nil {
 		return 2
 	}
 	if fs.NArg() != 1 {
