@@ -176,27 +176,6 @@ func (q *Queries) Delivery(ctx context.Context, id string) (Delivery, error) {
 	return d, err
 }
 
-// RecentDeliveries lists the newest deliveries, without their payloads.
-func (q *Queries) RecentDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id, event, action, repo, received_at, status, message
-		FROM deliveries ORDER BY received_at DESC, rowid DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: list deliveries: %w", err)
-	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		var at int64
-		if err := rows.Scan(&d.ID, &d.Event, &d.Action, &d.Repo, &at, &d.Status, &d.Message); err != nil {
-			return nil, err
-		}
-		d.ReceivedAt = fromMS(at)
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
 // SetDeliveryStatus records what planning made of a delivery.
 func (q *Queries) SetDeliveryStatus(ctx context.Context, id, status, message string) error {
 	_, err := q.db.ExecContext(ctx, `UPDATE deliveries SET status = ?, message = ? WHERE id = ?`, status, message, id)

@@ -164,18 +164,29 @@ func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*repoState
 	return repo, true
 }
 
-func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// appInstallation checks an App-JWT request naming installation {id} (as
+// GitHub: 401 without a valid JWT, 404 for an installation it does not
+// know) and returns the id. s.mu must be held.
+func (s *Server) appInstallation(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	if !s.requireApp(w, r) {
-		return
+		return 0, false
 	}
 	id, ok := pathInt(w, r, "id")
 	if !ok {
-		return
+		return 0, false
 	}
 	if !s.installations[id] {
 		writeError(w, http.StatusNotFound, "Not Found")
+		return 0, false
+	}
+	return id, true
+}
+
+func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.appInstallation(w, r)
+	if !ok {
 		return
 	}
 	var req struct {

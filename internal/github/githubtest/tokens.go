@@ -166,15 +166,8 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetInstallation(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.requireApp(w, r) {
-		return
-	}
-	id, ok := pathInt(w, r, "id")
+	id, ok := s.appInstallation(w, r)
 	if !ok {
-		return
-	}
-	if !s.installations[id] {
-		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "app_id": s.appID, "repository_selection": "all",
