@@ -270,23 +270,11 @@ func (q *Queries) AppendLog(ctx context.Context, jobID int64, stepIdx int, data 
 	return nil
 }
 
-// LogAfter returns a job's log chunks with seq greater than after.
+// LogAfter returns a job's log chunks with seq greater than after, all of
+// them (a caller following a running job asks for what is new since its
+// last call; readers of a whole log use EachLog).
 func (q *Queries) LogAfter(ctx context.Context, jobID, after int64) ([]LogChunk, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT seq, step_idx, data FROM log_chunks WHERE job_id = ? AND seq > ? ORDER BY seq`,
-		jobID, after)
-	if err != nil {
-		return nil, fmt.Errorf("store: read log: %w", err)
-	}
-	defer rows.Close()
-	var out []LogChunk
-	for rows.Next() {
-		var c LogChunk
-		if err := rows.Scan(&c.Seq, &c.StepIdx, &c.Data); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return q.logPage(ctx, jobID, -1, after, -1) // LIMIT -1: no limit
 }
 
 // logPageRows is how many chunks one read of a job's log holds (a chunk is
