@@ -96,10 +96,17 @@ func (s *Store) Intake(ctx context.Context, d Delivery, opts IntakeOptions) (Int
 				return fmt.Errorf("store: look up fingerprint: %w", err)
 			}
 		}
-		if _, err := q.db.ExecContext(ctx, `INSERT INTO deliveries (id, event, action, repo, sha, received_at, payload, status, message, fingerprint)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.Event, d.Action, d.Repo, d.SHA, ms(d.ReceivedAt), d.Payload, d.Status, d.Message, d.Fingerprint); err != nil {
+		// ON CONFLICT: another host may store the same id first (no
+		// write lock covers both hosts' lookups on every database).
+		added, err := q.db.ExecContext(ctx, `INSERT INTO deliveries (id, event, action, repo, sha, received_at, payload, status, message, fingerprint)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			d.ID, d.Event, d.Action, d.Repo, d.SHA, ms(d.ReceivedAt), d.Payload, d.Status, d.Message, d.Fingerprint)
+		if err != nil {
 			return fmt.Errorf("store: add delivery: %w", err)
+		}
+		if n, err := added.RowsAffected(); err == nil && n == 0 {
+			res.Duplicate = true
+			return nil
 		}
 		if opts.Plan {
 			return q.enqueuePlan(ctx, d.ID)
@@ -134,7 +141,7 @@ func (q *Queries) redeliver(ctx context.Context, id, status string, plan bool, r
 // will still run.
 func (q *Queries) planLive(ctx context.Context, id string) (bool, error) {
 	var n int
-	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = ? AND json_extract(args, '$.delivery_id') = ?
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = ? AND `+q.s.dialect.jsonText("args", "delivery_id")+` = ?
 		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`, deliveryArgs{}.Kind(), id).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: look up planning of %s: %w", id, err)
@@ -167,12 +174,12 @@ func (q *Queries) FailDelivery(ctx context.Context, id, reason string, err error
 // DeliveriesBefore lists up to limit deliveries, newest first, older than
 // delivery before ("" starts from the newest), without their payloads.
 func (q *Queries) DeliveriesBefore(ctx context.Context, before string, limit int) ([]Delivery, error) {
-	where, args := "", []any{}
+	where, args, order := "", []any{}, q.s.dialect.deliveryOrder()
 	if before != "" {
-		where, args = `WHERE rowid < (SELECT rowid FROM deliveries WHERE id = ?)`, append(args, before)
+		where, args = `WHERE `+order+` < (SELECT `+order+` FROM deliveries WHERE id = ?)`, append(args, before)
 	}
 	rows, err := q.db.QueryContext(ctx, `SELECT id, event, action, repo, received_at, status, message
-		FROM deliveries `+where+` ORDER BY rowid DESC LIMIT ?`, append(args, limit)...)
+		FROM deliveries `+where+` ORDER BY `+order+` DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list deliveries: %w", err)
 	}

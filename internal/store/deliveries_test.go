@@ -14,9 +14,11 @@ import (
 // TestIntakeRedeliveryAndReplay: a redelivery (same id) plans again only a
 // delivery that never planned; a new id with a fingerprint seen within the
 // window is a replay and is not stored; outside the window it is new.
-func TestIntakeRedeliveryAndReplay(t *testing.T) {
+func TestIntakeRedeliveryAndReplay(t *testing.T) { eachDB(t, testIntakeRedeliveryAndReplay) }
+
+func testIntakeRedeliveryAndReplay(t *testing.T, db Options) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir(), Options{})
+	s, err := Open(ctx, t.TempDir(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func TestIntakeRedeliveryAndReplay(t *testing.T) {
 		t.Errorf("replanned delivery status %q, want queued", d.Status)
 	}
 	// Queued with no live queue work (lost): a redelivery plans it again.
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM river_job WHERE json_extract(args, '$.delivery_id') = 'c'`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM river_job WHERE `+s.dialect.jsonText("args", "delivery_id")+` = 'c'`); err != nil {
 		t.Fatal(err)
 	}
 	if got := add("c", "fp-a", now.Add(2*time.Hour)); !got.Replanned {
@@ -92,11 +94,13 @@ func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return 
 // failed on the first attempt; transient ones are retried with backoff until
 // the budget, then end failed with the last error. Each failure is on the
 // row, logged at ERROR with the delivery id and counted by reason.
-func TestPlanningFailuresEndVisibly(t *testing.T) {
+func TestPlanningFailuresEndVisibly(t *testing.T) { eachDB(t, testPlanningFailuresEndVisibly) }
+
+func testPlanningFailuresEndVisibly(t *testing.T, db Options) {
 	ctx := context.Background()
 	var logs syncBuffer
-	s, err := Open(ctx, t.TempDir(), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		PlanRetry: RetryPolicy{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond, Budget: 500 * time.Millisecond}})
+	s, err := Open(ctx, t.TempDir(), with(db, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), PollInterval: 10 * time.Millisecond,
+		PlanRetry: RetryPolicy{Min: 20 * time.Millisecond, Max: 50 * time.Millisecond, Budget: 2 * time.Second}}))
 	if err != nil {
 		t.Fatal(err)
 	}

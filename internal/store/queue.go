@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 )
 
@@ -192,7 +194,17 @@ func (s *Store) newQueue(opts Options) error {
 	if poll <= 0 {
 		poll = 10 * time.Millisecond
 	}
-	client, err := river.NewClient(riversqlite.New(s.db), &river.Config{
+	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(s.db)
+	rescue := 7 * 24 * time.Hour
+	if s.dialect == postgresDialect {
+		// LISTEN/NOTIFY wakes the queue on every host; polling is the fallback.
+		driver = riverdatabasesql.NewWithPgxListener(s.db, s.pool)
+		if opts.PollInterval <= 0 {
+			poll = 500 * time.Millisecond
+		}
+	}
+	client, err := river.NewClient(driver, &river.Config{
+		ID:                s.hostID, // "" (SQLite): River's default
 		Queues: map[string]river.QueueConfig{
 			queuePlan:   {MaxWorkers: 2},
 			queueJobs:   {MaxWorkers: maxJobs},
@@ -203,9 +215,9 @@ func (s *Store) newQueue(opts Options) error {
 		FetchCooldown:     poll / 2,
 		Logger:            s.riverLogger(),
 		// Jobs time themselves out; stuck-job rescue is replaced by the
-		// startup recovery in StartQueue (one process per SQLite store).
+		// startup recovery in StartQueue.
 		JobTimeout:           -1,
-		RescueStuckJobsAfter: 7 * 24 * time.Hour,
+		RescueStuckJobsAfter: rescue,
 		MaxAttempts:          3,
 	})
 	if err != nil {
@@ -230,8 +242,18 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 	s.mu.Unlock()
 	// This process holds the data directory lock, so nothing else can be
 	// working these: they were abandoned by a crash. Make them available.
-	res, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = ? WHERE state = 'running'`,
-		time.Now().UTC())
+	// On PostgreSQL other hosts' jobs are theirs: only those this host
+	// (the same host id, from the locked data directory) last took.
+	db := boundDB{s: s, e: s.db}
+	var res sql.Result
+	var err error
+	if s.dialect == postgresDialect {
+		res, err = db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = ?
+			WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = ?`, time.Now().UTC(), s.hostID)
+	} else {
+		res, err = db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = ? WHERE state = 'running'`,
+			time.Now().UTC())
+	}
 	if err != nil {
 		return fmt.Errorf("store: recover running queue jobs: %w", err)
 	}

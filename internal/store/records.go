@@ -145,15 +145,23 @@ type Queries struct {
 }
 
 // Queries returns Queries outside any transaction.
-func (s *Store) Queries() *Queries { return &Queries{s: s, db: s.db} }
+func (s *Store) Queries() *Queries { return &Queries{s: s, db: boundDB{s: s, e: s.db}} }
 
-// InTx runs fn in one immediate (write-locking) transaction.
+// InTx runs fn in one write-locking transaction: on SQLite an immediate
+// transaction, on PostgreSQL one holding the store's write lock (see
+// writeLockKey), so that write transactions never interleave.
 func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Queries{s: s, db: tx, tx: tx}); err != nil {
+	if s.dialect == postgresDialect {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLockKey); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: write lock: %w", err)
+		}
+	}
+	if err := fn(&Queries{s: s, db: boundDB{s: s, e: tx}, tx: tx}); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -26,7 +26,7 @@ func (q *Queries) CreateRun(ctx context.Context, r *Run) error {
 	if r.RunNumber == 0 { // a re-run attempt keeps its run's number
 		var next int
 		err := q.db.QueryRowContext(ctx, `INSERT INTO run_counters (repo, workflow, next) VALUES (?, ?, 1)
-		ON CONFLICT (repo, workflow) DO UPDATE SET next = next + 1 RETURNING next`, r.Repo, r.WorkflowFile).Scan(&next)
+		ON CONFLICT (repo, workflow) DO UPDATE SET next = run_counters.next + 1 RETURNING next`, r.Repo, r.WorkflowFile).Scan(&next)
 		if err != nil {
 			return fmt.Errorf("store: run number: %w", err)
 		}
@@ -274,7 +274,7 @@ func (q *Queries) AppendLog(ctx context.Context, jobID int64, stepIdx int, data 
 // them (a caller following a running job asks for what is new since its
 // last call; readers of a whole log use EachLog).
 func (q *Queries) LogAfter(ctx context.Context, jobID, after int64) ([]LogChunk, error) {
-	return q.logPage(ctx, jobID, -1, after, -1) // LIMIT -1: no limit
+	return q.logPage(ctx, jobID, -1, after, -1) // -1: no limit
 }
 
 // logPageRows is how many chunks one read of a job's log holds (a chunk is
@@ -315,9 +315,15 @@ func (q *Queries) eachLog(ctx context.Context, jobID int64, stepIdx int, after i
 }
 
 func (q *Queries) logPage(ctx context.Context, jobID int64, stepIdx int, after int64, limit int) ([]LogChunk, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT seq, step_idx, data FROM log_chunks
-		WHERE job_id = ? AND seq > ? AND (? < 0 OR step_idx = ?) ORDER BY seq LIMIT ?`,
-		jobID, after, stepIdx, stepIdx, limit)
+	query, args := `SELECT seq, step_idx, data FROM log_chunks WHERE job_id = ? AND seq > ?`, []any{jobID, after}
+	if stepIdx >= 0 {
+		query, args = query+` AND step_idx = ?`, append(args, stepIdx)
+	}
+	query += ` ORDER BY seq`
+	if limit >= 0 {
+		query, args = query+` LIMIT ?`, append(args, limit)
+	}
+	rows, err := q.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read log: %w", err)
 	}

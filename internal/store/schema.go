@@ -1,9 +1,30 @@
 package store
 
-// migrations are applied in order, each once, recorded in hookci_schema.
-// Append only: never edit a migration that has shipped.
-var migrations = []string{
-	`CREATE TABLE deliveries (
+// migration is one step of the schema, in each dialect's SQL. A step that
+// is the same in both may use one string for both fields.
+type migration struct {
+	SQLite   string
+	Postgres string
+}
+
+// migrations are applied in order, each once, recorded in hookci_schema
+// (version = index + 1). Append only: never edit a migration that has
+// shipped. To add one, write it in a file of its own as a migration value
+// (both dialects: PostgreSQL has BIGINT, BOOLEAN, BYTEA and identity
+// columns where SQLite has INTEGER, INTEGER, BLOB and AUTOINCREMENT) and
+// append its name to this list. The store's tests apply every migration to
+// both databases.
+var migrations = []migration{
+	{SQLite: sqliteMigration1, Postgres: postgresMigration1},
+	{SQLite: sqliteMigration2, Postgres: postgresMigration2},
+	{SQLite: sqliteMigration3, Postgres: postgresMigration3},
+	{SQLite: migration4, Postgres: migration4},
+	{SQLite: sqliteMigration5, Postgres: postgresMigration5},
+	{SQLite: migration6, Postgres: migration6},
+}
+
+const (
+	sqliteMigration1 = `CREATE TABLE deliveries (
 		id          TEXT PRIMARY KEY,
 		event       TEXT NOT NULL,
 		action      TEXT NOT NULL DEFAULT '',
@@ -75,23 +96,23 @@ var migrations = []string{
 		workflow TEXT NOT NULL,
 		next     INTEGER NOT NULL,
 		PRIMARY KEY (repo, workflow)
-	);`,
+	);`
 	// 2: concurrency groups (workflow and job level).
-	`ALTER TABLE runs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
+	sqliteMigration2 = `ALTER TABLE runs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
 	ALTER TABLE runs ADD COLUMN cancel_in_progress INTEGER NOT NULL DEFAULT 0;
-	CREATE INDEX runs_concurrency ON runs(repo, concurrency, status);`,
+	CREATE INDEX runs_concurrency ON runs(repo, concurrency, status);`
 	// 3: what a job reports beyond its conclusion; check run ids per job.
-	`ALTER TABLE jobs ADD COLUMN annotations TEXT NOT NULL DEFAULT '[]';
+	sqliteMigration3 = `ALTER TABLE jobs ADD COLUMN annotations TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE jobs ADD COLUMN summary TEXT NOT NULL DEFAULT '';
-	ALTER TABLE jobs ADD COLUMN check_run_id INTEGER NOT NULL DEFAULT 0;`,
+	ALTER TABLE jobs ADD COLUMN check_run_id INTEGER NOT NULL DEFAULT 0;`
 	// 4: the commit a delivery is about, for the reconciler.
-	`ALTER TABLE deliveries ADD COLUMN sha TEXT NOT NULL DEFAULT '';
-	CREATE INDEX deliveries_repo_sha ON deliveries(repo, sha);`,
+	migration4 = `ALTER TABLE deliveries ADD COLUMN sha TEXT NOT NULL DEFAULT '';
+	CREATE INDEX deliveries_repo_sha ON deliveries(repo, sha);`
 	// 5: job-level concurrency groups.
-	`ALTER TABLE jobs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
+	sqliteMigration5 = `ALTER TABLE jobs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
 	ALTER TABLE jobs ADD COLUMN cancel_in_progress INTEGER NOT NULL DEFAULT 0;
-	CREATE INDEX jobs_concurrency ON jobs(concurrency, status);`,
+	CREATE INDEX jobs_concurrency ON jobs(concurrency, status);`
 	// 6: payload fingerprints (replay detection within a window).
-	`ALTER TABLE deliveries ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
-	CREATE INDEX deliveries_fingerprint ON deliveries(fingerprint, received_at) WHERE fingerprint != '';`,
-}
+	migration6 = `ALTER TABLE deliveries ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+	CREATE INDEX deliveries_fingerprint ON deliveries(fingerprint, received_at) WHERE fingerprint != '';`
+)

@@ -2,10 +2,13 @@
 // logs, and the durable work queue (River) on the same database, so that a
 // delivery and the queue job that plans it commit in one transaction.
 //
-// SQLite (pure Go, one file in the data directory) is the embedded default.
-// A SQLite store belongs to one server process: Open takes an exclusive lock
-// on the data directory, which is what lets it treat every queue job left
-// "running" as abandoned by a crashed predecessor.
+// SQLite (pure Go, one file in the data directory) is the embedded default;
+// a postgres:// database URL puts the store and the queue on PostgreSQL
+// (pgx), where several hookci hosts can share them. Either way Open takes
+// an exclusive lock on the data directory: with SQLite that is what lets it
+// treat every queue job left "running" as abandoned by a crashed
+// predecessor; with PostgreSQL the directory holds the host's identity, and
+// only the jobs this host left running are taken back at start.
 package store
 
 import (
@@ -21,7 +24,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -32,7 +38,13 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the database and the queue.
 type Store struct {
-	db     *sql.DB
+	db      *sql.DB
+	dialect dialect
+	rebound sync.Map // statement → its PostgreSQL form (see bind)
+	pool    *pgxpool.Pool
+	// hostID names this host in the queue (River's client id) on
+	// PostgreSQL; "" on SQLite.
+	hostID string
 	lock   *os.File
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
@@ -79,16 +91,28 @@ type Options struct {
 	// PlanRetry is how planning is retried after a transient failure
 	// (zero fields: DefaultPlanRetry's).
 	PlanRetry RetryPolicy
+	// DatabaseURL, when set (postgres://…), puts the store and the queue
+	// on PostgreSQL instead of SQLite in the data directory.
+	DatabaseURL string
 }
 
-// Open opens (creating if needed) the SQLite store in dataDir and migrates it.
+// Open opens (creating if needed) the store and migrates it: SQLite in
+// dataDir, or the PostgreSQL database of opts.DatabaseURL (dataDir then
+// holds only the lock and the host's identity).
 func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
+	d, err := parseDatabaseURL(opts.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	lock, err := lockDir(dataDir)
 	if err != nil {
 		return nil, err
+	}
+	if d == postgresDialect {
+		return openPostgres(ctx, dataDir, lock, opts)
 	}
 	path := filepath.Join(dataDir, "hookci.db")
 	sync := "FULL"
@@ -163,24 +187,31 @@ func lockDir(dataDir string) (*os.File, error) {
 	return f, nil
 }
 
+// migrate applies the store's migrations not yet applied, then River's
+// (on PostgreSQL the caller holds the migration lock).
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hookci_schema (version INTEGER NOT NULL)`); err != nil {
+	db := boundDB{s: s, e: s.db}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hookci_schema (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	var version int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hookci_schema`).Scan(&version); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hookci_schema`).Scan(&version); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	for i := version; i < len(migrations); i++ {
+		text := migrations[i].SQLite
+		if s.dialect == postgresDialect {
+			text = migrations[i].Postgres
+		}
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		if _, err := tx.ExecContext(ctx, text); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("store: migration %d: %w", i+1, err)
+			return fmt.Errorf("store: migration %d (%s): %w", i+1, s.dialect, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hookci_schema (version) VALUES (?)`, i+1); err != nil {
+		if _, err := tx.ExecContext(ctx, s.bind(`INSERT INTO hookci_schema (version) VALUES (?)`), i+1); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migration %d: %w", i+1, err)
 		}
@@ -188,7 +219,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %d: %w", i+1, err)
 		}
 	}
-	m, err := rivermigrate.New(riversqlite.New(s.db), &rivermigrate.Config{Logger: s.riverLogger()})
+	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(s.db)
+	if s.dialect == postgresDialect {
+		driver = riverdatabasesql.New(s.db)
+	}
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: s.riverLogger()})
 	if err != nil {
 		return fmt.Errorf("store: queue migrations: %w", err)
 	}
@@ -222,6 +257,9 @@ func (s *Store) Close() error {
 		s.ckpt = nil
 	}
 	err := s.db.Close()
+	if s.pool != nil {
+		s.pool.Close()
+	}
 	if s.lock != nil {
 		s.lock.Close()
 	}

@@ -4,12 +4,39 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hookci/hookci/internal/store/pgtest"
 )
 
-func TestDeliveryDedupeAndQueue(t *testing.T) {
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// eachDB runs fn once per database the store runs on: SQLite, and a fresh
+// PostgreSQL database (opts.DatabaseURL set) on the test binary's cluster.
+func eachDB(t *testing.T, fn func(t *testing.T, opts Options)) {
+	t.Helper()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			var opts Options
+			if db == "postgres" {
+				opts.DatabaseURL = pgtest.URL(t)
+			}
+			fn(t, opts)
+		})
+	}
+}
+
+// with is opts with the database of db.
+func with(db Options, opts Options) Options {
+	opts.DatabaseURL = db.DatabaseURL
+	return opts
+}
+
+func TestDeliveryDedupeAndQueue(t *testing.T) { eachDB(t, testDeliveryDedupeAndQueue) }
+
+func testDeliveryDedupeAndQueue(t *testing.T, db Options) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir, Options{MaxJobs: 2})
+	s, err := Open(ctx, dir, with(db, Options{MaxJobs: 2}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +59,7 @@ func TestDeliveryDedupeAndQueue(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, dir, Options{MaxJobs: 2})
+	s, err = Open(ctx, dir, with(db, Options{MaxJobs: 2}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,23 +81,27 @@ func TestDeliveryDedupeAndQueue(t *testing.T) {
 	}
 }
 
-func TestDataDirIsExclusive(t *testing.T) {
+func TestDataDirIsExclusive(t *testing.T) { eachDB(t, testDataDirIsExclusive) }
+
+func testDataDirIsExclusive(t *testing.T, db Options) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir, Options{})
+	s, err := Open(ctx, dir, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s2, err := Open(ctx, dir, Options{}); err == nil {
+	if s2, err := Open(ctx, dir, db); err == nil {
 		s2.Close()
 		t.Fatal("second Open of the same data directory succeeded, want an error")
 	}
 }
 
-func TestRunsJobsStepsLogs(t *testing.T) {
+func TestRunsJobsStepsLogs(t *testing.T) { eachDB(t, testRunsJobsStepsLogs) }
+
+func testRunsJobsStepsLogs(t *testing.T, db Options) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir(), Options{})
+	s, err := Open(ctx, t.TempDir(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
