@@ -204,7 +204,7 @@ func (s *Store) newQueue(opts Options) error {
 		}
 	}
 	client, err := river.NewClient(driver, &river.Config{
-		ID:                s.hostID, // "" (SQLite): River's default
+		ID: s.hostID, // "" (SQLite): River's default
 		Queues: map[string]river.QueueConfig{
 			queuePlan:   {MaxWorkers: 2},
 			queueJobs:   {MaxWorkers: maxJobs},
