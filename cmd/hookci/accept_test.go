@@ -18,7 +18,7 @@ import (
 // server leaves when it dies right after answering 202.
 func acceptOnly(t *testing.T, cfg config.Config, delivery string, body []byte) {
 	t.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, "db"), store.Options{})
+	st, err := store.Open(context.Background(), filepath.Join(cfg.DataDir, "db"), store.Options{DatabaseURL: cfg.DatabaseURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ type harness struct {
 	sandbox string
 }
 
-func newHarness(t *testing.T, sandbox string) *harness {
+func newHarness(t *testing.T, sandbox string, edit ...func(*config.Config)) *harness {
 	t.Helper()
 	gitRoot := t.TempDir()
 	h := &harness{t: t, gh: githubtest.NewServer(t), repo: newRepo(t, gitRoot), sandbox: sandbox}
@@ -51,6 +51,9 @@ func newHarness(t *testing.T, sandbox string) *harness {
 	h.gh.SetToken(e2eToken)
 	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
 	h.cfg.Sandbox = sandbox
+	for _, e := range edit {
+		e(&h.cfg)
+	}
 	h.start()
 	t.Cleanup(func() { h.stop() })
 	return h
@@ -315,8 +318,8 @@ func requireSandbox(t *testing.T, name string) {
 	}
 }
 
-func testEndToEnd(t *testing.T, sandbox string) {
-	h := newHarness(t, sandbox)
+func testEndToEnd(t *testing.T, sandbox string, edit ...func(*config.Config)) {
+	h := newHarness(t, sandbox, edit...)
 	zero := strings.Repeat("0", 40)
 	c1 := h.repo.Commit("first", map[string]string{
 		".github/workflows/ci.yml": twoJobWorkflow,

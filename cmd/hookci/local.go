@@ -101,6 +101,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	cfg.DataDir = *dataDir
 	cfg.WarmSandboxes = 0 // one-shot: nothing to keep warm for
+	cfg.DatabaseURL = ""  // a local run keeps its scratch store in its own SQLite
 	// Someone is waiting at the terminal: a planning failure is reported
 	// after a few quick retries, not after the server's hours of backoff.
 	cfg.PlanRetryMin, cfg.PlanRetryMax, cfg.PlanRetryBudget = config.Duration(100*time.Millisecond),

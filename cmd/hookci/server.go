@@ -49,6 +49,7 @@ type serverOptions struct {
 // newServer wires everything but does not start the queue or listen.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
 	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync,
+		DatabaseURL: cfg.DatabaseURL,
 		PlanRetry: store.RetryPolicy{Min: time.Duration(cfg.PlanRetryMin), Max: time.Duration(cfg.PlanRetryMax),
 			Budget: time.Duration(cfg.PlanRetryBudget)}})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +27,9 @@ type Config struct {
 	// SQLiteSync is "full" (every acknowledged delivery is fsynced) or
 	// "normal" (survives hookci crashing, not the machine; faster).
 	SQLiteSync string `toml:"sqlite_sync" env:"HOOKCI_SQLITE_SYNC"`
-	// DatabaseURL selects the store: empty means SQLite in DataDir.
+	// DatabaseURL selects the store: empty means SQLite in DataDir;
+	// postgres://… puts the store and the queue on PostgreSQL (several
+	// hosts may share one).
 	DatabaseURL string `toml:"database_url" env:"HOOKCI_DATABASE_URL" secret:"true"`
 
 	GitHubAPIURL     string `toml:"github_api_url" env:"HOOKCI_GITHUB_API_URL"`
@@ -350,8 +353,15 @@ func (c Config) ValidateServe() error {
 		errs = append(errs, err)
 	}
 	if c.DatabaseURL != "" {
-		errs = append(errs, errors.New("HOOKCI_DATABASE_URL (database_url) is set, but only the embedded SQLite store exists yet: "+
-			"unset it (the store lives in HOOKCI_DATA_DIR)"))
+		// The URL may hold a password: name only its scheme.
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			scheme := ""
+			if err == nil {
+				scheme = u.Scheme
+			}
+			errs = append(errs, fmt.Errorf("HOOKCI_DATABASE_URL (database_url): scheme %q is not supported: "+
+				"want postgres://user:password@host/database, or unset it for the embedded SQLite store", scheme))
+		}
 	}
 	if c.WebhookSecret == "" {
 		errs = append(errs, errors.New("HOOKCI_WEBHOOK_SECRET (webhook_secret) is required: refusing to accept unsigned webhooks"))

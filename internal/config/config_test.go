@@ -126,7 +126,9 @@ func TestValidateServeSettings(t *testing.T) {
 		{"defaults", func(*Config) {}, ""},
 		{"debug", func(c *Config) { c.LogLevel = "debug" }, ""},
 		{"bad level", func(c *Config) { c.LogLevel = "loud" }, "HOOKCI_LOG_LEVEL"},
-		{"database url", func(c *Config) { c.DatabaseURL = "postgres://x/y" }, "HOOKCI_DATABASE_URL"},
+		{"database url scheme", func(c *Config) { c.DatabaseURL = "mysql://u:pw@x/y" }, `HOOKCI_DATABASE_URL (database_url): scheme "mysql"`},
+		{"postgres", func(c *Config) { c.DatabaseURL = "postgres://hookci:pw@db/hookci" }, ""},
+		{"postgresql", func(c *Config) { c.DatabaseURL = "postgresql:///hookci?host=/run/postgresql" }, ""},
 	} {
 		cfg := Default()
 		cfg.WebhookSecret = "s"

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/store/pgtest"
+	"github.com/hookci/hookci/internal/webhook"
+)
+
+// TestMain gives the package's tests a throwaway PostgreSQL cluster
+// (started only by a test that asks for a database).
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestEndToEndPostgres is TestEndToEnd with the store and the queue on
+// PostgreSQL: webhook → plan → run → status, comment and metrics through
+// the fake GitHub, duplicates and bad input refused.
+func TestEndToEndPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	testEndToEnd(t, "host", func(c *config.Config) { c.DatabaseURL = url })
+}
+
+// TestAcceptedByDeadHostPlannedByAnother: a delivery acknowledged (202) by
+// a host that died before planning it is planned and run by another host
+// sharing the database.
+func TestAcceptedByDeadHostPlannedByAnother(t *testing.T) {
+	url := pgtest.URL(t)
+	h := newHarness(t, "host", func(c *config.Config) { c.DatabaseURL = url })
+	c1 := h.repo.Commit("first", map[string]string{".github/workflows/ci.yml": twoJobWorkflow, "src/main.sh": "#!/bin/sh\necho ok\n"})
+	h.repo.Push("main")
+	h.stop()
+	// Host "dead" accepts with no queue worker, then is gone for good.
+	dead := h.cfg
+	dead.DataDir = t.TempDir()
+	acceptOnly(t, dead, "delivery-orphan", pushPayload(t, strings.Repeat("0", 40), c1))
+	h.start() // the other host
+	if sts := h.waitStatus(c1); sts[len(sts)-1].State != "success" {
+		t.Fatalf("delivery accepted by a dead host: statuses %+v, want … success", sts)
+	}
+}
+
+// TestTwoHostsOnePostgres: two `hookci serve` on one PostgreSQL (separate
+// data directories and ports), every delivery sent to both, as a load
+// balancer retrying would: each delivery is stored and planned once, each
+// job runs exactly once (every job appends a line to a file outside the
+// sandbox), and GitHub sees each run end in success.
+func TestTwoHostsOnePostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	ran := filepath.Join(t.TempDir(), "ran")
+	workflow := `name: CI
+on: push
+jobs:
+  one:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "one $GITHUB_SHA" >> ` + ran + `
+  two:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "two $GITHUB_SHA" >> ` + ran + `
+`
+	a := newHarness(t, "host", func(c *config.Config) { c.DatabaseURL = url; c.MaxJobs = 2 })
+	b := &harness{t: t, gh: a.gh, repo: a.repo, sandbox: "host", cfg: a.cfg}
+	b.cfg.DataDir = t.TempDir()
+	b.start()
+	t.Cleanup(func() { b.stop() })
+
+	const pushes = 6
+	var shas []string
+	prev := strings.Repeat("0", 40)
+	var bodies [][]byte
+	for i := range pushes {
+		files := map[string]string{"n.txt": fmt.Sprint(i)}
+		if i == 0 {
+			files[".github/workflows/ci.yml"] = workflow
+		}
+		sha := a.repo.Commit(fmt.Sprintf("c%d", i), files)
+		a.repo.Push("main")
+		bodies = append(bodies, pushPayload(t, prev, sha))
+		shas = append(shas, sha)
+		prev = sha
+	}
+	// Every delivery to both hosts at once.
+	var wg sync.WaitGroup
+	codes := make([][2]int, pushes)
+	for i, body := range bodies {
+		for j, h := range []*harness{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i][j], _ = h.send("push", fmt.Sprintf("two-hosts-%d", i), body, webhook.SignatureHeader([]byte(e2eSecret), body))
+			}()
+		}
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if !(c[0] == 202 && c[1] == 200 || c[0] == 200 && c[1] == 202) {
+			t.Errorf("delivery %d answered %d and %d, want 202 from one host and 200 (duplicate) from the other", i, c[0], c[1])
+		}
+	}
+	for _, sha := range shas {
+		if sts := a.waitStatus(sha); sts[len(sts)-1].State != "success" {
+			t.Errorf("commit %s: statuses %+v, want … success", sha[:7], sts)
+		}
+	}
+	// Each delivery planned once: one run per commit, whichever host asks.
+	for _, h := range []*harness{a, b} {
+		var runs []map[string]any
+		json.Unmarshal([]byte(h.get("/api/runs")), &runs)
+		perSHA := map[string]int{}
+		for _, r := range runs {
+			perSHA[fmt.Sprint(r["SHA"])]++
+		}
+		for _, sha := range shas {
+			if perSHA[sha] != 1 {
+				t.Errorf("host %s lists %d runs of %s, want 1", h.url, perSHA[sha], sha[:7])
+			}
+		}
+	}
+	// Each job ran exactly once.
+	out, err := os.ReadFile(ran)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		lines[l]++
+	}
+	for _, sha := range shas {
+		for _, job := range []string{"one", "two"} {
+			if n := lines[job+" "+sha]; n != 1 {
+				t.Errorf("job %s of %s ran %d times, want once", job, sha[:7], n)
+			}
+		}
+	}
+	if len(lines) != 2*pushes {
+		t.Errorf("%d distinct job executions, want %d: %v", len(lines), 2*pushes, lines)
+	}
+	// Which host worked what (a figure, not a pass/fail condition).
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT kind, COALESCE(attempted_by[array_length(attempted_by, 1)], '-'), COUNT(*)
+		FROM river_job GROUP BY 1, 2 ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var kind, host string
+		var n int
+		if err := rows.Scan(&kind, &host, &n); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s worked by %s: %d", kind, host, n)
+	}
+}
