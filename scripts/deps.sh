@@ -9,6 +9,8 @@ kind=${1:-test}
 packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
 if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
+	# postgresql: the store's tests start a throwaway cluster (internal/store/pgtest).
+	packages+=(postgresql)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo flock /tmp/apt.lock apt-get update -qq
 	$sudo flock /tmp/apt.lock apt-get install -y -qq "${missing[@]}" >&2
+fi
+# PostgreSQL refuses to run as root: tests running as root start their
+# throwaway cluster as this system user (internal/store/pgtest.TestUser).
+if [ "$kind" = test ] && [ "$(id -u)" -eq 0 ] && ! id hookci-test >/dev/null 2>&1; then
+	useradd --system --no-create-home --shell /usr/sbin/nologin hookci-test
 fi
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	echo 'deps: add /usr/local/go/bin to PATH' >&2
