@@ -225,6 +225,10 @@ func (s *Store) newQueue(opts Options) error {
 	}
 	s.river = client
 	s.planRetry = opts.PlanRetry.withDefaults()
+	s.host, s.lease = opts.Host, opts.Lease
+	if s.lease <= 0 {
+		s.lease = DefaultLease
+	}
 	return nil
 }
 
@@ -260,12 +264,17 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.logger.Warn("recovered queue jobs abandoned by a previous process", "count", n)
 	}
+	if err := s.register(ctx); err != nil {
+		return err
+	}
 	if err := s.river.Start(ctx); err != nil {
 		return fmt.Errorf("store: start queue: %w", err)
 	}
 	s.mu.Lock()
 	s.started = true
+	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
 	s.mu.Unlock()
+	go s.heartbeatLoop(s.hbStop, s.hbDone)
 	return nil
 }
 

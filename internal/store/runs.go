@@ -161,17 +161,26 @@ func (q *Queries) EnqueueJob(ctx context.Context, id int64) error {
 	return q.s.enqueueJobTx(ctx, q.tx, id)
 }
 
-// UpdateJob writes j's mutable fields.
+// UpdateJob writes j's mutable fields, unless the row has moved on to a
+// later attempt (ErrStale).
 func (q *Queries) UpdateJob(ctx context.Context, j *Job) error {
 	if j.Annotations == "" {
 		j.Annotations = "[]"
 	}
-	_, err := q.db.ExecContext(ctx, `UPDATE jobs SET name = ?, status = ?, conclusion = ?, outputs = ?, backend = ?, message = ?,
+	// Fenced: a write from an attempt older than the row's (a host presumed
+	// dead whose job was started again elsewhere) changes nothing.
+	res, err := q.db.ExecContext(ctx, `UPDATE jobs SET name = ?, status = ?, conclusion = ?, outputs = ?, backend = ?, message = ?,
 		attempt = ?, started_at = ?, finished_at = ?, annotations = ?, summary = ?, concurrency = ?, cancel_in_progress = ?
-		WHERE id = ?`, j.Name, j.Status, j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt, ms(j.StartedAt),
-		ms(j.FinishedAt), j.Annotations, j.Summary, j.Concurrency, j.CancelInProgress, j.ID)
+		WHERE id = ? AND attempt <= ?`, j.Name, j.Status, j.Conclusion, j.Outputs, j.Backend, j.Message, j.Attempt, ms(j.StartedAt),
+		ms(j.FinishedAt), j.Annotations, j.Summary, j.Concurrency, j.CancelInProgress, j.ID, j.Attempt)
 	if err != nil {
 		return fmt.Errorf("store: update job %d: %w", j.ID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		var cur int
+		if err := q.db.QueryRowContext(ctx, `SELECT attempt FROM jobs WHERE id = ?`, j.ID).Scan(&cur); err == nil && cur > j.Attempt {
+			return fmt.Errorf("store: update job %d attempt %d (now attempt %d): %w", j.ID, j.Attempt, cur, ErrStale)
+		}
 	}
 	return nil
 }

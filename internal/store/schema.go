@@ -21,6 +21,7 @@ var migrations = []migration{
 	{SQLite: migration4, Postgres: migration4},
 	{SQLite: sqliteMigration5, Postgres: postgresMigration5},
 	{SQLite: migration6, Postgres: migration6},
+	migration7, // hosts.go
 }
 
 const (

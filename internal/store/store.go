@@ -45,6 +45,10 @@ type Store struct {
 	// hostID names this host in the queue (River's client id) on
 	// PostgreSQL; "" on SQLite.
 	hostID string
+	host   HostInfo
+	lease  time.Duration
+	hbStop chan struct{} // heartbeats (started by StartQueue)
+	hbDone chan struct{}
 	lock   *os.File
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
@@ -94,6 +98,11 @@ type Options struct {
 	// DatabaseURL, when set (postgres://…), puts the store and the queue
 	// on PostgreSQL instead of SQLite in the data directory.
 	DatabaseURL string
+	// Host is this host's entry in the host registry.
+	Host HostInfo
+	// Lease is how long a host may go without a heartbeat before its
+	// running jobs are given to other hosts (0: DefaultLease).
+	Lease time.Duration
 }
 
 // Open opens (creating if needed) the store and migrates it: SQLite in
@@ -242,6 +251,11 @@ func (s *Store) Close() error {
 	started := s.started
 	s.started = false
 	s.mu.Unlock()
+	if s.hbStop != nil {
+		close(s.hbStop)
+		<-s.hbDone
+		s.hbStop = nil
+	}
 	if started && s.river != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
