@@ -1,18 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookci/hookci/internal/agent/agenttest"
 	"github.com/hookci/hookci/internal/config"
+	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/store/pgtest"
 	"github.com/hookci/hookci/internal/webhook"
 )
@@ -163,5 +171,141 @@ jobs:
 			t.Fatal(err)
 		}
 		t.Logf("%s worked by %s: %d", kind, host, n)
+	}
+}
+
+// TestFailoverAfterKill9: two `hookci serve` processes on one PostgreSQL
+// with a 3 s lease; the host running a job is killed with SIGKILL; the
+// other host presumes it dead once the lease passes, runs the job again
+// (attempt 2) and the run ends in success on GitHub; /api/hosts shows the
+// killed host not alive.
+func TestFailoverAfterKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary; skipped in -short mode")
+	}
+	url := pgtest.URL(t)
+	bin := filepath.Join(t.TempDir(), "hookci")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	gh := newFakeGitHub(t)
+	gitRoot := t.TempDir()
+	repo := newRepo(t, gitRoot)
+	sha := repo.Commit("c", map[string]string{".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: sleep 6 && echo finished
+`})
+	repo.Push("main")
+	start := func() (*exec.Cmd, string) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+addr, "HOOKCI_WEBHOOK_SECRET="+e2eSecret, "HOOKCI_DATA_DIR="+t.TempDir(),
+			"HOOKCI_GIT_URL=file://"+gitRoot, "HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH="+agenttest.Binary(t),
+			"HOOKCI_GITHUB_API_URL="+gh.URL(), "HOOKCI_GITHUB_TOKEN="+e2eToken, "HOOKCI_DATABASE_URL="+url, "HOOKCI_LEASE=3s",
+			"HOOKCI_PUBLIC_URL=http://"+addr)
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("server %s log:\n%s", addr, logs.String())
+			}
+		})
+		waitFor(t, "the server to listen", func() bool {
+			r, err := http.Get("http://" + addr + "/healthz")
+			if err == nil {
+				r.Body.Close()
+			}
+			return err == nil && r.StatusCode == 200
+		})
+		return cmd, addr
+	}
+	getJSON := func(addr, path string, v any) {
+		if r, err := http.Get("http://" + addr + path); err == nil {
+			json.NewDecoder(r.Body).Decode(v)
+			r.Body.Close()
+		}
+	}
+	a, addrA := start()
+	body := pushPayload(t, strings.Repeat("0", 40), sha)
+	req, _ := http.NewRequest("POST", "http://"+addrA+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "failover-1")
+	req.Header.Set("X-Hub-Signature-256", webhook.SignatureHeader([]byte(e2eSecret), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("webhook: %s", resp.Status)
+	}
+	waitFor(t, "the job to start on host A", func() bool {
+		var rs []map[string]any
+		getJSON(addrA, "/api/runs", &rs)
+		return len(rs) == 1 && rs[0]["Status"] == "in_progress"
+	})
+	_, addrB := start() // B starts while A runs the job, then A dies
+	a.Process.Signal(syscall.SIGKILL)
+	a.Wait()
+	killed := time.Now()
+	waitFor(t, "host B to start the job again", func() bool {
+		var rs []map[string]any
+		getJSON(addrB, "/api/runs", &rs)
+		if len(rs) != 1 {
+			return false
+		}
+		var view struct{ Jobs []struct{ Attempt int } }
+		getJSON(addrB, fmt.Sprintf("/api/runs/%v", rs[0]["ID"]), &view)
+		return len(view.Jobs) == 1 && view.Jobs[0].Attempt >= 2
+	})
+	t.Logf("kill -9 of host A to its job started on host B: %s (lease 3s)", time.Since(killed).Round(100*time.Millisecond))
+	var sts []githubtest.Status
+	waitFor(t, "host B to finish the job", func() bool {
+		sts = nil
+		for _, s := range gh.Statuses(e2eRepo, sha) {
+			if s.Context == "hookci/CI" {
+				sts = append(sts, s)
+			}
+		}
+		return len(sts) > 0 && sts[len(sts)-1].State != "pending"
+	})
+	if got := sts[len(sts)-1].State; got != "success" {
+		t.Errorf("final status %s, want success: %+v", got, sts)
+	}
+	var rs []map[string]any
+	getJSON(addrB, "/api/runs", &rs)
+	var view struct{ Jobs []struct{ Attempt int } }
+	if len(rs) == 1 {
+		getJSON(addrB, fmt.Sprintf("/api/runs/%v", rs[0]["ID"]), &view)
+	}
+	if len(view.Jobs) != 1 || view.Jobs[0].Attempt < 2 {
+		t.Errorf("runs %v, jobs %+v: want one run whose job ran again (attempt 2) on host B", rs, view.Jobs)
+	}
+	var hosts []struct {
+		Alive bool `json:"alive"`
+	}
+	getJSON(addrB, "/api/hosts", &hosts)
+	alive := 0
+	for _, h := range hosts {
+		if h.Alive {
+			alive++
+		}
+	}
+	if len(hosts) != 2 || alive != 1 {
+		t.Errorf("/api/hosts = %+v, want two hosts, one alive", hosts)
 	}
 }

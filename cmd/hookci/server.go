@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ type serverOptions struct {
 // newServer wires everything but does not start the queue or listen.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
 	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync,
-		DatabaseURL: cfg.DatabaseURL,
+		DatabaseURL: cfg.DatabaseURL, Lease: time.Duration(cfg.Lease), Host: hostInfo(cfg),
 		PlanRetry: store.RetryPolicy{Min: time.Duration(cfg.PlanRetryMin), Max: time.Duration(cfg.PlanRetryMax),
 			Budget: time.Duration(cfg.PlanRetryBudget)}})
 	if err != nil {
@@ -112,6 +113,18 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
 	s.acts = acts
 	return s, nil
+}
+
+// hostInfo is this host's entry in the host registry: its name, the
+// runs-on labels and the default backend it serves, its job slots.
+func hostInfo(cfg config.Config) store.HostInfo {
+	name, _ := os.Hostname()
+	labels := []string{"sandbox:" + cfg.Sandbox}
+	for l := range cfg.Labels {
+		labels = append(labels, l)
+	}
+	slices.Sort(labels[1:])
+	return store.HostInfo{Name: name, Labels: labels, MaxJobs: cfg.MaxJobs}
 }
 
 // replayWindow is the configured window; 0 turns replay detection off.

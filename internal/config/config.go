@@ -31,6 +31,9 @@ type Config struct {
 	// postgres://… puts the store and the queue on PostgreSQL (several
 	// hosts may share one).
 	DatabaseURL string `toml:"database_url" env:"HOOKCI_DATABASE_URL" secret:"true"`
+	// Lease is how long a host sharing the database may go without a
+	// heartbeat before its running jobs are given to other hosts.
+	Lease Duration `toml:"lease" env:"HOOKCI_LEASE"`
 
 	GitHubAPIURL     string `toml:"github_api_url" env:"HOOKCI_GITHUB_API_URL"`
 	GitHubToken      string `toml:"github_token" env:"HOOKCI_GITHUB_TOKEN" secret:"true"`
@@ -188,6 +191,7 @@ func Default() Config {
 		PlanRetryBudget:        Duration(6 * time.Hour),
 		PlanRetryMin:           Duration(5 * time.Second),
 		PlanRetryMax:           Duration(10 * time.Minute),
+		Lease:                  Duration(30 * time.Second),
 	}
 }
 
@@ -365,6 +369,9 @@ func (c Config) ValidateServe() error {
 	}
 	if c.WebhookSecret == "" {
 		errs = append(errs, errors.New("HOOKCI_WEBHOOK_SECRET (webhook_secret) is required: refusing to accept unsigned webhooks"))
+	}
+	if c.Lease < Duration(time.Second) {
+		errs = append(errs, fmt.Errorf("HOOKCI_LEASE (lease) must be at least 1s, got %s", time.Duration(c.Lease)))
 	}
 	if c.MaxJobs < 1 {
 		errs = append(errs, fmt.Errorf("HOOKCI_MAX_JOBS must be at least 1, got %d", c.MaxJobs))
