@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"lint":    {cmdLint, "check workflow files"},
 		"image":   {cmdImage, "build the guest image (kernel and root filesystem) for sandboxes"},
 		"doctor":  {cmdDoctor, "report what this host can run"},
+		"store":   {cmdStore, "store copy: move the SQLite store's history to PostgreSQL"},
 		"version": {cmdVersion, "print the version"},
 	}
 }
@@ -60,7 +61,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: hookci <command> [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "version"} {
+	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "store", "version"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 }

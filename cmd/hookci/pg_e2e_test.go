@@ -309,3 +309,67 @@ jobs:
 		t.Errorf("/api/hosts = %+v, want two hosts, one alive", hosts)
 	}
 }
+
+// TestStoreCopyGrowingUp: an installation on SQLite runs a workflow, stops,
+// copies its store to PostgreSQL with `hookci store copy`, and a server on
+// PostgreSQL shows the same run with its log, and numbers the next run on.
+// Bad arguments are refused naming what is wrong.
+func TestStoreCopyGrowingUp(t *testing.T) {
+	url := pgtest.URL(t)
+	h := newHarness(t, "host")
+	c1 := h.repo.Commit("first", map[string]string{".github/workflows/ci.yml": twoJobWorkflow, "src/main.sh": "#!/bin/sh\necho copied run\n"})
+	h.repo.Push("main")
+	h.sendSigned("push", "before-copy", pushPayload(t, strings.Repeat("0", 40), c1))
+	if sts := h.waitStatus(c1); sts[len(sts)-1].State != "success" {
+		t.Fatalf("statuses %+v, want success", sts)
+	}
+	before := h.get("/api/runs")
+	h.stop()
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"copy", "--from", h.cfg.DataDir, "--to", url}, 2, "--from must be sqlite:PATH"},
+		{[]string{"copy", "--from", "sqlite:" + h.cfg.DataDir, "--to", "mysql://db/x"}, 2, `scheme "mysql" is not supported`},
+		{[]string{"copy", "--from", "sqlite:" + t.TempDir(), "--to", url}, 1, "no hookci.db"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := runCommand(context.Background(), append([]string{"store"}, tc.args...), &out, &errOut); code != tc.code ||
+			!strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("store %v: exit %d, %q; want %d and %q", tc.args, code, errOut.String(), tc.code, tc.want)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := runCommand(context.Background(), []string{"store", "copy", "--from", "sqlite:" + h.cfg.DataDir, "--to", url}, &out, &errOut); code != 0 {
+		t.Fatalf("store copy: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "runs         1") || !strings.Contains(out.String(), "jobs         2") {
+		t.Errorf("store copy printed %q, want 1 run and 2 jobs", out.String())
+	}
+
+	h.cfg.DatabaseURL = url
+	h.cfg.DataDir = t.TempDir()
+	h.start()
+	if got := h.get("/api/runs"); got != before {
+		t.Errorf("runs on PostgreSQL after the copy:\n%s\nwant as on SQLite:\n%s", got, before)
+	}
+	var runs []map[string]any
+	json.Unmarshal([]byte(before), &runs)
+	if len(runs) == 1 {
+		if page := h.get(fmt.Sprintf("/runs/%v", runs[0]["ID"])); !strings.Contains(page, "copied run") {
+			t.Error("the copied run's page lacks its log")
+		}
+	}
+	c2 := h.repo.Commit("second", map[string]string{"n": "2"})
+	h.repo.Push("main")
+	h.sendSigned("push", "after-copy", pushPayload(t, c1, c2))
+	if sts := h.waitStatus(c2); sts[len(sts)-1].State != "success" {
+		t.Fatalf("after the copy: statuses %+v, want success", sts)
+	}
+	json.Unmarshal([]byte(h.get("/api/runs")), &runs)
+	if len(runs) != 2 || fmt.Sprint(runs[0]["RunNumber"]) != "2" {
+		t.Errorf("runs after the copy %v, want two, the new one number 2", runs)
+	}
+}
