@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -371,5 +372,28 @@ func TestStoreCopyGrowingUp(t *testing.T) {
 	json.Unmarshal([]byte(h.get("/api/runs")), &runs)
 	if len(runs) != 2 || fmt.Sprint(runs[0]["RunNumber"]) != "2" {
 		t.Errorf("runs after the copy %v, want two, the new one number 2", runs)
+	}
+}
+
+// TestServeBadDatabase: `hookci serve` with a database it cannot use stops
+// at start with an error saying why, never printing the password.
+func TestServeBadDatabase(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"mysql://hookci:hunter2@db/hookci", `HOOKCI_DATABASE_URL (database_url): scheme "mysql" is not supported`},
+		{"postgres://hookci:hunter2@/hookci?host=" + t.TempDir() + "&connect_timeout=2", "cannot reach PostgreSQL"},
+	} {
+		cfg := baseConfig(t, t.TempDir(), "http://127.0.0.1:1")
+		cfg.DatabaseURL = tc.url
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = serveOn(context.Background(), cfg, slog.New(slog.DiscardHandler), l)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve with %s: got %v, want an error saying %q", tc.url, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("serve with %s: error %q prints the password", tc.url, err)
+		}
 	}
 }
