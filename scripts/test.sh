@@ -27,6 +27,8 @@ fi
 
 echo "== go test"
 go test -count=1 -timeout 45m ./...
+echo "== go test: the dispatcher on PostgreSQL"
+HOOKCI_TEST_STORE=postgres go test -count=1 -timeout 15m ./internal/dispatch/
 
 echo "== fuzz (short)"
 # A real finding always writes its input under testdata/fuzz/<target>/. Go's fuzzer
@@ -56,9 +58,9 @@ fuzz FuzzHandler ./internal/webhook
 fuzz FuzzMasker ./internal/runner
 
 echo "== leftovers"
-# Every sandbox a test started must be gone: no VM, no agent, no bubblewrap.
+# Every sandbox a test started must be gone: no VM, no agent, no bubblewrap, no test PostgreSQL.
 sleep 1
-left=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/' | grep -E 'qemu-system-x86_64|hookci-agent|bwrap' | grep -v grep || true)
+left=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/' | grep -E 'qemu-system-x86_64|hookci-agent|bwrap|hookci-pg-' | grep -v grep || true)
 if [ -n "$left" ]; then
 	echo "processes left behind by the tests:"; echo "$left"; exit 1
 fi

@@ -15,6 +15,7 @@ import (
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/sandbox/host"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/store/pgtest"
 )
 
 // env is a real store, real git and the host sandbox, with the queue running.
@@ -33,7 +34,7 @@ func newEnvWith(t *testing.T, edit func(*Config)) *env {
 	ctx := context.Background()
 	gitRoot := t.TempDir()
 	e := &env{t: t, repo: gittest.New(t, gitRoot, "octo/hello")}
-	st, err := store.Open(ctx, t.TempDir(), store.Options{MaxJobs: 4})
+	st, err := store.Open(ctx, t.TempDir(), store.Options{MaxJobs: 4, DatabaseURL: pgtest.StoreURL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

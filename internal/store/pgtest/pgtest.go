@@ -232,3 +232,18 @@ func (c *Cluster) Stop() {
 
 // SocketDir is the directory of the server's unix socket.
 func (c *Cluster) SocketDir() string { return c.sock }
+
+// StoreEnv names the environment variable that moves the store of other
+// packages' tests to PostgreSQL: HOOKCI_TEST_STORE=postgres.
+const StoreEnv = "HOOKCI_TEST_STORE"
+
+// StoreURL is the database URL a package's tests give store.Open: "" (the
+// embedded SQLite store) unless HOOKCI_TEST_STORE=postgres, then a fresh
+// PostgreSQL database (see URL).
+func StoreURL(t testing.TB) string {
+	t.Helper()
+	if os.Getenv(StoreEnv) != "postgres" {
+		return ""
+	}
+	return URL(t)
+}
