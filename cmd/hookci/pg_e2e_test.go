@@ -397,3 +397,40 @@ func TestServeBadDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseLostWhileRunning: the PostgreSQL server goes away under a
+// running hookci: webhooks are answered 503 (nothing is acknowledged that
+// was not stored); once it is back, the redelivered webhook runs to success.
+func TestDatabaseLostWhileRunning(t *testing.T) {
+	cluster := pgtest.Own(t)
+	url, err := cluster.NewDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, "host", func(c *config.Config) { c.DatabaseURL = url })
+	c1 := h.repo.Commit("first", map[string]string{".github/workflows/ci.yml": twoJobWorkflow, "src/main.sh": "#!/bin/sh\necho ok\n"})
+	h.repo.Push("main")
+	h.sendSigned("push", "before-loss", pushPayload(t, strings.Repeat("0", 40), c1))
+	if sts := h.waitStatus(c1); sts[len(sts)-1].State != "success" {
+		t.Fatalf("before the loss: statuses %+v, want success", sts)
+	}
+	c2 := h.repo.Commit("second", map[string]string{"n": "2"})
+	h.repo.Push("main")
+	body := pushPayload(t, c1, c2)
+	cluster.Pause()
+	code, msg := h.send("push", "during-loss", body, webhook.SignatureHeader([]byte(e2eSecret), body))
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("webhook with the database down: %d %s, want 503", code, msg)
+	}
+	if err := cluster.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	// The operator redelivers it (GitHub does not retry by itself).
+	waitFor(t, "the redelivery to be accepted", func() bool {
+		code, _ := h.send("push", "during-loss", body, webhook.SignatureHeader([]byte(e2eSecret), body))
+		return code == http.StatusAccepted
+	})
+	if sts := h.waitStatus(c2); sts[len(sts)-1].State != "success" {
+		t.Fatalf("after the database came back: statuses %+v, want success", sts)
+	}
+}

@@ -204,9 +204,12 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, event string, b
 	res, err := h.store.Intake(r.Context(), d, store.IntakeOptions{Plan: plan, ReplayWindow: max(h.replay, 0)})
 	switch {
 	case err != nil:
-		log.Error("storing delivery", "err", err)
+		// The database is unreachable or failing: 503. GitHub does not
+		// retry a failed delivery by itself; say so where operators look.
+		log.Error("storing delivery failed: it is not accepted; GitHub does not retry it automatically "+
+			"(redeliver it from the webhook's Recent Deliveries once the database is back)", "err", err)
 		h.observe(label, OutcomeError)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not store the delivery"})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "could not store the delivery"})
 	case res.ReplayOf != "":
 		h.observe(label, OutcomeReplay)
 		log.Warn("replayed payload under a new delivery id: not planned", "replay_of", res.ReplayOf)

@@ -35,6 +35,8 @@ const TestUser = "hookci-test"
 
 // Cluster is a running PostgreSQL server.
 type Cluster struct {
+	bin  string // the server binaries' directory
+	cred *syscall.Credential
 	dir  string // the cluster's temporary directory
 	sock string // the unix socket directory
 	cmd  *exec.Cmd
@@ -132,7 +134,7 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, sock: filepath.Join(dir, "sock")}
+	c := &Cluster{bin: bin, cred: cred, dir: dir, sock: filepath.Join(dir, "sock")}
 	fail := func(err error) (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, err
@@ -156,21 +158,30 @@ func Start() (*Cluster, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb: %w: %s", err, out))
 	}
-	log, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
+	if err := c.run(); err != nil {
 		return fail(err)
+	}
+	return c, nil
+}
+
+// run starts the server on the cluster's directory and waits until it
+// accepts connections.
+func (c *Cluster) run() error {
+	log, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
 	}
 	defer log.Close()
 	// The server, not pg_ctl: a child of this process with a parent-death
 	// signal, so a killed test binary leaves no server behind.
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"), "-k", c.sock,
+	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"), "-k", c.sock,
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=16MB")
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	c.cmd.Dir = dir
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = log, log
 	if err := c.cmd.Start(); err != nil {
-		return fail(fmt.Errorf("postgres: %w", err))
+		return fmt.Errorf("postgres: %w", err)
 	}
 	c.done = make(chan struct{})
 	var werr error
@@ -180,20 +191,40 @@ func Start() (*Cluster, error) {
 		conn, err := pgx.Connect(context.Background(), c.url("postgres"))
 		if err == nil {
 			conn.Close(context.Background())
-			return c, nil
+			return nil
 		}
 		select {
 		case <-c.done:
-			out, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			return fail(fmt.Errorf("postgres exited: %v: %s", werr, out))
+			out, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+			return fmt.Errorf("postgres exited: %v: %s", werr, out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			c.cmd.Process.Kill()
-			return fail(fmt.Errorf("postgres did not accept connections within 60s: %w", err))
+			<-c.done
+			return fmt.Errorf("postgres did not accept connections within 60s: %w", err)
 		}
 	}
 }
+
+// Pause stops the server (fast shutdown: connections are cut), keeping its
+// databases: the database going away under a running hookci.
+func (c *Cluster) Pause() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd = nil
+}
+
+// Resume starts a paused server again.
+func (c *Cluster) Resume() error { return c.run() }
 
 func (c *Cluster) url(db string) string {
 	return "postgres://postgres@/" + db + "?host=" + c.sock
@@ -218,15 +249,7 @@ func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
 
 // Stop stops the server (fast shutdown) and removes its directory.
 func (c *Cluster) Stop() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		c.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-c.done:
-		case <-time.After(20 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.done
-		}
-	}
+	c.Pause()
 	os.RemoveAll(c.dir)
 }
 
@@ -246,4 +269,20 @@ func StoreURL(t testing.TB) string {
 		return ""
 	}
 	return URL(t)
+}
+
+// Own starts a cluster for one test alone (one it may Pause and Resume),
+// stopped when the test ends. Without PostgreSQL the test is skipped, or
+// fails under CI=true.
+func Own(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL (scripts/deps.sh test installs it): %v", err)
+		}
+		t.Skipf("skipping: no PostgreSQL cluster: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
 }
