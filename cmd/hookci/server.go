@@ -190,6 +190,13 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
+		// Hosts sharing a database take turns: one reconciles per interval.
+		if mine, err := s.store.Claim(ctx, "reconcile", every); err != nil || !mine {
+			if err != nil {
+				s.log.Warn("reconciler", "err", err)
+			}
+			continue
+		}
 		repos := map[string]bool{}
 		for _, a := range s.cfg.Allow {
 			if strings.Contains(a, "/") {

@@ -22,6 +22,7 @@ var migrations = []migration{
 	{SQLite: sqliteMigration5, Postgres: postgresMigration5},
 	{SQLite: migration6, Postgres: migration6},
 	migration7, // hosts.go
+	migration8, // claims.go
 }
 
 const (
