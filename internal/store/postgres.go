@@ -41,6 +41,11 @@ func openPostgres(ctx context.Context, dataDir string, lock *os.File, opts Optio
 		lock.Close()
 		return nil, fmt.Errorf("store: database URL: %w", err) // pgconn redacts the password
 	}
+	if !strings.Contains(opts.DatabaseURL, "pool_max_conns") {
+		// Job workers append logs and update rows beside River's producers,
+		// the LISTEN connection and the webhook's transactions.
+		cfg.MaxConns = int32(max(16, 2*opts.MaxJobs+8))
+	}
 	where := cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
