@@ -71,7 +71,7 @@ func (s *storeSink) flush() {
 		return
 	}
 	ctx := context.Background()
-	err := s.st.InTx(ctx, func(q *store.Queries) error {
+	err := s.st.InJobTx(ctx, func(q *store.Queries) error { // one job's rows only
 		for _, r := range p {
 			if r.step != nil {
 				if err := q.PutStep(ctx, *r.step); err != nil {

@@ -147,6 +147,28 @@ type Queries struct {
 // Queries returns Queries outside any transaction.
 func (s *Store) Queries() *Queries { return &Queries{s: s, db: boundDB{s: s, e: s.db}} }
 
+// InJobTx runs fn in one transaction that writes only one job's steps and
+// log chunks (which have one writer, the job's runner): on PostgreSQL it
+// does not take the store's write lock, so log flushes of many jobs on many
+// hosts do not queue behind each other. On SQLite it is InTx.
+func (s *Store) InJobTx(ctx context.Context, fn func(q *Queries) error) error {
+	if s.dialect != postgresDialect {
+		return s.InTx(ctx, fn)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(&Queries{s: s, db: boundDB{s: s, e: tx}, tx: tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
 // InTx runs fn in one write-locking transaction: on SQLite an immediate
 // transaction, on PostgreSQL one holding the store's write lock (see
 // writeLockKey), so that write transactions never interleave.
