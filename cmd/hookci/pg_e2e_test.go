@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -432,5 +433,81 @@ func TestDatabaseLostWhileRunning(t *testing.T) {
 	})
 	if sts := h.waitStatus(c2); sts[len(sts)-1].State != "success" {
 		t.Fatalf("after the database came back: statuses %+v, want success", sts)
+	}
+}
+
+// TestLiveLogAcrossHosts: host B's dashboard streams the live log of a job
+// running on host A (the two share PostgreSQL), in order, without gaps or
+// repeats, to the job's end.
+func TestLiveLogAcrossHosts(t *testing.T) {
+	url := pgtest.URL(t)
+	a := newHarness(t, "host", func(c *config.Config) { c.DatabaseURL = url })
+	c1 := a.repo.Commit("first", map[string]string{".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  count:
+    runs-on: ubuntu-latest
+    steps:
+      - run: for i in $(seq 1 20); do echo "line-$i"; sleep 0.2; done
+`})
+	a.repo.Push("main")
+	a.sendSigned("push", "live-log", pushPayload(t, strings.Repeat("0", 40), c1))
+	var jobID any
+	waitFor(t, "the job to start on host A", func() bool {
+		var runs []map[string]any
+		json.Unmarshal([]byte(a.get("/api/runs")), &runs)
+		if len(runs) != 1 || runs[0]["Status"] != "in_progress" {
+			return false
+		}
+		var view struct{ Jobs []map[string]any }
+		json.Unmarshal([]byte(a.get(fmt.Sprintf("/api/runs/%v", runs[0]["ID"]))), &view)
+		if len(view.Jobs) == 1 && view.Jobs[0]["Status"] == "in_progress" {
+			jobID = view.Jobs[0]["ID"]
+			return true
+		}
+		return false
+	})
+	b := &harness{t: t, gh: a.gh, repo: a.repo, sandbox: "host", cfg: a.cfg}
+	b.cfg.DataDir = t.TempDir()
+	b.start() // after the job started on A: B only watches
+	t.Cleanup(func() { b.stop() })
+	resp, err := http.Get(fmt.Sprintf("%s/api/jobs/%v/log/stream", b.url, jobID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	all, err := io.ReadAll(resp.Body) // the stream ends with the job
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	lastSeq := 0.0
+	for _, line := range strings.Split(string(all), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || !strings.HasPrefix(data, "{") {
+			continue
+		}
+		var chunk struct {
+			Seq  float64
+			Data string
+		}
+		json.Unmarshal([]byte(data), &chunk)
+		if chunk.Seq <= lastSeq {
+			t.Errorf("chunk %v after %v: out of order or repeated", chunk.Seq, lastSeq)
+		}
+		lastSeq = chunk.Seq
+		text.WriteString(chunk.Data)
+	}
+	if !strings.Contains(string(all), "event: end") {
+		t.Errorf("stream from host B did not end with the job:\n%s", all)
+	}
+	pos := -1
+	for i := 1; i <= 20; i++ {
+		want := fmt.Sprintf("line-%d\n", i)
+		p := strings.Index(text.String(), want)
+		if p <= pos || strings.Count(text.String(), want) != 1 {
+			t.Fatalf("log streamed by host B lacks, repeats or misorders %q:\n%s", want, text.String())
+		}
+		pos = p
 	}
 }
