@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,5 +143,49 @@ func TestDeadHostsJobsTakenOver(t *testing.T) {
 	}
 	if alive["dead"] || !alive["alive"] || !alive[s.HostID()] {
 		t.Errorf("registry liveness %v, want dead false, alive and this host true", alive)
+	}
+}
+
+// TestStaleJobNotRetried: a job handler whose attempt was superseded
+// (ErrStale) ends its queue job instead of having it retried, which would
+// run the job again beside the host that took it over.
+func TestStaleJobNotRetried(t *testing.T) { eachDB(t, testStaleJobNotRetried) }
+
+func testStaleJobNotRetried(t *testing.T, db Options) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), with(db, Options{PollInterval: 10 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	calls := make(chan int64, 8)
+	if err := s.StartQueue(ctx, Handlers{Job: func(ctx context.Context, id int64) error {
+		calls <- id
+		return fmt.Errorf("finishing job %d: %w", id, ErrStale)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Queries().EnqueueJob(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	<-calls
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var state string
+		if err := s.db.QueryRowContext(ctx, `SELECT state FROM river_job WHERE kind = 'hookci_job'`).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "completed" {
+			break
+		}
+		if state != "running" || time.Now().After(deadline) {
+			t.Fatalf("queue job after a superseded attempt is %s, want completed (not retried)", state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case id := <-calls:
+		t.Errorf("job %d run again after its attempt was superseded", id)
+	default:
 	}
 }

@@ -175,7 +175,14 @@ func (w *jobWorker) Work(ctx context.Context, j *river.Job[jobArgs]) error {
 	if h.Job == nil {
 		return fmt.Errorf("no job handler")
 	}
-	return h.Job(ctx, j.Args.JobID)
+	err := h.Job(ctx, j.Args.JobID)
+	if errors.Is(err, ErrStale) {
+		// This attempt was superseded: the job belongs to another host now
+		// (this one was presumed dead). Retrying would run it a third time.
+		w.s.logger.Warn("job attempt superseded by another host: this attempt ends", "job", j.Args.JobID, "err", err)
+		return nil
+	}
+	return err
 }
 
 // Timeout: the job enforces its own timeout-minutes (GitHub's maximum is 6h).
