@@ -250,11 +250,12 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	started := s.started
 	s.started = false
+	hbStop, hbDone := s.hbStop, s.hbDone
+	s.hbStop = nil
 	s.mu.Unlock()
-	if s.hbStop != nil {
-		close(s.hbStop)
-		<-s.hbDone
-		s.hbStop = nil
+	if hbStop != nil {
+		close(hbStop)
+		<-hbDone
 	}
 	if started && s.river != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
