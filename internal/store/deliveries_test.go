@@ -133,7 +133,10 @@ func testPlanningFailuresEndVisibly(t *testing.T, db Options) {
 	for {
 		a, _ := s.Queries().Delivery(ctx, "bad")
 		b, _ := s.Queries().Delivery(ctx, "flaky")
-		if a.Status == DeliveryFailed && b.Status == DeliveryFailed {
+		mu.Lock()
+		told := len(reasons) // the row commits before the failure is told
+		mu.Unlock()
+		if a.Status == DeliveryFailed && b.Status == DeliveryFailed && told == 2 {
 			if !strings.HasPrefix(a.Message, ReasonMalformedPayload+": payload:") {
 				t.Errorf("bad: message %q, want the reason and the error", a.Message)
 			}
