@@ -1,7 +1,8 @@
 // Command webhookload measures webhook acknowledgement latency: signed push
 // deliveries at a steady rate over loopback HTTP to the real handler and the
-// real SQLite store (WAL, synchronous=FULL: every 202 is on disk), with the
-// queue running. It prints p50/p90/p99/max and the hardware.
+// real SQLite store (WAL, synchronous=FULL: every 202 is on disk) or, with
+// -postgres or -database-url, PostgreSQL, with the queue running. It prints
+// p50/p90/p99/max and the hardware.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hookci/hookci/bench/hw"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/store/pgtest"
 	"github.com/hookci/hookci/internal/webhook"
 )
 
@@ -28,21 +30,38 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	corpus := flag.String("corpus", "../shared/corpora", "test corpora directory (for a real push payload)")
 	sync := flag.String("sync", "full", "SQLite synchronous setting: full or normal")
+	dbURL := flag.String("database-url", "", "measure on this PostgreSQL database instead of SQLite (postgres://…)")
+	pg := flag.Bool("postgres", false, "measure on a throwaway local PostgreSQL cluster (Debian's postgresql, fsync on)")
 	flag.Parse()
-	if err := run(*rate, *dur, *corpus, *sync); err != nil {
+	if err := measure(*rate, *dur, *corpus, *sync, *dbURL, *pg); err != nil {
 		fmt.Fprintln(os.Stderr, "webhookload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, dur time.Duration, corpus, sync string) error {
+// measure runs the load, on a throwaway PostgreSQL cluster when pg is set.
+func measure(rate int, dur time.Duration, corpus, sync, dbURL string, pg bool) error {
+	if pg {
+		c, err := pgtest.StartDurable()
+		if err != nil {
+			return fmt.Errorf("PostgreSQL: %w", err)
+		}
+		defer c.Stop()
+		if dbURL, err = c.NewDatabase(context.Background()); err != nil {
+			return fmt.Errorf("PostgreSQL: %w", err)
+		}
+	}
+	return run(rate, dur, corpus, sync, dbURL)
+}
+
+func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "hookci-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	st, err := store.Open(ctx, dir, store.Options{MaxJobs: 4, Sync: sync})
+	st, err := store.Open(ctx, dir, store.Options{MaxJobs: 4, Sync: sync, DatabaseURL: dbURL})
 	if err != nil {
 		return err
 	}

@@ -40,9 +40,12 @@ type Cluster struct {
 	dir  string // the cluster's temporary directory
 	sock string // the unix socket directory
 	cmd  *exec.Cmd
-	done chan struct{} // closed when the server has exited
-	mu   sync.Mutex
-	n    int // databases created so far
+	// durable keeps PostgreSQL's fsync and synchronous commit (benchmarks);
+	// tests turn them off.
+	durable bool
+	done    chan struct{} // closed when the server has exited
+	mu      sync.Mutex
+	n       int // databases created so far
 }
 
 // shared is the test binary's one cluster, started by the first URL call
@@ -119,9 +122,15 @@ func runAs() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// Start initialises and starts a cluster. The server dies with the process
-// that started it.
-func Start() (*Cluster, error) {
+// Start initialises and starts a cluster for tests (fsync off). The server
+// dies with the process that started it.
+func Start() (*Cluster, error) { return start(false) }
+
+// StartDurable is Start with PostgreSQL's defaults for durability (fsync,
+// synchronous commit, full page writes on), for measurements.
+func StartDurable() (*Cluster, error) { return start(true) }
+
+func start(durable bool) (*Cluster, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -134,7 +143,7 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bin: bin, cred: cred, dir: dir, sock: filepath.Join(dir, "sock")}
+	c := &Cluster{bin: bin, cred: cred, dir: dir, sock: filepath.Join(dir, "sock"), durable: durable}
 	fail := func(err error) (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, err
@@ -174,9 +183,11 @@ func (c *Cluster) run() error {
 	defer log.Close()
 	// The server, not pg_ctl: a child of this process with a parent-death
 	// signal, so a killed test binary leaves no server behind.
-	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), "-D", filepath.Join(c.dir, "data"), "-k", c.sock,
-		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200", "-c", "shared_buffers=16MB")
+	args := []string{"-D", filepath.Join(c.dir, "data"), "-k", c.sock, "-c", "listen_addresses=", "-c", "max_connections=200"}
+	if !c.durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB")
+	}
+	c.cmd = exec.Command(filepath.Join(c.bin, "postgres"), args...)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	c.cmd.Dir = c.dir
 	c.cmd.Stdout, c.cmd.Stderr = log, log
