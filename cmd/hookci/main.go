@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"image":   {cmdImage, "build the guest image (kernel and root filesystem) for sandboxes"},
 		"doctor":  {cmdDoctor, "report what this host can run"},
 		"version": {cmdVersion, "print the version"},
+		"status":  {cmdStatus, "a running server's health, capacity, queue and recent activity (--server, $HOOKCI_API_TOKEN)"},
 	}
 }
 
@@ -60,7 +61,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: hookci <command> [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "version"} {
+	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "version", "status"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 }
