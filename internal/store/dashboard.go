@@ -12,7 +12,9 @@ import (
 // The dashboard's reads (internal/web's overview, runs list and deliveries
 // pages). Every one is answered from an index (migration dashboardMigration),
 // so a page costs the same with a hundred runs or a hundred thousand: the
-// runs list pages by keyset on (filter column, id), the overview reads the
+// runs list pages by keyset on (filter column, id) (and on (repo, branch,
+// id), (repo, workflow, id) for the usual pairs; other combinations walk one
+// filter's index and test the others), the overview reads the
 // last 24 hours through created_at/received_at and the queue through
 // jobs(status, created_at). bench/dashboard measures them.
 
@@ -36,6 +38,8 @@ const dashboardMigration = `ALTER TABLE runs ADD COLUMN actor TEXT NOT NULL DEFA
 	CREATE INDEX runs_status_id ON runs(status, id);
 	CREATE INDEX runs_conclusion_id ON runs(conclusion, id);
 	CREATE INDEX runs_actor_id ON runs(actor, id);
+	CREATE INDEX runs_repo_branch_id ON runs(repo, branch, id);
+	CREATE INDEX runs_repo_workflow_id ON runs(repo, workflow_file, id);
 	CREATE INDEX runs_created ON runs(created_at);
 	CREATE INDEX jobs_status_created ON jobs(status, created_at);
 	CREATE INDEX deliveries_received ON deliveries(received_at);`
