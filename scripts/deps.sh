@@ -9,6 +9,8 @@ kind=${1:-test}
 packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
 if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
+	# chromium: the dashboard's browser tests (chromedp, cmd/hookci/browser_e2e_test.go).
+	packages+=(chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do
