@@ -326,3 +326,13 @@ func eachRow(ctx context.Context, db execer, fn func(interface{ Scan(...any) err
 	}
 	return rows.Err()
 }
+
+// LastLogSeq is the seq of a job's newest log chunk (0: none).
+func (q *Queries) LastLogSeq(ctx context.Context, jobID int64) (int64, error) {
+	var n int64
+	err := q.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_chunks WHERE job_id = ?`, jobID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: last log seq: %w", err)
+	}
+	return n, nil
+}

@@ -37,6 +37,7 @@ type Server struct {
 	github    GitHubStatus // nil: no GitHub client (overview.go)
 	sandboxes Sandboxes    // nil: no sandbox panel
 	graph     JobGraph     // nil: jobs in one column
+	logs      *logHub      // live log fan-out (stream.go)
 }
 
 // Options configure the Server.
@@ -62,6 +63,7 @@ func New(st *store.Store, m *Metrics, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.logs = newLogHub(st, s.log)
 	s.tmpl = template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFS, "templates/*.html"))
 	return s
 }
