@@ -81,7 +81,9 @@ func main() {
 	fmt.Printf("  hardware: %s\n", hw.Describe())
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
+}
 
 // fill inserts the runs in large transactions, straight into the tables
 // (the store's one-by-one API would take minutes for 100,000).
