@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"time"
@@ -178,12 +179,13 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		next = "/runs?" + nq.Encode()
 	}
 	s.page(w, r, "runs.html", "Runs", struct {
-		Runs     []store.RunItem
-		Filter   store.RunFilter
-		Statuses []string
-		Next     string
-		Paged    bool
-	}{shown, f, store.RunStatuses, next, before > 0})
+		Runs         []store.RunItem
+		Filter       store.RunFilter
+		WorkflowFile string // the workflow filter's file name, for the dispatch form
+		Statuses     []string
+		Next         string
+		Paged        bool
+	}{shown, f, path.Base(f.Workflow), store.RunStatuses, next, before > 0})
 }
 
 // deliveriesPage is GET /deliveries: every webhook and the runs it made.
