@@ -105,6 +105,7 @@ jobs:
           echo "[click me](javascript:window.__pwned='link')" >> "$GITHUB_STEP_SUMMARY"
           echo "::warning title=<b>t</b>::<script>window.__pwned='annotation'</script>"
   slow:
+    needs: hostile
     runs-on: ubuntu-latest
     steps:
       - run: |
@@ -186,6 +187,10 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	notPwned(t, ctx, "run page, finished")
+	// The job graph: slow needs hostile, so two columns (needs read from the workflow file at the commit).
+	if got := count(t, ctx, "#graph .col"); got != 2 {
+		t.Errorf("job graph: %d columns, want 2 (slow needs hostile)", got)
+	}
 	for sel, want := range map[string]int{".log .f1.bo": 1, ".log .f2": 1, "details.grp": 1, ".summary h2": 1, ".annotations li": 1} {
 		if got := count(t, ctx, sel); got < want {
 			t.Errorf("run page: %d elements %s, want at least %d", got, sel, want)

@@ -169,6 +169,9 @@ func (s *Server) overview(ctx context.Context, r *http.Request) (*OverviewJSON, 
 			out.Health.GitHub, out.Healthy = err.Error(), false
 		} else {
 			out.Health.GitHub, out.Health.RateLimit = "ok", &rl
+			if rl.Limit > 0 && rl.Remaining == 0 {
+				out.Health.GitHub, out.Healthy = "rate limit exhausted until "+rl.Reset.UTC().Format(time.RFC3339), false
+			}
 		}
 	}
 	if s.sandboxes != nil {
