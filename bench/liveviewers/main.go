@@ -68,6 +68,7 @@ func run(n, viewers int, bin string) error {
 	}
 	defer srv.Stop()
 	var alone, watched []time.Duration
+	var cpuAlone, cpuWatched, clientWatched []time.Duration
 	var events atomic.Int64
 	for i := range 2 * n {
 		sha, err := benchserver.Commit(work, gitRoot, "bench/live", "README.md", fmt.Sprintf("run %d\n", i))
@@ -78,19 +79,25 @@ func run(n, viewers int, bin string) error {
 			return err
 		}
 		withViewers := i%2 == 1
+		cpu0, self0 := cpuTime(srv.Pid()), cpuTime(os.Getpid())
 		d, err := follow(srv.Base, sha, map[bool]int{true: viewers, false: 0}[withViewers], &events)
 		if err != nil {
 			return err
 		}
+		cpu := cpuTime(srv.Pid()) - cpu0
 		if withViewers {
-			watched = append(watched, d)
+			watched, cpuWatched = append(watched, d), append(cpuWatched, cpu)
+			clientWatched = append(clientWatched, cpuTime(os.Getpid())-self0)
 		} else {
-			alone = append(alone, d)
+			alone, cpuAlone = append(alone, d), append(cpuAlone, cpu)
 		}
 	}
 	a, w := median(alone), median(watched)
 	fmt.Printf("liveviewers: job duration, median of %d: alone %s, with %d viewers %s (%+.1f %%); %d log events delivered\n",
 		n, benchserver.MS(a), viewers, benchserver.MS(w), 100*(float64(w)/float64(a)-1), events.Load())
+	fmt.Printf("  server CPU per run (median, the job's own processes excluded): alone %s, watched %s\n",
+		benchserver.MS(median(cpuAlone)), benchserver.MS(median(cpuWatched)))
+	fmt.Printf("  the %d viewers' own CPU per run (this process, same machine): %s\n", viewers, benchserver.MS(median(clientWatched)))
 	fmt.Printf("  alone %v\n  watched %v\n  hardware: %s (host sandbox)\n", alone, watched, hw.Describe())
 	return nil
 }
@@ -160,6 +167,23 @@ func follow(base, sha string, viewers int, events *atomic.Int64) (time.Duration,
 	}
 	wg.Wait()
 	return job.FinishedAt.Sub(job.StartedAt), nil
+}
+
+// cpuTime is the user+system CPU time of process pid so far (its own, not
+// its children's: the job's shell runs under the agent, a child).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ 100
 }
 
 func runOf(base, sha string) int64 {
