@@ -53,6 +53,7 @@ func TestStatusCommand(t *testing.T) {
 		{"wrong token", "nope", []string{"--server", healthy.URL}, 3, nil},
 		{"bad server", "", []string{"--server", "ftp://x"}, 2, nil},
 		{"bad colour", "", []string{"--color", "purple"}, 2, nil},
+		{"colour", "tok", []string{"--server", healthy.URL, "--color", "always"}, 0, []string{"\x1b[32mhealthy\x1b[0m", "\x1b[31m#1\x1b[0m"}},
 	}
 	for _, c := range cases {
 		t.Setenv("HOOKCI_API_TOKEN", c.token)
@@ -66,8 +67,11 @@ func TestStatusCommand(t *testing.T) {
 				t.Errorf("%s: output lacks %q:\n%s", c.name, w, out.String())
 			}
 		}
-		if strings.Contains(out.String(), "\x1b") {
+		if c.name != "colour" && strings.Contains(out.String(), "\x1b") {
 			t.Errorf("%s: output holds escape sequences (not a terminal, or from a workflow name):\n%q", c.name, out.String())
+		}
+		if strings.Contains(out.String(), "\x1b[2J") {
+			t.Errorf("%s: the workflow name's escape sequence reached the terminal", c.name)
 		}
 		if c.name == "json" {
 			var o web.OverviewJSON

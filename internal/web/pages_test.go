@@ -197,3 +197,31 @@ func TestStopSandbox(t *testing.T) {
 		t.Errorf("stopped %v, want [%d]", f.stops, f.job.ID)
 	}
 }
+
+// The sandbox gauges are on /metrics, per backend.
+func TestSandboxGauges(t *testing.T) {
+	f := newFixture(t)
+	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := NewMetrics(st.QueueDepth)
+	if err := RegisterSandboxGauges(m, stubSandboxes{f}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(st, m, Options{}).Handler(http.NotFoundHandler()))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`hookci_sandboxes_running{backend="namespace"} 1`, `hookci_sandboxes_warm{backend="namespace"} 1`,
+		`hookci_sandboxes_capacity{backend="namespace"} 4`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
