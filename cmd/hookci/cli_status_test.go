@@ -38,7 +38,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	healthy := httptest.NewServer(web.New(st, web.NewMetrics(st.QueueDepth), web.Options{Token: "tok"}).Handler(http.NotFoundHandler()))
 	defer healthy.Close()
-	sick := httptest.NewServer(web.New(st, web.NewMetrics(st.QueueDepth), web.Options{GitHub: downGitHub{}}).Handler(http.NotFoundHandler()))
+	sick := httptest.NewServer(web.New(st, web.NewMetrics(st.QueueDepth), web.Options{GitHubHealth: downGitHub{}}).Handler(http.NotFoundHandler()))
 	defer sick.Close()
 	cases := []struct {
 		name  string

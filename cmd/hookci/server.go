@@ -117,7 +117,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		ghStatus = web.CachedGitHubStatus(dashboardGitHub{gh}, 30*time.Second)
 	}
 	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts()),
-		GitHub: ghStatus, Sandboxes: dash, Graph: &dashboardGraph{git: s.git}}).Handler(hook)
+		GitHubHealth: ghStatus, Sandboxes: dash, Graph: &dashboardGraph{git: s.git}}).Handler(hook)
 	s.acts = acts
 	return s, nil
 }

@@ -163,8 +163,8 @@ func (s *Server) overview(ctx context.Context, r *http.Request) (*OverviewJSON, 
 		out.Health.Queue = n
 	}
 	out.Health.GitHub = "not configured"
-	if s.github != nil {
-		rl, err := s.github.RateLimit(pctx)
+	if s.ghHealth != nil {
+		rl, err := s.ghHealth.RateLimit(pctx)
 		if err != nil {
 			out.Health.GitHub, out.Healthy = err.Error(), false
 		} else {

@@ -27,7 +27,7 @@ func (s *Server) mountPages(mux *http.ServeMux) {
 	mux.Handle("GET /jobs/{id}/log.txt", s.auth(http.HandlerFunc(s.rawLog)))
 	mux.Handle("GET /deliveries", s.auth(http.HandlerFunc(s.deliveriesPage)))
 	mux.Handle("GET /sandboxes", s.auth(http.HandlerFunc(s.sandboxesPage)))
-	mux.Handle("POST /sandboxes/{job}/stop", s.auth(http.HandlerFunc(s.stopSandbox)))
+	mux.Handle("POST /sandboxes/{job_id}/stop", s.auth(http.HandlerFunc(s.stopSandbox)))
 }
 
 // page renders a whole page (layout around content template name).
@@ -266,9 +266,9 @@ func (s *Server) sandboxSnapshot(r *http.Request) *SandboxSnapshot {
 	return &snap
 }
 
-// stopSandbox is POST /sandboxes/{job}/stop: destroys a job's sandbox.
+// stopSandbox is POST /sandboxes/{job_id}/stop: destroys a job's sandbox.
 func (s *Server) stopSandbox(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("job"), 10, 64)
+	id, err := strconv.ParseInt(r.PathValue("job_id"), 10, 64)
 	if err != nil || id < 1 {
 		s.errorPage(w, r, http.StatusBadRequest, "bad job id")
 		return

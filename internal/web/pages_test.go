@@ -159,7 +159,7 @@ func TestAPIOverviewUnhealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv := httptest.NewServer(New(st, NewMetrics(st.QueueDepth), Options{GitHub: failingGitHub{}}).Handler(http.NotFoundHandler()))
+	srv := httptest.NewServer(New(st, NewMetrics(st.QueueDepth), Options{GitHubHealth: failingGitHub{}}).Handler(http.NotFoundHandler()))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/overview")
 	if err != nil {

@@ -34,7 +34,7 @@ type Server struct {
 	log       *slog.Logger
 	tmpl      *template.Template
 	artifacts http.Handler
-	github    GitHubStatus // nil: no GitHub client (overview.go)
+	ghHealth  GitHubStatus // nil: no GitHub client (overview.go)
 	sandboxes Sandboxes    // nil: no sandbox panel
 	graph     JobGraph     // nil: jobs in one column
 	logs      *logHub      // live log fan-out (stream.go)
@@ -49,17 +49,17 @@ type Options struct {
 	// Artifacts serves GET /runs/{id}/artifacts/{name} and
 	// GET /api/runs/{id}/artifacts (nil: not mounted).
 	Artifacts http.Handler
-	// GitHub, Sandboxes and Graph feed the dashboard (overview.go,
+	// GitHubHealth, Sandboxes and Graph feed the dashboard (overview.go,
 	// runpage.go); each may be nil.
-	GitHub    GitHubStatus
-	Sandboxes Sandboxes
-	Graph     JobGraph
+	GitHubHealth GitHubStatus
+	Sandboxes    Sandboxes
+	Graph        JobGraph
 }
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
 	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts,
-		github: opts.GitHub, sandboxes: opts.Sandboxes, graph: opts.Graph}
+		ghHealth: opts.GitHubHealth, sandboxes: opts.Sandboxes, graph: opts.Graph}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
