@@ -39,10 +39,9 @@ type Sandboxes interface {
 
 // SandboxSnapshot is the sandboxes at one moment.
 type SandboxSnapshot struct {
-	Default  string           `json:"default"`
-	Backends []BackendState   `json:"backends"`
-	Live     []LiveSandbox    `json:"live"`
-	Runs     map[int64]RunRef `json:"-"` // filled by the web server: the run of each live job
+	Default  string         `json:"default"`
+	Backends []BackendState `json:"backends"`
+	Live     []LiveSandbox  `json:"live"`
 }
 
 // BackendState is one backend's capacity and use.
