@@ -158,3 +158,50 @@ func TestOverviewFigures(t *testing.T) {
 		t.Errorf("got %d recent failures, want 2 (failures of any age)", len(o.RecentFailures))
 	}
 }
+
+// The migration back-fills actor and branch of runs made before it from
+// their deliveries' payloads.
+func TestDashboardMigrationBackfill(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q := s.Queries()
+	s.AddDelivery(ctx, Delivery{ID: "push", Event: "push", Repo: "o/r", ReceivedAt: time.Now(), Status: DeliveryPlanned,
+		Payload: []byte(`{"sender":{"login":"mona"}}`)}, false)
+	s.AddDelivery(ctx, Delivery{ID: "pr", Event: "pull_request", Repo: "o/r", ReceivedAt: time.Now(), Status: DeliveryPlanned,
+		Payload: []byte(`{"sender":{"login":"hubot"},"pull_request":{"head":{"ref":"feat"}}}`)}, false)
+	s.AddDelivery(ctx, Delivery{ID: "bad", Event: "push", Repo: "o/r", ReceivedAt: time.Now(), Status: DeliveryFailed,
+		Payload: []byte(`not json`)}, false)
+	for _, c := range []struct{ delivery, ref string }{{"push", "refs/heads/main"}, {"pr", "refs/pull/1/merge"}, {"bad", "refs/heads/x"}} {
+		if err := q.CreateRun(ctx, &Run{DeliveryID: c.delivery, Repo: "o/r", WorkflowFile: "w", WorkflowName: "W", Event: "push", SHA: "s",
+			Ref: c.ref, Status: StatusQueued}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As before the migration: the columns empty; then its back-fill.
+	if _, err := s.DB().ExecContext(ctx, `UPDATE runs SET actor = '', branch = '', title = ''`); err != nil {
+		t.Fatal(err)
+	}
+	update := dashboardMigration[strings.Index(dashboardMigration, "UPDATE runs"):]
+	update = update[:strings.Index(update, ";")]
+	if _, err := s.DB().ExecContext(ctx, update); err != nil {
+		t.Fatalf("back-fill: %v", err)
+	}
+	items, err := q.RunItems(ctx, RunFilter{}, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, it := range items {
+		got[it.DeliveryID] = it.Actor + "@" + it.Branch
+	}
+	want := map[string]string{"push": "mona@main", "pr": "hubot@feat", "bad": "@x"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("run of %s: got %q, want %q", k, got[k], w)
+		}
+	}
+}
