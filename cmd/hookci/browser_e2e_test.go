@@ -109,7 +109,7 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: |
-          for i in $(seq 1 40); do echo "tick $i <script>window.__pwned='live'</script>"; sleep 0.5; done
+          for i in $(seq 1 40); do printf '\033[36mtick %s\033[0m <script>window.__pwned="live"</script>\n' $i; sleep 0.5; done
 `
 
 // notPwned fails when any injected script ran in the page.
@@ -179,6 +179,12 @@ func TestBrowserDashboard(t *testing.T) {
 	waitFor(t, "live log lines", func() bool { first = count(t, ctx, ".log.live .l"); return first > 0 })
 	waitFor(t, "the live log to grow", func() bool { return count(t, ctx, ".log.live .l") > first })
 	notPwned(t, ctx, "run page, live")
+	if got := count(t, ctx, ".log.live .f6"); got < 1 {
+		t.Error("live log: no cyan (ANSI 36) span")
+	}
+	if got := count(t, ctx, ".log.live script"); got != 0 {
+		t.Errorf("live log holds %d script elements", got)
+	}
 	screenshot(t, ctx, "run-live")
 
 	// Once the run is over the page reloads itself, rendered in full.
