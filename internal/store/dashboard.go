@@ -198,19 +198,37 @@ func RunFacts(payload []byte, ref string) (actor, branch, title string) {
 
 // Overview is the dashboard's summary of the store.
 type Overview struct {
-	LastDelivery     time.Time      // when the newest webhook was received (zero: none)
-	QueuedJobs       int            // jobs waiting for a sandbox
-	OldestQueued     time.Time      // when the longest-waiting of them was queued (zero: none)
-	WaitingJobs      int            // jobs waiting for their needs
-	RunningJobs      int            // jobs in progress
-	Deliveries       map[string]int // deliveries since Since by status
-	Runs             map[string]int // runs created since Since by conclusion (status while unfinished)
-	Finished         int            // runs created since Since that completed
-	Succeeded        int            // of them, with success
-	Workflows        []WorkflowStat // per workflow, over runs finished since Since
-	RecentFailures   []RunItem      // the newest failed runs
+	LastDelivery     time.Time           // when the newest webhook was received (zero: none)
+	QueuedJobs       int                 // jobs waiting for a sandbox
+	OldestQueued     time.Time           // when the longest-waiting of them was queued (zero: none)
+	WaitingJobs      int                 // jobs waiting for their needs
+	RunningJobs      int                 // jobs in progress
+	Deliveries       map[string]int      // deliveries since Since by status
+	Runs             map[string]int      // runs created since Since by conclusion (status while unfinished)
+	Finished         int                 // runs created since Since that completed
+	Succeeded        int                 // of them, with success
+	Repos            map[string]*RepoDay // the same figures per repository ("" : deliveries naming none)
+	Workflows        []WorkflowStat      // per workflow, over runs finished since Since
+	RecentFailures   []RunItem           // the newest failed runs
 	Since            time.Time
 	RecentFailureCap int
+}
+
+// RepoDay is one repository's share of the overview's period.
+type RepoDay struct {
+	Deliveries map[string]int
+	Runs       map[string]int
+	Finished   int
+	Succeeded  int
+}
+
+func (o *Overview) repo(name string) *RepoDay {
+	d := o.Repos[name]
+	if d == nil {
+		d = &RepoDay{Deliveries: map[string]int{}, Runs: map[string]int{}}
+		o.Repos[name] = d
+	}
+	return d
 }
 
 // WorkflowStat is one workflow's run durations over the overview's period.
@@ -223,7 +241,8 @@ type WorkflowStat struct {
 
 // Overview summarises the store since since, with up to failures recent failed runs.
 func (q *Queries) Overview(ctx context.Context, since time.Time, failures int) (*Overview, error) {
-	o := &Overview{Deliveries: map[string]int{}, Runs: map[string]int{}, Since: since, RecentFailureCap: failures}
+	o := &Overview{Deliveries: map[string]int{}, Runs: map[string]int{}, Repos: map[string]*RepoDay{}, Since: since,
+		RecentFailureCap: failures}
 	var last int64
 	if err := q.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(received_at), 0) FROM deliveries`).Scan(&last); err != nil {
 		return nil, fmt.Errorf("store: overview: %w", err)
@@ -243,14 +262,15 @@ func (q *Queries) Overview(ctx context.Context, since time.Time, failures int) (
 	}
 	o.OldestQueued = fromMS(oldest)
 	if err := eachRow(ctx, q.db, func(sc interface{ Scan(...any) error }) error {
-		var st string
+		var repo, st string
 		var n int
-		if err := sc.Scan(&st, &n); err != nil {
+		if err := sc.Scan(&repo, &st, &n); err != nil {
 			return err
 		}
-		o.Deliveries[st] = n
+		o.Deliveries[st] += n
+		o.repo(repo).Deliveries[st] += n
 		return nil
-	}, `SELECT status, COUNT(*) FROM deliveries WHERE received_at >= ? GROUP BY status`, ms(since)); err != nil {
+	}, `SELECT repo, status, COUNT(*) FROM deliveries WHERE received_at >= ? GROUP BY repo, status`, ms(since)); err != nil {
 		return nil, err
 	}
 	type key struct{ repo, wf string }
@@ -262,15 +282,20 @@ func (q *Queries) Overview(ctx context.Context, since time.Time, failures int) (
 		if err := sc.Scan(&repo, &wf, &status, &concl, &started, &finished); err != nil {
 			return err
 		}
+		rd := o.repo(repo)
 		if status != StatusCompleted {
 			o.Runs[status]++
+			rd.Runs[status]++
 			return nil
 		}
 		o.Runs[concl]++
+		rd.Runs[concl]++
 		o.Finished++
+		rd.Finished++
 		k := key{repo, wf}
 		if concl == ConclusionSuccess {
 			o.Succeeded++
+			rd.Succeeded++
 		} else if concl == ConclusionFailure || concl == ConclusionTimedOut {
 			failed[k]++
 		}

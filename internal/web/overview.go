@@ -196,9 +196,23 @@ func (s *Server) overview(ctx context.Context, r *http.Request) (*OverviewJSON, 
 		out.Queue.OldestQueued = &o.OldestQueued
 		out.Queue.OldestWait = now.Sub(o.OldestQueued).Round(time.Second).String()
 	}
-	out.Day = DayJSON{Deliveries: o.Deliveries, Runs: o.Runs, Workflows: []WorkflowJSON{}}
-	if o.Finished > 0 {
-		rate := float64(o.Succeeded) / float64(o.Finished)
+	// The day's figures count only repositories the viewer may read.
+	out.Day = DayJSON{Deliveries: map[string]int{}, Runs: map[string]int{}, Workflows: []WorkflowJSON{}}
+	finished, succeeded := 0, 0
+	for repo, d := range o.Repos {
+		if !s.canRead(r, repo) {
+			continue
+		}
+		for k, n := range d.Deliveries {
+			out.Day.Deliveries[k] += n
+		}
+		for k, n := range d.Runs {
+			out.Day.Runs[k] += n
+		}
+		finished, succeeded = finished+d.Finished, succeeded+d.Succeeded
+	}
+	if finished > 0 {
+		rate := float64(succeeded) / float64(finished)
 		out.Day.SuccessRate = &rate
 	}
 	for _, w := range o.Workflows {
