@@ -11,6 +11,8 @@ if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
 	# postgresql: the store's tests start a throwaway cluster (internal/store/pgtest).
 	packages+=(postgresql)
+	# chromium: the dashboard's browser tests (chromedp, cmd/hookci/browser_e2e_test.go).
+	packages+=(chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

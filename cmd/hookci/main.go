@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"doctor":  {cmdDoctor, "report what this host can run"},
 		"store":   {cmdStore, "store copy: move the SQLite store's history to PostgreSQL"},
 		"version": {cmdVersion, "print the version"},
+		"status":  {cmdStatus, "a running server's health, capacity, queue and recent activity (--server, $HOOKCI_API_TOKEN)"},
 	}
 }
 
@@ -61,7 +62,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: hookci <command> [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "store", "version"} {
+	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "store", "version", "status"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 }

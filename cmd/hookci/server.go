@@ -110,7 +110,16 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
-	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
+	dash := dashboardSandboxes{sandboxes}
+	if err := web.RegisterSandboxGauges(metrics, dash); err != nil {
+		log.Warn("sandbox gauges", "err", err)
+	}
+	var ghStatus web.GitHubStatus
+	if gh != nil {
+		ghStatus = web.CachedGitHubStatus(dashboardGitHub{gh}, 30*time.Second)
+	}
+	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts()),
+		GitHubHealth: ghStatus, Sandboxes: dash, Graph: &dashboardGraph{git: s.git}}).Handler(hook)
 	s.acts = acts
 	return s, nil
 }

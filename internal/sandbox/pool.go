@@ -94,6 +94,13 @@ func (p *Pool) fill() {
 	}
 }
 
+// Ready returns the sandboxes waiting in the pool now.
+func (p *Pool) Ready() []*Instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*Instance(nil), p.ready...)
+}
+
 // Warm starts filling the pool now.
 func (p *Pool) Warm() { p.fill() }
 

@@ -47,7 +47,7 @@ func (q *Queries) CreateRun(ctx context.Context, r *Run) error {
 	if err != nil {
 		return fmt.Errorf("store: create run: %w", err)
 	}
-	return nil
+	return q.setRunFacts(ctx, r)
 }
 
 // UpdateRun writes r's mutable fields.

@@ -23,6 +23,8 @@ var migrations = []migration{
 	{SQLite: migration6, Postgres: migration6},
 	migration7, // hosts.go
 	migration8, // claims.go
+	// 9: the runs list's actor, branch and title, and the dashboard's indexes (dashboard.go).
+	{SQLite: sqliteDashboardMigration, Postgres: postgresDashboardMigration},
 }
 
 const (

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"html/template"
 	"io"
 	"net/http"
 	"strconv"
@@ -136,53 +135,4 @@ func (j *jsonStringWriter) close() error {
 	c := j.carry
 	j.carry = nil
 	return j.emit(c)
-}
-
-// runPage is GET /runs/{id}: the run's page, each finished job's step logs
-// streamed into it.
-func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.runView(w, r)
-	if !ok {
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	bw := bufio.NewWriterSize(w, 64<<10)
-	defer bw.Flush()
-	exec := func(name string, data any) bool {
-		if err := s.tmpl.ExecuteTemplate(bw, name, data); err != nil {
-			s.log.Error("run page template", "template", name, "err", err)
-			return false
-		}
-		return true
-	}
-	if !exec("run_top", v) {
-		return
-	}
-	for _, j := range v.Jobs {
-		if !exec("job_top", j) {
-			return
-		}
-		if j.Status == store.StatusCompleted {
-			for _, st := range j.Steps {
-				if !exec("step_top", st) {
-					return
-				}
-				err := s.st.Queries().EachStepLog(r.Context(), j.ID, st.Index, func(c store.LogChunk) error {
-					template.HTMLEscape(bw, c.Data)
-					return nil
-				})
-				if err != nil {
-					s.log.Warn("streaming a step log", "job", j.ID, "err", err)
-					return
-				}
-				if !exec("step_bottom", st) {
-					return
-				}
-			}
-		}
-		if !exec("job_bottom", j) {
-			return
-		}
-	}
-	exec("run_bottom", v)
 }

@@ -34,6 +34,10 @@ type Server struct {
 	log       *slog.Logger
 	tmpl      *template.Template
 	artifacts http.Handler
+	ghHealth  GitHubStatus // nil: no GitHub client (overview.go)
+	sandboxes Sandboxes    // nil: no sandbox panel
+	graph     JobGraph     // nil: jobs in one column
+	logs      *logHub      // live log fan-out (stream.go)
 }
 
 // Options configure the Server.
@@ -45,18 +49,22 @@ type Options struct {
 	// Artifacts serves GET /runs/{id}/artifacts/{name} and
 	// GET /api/runs/{id}/artifacts (nil: not mounted).
 	Artifacts http.Handler
+	// GitHubHealth, Sandboxes and Graph feed the dashboard (overview.go,
+	// runpage.go); each may be nil.
+	GitHubHealth GitHubStatus
+	Sandboxes    Sandboxes
+	Graph        JobGraph
 }
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
-	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts}
+	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts,
+		ghHealth: opts.GitHubHealth, sandboxes: opts.Sandboxes, graph: opts.Graph}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.tmpl = template.Must(template.New("").Funcs(template.FuncMap{
-		"dur":  duration,
-		"when": func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
-	}).ParseFS(templateFS, "templates/*.html"))
+	s.logs = newLogHub(st, s.log)
+	s.tmpl = template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFS, "templates/*.html"))
 	return s
 }
 
@@ -79,8 +87,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("/webhook", webhook)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
-	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.index)))
-	mux.Handle("GET /runs/{id}", s.auth(http.HandlerFunc(s.runPage)))
+	s.mountPages(mux) // the dashboard (pages.go)
 	mux.Handle("GET /api/runs", s.auth(http.HandlerFunc(s.apiRuns)))
 	mux.Handle("GET /api/runs/{id}", s.auth(http.HandlerFunc(s.apiRun)))
 	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
@@ -192,27 +199,6 @@ func (s *Server) runView(w http.ResponseWriter, r *http.Request) (*RunView, bool
 		return nil, false
 	}
 	return v, true
-}
-
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	runs, err := s.st.Queries().RecentRuns(r.Context(), 100)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	ds, err := s.st.Queries().DeliveriesBefore(r.Context(), "", 20)
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	data := struct {
-		Runs       []store.Run
-		Deliveries []store.Delivery
-	}{runs, ds}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.tmpl.ExecuteTemplate(w, "index.html", data); err != nil {
-		s.log.Error("index template", "err", err)
-	}
 }
 
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {

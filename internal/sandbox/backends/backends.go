@@ -40,6 +40,8 @@ type Set struct {
 	pools    []*sandbox.Pool
 	errs     map[string]error
 	auto     string // what "auto" resolved to
+
+	track tracker // live sandboxes (snapshot.go)
 }
 
 // Open resolves the default backend (probing for "auto"), makes it and
@@ -156,12 +158,13 @@ func (s *Set) get(name string) (sandbox.StartFunc, error) {
 		return nil, err
 	}
 	s.backends[name] = b
-	start := b.Start
+	start := s.track.track(name, b.Start)
 	if s.cfg.WarmSandboxes > 0 {
 		pool := sandbox.NewPool(name, start, s.cfg.WarmSandboxes, s.log.With("backend", name))
 		s.pools = append(s.pools, pool)
 		start = pool.Start
 	}
+	start = s.track.assign(start)
 	s.starters[name] = start
 	return start, nil
 }
