@@ -94,4 +94,6 @@ var migrations = []string{
 	// 6: payload fingerprints (replay detection within a window).
 	`ALTER TABLE deliveries ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
 	CREATE INDEX deliveries_fingerprint ON deliveries(fingerprint, received_at) WHERE fingerprint != '';`,
+	// 7: schedules and workflow_run events (schedules.go).
+	scheduleMigration,
 }
