@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/runner"
@@ -58,6 +59,11 @@ type Config struct {
 	ExtraEnv map[string]string
 	// Limits bound each job's stored log, summaries and outputs (zero: defaults).
 	Limits runner.Limits
+	// Now is the scheduler's clock (nil: the wall clock); tests set it.
+	Now func() time.Time
+	// AppID is hookci's GitHub App (0 in token mode): check runs and
+	// suites of this App never start workflows.
+	AppID int64
 	// Observe is told about finished jobs and runs (metrics); may be nil.
 	Observe Observer
 	Logger  *slog.Logger
@@ -98,7 +104,7 @@ func (d *Dispatcher) Wait() { d.bg.Wait() }
 
 // Handlers returns the queue handlers backed by d (report may be nil).
 func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) error) store.Handlers {
-	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: report, DeliveryFailed: d.deliveryFailed}
+	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: d.withWorkflowRunEvents(report), DeliveryFailed: d.deliveryFailed}
 }
 
 // errCancelled is the cause given to a job cancelled by fail-fast or by a user.

@@ -28,6 +28,14 @@ type event struct {
 	PushFiles     []string
 	Inputs        map[string]any // workflow_dispatch
 	DefaultBranch string
+	// Set by routeEvent (events.go):
+	Workflow        string // schedule, workflow_dispatch: the one workflow file to plan
+	Schedule        string // schedule: the cron that fired
+	WorkflowName    string // workflow_run: the name of the workflow that ran
+	FilterRef       string // workflow_run: the triggering run's branch, for branch filters
+	CheckExternalID string // check_run: the check run's external_id
+	CheckAppID      int64  // check_run, check_suite: the App that made the check
+	Skip            string // why this delivery triggers nothing ("" when it may)
 }
 
 type payloadRepo struct {
@@ -115,20 +123,13 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 	case "workflow_dispatch":
 		ev.Ref = fullRef(p.Ref)
 		ev.Inputs = p.Inputs
-	case "release":
-		if p.Release != nil {
-			ev.Ref = "refs/tags/" + p.Release.TagName
+		ev.Workflow = workflowPathOf(payload)
+	default: // every other event: events.go
+		if err := routeEvent(name, payload, ev); err != nil {
+			return nil, err
 		}
-	case "create":
-		if p.RefType == "tag" {
-			ev.Ref = "refs/tags/" + p.Ref
-		} else {
-			ev.Ref = "refs/heads/" + p.Ref
-		}
-	default: // delete, repository_dispatch, …: the default branch
-		ev.Ref = "refs/heads/" + p.Repository.DefaultBranch
 	}
-	if ev.Ref == "" || ev.Ref == "refs/heads/" {
+	if ev.SHA == "" && (ev.Ref == "" || ev.Ref == "refs/heads/") {
 		return nil, fmt.Errorf("%s payload gives no ref to run", name)
 	}
 	return ev, nil

@@ -32,14 +32,20 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	if del.Status != store.DeliveryQueued {
 		return nil
 	}
-	if del.Event == "check_run" || del.Event == "check_suite" {
-		return d.rerequested(ctx, del)
+	if done, err := d.ownChecks(ctx, del); done {
+		return err
 	}
 	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
 	t0 := time.Now()
 	defer func() { log.Debug("planned", "took", time.Since(t0)) }()
 	evs, err := deliveryEvents(del)
 	if err != nil {
+		return err
+	}
+	if evs[0].Skip != "" {
+		return q.SetDeliveryStatus(ctx, id, store.DeliveryIgnored, evs[0].Skip)
+	}
+	if err := d.noteSchedules(ctx, evs[0], log); err != nil {
 		return err
 	}
 	plans, nfiles, err := d.planEvents(ctx, id, evs, log)
@@ -197,6 +203,9 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		if !d.workflowSelected(f) {
 			continue
 		}
+		if ev.Workflow != "" && f != ev.Workflow {
+			continue // a schedule or a dispatch names its one workflow
+		}
 		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -205,8 +214,7 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 			plans = append(plans, planned{ev: ev, file: f, err: err})
 			continue
 		}
-		ok, why, err := wf.Match(workflow.Event{Name: ev.Name, Action: ev.Action, Ref: ev.Ref, BaseRef: ev.BaseRef,
-			ChangedFiles: changed})
+		ok, why, err := wf.Match(matchEvent(ev, changed))
 		if err != nil {
 			plans = append(plans, planned{ev: ev, file: f, err: err})
 			continue

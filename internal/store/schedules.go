@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,7 +29,8 @@ const scheduleMigration = `CREATE TABLE schedules (
 		repo           TEXT PRIMARY KEY,
 		default_branch TEXT NOT NULL,
 		sha            TEXT NOT NULL,
-		updated_at     BIGINT NOT NULL
+		updated_at     BIGINT NOT NULL,
+		workflow_run_names TEXT NOT NULL DEFAULT ''
 	);
 	CREATE TABLE workflow_run_events (
 		run_id      BIGINT NOT NULL,
@@ -202,4 +206,31 @@ func (q *Queries) AddDeliveryTx(ctx context.Context, d Delivery) (duplicate bool
 		return true, nil
 	}
 	return false, q.enqueuePlan(ctx, d.ID)
+}
+
+// SetWorkflowRunListeners records the workflow names that repo's default
+// branch workflows list under on.workflow_run.workflows.
+func (q *Queries) SetWorkflowRunListeners(ctx context.Context, repo string, names []string) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE schedule_repos SET workflow_run_names = ? WHERE repo = ?`, strings.Join(names, "\n"), repo)
+	if err != nil {
+		return fmt.Errorf("store: workflow_run listeners: %w", err)
+	}
+	return nil
+}
+
+// WorkflowRunListeners returns what SetWorkflowRunListeners recorded for
+// repo; known is false when repo's default branch was never read.
+func (q *Queries) WorkflowRunListeners(ctx context.Context, repo string) (names []string, known bool, err error) {
+	var s string
+	err = q.db.QueryRowContext(ctx, `SELECT workflow_run_names FROM schedule_repos WHERE repo = ?`, repo).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: workflow_run listeners: %w", err)
+	}
+	if s != "" {
+		names = strings.Split(s, "\n")
+	}
+	return names, true, nil
 }

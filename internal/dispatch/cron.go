@@ -1,0 +1,238 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// noteSchedules re-reads a repository's schedule when a push to its default
+// branch arrives, and the first time any delivery of a repository whose
+// schedule is unknown names its default branch.
+func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Logger) error {
+	if ev.DefaultBranch == "" || ev.Name == "schedule" || ev.Name == "workflow_run" {
+		return nil
+	}
+	branchRef := "refs/heads/" + ev.DefaultBranch
+	if ev.Name == "push" && ev.Ref == branchRef && !isZeroSHA(ev.SHA) {
+		return d.RegisterSchedules(ctx, ev.Repo, ev.DefaultBranch, ev.SHA)
+	}
+	known, err := d.cfg.Store.Queries().ScheduleRepos(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(known, func(r store.ScheduleRepo) bool { return r.Repo == ev.Repo }) {
+		return nil
+	}
+	sha, err := d.cfg.Git.ResolveRef(ctx, ev.Repo, branchRef)
+	if err != nil {
+		log.Warn("schedules: cannot resolve the default branch", "branch", ev.DefaultBranch, "err", err)
+		return nil // the next push to the default branch registers them
+	}
+	return d.RegisterSchedules(ctx, ev.Repo, ev.DefaultBranch, sha)
+}
+
+// RegisterSchedules makes the on.schedule crons of the workflows at sha (the
+// default branch's head) repo's schedule, and records which workflows'
+// runs workflow_run triggers listen to. An invalid workflow contributes
+// nothing (GitHub does not schedule it either).
+func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha string) error {
+	mirror, err := d.cfg.Git.Fetch(ctx, repo, sha)
+	if err != nil {
+		return fmt.Errorf("schedules of %s: %w", repo, err)
+	}
+	files, err := mirror.ListFiles(ctx, sha, workflowsDir)
+	if err != nil {
+		return fmt.Errorf("schedules of %s: %w", repo, err)
+	}
+	now := d.clock()
+	var entries []store.Schedule
+	listens := map[string]bool{}
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
+			continue
+		}
+		wf, err := d.loadWorkflow(ctx, mirror, sha, f)
+		if errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err != nil {
+			continue
+		}
+		if t := wf.Trigger("workflow_run"); t != nil {
+			for _, w := range t.Workflows {
+				listens[w] = true
+			}
+		}
+		t := wf.Trigger("schedule")
+		if t == nil {
+			continue
+		}
+		name := wf.Name
+		if name == "" {
+			name = f
+		}
+		for _, s := range t.Schedules {
+			c, err := workflow.ParseCron(s.Cron, s.Timezone)
+			if err != nil {
+				continue
+			}
+			entries = append(entries, store.Schedule{Repo: repo, WorkflowFile: f, WorkflowName: name, Cron: s.Cron,
+				Timezone: s.Timezone, NextAt: c.Next(now)})
+		}
+	}
+	names := make([]string, 0, len(listens))
+	for n := range listens {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		if err := q.ReplaceSchedules(ctx, repo, branch, sha, entries, now); err != nil {
+			return err
+		}
+		return q.SetWorkflowRunListeners(ctx, repo, names)
+	})
+	if err == nil {
+		d.log.Info("schedules read", "repo", repo, "branch", branch, "sha", sha, "crons", len(entries))
+	}
+	return err
+}
+
+// RefreshSchedules re-reads the schedule of every repository whose default
+// branch moved since its schedule was read (serve calls it at start).
+func (d *Dispatcher) RefreshSchedules(ctx context.Context) error {
+	repos, err := d.cfg.Store.Queries().ScheduleRepos(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range repos {
+		sha, err := d.cfg.Git.ResolveRef(ctx, r.Repo, "refs/heads/"+r.DefaultBranch)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Repo, err))
+			continue
+		}
+		if sha == r.SHA {
+			continue
+		}
+		if err := d.RegisterSchedules(ctx, r.Repo, r.DefaultBranch, sha); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clock is the dispatcher's time (Config.Now, else the wall clock).
+func (d *Dispatcher) clock() time.Time {
+	if d.cfg.Now != nil {
+		return d.cfg.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// FireSchedules starts every schedule that is due at the dispatcher's clock,
+// once: each firing is claimed in the store (only while the schedule's last
+// firing is still the one read, so two schedulers on one database cannot
+// both fire it) together with the synthesized schedule delivery that plans
+// the run through the normal path. A schedule missed for a while (hookci
+// was down) fires once, for its latest missed time. It returns how many
+// schedules fired.
+func (d *Dispatcher) FireSchedules(ctx context.Context) (int, error) {
+	q := d.cfg.Store.Queries()
+	scheds, err := q.Schedules(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	repos, err := q.ScheduleRepos(ctx)
+	if err != nil {
+		return 0, err
+	}
+	branch := map[string]string{}
+	for _, r := range repos {
+		branch[r.Repo] = r.DefaultBranch
+	}
+	now := d.clock()
+	fired := 0
+	var errs []error
+	for _, s := range scheds {
+		ok, err := d.fireSchedule(ctx, s, branch[s.Repo], now)
+		if err != nil {
+			errs = append(errs, err)
+		} else if ok {
+			fired++
+		}
+	}
+	return fired, errors.Join(errs...)
+}
+
+func (d *Dispatcher) fireSchedule(ctx context.Context, s store.Schedule, branch string, now time.Time) (bool, error) {
+	c, err := workflow.ParseCron(s.Cron, s.Timezone)
+	if err != nil {
+		return false, nil // registration keeps only valid crons
+	}
+	ran := !s.LastFired.IsZero()
+	base := s.RegisteredAt
+	if ran {
+		base = s.LastFired
+	}
+	at, due := c.Due(base, ran, now)
+	if !due {
+		if !at.Equal(s.NextAt) {
+			return false, d.cfg.Store.Queries().SetScheduleNext(ctx, s, at)
+		}
+		return false, nil
+	}
+	body, _ := json.Marshal(map[string]any{
+		"schedule": s.Cron, "workflow": s.WorkflowFile,
+		"repository": map[string]any{"full_name": s.Repo, "default_branch": branch},
+		"sender":     map[string]any{"login": "hookci-scheduler"},
+	})
+	key := sha256.Sum256([]byte(s.Repo + "\x00" + s.WorkflowFile + "\x00" + s.Cron + "\x00" + s.Timezone))
+	id := fmt.Sprintf("schedule-%s-%d", hex.EncodeToString(key[:8]), at.Unix())
+	won := false
+	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		var err error
+		if won, err = q.ClaimSchedule(ctx, s, at, c.NextAfterRun(at)); err != nil || !won {
+			return err
+		}
+		dup, err := q.AddDeliveryTx(ctx, store.Delivery{ID: id, Event: "schedule", Repo: s.Repo, ReceivedAt: now,
+			Payload: body, Message: "schedule " + s.Cron + " of " + s.WorkflowFile})
+		won = !dup
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("schedule %q of %s %s: %w", s.Cron, s.Repo, s.WorkflowFile, err)
+	}
+	if won {
+		d.log.Info("schedule fired", "repo", s.Repo, "workflow", s.WorkflowFile, "cron", s.Cron, "for", at, "delivery", id)
+	}
+	return won, nil
+}
+
+// RunScheduler fires due schedules every interval (a minute is GitHub's
+// cron resolution) until ctx ends.
+func (d *Dispatcher) RunScheduler(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := d.FireSchedules(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("scheduler", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
