@@ -36,6 +36,9 @@ type event struct {
 	CheckExternalID string // check_run: the check run's external_id
 	CheckAppID      int64  // check_run, check_suite: the App that made the check
 	Skip            string // why this delivery triggers nothing ("" when it may)
+	// Payload is the delivery's body: github.event in job-level if,
+	// run-name, matrix and concurrency expressions.
+	Payload []byte
 }
 
 type payloadRepo struct {
@@ -85,7 +88,7 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	ev := &event{Name: name, Action: p.Action, Repo: p.Repository.FullName, Actor: p.Sender.Login,
-		DefaultBranch: p.Repository.DefaultBranch}
+		DefaultBranch: p.Repository.DefaultBranch, Payload: payload}
 	if ev.Repo == "" {
 		return nil, errNoRepository
 	}
