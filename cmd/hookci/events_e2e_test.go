@@ -10,7 +10,6 @@ import (
 // default branch, main.
 func mainRepo(p map[string]any) { p["repository"].(map[string]any)["default_branch"] = "main" }
 
-
 // TestEventsEndToEnd drives GitHub's real payloads through the webhook
 // against the strict fake: a push runs CI, whose completion (failure)
 // triggers a workflow_run workflow that reads
