@@ -141,6 +141,7 @@ type Job struct {
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
 	jobCancel bool
+	timeout   time.Duration // timeout-minutes (default 360), for its message
 	// ctx is the job's context once it runs (until then the caller's): work
 	// started from an expression, such as hashFiles, stops with the job.
 	ctx context.Context
@@ -204,6 +205,7 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 			timeout = time.Duration(n * float64(time.Minute))
 		}
 	}
+	j.timeout = timeout
 	jobCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	j.ctx = jobCtx
