@@ -57,9 +57,9 @@ jobs:
 // TestSchedulerExactlyOnce: a schedule read from the default branch fires
 // once per due time, whatever the number of schedulers on the database
 // (two dispatchers, each with its own clock a few seconds apart, race for
-// every firing), runs
-// on the default branch with github.event.schedule, fires once after an
-// outage (no burst), and changes with the next push to the default branch.
+// every firing), runs on the default branch with github.event.schedule,
+// fires once after an outage (no burst), and changes with the next push to
+// the default branch.
 func TestSchedulerExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	clock1, clock2 := &fakeClock{}, &fakeClock{}
