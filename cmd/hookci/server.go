@@ -45,7 +45,8 @@ type server struct {
 type serverOptions struct {
 	onlyJob       string
 	onlyWorkflows []string
-	// scheduler runs on.schedule workflows (serve; not hookci run).
+	// scheduler runs on.schedule workflows and sends workflow_run events
+	// (serve; not hookci run).
 	scheduler bool
 }
 
@@ -107,7 +108,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
-		AppID: cfg.GitHubAppID,
+		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler,
 	})
 	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,

@@ -59,6 +59,9 @@ type Config struct {
 	ExtraEnv map[string]string
 	// Limits bound each job's stored log, summaries and outputs (zero: defaults).
 	Limits runner.Limits
+	// WorkflowRunEvents makes runs send workflow_run events (serve; hookci
+	// run plans only the event it was given).
+	WorkflowRunEvents bool
 	// Now is the scheduler's clock (nil: the wall clock); tests set it.
 	Now func() time.Time
 	// AppID is hookci's GitHub App (0 in token mode): check runs and

@@ -35,15 +35,16 @@ func (d *Dispatcher) withWorkflowRunEvents(report func(ctx context.Context, runI
 	}
 }
 
-// workflowRunEvents sends the workflow_run events run runID is due.
+// workflowRunEvents sends the workflow_run events run runID is due (when
+// Config.WorkflowRunEvents).
 func (d *Dispatcher) workflowRunEvents(ctx context.Context, runID int64) error {
 	q := d.cfg.Store.Queries()
 	run, err := q.Run(ctx, runID)
 	if err != nil {
 		return err
 	}
-	if d.cfg.OnlyJob != "" || len(d.cfg.OnlyWorkflows) > 0 {
-		return nil // hookci run narrowed to some workflows: nothing else runs
+	if !d.cfg.WorkflowRunEvents {
+		return nil
 	}
 	names, known, err := q.WorkflowRunListeners(ctx, run.Repo)
 	if err != nil {

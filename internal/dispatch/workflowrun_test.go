@@ -53,7 +53,7 @@ func (e *env) runsByWorkflow(want int) map[string][]store.Run {
 // trigger only a workflow that asks for them; branch filters apply to the
 // branch CI ran on.
 func TestWorkflowRunFromOwnRuns(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, func(c *Config) { c.WorkflowRunEvents = true })
 	e.push(map[string]string{
 		".github/workflows/ci.yml": `name: CI
 on: push
@@ -139,7 +139,7 @@ func lastLine(s string) string {
 // TestWorkflowRunDepthLimit: A → B → C → D run; E, a fourth level of
 // workflow_run, does not (GitHub's limit).
 func TestWorkflowRunDepthLimit(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvWith(t, func(c *Config) { c.WorkflowRunEvents = true })
 	files := map[string]string{".github/workflows/a.yml": "name: A\non: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo A\n"}
 	prev := "A"
 	for _, n := range []string{"B", "C", "D", "E"} {
