@@ -110,11 +110,26 @@ func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha st
 }
 
 // RefreshSchedules re-reads the schedule of every repository whose default
-// branch moved since its schedule was read (serve calls it at start).
+// branch moved since its schedule was read, and reads it for repositories
+// deliveries came from whose schedule was never read (serve calls it at
+// start).
 func (d *Dispatcher) RefreshSchedules(ctx context.Context) error {
-	repos, err := d.cfg.Store.Queries().ScheduleRepos(ctx)
+	q := d.cfg.Store.Queries()
+	repos, err := q.ScheduleRepos(ctx)
 	if err != nil {
 		return err
+	}
+	seen, err := q.DeliveryRepos(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range seen {
+		if slices.ContainsFunc(repos, func(k store.ScheduleRepo) bool { return k.Repo == r }) {
+			continue
+		}
+		if b := d.defaultBranchOf(ctx, q, r); b != "" {
+			repos = append(repos, store.ScheduleRepo{Repo: r, DefaultBranch: b})
+		}
 	}
 	var errs []error
 	for _, r := range repos {
@@ -235,4 +250,22 @@ func (d *Dispatcher) RunScheduler(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// defaultBranchOf reads a repository's default branch from its recent
+// deliveries ("" when none names it).
+func (d *Dispatcher) defaultBranchOf(ctx context.Context, q *store.Queries, repo string) string {
+	payloads, err := q.RecentPayloads(ctx, repo, 20)
+	if err != nil {
+		return ""
+	}
+	for _, b := range payloads {
+		var p struct {
+			Repository payloadRepo `json:"repository"`
+		}
+		if json.Unmarshal(b, &p) == nil && p.Repository.DefaultBranch != "" {
+			return p.Repository.DefaultBranch
+		}
+	}
+	return ""
 }

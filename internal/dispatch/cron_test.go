@@ -187,3 +187,38 @@ func TestClaimScheduleOnce(t *testing.T) {
 		t.Errorf("claims: got %v, want [true false]", wins)
 	}
 }
+
+// TestRefreshSchedulesAtStart: at start, a repository known from its
+// deliveries gets its schedule read from its default branch, and a known
+// one whose default branch moved (pushes missed while down) is re-read.
+func TestRefreshSchedulesAtStart(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{}
+	clock.Set("2026-12-04 06:03:00")
+	var cfg Config
+	e := newEnvWith(t, func(c *Config) { c.Now = clock.Now; cfg = *c })
+	d := New(cfg)
+	e.repo.Commit("c", map[string]string{".github/workflows/nightly.yml": scheduledWorkflow})
+	e.repo.Push("main")
+	// A delivery stored but never planned (as by an older hookci).
+	if _, err := e.st.AddDelivery(ctx, store.Delivery{ID: "old", Event: "issues", Repo: "octo/hello", ReceivedAt: time.Now(),
+		Payload: []byte(`{"action":"opened","repository":{"full_name":"octo/hello","default_branch":"main"}}`), Status: store.DeliveryPlanned}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RefreshSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	scheds, _ := e.st.Queries().Schedules(ctx, "octo/hello")
+	if len(scheds) != 1 || scheds[0].Cron != "*/10 * * * *" {
+		t.Fatalf("after the first refresh: got %+v, want the */10 cron", scheds)
+	}
+	e.repo.Commit("c2", map[string]string{".github/workflows/nightly.yml": strings.Replace(scheduledWorkflow, "*/10 * * * *", "0 3 * * 0", 1)})
+	e.repo.Push("main")
+	if err := d.RefreshSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	scheds, _ = e.st.Queries().Schedules(ctx, "octo/hello")
+	if len(scheds) != 1 || scheds[0].Cron != "0 3 * * 0" {
+		t.Fatalf("after the branch moved: got %+v, want only 0 3 * * 0", scheds)
+	}
+}

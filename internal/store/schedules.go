@@ -234,3 +234,22 @@ func (q *Queries) WorkflowRunListeners(ctx context.Context, repo string) (names 
 	}
 	return names, true, nil
 }
+
+// RecentPayloads returns the payloads of repo's latest n deliveries, newest
+// first (the scheduler reads the default branch's name from them).
+func (q *Queries) RecentPayloads(ctx context.Context, repo string, n int) ([][]byte, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT payload FROM deliveries WHERE repo = ? ORDER BY received_at DESC LIMIT ?`, repo, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent payloads: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("store: recent payloads: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
