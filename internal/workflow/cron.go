@@ -24,6 +24,7 @@ type Cron struct {
 	Spec     string
 	Timezone string // "" is UTC
 	s        *cron.SpecSchedule
+	loc      *time.Location
 }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
@@ -58,18 +59,49 @@ func ParseCron(spec, timezone string) (*Cron, error) {
 	if !ok {
 		return nil, fmt.Errorf("invalid cron %q", spec)
 	}
-	ss.Location = loc
-	return &Cron{Spec: spec, Timezone: timezone, s: ss}, nil
+	ss.Location = time.UTC // matched against wall-clock time in loc (Next)
+	return &Cron{Spec: spec, Timezone: timezone, s: ss, loc: loc}, nil
 }
 
 // Next is the first time the cron matches strictly after t, in UTC (the
-// zero time when it never matches, as "0 0 30 2 *").
+// zero time when it never matches, as "0 0 30 2 *"). In a time zone the
+// cron matches the local wall clock: a time skipped by a daylight saving
+// change runs at the change (GitHub: "a 2:30 AM schedule advances to
+// 3:00 AM"), and a wall-clock time that happens twice runs once.
 func (c *Cron) Next(t time.Time) time.Time {
-	n := c.s.Next(t)
-	if n.IsZero() {
-		return n
+	if c.loc == time.UTC {
+		n := c.s.Next(t.UTC())
+		if n.IsZero() {
+			return n
+		}
+		return n.UTC()
 	}
-	return n.UTC()
+	wall := asUTC(t.In(c.loc))
+	for range 10000 {
+		wn := c.s.Next(wall)
+		if wn.IsZero() {
+			return wn
+		}
+		real := time.Date(wn.Year(), wn.Month(), wn.Day(), wn.Hour(), wn.Minute(), 0, 0, c.loc)
+		if w := asUTC(real); !w.Equal(wn) {
+			// In a skipped hour: the instant the clock jumped, which ends
+			// the zone period real fell in (or starts it).
+			start, end := real.ZoneBounds()
+			if real = start; w.Before(wn) && !end.IsZero() {
+				real = end
+			}
+		}
+		if real.After(t) {
+			return real.UTC()
+		}
+		wall = wn
+	}
+	return time.Time{}
+}
+
+// asUTC is t's wall clock read as a UTC time.
+func asUTC(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }
 
 // NextAfterRun is when the schedule runs next after a run at last: the first

@@ -144,3 +144,33 @@ func TestInvalidCronIsALoadError(t *testing.T) {
 		t.Errorf("got schedules %+v", got)
 	}
 }
+
+// TestCronDaylightSaving: in a time zone with DST, a skipped wall-clock time
+// runs at the change (GitHub's documented rule) and a repeated one once.
+func TestCronDaylightSaving(t *testing.T) {
+	cases := []struct {
+		spec, after string
+		want        []string // UTC
+	}{
+		// New York springs forward on 14 March 2027 at 02:00 EST → 03:00 EDT (07:00 UTC).
+		{"30 2 * * *", "2027-03-12 12:00", []string{"2027-03-13 07:30", "2027-03-14 07:00", "2027-03-15 06:30"}},
+		// Several slots in the skipped hour: one run at the change.
+		{"*/20 2 * * *", "2027-03-14 06:00", []string{"2027-03-14 07:00", "2027-03-15 06:00"}},
+		// Falls back on 7 November 2027 at 02:00 EDT → 01:00 EST: 01:30 runs once.
+		{"30 1 * * *", "2027-11-06 12:00", []string{"2027-11-07 05:30", "2027-11-08 06:30"}},
+	}
+	for _, c := range cases {
+		cr, err := ParseCron(c.spec, "America/New_York")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := utc(c.after)
+		for _, w := range c.want {
+			at = cr.Next(at)
+			if got := at.Format("2006-01-02 15:04"); got != w {
+				t.Errorf("%q: got next %s, want %s", c.spec, got, w)
+				break
+			}
+		}
+	}
+}
