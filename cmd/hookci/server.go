@@ -108,7 +108,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
-		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler,
+		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
 	})
 	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,

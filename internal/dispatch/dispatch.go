@@ -59,6 +59,9 @@ type Config struct {
 	ExtraEnv map[string]string
 	// Limits bound each job's stored log, summaries and outputs (zero: defaults).
 	Limits runner.Limits
+	// PublicURL is hookci's own address: workflow_run payloads link runs
+	// to their page there ("" : GitHub-shaped links under ServerURL).
+	PublicURL string
 	// WorkflowRunEvents makes runs send workflow_run events (serve; hookci
 	// run plans only the event it was given).
 	WorkflowRunEvents bool

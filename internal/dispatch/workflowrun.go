@@ -218,7 +218,7 @@ func (d *Dispatcher) workflowRunPayload(run store.Run, del store.Delivery, branc
 		"id": run.ID, "name": run.WorkflowName, "display_title": title, "path": run.WorkflowFile,
 		"head_branch": headBranch, "head_sha": run.SHA, "event": run.Event, "status": status, "conclusion": conclusion,
 		"run_number": run.RunNumber, "run_attempt": run.Attempt, "workflow_id": wfID,
-		"html_url": d.cfg.ServerURL + "/" + run.Repo + "/actions/runs/" + fmt.Sprint(run.ID),
+		"html_url": d.runPage(run),
 		"url":      apiRuns, "workflow_url": d.cfg.APIURL + "/repos/" + run.Repo + "/actions/workflows/" + fmt.Sprint(wfID),
 		"jobs_url": apiRuns + "/jobs", "logs_url": apiRuns + "/logs", "artifacts_url": apiRuns + "/artifacts",
 		"created_at": ghTime(run.CreatedAt), "updated_at": ghTime(d.clock()), "run_started_at": ghTime(run.StartedAt),
@@ -249,4 +249,12 @@ func ghTime(t time.Time) any {
 		return nil
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// runPage is where a run can be seen: its page on hookci.
+func (d *Dispatcher) runPage(run store.Run) string {
+	if d.cfg.PublicURL != "" {
+		return strings.TrimRight(d.cfg.PublicURL, "/") + "/runs/" + fmt.Sprint(run.ID)
+	}
+	return d.cfg.ServerURL + "/" + run.Repo + "/actions/runs/" + fmt.Sprint(run.ID)
 }
