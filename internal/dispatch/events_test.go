@@ -1,11 +1,15 @@
 package dispatch
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookci/hookci/internal/corpus"
+	"github.com/hookci/hookci/internal/store"
 )
 
 // TestRouteRealPayloads decodes GitHub's own webhook payload examples (the
@@ -116,3 +120,28 @@ func TestRouteSkips(t *testing.T) {
 }
 
 const sha40 = "0123456789abcdef0123456789abcdef01234567"
+
+// TestOwnStatusStartsNothing: a status hookci posted comes back as a
+// webhook and must not start on: status workflows (a loop); another
+// context's status does.
+func TestOwnStatusStartsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.push(map[string]string{".github/workflows/st.yml": "name: St\non: status\njobs:\n  s:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.event.context }}\n"})
+	e.runsByWorkflow(0)
+	for _, c := range []struct{ id, context string }{{"own", "hookci/CI"}, {"other", "ci/jenkins"}} {
+		body := `{"context":"` + c.context + `","state":"success","sha":"` + e.repo.Head() + `","repository":{"full_name":"octo/hello","default_branch":"main"}}`
+		if _, err := e.st.AddDelivery(context.Background(), store.Delivery{ID: c.id, Event: "status", Repo: "octo/hello",
+			ReceivedAt: time.Now(), Payload: []byte(body), Status: store.DeliveryQueued}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own, _ := e.wait("own")
+	other, jobs := e.wait("other")
+	d, _ := e.st.Queries().Delivery(context.Background(), "own")
+	if len(own) != 0 || d.Status != store.DeliveryIgnored {
+		t.Errorf("own status: got %d runs, delivery %s (%s); want none, ignored", len(own), d.Status, d.Message)
+	}
+	if len(other) != 1 || other[0].Ref != "refs/heads/main" || !strings.Contains(e.log(jobs["s"].ID), "ci/jenkins") {
+		t.Errorf("other status: got runs %+v, want one on main seeing the context", other)
+	}
+}
