@@ -193,6 +193,10 @@ func runnerArch() string {
 	return "X64"
 }
 
+// MaxJobMinutes is GitHub's execution limit for a job on a self-hosted
+// runner (5 days): a larger timeout-minutes ends the job there.
+const MaxJobMinutes = 5 * 24 * 60
+
 func (j *Job) run(ctx context.Context) (*Result, error) {
 	job := j.Spec.Job
 	timeout := 360 * time.Minute
@@ -202,7 +206,7 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 			return j.failSetup(fmt.Errorf("timeout-minutes: %w", err))
 		}
 		if n := expr.ParseNumber(expr.String(v)); n > 0 {
-			timeout = time.Duration(n * float64(time.Minute))
+			timeout = time.Duration(min(n, MaxJobMinutes) * float64(time.Minute))
 		}
 	}
 	j.timeout = timeout
