@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -45,7 +46,7 @@ func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Log
 
 // RegisterSchedules makes the on.schedule crons of the workflows at sha (the
 // default branch's head) repo's schedule, and records which workflows'
-// runs workflow_run triggers listen to. An invalid workflow contributes
+// runs workflow_run triggers listen to and which events the workflows run on. An invalid workflow contributes
 // nothing (GitHub does not schedule it either).
 func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha string) error {
 	mirror, err := d.cfg.Git.Fetch(ctx, repo, sha)
@@ -58,7 +59,7 @@ func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha st
 	}
 	now := d.clock()
 	var entries []store.Schedule
-	listens := map[string]bool{}
+	listens, events := map[string]bool{}, map[string]bool{}
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
@@ -69,6 +70,9 @@ func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha st
 		}
 		if err != nil {
 			continue
+		}
+		for _, t := range wf.On {
+			events[t.Event] = true
 		}
 		if t := wf.Trigger("workflow_run"); t != nil {
 			for _, w := range t.Workflows {
@@ -92,16 +96,12 @@ func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha st
 				Timezone: s.Timezone, NextAt: c.Next(now)})
 		}
 	}
-	names := make([]string, 0, len(listens))
-	for n := range listens {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names, evs := slices.Sorted(maps.Keys(listens)), slices.Sorted(maps.Keys(events))
 	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		if err := q.ReplaceSchedules(ctx, repo, branch, sha, entries, now); err != nil {
 			return err
 		}
-		return q.SetWorkflowRunListeners(ctx, repo, names)
+		return q.SetWorkflowRunListeners(ctx, repo, names, evs)
 	})
 	if err == nil {
 		d.log.Info("schedules read", "repo", repo, "branch", branch, "sha", sha, "crons", len(entries))
@@ -268,4 +268,29 @@ func (d *Dispatcher) defaultBranchOf(ctx context.Context, q *store.Queries, repo
 		}
 	}
 	return ""
+}
+
+// machineEvents are frequent events other systems make (checks, statuses):
+// planned only when a default-branch workflow runs on them.
+var machineEvents = map[string]bool{"check_run": true, "check_suite": true, "status": true}
+
+// screen runs before planning an event: it says why the event starts
+// nothing without reading the repository (the payload says so, or a
+// machine-made event no default-branch workflow runs on), and keeps the
+// repository's schedule current (noteSchedules).
+func (d *Dispatcher) screen(ctx context.Context, ev *event, log *slog.Logger) (string, error) {
+	if ev.Skip != "" {
+		return ev.Skip, nil
+	}
+	if err := d.noteSchedules(ctx, ev, log); err != nil {
+		return "", err
+	}
+	if !machineEvents[ev.Name] {
+		return "", nil
+	}
+	events, known, err := d.cfg.Store.Queries().TriggerEvents(ctx, ev.Repo)
+	if err != nil || !known || slices.Contains(events, ev.Name) {
+		return "", err
+	}
+	return "no workflow of the default branch runs on " + ev.Name, nil
 }

@@ -123,7 +123,7 @@ const sha40 = "0123456789abcdef0123456789abcdef01234567"
 
 // TestOwnStatusStartsNothing: a status hookci posted comes back as a
 // webhook and must not start on: status workflows (a loop); another
-// context's status does.
+// context's status does; a check run nothing runs on is not planned.
 func TestOwnStatusStartsNothing(t *testing.T) {
 	e := newEnv(t)
 	e.push(map[string]string{".github/workflows/st.yml": "name: St\non: status\njobs:\n  s:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.event.context }}\n"})
@@ -134,6 +134,16 @@ func TestOwnStatusStartsNothing(t *testing.T) {
 			ReceivedAt: time.Now(), Payload: []byte(body), Status: store.DeliveryQueued}, true); err != nil {
 			t.Fatal(err)
 		}
+	}
+	body := `{"action":"completed","check_run":{"external_id":"x","app":{"id":29310}},"repository":{"full_name":"octo/hello","default_branch":"main"}}`
+	if _, err := e.st.AddDelivery(context.Background(), store.Delivery{ID: "check", Event: "check_run", Repo: "octo/hello",
+		ReceivedAt: time.Now(), Payload: []byte(body), Status: store.DeliveryQueued}, true); err != nil {
+		t.Fatal(err)
+	}
+	e.wait("check")
+	if d, _ := e.st.Queries().Delivery(context.Background(), "check"); d.Status != store.DeliveryIgnored ||
+		d.Message != "no workflow of the default branch runs on check_run" {
+		t.Errorf("another App's check run with no on: check_run workflow: got %s %q, want ignored without planning", d.Status, d.Message)
 	}
 	own, _ := e.wait("own")
 	other, jobs := e.wait("other")

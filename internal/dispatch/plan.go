@@ -42,11 +42,10 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if evs[0].Skip != "" {
-		return q.SetDeliveryStatus(ctx, id, store.DeliveryIgnored, evs[0].Skip)
-	}
-	if err := d.noteSchedules(ctx, evs[0], log); err != nil {
+	if why, err := d.screen(ctx, evs[0], log); err != nil {
 		return err
+	} else if why != "" {
+		return q.SetDeliveryStatus(ctx, id, store.DeliveryIgnored, why)
 	}
 	plans, nfiles, err := d.planEvents(ctx, id, evs, log)
 	if err != nil {

@@ -30,7 +30,8 @@ const scheduleMigration = `CREATE TABLE schedules (
 		default_branch TEXT NOT NULL,
 		sha            TEXT NOT NULL,
 		updated_at     BIGINT NOT NULL,
-		workflow_run_names TEXT NOT NULL DEFAULT ''
+		workflow_run_names TEXT NOT NULL DEFAULT '',
+		trigger_events TEXT NOT NULL DEFAULT ''
 	);
 	CREATE TABLE workflow_run_events (
 		run_id      BIGINT NOT NULL,
@@ -209,9 +210,11 @@ func (q *Queries) AddDeliveryTx(ctx context.Context, d Delivery) (duplicate bool
 }
 
 // SetWorkflowRunListeners records the workflow names that repo's default
-// branch workflows list under on.workflow_run.workflows.
-func (q *Queries) SetWorkflowRunListeners(ctx context.Context, repo string, names []string) error {
-	_, err := q.db.ExecContext(ctx, `UPDATE schedule_repos SET workflow_run_names = ? WHERE repo = ?`, strings.Join(names, "\n"), repo)
+// branch workflows list under on.workflow_run.workflows, and the events
+// those workflows run on.
+func (q *Queries) SetWorkflowRunListeners(ctx context.Context, repo string, names, events []string) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE schedule_repos SET workflow_run_names = ?, trigger_events = ? WHERE repo = ?`,
+		strings.Join(names, "\n"), strings.Join(events, "\n"), repo)
 	if err != nil {
 		return fmt.Errorf("store: workflow_run listeners: %w", err)
 	}
@@ -252,4 +255,22 @@ func (q *Queries) RecentPayloads(ctx context.Context, repo string, n int) ([][]b
 		out = append(out, b)
 	}
 	return out, rows.Err()
+}
+
+// TriggerEvents returns the events repo's default branch workflows run on,
+// as SetWorkflowRunListeners recorded them; known is false when the
+// default branch was never read.
+func (q *Queries) TriggerEvents(ctx context.Context, repo string) (events []string, known bool, err error) {
+	var s string
+	err = q.db.QueryRowContext(ctx, `SELECT trigger_events FROM schedule_repos WHERE repo = ?`, repo).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: trigger events: %w", err)
+	}
+	if s != "" {
+		events = strings.Split(s, "\n")
+	}
+	return events, true, nil
 }
