@@ -130,6 +130,9 @@ func (d *Dispatcher) loadWorkflow(ctx context.Context, m *gitrepo.Mirror, sha, f
 	if err != nil {
 		return nil, err
 	}
+	if err := workflowSizeOK(file, src); err != nil {
+		return nil, err
+	}
 	if wf, err = workflow.Load(file, src); err != nil {
 		return nil, err
 	}

@@ -239,3 +239,17 @@ func (d *Dispatcher) ownChecks(ctx context.Context, del store.Delivery) (done bo
 	}
 	return false, nil
 }
+
+// MaxWorkflowFileBytes is GitHub's workflow file size limit: "A workflow file
+// larger than 500 KB will not start runs."
+const MaxWorkflowFileBytes = 500 << 10
+
+// workflowSizeOK refuses a workflow file over MaxWorkflowFileBytes, as an
+// invalid workflow (the run fails with the reason).
+func workflowSizeOK(file string, src []byte) error {
+	if len(src) <= MaxWorkflowFileBytes {
+		return nil
+	}
+	return &workflow.LoadError{Problems: []workflow.Problem{{File: file, Line: 1, Col: 1, Kind: "limits",
+		Message: fmt.Sprintf("workflow file is %d bytes: a workflow file larger than 500 KB will not start runs", len(src))}}}
+}

@@ -155,3 +155,31 @@ func TestOwnStatusStartsNothing(t *testing.T) {
 		t.Errorf("other status: got runs %+v, want one on main seeing the context", other)
 	}
 }
+
+// TestWorkflowFileSizeLimit: a workflow file over 500 KB starts no jobs; its
+// run fails saying why (GitHub's limit).
+func TestWorkflowFileSizeLimit(t *testing.T) {
+	e := newEnv(t)
+	big := "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n# " + strings.Repeat("x", MaxWorkflowFileBytes) + "\n"
+	id := e.push(map[string]string{".github/workflows/big.yml": big,
+		".github/workflows/ok.yml": "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ok\n"})
+	runs, jobs := e.wait(id)
+	if len(runs) != 2 {
+		t.Fatalf("got %d runs, want 2", len(runs))
+	}
+	for _, r := range runs {
+		switch r.WorkflowFile {
+		case ".github/workflows/big.yml":
+			if r.Conclusion != store.ConclusionFailure || !strings.Contains(r.Message, "larger than 500 KB will not start runs") {
+				t.Errorf("big workflow: got %s %q, want a failure naming the 500 KB limit", r.Conclusion, r.Message)
+			}
+		default:
+			if r.Conclusion != store.ConclusionSuccess {
+				t.Errorf("small workflow: got %s", r.Conclusion)
+			}
+		}
+	}
+	if _, ok := jobs["a"]; ok {
+		t.Error("the big workflow's job ran")
+	}
+}
