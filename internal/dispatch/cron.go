@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,7 +28,7 @@ func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Log
 	}
 	branchRef := "refs/heads/" + ev.DefaultBranch
 	if ev.Name == "push" && ev.Ref == branchRef && !isZeroSHA(ev.SHA) {
-		return d.RegisterSchedules(ctx, ev.Repo, ev.DefaultBranch, ev.SHA)
+		return d.registerSchedules(ctx, ev.Repo, ev.DefaultBranch, ev.SHA, ev.Actor)
 	}
 	known, err := d.cfg.Store.Queries().ScheduleRepos(ctx)
 	if err != nil {
@@ -41,7 +42,7 @@ func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Log
 		log.Warn("schedules: cannot resolve the default branch", "branch", ev.DefaultBranch, "err", err)
 		return nil // the next push to the default branch registers them
 	}
-	return d.RegisterSchedules(ctx, ev.Repo, ev.DefaultBranch, sha)
+	return d.registerSchedules(ctx, ev.Repo, ev.DefaultBranch, sha, "")
 }
 
 // RegisterSchedules makes the on.schedule crons of the workflows at sha (the
@@ -49,6 +50,12 @@ func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Log
 // runs workflow_run triggers listen to and which events the workflows run on. An invalid workflow contributes
 // nothing (GitHub does not schedule it either).
 func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha string) error {
+	return d.registerSchedules(ctx, repo, branch, sha, "")
+}
+
+// registerSchedules is RegisterSchedules; actor (who pushed sha, "" when
+// unknown) becomes the actor of the crons sha adds.
+func (d *Dispatcher) registerSchedules(ctx context.Context, repo, branch, sha, actor string) error {
 	mirror, err := d.cfg.Git.Fetch(ctx, repo, sha)
 	if err != nil {
 		return fmt.Errorf("schedules of %s: %w", repo, err)
@@ -93,7 +100,7 @@ func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha st
 				continue
 			}
 			entries = append(entries, store.Schedule{Repo: repo, WorkflowFile: f, WorkflowName: name, Cron: s.Cron,
-				Timezone: s.Timezone, NextAt: c.Next(now)})
+				Timezone: s.Timezone, NextAt: c.Next(now), Actor: actor})
 		}
 	}
 	names, evs := slices.Sorted(maps.Keys(listens)), slices.Sorted(maps.Keys(events))
@@ -211,7 +218,7 @@ func (d *Dispatcher) fireSchedule(ctx context.Context, s store.Schedule, branch 
 	body, _ := json.Marshal(map[string]any{
 		"schedule": s.Cron, "workflow": s.WorkflowFile,
 		"repository": map[string]any{"full_name": s.Repo, "default_branch": branch},
-		"sender":     map[string]any{"login": "hookci-scheduler"},
+		"sender":     map[string]any{"login": cmp.Or(s.Actor, "hookci-scheduler")},
 	})
 	key := sha256.Sum256([]byte(s.Repo + "\x00" + s.WorkflowFile + "\x00" + s.Cron + "\x00" + s.Timezone))
 	id := fmt.Sprintf("schedule-%s-%d", hex.EncodeToString(key[:8]), at.Unix())

@@ -51,7 +51,7 @@ jobs:
   a:
     runs-on: ubuntu-latest
     steps:
-      - run: echo "event=${{ github.event_name }} cron=${{ github.event.schedule }} ref=${{ github.ref }}"
+      - run: echo "event=${{ github.event_name }} cron=${{ github.event.schedule }} ref=${{ github.ref }} actor=${{ github.actor }}"
 `
 
 // TestSchedulerExactlyOnce: a schedule read from the default branch fires
@@ -128,7 +128,7 @@ func TestSchedulerExactlyOnce(t *testing.T) {
 		if got := conclusions(jobs); got != "a=success" {
 			t.Errorf("firing %d: got %s", i, got)
 		}
-		if log := e.log(jobs["a"].ID); !strings.Contains(log, "event=schedule cron=*/10 * * * * ref=refs/heads/main") {
+		if log := e.log(jobs["a"].ID); !strings.Contains(log, "event=schedule cron=*/10 * * * * ref=refs/heads/main actor=me") {
 			t.Errorf("firing %d: log lacks the schedule context:\n%s", i, log)
 		}
 	}

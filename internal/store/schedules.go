@@ -23,6 +23,7 @@ const scheduleMigration = `CREATE TABLE schedules (
 		registered_at BIGINT NOT NULL,
 		last_fired    BIGINT NOT NULL DEFAULT 0,
 		next_at       BIGINT NOT NULL DEFAULT 0,
+		actor         TEXT NOT NULL DEFAULT '',
 		PRIMARY KEY (repo, workflow_file, cron, timezone)
 	);
 	CREATE TABLE schedule_repos (
@@ -53,6 +54,9 @@ type Schedule struct {
 	RegisteredAt time.Time
 	LastFired    time.Time // zero: never
 	NextAt       time.Time // zero: never (a cron that matches no date)
+	// Actor is who pushed the commit that added the cron (GitHub's actor
+	// of scheduled runs); kept while the cron stays.
+	Actor string
 }
 
 // ScheduleRepo is a repository whose schedule hookci knows: its default
@@ -78,10 +82,10 @@ func (q *Queries) ReplaceSchedules(ctx context.Context, repo, defaultBranch, sha
 	keep := map[[3]string]bool{}
 	for _, e := range entries {
 		keep[[3]string{e.WorkflowFile, e.Cron, e.Timezone}] = true
-		if _, err := q.db.ExecContext(ctx, `INSERT INTO schedules (repo, workflow_file, cron, timezone, workflow_name, registered_at, next_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+		if _, err := q.db.ExecContext(ctx, `INSERT INTO schedules (repo, workflow_file, cron, timezone, workflow_name, registered_at, next_at, actor)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repo, workflow_file, cron, timezone) DO UPDATE SET workflow_name = excluded.workflow_name`,
-			repo, e.WorkflowFile, e.Cron, e.Timezone, e.WorkflowName, ms(now), ms(e.NextAt)); err != nil {
+			repo, e.WorkflowFile, e.Cron, e.Timezone, e.WorkflowName, ms(now), ms(e.NextAt), e.Actor); err != nil {
 			return fmt.Errorf("store: add schedule: %w", err)
 		}
 	}
@@ -103,7 +107,7 @@ func (q *Queries) Schedules(ctx context.Context, repo string) ([]Schedule, error
 	if repo != "" {
 		where, args = "WHERE repo = ?", append(args, repo)
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT repo, workflow_file, workflow_name, cron, timezone, registered_at, last_fired, next_at
+	rows, err := q.db.QueryContext(ctx, `SELECT repo, workflow_file, workflow_name, cron, timezone, registered_at, last_fired, next_at, actor
 		FROM schedules `+where+` ORDER BY repo, workflow_file, cron, timezone`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list schedules: %w", err)
@@ -113,7 +117,7 @@ func (q *Queries) Schedules(ctx context.Context, repo string) ([]Schedule, error
 	for rows.Next() {
 		var s Schedule
 		var reg, last, next int64
-		if err := rows.Scan(&s.Repo, &s.WorkflowFile, &s.WorkflowName, &s.Cron, &s.Timezone, &reg, &last, &next); err != nil {
+		if err := rows.Scan(&s.Repo, &s.WorkflowFile, &s.WorkflowName, &s.Cron, &s.Timezone, &reg, &last, &next, &s.Actor); err != nil {
 			return nil, fmt.Errorf("store: list schedules: %w", err)
 		}
 		s.RegisteredAt, s.LastFired, s.NextAt = fromMS(reg), fromMS(last), fromMS(next)
