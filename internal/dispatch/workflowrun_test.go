@@ -157,3 +157,40 @@ func TestWorkflowRunDepthLimit(t *testing.T) {
 		t.Errorf("got %s, want A=1 B=1 C=1 D=1 E=0", g)
 	}
 }
+
+// TestWorkflowRunReRunSendsNoRequested: a re-run (a new attempt) sends
+// in_progress and completed again but not requested (GitHub: "The requested
+// activity type does not occur when a workflow is re-run"); each event of an
+// attempt is sent once however often the run is reported.
+func TestWorkflowRunReRunSendsNoRequested(t *testing.T) {
+	ctx := context.Background()
+	var cfg Config
+	e := newEnvWith(t, func(c *Config) { c.WorkflowRunEvents = true; cfg = *c })
+	e.push(map[string]string{
+		".github/workflows/ci.yml":    "name: CI\non: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+		".github/workflows/watch.yml": "name: Watch\non:\n  workflow_run:\n    workflows: [CI]\njobs:\n  w:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
+	})
+	ci := e.runsByWorkflow(4)["CI"][0]
+	if _, err := e.st.DB().ExecContext(ctx, `UPDATE runs SET attempt = 2 WHERE id = ?`, ci.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := New(cfg)
+	for range 2 { // reported twice: still one delivery per event
+		if err := d.workflowRunEvents(ctx, ci.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, _ := e.st.Queries().DeliveriesBefore(ctx, "", 100)
+	var got []string
+	for _, del := range ds {
+		if strings.HasPrefix(del.ID, fmt.Sprintf("workflow_run-%d-", ci.ID)) {
+			got = append(got, del.ID)
+		}
+	}
+	sort.Strings(got)
+	want := fmt.Sprintf("workflow_run-%[1]d-1-completed workflow_run-%[1]d-1-in_progress workflow_run-%[1]d-1-requested "+
+		"workflow_run-%[1]d-2-completed workflow_run-%[1]d-2-in_progress", ci.ID)
+	if g := strings.Join(got, " "); g != want {
+		t.Errorf("workflow_run deliveries:\ngot  %s\nwant %s", g, want)
+	}
+}
