@@ -46,9 +46,9 @@ func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Log
 }
 
 // RegisterSchedules makes the on.schedule crons of the workflows at sha (the
-// default branch's head) repo's schedule, and records which workflows'
-// runs workflow_run triggers listen to and which events the workflows run on. An invalid workflow contributes
-// nothing (GitHub does not schedule it either).
+// default branch's head) repo's schedule, and records which workflows' runs
+// workflow_run triggers listen to and which events the workflows run on. An
+// invalid workflow contributes nothing (GitHub does not schedule it either).
 func (d *Dispatcher) RegisterSchedules(ctx context.Context, repo, branch, sha string) error {
 	return d.registerSchedules(ctx, repo, branch, sha, "")
 }

@@ -13,8 +13,8 @@ type Event struct {
 	// Ref is the full ref the event concerns: refs/heads/x or refs/tags/y
 	// (for workflow_run: refs/heads/<head_branch> of the run that completed).
 	Ref string
-	// BaseRef is the base branch of pull_request(_target) events (branch
-	// filters apply to it); "refs/heads/" may be omitted.
+	// BaseRef is the base branch of pull_request(_target) and merge_group
+	// events (branch filters apply to it); "refs/heads/" may be omitted.
 	BaseRef string
 	// Workflow is, for workflow_run, the name of the workflow that ran
 	// (matched exactly against on.workflow_run.workflows).
@@ -78,8 +78,8 @@ func matchRef(t *Trigger, ev Event) (bool, string, error) {
 	}
 	kind, name := "branch", strings.TrimPrefix(ev.Ref, "refs/heads/")
 	switch {
-	case ev.Name == "pull_request" || ev.Name == "pull_request_target":
-		name = strings.TrimPrefix(ev.BaseRef, "refs/heads/")
+	case ev.Name == "pull_request" || ev.Name == "pull_request_target" || ev.Name == "merge_group":
+		name = strings.TrimPrefix(ev.BaseRef, "refs/heads/") // the branch merged into
 	case strings.HasPrefix(ev.Ref, "refs/tags/"):
 		kind, name = "tag", strings.TrimPrefix(ev.Ref, "refs/tags/")
 	}
