@@ -37,7 +37,8 @@ var activityTypes = map[string][]string{
 
 var pullRequestTypes = []string{"assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed",
 	"reopened", "synchronize", "converted_to_draft", "ready_for_review", "locked", "unlocked", "enqueued", "dequeued",
-	"review_requested", "review_request_removed", "auto_merge_enabled", "auto_merge_disabled", "milestoned", "demilestoned"}
+	"review_requested", "review_request_removed", "auto_merge_enabled", "auto_merge_disabled", "milestoned", "demilestoned",
+	"stacked"}
 
 // defaultTypes are the activity types an event triggers on without types:;
 // every other event triggers on all of its activity types.

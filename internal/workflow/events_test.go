@@ -1,6 +1,15 @@
 package workflow
 
-import "testing"
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hookci/hookci/internal/corpus"
+)
 
 func TestActivityTypesAndWorkflowRunFilters(t *testing.T) {
 	load := func(on string) *Workflow {
@@ -58,5 +67,39 @@ func TestActivityTypesAndWorkflowRunFilters(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("on:\n%s%+v: got %v (%s, %v), want %v", c.on, c.ev, got, why, err, c.want)
 		}
+	}
+}
+
+// TestActivityTypesMatchGitHubSchema: the activity types of every event are
+// those of GitHub's own workflow schema (actions-languageservices corpus).
+func TestActivityTypesMatchGitHubSchema(t *testing.T) {
+	dir := corpus.Dir(t, "actions-languageservices", "workflow-parser", "src")
+	b, err := os.ReadFile(filepath.Join(dir, "workflow-v1.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Definitions map[string]struct {
+			AllowedValues []string `json:"allowed-values"`
+		} `json:"definitions"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for name, def := range schema.Definitions {
+		ev, ok := strings.CutSuffix(name, "-activity-type")
+		if !ok || def.AllowedValues == nil || ev == "image-version" { // image_version is no webhook
+			continue
+		}
+		ev = strings.ReplaceAll(ev, "-", "_")
+		seen++
+		got, want := slices.Sorted(slices.Values(activityTypes[ev])), slices.Sorted(slices.Values(def.AllowedValues))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got activity types %v, want GitHub's %v", ev, got, want)
+		}
+	}
+	if seen != len(activityTypes) {
+		t.Errorf("the schema has %d events with activity types, the table %d", seen, len(activityTypes))
 	}
 }
