@@ -50,8 +50,8 @@ func (d *Dispatcher) workflowRunEvents(ctx context.Context, runID int64) error {
 	if err != nil {
 		return err
 	}
-	if known && !slices.Contains(names, run.WorkflowName) {
-		return nil // no workflow of the default branch listens to this one
+	if !known || !slices.Contains(names, run.WorkflowName) {
+		return nil // no workflow of the default branch listens to this one (or none was read)
 	}
 	depth, err := d.workflowRunDepth(ctx, q, run)
 	if err != nil {
