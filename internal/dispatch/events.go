@@ -184,6 +184,12 @@ func deploymentRef(ref, sha string) string {
 	return "refs/heads/" + ref
 }
 
+// othersCheck reports whether a check event is known to be another App's
+// (hookci runs as an App and the payload names a different one).
+func (d *Dispatcher) othersCheck(ev *event) bool {
+	return d.cfg.AppID != 0 && ev.CheckAppID != 0 && ev.CheckAppID != d.cfg.AppID
+}
+
 // ownCheckEvent reports whether a check_run or check_suite delivery is about
 // hookci's own checks: those re-run jobs when rerequested, and never start
 // workflows (as GitHub's own check suites do not).
@@ -229,7 +235,7 @@ func (d *Dispatcher) ownChecks(ctx context.Context, del store.Delivery) (done bo
 		return false, nil // planning reports it
 	}
 	switch {
-	case del.Event == "check_suite" && ev.Action == "rerequested":
+	case del.Event == "check_suite" && ev.Action == "rerequested" && !d.othersCheck(ev):
 		return true, d.rerequested(ctx, del)
 	case d.ownCheckEvent(ev) && ev.Action == "rerequested":
 		return true, d.rerequested(ctx, del)

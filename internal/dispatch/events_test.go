@@ -117,6 +117,16 @@ func TestRouteSkips(t *testing.T) {
 			t.Errorf("%s: own check: got %v, want %v", c.body, got, c.own)
 		}
 	}
+	// A check suite re-run of another App's suite re-runs nothing of hookci's.
+	for _, c := range []struct {
+		app, suiteApp int64
+		others        bool
+	}{{42, 29310, true}, {42, 42, false}, {0, 29310, false}, {42, 0, false}} {
+		d := New(Config{AppID: c.app})
+		if got := d.othersCheck(&event{CheckAppID: c.suiteApp}); got != c.others {
+			t.Errorf("App %d, suite of App %d: others: got %v, want %v", c.app, c.suiteApp, got, c.others)
+		}
+	}
 }
 
 const sha40 = "0123456789abcdef0123456789abcdef01234567"
