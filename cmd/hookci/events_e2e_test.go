@@ -35,7 +35,7 @@ jobs:
           echo "triggered by ${{ github.event.workflow_run.name }} on ${{ github.event.workflow_run.head_branch }}: ${{ github.event.workflow_run.conclusion }}"
           test "${{ github.event.workflow_run.conclusion }}" = failure
           test "${{ github.event.workflow_run.head_sha }}" = "${{ github.sha }}"
-          test "${{ github.event.workflow_run.html_url }}" = "`+h.url+`/runs/${{ github.event.workflow_run.id }}"
+          test "${{ github.event.workflow_run.html_url }}" = "` + h.url + `/runs/${{ github.event.workflow_run.id }}"
 `,
 		".github/workflows/dispatch.yml": `name: Dispatched
 on:
