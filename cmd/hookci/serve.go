@@ -62,7 +62,7 @@ func serveOn(ctx context.Context, cfg config.Config, log *slog.Logger, l net.Lis
 	if !web.IsLoopback(l.Addr().String()) && cfg.APIToken == "" {
 		return errors.New("HOOKCI_API_TOKEN is required when listening beyond loopback (" + cfg.Listen + "): the dashboard and API would be open")
 	}
-	s, err := newServer(ctx, cfg, log, serverOptions{})
+	s, err := newServer(ctx, cfg, log, serverOptions{scheduler: true})
 	if err != nil {
 		return err
 	}

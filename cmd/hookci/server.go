@@ -39,12 +39,16 @@ type server struct {
 	gh       *github.Client
 	acts     *actions.Executor
 	closers  []func() // run at close, after the queue stopped
+	sched    bool     // run the scheduler (serverOptions.scheduler)
 }
 
 // serverOptions are what hookci run sets beyond the config.
 type serverOptions struct {
 	onlyJob       string
 	onlyWorkflows []string
+	// scheduler runs on.schedule workflows and sends workflow_run events
+	// (serve; not hookci run).
+	scheduler bool
 }
 
 // newServer wires everything but does not start the queue or listen.
@@ -106,7 +110,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
+		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
 	})
+	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
@@ -169,7 +175,20 @@ func (s *server) start(ctx context.Context) error {
 		go s.reconcileLoop(ctx, every)
 	}
 	go s.pruneLoop(ctx)
+	if s.sched {
+		go s.scheduleLoop(ctx)
+	}
 	return nil
+}
+
+// scheduleLoop re-reads the schedules of known repositories whose default
+// branch moved while hookci was down, then fires due schedules every 20
+// seconds (each at most once, whatever the number of hosts).
+func (s *server) scheduleLoop(ctx context.Context) {
+	if err := s.disp.RefreshSchedules(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("scheduler: re-reading schedules", "err", err)
+	}
+	s.disp.RunScheduler(ctx, 20*time.Second)
 }
 
 // pruneLoop removes expired caches and artifacts at start and then daily.

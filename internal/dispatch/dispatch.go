@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/runner"
@@ -58,6 +59,17 @@ type Config struct {
 	ExtraEnv map[string]string
 	// Limits bound each job's stored log, summaries and outputs (zero: defaults).
 	Limits runner.Limits
+	// PublicURL is hookci's own address: workflow_run payloads link runs
+	// to their page there ("" : GitHub-shaped links under ServerURL).
+	PublicURL string
+	// WorkflowRunEvents makes runs send workflow_run events (serve; hookci
+	// run plans only the event it was given).
+	WorkflowRunEvents bool
+	// Now is the scheduler's clock (nil: the wall clock); tests set it.
+	Now func() time.Time
+	// AppID is hookci's GitHub App (0 in token mode): check runs and
+	// suites of this App never start workflows.
+	AppID int64
 	// Observe is told about finished jobs and runs (metrics); may be nil.
 	Observe Observer
 	Logger  *slog.Logger
@@ -98,7 +110,7 @@ func (d *Dispatcher) Wait() { d.bg.Wait() }
 
 // Handlers returns the queue handlers backed by d (report may be nil).
 func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) error) store.Handlers {
-	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: report, DeliveryFailed: d.deliveryFailed}
+	return store.Handlers{Delivery: d.PlanDelivery, Job: d.RunJob, Report: d.withWorkflowRunEvents(report), DeliveryFailed: d.deliveryFailed}
 }
 
 // errCancelled is the cause given to a job cancelled by fail-fast or by a user.
@@ -116,6 +128,9 @@ func (d *Dispatcher) loadWorkflow(ctx context.Context, m *gitrepo.Mirror, sha, f
 	}
 	src, err := m.ReadFile(ctx, sha, file)
 	if err != nil {
+		return nil, err
+	}
+	if err := workflowSizeOK(file, src); err != nil {
 		return nil, err
 	}
 	if wf, err = workflow.Load(file, src); err != nil {

@@ -28,6 +28,17 @@ type event struct {
 	PushFiles     []string
 	Inputs        map[string]any // workflow_dispatch
 	DefaultBranch string
+	// Set by routeEvent (events.go):
+	Workflow        string // schedule, workflow_dispatch: the one workflow file to plan
+	Schedule        string // schedule: the cron that fired
+	WorkflowName    string // workflow_run: the name of the workflow that ran
+	FilterRef       string // workflow_run: the triggering run's branch, for branch filters
+	CheckExternalID string // check_run: the check run's external_id
+	CheckAppID      int64  // check_run, check_suite: the App that made the check
+	Skip            string // why this delivery triggers nothing ("" when it may)
+	// Payload is the delivery's body: github.event in job-level if,
+	// run-name, matrix and concurrency expressions.
+	Payload []byte
 }
 
 type payloadRepo struct {
@@ -77,7 +88,7 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	ev := &event{Name: name, Action: p.Action, Repo: p.Repository.FullName, Actor: p.Sender.Login,
-		DefaultBranch: p.Repository.DefaultBranch}
+		DefaultBranch: p.Repository.DefaultBranch, Payload: payload}
 	if ev.Repo == "" {
 		return nil, errNoRepository
 	}
@@ -115,20 +126,13 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 	case "workflow_dispatch":
 		ev.Ref = fullRef(p.Ref)
 		ev.Inputs = p.Inputs
-	case "release":
-		if p.Release != nil {
-			ev.Ref = "refs/tags/" + p.Release.TagName
+		ev.Workflow = workflowPathOf(payload)
+	default: // every other event: events.go
+		if err := routeEvent(name, payload, ev); err != nil {
+			return nil, err
 		}
-	case "create":
-		if p.RefType == "tag" {
-			ev.Ref = "refs/tags/" + p.Ref
-		} else {
-			ev.Ref = "refs/heads/" + p.Ref
-		}
-	default: // delete, repository_dispatch, …: the default branch
-		ev.Ref = "refs/heads/" + p.Repository.DefaultBranch
 	}
-	if ev.Ref == "" || ev.Ref == "refs/heads/" {
+	if ev.SHA == "" && (ev.Ref == "" || ev.Ref == "refs/heads/") {
 		return nil, fmt.Errorf("%s payload gives no ref to run", name)
 	}
 	return ev, nil

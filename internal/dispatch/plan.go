@@ -32,8 +32,8 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	if del.Status != store.DeliveryQueued {
 		return nil
 	}
-	if del.Event == "check_run" || del.Event == "check_suite" {
-		return d.rerequested(ctx, del)
+	if done, err := d.ownChecks(ctx, del); done {
+		return err
 	}
 	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
 	t0 := time.Now()
@@ -41,6 +41,11 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	evs, err := deliveryEvents(del)
 	if err != nil {
 		return err
+	}
+	if why, err := d.screen(ctx, evs[0], log); err != nil {
+		return err
+	} else if why != "" {
+		return q.SetDeliveryStatus(ctx, id, store.DeliveryIgnored, why)
 	}
 	plans, nfiles, err := d.planEvents(ctx, id, evs, log)
 	if err != nil {
@@ -197,6 +202,9 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		if !d.workflowSelected(f) {
 			continue
 		}
+		if ev.Workflow != "" && f != ev.Workflow {
+			continue // a schedule or a dispatch names its one workflow
+		}
 		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -205,8 +213,7 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 			plans = append(plans, planned{ev: ev, file: f, err: err})
 			continue
 		}
-		ok, why, err := wf.Match(workflow.Event{Name: ev.Name, Action: ev.Action, Ref: ev.Ref, BaseRef: ev.BaseRef,
-			ChangedFiles: changed})
+		ok, why, err := wf.Match(matchEvent(ev, changed))
 		if err != nil {
 			plans = append(plans, planned{ev: ev, file: f, err: err})
 			continue

@@ -31,7 +31,7 @@ func (d *Dispatcher) eventInfo(ev *event, run *store.Run, payload []byte) runner
 }
 
 func (d *Dispatcher) githubContext(ev *event, run *store.Run, job string) *expr.Object {
-	o, err := runner.GitHubContext(d.eventInfo(ev, run, nil), job, "")
+	o, err := runner.GitHubContext(d.eventInfo(ev, run, ev.Payload), job, "")
 	if err != nil {
 		return expr.NewObject()
 	}

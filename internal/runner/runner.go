@@ -141,6 +141,7 @@ type Job struct {
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
 	jobCancel bool
+	timeout   time.Duration // timeout-minutes (default 360), for its message
 	// ctx is the job's context once it runs (until then the caller's): work
 	// started from an expression, such as hashFiles, stops with the job.
 	ctx context.Context
@@ -192,6 +193,10 @@ func runnerArch() string {
 	return "X64"
 }
 
+// MaxJobMinutes is GitHub's execution limit for a job on a self-hosted
+// runner (5 days): a larger timeout-minutes ends the job there.
+const MaxJobMinutes = 5 * 24 * 60
+
 func (j *Job) run(ctx context.Context) (*Result, error) {
 	job := j.Spec.Job
 	timeout := 360 * time.Minute
@@ -201,9 +206,10 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 			return j.failSetup(fmt.Errorf("timeout-minutes: %w", err))
 		}
 		if n := expr.ParseNumber(expr.String(v)); n > 0 {
-			timeout = time.Duration(n * float64(time.Minute))
+			timeout = time.Duration(min(n, MaxJobMinutes) * float64(time.Minute))
 		}
 	}
+	j.timeout = timeout
 	jobCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	j.ctx = jobCtx

@@ -280,3 +280,26 @@ jobs:
 		t.Errorf("timed-out step took %v, want it killed at about 1.2s", d)
 	}
 }
+
+// TestJobTimeoutMinutes: a job's timeout-minutes ends it timed_out with
+// GitHub's message naming the limit (the default is 360 minutes).
+func TestJobTimeoutMinutes(t *testing.T) {
+	src := `
+on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    timeout-minutes: 0.02
+    steps:
+      - run: sleep 30
+      - if: always()
+        run: echo after the timeout
+`
+	res, rec := runJob(t, src, "j", nil)
+	if res.Conclusion != "timed_out" {
+		t.Errorf("job conclusion: got %s, want timed_out", res.Conclusion)
+	}
+	if want := "The job has exceeded the maximum execution time of 0.02 minutes."; !strings.Contains(rec.log(1), want) {
+		t.Errorf("step log lacks %q:\n%s", want, rec.all())
+	}
+}

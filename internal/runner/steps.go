@@ -12,6 +12,7 @@ import (
 	"io"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,7 +208,8 @@ func (j *Job) runStep(jobCtx context.Context, idx int, s *workflow.Step) error {
 		j.logError(idx, "The step has timed out after "+s.TimeoutMinutes+" minutes.")
 		outcome = "failure"
 	case jobCtx.Err() != nil && errors.Is(jobCtx.Err(), context.DeadlineExceeded):
-		j.logError(idx, "The job has exceeded the maximum execution time.")
+		j.logError(idx, "The job has exceeded the maximum execution time of "+
+			strconv.FormatFloat(j.timeout.Minutes(), 'f', -1, 64)+" minutes.")
 		outcome = "failure"
 	case jobCtx.Err() != nil:
 		j.logError(idx, "The operation was canceled.")

@@ -25,6 +25,8 @@ var migrations = []migration{
 	migration8, // claims.go
 	// 9: the runs list's actor, branch and title, and the dashboard's indexes (dashboard.go).
 	{SQLite: sqliteDashboardMigration, Postgres: postgresDashboardMigration},
+	// 10: schedules and workflow_run events (schedules.go).
+	{SQLite: scheduleMigration, Postgres: scheduleMigration},
 }
 
 const (

@@ -94,6 +94,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/jobs/{id}/log/stream", s.auth(http.HandlerFunc(s.streamLog)))
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
 	mux.Handle("GET /api/hosts", s.auth(http.HandlerFunc(s.apiHosts)))
+	mux.Handle("GET /api/schedules", s.auth(http.HandlerFunc(s.apiSchedules)))
 	if s.artifacts != nil {
 		mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(s.artifacts))
 		mux.Handle("GET /api/runs/{id}/artifacts", s.auth(s.artifacts))

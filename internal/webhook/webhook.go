@@ -116,8 +116,16 @@ var plannedEvents = map[string]bool{
 	"release":             true,
 	"create":              true,
 	"delete":              true,
-	"check_run":           true, // rerequested: re-run that job
-	"check_suite":         true, // rerequested: re-run the commit's runs
+	"check_run":           true, // rerequested: re-run that job; others' checks: workflows
+	"check_suite":         true, // rerequested: re-run the commit's runs; others' checks: workflows
+	// Every other webhook event GitHub Actions runs workflows on (dispatch
+	// routes each to its ref and commit; workflow_run is made by hookci's
+	// own runs, never taken from GitHub's).
+	"branch_protection_rule": true, "deployment": true, "deployment_status": true, "discussion": true,
+	"discussion_comment": true, "fork": true, "gollum": true, "issue_comment": true, "issues": true, "label": true,
+	"merge_group": true, "milestone": true, "page_build": true, "project": true, "project_card": true,
+	"project_column": true, "public": true, "pull_request_review": true, "pull_request_review_comment": true,
+	"registry_package": true, "status": true, "watch": true,
 }
 
 // Planned reports whether deliveries of event are planned into runs.
@@ -281,9 +289,6 @@ func (h *Handler) shouldPlan(event string, p *payload) (bool, string) {
 	}
 	if h.allowed != nil && !h.allowed(p.Repository.FullName) {
 		return false, "repository " + p.Repository.FullName + " is not in the allow-list"
-	}
-	if (event == "check_run" || event == "check_suite") && p.Action != "rerequested" {
-		return false, event + " " + p.Action + " needs no action"
 	}
 	if event == "push" && (p.Deleted || strings.Trim(p.After, "0") == "") {
 		return false, "push deletes a ref"

@@ -30,10 +30,15 @@ func (c *converter) trigger(event string, kn, v *yaml.Node) *Trigger {
 	if event == "schedule" {
 		if v != nil && v.Kind == yaml.SequenceNode {
 			for _, e := range v.Content {
-				t.Schedules = append(t.Schedules, Schedule{
-					Cron:     c.tb.str(mapGet(e, "cron")),
-					Timezone: c.tb.str(mapGet(e, "timezone")),
-				})
+				cn := mapGet(e, "cron")
+				s := Schedule{Cron: c.tb.str(cn), Timezone: c.tb.str(mapGet(e, "timezone")), Pos: pos(cn)}
+				if cn == nil {
+					s.Pos = pos(e)
+				}
+				if _, err := ParseCron(s.Cron, s.Timezone); err != nil {
+					c.tb.errs.addAt(s.Pos, err.Error(), "schedule")
+				}
+				t.Schedules = append(t.Schedules, s)
 			}
 		}
 		return t

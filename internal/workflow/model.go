@@ -86,6 +86,7 @@ type CallSecret struct {
 type Schedule struct {
 	Cron     string
 	Timezone string
+	Pos      Pos // of the cron value
 }
 
 // Env is an ordered environment, or a whole-expression string such as

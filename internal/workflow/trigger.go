@@ -13,22 +13,19 @@ type Event struct {
 	// Ref is the full ref the event concerns: refs/heads/x or refs/tags/y
 	// (for workflow_run: refs/heads/<head_branch> of the run that completed).
 	Ref string
-	// BaseRef is the base branch of pull_request(_target) events (branch
-	// filters apply to it); "refs/heads/" may be omitted.
+	// BaseRef is the base branch of pull_request(_target) and merge_group
+	// events (branch filters apply to it); "refs/heads/" may be omitted.
 	BaseRef string
 	// Workflow is, for workflow_run, the name of the workflow that ran
 	// (matched exactly against on.workflow_run.workflows).
 	Workflow string
+	// Schedule is, for schedule, the cron that fired: the workflow must
+	// still list it ("" matches any schedule).
+	Schedule string
 	// ChangedFiles lists the changed paths; called only when the trigger has
 	// a paths or paths-ignore filter. Nil means the diff is unknown, and
 	// then path filters pass (GitHub runs the workflow when it has no diff).
 	ChangedFiles func() ([]string, error)
-}
-
-// defaultTypes are the activity types an event triggers on without types:.
-var defaultTypes = map[string][]string{
-	"pull_request":        {"opened", "synchronize", "reopened"},
-	"pull_request_target": {"opened", "synchronize", "reopened"},
 }
 
 // Match reports whether ev triggers the workflow, with a human-readable
@@ -41,6 +38,9 @@ func (w *Workflow) Match(ev Event) (bool, string, error) {
 	}
 	if ok, why := matchTypes(t, ev); !ok {
 		return false, why, nil
+	}
+	if ev.Name == "schedule" && ev.Schedule != "" && !slices.ContainsFunc(t.Schedules, func(s Schedule) bool { return s.Cron == ev.Schedule }) {
+		return false, fmt.Sprintf("the workflow no longer has the schedule %q", ev.Schedule), nil
 	}
 	if t.Workflows != nil && !slices.Contains(t.Workflows, ev.Workflow) {
 		return false, fmt.Sprintf("workflow %q is not in workflows %v", ev.Workflow, t.Workflows), nil
@@ -56,6 +56,9 @@ func (w *Workflow) Match(ev Event) (bool, string, error) {
 }
 
 func matchTypes(t *Trigger, ev Event) (bool, string) {
+	if ev.Action != "" && !ActivityTypeTriggers(ev.Name, ev.Action) {
+		return false, fmt.Sprintf("activity type %q of %s does not trigger workflows", ev.Action, ev.Name)
+	}
 	types := t.Types
 	if types == nil {
 		types = defaultTypes[ev.Name]
@@ -75,8 +78,8 @@ func matchRef(t *Trigger, ev Event) (bool, string, error) {
 	}
 	kind, name := "branch", strings.TrimPrefix(ev.Ref, "refs/heads/")
 	switch {
-	case ev.Name == "pull_request" || ev.Name == "pull_request_target":
-		name = strings.TrimPrefix(ev.BaseRef, "refs/heads/")
+	case ev.Name == "pull_request" || ev.Name == "pull_request_target" || ev.Name == "merge_group":
+		name = strings.TrimPrefix(ev.BaseRef, "refs/heads/") // the branch merged into
 	case strings.HasPrefix(ev.Ref, "refs/tags/"):
 		kind, name = "tag", strings.TrimPrefix(ev.Ref, "refs/tags/")
 	}
