@@ -38,6 +38,7 @@ type server struct {
 	gh       *github.Client
 	acts     *actions.Executor
 	closers  []func() // run at close, after the queue stopped
+	metrics  *web.Metrics
 }
 
 // serverOptions are what hookci run sets beyond the config.
@@ -55,9 +56,12 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st}
+	metrics := web.NewMetrics(st.QueueDepth)
+	s.metrics = metrics
 	var gh *github.Client
 	if cfg.GitHubToken != "" || cfg.GitHubAppID != 0 {
-		ghc := github.Config{APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.GitHubAppID, Logger: log}
+		ghc := github.Config{APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.GitHubAppID, Logger: log,
+			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: metrics.RoundTripper(http.DefaultTransport)}}
 		if cfg.GitHubAppKeyFile != "" {
 			if ghc.AppKeyPEM, err = os.ReadFile(cfg.GitHubAppKeyFile); err != nil {
 				st.Close()
@@ -87,9 +91,10 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	}
 	s.closers = append(s.closers, sandboxes.Close)
 	s.reapers = append(s.reapers, sandboxes.Reap)
-	metrics := web.NewMetrics(st.QueueDepth)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
+	s.git.ObserveFetch(metrics.GitFetched)
 	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
+		OnCache: metrics.CacheLookup,
 		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
 	if err != nil {
 		st.Close()
@@ -108,7 +113,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
-	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
+	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(metrics.TimeWebhook(hook))
 	s.acts = acts
 	return s, nil
 }
@@ -196,7 +201,9 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 		for r := range repos {
 			list = append(list, r)
 		}
-		if n, err := s.disp.Reconcile(ctx, githubHeads{s.gh}, list); err != nil {
+		n, err := s.disp.Reconcile(ctx, githubHeads{s.gh}, list)
+		s.metrics.Reconciled(n)
+		if err != nil {
 			s.log.Warn("reconciler", "err", err, "started", n)
 		} else if n > 0 {
 			s.log.Info("reconciler started missed events", "count", n)

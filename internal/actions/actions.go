@@ -32,6 +32,9 @@ type Config struct {
 	// LLM, when its Kind is set, translates actions that cannot run here
 	// (docker actions) into a bash script. Off by default.
 	LLM LLMConfig
+	// OnCache, when set, is told the result of each actions/cache restore:
+	// "hit" (the primary key), "partial" (a restore key) or "miss" (metrics).
+	OnCache func(result string)
 }
 
 // Executor runs uses: steps; it implements runner.ActionExecutor.

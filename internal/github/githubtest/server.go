@@ -43,6 +43,7 @@ type Server struct {
 	failures       []failure
 	deliveries     []*HookDelivery
 	redeliveries   []int64
+	rate           rateWindow
 }
 
 type failure struct {
@@ -175,6 +176,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.popFailure(r)
 	switch {
 	case !ok:
+		if !s.countRate(rec) {
+			writeJSON(rec, http.StatusForbidden, apiError{Message: "API rate limit exceeded.",
+				DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
+				Status: "403"})
+			return
+		}
 		s.mux.ServeHTTP(rec, r)
 	case f.stall > 0:
 		// Consume the body so the server notices when the client hangs up.
