@@ -92,8 +92,8 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600},
 		}, []string{"conclusion"}),
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "hookci_queue_wait_seconds",
-			Help: "From the webhook's receipt to the start of a job that needs no other job, by backend.",
+			Name:    "hookci_queue_wait_seconds",
+			Help:    "From the webhook's receipt to the start of a job that needs no other job, by backend.",
 			Buckets: waitBuckets,
 		}, []string{"backend"}),
 		sbStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -179,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.countRate(rec) {
 			writeJSON(rec, http.StatusForbidden, apiError{Message: "API rate limit exceeded.",
 				DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
-				Status: "403"})
+				Status:           "403"})
 			return
 		}
 		s.mux.ServeHTTP(rec, r)
