@@ -94,8 +94,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
 	s.git.ObserveFetch(metrics.GitFetched)
 	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
-		OnCache: metrics.CacheLookup,
-		LLM:     actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
+		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}, OnCache: metrics.CacheLookup})
 	if err != nil {
 		st.Close()
 		return nil, err
