@@ -9,6 +9,9 @@ kind=${1:-test}
 packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
 if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
+	# deploy/ tests: promtool and a real Prometheus, a real Caddy,
+	# systemd-analyze verify of the unit (package systemd).
+	packages+=(prometheus caddy systemd)
 fi
 missing=()
 for p in "${packages[@]}"; do
