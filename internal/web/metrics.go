@@ -153,6 +153,9 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 	for _, r := range cacheResults {
 		m.cacheLookups.WithLabelValues(r)
 	}
+	m.ghRequests.WithLabelValues("error") // the error ratio's numerator
+	m.gitFetch.WithLabelValues("ok")
+	m.gitFetch.WithLabelValues("error")
 	m.Registry.MustRegister(m.deliveries, m.lastWebhook, m.ack, m.failed, m.reconciled, m.runs, m.jobs, depth,
 		m.queueWait, m.sbStart, m.sbStartFail, m.infraFail, m.retries, m.ghRequests, m.ghRemaining, m.ghLimit,
 		m.gitFetch, m.cacheLookups,
