@@ -244,6 +244,21 @@ scrape_configs:
 	since := prom.query(`timestamp(up{job="hookci"})`).first()
 	waitFor(t, "three more scrapes", func() bool { return prom.query(`timestamp(up{job="hookci"})`).first() >= since+3 })
 
+	// Exact counts: 7 jobs ran (pass: build, test, cache; fail: the same;
+	// missed: cache), each in a sandbox of its own; the queue wait is observed
+	// for the 5 that need no other job (test waits for build by design).
+	for q, want := range map[string]float64{
+		`sum(hookci_job_duration_seconds_count)`:                           7,
+		`sum(hookci_sandbox_start_duration_seconds_count{backend="host"})`: 7,
+		`sum(hookci_queue_wait_seconds_count{backend="host"})`:             5,
+		`sum(hookci_reconciler_deliveries_total)`:                          1,
+		`sum(hookci_runs_total)`:                                           5,
+	} {
+		if got := prom.query(q).first(); got != want {
+			t.Errorf("%s = %v, want %v", q, got, want)
+		}
+	}
+
 	// Every dashboard query returns data.
 	exprs := dashboardExprs(readDashboard(t), "1m")
 	titles := make([]string, 0, len(exprs))
