@@ -137,7 +137,7 @@ var alertProbes = map[string][]string{
 	"HookciGitHubRateLimitLow": {`min by (instance, resource) (hookci_github_rate_limit_remaining) / ` +
 		`min by (instance, resource) (hookci_github_rate_limit_limit)`},
 	"HookciWebhooksMissing": {`time() - hookci_webhook_last_received_timestamp_seconds`,
-		`increase(hookci_reconciler_deliveries_total[1h])`},
+		`time() - process_start_time_seconds`, `increase(hookci_reconciler_deliveries_total[1h])`},
 }
 
 const cacheWorkflow = `name: Cache
