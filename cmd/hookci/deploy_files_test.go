@@ -148,7 +148,21 @@ func readDashboard(t *testing.T) grafanaDashboard {
 		t.Errorf("hookci.json: the first template variable must be the Prometheus data source, got %+v", d.Templating.List)
 	}
 	ids := map[int]bool{}
+	cells := map[[2]int]string{} // grid cell → the panel covering it
 	for _, p := range d.Panels {
+		if p.GridPos != nil {
+			if p.GridPos.X < 0 || p.GridPos.X+p.GridPos.W > 24 {
+				t.Errorf("panel %q: x %d + w %d leaves Grafana's 24 columns", p.Title, p.GridPos.X, p.GridPos.W)
+			}
+			for x := p.GridPos.X; x < p.GridPos.X+p.GridPos.W; x++ {
+				for y := p.GridPos.Y; y < p.GridPos.Y+p.GridPos.H; y++ {
+					if other, ok := cells[[2]int{x, y}]; ok {
+						t.Errorf("panel %q overlaps panel %q at (%d, %d)", p.Title, other, x, y)
+					}
+					cells[[2]int{x, y}] = p.Title
+				}
+			}
+		}
 		if ids[p.ID] {
 			t.Errorf("panel %q: id %d used twice", p.Title, p.ID)
 		}
