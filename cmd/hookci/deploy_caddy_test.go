@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -191,4 +192,86 @@ func TestCaddyInFrontOfHookci(t *testing.T) {
 	if code, _, _ := getWith(t, client, base+"/api/runs", "not-the-token"); code != http.StatusUnauthorized {
 		t.Errorf("GET /api/runs with a wrong token through Caddy: got %d, want 401", code)
 	}
+}
+
+// TestCaddyStreamsLiveLogs: a running job's log reaches a viewer through
+// Caddy while the job still runs (the Caddyfile proxies the event stream
+// unbuffered). The job waits for a file the test creates only after the
+// first line came through the proxy, so a buffering proxy fails the test
+// (the stream would hold the line until the job ends, which it never does).
+func TestCaddyStreamsLiveLogs(t *testing.T) {
+	needTool(t, "caddy")
+	const apiToken = "dashboard-token"
+	h := newHarnessWith(t, func(h *harness) { h.cfg.APIToken = apiToken })
+	client, base := startCaddy(t, strings.TrimPrefix(h.url, "http://"))
+	release := filepath.Join(t.TempDir(), "release")
+	sha := h.repo.Commit("live", map[string]string{".github/workflows/live.yml": `name: Live
+on: push
+jobs:
+  live:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo "first-line-through-the-proxy"
+          while [ ! -e "$RELEASE" ]; do sleep 0.05; done
+          echo "released"
+        env:
+          RELEASE: ` + release + "\n"})
+	h.repo.Push("main")
+	h.sendSigned("push", "live-1", pushPayload(t, strings.Repeat("0", 40), sha))
+
+	// The run's only job is job 1 of this fresh store.
+	var resp *http.Response
+	waitFor(t, "the job's event stream through Caddy", func() bool {
+		req, _ := http.NewRequest("GET", base+"/api/jobs/1/log/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+apiToken)
+		r, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		if r.StatusCode != 200 {
+			r.Body.Close()
+			return false
+		}
+		resp = r
+		return true
+	})
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("stream Content-Type %q", ct)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var seen []string
+	readUntil := func(want string) {
+		t.Helper()
+		timeout := time.After(60 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended before %q; got %q", want, seen)
+				}
+				seen = append(seen, l)
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q through Caddy within 60 s while the job runs; got %q", want, seen)
+			}
+		}
+	}
+	readUntil("first-line-through-the-proxy")
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	readUntil("released")
+	readUntil("event: end")
+	readUntil(`"success"`)
 }
