@@ -272,6 +272,21 @@ scrape_configs:
 		}
 	}
 
+	// Every hookci series Prometheus scraped is on the dashboard.
+	all := strings.Join(titles, "\n")
+	for _, title := range titles {
+		all += "\n" + exprs[title]
+	}
+	for _, r := range prom.query(`count by (__name__) ({__name__=~"hookci_.+"})`).Result {
+		name := r.Metric["__name__"]
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			name = strings.TrimSuffix(name, suffix)
+		}
+		if !strings.Contains(all, name) {
+			t.Errorf("metric %s is on no dashboard panel", name)
+		}
+	}
+
 	// Every alert expression is accepted; its underlying series have data.
 	rules := readFile(t, filepath.Join(deployDir, "prometheus", "alerts.yml"))
 	names := alertNames(rules)

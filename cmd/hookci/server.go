@@ -94,11 +94,12 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
 	s.git.ObserveFetch(metrics.GitFetched)
 	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
-		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}, OnCache: metrics.CacheLookup})
+		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	acts.ObserveCache(metrics.CacheLookup)
 	s.disp = dispatch.New(dispatch.Config{
 		Store: st, Git: s.git, Choose: sandboxes.Choose, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
@@ -112,7 +113,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
-	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(metrics.TimeWebhook(hook))
+	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
 	s.acts = acts
 	return s, nil
 }

@@ -32,9 +32,6 @@ type Config struct {
 	// LLM, when its Kind is set, translates actions that cannot run here
 	// (docker actions) into a bash script. Off by default.
 	LLM LLMConfig
-	// OnCache, when set, is told the result of each actions/cache restore:
-	// "hit" (the primary key), "partial" (a restore key) or "miss" (metrics).
-	OnCache func(result string)
 }
 
 // Executor runs uses: steps; it implements runner.ActionExecutor.
@@ -42,6 +39,7 @@ type Executor struct {
 	cfg       Config
 	artifacts *artifact.Store
 	caches    *cacheStore
+	onCache   func(result string) // ObserveCache (observe.go)
 }
 
 // maxDepth bounds nested composite actions (GitHub allows 10 levels).

@@ -123,16 +123,7 @@ func (r *Executor) restore(ctx context.Context, j *runner.Job, idx int, with map
 	}
 	out := runner.StepOutcome{Outputs: map[string]string{"cache-hit": "false", "cache-primary-key": q.key, "cache-matched-key": ""}}
 	m, exact := r.caches.lookup(q.repo, q.scopes, q.key, q.restoreKeys, q.version)
-	if r.cfg.OnCache != nil {
-		switch {
-		case m == nil:
-			r.cfg.OnCache("miss")
-		case exact:
-			r.cfg.OnCache("hit")
-		default:
-			r.cfg.OnCache("partial")
-		}
-	}
+	r.observeCache(m != nil, exact)
 	if m == nil {
 		msg := "Cache not found for input keys: " + strings.Join(append([]string{q.key}, q.restoreKeys...), ", ")
 		if boolInput(with, "fail-on-cache-miss", false) {

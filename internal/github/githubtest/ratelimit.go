@@ -3,6 +3,7 @@ package githubtest
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,21 +27,31 @@ func (s *Server) SetRateLimit(limit int) {
 	s.rate = rateWindow{limit: limit}
 }
 
-// countRate counts a request against the window and sets GitHub's
+// roll starts a new window when the current one is over (or none began).
+func (w *rateWindow) roll(now time.Time) {
+	if w.limit == 0 {
+		w.limit = DefaultRateLimit
+	}
+	if w.reset.IsZero() || !now.Before(w.reset) {
+		w.used, w.reset = 0, now.Add(time.Hour)
+	}
+}
+
+// countRate counts a REST request against the window and sets GitHub's
 // X-RateLimit-* headers on the answer, as GitHub does on every REST answer.
-// It reports false when the window is exhausted: GitHub answers 403 then.
-func (s *Server) countRate(w http.ResponseWriter) bool {
+// GET /rate_limit does not count (as on GitHub); the web flow's /login/
+// pages and git's smart HTTP are not the REST API and get no headers. It
+// reports false when the window is used up: GitHub answers 403 then.
+func (s *Server) countRate(w http.ResponseWriter, r *http.Request) bool {
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/login/") || strings.Contains(p, ".git/") || strings.HasSuffix(p, ".git") {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	if s.rate.limit == 0 {
-		s.rate.limit = DefaultRateLimit
-	}
-	if s.rate.reset.IsZero() || !now.Before(s.rate.reset) {
-		s.rate.used, s.rate.reset = 0, now.Add(time.Hour)
-	}
+	s.rate.roll(s.now())
 	ok := s.rate.used < s.rate.limit
-	if ok {
+	if ok && p != "/rate_limit" {
 		s.rate.used++
 	}
 	h := w.Header()
@@ -49,5 +60,5 @@ func (s *Server) countRate(w http.ResponseWriter) bool {
 	h.Set("X-RateLimit-Used", strconv.Itoa(s.rate.used))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(s.rate.reset.Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
-	return ok
+	return ok || p == "/rate_limit"
 }

@@ -27,6 +27,7 @@ type Server struct {
 
 	mu             sync.Mutex // guards the fields below
 	now            func() time.Time
+	rate           rateWindow
 	token          string // valid personal access token ("" = none)
 	appID          int64
 	appPub         *rsa.PublicKey
@@ -43,7 +44,6 @@ type Server struct {
 	failures       []failure
 	deliveries     []*HookDelivery
 	redeliveries   []int64
-	rate           rateWindow
 }
 
 type failure struct {
@@ -176,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.popFailure(r)
 	switch {
 	case !ok:
-		if !s.countRate(rec) {
+		if !s.countRate(rec, r) {
 			writeJSON(rec, http.StatusForbidden, apiError{Message: "API rate limit exceeded.",
 				DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
 				Status:           "403"})
