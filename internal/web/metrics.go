@@ -16,7 +16,7 @@ import (
 // Every label takes its values from a fixed set (see the label functions
 // below), so no input from outside can add series. Other packages report
 // through callbacks and small interfaces they declare (dispatch.Observer,
-// webhook.Options.Observe, gitrepo.Cache.ObserveFetch, actions.Config.OnCache)
+// webhook.Options.Observe, gitrepo.Cache.ObserveFetch, actions.Executor.ObserveCache)
 // and through RoundTripper for GitHub's API.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -179,8 +179,8 @@ func (m *Metrics) Delivery(event, outcome string) {
 	}
 }
 
-// TimeWebhook wraps the webhook handler and observes how long each answer
-// took, by status class (2xx, 4xx, 5xx).
+// TimeWebhook wraps the webhook handler (Server.Handler mounts it so) and
+// observes how long each answer took, by status class (2xx, 4xx, 5xx).
 func (m *Metrics) TimeWebhook(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := m.now()
@@ -277,7 +277,7 @@ func (m *Metrics) GitFetched(took time.Duration, err error) {
 	m.gitFetch.WithLabelValues(outcome).Observe(took.Seconds())
 }
 
-// CacheLookup counts an actions/cache restore (actions.Config.OnCache):
+// CacheLookup counts an actions/cache restore (actions.Executor.ObserveCache):
 // result is "hit", "partial" or "miss".
 func (m *Metrics) CacheLookup(result string) {
 	m.cacheLookups.WithLabelValues(oneOf(result, cacheResults)).Inc()
