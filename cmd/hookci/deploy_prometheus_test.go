@@ -224,6 +224,7 @@ scrape_configs:
 		`sum(hookci_webhook_deliveries_total{outcome="accepted"})`:                      2,
 		`sum(hookci_webhook_deliveries_total{outcome="bad_signature"})`:                 1,
 		`sum(hookci_webhook_ack_duration_seconds_count{code="2xx"})`:                    2,
+		`sum(hookci_webhook_ack_duration_seconds_count{code="4xx"})`:                    1,
 		`hookci_webhook_last_received_timestamp_seconds`:                                1,
 		`sum(hookci_reconciler_deliveries_total)`:                                       1,
 		`sum(hookci_queue_wait_seconds_count{backend="host"})`:                          3,
