@@ -7,6 +7,9 @@ set -euo pipefail
 kind=${1:-test}
 # slirp4netns and nftables: egress of namespace jobs and microVMs (package netjail).
 packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
+# deploy/ tests: promtool and a real Prometheus, a real Caddy, and
+# systemd-analyze verify of the unit (package systemd).
+[ "$kind" != test ] || packages+=(prometheus caddy systemd)
 if [ "$kind" = test ]; then
 	packages+=(bubblewrap qemu-system-x86 qemu-utils e2fsprogs python3 procps iproute2)
 	# postgresql: the store's tests start a throwaway cluster (internal/store/pgtest).

@@ -40,6 +40,7 @@ type server struct {
 	acts     *actions.Executor
 	closers  []func() // run at close, after the queue stopped
 	sched    bool     // run the scheduler (serverOptions.scheduler)
+	metrics  *web.Metrics
 }
 
 // serverOptions are what hookci run sets beyond the config.
@@ -61,9 +62,12 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st}
+	metrics := web.NewMetrics(st.QueueDepth)
+	s.metrics = metrics
 	var gh *github.Client
 	if cfg.GitHubToken != "" || cfg.GitHubAppID != 0 {
-		ghc := github.Config{APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.GitHubAppID, Logger: log}
+		ghc := github.Config{APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.GitHubAppID, Logger: log,
+			HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: metrics.RoundTripper(http.DefaultTransport)}}
 		if cfg.GitHubAppKeyFile != "" {
 			if ghc.AppKeyPEM, err = os.ReadFile(cfg.GitHubAppKeyFile); err != nil {
 				st.Close()
@@ -93,14 +97,15 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	}
 	s.closers = append(s.closers, sandboxes.Close)
 	s.reapers = append(s.reapers, sandboxes.Reap)
-	metrics := web.NewMetrics(st.QueueDepth)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
+	s.git.ObserveFetch(metrics.GitFetched)
 	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
 		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	acts.ObserveCache(metrics.CacheLookup)
 	s.disp = dispatch.New(dispatch.Config{
 		Store: st, Git: s.git, Choose: sandboxes.Choose, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
@@ -245,7 +250,9 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 		for r := range repos {
 			list = append(list, r)
 		}
-		if n, err := s.disp.Reconcile(ctx, githubHeads{s.gh}, list); err != nil {
+		n, err := s.disp.Reconcile(ctx, githubHeads{s.gh}, list)
+		s.metrics.Reconciled(n)
+		if err != nil {
 			s.log.Warn("reconciler", "err", err, "started", n)
 		} else if n > 0 {
 			s.log.Info("reconciler started missed events", "count", n)

@@ -39,6 +39,7 @@ type Executor struct {
 	cfg       Config
 	artifacts *artifact.Store
 	caches    *cacheStore
+	onCache   func(result string) // ObserveCache (observe.go)
 }
 
 // maxDepth bounds nested composite actions (GitHub allows 10 levels).

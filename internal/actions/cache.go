@@ -123,6 +123,7 @@ func (r *Executor) restore(ctx context.Context, j *runner.Job, idx int, with map
 	}
 	out := runner.StepOutcome{Outputs: map[string]string{"cache-hit": "false", "cache-primary-key": q.key, "cache-matched-key": ""}}
 	m, exact := r.caches.lookup(q.repo, q.scopes, q.key, q.restoreKeys, q.version)
+	r.observeCache(m != nil, exact)
 	if m == nil {
 		msg := "Cache not found for input keys: " + strings.Join(append([]string{q.key}, q.restoreKeys...), ", ")
 		if boolInput(with, "fail-on-cache-miss", false) {

@@ -82,6 +82,14 @@ type Observer interface {
 	// DeliveryFailed counts a delivery that ended failed (reason is one of
 	// store.FailureReasons).
 	DeliveryFailed(reason string)
+	// JobQueued observes how long a job that needs no other job waited
+	// from its webhook's receipt to its start (first attempts only).
+	JobQueued(backend string, wait time.Duration)
+	// SandboxStarted observes one sandbox start (err: it failed).
+	SandboxStarted(backend string, took time.Duration, err error)
+	// InfrastructureFailure counts a job attempt lost to the
+	// infrastructure; retried: the job is tried again on a fresh sandbox.
+	InfrastructureFailure(backend string, retried bool)
 }
 
 // Dispatcher plans deliveries and runs jobs. Its methods are the queue's handlers.

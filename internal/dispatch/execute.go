@@ -29,6 +29,8 @@ type jobInput struct {
 	wj     *workflow.Job
 	leg    workflow.Combination
 	needs  map[string]runner.NeedResult
+	// received is when the run's delivery arrived (queue-wait metric).
+	received time.Time
 }
 
 // loadDepth says how much of a job leg loadLeg reads.
@@ -120,7 +122,8 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		log.Warn("egress refused: the job belongs to a pull request from a fork", "backend", choice.Name)
 		choice.Network = false
 	}
-	if in.job.Status == store.StatusInProgress {
+	restarted := in.job.Status == store.StatusInProgress
+	if restarted {
 		log.Warn("job was in progress when a previous process stopped; running it again")
 		if err := d.cfg.Store.Queries().ResetJobRecords(ctx, jobID); err != nil {
 			return err
@@ -146,6 +149,10 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	})
 	if err != nil {
 		return err
+	}
+	if d.cfg.Observe != nil && !restarted && in.job.Attempt == 1 && in.run.Attempt <= 1 && len(in.wj.Needs) == 0 &&
+		!in.received.IsZero() {
+		d.cfg.Observe.JobQueued(choice.Name, in.job.StartedAt.Sub(in.received))
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	d.mu.Lock()
@@ -190,6 +197,9 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 		t0 := time.Now()
 		inst, err := start(ctx, sbSpec)
 		log.Debug("sandbox started", "backend", choice.Name, "took", time.Since(t0))
+		if d.cfg.Observe != nil && ctx.Err() == nil {
+			d.cfg.Observe.SandboxStarted(choice.Name, time.Since(t0), err)
+		}
 		if err != nil {
 			lastErr = fmt.Errorf("starting the %s sandbox: %w", choice.Name, err)
 		} else {
@@ -210,6 +220,9 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 			return nil, lastErr
 		}
 		log.Warn("job attempt failed on infrastructure", "attempt", attempt, "err", lastErr)
+		if d.cfg.Observe != nil {
+			d.cfg.Observe.InfrastructureFailure(choice.Name, attempt == 1)
+		}
 		sink.StepLog(0, fmt.Sprintf("##[warning]attempt %d: %v", attempt, lastErr))
 		if attempt == 1 {
 			sink.StepLog(0, "##[warning]retrying once on a fresh sandbox")
@@ -435,7 +448,7 @@ func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run 
 	if err != nil {
 		return nil, err
 	}
-	in := &jobInput{run: *run, pay: del.Payload}
+	in := &jobInput{run: *run, pay: del.Payload, received: del.ReceivedAt}
 	if in.ev, err = decodeEvent(runEvent(*run, del), del.Payload); err != nil {
 		return nil, err
 	}

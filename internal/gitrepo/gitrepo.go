@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // TokenFunc returns the token to fetch repo ("owner/name") with, or "" for none.
@@ -29,7 +30,14 @@ type Cache struct {
 	locks     map[string]*sync.Mutex
 	overrides map[string]string
 	known     map[string]bool // repo@sha known to be in the mirror (commits never leave it)
+
+	onFetch func(took time.Duration, err error) // set before use by ObserveFetch
 }
+
+// ObserveFetch makes c report every git fetch into a mirror (not the
+// fetches a mirror already holding the commits saves): how long it took and
+// whether it failed. Call it before c is used.
+func (c *Cache) ObserveFetch(f func(took time.Duration, err error)) { c.onFetch = f }
 
 // New returns a cache of mirrors under dir, fetching from
 // baseURL/<owner>/<name>.git (file://, http:// and https:// all work).
@@ -131,7 +139,7 @@ func (c *Cache) tokenEnv(repo, token string) []string {
 	return jobEnv(token)
 }
 
-func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func() ([]string, error)) (*Mirror, error) {
+func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func() ([]string, error)) (_ *Mirror, err error) {
 	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
 		return nil, fmt.Errorf("gitrepo: invalid repository name %q", repo)
 	}
@@ -170,6 +178,10 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 	env, err := auth()
 	if err != nil {
 		return nil, err
+	}
+	if c.onFetch != nil {
+		t0 := time.Now()
+		defer func() { c.onFetch(time.Since(t0), err) }()
 	}
 	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", c.CloneURL(repo)}, missing...)
 	_, err = git(ctx, m.Dir, env, args...)

@@ -84,7 +84,7 @@ func IsLoopback(listen string) bool {
 // Handler mounts the pages, with webhook at POST /webhook.
 func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/webhook", webhook)
+	mux.Handle("/webhook", s.metrics.TimeWebhook(webhook))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
 	s.mountPages(mux) // the dashboard (pages.go)

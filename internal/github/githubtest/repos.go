@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 )
 
 // GET /repos/{owner}/{repo}
@@ -90,6 +89,8 @@ func pullJSON(repo *repoState, p PullRequest) map[string]any {
 func (s *Server) handleRateLimit(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	core := map[string]any{"limit": 5000, "remaining": 5000, "used": 0, "reset": s.now().Add(time.Hour).Unix()}
+	s.rate.roll(s.now())
+	core := map[string]any{"limit": s.rate.limit, "remaining": s.rate.limit - s.rate.used, "used": s.rate.used,
+		"reset": s.rate.reset.Unix()}
 	writeJSON(w, http.StatusOK, map[string]any{"resources": map[string]any{"core": core}, "rate": core})
 }

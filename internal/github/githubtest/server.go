@@ -27,6 +27,7 @@ type Server struct {
 
 	mu             sync.Mutex // guards the fields below
 	now            func() time.Time
+	rate           rateWindow
 	token          string // valid personal access token ("" = none)
 	appID          int64
 	appPub         *rsa.PublicKey
@@ -175,6 +176,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.popFailure(r)
 	switch {
 	case !ok:
+		if !s.countRate(rec, r) {
+			writeJSON(rec, http.StatusForbidden, apiError{Message: "API rate limit exceeded.",
+				DocumentationURL: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
+				Status:           "403"})
+			return
+		}
 		s.mux.ServeHTTP(rec, r)
 	case f.stall > 0:
 		// Consume the body so the server notices when the client hangs up.
