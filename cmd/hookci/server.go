@@ -107,8 +107,14 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	})
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
-	token := cfg.APIToken
-	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts())}).Handler(hook)
+	sessionKey, err := web.LoadSessionKey(cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	wopts := webAuth(cfg, sessionKey)
+	wopts.Logger, wopts.Artifacts = log, web.ArtifactsHandler(acts.Artifacts())
+	s.handler = web.New(st, metrics, wopts).Handler(hook)
 	s.acts = acts
 	return s, nil
 }
@@ -256,4 +262,14 @@ func (s *server) close() {
 	for _, c := range s.closers {
 		c()
 	}
+}
+
+// webAuth is the web server's authentication from the configuration.
+func webAuth(cfg config.Config, sessionKey []byte) web.Options {
+	o := web.Options{Token: cfg.APIToken, PublicURL: cfg.PublicURL, SessionKey: sessionKey}
+	if cfg.GitHubOAuthClientID != "" {
+		o.GitHub = &github.OAuth{ClientID: cfg.GitHubOAuthClientID, ClientSecret: cfg.GitHubOAuthClientSecret,
+			WebURL: cfg.GitHubWebURL, APIURL: cfg.GitHubAPIURL}
+	}
+	return o
 }

@@ -1,13 +1,13 @@
 // Package web owns hookci's HTTP surface for people and tools: the health
 // check, the run pages (jobs, steps, logs), a JSON API, and /metrics. The
 // webhook endpoint is mounted beside it by the server. Everything but the
-// webhook and the health check needs a token unless the server listens on
-// loopback only.
+// webhook, the health check and the sign-in pages needs a Bearer token or a
+// session (auth.go) unless no authentication is configured, which hookci
+// serve allows on a loopback listen address only (CheckExposure).
 package web
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hookci/hookci/internal/store"
@@ -34,13 +33,28 @@ type Server struct {
 	log       *slog.Logger
 	tmpl      *template.Template
 	artifacts http.Handler
+
+	github      GitHubSignIn // nil: no Sign in with GitHub
+	publicURL   string
+	sealer      *sealer
+	crossOrigin *http.CrossOriginProtection
+	perms       permCache
+	now         func() time.Time
 }
 
 // Options configure the Server.
 type Options struct {
-	// Token, when set, is required (Bearer header, or ?token=) on everything
-	// but /healthz and /webhook.
+	// Token, when set, is the API token: "Authorization: Bearer <token>",
+	// or a session made from it at /login (auth.go).
 	Token  string
+	// GitHub enables Sign in with GitHub (nil: off).
+	GitHub GitHubSignIn
+	// PublicURL is the base URL people reach hookci at (https: cookies are
+	// Secure; the GitHub callback is PublicURL + "/oauth/callback").
+	PublicURL string
+	// SessionKey (32 bytes, LoadSessionKey) seals session cookies; nil: a
+	// random key, so sessions end when the process does.
+	SessionKey []byte
 	Logger *slog.Logger
 	// Artifacts serves GET /runs/{id}/artifacts/{name} and
 	// GET /api/runs/{id}/artifacts (nil: not mounted).
@@ -53,6 +67,7 @@ func New(st *store.Store, m *Metrics, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.initAuth(opts)
 	s.tmpl = template.Must(template.New("").Funcs(template.FuncMap{
 		"dur":  duration,
 		"when": func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
@@ -78,6 +93,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", webhook)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	s.mountAuth(mux)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.index)))
 	mux.Handle("GET /runs/{id}", s.auth(http.HandlerFunc(s.runPage)))
@@ -91,24 +107,6 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 		mux.Handle("GET /api/runs/{id}/artifacts", s.auth(s.artifacts))
 	}
 	return mux
-}
-
-func (s *Server) auth(h http.Handler) http.Handler {
-	if s.token == "" {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if got == "" {
-			got = r.URL.Query().Get("token")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookci"`)
-			http.Error(w, "a valid token is required", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
