@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,7 +82,11 @@ func (s *Server) auth(h http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(withViewer(r.Context(), v)))
+		r = r.WithContext(withViewer(r.Context(), v))
+		if !s.guardPath(w, r, v) {
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -99,6 +104,13 @@ func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 // authenticate returns the request's viewer, or answers the refusal.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
 	if s.open() {
+		if !localRequest(r) {
+			s.log.Warn("refused a forwarded or non-local request: no authentication is configured",
+				"host", r.Host, "path", r.URL.Path)
+			writeJSONStatus(w, http.StatusForbidden, "hookci has no authentication configured and answers only "+
+				"local requests, not through a proxy: set api_token (HOOKCI_API_TOKEN) or GitHub sign-in")
+			return nil, false
+		}
 		return &viewer{all: true}, true
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -169,4 +181,30 @@ func (s *Server) initAuth(opts Options) {
 	}
 	s.sealer, _ = newSealer(key) // 32 bytes: cannot fail
 	s.crossOrigin = http.NewCrossOriginProtection()
+}
+
+// forwardHeaders are set by reverse proxies (Caddy, nginx, httputil).
+var forwardHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Via"}
+
+// localRequest reports whether a request to a server without
+// authentication looks direct and local: no reverse proxy's headers, and a
+// Host naming loopback (which also stops DNS rebinding: a page of another
+// site whose name now resolves to 127.0.0.1 sends its own name as Host).
+// The peer address is not consulted: a proxy on this host has it too.
+func localRequest(r *http.Request) bool {
+	for _, h := range forwardHeaders {
+		if _, ok := r.Header[h]; ok {
+			return false
+		}
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,6 +1,10 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/hookci/hookci/internal/store"
+)
 
 // The permission checks every handler makes before showing or changing a
 // repository's runs. They are the contract between the pages/API and the
@@ -44,4 +48,26 @@ func (s *Server) canWrite(r *http.Request, repo string) bool {
 	}
 	p := s.permission(r.Context(), v, repo)
 	return p.Pull && (p.Push || p.Admin)
+}
+
+// readableRuns keeps the runs the viewer may read.
+func (s *Server) readableRuns(r *http.Request, runs []store.Run) []store.Run {
+	out := runs[:0:0]
+	for _, run := range runs {
+		if s.canRead(r, run.Repo) {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// readableDeliveries keeps the deliveries of repositories the viewer may read.
+func (s *Server) readableDeliveries(r *http.Request, ds []store.Delivery) []store.Delivery {
+	out := ds[:0:0]
+	for _, d := range ds {
+		if s.canRead(r, d.Repo) {
+			out = append(out, d)
+		}
+	}
+	return out
 }

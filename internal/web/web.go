@@ -202,6 +202,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	runs, ds = s.readableRuns(r, runs), s.readableDeliveries(r, ds)
 	data := struct {
 		Runs       []store.Run
 		Deliveries []store.Delivery
@@ -233,6 +234,7 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	if len(runs) > 0 {
 		setNext(w, r, p, len(runs), strconv.FormatInt(runs[len(runs)-1].ID, 10))
 	}
+	runs = s.readableRuns(r, runs) // after paging: the next page starts after what was read
 	if runs == nil {
 		runs = []store.Run{}
 	}
@@ -270,7 +272,7 @@ func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 		Message string `json:"message"`
 	}
 	res := []out{}
-	for _, d := range ds {
+	for _, d := range s.readableDeliveries(r, ds) {
 		res = append(res, out{d.ID, d.Event, d.Action, d.Repo, d.ReceivedAt, d.Status, d.Message})
 	}
 	if len(ds) > 0 {
