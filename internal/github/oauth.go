@@ -128,7 +128,9 @@ func (o *OAuth) RepoPermission(ctx context.Context, token, owner, name string) (
 // statusError is a non-2xx answer.
 type statusError int
 
-func (e statusError) Error() string { return fmt.Sprintf("GitHub answered %d %s", int(e), http.StatusText(int(e))) }
+func (e statusError) Error() string {
+	return fmt.Sprintf("GitHub answered %d %s", int(e), http.StatusText(int(e)))
+}
 
 func (o *OAuth) get(ctx context.Context, token, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.api()+path, nil)

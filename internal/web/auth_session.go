@@ -32,7 +32,7 @@ const (
 	// sessionLifetime bounds a session; sign in again after it.
 	sessionLifetime = 12 * time.Hour
 	// stateLifetime bounds a GitHub sign-in from start to callback.
-	stateLifetime = 10 * time.Minute
+	stateLifetime  = 10 * time.Minute
 	sessionKeyFile = "session.key"
 )
 

@@ -47,6 +47,11 @@ type Options struct {
 	// Token, when set, is the API token: "Authorization: Bearer <token>",
 	// or a session made from it at /login (auth.go).
 	Token  string
+	Logger *slog.Logger
+	// Artifacts serves GET /runs/{id}/artifacts/{name} and
+	// GET /api/runs/{id}/artifacts (nil: not mounted).
+	Artifacts http.Handler
+
 	// GitHub enables Sign in with GitHub (nil: off).
 	GitHub GitHubSignIn
 	// PublicURL is the base URL people reach hookci at (https: cookies are
@@ -55,10 +60,6 @@ type Options struct {
 	// SessionKey (32 bytes, LoadSessionKey) seals session cookies; nil: a
 	// random key, so sessions end when the process does.
 	SessionKey []byte
-	Logger *slog.Logger
-	// Artifacts serves GET /runs/{id}/artifacts/{name} and
-	// GET /api/runs/{id}/artifacts (nil: not mounted).
-	Artifacts http.Handler
 }
 
 // New returns the web server.
