@@ -67,27 +67,30 @@ func (o *OAuth) AuthorizeURL(state, redirectURI string) string {
 	return o.web() + "login/oauth/authorize?" + v.Encode()
 }
 
-// Exchange trades an authorization code for the user's token.
-func (o *OAuth) Exchange(ctx context.Context, code, redirectURI string) (string, error) {
+// Exchange trades an authorization code for the user's token and how long
+// it lasts (0: GitHub gave no expiry, as for OAuth apps' tokens; a GitHub
+// App's user tokens last 8 hours).
+func (o *OAuth) Exchange(ctx context.Context, code, redirectURI string) (string, time.Duration, error) {
 	form := url.Values{"client_id": {o.ClientID}, "client_secret": {o.ClientSecret}, "code": {code}, "redirect_uri": {redirectURI}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.web()+"login/oauth/access_token", strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("github: sign-in: %w", err)
+		return "", 0, fmt.Errorf("github: sign-in: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	var out struct {
 		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
 	if err := o.do(req, &out); err != nil {
-		return "", fmt.Errorf("github: sign-in: %w", err)
+		return "", 0, fmt.Errorf("github: sign-in: %w", err)
 	}
 	if out.Error != "" || out.AccessToken == "" {
-		return "", fmt.Errorf("%w: %s: %s", ErrOAuthRefused, out.Error, out.Description)
+		return "", 0, fmt.Errorf("%w: %s: %s", ErrOAuthRefused, out.Error, out.Description)
 	}
-	return out.AccessToken, nil
+	return out.AccessToken, time.Duration(out.ExpiresIn) * time.Second, nil
 }
 
 // User returns the login of the token's user.

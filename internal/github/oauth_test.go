@@ -49,7 +49,7 @@ func TestOAuthFlow(t *testing.T) {
 	ctx := context.Background()
 	srv, o := oauthEnv(t)
 	srv.SetUserPermission("alice", "acme/app", "write")
-	tok, err := o.Exchange(ctx, authorize(t, srv, o, "alice", callback), callback)
+	tok, _, err := o.Exchange(ctx, authorize(t, srv, o, "alice", callback), callback)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,27 +87,27 @@ func TestOAuthFakeIsStrict(t *testing.T) {
 
 	wrong := *o
 	wrong.ClientSecret = "not-the-secret"
-	if _, err := wrong.Exchange(ctx, authorize(t, srv, o, "bob", callback), callback); !errors.Is(err, github.ErrOAuthRefused) ||
+	if _, _, err := wrong.Exchange(ctx, authorize(t, srv, o, "bob", callback), callback); !errors.Is(err, github.ErrOAuthRefused) ||
 		!strings.Contains(err.Error(), "incorrect_client_credentials") || strings.Contains(err.Error(), "not-the-secret") {
 		t.Errorf("wrong client secret: got %v, want incorrect_client_credentials without the secret", err)
 	}
 
 	code := authorize(t, srv, o, "bob", callback)
-	if _, err := o.Exchange(ctx, code, callback); err != nil {
+	if _, _, err := o.Exchange(ctx, code, callback); err != nil {
 		t.Fatalf("first exchange: %v", err)
 	}
-	if _, err := o.Exchange(ctx, code, callback); !errors.Is(err, github.ErrOAuthRefused) || !strings.Contains(err.Error(), "bad_verification_code") {
+	if _, _, err := o.Exchange(ctx, code, callback); !errors.Is(err, github.ErrOAuthRefused) || !strings.Contains(err.Error(), "bad_verification_code") {
 		t.Errorf("reused code: got %v, want bad_verification_code", err)
 	}
 
 	code = authorize(t, srv, o, "bob", callback)
 	now = now.Add(11 * time.Minute)
-	if _, err := o.Exchange(ctx, code, callback); !errors.Is(err, github.ErrOAuthRefused) || !strings.Contains(err.Error(), "bad_verification_code") {
+	if _, _, err := o.Exchange(ctx, code, callback); !errors.Is(err, github.ErrOAuthRefused) || !strings.Contains(err.Error(), "bad_verification_code") {
 		t.Errorf("expired code: got %v, want bad_verification_code", err)
 	}
 
 	code = authorize(t, srv, o, "bob", callback+"/sub")
-	if _, err := o.Exchange(ctx, code, callback); !errors.Is(err, github.ErrOAuthRefused) || !strings.Contains(err.Error(), "redirect_uri_mismatch") {
+	if _, _, err := o.Exchange(ctx, code, callback); !errors.Is(err, github.ErrOAuthRefused) || !strings.Contains(err.Error(), "redirect_uri_mismatch") {
 		t.Errorf("code exchanged with another redirect_uri: got %v, want redirect_uri_mismatch", err)
 	}
 
@@ -134,5 +134,26 @@ func TestOAuthFakeIsStrict(t *testing.T) {
 		if resp.StatusCode != tc.want || !strings.HasPrefix(loc, tc.wantLoc) || strings.Contains(loc, "code=") {
 			t.Errorf("authorize, %s: got %d → %q, want %d → %q… without a code", tc.name, resp.StatusCode, loc, tc.want, tc.wantLoc)
 		}
+	}
+}
+
+// TestOAuthExpiringUserTokens: a GitHub App's user token comes with its
+// lifetime and stops working when it ends.
+func TestOAuthExpiringUserTokens(t *testing.T) {
+	ctx := context.Background()
+	srv, o := oauthEnv(t)
+	now := time.Now()
+	srv.SetNow(func() time.Time { return now })
+	srv.SetUserTokenLifetime(8 * time.Hour)
+	tok, life, err := o.Exchange(ctx, authorize(t, srv, o, "carol", callback), callback)
+	if err != nil || life != 8*time.Hour {
+		t.Fatalf("Exchange: got lifetime %v, %v; want 8h", life, err)
+	}
+	if login, err := o.User(ctx, tok); err != nil || login != "carol" {
+		t.Errorf("User before expiry: got %q, %v", login, err)
+	}
+	now = now.Add(8 * time.Hour)
+	if _, err := o.User(ctx, tok); err == nil {
+		t.Errorf("User after expiry: got no error, want 401")
 	}
 }

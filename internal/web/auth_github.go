@@ -25,7 +25,7 @@ import (
 // GitHubSignIn is what Sign in with GitHub needs of GitHub; *github.OAuth is one.
 type GitHubSignIn interface {
 	AuthorizeURL(state, redirectURI string) string
-	Exchange(ctx context.Context, code, redirectURI string) (string, error)
+	Exchange(ctx context.Context, code, redirectURI string) (token string, lifetime time.Duration, err error)
 	User(ctx context.Context, token string) (string, error)
 	RepoPermission(ctx context.Context, token, owner, name string) (github.Permission, error)
 }
@@ -69,7 +69,7 @@ func (s *Server) githubCallback(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, http.StatusBadRequest, loginData{Next: st.Next, Error: "GitHub sent no code. Start again."})
 		return
 	}
-	tok, err := s.github.Exchange(r.Context(), code, s.redirectURI())
+	tok, tokLife, err := s.github.Exchange(r.Context(), code, s.redirectURI())
 	if err != nil {
 		status := http.StatusBadGateway
 		if errors.Is(err, github.ErrOAuthRefused) {
@@ -86,7 +86,11 @@ func (s *Server) githubCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("signed in with GitHub", "login", login)
-	s.setCookie(w, r, sessionCookieName, "/", session{Kind: "github", Login: login, GHToken: tok}, sessionLifetime)
+	life := sessionLifetime
+	if tokLife > 0 && tokLife < life { // the session ends with the user's token
+		life = tokLife
+	}
+	s.setCookie(w, r, sessionCookieName, "/", session{Kind: "github", Login: login, GHToken: tok}, life)
 	http.Redirect(w, r, st.Next, http.StatusSeeOther)
 }
 

@@ -347,3 +347,33 @@ func hasSession(t *testing.T, c *http.Client, base string) bool {
 	}
 	return false
 }
+
+// TestGitHubSessionEndsWithUserToken: a session made from an expiring user
+// token (a GitHub App's) lasts no longer than the token.
+func TestGitHubSessionEndsWithUserToken(t *testing.T) {
+	f := newGHFixture(t)
+	f.fake.SetUserTokenLifetime(time.Hour)
+	b := f.browserAs(t, "dave")
+	_, loc, _ := get(t, b, f.base+"/login/github")
+	_, loc, _ = get(t, b, loc)
+	resp, err := b.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var c *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == sessionCookieName {
+			c = k
+		}
+	}
+	if c == nil || c.MaxAge != 3600 {
+		t.Fatalf("session cookie %v: want MaxAge 3600 (the user token's lifetime)", c)
+	}
+	f.s.now = func() time.Time { return time.Now().Add(time.Hour + time.Minute) }
+	req, _ := http.NewRequest("GET", f.base+"/api/runs", nil)
+	req.AddCookie(c)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the session after the token's hour: got %v %v, want 401", resp.StatusCode, err)
+	}
+}

@@ -25,6 +25,11 @@ const sessionCookie = "githubtest_session"
 
 type oauthApp struct{ secret, callback string }
 
+type userToken struct {
+	login   string
+	expires time.Time // zero: never
+}
+
 type oauthCode struct {
 	clientID, redirectURI, login string
 	expires                      time.Time
@@ -35,7 +40,8 @@ type oauthState struct {
 	apps       map[string]oauthApp          // by client id
 	codes      map[string]oauthCode         // unused codes
 	sessions   map[string]string            // browser session → login
-	userTokens map[string]string            // user token → login
+	userTokens map[string]userToken         // by token
+	userLife   time.Duration                // 0: user tokens do not expire (OAuth apps)
 	userIDs    map[string]int64             // login → id
 	perms      map[string]map[string]string // login → repository → read/write/admin
 }
@@ -44,7 +50,7 @@ func (s *Server) oauthInit() *oauthState {
 	o := &s.oauth
 	if o.apps == nil {
 		o.apps, o.codes, o.sessions = map[string]oauthApp{}, map[string]oauthCode{}, map[string]string{}
-		o.userTokens, o.userIDs, o.perms = map[string]string{}, map[string]int64{}, map[string]map[string]string{}
+		o.userTokens, o.userIDs, o.perms = map[string]userToken{}, map[string]int64{}, map[string]map[string]string{}
 	}
 	return o
 }
@@ -88,6 +94,14 @@ func (s *Server) SetUserPermission(login, full, level string) {
 		o.perms[login] = map[string]string{}
 	}
 	o.perms[login][full] = level
+}
+
+// SetUserTokenLifetime makes user tokens issued from now on expire after d,
+// as a GitHub App's do (8 hours): the token answer then carries expires_in.
+func (s *Server) SetUserTokenLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oauthInit().userLife = d
 }
 
 // UserTokens returns how many user tokens the fake has issued.
@@ -206,14 +220,25 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := "gho_" + randomString(36)
-	o.userTokens[tok] = c.login
-	answer(map[string]any{"access_token": tok, "token_type": "bearer", "scope": ""})
+	ut := userToken{login: c.login}
+	out := map[string]any{"access_token": tok, "token_type": "bearer", "scope": ""}
+	if o.userLife > 0 {
+		tok = "ghu_" + tok[4:]
+		ut.expires = s.now().Add(o.userLife)
+		out["access_token"], out["expires_in"] = tok, int64(o.userLife/time.Second)
+		out["refresh_token"], out["refresh_token_expires_in"] = "ghr_"+randomString(36), int64(15897600)
+	}
+	o.userTokens[tok] = ut
+	answer(out)
 }
 
 // userLogin returns the user a user token belongs to. s.mu must be held.
 func (s *Server) userLogin(tok string) (string, bool) {
-	login, ok := s.oauthInit().userTokens[tok]
-	return login, ok
+	ut, ok := s.oauthInit().userTokens[tok]
+	if !ok || (!ut.expires.IsZero() && !s.now().Before(ut.expires)) {
+		return "", false
+	}
+	return ut.login, true
 }
 
 // GET /user
