@@ -102,6 +102,10 @@ func newGHFixture(t *testing.T) *ghFixture {
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	})))
+	// Routes shaped like GitHub's API that check nothing themselves: the guard must.
+	for _, p := range []string{"GET /t/actions/runs/{run_id}", "GET /t/actions/jobs/{job_id}/logs", "GET /t/repos/{owner}/{repo}/actions/runs"} {
+		mux.Handle(p, f.s.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("REACHED")) })))
+	}
 	mux.Handle("/", f.s.Handler(http.NotFoundHandler()))
 	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: mux}}
 	srv.Start()
@@ -206,9 +210,13 @@ func TestGitHubSignIn(t *testing.T) {
 		fmt.Sprintf("/api/jobs/%d/log/stream", secretJob),
 		fmt.Sprintf("/api/runs/%d/artifacts", secretRun),
 		fmt.Sprintf("/runs/%d/artifacts/dist", secretRun),
+		fmt.Sprintf("/t/actions/runs/%d", secretRun),
+		fmt.Sprintf("/t/actions/jobs/%d/logs", secretJob),
+		"/t/repos/acme/secret/actions/runs",
+		"/t/repos/ACME/Secret/actions/runs",
 	} {
 		code, _, body := get(t, b, f.base+path)
-		if code != http.StatusNotFound || strings.Contains(body, "log of acme/secret") || strings.Contains(body, "ARTIFACT") {
+		if code != http.StatusNotFound || strings.Contains(body, "log of acme/secret") || strings.Contains(body, "ARTIFACT") || strings.Contains(body, "REACHED") {
 			t.Errorf("attack: GET %s as alice: got %d %q, want 404 without the data", path, code, body)
 		}
 	}
@@ -216,6 +224,9 @@ func TestGitHubSignIn(t *testing.T) {
 		fmt.Sprintf("/api/runs/%d", f.runs["acme/app"]),
 		fmt.Sprintf("/api/jobs/%d/log", f.jobs["acme/app"]),
 		fmt.Sprintf("/runs/%d/artifacts/dist", f.runs["other/lib"]),
+		fmt.Sprintf("/t/actions/runs/%d", f.runs["acme/app"]),
+		fmt.Sprintf("/t/actions/jobs/%d/logs", f.jobs["other/lib"]),
+		"/t/repos/acme/app/actions/runs",
 	} {
 		if code, _, _ := get(t, b, f.base+path); code != http.StatusOK {
 			t.Errorf("GET %s as alice: got %d, want 200", path, code)
