@@ -365,7 +365,7 @@ func (c Config) ValidateServe() error {
 			"unset it (the store lives in HOOKCI_DATA_DIR)"))
 	}
 	if (c.GitHubOAuthClientID == "") != (c.GitHubOAuthClientSecret == "") {
-		errs = append(errs, errors.New("Sign in with GitHub needs both HOOKCI_GITHUB_OAUTH_CLIENT_ID and HOOKCI_GITHUB_OAUTH_CLIENT_SECRET"))
+		errs = append(errs, errors.New("sign-in with GitHub needs both HOOKCI_GITHUB_OAUTH_CLIENT_ID and HOOKCI_GITHUB_OAUTH_CLIENT_SECRET"))
 	}
 	if c.WebhookSecret == "" {
 		errs = append(errs, errors.New("HOOKCI_WEBHOOK_SECRET (webhook_secret) is required: refusing to accept unsigned webhooks"))
