@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,8 +58,8 @@ func serveOn(ctx context.Context, cfg config.Config, log *slog.Logger, l net.Lis
 		return err
 	}
 	log.Debug("configuration", "config", fmt.Sprintf("%+v", cfg.Redacted()))
-	if !web.IsLoopback(l.Addr().String()) && cfg.APIToken == "" {
-		return errors.New("HOOKCI_API_TOKEN is required when listening beyond loopback (" + cfg.Listen + "): the dashboard and API would be open")
+	if err := web.CheckExposure(l.Addr().String(), webAuth(cfg, nil)); err != nil {
+		return err
 	}
 	s, err := newServer(ctx, cfg, log, serverOptions{scheduler: true})
 	if err != nil {

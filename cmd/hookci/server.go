@@ -120,17 +120,22 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
-	token := cfg.APIToken
+	sessionKey, err := web.LoadSessionKey(cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	dash := dashboardSandboxes{sandboxes}
 	if err := web.RegisterSandboxGauges(metrics, dash); err != nil {
 		log.Warn("sandbox gauges", "err", err)
 	}
-	var ghStatus web.GitHubStatus
+	wopts := webAuth(cfg, sessionKey)
+	wopts.Logger, wopts.Artifacts = log, web.ArtifactsHandler(acts.Artifacts())
 	if gh != nil {
-		ghStatus = web.CachedGitHubStatus(dashboardGitHub{gh}, 30*time.Second)
+		wopts.GitHubHealth = web.CachedGitHubStatus(dashboardGitHub{gh}, 30*time.Second)
 	}
-	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts()),
-		GitHubHealth: ghStatus, Sandboxes: dash, Graph: &dashboardGraph{git: s.git}}).Handler(hook)
+	wopts.Sandboxes, wopts.Graph = dash, &dashboardGraph{git: s.git}
+	s.handler = web.New(st, metrics, wopts).Handler(hook)
 	s.acts = acts
 	return s, nil
 }
@@ -312,4 +317,14 @@ func (s *server) close() {
 	for _, c := range s.closers {
 		c()
 	}
+}
+
+// webAuth is the web server's authentication from the configuration.
+func webAuth(cfg config.Config, sessionKey []byte) web.Options {
+	o := web.Options{Token: cfg.APIToken, PublicURL: cfg.PublicURL, SessionKey: sessionKey}
+	if cfg.GitHubOAuthClientID != "" {
+		o.GitHub = &github.OAuth{ClientID: cfg.GitHubOAuthClientID, ClientSecret: cfg.GitHubOAuthClientSecret,
+			WebURL: cfg.GitHubWebURL, APIURL: cfg.GitHubAPIURL}
+	}
+	return o
 }

@@ -102,6 +102,16 @@ type Config struct {
 	ToolCache string `toml:"tool_cache" env:"HOOKCI_TOOL_CACHE"`
 	// APIToken guards the dashboard and API when Listen is not loopback.
 	APIToken string `toml:"api_token" env:"HOOKCI_API_TOKEN" secret:"true"`
+	// GitHubOAuthClientID and GitHubOAuthClientSecret turn on "Sign in with
+	// GitHub" (an OAuth app's, or a GitHub App's client id and secret; the
+	// callback to register is PublicURL + "/oauth/callback"). A signed-in
+	// user sees the repositories they can read on GitHub and controls those
+	// they can write.
+	GitHubOAuthClientID     string `toml:"github_oauth_client_id" env:"HOOKCI_GITHUB_OAUTH_CLIENT_ID"`
+	GitHubOAuthClientSecret string `toml:"github_oauth_client_secret" env:"HOOKCI_GITHUB_OAUTH_CLIENT_SECRET" secret:"true"`
+	// GitHubWebURL is GitHub's web base, where the sign-in pages are
+	// (https://github.com/, or a GitHub Enterprise server's).
+	GitHubWebURL string `toml:"github_web_url" env:"HOOKCI_GITHUB_WEB_URL"`
 
 	// Allow lists the repositories ("owner/name") and organisations
 	// ("owner") whose webhooks are run; empty allows every repository the
@@ -177,6 +187,7 @@ func Default() Config {
 		LogLevel:         "info",
 		DataDir:          defaultDataDir(),
 		GitHubAPIURL:     "https://api.github.com/",
+		GitHubWebURL:     "https://github.com/",
 		GitURL:           "https://github.com",
 		Sandbox:          "auto",
 		VMTemplate:       true,
@@ -366,6 +377,9 @@ func (c Config) ValidateServe() error {
 			errs = append(errs, fmt.Errorf("HOOKCI_DATABASE_URL (database_url): scheme %q is not supported: "+
 				"want postgres://user:password@host/database, or unset it for the embedded SQLite store", scheme))
 		}
+	}
+	if (c.GitHubOAuthClientID == "") != (c.GitHubOAuthClientSecret == "") {
+		errs = append(errs, errors.New("sign-in with GitHub needs both HOOKCI_GITHUB_OAUTH_CLIENT_ID and HOOKCI_GITHUB_OAUTH_CLIENT_SECRET"))
 	}
 	if c.WebhookSecret == "" {
 		errs = append(errs, errors.New("HOOKCI_WEBHOOK_SECRET (webhook_secret) is required: refusing to accept unsigned webhooks"))

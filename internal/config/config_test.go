@@ -162,3 +162,27 @@ func TestLabelPermits(t *testing.T) {
 		}
 	}
 }
+
+// TestGitHubSignInSettings: the OAuth client comes from the environment,
+// half of it is an error naming both settings, and the secret is redacted.
+func TestGitHubSignInSettings(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{"HOOKCI_GITHUB_OAUTH_CLIENT_ID": "Iv1.abc",
+		"HOOKCI_GITHUB_OAUTH_CLIENT_SECRET": "oauth-secret-value", "HOOKCI_WEBHOOK_SECRET": "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GitHubOAuthClientID != "Iv1.abc" || cfg.GitHubOAuthClientSecret != "oauth-secret-value" || cfg.GitHubWebURL != "https://github.com/" {
+		t.Errorf("got id %q secret %q web %q, want Iv1.abc, oauth-secret-value, https://github.com/",
+			cfg.GitHubOAuthClientID, cfg.GitHubOAuthClientSecret, cfg.GitHubWebURL)
+	}
+	if err := cfg.ValidateServe(); err != nil {
+		t.Errorf("ValidateServe with both: %v", err)
+	}
+	if printed := fmt.Sprintf("%+v", cfg.Redacted()); strings.Contains(printed, "oauth-secret-value") {
+		t.Errorf("Redacted shows the OAuth client secret: %s", printed)
+	}
+	cfg.GitHubOAuthClientSecret = ""
+	if err := cfg.ValidateServe(); err == nil || !strings.Contains(err.Error(), "HOOKCI_GITHUB_OAUTH_CLIENT_SECRET") {
+		t.Errorf("ValidateServe with the id only: got %v, want an error naming HOOKCI_GITHUB_OAUTH_CLIENT_SECRET", err)
+	}
+}

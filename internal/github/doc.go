@@ -2,7 +2,8 @@
 // personal or fine-grained token, or a GitHub App with per-installation tokens cached until
 // shortly before they expire), commit statuses, check runs with annotations, the one
 // updatable pull-request comment, the reads the reconciler needs (branch heads, open pull
-// requests) and webhook deliveries.
+// requests), webhook deliveries, and Sign in with GitHub (OAuth: the web flow, the
+// signed-in user and their permission on a repository).
 //
 // Every request goes through one http.RoundTripper chain that authenticates it, makes its
 // body replayable, and retries politely: exponential backoff with jitter on 5xx answers and

@@ -1,13 +1,13 @@
 // Package web owns hookci's HTTP surface for people and tools: the health
 // check, the run pages (jobs, steps, logs), a JSON API, and /metrics. The
 // webhook endpoint is mounted beside it by the server. Everything but the
-// webhook and the health check needs a token unless the server listens on
-// loopback only.
+// webhook, the health check and the sign-in pages needs a Bearer token or a
+// session (auth.go) unless no authentication is configured, which hookci
+// serve allows on a loopback listen address only (CheckExposure).
 package web
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hookci/hookci/internal/store"
@@ -38,12 +37,19 @@ type Server struct {
 	sandboxes Sandboxes    // nil: no sandbox panel
 	graph     JobGraph     // nil: jobs in one column
 	logs      *logHub      // live log fan-out (stream.go)
+
+	github      GitHubSignIn // nil: no Sign in with GitHub
+	publicURL   string
+	sealer      *sealer
+	crossOrigin *http.CrossOriginProtection
+	perms       permCache
+	now         func() time.Time
 }
 
 // Options configure the Server.
 type Options struct {
-	// Token, when set, is required (Bearer header, or ?token=) on everything
-	// but /healthz and /webhook.
+	// Token, when set, is the API token: "Authorization: Bearer <token>",
+	// or a session made from it at /login (auth.go).
 	Token  string
 	Logger *slog.Logger
 	// Artifacts serves GET /runs/{id}/artifacts/{name} and
@@ -54,6 +60,15 @@ type Options struct {
 	GitHubHealth GitHubStatus
 	Sandboxes    Sandboxes
 	Graph        JobGraph
+
+	// GitHub enables Sign in with GitHub (nil: off).
+	GitHub GitHubSignIn
+	// PublicURL is the base URL people reach hookci at (https: cookies are
+	// Secure; the GitHub callback is PublicURL + "/oauth/callback").
+	PublicURL string
+	// SessionKey (32 bytes, LoadSessionKey) seals session cookies; nil: a
+	// random key, so sessions end when the process does.
+	SessionKey []byte
 }
 
 // New returns the web server.
@@ -64,6 +79,7 @@ func New(st *store.Store, m *Metrics, opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.logs = newLogHub(st, s.log)
+	s.initAuth(opts)
 	s.tmpl = template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFS, "templates/*.html"))
 	return s
 }
@@ -86,6 +102,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", s.metrics.TimeWebhook(webhook))
 	mux.HandleFunc("GET /healthz", s.healthz)
+	s.mountAuth(mux)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
 	s.mountPages(mux) // the dashboard (pages.go)
 	mux.Handle("GET /api/runs", s.auth(http.HandlerFunc(s.apiRuns)))
@@ -100,24 +117,6 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 		mux.Handle("GET /api/runs/{id}/artifacts", s.auth(s.artifacts))
 	}
 	return mux
-}
-
-func (s *Server) auth(h http.Handler) http.Handler {
-	if s.token == "" {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if got == "" {
-			got = r.URL.Query().Get("token")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookci"`)
-			http.Error(w, "a valid token is required", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -223,6 +222,7 @@ func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) {
 	if len(runs) > 0 {
 		setNext(w, r, p, len(runs), strconv.FormatInt(runs[len(runs)-1].ID, 10))
 	}
+	runs = s.readableRuns(r, runs) // after paging: the next page starts after what was read
 	if runs == nil {
 		runs = []store.Run{}
 	}
@@ -260,7 +260,7 @@ func (s *Server) apiDeliveries(w http.ResponseWriter, r *http.Request) {
 		Message string `json:"message"`
 	}
 	res := []out{}
-	for _, d := range ds {
+	for _, d := range s.readableDeliveries(r, ds) {
 		res = append(res, out{d.ID, d.Event, d.Action, d.Repo, d.ReceivedAt, d.Status, d.Message})
 	}
 	if len(ds) > 0 {

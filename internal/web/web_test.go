@@ -33,7 +33,7 @@ func TestTokenGuardsEverythingButWebhookAndHealth(t *testing.T) {
 		{"GET", "/metrics", "", 401},
 		{"GET", "/api/runs", "Bearer wrong", 401},
 		{"GET", "/api/runs", "Bearer t0ken", 200},
-		{"GET", "/?token=t0ken", "", 200},
+		{"GET", "/?token=t0ken", "", 401}, // no secrets in URLs (auth.go)
 		{"GET", "/runs/99", "Bearer t0ken", 404},
 		{"GET", "/runs/x", "Bearer t0ken", 400},
 		{"GET", "/metrics", "Bearer t0ken", 200},

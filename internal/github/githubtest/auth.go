@@ -137,6 +137,9 @@ func issuerIs(iss any, appID int64) bool {
 func (s *Server) requireRepo(w http.ResponseWriter, r *http.Request) (*repoState, bool) {
 	tok := bearer(r)
 	repo := s.repos[r.PathValue("owner")+"/"+r.PathValue("repo")]
+	if login, isUser := s.userLogin(tok); isUser {
+		return s.userRepo(w, r, login)
+	}
 	switch it, isInst := s.instTokens[tok]; {
 	case tok == "":
 		writeError(w, http.StatusUnauthorized, "Requires authentication")

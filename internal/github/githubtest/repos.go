@@ -14,12 +14,16 @@ func (s *Server) handleGetRepo(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"id": repo.id, "name": repo.name, "full_name": repo.fullName(), "private": true,
 		"owner":          map[string]any{"login": repo.owner},
 		"default_branch": "main",
 		"clone_url":      "http://" + r.Host + "/" + repo.fullName() + ".git",
-	})
+	}
+	if perms, ok := s.userPermissions(r); ok {
+		out["permissions"] = perms
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // GET /repos/{owner}/{repo}/branches

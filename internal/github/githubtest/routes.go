@@ -6,6 +6,9 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, http.StatusNotFound, "Not Found") })
 	m.HandleFunc("GET /rate_limit", s.handleRateLimit)
+	m.HandleFunc("GET /login/oauth/authorize", s.handleAuthorize)
+	m.HandleFunc("POST /login/oauth/access_token", s.handleOAuthToken)
+	m.HandleFunc("GET /user", s.handleUser)
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.handleAccessToken)
 	m.HandleFunc("GET /app/installations/{id}", s.handleGetInstallation)
 	m.HandleFunc("DELETE /installation/token", s.handleRevokeToken)

@@ -44,6 +44,7 @@ type Server struct {
 	failures       []failure
 	deliveries     []*HookDelivery
 	redeliveries   []int64
+	oauth          oauthState // Sign in with GitHub (oauth.go)
 }
 
 type failure struct {
