@@ -27,6 +27,7 @@ type event struct {
 	// Commits' touched files, from a push payload (used when Before is unusable).
 	PushFiles     []string
 	Inputs        map[string]any // workflow_dispatch
+	Workflow      string         // workflow_dispatch: the one workflow file to run
 	DefaultBranch string
 }
 
@@ -67,7 +68,8 @@ type rawPayload struct {
 	Release *struct {
 		TagName string `json:"tag_name"`
 	} `json:"release"`
-	Inputs map[string]any `json:"inputs"`
+	Inputs   map[string]any `json:"inputs"`
+	Workflow string         `json:"workflow"`
 }
 
 // decodeEvent extracts the planning facts of a delivery.
@@ -115,6 +117,7 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 	case "workflow_dispatch":
 		ev.Ref = fullRef(p.Ref)
 		ev.Inputs = p.Inputs
+		ev.Workflow = p.Workflow
 	case "release":
 		if p.Release != nil {
 			ev.Ref = "refs/tags/" + p.Release.TagName

@@ -197,6 +197,9 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		if !d.workflowSelected(f) {
 			continue
 		}
+		if ev.Name == "workflow_dispatch" && ev.Workflow != "" && f != ev.Workflow {
+			continue // a dispatch names its one workflow
+		}
 		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
