@@ -34,6 +34,8 @@ type Server struct {
 	log       *slog.Logger
 	tmpl      *template.Template
 	artifacts http.Handler
+	controls  Controls
+	publicURL string
 }
 
 // Options configure the Server.
@@ -45,11 +47,18 @@ type Options struct {
 	// Artifacts serves GET /runs/{id}/artifacts/{name} and
 	// GET /api/runs/{id}/artifacts (nil: not mounted).
 	Artifacts http.Handler
+	// Controls cancels, re-runs and dispatches for the API's POST routes
+	// (nil: they answer 501).
+	Controls Controls
+	// PublicURL is where the server is reached, for the API's URLs ("":
+	// the request's host).
+	PublicURL string
 }
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
-	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts}
+	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts,
+		controls: opts.Controls, publicURL: opts.PublicURL}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -86,6 +95,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
 	mux.Handle("GET /api/jobs/{id}/log/stream", s.auth(http.HandlerFunc(s.streamLog)))
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
+	s.mountActions(mux) // /api/repos/{owner}/{repo}/actions/… (api_actions.go)
 	if s.artifacts != nil {
 		mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(s.artifacts))
 		mux.Handle("GET /api/runs/{id}/artifacts", s.auth(s.artifacts))
