@@ -23,9 +23,17 @@ import (
 // of each run, and GET of an older attempt's id shows that attempt; there
 // are no numeric workflow ids; a job's labels are not stored.
 
-// mountActions registers the Actions-shaped routes on mux.
+// mountActions registers the Actions-shaped routes on mux, under
+// /api/repos/{owner}/{repo}/actions/ as on GitHub and (hookci's own) under
+// /api/actions/ for every repository the viewer may read: the CLI names a
+// run by its id alone.
 func (s *Server) mountActions(mux *http.ServeMux) {
-	const p = "/api/repos/{owner}/{repo}/actions/"
+	for _, p := range []string{"/api/repos/{owner}/{repo}/actions/", "/api/actions/"} {
+		s.mountActionsAt(mux, p)
+	}
+}
+
+func (s *Server) mountActionsAt(mux *http.ServeMux, p string) {
 	get := func(path string, h http.HandlerFunc) { mux.Handle("GET "+p+path, s.auth(h)) }
 	post := func(path string, h http.HandlerFunc) { mux.Handle("POST "+p+path, s.auth(h)) }
 	get("runs", s.actionsRuns)
@@ -38,7 +46,9 @@ func (s *Server) mountActions(mux *http.ServeMux) {
 	post("runs/{id}/rerun-failed-jobs", s.actionsRerun(true))
 	post("jobs/{id}/rerun", s.actionsRerunJob)
 	post("jobs/{id}/cancel", s.actionsCancelJob)
-	post("workflows/{workflow}/dispatches", s.actionsDispatch)
+	if p != "/api/actions/" {
+		post("workflows/{workflow}/dispatches", s.actionsDispatch)
+	}
 }
 
 // ghUser and ghRepo are the parts of GitHub's user and repository objects
@@ -274,14 +284,27 @@ func ghError(w http.ResponseWriter, code int, msg string) {
 
 func notFound(w http.ResponseWriter) { ghError(w, http.StatusNotFound, "Not Found") }
 
-// pathRepo is the owner/name of the request's path, if the viewer may read it.
+// pathRepo is the owner/name of the request's path, if the viewer may read
+// it; "" under /api/actions/ (every repository).
 func (s *Server) pathRepo(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if r.PathValue("owner") == "" {
+		return "", true
+	}
 	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
 	if !s.canRead(r, repo) {
 		notFound(w)
 		return "", false
 	}
 	return repo, true
+}
+
+// inRepo reports whether a run of runRepo may be shown for a request about
+// pathRepo ("" for every repository the viewer may read).
+func (s *Server) inRepo(r *http.Request, runRepo, pathRepo string) bool {
+	if pathRepo != "" {
+		return strings.EqualFold(runRepo, pathRepo)
+	}
+	return s.canRead(r, runRepo)
 }
 
 // pathRun loads the run named by the path, in the path's repository.
@@ -296,7 +319,7 @@ func (s *Server) pathRun(w http.ResponseWriter, r *http.Request) (store.Run, boo
 		return store.Run{}, false
 	}
 	run, err := s.st.Queries().Run(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(run.Repo, repo)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.inRepo(r, run.Repo, repo)) {
 		notFound(w)
 		return run, false
 	}
@@ -325,7 +348,7 @@ func (s *Server) pathJob(w http.ResponseWriter, r *http.Request) (store.Job, sto
 	if err == nil {
 		run, err = q.Run(r.Context(), job.RunID)
 	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !strings.EqualFold(run.Repo, repo)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.inRepo(r, run.Repo, repo)) {
 		notFound(w)
 		return job, run, false
 	}
@@ -471,6 +494,7 @@ func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	facts := s.newFacts()
 	type attemptKey struct {
+		repo   string
 		file   string
 		number int
 	}
@@ -489,10 +513,10 @@ func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, run := range runs {
 			before = run.ID
-			if !strings.EqualFold(run.Repo, f.repo) {
+			if !s.inRepo(r, run.Repo, f.repo) {
 				continue
 			}
-			k := attemptKey{run.WorkflowFile, run.RunNumber}
+			k := attemptKey{strings.ToLower(run.Repo), run.WorkflowFile, run.RunNumber}
 			if seen[k] {
 				continue // an earlier attempt of a run already listed
 			}
