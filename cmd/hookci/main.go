@@ -31,6 +31,12 @@ func commands() map[string]command {
 		"image":   {cmdImage, "build the guest image (kernel and root filesystem) for sandboxes"},
 		"doctor":  {cmdDoctor, "report what this host can run"},
 		"version": {cmdVersion, "print the version"},
+		// Client commands: a running server's API (cli_*.go).
+		"runs":     {cmdRuns, "list workflow runs of a server"},
+		"logs":     {cmdLogs, "print or follow a run's or job's log"},
+		"cancel":   {cmdCancel, "cancel a run or job"},
+		"rerun":    {cmdRerun, "re-run a run (all or failed jobs) or a job as a new attempt"},
+		"dispatch": {cmdDispatch, "start a workflow_dispatch run with inputs"},
 	}
 }
 
@@ -61,6 +67,10 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: hookci <command> [flags]\n\ncommands:")
 	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "version"} {
+		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
+	}
+	fmt.Fprintln(w, "\nclient commands (--server URL or $HOOKCI_SERVER, token in $HOOKCI_API_TOKEN or --token-file):")
+	for _, name := range []string{"runs", "logs", "cancel", "rerun", "dispatch"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 }
