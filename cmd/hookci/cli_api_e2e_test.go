@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -221,6 +223,104 @@ func TestAPICancelRunningJob(t *testing.T) {
 	}
 }
 
+const cancelJobWorkflow = `name: Group
+on: push
+concurrency: one-at-a-time
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          if [ -f "$SEEN" ]; then echo "second run is quick"; exit 0; fi
+          touch "$SEEN"
+          echo started
+          sleep 300
+        env:
+          SEEN: %s
+  cleanup:
+    needs: slow
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "cleanup ran after ${{ needs.slow.result }}"
+`
+
+// TestAPICancelJob: POST …/jobs/{id}/cancel stops one running job; the run
+// goes on (a job that needs it with if: always() runs and sees it
+// cancelled) and concludes cancelled; the run waiting for the workflow's
+// concurrency group then starts; a waiting run can be cancelled too.
+func TestAPICancelJob(t *testing.T) {
+	h := newAPIHarness(t)
+	seen := filepath.Join(t.TempDir(), "seen")
+	wf := fmt.Sprintf(cancelJobWorkflow, seen)
+	sha1 := h.pushWorkflow("g1", map[string]string{".github/workflows/g.yml": wf})
+	var slow apiJobT
+	var run1 apiRunT
+	waitFor(t, "the slow job to run", func() bool {
+		var list struct {
+			Runs []apiRunT `json:"workflow_runs"`
+		}
+		h.apiJSON(runsPath+"?head_sha="+sha1, &list)
+		if len(list.Runs) != 1 {
+			return false
+		}
+		run1 = list.Runs[0]
+		slow = jobNamed(h.jobs(run1.ID), "slow")
+		return slow.Status == "in_progress" && strings.Contains(h.jobLog(slow.ID), "started")
+	})
+	waitPending := func(sha string) apiRunT {
+		var run apiRunT
+		waitFor(t, "a run to wait for the group", func() bool {
+			var list struct {
+				Runs []apiRunT `json:"workflow_runs"`
+			}
+			h.apiJSON(runsPath+"?status=pending&head_sha="+sha, &list)
+			if len(list.Runs) == 1 {
+				run = list.Runs[0]
+			}
+			return len(list.Runs) == 1
+		})
+		return run
+	}
+	// A waiting run is cancelled at once, none of its jobs having run.
+	pending := waitPending(h.pushWorkflow("g2", map[string]string{"README": "2"}))
+	if code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/cancel", runsPath, pending.ID), nil); code != http.StatusAccepted {
+		t.Fatalf("cancel of a waiting run: %d %s", code, body)
+	}
+	var cancelled apiRunT
+	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, pending.ID), &cancelled)
+	if cancelled.Status != "completed" || concl(cancelled.Conclusion) != "cancelled" {
+		t.Errorf("the cancelled waiting run: %s/%s, want completed/cancelled", cancelled.Status, concl(cancelled.Conclusion))
+	}
+	for _, j := range h.jobs(pending.ID) {
+		if concl(j.Conclusion) != "cancelled" || j.StartedAt != nil {
+			t.Errorf("job %s of the cancelled waiting run: %s started %v", j.Name, concl(j.Conclusion), j.StartedAt)
+		}
+	}
+	sha2 := h.pushWorkflow("g3", map[string]string{"README": "3"})
+	waitPending(sha2)
+	code, body, _ := h.api("POST", fmt.Sprintf("/api/repos/octo/hello/actions/jobs/%d/cancel", slow.ID), nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("job cancel: %d %s", code, body)
+	}
+	done := h.waitRunOf(sha1)
+	jobs := h.jobs(run1.ID)
+	if concl(done.Conclusion) != "cancelled" || concl(jobNamed(jobs, "slow").Conclusion) != "cancelled" ||
+		concl(jobNamed(jobs, "cleanup").Conclusion) != "success" {
+		t.Errorf("run %s, jobs %+v; want the run and slow cancelled, cleanup run", concl(done.Conclusion), jobs)
+	}
+	if l := h.jobLog(jobNamed(jobs, "cleanup").ID); !strings.Contains(l, "cleanup ran after cancelled") {
+		t.Errorf("cleanup's log:\n%s", l)
+	}
+	if second := h.waitRunOf(sha2); concl(second.Conclusion) != "success" {
+		t.Errorf("the run waiting for the group: %s, want success once the group was free", concl(second.Conclusion))
+	}
+	code, body, _ = h.api("POST", fmt.Sprintf("/api/repos/octo/hello/actions/jobs/%d/cancel", slow.ID), nil)
+	if code != http.StatusConflict {
+		t.Errorf("cancel of a finished job: %d %s, want 409", code, body)
+	}
+}
+
 const rerunWorkflow = `name: CI
 on: push
 jobs:
@@ -329,6 +429,35 @@ func TestAPIRerunAttempts(t *testing.T) {
 	h.apiJSON(runsPath+"?head_sha="+sha, &list)
 	if list.TotalCount != 1 || len(list.Runs) != 1 || list.Runs[0].ID != third.ID {
 		t.Errorf("runs of %s: %+v, want only the latest attempt", sha[:7], list)
+	}
+
+	// Re-running one job: attempt 4 runs it and what needs it, keeps steady.
+	flaky3 := jobNamed(h.jobs(third.ID), "flaky")
+	if code, body, _ = h.api("POST", fmt.Sprintf("/api/repos/octo/hello/actions/jobs/%d/rerun", flaky3.ID), nil); code != http.StatusCreated {
+		t.Fatalf("job rerun: %d %s", code, body)
+	}
+	fourth := h.waitRunOf(sha)
+	jobs4 := h.jobs(fourth.ID)
+	if fourth.RunAttempt != 4 || lines(count) != 2 || jobNamed(jobs4, "flaky").ID == flaky3.ID ||
+		concl(jobNamed(jobs4, "report").Conclusion) != "success" {
+		t.Errorf("attempt 4: %+v, jobs %+v, steady ran %d times; want flaky and report re-run, steady kept", fourth, jobs4, lines(count))
+	}
+
+	// The run's logs: a zip of one text file per job, as GitHub's download.
+	code, body, hdr = h.api("GET", fmt.Sprintf("%s/%d/logs", runsPath, fourth.ID), nil)
+	if code != 200 || hdr.Get("Content-Type") != "application/zip" {
+		t.Fatalf("run logs: %d %s", code, hdr.Get("Content-Type"))
+	}
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatalf("run logs: %v", err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	if len(names) != 3 || !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "_report.txt") }) {
+		t.Errorf("run logs archive holds %v, want one file per job", names)
 	}
 	testFieldShape(t, h, third.ID)
 	testFilters(t, h, sha)

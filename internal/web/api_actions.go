@@ -1,6 +1,7 @@
 package web
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,7 @@ func (s *Server) mountActionsAt(mux *http.ServeMux, p string) {
 	get("runs", s.actionsRuns)
 	get("runs/{id}", s.actionsRun)
 	get("runs/{id}/jobs", s.actionsRunJobs)
+	get("runs/{id}/logs", s.actionsRunLogs)
 	get("jobs/{id}", s.actionsJob)
 	get("jobs/{id}/logs", s.actionsJobLogs)
 	post("runs/{id}/cancel", s.actionsCancelRun)
@@ -423,6 +425,40 @@ func (s *Server) actionsJobLogs(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Warn("streaming a job log", "job", job.ID, "err", err)
 	}
+}
+
+// actionsRunLogs is the run's logs as a zip archive with one text file per
+// job, "<n>_<job name>.txt", as GitHub's download (which also has a folder
+// of per-step files per job), streamed job by job.
+func (s *Server) actionsRunLogs(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.pathRun(w, r)
+	if !ok {
+		return
+	}
+	q := s.st.Queries()
+	jobs, err := q.RunJobs(r.Context(), run.ID)
+	if err != nil {
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="logs_%d.zip"`, run.ID))
+	zw := zip.NewWriter(w)
+	for i, j := range jobs {
+		name := strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(j.Name)
+		f, err := zw.Create(fmt.Sprintf("%d_%s.txt", i, name))
+		if err != nil {
+			return
+		}
+		if err := q.EachLog(r.Context(), j.ID, 0, func(c store.LogChunk) error {
+			_, err := f.Write(c.Data)
+			return err
+		}); err != nil {
+			s.log.Warn("streaming a run's logs", "run", run.ID, "err", err)
+			return // cut short: the client sees a broken archive, not a wrong one
+		}
+	}
+	zw.Close()
 }
 
 // runStatuses are the values GitHub's ?status= takes (a status or a conclusion).
