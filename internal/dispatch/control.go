@@ -41,7 +41,7 @@ var errNotFound = &ControlError{Code: 404, Message: "Not Found"}
 // at once, its running jobs through their context (they stop and finish as
 // cancelled). Cancelling a completed run is refused (409), as on GitHub.
 func (d *Dispatcher) CancelRun(ctx context.Context, runID int64, actor string) error {
-	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+	err := d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		run, err := q.Run(ctx, runID)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNotFound
@@ -62,12 +62,33 @@ func (d *Dispatcher) CancelRun(ctx context.Context, runID int64, actor string) e
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	d.cancelCommitted(ctx, runID)
+	return nil
+}
+
+// cancelCommitted cancels the run's running jobs again once the marks are
+// committed: a job that registered its cancel function after the first
+// attempt but read the store before the commit saw neither.
+func (d *Dispatcher) cancelCommitted(ctx context.Context, runID int64) {
+	jobs, err := d.cfg.Store.Queries().RunJobs(ctx, runID)
+	if err != nil {
+		return
+	}
+	for _, j := range jobs {
+		if j.Status == store.StatusInProgress && j.Conclusion == store.ConclusionCancelled {
+			d.cancelRunning(j.ID)
+		}
+	}
 }
 
 // CancelJob cancels one job that has not finished (its run goes on with
 // the job cancelled, as if it had been cancelled by fail-fast).
 func (d *Dispatcher) CancelJob(ctx context.Context, jobID int64, actor string) error {
-	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+	var runID int64
+	err := d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		job, err := q.Job(ctx, jobID)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNotFound
@@ -78,6 +99,7 @@ func (d *Dispatcher) CancelJob(ctx context.Context, jobID int64, actor string) e
 		if job.Status == store.StatusCompleted {
 			return refused(409, "Cannot cancel a job that is completed.")
 		}
+		runID = job.RunID
 		job.Message = "The job was canceled by @" + actor + "."
 		if job.Status == store.StatusInProgress {
 			// Marked for RunJob, which checks once its cancel function is
@@ -95,6 +117,11 @@ func (d *Dispatcher) CancelJob(ctx context.Context, jobID int64, actor string) e
 		}
 		return d.advanceOther(ctx, q, job.RunID)
 	})
+	if err != nil {
+		return err
+	}
+	d.cancelCommitted(ctx, runID)
+	return nil
 }
 
 // Rerun starts a new attempt of a completed run (attempt+1, the same run
