@@ -702,3 +702,29 @@ func manyInputs(n int) map[string]any {
 	}
 	return m
 }
+
+// TestCheckSuiteRerequestedIsAnAttempt: GitHub's "Re-run all jobs" button
+// (check_suite rerequested) shares newAttempt with the API: attempt 2 of the
+// same run number, every job run again.
+func TestCheckSuiteRerequestedIsAnAttempt(t *testing.T) {
+	h := newAPIHarness(t)
+	dir := t.TempDir()
+	count, marker := filepath.Join(dir, "count"), filepath.Join(dir, "marker")
+	sha := h.pushWorkflow("ci", map[string]string{".github/workflows/ci.yml": fmt.Sprintf(rerunWorkflow, count, marker)})
+	first := h.waitRunOf(sha)
+	if concl(first.Conclusion) != "failure" {
+		t.Fatalf("attempt 1: %s, want failure", concl(first.Conclusion))
+	}
+	h.sendSigned("check_suite", "suite-rerun", payload(t, "check_suite", "rerequested.payload.json", func(p map[string]any) {
+		p["check_suite"].(map[string]any)["head_sha"] = sha
+	}))
+	var second apiRunT
+	waitFor(t, "attempt 2 to complete", func() bool {
+		second = h.waitRunOf(sha)
+		return second.RunAttempt == 2
+	})
+	if second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" || lines(count) != 2 {
+		t.Errorf("attempt 2: %+v %s, steady ran %d times; want run #%d, success, 2", second, concl(second.Conclusion),
+			lines(count), first.RunNumber)
+	}
+}
