@@ -494,13 +494,23 @@ func parseRunFilter(repo string, v url.Values) (runFilter, error) {
 	return f, nil
 }
 
-func (f runFilter) match(run store.Run, facts runFacts) bool {
+// match reports whether run passes the filter; facts (the delivery's, which
+// cost a read) are asked for only when the filter needs them.
+func (f runFilter) match(run store.Run, facts func() runFacts) bool {
 	switch {
-	case f.branch != "" && facts.headBranch != f.branch,
-		f.event != "" && run.Event != f.event,
+	case f.event != "" && run.Event != f.event,
 		f.sha != "" && !strings.EqualFold(run.SHA, f.sha),
-		f.actor != "" && !strings.EqualFold(facts.actor, f.actor):
+		!f.matchStatus(run),
+		f.branch != "" && !strings.HasPrefix(run.Ref, "refs/pull/") && shortRef(run.Ref) != f.branch,
+		f.branch != "" && strings.HasPrefix(run.Ref, "refs/pull/") && facts().headBranch != f.branch,
+		f.actor != "" && !strings.EqualFold(facts().actor, f.actor):
 		return false
+	}
+	return true
+}
+
+func (f runFilter) matchStatus(run store.Run) bool {
+	switch {
 	case f.status == "":
 		return true
 	case f.status == store.StatusCompleted || f.status == store.StatusInProgress || f.status == store.StatusQueued ||
@@ -557,13 +567,12 @@ func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 				continue // an earlier attempt of a run already listed
 			}
 			seen[k] = true
-			rf := facts.of(ctx, run)
-			if !f.match(run, rf) {
+			if !f.match(run, func() runFacts { return facts.of(ctx, run) }) {
 				continue
 			}
 			out.TotalCount++
 			if out.TotalCount > skip && len(out.Runs) < f.perPage {
-				out.Runs = append(out.Runs, s.ghRunOf(r, run, rf))
+				out.Runs = append(out.Runs, s.ghRunOf(r, run, facts.of(ctx, run)))
 			}
 		}
 		if len(runs) < runScanBatch {
