@@ -196,7 +196,11 @@ func TestAPICancelRunningJob(t *testing.T) {
 		slow = jobNamed(h.jobs(run.ID), "slow")
 		return slow.Status == "in_progress" && strings.Contains(h.jobLog(slow.ID), "started")
 	})
-	code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/cancel", runsPath, run.ID), nil)
+	code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/rerun", runsPath, run.ID), nil)
+	if code != http.StatusForbidden || !strings.Contains(string(body), "This workflow is already running") {
+		t.Errorf("rerun of a running run: %d %s, want 403 as GitHub", code, body)
+	}
+	code, body, _ = h.api("POST", fmt.Sprintf("%s/%d/cancel", runsPath, run.ID), nil)
 	if code != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s, want 202", code, body)
 	}
@@ -458,6 +462,27 @@ func TestAPIRerunAttempts(t *testing.T) {
 	}
 	if len(names) != 3 || !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "_report.txt") }) {
 		t.Errorf("run logs archive holds %v, want one file per job", names)
+	}
+	// GitHub's attempt routes: any attempt's id names the run.
+	var a1 apiRunT
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, fourth.ID), &a1)
+	if a1.ID != first.ID || a1.RunAttempt != 1 {
+		t.Errorf("attempts/1 of run %d: %+v, want attempt 1 (id %d)", fourth.ID, a1, first.ID)
+	}
+	var a2 map[string]any
+	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, second.ID), &a2)
+	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d", first.ID)) {
+		t.Errorf("previous_attempt_url of attempt 2 = %v, want attempt 1's", a2["previous_attempt_url"])
+	}
+	var a2jobs struct {
+		Jobs []apiJobT `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/2/jobs", runsPath, first.ID), &a2jobs)
+	if len(a2jobs.Jobs) != 3 || jobNamed(a2jobs.Jobs, "steady").ID != steady2.ID {
+		t.Errorf("attempts/2/jobs: %+v, want attempt 2's jobs", a2jobs.Jobs)
+	}
+	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/attempts/9", runsPath, first.ID), nil); code != 404 {
+		t.Errorf("attempts/9: %d %s, want 404", code, body)
 	}
 	testFieldShape(t, h, third.ID)
 	testFilters(t, h, sha)

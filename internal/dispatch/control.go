@@ -128,8 +128,9 @@ func (d *Dispatcher) CancelJob(ctx context.Context, jobID int64, actor string) e
 // number): with failedOnly, only the jobs that failed or were cancelled and
 // the jobs that depend on them run again, the others keep their results and
 // outputs (as GitHub's "Re-run failed jobs"); else every job runs. runID may
-// name any attempt: the new one follows the latest. It returns the new
-// attempt's run id.
+// name any attempt: the new one follows the latest, which must have
+// completed (else 403 "This workflow is already running", as GitHub). It
+// returns the new attempt's run id.
 func (d *Dispatcher) Rerun(ctx context.Context, runID int64, failedOnly bool, actor string) (int64, error) {
 	return d.rerunAttempt(ctx, runID, actor, func(jobs []store.Job) map[string]bool {
 		if !failedOnly {
@@ -177,7 +178,7 @@ func (d *Dispatcher) rerunAttempt(ctx context.Context, runID int64, actor string
 			return err
 		}
 		if old.Status != store.StatusCompleted {
-			return refused(409, "This workflow run is not completed: attempt %d is %s.", old.Attempt, old.Status)
+			return refused(403, "This workflow is already running") // GitHub's status and words
 		}
 		in, err := d.loadRunWorkflow(ctx, q, &old)
 		if err != nil {

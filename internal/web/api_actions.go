@@ -41,6 +41,8 @@ func (s *Server) mountActionsAt(mux *http.ServeMux, p string) {
 	get("runs/{id}", s.actionsRun)
 	get("runs/{id}/jobs", s.actionsRunJobs)
 	get("runs/{id}/logs", s.actionsRunLogs)
+	get("runs/{id}/attempts/{attempt}", s.actionsRunAttempt)
+	get("runs/{id}/attempts/{attempt}/jobs", s.actionsRunAttemptJobs)
 	get("jobs/{id}", s.actionsJob)
 	get("jobs/{id}/logs", s.actionsJobLogs)
 	post("runs/{id}/cancel", s.actionsCancelRun)
@@ -367,14 +369,75 @@ func (s *Server) actionsRun(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, s.ghRunOf(r, run, s.newFacts().of(r.Context(), run)))
+	writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
+}
+
+// ghRunWithAttempts is ghRunOf with previous_attempt_url filled in.
+func (s *Server) ghRunWithAttempts(r *http.Request, run store.Run, facts *factsCache) ghRun {
+	g := s.ghRunOf(r, run, facts.of(r.Context(), run))
+	if run.Attempt > 1 {
+		if prev, ok := s.attempt(r.Context(), run, run.Attempt-1); ok {
+			u := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", s.baseURL(r), run.Repo, prev.ID)
+			g.PreviousAttemptURL = &u
+		}
+	}
+	return g
+}
+
+// attempt finds attempt n of run's run (same repository, commit, workflow
+// file and run number).
+func (s *Server) attempt(ctx context.Context, run store.Run, n int) (store.Run, bool) {
+	all, err := s.st.Queries().RunsForCommit(ctx, run.Repo, run.SHA)
+	if err != nil {
+		return run, false
+	}
+	for _, o := range all {
+		if o.WorkflowFile == run.WorkflowFile && o.RunNumber == run.RunNumber && o.Attempt == n {
+			return o, true
+		}
+	}
+	return run, false
+}
+
+// pathAttempt is the attempt named by …/runs/{id}/attempts/{attempt}.
+func (s *Server) pathAttempt(w http.ResponseWriter, r *http.Request) (store.Run, bool) {
+	run, ok := s.pathRun(w, r)
+	if !ok {
+		return run, false
+	}
+	n, err := strconv.Atoi(r.PathValue("attempt"))
+	if err != nil || n < 1 {
+		notFound(w)
+		return run, false
+	}
+	if run, ok = s.attempt(r.Context(), run, n); !ok {
+		notFound(w)
+	}
+	return run, ok
+}
+
+// actionsRunAttempt is GET …/runs/{id}/attempts/{n}: attempt n of the run
+// (each attempt also has its own id here).
+func (s *Server) actionsRunAttempt(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.pathAttempt(w, r); ok {
+		writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
+	}
+}
+
+func (s *Server) actionsRunAttemptJobs(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.pathAttempt(w, r); ok {
+		s.writeJobs(w, r, run)
+	}
 }
 
 func (s *Server) actionsRunJobs(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.pathRun(w, r)
-	if !ok {
-		return
+	if run, ok := s.pathRun(w, r); ok {
+		s.writeJobs(w, r, run)
 	}
+}
+
+// writeJobs answers {"total_count", "jobs"} for a run.
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, run store.Run) {
 	q := s.st.Queries()
 	jobs, err := q.RunJobs(r.Context(), run.ID)
 	if err != nil {
@@ -572,7 +635,7 @@ func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 			}
 			out.TotalCount++
 			if out.TotalCount > skip && len(out.Runs) < f.perPage {
-				out.Runs = append(out.Runs, s.ghRunOf(r, run, facts.of(ctx, run)))
+				out.Runs = append(out.Runs, s.ghRunWithAttempts(r, run, facts))
 			}
 		}
 		if len(runs) < runScanBatch {
