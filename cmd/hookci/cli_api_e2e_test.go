@@ -648,6 +648,8 @@ func TestAPIDispatch(t *testing.T) {
 		".github/workflows/deploy.yml": deployWorkflow,
 		".github/workflows/other.yml":  "on: workflow_dispatch\njobs:\n  o:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo other\n",
 		".github/workflows/ci.yml":     "on: push\njobs:\n  c:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ci\n",
+		// Outside .github/workflows: never a workflow, whatever the path says.
+		"evil.yml": "on: workflow_dispatch\njobs:\n  e:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo escaped\n",
 	})
 	h.repo.Push("main")
 	dispatches := "/api/repos/octo/hello/actions/workflows/deploy.yml/dispatches"
@@ -671,12 +673,26 @@ func TestAPIDispatch(t *testing.T) {
 		{"no dispatch trigger", "/api/repos/octo/hello/actions/workflows/ci.yml/dispatches", map[string]any{"ref": "main"}, 422, "Workflow does not have 'workflow_dispatch' trigger"},
 		{"bad JSON", dispatches, `{"ref": "main",`, 400, "Problems parsing JSON"},
 		{"too many inputs", dispatches, map[string]any{"ref": "main", "inputs": manyInputs(26)}, 422, "up to 25 inputs"},
+		{"path traversal", "/api/repos/octo/hello/actions/workflows/..%2F..%2Fevil.yml/dispatches", map[string]any{"ref": "main"}, 404, "Not Found"},
+		{"full path traversal", "/api/repos/octo/hello/actions/workflows/.github%2Fworkflows%2F..%2F..%2Fevil.yml/dispatches", map[string]any{"ref": "main"}, 404, "Not Found"},
 	} {
 		code, body, _ := h.api("POST", tc.path, tc.body)
 		var m struct{ Message string }
 		json.Unmarshal(body, &m)
 		if code != tc.code || !strings.Contains(m.Message, tc.want) {
 			t.Errorf("%s: got %d %s, want %d with %q", tc.name, code, body, tc.code, tc.want)
+		}
+	}
+	// Without the token nothing is dispatched, cancelled or re-run.
+	for _, path := range []string{dispatches, runsPath + "/1/cancel", runsPath + "/1/rerun", runsPath + "/1/rerun-failed-jobs",
+		"/api/actions/runs/1/cancel", "/api/repos/octo/hello/actions/jobs/1/rerun"} {
+		resp, err := http.Post(h.url+path, "application/json", strings.NewReader(`{"ref":"main","inputs":{"target":"x"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST %s without the token: %d, want 401", path, resp.StatusCode)
 		}
 	}
 	for _, d := range h.deliveries() {
