@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+const deployWorkflow = `name: Deploy
+on:
+  workflow_dispatch:
+    inputs:
+      target:
+        type: string
+        required: true
+      dry:
+        type: boolean
+        default: true
+      count:
+        type: number
+        default: 1
+      level:
+        type: choice
+        options: [low, high]
+        default: low
+jobs:
+  show:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          echo '${{ toJSON(inputs) }}' | tr -d ' \n'; echo
+          echo "dry is ${{ inputs.dry && 'truthy' || 'falsy' }}"
+`
+
+// TestAPIDispatch: a workflow_dispatch with inputs runs that workflow only,
+// with inputs typed (a boolean false is falsy, a number is a number); every
+// bad request is refused with GitHub's status and a message naming the
+// input, and stores nothing.
+func TestAPIDispatch(t *testing.T) {
+	h := newAPIHarness(t)
+	h.repo.Commit("workflows", map[string]string{
+		".github/workflows/deploy.yml": deployWorkflow,
+		".github/workflows/other.yml":  "on: workflow_dispatch\njobs:\n  o:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo other\n",
+		".github/workflows/ci.yml":     "on: push\njobs:\n  c:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ci\n",
+		// Outside .github/workflows: never a workflow, whatever the path says.
+		"evil.yml": "on: workflow_dispatch\njobs:\n  e:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo escaped\n",
+	})
+	h.repo.Push("main")
+	dispatches := "/api/repos/octo/hello/actions/workflows/deploy.yml/dispatches"
+	for _, tc := range []struct {
+		name string
+		path string
+		body any
+		code int
+		want string
+	}{
+		{"missing required", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{}}, 422, "Required input 'target' not provided"},
+		{"empty required", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{"target": ""}}, 422, "Required input 'target' not provided"},
+		{"undeclared", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{"target": "x", "color": "red"}}, 422, `Unexpected inputs provided: ["color"]`},
+		{"boolean", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{"target": "x", "dry": "maybe"}}, 422, "Provided value 'maybe' for input 'dry' not in the list of allowed values"},
+		{"choice", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{"target": "x", "level": "mid"}}, 422, "Provided value 'mid' for input 'level' not in the list of allowed values"},
+		{"number", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{"target": "x", "count": "abc"}}, 422, "input 'count' is not a valid number"},
+		{"object value", dispatches, map[string]any{"ref": "main", "inputs": map[string]any{"target": map[string]any{}}}, 422, "input 'target'"},
+		{"no ref", dispatches, map[string]any{"inputs": map[string]any{"target": "x"}}, 422, `"ref" wasn't supplied`},
+		{"unknown ref", dispatches, map[string]any{"ref": "nope", "inputs": map[string]any{"target": "x"}}, 422, "No ref found for: nope"},
+		{"unknown workflow", "/api/repos/octo/hello/actions/workflows/nope.yml/dispatches", map[string]any{"ref": "main"}, 404, "Not Found"},
+		{"no dispatch trigger", "/api/repos/octo/hello/actions/workflows/ci.yml/dispatches", map[string]any{"ref": "main"}, 422, "Workflow does not have 'workflow_dispatch' trigger"},
+		{"bad JSON", dispatches, `{"ref": "main",`, 400, "Problems parsing JSON"},
+		{"too many inputs", dispatches, map[string]any{"ref": "main", "inputs": manyInputs(26)}, 422, "up to 25 inputs"},
+		{"path traversal", "/api/repos/octo/hello/actions/workflows/..%2F..%2Fevil.yml/dispatches", map[string]any{"ref": "main"}, 404, "Not Found"},
+		{"full path traversal", "/api/repos/octo/hello/actions/workflows/.github%2Fworkflows%2F..%2F..%2Fevil.yml/dispatches", map[string]any{"ref": "main"}, 404, "Not Found"},
+	} {
+		code, body, _ := h.api("POST", tc.path, tc.body)
+		var m struct{ Message string }
+		json.Unmarshal(body, &m)
+		if code != tc.code || !strings.Contains(m.Message, tc.want) {
+			t.Errorf("%s: got %d %s, want %d with %q", tc.name, code, body, tc.code, tc.want)
+		}
+	}
+	// Without the token nothing is dispatched, cancelled or re-run.
+	for _, path := range []string{dispatches, runsPath + "/1/cancel", runsPath + "/1/rerun", runsPath + "/1/rerun-failed-jobs",
+		"/api/actions/runs/1/cancel", "/api/repos/octo/hello/actions/jobs/1/rerun"} {
+		resp, err := http.Post(h.url+path, "application/json", strings.NewReader(`{"ref":"main","inputs":{"target":"x"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST %s without the token: %d, want 401", path, resp.StatusCode)
+		}
+	}
+	for _, d := range h.deliveries() {
+		if d["event"] == "workflow_dispatch" {
+			t.Errorf("a refused dispatch stored a delivery: %v", d)
+		}
+	}
+
+	code, body, _ := h.api("POST", dispatches, map[string]any{"ref": "main",
+		"inputs": map[string]any{"target": "prod", "dry": false, "count": "3", "level": "high"}})
+	if code != http.StatusNoContent || len(body) != 0 {
+		t.Fatalf("dispatch: %d %s, want 204 and no body", code, body)
+	}
+	var run apiRunT
+	waitFor(t, "the dispatched run to complete", func() bool {
+		var list struct {
+			Runs []apiRunT `json:"workflow_runs"`
+		}
+		h.apiJSON(runsPath+"?event=workflow_dispatch&status=completed", &list)
+		if len(list.Runs) > 0 {
+			run = list.Runs[0]
+		}
+		return len(list.Runs) > 0
+	})
+	var all struct {
+		TotalCount int       `json:"total_count"`
+		Runs       []apiRunT `json:"workflow_runs"`
+	}
+	h.apiJSON(runsPath+"?event=workflow_dispatch", &all)
+	if all.TotalCount != 1 || run.Path != ".github/workflows/deploy.yml" || run.HeadBranch != "main" || concl(run.Conclusion) != "success" {
+		t.Fatalf("dispatched runs: %+v (first %+v), want deploy.yml only, on main, success", all, run)
+	}
+	if run.Actor.Login == "" {
+		t.Errorf("the dispatched run has no actor")
+	}
+	log := h.jobLog(h.jobs(run.ID)[0].ID)
+	for _, want := range []string{`"target":"prod"`, `"dry":false`, `"count":3`, `"level":"high"`, "dry is falsy"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the job's inputs lack %s:\n%s", want, log)
+		}
+	}
+}
+
+func manyInputs(n int) map[string]any {
+	m := map[string]any{}
+	for i := range n {
+		m[fmt.Sprintf("in%d", i)] = "x"
+	}
+	return m
+}
