@@ -95,10 +95,6 @@ func TestCLIAgainstServer(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "attempt 2 of CI #1") {
 		t.Errorf("rerun: exit %d\n%s", code, out)
 	}
-	code, _, errs = h.cli(cmdRerun, "--failed", run)
-	if code != 1 || !strings.Contains(errs, "HTTP 409") {
-		t.Errorf("rerun --failed of a run without failures: exit %d %s, want 1 and the 409", code, errs)
-	}
 	// The run's latest attempt is running or done; attempt 1 is done.
 	waitFor(t, "attempt 2 to finish", func() bool {
 		var l struct {
@@ -107,6 +103,10 @@ func TestCLIAgainstServer(t *testing.T) {
 		h.apiJSON(runsPath+"?head_sha="+sha, &l)
 		return len(l.Runs) == 1 && l.Runs[0].RunAttempt == 2 && l.Runs[0].Status == "completed"
 	})
+	code, _, errs = h.cli(cmdRerun, "--failed", run)
+	if code != 1 || !strings.Contains(errs, "HTTP 409") {
+		t.Errorf("rerun --failed of a run without failures: exit %d %s, want 1 and the 409", code, errs)
+	}
 	code, _, errs = h.cli(cmdCancel, run)
 	if code != 1 || !strings.Contains(errs, "Cannot cancel a workflow run that is completed.") {
 		t.Errorf("cancel of a finished run: exit %d %s", code, errs)
