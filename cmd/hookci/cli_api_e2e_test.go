@@ -322,3 +322,66 @@ func TestAPICancelJob(t *testing.T) {
 		t.Errorf("cancel of a finished job: %d %s, want 409", code, body)
 	}
 }
+
+// TestAPICancelAppMode: in GitHub App mode the cancelled jobs' check runs
+// (the running one and the one that never started) end "cancelled" on
+// GitHub, and a skipped job's check run completes (a job without steps used
+// to send a blank summary, which GitHub refuses with 422).
+func TestAPICancelAppMode(t *testing.T) {
+	h := newAppHarness(t)
+	after := filepath.Join(t.TempDir(), "after")
+	sha := h.repo.Commit("slow", map[string]string{".github/workflows/slow.yml": fmt.Sprintf(slowWorkflow, after),
+		".github/workflows/skip.yml": "name: Skip\non: push\njobs:\n  never:\n    if: false\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo no\n"})
+	h.repo.Push("main")
+	h.sendSigned("push", "app-slow", payload(t, "push", "payload.json", func(p map[string]any) {
+		p["ref"], p["before"], p["after"], p["deleted"], p["commits"] = "refs/heads/main", strings.Repeat("0", 40), sha, false, []any{}
+		p["installation"] = map[string]any{"id": installation}
+	}))
+	var run apiRunT
+	waitFor(t, "the slow job to run", func() bool {
+		var list struct {
+			Runs []apiRunT `json:"workflow_runs"`
+		}
+		h.apiJSON(runsPath+"?head_sha="+sha+"&event=push", &list)
+		for _, r := range list.Runs {
+			if r.Path == ".github/workflows/slow.yml" {
+				run = r
+			}
+		}
+		if run.ID == 0 {
+			return false
+		}
+		slow := jobNamed(h.jobs(run.ID), "slow")
+		return slow.Status == "in_progress" && strings.Contains(h.jobLog(slow.ID), "started")
+	})
+	if code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/cancel", runsPath, run.ID), nil); code != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	waitForOr(t, "the check runs to end cancelled", func() bool {
+		n := 0
+		for _, c := range h.gh.CheckRuns(e2eRepo) {
+			if (c.Name == "Slow / slow" || c.Name == "Slow / later") && c.Status == "completed" && c.Conclusion == "cancelled" {
+				n++
+			}
+			// A job that never ran has no steps: its check run still completes.
+			if c.Name == "Skip / never" && c.Status == "completed" && c.Conclusion == "skipped" {
+				n++
+			}
+		}
+		return n == 3
+	}, func() {
+		t.Logf("check runs: %+v", h.gh.CheckRuns(e2eRepo))
+		t.Logf("run: %.3000s", h.get("/api/runs/1"))
+	})
+}
+
+// waitForOr is waitFor that runs report before failing.
+func waitForOr(t *testing.T, what string, cond func() bool, report func()) {
+	t.Helper()
+	defer func() {
+		if t.Failed() {
+			report()
+		}
+	}()
+	waitFor(t, what, cond)
+}

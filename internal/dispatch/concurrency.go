@@ -81,6 +81,7 @@ func (d *Dispatcher) cancelRun(ctx context.Context, q *store.Queries, run *store
 			d.cancelRunning(j.ID)
 		default:
 			j.Status, j.Conclusion, j.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+			j.Message = msg
 			if err := q.UpdateJob(ctx, j); err != nil {
 				return err
 			}
