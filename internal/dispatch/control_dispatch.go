@@ -112,9 +112,9 @@ func (d *Dispatcher) resolveDispatchRef(ctx context.Context, repo, ref string) (
 }
 
 // validateInputs checks given inputs against the declared ones and returns
-// them in canonical form (strings; booleans as JSON booleans), defaults not
-// filled in (planning does that, as for a webhook). Messages are GitHub's
-// where GitHub has one.
+// them in canonical form (strings; booleans as JSON booleans) with the
+// defaults of those not given, as github.event.inputs holds them on GitHub.
+// Messages are GitHub's where GitHub has one.
 func validateInputs(decl []workflow.Input, given map[string]any) (map[string]any, error) {
 	if len(given) > MaxDispatchInputs {
 		return nil, refused(422, "you may only provide up to %d inputs, got %d", MaxDispatchInputs, len(given))
@@ -133,7 +133,12 @@ func validateInputs(decl []workflow.Input, given map[string]any) (map[string]any
 	for _, in := range decl {
 		raw, ok := lookupFold(given, in.Name)
 		if !ok || raw == nil {
-			if in.Required && !in.HasDefault {
+			switch {
+			case in.HasDefault && in.Type == "boolean":
+				out[in.Name] = in.Default == "true"
+			case in.HasDefault:
+				out[in.Name] = in.Default
+			case in.Required:
 				return nil, refused(422, "Required input '%s' not provided", in.Name)
 			}
 			continue

@@ -43,11 +43,11 @@ func TestValidateInputs(t *testing.T) {
 		code  int
 		msg   string
 	}{
-		{"minimal", map[string]any{"target": "prod"}, map[string]any{"target": "prod"}, 0, ""},
+		{"minimal", map[string]any{"target": "prod"}, map[string]any{"target": "prod", "dry": true, "level": "low"}, 0, ""},
 		{"typed", map[string]any{"target": "p", "dry": false, "count": 3.5, "level": "high", "env": "staging", "note": "n"},
 			map[string]any{"target": "p", "dry": false, "count": "3.5", "level": "high", "env": "staging", "note": "n"}, 0, ""},
 		{"strings", map[string]any{"TARGET": "p", "dry": "true", "count": "-2"},
-			map[string]any{"target": "p", "dry": true, "count": "-2"}, 0, ""},
+			map[string]any{"target": "p", "dry": true, "count": "-2", "level": "low"}, 0, ""},
 		{"missing", map[string]any{}, nil, 422, "Required input 'target' not provided"},
 		{"empty required", map[string]any{"target": ""}, nil, 422, "Required input 'target' not provided"},
 		{"undeclared", map[string]any{"target": "p", "zeta": "1", "alpha": "2"}, nil, 422, `Unexpected inputs provided: ["alpha", "zeta"]`},
