@@ -124,7 +124,7 @@ func TestAPIDispatch(t *testing.T) {
 	if run.Actor.Login == "" {
 		t.Errorf("the dispatched run has no actor")
 	}
-	log := h.jobLog(h.jobs(run.ID)[0].ID)
+	log := h.apiJobLog(h.apiJobs(run.ID)[0].ID)
 	for _, want := range []string{`"target":"prod"`, `"dry":false`, `"count":3`, `"level":"high"`, "dry is falsy"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the job's inputs lack %s:\n%s", want, log)

@@ -122,7 +122,7 @@ func (h *harness) waitRunOf(sha string) apiRunT {
 	return run
 }
 
-func (h *harness) jobs(runID int64) []apiJobT {
+func (h *harness) apiJobs(runID int64) []apiJobT {
 	h.t.Helper()
 	var out struct {
 		TotalCount int       `json:"total_count"`
@@ -144,7 +144,7 @@ func jobNamed(jobs []apiJobT, name string) apiJobT {
 	return apiJobT{Name: name + " (missing)"}
 }
 
-func (h *harness) jobLog(jobID int64) string {
+func (h *harness) apiJobLog(jobID int64) string {
 	h.t.Helper()
 	code, body, hdr := h.api("GET", fmt.Sprintf("/api/repos/octo/hello/actions/jobs/%d/logs", jobID), nil)
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
@@ -191,8 +191,8 @@ func TestAPICancelRunningJob(t *testing.T) {
 			return false
 		}
 		run = list.Runs[0]
-		slow = jobNamed(h.jobs(run.ID), "slow")
-		return slow.Status == "in_progress" && strings.Contains(h.jobLog(slow.ID), "started")
+		slow = jobNamed(h.apiJobs(run.ID), "slow")
+		return slow.Status == "in_progress" && strings.Contains(h.apiJobLog(slow.ID), "started")
 	})
 	code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/rerun", runsPath, run.ID), nil)
 	if code != http.StatusForbidden || !strings.Contains(string(body), "This workflow is already running") {
@@ -206,7 +206,7 @@ func TestAPICancelRunningJob(t *testing.T) {
 	if concl(done.Conclusion) != "cancelled" {
 		t.Errorf("run conclusion %s, want cancelled", concl(done.Conclusion))
 	}
-	jobs := h.jobs(run.ID)
+	jobs := h.apiJobs(run.ID)
 	for _, name := range []string{"slow", "later"} {
 		if j := jobNamed(jobs, name); j.Status != "completed" || concl(j.Conclusion) != "cancelled" {
 			t.Errorf("job %s: %s/%s, want completed/cancelled", name, j.Status, concl(j.Conclusion))
@@ -267,8 +267,8 @@ func TestAPICancelJob(t *testing.T) {
 			return false
 		}
 		run1 = list.Runs[0]
-		slow = jobNamed(h.jobs(run1.ID), "slow")
-		return slow.Status == "in_progress" && strings.Contains(h.jobLog(slow.ID), "started")
+		slow = jobNamed(h.apiJobs(run1.ID), "slow")
+		return slow.Status == "in_progress" && strings.Contains(h.apiJobLog(slow.ID), "started")
 	})
 	waitPending := func(sha string) apiRunT {
 		var run apiRunT
@@ -294,7 +294,7 @@ func TestAPICancelJob(t *testing.T) {
 	if cancelled.Status != "completed" || concl(cancelled.Conclusion) != "cancelled" {
 		t.Errorf("the cancelled waiting run: %s/%s, want completed/cancelled", cancelled.Status, concl(cancelled.Conclusion))
 	}
-	for _, j := range h.jobs(pending.ID) {
+	for _, j := range h.apiJobs(pending.ID) {
 		if concl(j.Conclusion) != "cancelled" || j.StartedAt != nil {
 			t.Errorf("job %s of the cancelled waiting run: %s started %v", j.Name, concl(j.Conclusion), j.StartedAt)
 		}
@@ -306,12 +306,12 @@ func TestAPICancelJob(t *testing.T) {
 		t.Fatalf("job cancel: %d %s", code, body)
 	}
 	done := h.waitRunOf(sha1)
-	jobs := h.jobs(run1.ID)
+	jobs := h.apiJobs(run1.ID)
 	if concl(done.Conclusion) != "cancelled" || concl(jobNamed(jobs, "slow").Conclusion) != "cancelled" ||
 		concl(jobNamed(jobs, "cleanup").Conclusion) != "success" {
 		t.Errorf("run %s, jobs %+v; want the run and slow cancelled, cleanup run", concl(done.Conclusion), jobs)
 	}
-	if l := h.jobLog(jobNamed(jobs, "cleanup").ID); !strings.Contains(l, "cleanup ran after cancelled") {
+	if l := h.apiJobLog(jobNamed(jobs, "cleanup").ID); !strings.Contains(l, "cleanup ran after cancelled") {
 		t.Errorf("cleanup's log:\n%s", l)
 	}
 	if second := h.waitRunOf(sha2); concl(second.Conclusion) != "success" {
@@ -351,8 +351,8 @@ func TestAPICancelAppMode(t *testing.T) {
 		if run.ID == 0 {
 			return false
 		}
-		slow := jobNamed(h.jobs(run.ID), "slow")
-		return slow.Status == "in_progress" && strings.Contains(h.jobLog(slow.ID), "started")
+		slow := jobNamed(h.apiJobs(run.ID), "slow")
+		return slow.Status == "in_progress" && strings.Contains(h.apiJobLog(slow.ID), "started")
 	})
 	if code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/cancel", runsPath, run.ID), nil); code != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s", code, body)

@@ -44,7 +44,7 @@ jobs:
       - run: echo "report got ${{ needs.steady.outputs.word }}"
 `
 
-func lines(path string) int {
+func lineCount(path string) int {
 	b, _ := os.ReadFile(path)
 	return strings.Count(string(b), "\n")
 }
@@ -60,13 +60,13 @@ func TestAPIRerunAttempts(t *testing.T) {
 	count, marker := filepath.Join(dir, "count"), filepath.Join(dir, "marker")
 	sha := h.pushWorkflow("ci", map[string]string{".github/workflows/ci.yml": fmt.Sprintf(rerunWorkflow, count, marker)})
 	first := h.waitRunOf(sha)
-	jobs1 := h.jobs(first.ID)
+	jobs1 := h.apiJobs(first.ID)
 	if concl(first.Conclusion) != "failure" || concl(jobNamed(jobs1, "flaky").Conclusion) != "failure" ||
 		concl(jobNamed(jobs1, "steady").Conclusion) != "success" || concl(jobNamed(jobs1, "report").Conclusion) != "skipped" {
 		t.Fatalf("attempt 1: run %s, jobs %+v", concl(first.Conclusion), jobs1)
 	}
 	steady1 := jobNamed(jobs1, "steady")
-	log1 := h.jobLog(steady1.ID)
+	log1 := h.apiJobLog(steady1.ID)
 	_, word, _ := strings.Cut(log1, "steady says ")
 	word, _, _ = strings.Cut(word, "\n")
 	if word == "" {
@@ -82,18 +82,18 @@ func TestAPIRerunAttempts(t *testing.T) {
 		t.Fatalf("attempt 2: %+v (conclusion %s), want a new id, attempt 2, run number %d, success", second,
 			concl(second.Conclusion), first.RunNumber)
 	}
-	jobs2 := h.jobs(second.ID)
+	jobs2 := h.apiJobs(second.ID)
 	steady2, report2 := jobNamed(jobs2, "steady"), jobNamed(jobs2, "report")
 	if concl(steady2.Conclusion) != "success" || steady2.StartedAt == nil || steady1.StartedAt == nil || *steady2.StartedAt != *steady1.StartedAt {
 		t.Errorf("steady in attempt 2: %+v, want attempt 1's result (started %v)", steady2, steady1.StartedAt)
 	}
-	if n := lines(count); n != 1 {
+	if n := lineCount(count); n != 1 {
 		t.Errorf("steady ran %d times after re-running failed jobs, want 1", n)
 	}
-	if l := h.jobLog(steady2.ID); !strings.Contains(l, "steady says "+word) {
+	if l := h.apiJobLog(steady2.ID); !strings.Contains(l, "steady says "+word) {
 		t.Errorf("attempt 2's steady job lacks attempt 1's log:\n%s", l)
 	}
-	if l := h.jobLog(report2.ID); !strings.Contains(l, "report got "+word) {
+	if l := h.apiJobLog(report2.ID); !strings.Contains(l, "report got "+word) {
 		t.Errorf("report in attempt 2 did not get steady's attempt-1 output %q:\n%s", word, l)
 	}
 	var old apiRunT
@@ -110,9 +110,9 @@ func TestAPIRerunAttempts(t *testing.T) {
 		t.Fatalf("rerun: %d %s", code, body)
 	}
 	third := h.waitRunOf(sha)
-	if third.RunAttempt != 3 || concl(third.Conclusion) != "success" || lines(count) != 2 {
+	if third.RunAttempt != 3 || concl(third.Conclusion) != "success" || lineCount(count) != 2 {
 		t.Errorf("attempt 3: %+v conclusion %s, steady ran %d times; want attempt 3, success, 2", third,
-			concl(third.Conclusion), lines(count))
+			concl(third.Conclusion), lineCount(count))
 	}
 	var list struct {
 		TotalCount int       `json:"total_count"`
@@ -124,15 +124,15 @@ func TestAPIRerunAttempts(t *testing.T) {
 	}
 
 	// Re-running one job: attempt 4 runs it and what needs it, keeps steady.
-	flaky3 := jobNamed(h.jobs(third.ID), "flaky")
+	flaky3 := jobNamed(h.apiJobs(third.ID), "flaky")
 	if code, body, _ = h.api("POST", fmt.Sprintf("/api/repos/octo/hello/actions/jobs/%d/rerun", flaky3.ID), nil); code != http.StatusCreated {
 		t.Fatalf("job rerun: %d %s", code, body)
 	}
 	fourth := h.waitRunOf(sha)
-	jobs4 := h.jobs(fourth.ID)
-	if fourth.RunAttempt != 4 || lines(count) != 2 || jobNamed(jobs4, "flaky").ID == flaky3.ID ||
+	jobs4 := h.apiJobs(fourth.ID)
+	if fourth.RunAttempt != 4 || lineCount(count) != 2 || jobNamed(jobs4, "flaky").ID == flaky3.ID ||
 		concl(jobNamed(jobs4, "report").Conclusion) != "success" {
-		t.Errorf("attempt 4: %+v, jobs %+v, steady ran %d times; want flaky and report re-run, steady kept", fourth, jobs4, lines(count))
+		t.Errorf("attempt 4: %+v, jobs %+v, steady ran %d times; want flaky and report re-run, steady kept", fourth, jobs4, lineCount(count))
 	}
 
 	// The run's logs: a zip of one text file per job, as GitHub's download.
@@ -189,7 +189,7 @@ var (
 	ghStepFields = []string{"name", "status", "conclusion", "number", "started_at", "completed_at"}
 )
 
-func missing(m map[string]any, names []string) []string {
+func missingFields(m map[string]any, names []string) []string {
 	var out []string
 	for _, n := range names {
 		if _, ok := m[n]; !ok {
@@ -204,7 +204,7 @@ func missing(m map[string]any, names []string) []string {
 func testFieldShape(t *testing.T, h *harness, runID int64) {
 	var run map[string]any
 	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, runID), &run)
-	if m := missing(run, ghRunFields); len(m) > 0 {
+	if m := missingFields(run, ghRunFields); len(m) > 0 {
 		t.Errorf("run lacks %v", m)
 	}
 	if repo, _ := run["repository"].(map[string]any); repo["full_name"] != e2eRepo {
@@ -227,7 +227,7 @@ func testFieldShape(t *testing.T, h *harness, runID int64) {
 		t.Fatal("no jobs")
 	}
 	for _, j := range jobs.Jobs {
-		if m := missing(j, ghJobFields); len(m) > 0 {
+		if m := missingFields(j, ghJobFields); len(m) > 0 {
 			t.Errorf("job %v lacks %v", j["name"], m)
 		}
 		steps, _ := j["steps"].([]any)
@@ -235,7 +235,7 @@ func testFieldShape(t *testing.T, h *harness, runID int64) {
 			t.Errorf("job %v has no steps", j["name"])
 		}
 		for _, s := range steps {
-			if m := missing(s.(map[string]any), ghStepFields); len(m) > 0 {
+			if m := missingFields(s.(map[string]any), ghStepFields); len(m) > 0 {
 				t.Errorf("step of %v lacks %v", j["name"], m)
 			}
 		}
@@ -320,8 +320,8 @@ func TestCheckSuiteRerequestedIsAnAttempt(t *testing.T) {
 		second = h.waitRunOf(sha)
 		return second.RunAttempt == 2
 	})
-	if second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" || lines(count) != 2 {
+	if second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" || lineCount(count) != 2 {
 		t.Errorf("attempt 2: %+v %s, steady ran %d times; want run #%d, success, 2", second, concl(second.Conclusion),
-			lines(count), first.RunNumber)
+			lineCount(count), first.RunNumber)
 	}
 }

@@ -134,7 +134,7 @@ func (c *apiClient) getJSON(ctx context.Context, path string, out any) error {
 }
 
 // fail prints err and returns the exit status it means.
-func fail(stderr io.Writer, cmd string, err error) int {
+func cliFail(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "hookci %s: %v\n", cmd, err)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
@@ -144,7 +144,7 @@ func fail(stderr io.Writer, cmd string, err error) int {
 }
 
 // isTTY reports whether w is a terminal (colour only there).
-func isTTY(w io.Writer) bool {
+func cliIsTTY(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -188,7 +188,7 @@ func (p painter) header(s string) string {
 }
 
 // table writes aligned columns.
-func table(w io.Writer, header []string, rows [][]string) {
+func cliTable(w io.Writer, header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
@@ -198,7 +198,7 @@ func table(w io.Writer, header []string, rows [][]string) {
 }
 
 // ago is a relative time for tables.
-func ago(t time.Time, now time.Time) string {
+func cliAgo(t time.Time, now time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
@@ -215,7 +215,7 @@ func ago(t time.Time, now time.Time) string {
 }
 
 // writeJSONOut prints v as indented JSON.
-func writeJSONOut(w io.Writer, v any) {
+func cliJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)

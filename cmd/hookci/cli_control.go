@@ -40,11 +40,11 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	resp, err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/actions/%ss/%d/cancel", kind, id), nil)
 	if err != nil {
-		return fail(stderr, "cancel", err)
+		return cliFail(stderr, "cancel", err)
 	}
 	resp.Body.Close()
 	if cf.json {
-		writeJSONOut(stdout, map[string]any{"kind": kind, "id": id, "cancelling": true})
+		cliJSON(stdout, map[string]any{"kind": kind, "id": id, "cancelling": true})
 	} else {
 		fmt.Fprintf(stdout, "cancelling %s %d\n", kind, id)
 	}
@@ -90,19 +90,19 @@ func cmdRerun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	resp, err := c.do(ctx, http.MethodPost, path, nil)
 	if err != nil {
-		return fail(stderr, "rerun", err)
+		return cliFail(stderr, "rerun", err)
 	}
 	resp.Body.Close()
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || loc.Path == "" {
-		return fail(stderr, "rerun", fmt.Errorf("the server did not say which run it started"))
+		return cliFail(stderr, "rerun", fmt.Errorf("the server did not say which run it started"))
 	}
 	var run cliRun
 	if err := c.getJSON(ctx, loc.Path, &run); err != nil {
-		return fail(stderr, "rerun", err)
+		return cliFail(stderr, "rerun", err)
 	}
 	if cf.json {
-		writeJSONOut(stdout, run)
+		cliJSON(stdout, run)
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "run %d: attempt %d of %s #%d (%s)\n", run.ID, run.RunAttempt, run.Name, run.RunNumber, run.HTMLURL)
@@ -155,12 +155,12 @@ func cmdDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	path := "/api/repos/" + pos[0] + "/actions/workflows/" + url.PathEscape(file) + "/dispatches"
 	resp, err := c.do(ctx, http.MethodPost, path, map[string]any{"ref": *ref, "inputs": map[string]any(inputs)})
 	if err != nil {
-		return fail(stderr, "dispatch", err)
+		return cliFail(stderr, "dispatch", err)
 	}
 	resp.Body.Close()
 	id := resp.Header.Get("X-Hookci-Delivery")
 	if cf.json {
-		writeJSONOut(stdout, map[string]any{"repository": pos[0], "workflow": file, "ref": *ref, "delivery": id})
+		cliJSON(stdout, map[string]any{"repository": pos[0], "workflow": file, "ref": *ref, "delivery": id})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "dispatched %s on %s of %s (delivery %s)\n", file, *ref, pos[0], id)

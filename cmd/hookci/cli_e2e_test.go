@@ -158,7 +158,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	}
 }
 
-var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+var ansiCodes = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
 // TestTableColourAligned: coloured status cells keep the columns aligned
 // once the colour codes are stripped (as a terminal shows them).
@@ -166,11 +166,11 @@ func TestTableColourAligned(t *testing.T) {
 	p := painter(true)
 	ok, bad, running := "success", "failure", ""
 	var buf bytes.Buffer
-	table(&buf, []string{p.header("STATUS"), "ID"}, [][]string{
+	cliTable(&buf, []string{p.header("STATUS"), "ID"}, [][]string{
 		{p.state("completed", &ok), "1"}, {p.state("completed", &bad), "22"}, {p.state("in_progress", &running), "333"},
 		{p.state("weird", nil), "4"},
 	})
-	lines := strings.Split(strings.TrimSpace(ansi.ReplaceAllString(buf.String(), "")), "\n")
+	lines := strings.Split(strings.TrimSpace(ansiCodes.ReplaceAllString(buf.String(), "")), "\n")
 	col := strings.Index(lines[0], "ID")
 	for _, l := range lines[1:] {
 		if i := strings.IndexAny(l, "1234"); i != col {

@@ -115,13 +115,13 @@ func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Runs       []json.RawMessage `json:"workflow_runs"`
 	}
 	if err := c.getJSON(ctx, path+"?"+q.Encode(), &list); err != nil {
-		return fail(stderr, "runs", err)
+		return cliFail(stderr, "runs", err)
 	}
 	if cf.json {
-		writeJSONOut(stdout, list)
+		cliJSON(stdout, list)
 		return exitOK
 	}
-	p := painter(isTTY(stdout))
+	p := painter(cliIsTTY(stdout))
 	header := []string{p.header("STATUS"), "ID", "WORKFLOW", "RUN", "BRANCH", "EVENT", "COMMIT", "ACTOR", "CREATED", "TITLE"}
 	if *repo == "" {
 		header = append(header[:2:2], append([]string{"REPOSITORY"}, header[2:]...)...)
@@ -131,11 +131,11 @@ func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, raw := range list.Runs {
 		var r cliRun
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return fail(stderr, "runs", err)
+			return cliFail(stderr, "runs", err)
 		}
 		row := []string{p.state(r.Status, r.Conclusion), strconv.FormatInt(r.ID, 10), r.Name,
-			fmt.Sprintf("#%d.%d", r.RunNumber, r.RunAttempt), r.HeadBranch, r.Event, short(r.HeadSHA, 7), r.Actor.Login,
-			ago(r.CreatedAt, now), oneLine(r.DisplayTitle, 60)}
+			fmt.Sprintf("#%d.%d", r.RunNumber, r.RunAttempt), r.HeadBranch, r.Event, cliShort(r.HeadSHA, 7), r.Actor.Login,
+			cliAgo(r.CreatedAt, now), cliOneLine(r.DisplayTitle, 60)}
 		if *repo == "" {
 			row = append(row[:2:2], append([]string{r.Repository.FullName}, row[2:]...)...)
 		}
@@ -145,21 +145,21 @@ func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "no runs")
 		return exitOK
 	}
-	table(stdout, header, rows)
+	cliTable(stdout, header, rows)
 	if shown := (*pageN-1)*(*limit) + len(rows); shown < list.TotalCount {
 		fmt.Fprintf(stdout, "(%d of %d; --page %d for more)\n", shown, list.TotalCount, *pageN+1)
 	}
 	return exitOK
 }
 
-func short(s string, n int) string {
+func cliShort(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
 	}
 	return s
 }
 
-func oneLine(s string, n int) string {
+func cliOneLine(s string, n int) string {
 	s, _, _ = strings.Cut(s, "\n")
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
@@ -219,7 +219,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if kind == "job" {
 		concl, err := c.jobLog(ctx, id, *follow, stdout)
 		if err != nil {
-			return fail(stderr, "logs", err)
+			return cliFail(stderr, "logs", err)
 		}
 		if *follow && concl != "success" {
 			return exitFailed
@@ -232,7 +232,7 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			Jobs []cliJob `json:"jobs"`
 		}
 		if err := c.getJSON(ctx, fmt.Sprintf("/api/actions/runs/%d/jobs", id), &jobs); err != nil {
-			return fail(stderr, "logs", err)
+			return cliFail(stderr, "logs", err)
 		}
 		for _, j := range jobs.Jobs {
 			if done[j.ID] {
@@ -241,12 +241,12 @@ func cmdLogs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			done[j.ID] = true
 			fmt.Fprintf(stdout, "==> %s (job %d) <==\n", j.Name, j.ID)
 			if _, err := c.jobLog(ctx, j.ID, *follow, stdout); err != nil {
-				return fail(stderr, "logs", err)
+				return cliFail(stderr, "logs", err)
 			}
 		}
 		var run cliRun
 		if err := c.getJSON(ctx, fmt.Sprintf("/api/actions/runs/%d", id), &run); err != nil {
-			return fail(stderr, "logs", err)
+			return cliFail(stderr, "logs", err)
 		}
 		if !*follow {
 			return exitOK
