@@ -17,12 +17,17 @@ import (
 
 const apiToken = "api-test-token"
 
-// newAPIHarness is the token-mode end-to-end server with an API token.
-func newAPIHarness(t *testing.T) *harness {
+// newAPIHarness is the token-mode end-to-end server with an API token, its
+// jobs on the host backend.
+func newAPIHarness(t *testing.T) *harness { return newAPIHarnessOn(t, "host") }
+
+// newAPIHarnessOn is newAPIHarness with jobs on the given sandbox backend.
+func newAPIHarnessOn(t *testing.T, sandbox string) *harness {
 	t.Helper()
 	gitRoot := t.TempDir()
-	h := &harness{t: t, gh: newFakeGitHub(t), repo: newRepo(t, gitRoot), sandbox: "host"}
+	h := &harness{t: t, gh: newFakeGitHub(t), repo: newRepo(t, gitRoot), sandbox: sandbox}
 	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
+	h.cfg.Sandbox = sandbox
 	h.cfg.APIToken = apiToken
 	h.start()
 	t.Cleanup(func() { h.stop() })
@@ -162,7 +167,8 @@ jobs:
       - run: |
           echo started
           sleep 300
-          touch "$AFTER"
+          echo "after the sleep"
+          touch "$AFTER" || true
         env:
           AFTER: %s
   later:
@@ -176,8 +182,17 @@ jobs:
 // process never reaches the line after the sleep), cancels the job waiting
 // for it, concludes the run cancelled, reports that to GitHub, and a second
 // cancel of the finished run is 409 with GitHub's message.
-func TestAPICancelRunningJob(t *testing.T) {
-	h := newAPIHarness(t)
+func TestAPICancelRunningJob(t *testing.T) { testCancelRunning(t, "host") }
+
+// The same in a bubblewrap sandbox: the job's processes in their own
+// namespaces stop too.
+func TestAPICancelRunningJobNamespace(t *testing.T) {
+	requireSandbox(t, "namespace")
+	testCancelRunning(t, "namespace")
+}
+
+func testCancelRunning(t *testing.T, sandbox string) {
+	h := newAPIHarnessOn(t, sandbox)
 	after := filepath.Join(t.TempDir(), "after")
 	sha := h.pushWorkflow("slow", map[string]string{".github/workflows/slow.yml": fmt.Sprintf(slowWorkflow, after)})
 	var run apiRunT
@@ -212,7 +227,7 @@ func TestAPICancelRunningJob(t *testing.T) {
 			t.Errorf("job %s: %s/%s, want completed/cancelled", name, j.Status, concl(j.Conclusion))
 		}
 	}
-	if _, err := os.Stat(after); err == nil {
+	if _, err := os.Stat(after); err == nil || strings.Contains(h.apiJobLog(slow.ID), "after the sleep") {
 		t.Errorf("the cancelled job's process went on past its sleep")
 	}
 	sts := h.waitContext(sha, "hookci/Slow")
