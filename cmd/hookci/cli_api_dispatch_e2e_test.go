@@ -49,6 +49,58 @@ func TestAPIDispatch(t *testing.T) {
 	})
 	h.repo.Push("main")
 	dispatches := "/api/repos/octo/hello/actions/workflows/deploy.yml/dispatches"
+
+	// The workflows a "Run workflow" form is built from.
+	var wfs struct {
+		TotalCount int `json:"total_count"`
+		Workflows  []struct {
+			Name           string `json:"name"`
+			Path           string `json:"path"`
+			State          string `json:"state"`
+			DispatchInputs []struct {
+				Name     string   `json:"name"`
+				Type     string   `json:"type"`
+				Required bool     `json:"required"`
+				Default  *string  `json:"default"`
+				Options  []string `json:"options"`
+			} `json:"dispatch_inputs"`
+		} `json:"workflows"`
+	}
+	h.apiJSON("/api/repos/octo/hello/actions/workflows", &wfs)
+	if wfs.TotalCount != 3 || len(wfs.Workflows) != 3 {
+		t.Fatalf("workflows: %+v, want the three files of .github/workflows", wfs)
+	}
+	for _, w := range wfs.Workflows {
+		switch w.Path {
+		case ".github/workflows/deploy.yml":
+			in := w.DispatchInputs
+			if w.Name != "Deploy" || len(in) != 4 || in[0].Name != "target" || !in[0].Required || in[1].Type != "boolean" ||
+				in[1].Default == nil || *in[1].Default != "true" || fmt.Sprint(in[3].Options) != "[low high]" {
+				t.Errorf("deploy.yml: %+v", w)
+			}
+		case ".github/workflows/ci.yml":
+			if w.DispatchInputs != nil {
+				t.Errorf("ci.yml has no workflow_dispatch, got inputs %+v", w.DispatchInputs)
+			}
+		case ".github/workflows/other.yml":
+			if w.DispatchInputs == nil || len(w.DispatchInputs) != 0 {
+				t.Errorf("other.yml: dispatchable without inputs, got %+v", w.DispatchInputs)
+			}
+		default:
+			t.Errorf("unexpected workflow %s", w.Path)
+		}
+	}
+	var one struct{ Name, Path string }
+	h.apiJSON("/api/repos/octo/hello/actions/workflows/deploy.yml?ref=main", &one)
+	if one.Path != ".github/workflows/deploy.yml" {
+		t.Errorf("GET workflows/deploy.yml: %+v", one)
+	}
+	for path, want := range map[string]int{"/api/repos/octo/hello/actions/workflows/nope.yml": 404,
+		"/api/repos/octo/hello/actions/workflows?ref=nope": 422} {
+		if code, body, _ := h.api("GET", path, nil); code != want {
+			t.Errorf("GET %s: %d %s, want %d", path, code, body, want)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		path string

@@ -79,6 +79,41 @@ func (d *Dispatcher) DispatchWorkflow(ctx context.Context, repo, file, ref strin
 	return id, nil
 }
 
+// Workflows returns the workflow files of repo at ref (a branch, tag or full
+// ref; "" for the default branch) by path, each parsed, nil for a file that
+// does not load: what a "Run workflow" form needs (its dispatch inputs).
+func (d *Dispatcher) Workflows(ctx context.Context, repo, ref string) (map[string]*workflow.Workflow, error) {
+	var sha string
+	var err error
+	if ref == "" {
+		if sha, err = d.cfg.Git.ResolveRef(ctx, repo, "HEAD"); err != nil {
+			return nil, refused(404, "Not Found")
+		}
+	} else if _, sha, err = d.resolveDispatchRef(ctx, repo, ref); err != nil {
+		return nil, err
+	}
+	mirror, err := d.cfg.Git.Fetch(ctx, repo, sha)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s at %.12s: %w", repo, sha, err)
+	}
+	files, err := mirror.ListFiles(ctx, sha, workflowsDir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*workflow.Workflow{}
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
+			continue
+		}
+		wf, err := d.loadWorkflow(ctx, mirror, sha, f)
+		if err != nil {
+			wf = nil
+		}
+		out[f] = wf
+	}
+	return out, nil
+}
+
 // workflowPath is the repository path of a workflow named by its file name
 // (GitHub's workflow_id may be the file name) or by its path.
 func workflowPath(file string) (string, bool) {

@@ -47,6 +47,8 @@ func (s *Server) mountActionsAt(mux *http.ServeMux, p string) {
 	post("jobs/{id}/rerun", s.actionsRerunJob)
 	post("jobs/{id}/cancel", s.actionsCancelJob)
 	if p != "/api/actions/" {
+		get("workflows", s.actionsWorkflows)
+		get("workflows/{workflow}", s.actionsWorkflow)
 		post("workflows/{workflow}/dispatches", s.actionsDispatch)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/hookci/hookci/internal/workflow"
 )
 
 // Controls change runs: cancel, re-run, dispatch. The server wires it to the
@@ -25,6 +27,9 @@ type Controls interface {
 	// DispatchWorkflow starts a workflow_dispatch run of a workflow file at
 	// ref with inputs and returns the delivery id it was stored under.
 	DispatchWorkflow(ctx context.Context, repo, file, ref string, inputs map[string]any, actor string) (string, error)
+	// Workflows returns a repository's workflow files at ref ("" for the
+	// default branch) by path, parsed (nil for one that does not load).
+	Workflows(ctx context.Context, repo, ref string) (map[string]*workflow.Workflow, error)
 }
 
 // actorOf names who made a change, for logs and messages. Until sign-in
