@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -154,6 +156,12 @@ func cmdDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	file := strings.TrimPrefix(pos[1], ".github/workflows/")
 	path := "/api/repos/" + pos[0] + "/actions/workflows/" + url.PathEscape(file) + "/dispatches"
 	resp, err := c.do(ctx, http.MethodPost, path, map[string]any{"ref": *ref, "inputs": map[string]any(inputs)})
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
+		code := cliFail(stderr, "dispatch", err)
+		c.printInputs(ctx, stderr, pos[0], file, *ref)
+		return code
+	}
 	if err != nil {
 		return cliFail(stderr, "dispatch", err)
 	}
@@ -165,4 +173,36 @@ func cmdDispatch(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	fmt.Fprintf(stdout, "dispatched %s on %s of %s (delivery %s)\n", file, *ref, pos[0], id)
 	return exitOK
+}
+
+// printInputs lists a workflow's declared inputs (after a refused dispatch),
+// if the server can say.
+func (c *apiClient) printInputs(ctx context.Context, w io.Writer, repo, file, ref string) {
+	var wf struct {
+		DispatchInputs []struct {
+			Name     string   `json:"name"`
+			Type     string   `json:"type"`
+			Required bool     `json:"required"`
+			Default  *string  `json:"default"`
+			Options  []string `json:"options"`
+		} `json:"dispatch_inputs"`
+	}
+	if c.getJSON(ctx, "/api/repos/"+repo+"/actions/workflows/"+url.PathEscape(file)+"?ref="+url.QueryEscape(ref), &wf) != nil ||
+		len(wf.DispatchInputs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "inputs of %s:\n", file)
+	for _, in := range wf.DispatchInputs {
+		var notes []string
+		if in.Required {
+			notes = append(notes, "required")
+		}
+		if in.Default != nil {
+			notes = append(notes, "default "+strconv.Quote(*in.Default))
+		}
+		if len(in.Options) > 0 {
+			notes = append(notes, "one of "+strings.Join(in.Options, ", "))
+		}
+		fmt.Fprintf(w, "  -f %s=<%s>  %s\n", in.Name, in.Type, strings.Join(notes, "; "))
+	}
 }

@@ -113,7 +113,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	}
 
 	code, _, errs = h.cli(cmdDispatch, e2eRepo, "deploy.yml", "-f", "dry=false")
-	if code != 1 || !strings.Contains(errs, "Required input 'target' not provided") {
+	if code != 1 || !strings.Contains(errs, "Required input 'target' not provided") || !strings.Contains(errs, "-f target=<string>  required") {
 		t.Errorf("dispatch without the required input: exit %d %s", code, errs)
 	}
 	code, out, errs = h.cli(cmdDispatch, e2eRepo, "deploy.yml", "--ref", "main", "-f", "target=prod", "-f", "count=7")
