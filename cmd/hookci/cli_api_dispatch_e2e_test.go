@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hookci/hookci/internal/gitrepo/gittest"
 )
 
 const deployWorkflow = `name: Deploy
@@ -190,4 +192,34 @@ func manyInputs(n int) map[string]any {
 		m[fmt.Sprintf("in%d", i)] = "x"
 	}
 	return m
+}
+
+// TestAttackDispatchOutsideAllowList: the API cannot start, list or re-run
+// anything in a repository the server does not serve (the allow list that
+// guards webhooks), even one its git credentials reach: 404 and nothing
+// stored.
+func TestAttackDispatchOutsideAllowList(t *testing.T) {
+	gitRoot := t.TempDir()
+	h := &harness{t: t, gh: newFakeGitHub(t), repo: newRepo(t, gitRoot), sandbox: "host"}
+	secret := gittest.New(t, gitRoot, "octo/secret")
+	secret.Commit("wf", map[string]string{".github/workflows/run.yml": "on: workflow_dispatch\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ran\n"})
+	secret.Push("main")
+	h.cfg = baseConfig(t, gitRoot, h.gh.URL())
+	h.cfg.APIToken = apiToken
+	h.cfg.Allow = []string{e2eRepo}
+	h.start()
+	t.Cleanup(func() { h.stop() })
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/api/repos/octo/secret/actions/workflows/run.yml/dispatches"},
+		{"GET", "/api/repos/octo/secret/actions/workflows"},
+		{"GET", "/api/repos/octo/secret/actions/workflows/run.yml"},
+	} {
+		code, body, _ := h.api(tc.method, tc.path, map[string]any{"ref": "main"})
+		if code != http.StatusNotFound {
+			t.Errorf("%s %s: %d %s, want 404", tc.method, tc.path, code, body)
+		}
+	}
+	if ds := h.deliveries(); len(ds) != 0 {
+		t.Errorf("deliveries stored: %v", ds)
+	}
 }

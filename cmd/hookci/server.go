@@ -109,7 +109,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	token := cfg.APIToken
 	s.handler = web.New(st, metrics, web.Options{Token: token, Logger: log, Artifacts: web.ArtifactsHandler(acts.Artifacts()),
-		Controls: s.disp, PublicURL: cfg.PublicURL}).Handler(hook)
+		Controls: s.disp, PublicURL: cfg.PublicURL, Served: cfg.WebhooksAllowed}).Handler(hook)
 	s.acts = acts
 	return s, nil
 }

@@ -39,6 +39,10 @@ func (s *Server) actorOf(r *http.Request) string { return "hookci-api" }
 // controlAllowed answers for a change the viewer may not make or that cannot
 // be made here; it reports whether to go on.
 func (s *Server) controlAllowed(w http.ResponseWriter, r *http.Request, repo string) bool {
+	if s.served != nil && !s.served(repo) {
+		notFound(w) // not a repository this server runs: nothing may start there
+		return false
+	}
 	if !s.canWrite(r, repo) {
 		ghError(w, http.StatusForbidden, "Must have write access to this repository.")
 		return false

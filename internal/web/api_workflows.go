@@ -68,6 +68,10 @@ func (s *Server) workflowsAt(w http.ResponseWriter, r *http.Request) (string, ma
 	if !ok {
 		return "", nil, false
 	}
+	if s.served != nil && !s.served(repo) {
+		notFound(w)
+		return "", nil, false
+	}
 	if s.controls == nil {
 		ghError(w, http.StatusNotImplemented, "this server has no run controls")
 		return "", nil, false

@@ -36,6 +36,7 @@ type Server struct {
 	artifacts http.Handler
 	controls  Controls
 	publicURL string
+	served    func(repo string) bool
 }
 
 // Options configure the Server.
@@ -53,12 +54,15 @@ type Options struct {
 	// PublicURL is where the server is reached, for the API's URLs ("":
 	// the request's host).
 	PublicURL string
+	// Served reports whether hookci serves a repository (the allow list):
+	// controls on any other answer 404 (nil: every repository).
+	Served func(repo string) bool
 }
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
 	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts,
-		controls: opts.Controls, publicURL: opts.PublicURL}
+		controls: opts.Controls, publicURL: opts.PublicURL, served: opts.Served}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
