@@ -61,8 +61,8 @@ type Options struct {
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
-	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts,
-		controls: opts.Controls, publicURL: opts.PublicURL, served: opts.Served}
+	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts}
+	s.controls, s.publicURL, s.served = opts.Controls, opts.PublicURL, opts.Served // api_*.go
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
