@@ -142,6 +142,7 @@ type ghJob struct {
 // head branch of a pull request.
 type runFacts struct {
 	actor, headBranch string
+	title             string // the head commit's first line, or the pull request's title
 }
 
 // factsCache reads each delivery's payload once per request.
@@ -161,15 +162,21 @@ func (c *factsCache) of(ctx context.Context, run store.Run) runFacts {
 					Login string `json:"login"`
 				} `json:"sender"`
 				PullRequest *struct {
-					Head struct {
+					Title string `json:"title"`
+					Head  struct {
 						Ref string `json:"ref"`
 					} `json:"head"`
 				} `json:"pull_request"`
+				HeadCommit *struct {
+					Message string `json:"message"`
+				} `json:"head_commit"`
 			}
 			json.Unmarshal(d.Payload, &p)
 			f.actor = p.Sender.Login
 			if p.PullRequest != nil {
-				f.headBranch = p.PullRequest.Head.Ref
+				f.headBranch, f.title = p.PullRequest.Head.Ref, p.PullRequest.Title
+			} else if p.HeadCommit != nil {
+				f.title, _, _ = strings.Cut(p.HeadCommit.Message, "\n")
 			}
 		}
 		c.seen[run.DeliveryID] = f
@@ -238,7 +245,12 @@ func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 			updated = t
 		}
 	}
+	// GitHub's display_title: run-name when the workflow sets one, else the
+	// head commit's first line or the pull request's title.
 	title := run.RunName
+	if title == "" || (title == run.WorkflowName && f.title != "") {
+		title = f.title
+	}
 	if title == "" {
 		title = run.WorkflowName
 	}

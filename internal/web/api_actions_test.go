@@ -19,7 +19,7 @@ func seedRuns(t testing.TB, st *store.Store, n int) {
 	for i := range n {
 		actor := []string{"alice", "bob"}[i%2]
 		if _, err := st.AddDelivery(ctx, store.Delivery{ID: fmt.Sprintf("d-%d", i), Event: "push", Repo: "o/r",
-			ReceivedAt: time.Now(), Payload: []byte(`{"sender":{"login":"` + actor + `"}}`), Status: store.DeliveryPlanned}, false); err != nil {
+			ReceivedAt: time.Now(), Payload: []byte(fmt.Sprintf(`{"sender":{"login":%q},"head_commit":{"message":"commit %d\n\nbody"}}`, actor, i)), Status: store.DeliveryPlanned}, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,8 +67,9 @@ func TestActionsRunsPaging(t *testing.T) {
 	type page struct {
 		TotalCount int `json:"total_count"`
 		Runs       []struct {
-			ID         int64 `json:"id"`
-			Repository struct {
+			ID           int64  `json:"id"`
+			DisplayTitle string `json:"display_title"`
+			Repository   struct {
 				FullName string `json:"full_name"`
 			} `json:"repository"`
 		} `json:"workflow_runs"`
@@ -104,6 +105,9 @@ func TestActionsRunsPaging(t *testing.T) {
 				t.Fatalf("run %d (%s) out of order, repeated or of another repository", r.ID, r.Repository.FullName)
 			}
 			seen[r.ID], last = true, r.ID
+			if want := fmt.Sprintf("commit %d", r.ID-1); r.DisplayTitle != want {
+				t.Errorf("run %d: display_title %q, want %q (the head commit's first line)", r.ID, r.DisplayTitle, want)
+			}
 		}
 	}
 	if len(seen) != want || pages != (want+39)/40 {
