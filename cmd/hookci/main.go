@@ -33,6 +33,12 @@ func commands() map[string]command {
 		"store":   {cmdStore, "store copy: move the SQLite store's history to PostgreSQL"},
 		"version": {cmdVersion, "print the version"},
 		"status":  {cmdStatus, "a running server's health, capacity, queue and recent activity (--server, $HOOKCI_API_TOKEN)"},
+		// Client commands: a running server's API (cli_*.go).
+		"runs":     {cmdRuns, "list workflow runs of a server"},
+		"logs":     {cmdLogs, "print or follow a run's or job's log"},
+		"cancel":   {cmdCancel, "cancel a run or job"},
+		"rerun":    {cmdRerun, "re-run a run (all or failed jobs) or a job as a new attempt"},
+		"dispatch": {cmdDispatch, "start a workflow_dispatch run with inputs"},
 	}
 }
 
@@ -63,6 +69,10 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: hookci <command> [flags]\n\ncommands:")
 	for _, name := range []string{"serve", "run", "demo", "eval", "lint", "image", "doctor", "store", "version", "status"} {
+		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
+	}
+	fmt.Fprintln(w, "\nclient commands (--server URL or $HOOKCI_SERVER, token in $HOOKCI_API_TOKEN or --token-file):")
+	for _, name := range []string{"runs", "logs", "cancel", "rerun", "dispatch"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 }

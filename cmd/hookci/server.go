@@ -135,6 +135,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		wopts.GitHubHealth = web.CachedGitHubStatus(dashboardGitHub{gh}, 30*time.Second)
 	}
 	wopts.Sandboxes, wopts.Graph = dash, &dashboardGraph{git: s.git}
+	wopts.Controls, wopts.Served = s.disp, cfg.WebhooksAllowed
 	s.handler = web.New(st, metrics, wopts).Handler(hook)
 	s.acts = acts
 	return s, nil

@@ -72,9 +72,16 @@ func (d *Dispatcher) cancelRun(ctx context.Context, q *store.Queries, run *store
 		case store.StatusCompleted:
 		case store.StatusInProgress:
 			running = true
+			// Marked for RunJob too, which may not have registered its
+			// cancel function yet (it checks once it has).
+			j.Conclusion = store.ConclusionCancelled
+			if err := q.UpdateJob(ctx, j); err != nil {
+				return err
+			}
 			d.cancelRunning(j.ID)
 		default:
 			j.Status, j.Conclusion, j.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+			j.Message = msg
 			if err := q.UpdateJob(ctx, j); err != nil {
 				return err
 			}

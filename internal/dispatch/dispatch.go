@@ -124,6 +124,10 @@ func (d *Dispatcher) Handlers(report func(ctx context.Context, runID int64) erro
 // errCancelled is the cause given to a job cancelled by fail-fast or by a user.
 var errCancelled = fmt.Errorf("job cancelled")
 
+// errJobDone stops RunJob for a job that completed (was cancelled) after it
+// was loaded.
+var errJobDone = fmt.Errorf("job already completed")
+
 // loadWorkflow reads and parses a workflow file at a commit, once: the file
 // at a commit never changes, and the parsed model is only read.
 func (d *Dispatcher) loadWorkflow(ctx context.Context, m *gitrepo.Mirror, sha, file string) (*workflow.Workflow, error) {

@@ -132,6 +132,9 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	in.job.Status, in.job.StartedAt, in.job.Backend = store.StatusInProgress, nowTime(), choice.Name
 	in.job.Attempt++
 	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		if cur, err := q.Job(ctx, jobID); err == nil && cur.Status == store.StatusCompleted {
+			return errJobDone // cancelled since it was loaded
+		}
 		if err := q.UpdateJob(ctx, &in.job); err != nil {
 			return err
 		}
@@ -147,6 +150,9 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		}
 		return q.EnqueueReport(ctx, run.ID)
 	})
+	if errors.Is(err, errJobDone) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -158,6 +164,9 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	d.mu.Lock()
 	d.running[jobID] = cancel
 	d.mu.Unlock()
+	if cur, err := d.cfg.Store.Queries().Job(ctx, jobID); err == nil && cur.Conclusion == store.ConclusionCancelled {
+		cancel(errCancelled) // cancelled before cancelRunning could reach it
+	}
 	defer func() {
 		d.mu.Lock()
 		delete(d.running, jobID)

@@ -118,16 +118,7 @@ func (d *Dispatcher) rerunCommit(ctx context.Context, q *store.Queries, delivery
 		if err != nil {
 			continue // an invalid workflow stays failed
 		}
-		run := &store.Run{DeliveryID: old.DeliveryID, Repo: old.Repo, WorkflowFile: old.WorkflowFile,
-			WorkflowName: old.WorkflowName, Event: old.Event, SHA: old.SHA, Ref: old.Ref, PRNumber: old.PRNumber,
-			RunNumber: old.RunNumber, Attempt: old.Attempt + 1, Status: store.StatusQueued}
-		if err := q.CreateRun(ctx, run); err != nil {
-			return "", err
-		}
-		if err := d.startRun(ctx, q, run, in.wf, in.ev); err != nil {
-			return "", err
-		}
-		if err := q.EnqueueReport(ctx, run.ID); err != nil {
+		if _, err := d.newAttempt(ctx, q, &old, in, nil, nil); err != nil {
 			return "", err
 		}
 		n++

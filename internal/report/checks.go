@@ -110,6 +110,9 @@ func (r *Reporter) checkOutput(ctx context.Context, run store.Run, j store.Job) 
 		b.WriteString(j.Summary)
 	}
 	out.Summary = b.String()
+	if out.Summary == "" { // GitHub refuses a blank summary (a job skipped or cancelled before it ran)
+		out.Summary = fmt.Sprintf("The job did not run (%s).", j.Conclusion)
+	}
 	if tail, step := r.failedTail(ctx, j); tail != "" {
 		out.Text = fmt.Sprintf("Step %q failed:\n\n```\n%s\n```\n", step, fence(tail))
 	}

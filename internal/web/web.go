@@ -44,6 +44,9 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	perms       permCache
 	now         func() time.Time
+
+	controls Controls
+	served   func(repo string) bool
 }
 
 // Options configure the Server.
@@ -69,12 +72,19 @@ type Options struct {
 	// SessionKey (32 bytes, LoadSessionKey) seals session cookies; nil: a
 	// random key, so sessions end when the process does.
 	SessionKey []byte
+	// Controls cancels, re-runs and dispatches for the API's POST routes
+	// (nil: they answer 501).
+	Controls Controls
+	// Served reports whether hookci serves a repository (the allow list):
+	// controls on any other answer 404 (nil: every repository).
+	Served func(repo string) bool
 }
 
 // New returns the web server.
 func New(st *store.Store, m *Metrics, opts Options) *Server {
 	s := &Server{st: st, metrics: m, token: opts.Token, log: opts.Logger, artifacts: opts.Artifacts,
 		ghHealth: opts.GitHubHealth, sandboxes: opts.Sandboxes, graph: opts.Graph}
+	s.controls, s.served = opts.Controls, opts.Served // api_*.go
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +122,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
 	mux.Handle("GET /api/hosts", s.auth(http.HandlerFunc(s.apiHosts)))
 	mux.Handle("GET /api/schedules", s.auth(http.HandlerFunc(s.apiSchedules)))
+	s.mountActions(mux) // /api/repos/{owner}/{repo}/actions/… (api_actions.go)
 	if s.artifacts != nil {
 		mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(s.artifacts))
 		mux.Handle("GET /api/runs/{id}/artifacts", s.auth(s.artifacts))

@@ -1,0 +1,380 @@
+package web
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hookci/hookci/internal/store"
+)
+
+// pathRepo is the owner/name of the request's path, if the viewer may read
+// it; "" under /api/actions/ (every repository).
+func (s *Server) pathRepo(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if r.PathValue("owner") == "" {
+		return "", true
+	}
+	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
+	if !s.canRead(r, repo) {
+		notFound(w)
+		return "", false
+	}
+	return repo, true
+}
+
+// inRepo reports whether a run of runRepo may be shown for a request about
+// pathRepo ("" for every repository the viewer may read).
+func (s *Server) inRepo(r *http.Request, runRepo, pathRepo string) bool {
+	if pathRepo != "" {
+		return strings.EqualFold(runRepo, pathRepo)
+	}
+	return s.canRead(r, runRepo)
+}
+
+// pathRun loads the run named by the path, in the path's repository.
+func (s *Server) pathRun(w http.ResponseWriter, r *http.Request) (store.Run, bool) {
+	repo, ok := s.pathRepo(w, r)
+	if !ok {
+		return store.Run{}, false
+	}
+	id, ok := pathID(r)
+	if !ok {
+		notFound(w)
+		return store.Run{}, false
+	}
+	run, err := s.st.Queries().Run(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.inRepo(r, run.Repo, repo)) {
+		notFound(w)
+		return run, false
+	}
+	if err != nil {
+		s.log.Error("loading run", "run", id, "err", err)
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return run, false
+	}
+	return run, true
+}
+
+// pathJob loads the job named by the path and its run, in the path's repository.
+func (s *Server) pathJob(w http.ResponseWriter, r *http.Request) (store.Job, store.Run, bool) {
+	repo, ok := s.pathRepo(w, r)
+	if !ok {
+		return store.Job{}, store.Run{}, false
+	}
+	id, ok := pathID(r)
+	if !ok {
+		notFound(w)
+		return store.Job{}, store.Run{}, false
+	}
+	q := s.st.Queries()
+	job, err := q.Job(r.Context(), id)
+	var run store.Run
+	if err == nil {
+		run, err = q.Run(r.Context(), job.RunID)
+	}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.inRepo(r, run.Repo, repo)) {
+		notFound(w)
+		return job, run, false
+	}
+	if err != nil {
+		s.log.Error("loading job", "job", id, "err", err)
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return job, run, false
+	}
+	return job, run, true
+}
+
+func (s *Server) actionsRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.pathRun(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
+}
+
+// ghRunWithAttempts is ghRunOf with previous_attempt_url filled in.
+func (s *Server) ghRunWithAttempts(r *http.Request, run store.Run, facts *factsCache) ghRun {
+	g := s.ghRunOf(r, run, facts.of(r.Context(), run))
+	if run.Attempt > 1 {
+		if prev, ok := s.attempt(r.Context(), run, run.Attempt-1); ok {
+			u := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", s.baseURL(r), run.Repo, prev.ID)
+			g.PreviousAttemptURL = &u
+		}
+	}
+	return g
+}
+
+// attempt finds attempt n of run's run (same repository, commit, workflow
+// file and run number).
+func (s *Server) attempt(ctx context.Context, run store.Run, n int) (store.Run, bool) {
+	all, err := s.st.Queries().RunsForCommit(ctx, run.Repo, run.SHA)
+	if err != nil {
+		return run, false
+	}
+	for _, o := range all {
+		if o.WorkflowFile == run.WorkflowFile && o.RunNumber == run.RunNumber && o.Attempt == n {
+			return o, true
+		}
+	}
+	return run, false
+}
+
+// pathAttempt is the attempt named by …/runs/{id}/attempts/{attempt}.
+func (s *Server) pathAttempt(w http.ResponseWriter, r *http.Request) (store.Run, bool) {
+	run, ok := s.pathRun(w, r)
+	if !ok {
+		return run, false
+	}
+	n, err := strconv.Atoi(r.PathValue("attempt"))
+	if err != nil || n < 1 {
+		notFound(w)
+		return run, false
+	}
+	if run, ok = s.attempt(r.Context(), run, n); !ok {
+		notFound(w)
+	}
+	return run, ok
+}
+
+// actionsRunAttempt is GET …/runs/{id}/attempts/{n}: attempt n of the run
+// (each attempt also has its own id here).
+func (s *Server) actionsRunAttempt(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.pathAttempt(w, r); ok {
+		writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
+	}
+}
+
+func (s *Server) actionsRunAttemptJobs(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.pathAttempt(w, r); ok {
+		s.writeJobs(w, r, run)
+	}
+}
+
+func (s *Server) actionsRunJobs(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.pathRun(w, r); ok {
+		s.writeJobs(w, r, run)
+	}
+}
+
+// writeJobs answers {"total_count", "jobs"} for a run.
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, run store.Run) {
+	q := s.st.Queries()
+	jobs, err := q.RunJobs(r.Context(), run.ID)
+	if err != nil {
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	f := s.newFacts().of(r.Context(), run)
+	out := struct {
+		TotalCount int     `json:"total_count"`
+		Jobs       []ghJob `json:"jobs"`
+	}{len(jobs), []ghJob{}}
+	for _, j := range jobs {
+		steps, err := q.Steps(r.Context(), j.ID)
+		if err != nil {
+			ghError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
+		out.Jobs = append(out.Jobs, s.ghJobOf(r, run, f, j, steps))
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) actionsJob(w http.ResponseWriter, r *http.Request) {
+	job, run, ok := s.pathJob(w, r)
+	if !ok {
+		return
+	}
+	steps, err := s.st.Queries().Steps(r.Context(), job.ID)
+	if err != nil {
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	writeJSON(w, s.ghJobOf(r, run, s.newFacts().of(r.Context(), run), job, steps))
+}
+
+// actionsJobLogs is the job's log as plain text (GitHub redirects to a
+// download of the same), streamed from the store a page at a time.
+func (s *Server) actionsJobLogs(w http.ResponseWriter, r *http.Request) {
+	job, _, ok := s.pathJob(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	err := s.st.Queries().EachLog(r.Context(), job.ID, 0, func(c store.LogChunk) error {
+		_, err := w.Write(c.Data)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("streaming a job log", "job", job.ID, "err", err)
+	}
+}
+
+// actionsRunLogs is the run's logs as a zip archive with one text file per
+// job, "<n>_<job name>.txt", as GitHub's download (which also has a folder
+// of per-step files per job), streamed job by job.
+func (s *Server) actionsRunLogs(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.pathRun(w, r)
+	if !ok {
+		return
+	}
+	q := s.st.Queries()
+	jobs, err := q.RunJobs(r.Context(), run.ID)
+	if err != nil {
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="logs_%d.zip"`, run.ID))
+	zw := zip.NewWriter(w)
+	for i, j := range jobs {
+		name := strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(j.Name)
+		f, err := zw.Create(fmt.Sprintf("%d_%s.txt", i, name))
+		if err != nil {
+			return
+		}
+		if err := q.EachLog(r.Context(), j.ID, 0, func(c store.LogChunk) error {
+			_, err := f.Write(c.Data)
+			return err
+		}); err != nil {
+			s.log.Warn("streaming a run's logs", "run", run.ID, "err", err)
+			return // cut short: the client sees a broken archive, not a wrong one
+		}
+	}
+	zw.Close()
+}
+
+// runStatus reports whether s is a value GitHub's ?status= takes (a status
+// or a conclusion).
+func runStatus(s string) bool {
+	return slices.Contains([]string{"completed", "action_required", "cancelled", "failure", "neutral", "skipped", "stale",
+		"success", "timed_out", "in_progress", "queued", "requested", "waiting", "pending"}, s)
+}
+
+// runFilter is a runs list's query.
+type runFilter struct {
+	repo, branch, event, status, actor, sha string
+	perPage, page                           int
+}
+
+func parseRunFilter(repo string, v url.Values) (runFilter, error) {
+	f := runFilter{repo: repo, branch: v.Get("branch"), event: v.Get("event"), status: v.Get("status"),
+		actor: v.Get("actor"), sha: v.Get("head_sha"), perPage: defaultPerPage, page: 1}
+	if f.status != "" && !runStatus(f.status) {
+		return f, fmt.Errorf("status: %q is not one of GitHub's run statuses or conclusions", f.status)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"per_page", &f.perPage}, {"page", &f.page}} {
+		if s := v.Get(p.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return f, fmt.Errorf("%s: want a whole number from 1", p.name)
+			}
+			*p.dst = n
+		}
+	}
+	f.perPage = min(f.perPage, maxPerPage)
+	return f, nil
+}
+
+// match reports whether run passes the filter; facts (the delivery's, which
+// cost a read) are asked for only when the filter needs them.
+func (f runFilter) match(run store.Run, facts func() runFacts) bool {
+	switch {
+	case f.event != "" && run.Event != f.event,
+		f.sha != "" && !strings.EqualFold(run.SHA, f.sha),
+		!f.matchStatus(run),
+		f.branch != "" && !strings.HasPrefix(run.Ref, "refs/pull/") && shortRef(run.Ref) != f.branch,
+		f.branch != "" && strings.HasPrefix(run.Ref, "refs/pull/") && facts().headBranch != f.branch,
+		f.actor != "" && !strings.EqualFold(facts().actor, f.actor):
+		return false
+	}
+	return true
+}
+
+func (f runFilter) matchStatus(run store.Run) bool {
+	switch {
+	case f.status == "":
+		return true
+	case f.status == store.StatusCompleted || f.status == store.StatusInProgress || f.status == store.StatusQueued ||
+		f.status == store.StatusPending || f.status == store.StatusWaiting || f.status == "requested":
+		return run.Status == f.status
+	}
+	return run.Status == store.StatusCompleted && run.Conclusion == f.status
+}
+
+// runScanBatch is how many runs one store read of a list takes.
+const runScanBatch = 500
+
+// actionsRuns is GET …/actions/runs: the repository's runs, newest first,
+// the latest attempt of each, filtered as GitHub filters, paged by page and
+// per_page, with total_count. It walks the runs newest first in keyset
+// batches (the filters need the delivery's actor and branch).
+func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
+	repo, ok := s.pathRepo(w, r)
+	if !ok {
+		return
+	}
+	f, err := parseRunFilter(repo, r.URL.Query())
+	if err != nil {
+		ghError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx := r.Context()
+	facts := s.newFacts()
+	type attemptKey struct {
+		repo   string
+		file   string
+		number int
+	}
+	seen := map[attemptKey]bool{}
+	skip := (f.page - 1) * f.perPage
+	out := struct {
+		TotalCount int     `json:"total_count"`
+		Runs       []ghRun `json:"workflow_runs"`
+	}{Runs: []ghRun{}}
+	var before int64
+	for {
+		runs, err := s.st.Queries().RunsBefore(ctx, before, runScanBatch)
+		if err != nil {
+			ghError(w, http.StatusInternalServerError, "internal error")
+			return
+		}
+		for _, run := range runs {
+			before = run.ID
+			if !s.inRepo(r, run.Repo, f.repo) {
+				continue
+			}
+			k := attemptKey{strings.ToLower(run.Repo), run.WorkflowFile, run.RunNumber}
+			if seen[k] {
+				continue // an earlier attempt of a run already listed
+			}
+			seen[k] = true
+			if !f.match(run, func() runFacts { return facts.of(ctx, run) }) {
+				continue
+			}
+			out.TotalCount++
+			if out.TotalCount > skip && len(out.Runs) < f.perPage {
+				out.Runs = append(out.Runs, s.ghRunWithAttempts(r, run, facts))
+			}
+		}
+		if len(runs) < runScanBatch {
+			break
+		}
+	}
+	if skip+len(out.Runs) < out.TotalCount {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(f.page+1))
+		q.Set("per_page", strconv.Itoa(f.perPage))
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?%s>; rel="next"`, s.baseURL(r), r.URL.Path, q.Encode()))
+	}
+	writeJSON(w, out)
+}
