@@ -79,7 +79,7 @@ func (r *Executor) run(ctx context.Context, j *runner.Job, idx int, uses string,
 		return runner.StepOutcome{}, err
 	}
 	if b := builtin(ref); b != nil {
-		return b(r, ctx, j, idx, with, env)
+		return b(r, ctx, j, idx, refMajor(ref.Ref), with, env)
 	}
 	if ref.Kind == RefDocker {
 		return runner.StepOutcome{}, fmt.Errorf("%s: docker:// actions are not supported on this sandbox (no container runtime)", uses)

@@ -87,7 +87,7 @@ func cacheScopes(ev runner.EventInfo) []string {
 }
 
 // cacheBoth is actions/cache: restore now, save in a post step on a miss.
-func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, q, exact, err := r.restore(ctx, j, idx, with)
 	if err != nil || out.Failed {
 		return out, err
@@ -102,13 +102,13 @@ func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, 
 }
 
 // cacheRestore is actions/cache/restore.
-func (r *Executor) cacheRestore(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheRestore(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, _, _, err := r.restore(ctx, j, idx, with)
 	return out, err
 }
 
 // cacheSave is actions/cache/save.
-func (r *Executor) cacheSave(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheSave(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	q, err := r.cacheRequest(j, with, true)
 	if err != nil {
 		return runner.StepOutcome{}, err

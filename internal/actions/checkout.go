@@ -17,18 +17,17 @@ import (
 // checkout is actions/checkout served from the mirror: the run's own
 // commit (the cached tar of Spec.Source when fetch-depth is 1), or any
 // repository, ref and depth the configured git server has.
-func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	ev := j.Spec.Event
 	repo := cmp.Or(strings.TrimSpace(with["repository"]), ev.Repo)
 	own := strings.EqualFold(repo, ev.Repo)
 	dest := j.Guest.Layout.Workspace
 	if p := strings.TrimSpace(with["path"]); p != "" {
-		rel, err := safeRel(p)
+		d, err := checkoutDest(dest, p)
 		if err != nil {
-			//lint:ignore ST1005 actions/checkout's wording, shown in the step log
-			return runner.StepOutcome{}, fmt.Errorf("Repository path '%s' is not under '%s'", p, dest)
+			return runner.StepOutcome{}, err
 		}
-		dest = path.Join(dest, rel)
+		dest = d
 	}
 	depth := 1
 	if v := strings.TrimSpace(with["fetch-depth"]); v != "" {
@@ -48,8 +47,18 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, e
 	outputs := map[string]string{"ref": cmp.Or(ref, ev.Ref), "commit": sha}
 	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && dest == j.Guest.Layout.Workspace && j.WorkspacePristine() {
 		j.Log(idx, "The workspace already holds "+repo+"@"+sha+" (put there when the job was set up)")
+		j.WorkspaceChanged() // from now on the checkout owns it: a later one into a sub-path keeps it
 		return runner.StepOutcome{Outputs: outputs}, nil
 	}
+	if dest != j.Guest.Layout.Workspace && j.WorkspacePristine() {
+		// The commit put at the workspace root when the job was set up is
+		// hookci's shortcut, not something GitHub's runner leaves: a
+		// checkout into a sub-path finds the root empty there.
+		if _, err := shell(ctx, j, `find "$1" -mindepth 1 -delete`, j.Guest.Layout.Workspace); err != nil {
+			return runner.StepOutcome{}, fmt.Errorf("emptying the workspace %s: %w", j.Guest.Layout.Workspace, err)
+		}
+	}
+	j.WorkspaceChanged()
 	if boolInput(with, "clean", true) {
 		if _, err := shell(ctx, j, `[ ! -d "$1" ] || find "$1" -mindepth 1 -delete`, dest); err != nil {
 			return runner.StepOutcome{}, fmt.Errorf("cleaning %s: %w", dest, err)
@@ -74,6 +83,20 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, e
 	return runner.StepOutcome{Outputs: outputs}, putStream(ctx, j, dest, func(ctx context.Context, w io.Writer) error {
 		return gitrepo.TarDir(w, tmp)
 	})
+}
+
+// checkoutDest is where path p (relative to the workspace, or absolute
+// inside it, as actions/checkout accepts) puts the repository.
+func checkoutDest(workspace, p string) (string, error) {
+	full := path.Clean(p)
+	if !path.IsAbs(full) {
+		full = path.Join(workspace, full)
+	}
+	if full != workspace && !strings.HasPrefix(full, strings.TrimSuffix(workspace, "/")+"/") {
+		//lint:ignore ST1005 actions/checkout's wording, shown in the step log
+		return "", fmt.Errorf("Repository path '%s' is not under '%s'", full, workspace)
+	}
+	return full, nil
 }
 
 // checkoutTarget resolves the ref input to a commit (and a branch name when

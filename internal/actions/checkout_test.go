@@ -46,7 +46,7 @@ jobs:
 	res, rec := e.runSHA(src, "build", head)
 	wantConclusion(t, res, rec, "failure")
 	wantLog(t, rec, "own commits=2 branch=main sha="+head, "lib=v2 depth=1", "lib1=v1", "own files kept",
-		"Repository path '../outside' is not under")
+		"/outside' is not under '")
 	if res.FailedStep != 7 {
 		t.Errorf("failed step = %d, want 7", res.FailedStep)
 	}
@@ -75,4 +75,57 @@ jobs:
 	res, rec := e.runSHA(src, "build", head)
 	wantConclusion(t, res, rec, "success")
 	wantLog(t, rec, "already holds octo/hello@"+head, "a=original stray=gone")
+}
+
+// TestCheckoutPathInWorkspace: an absolute path inside the workspace is
+// accepted, one outside is refused with a message naming both paths, and a
+// first checkout into a sub-path leaves the workspace root as GitHub does
+// (without the copy hookci put there when the job was set up), while one
+// after a checkout at the root keeps it.
+func TestCheckoutPathInWorkspace(t *testing.T) {
+	e := newEnv(t, nil)
+	own := gittest.New(t, e.gitRoot, "octo/hello")
+	head := own.Commit("a", map[string]string{"a.txt": "a"})
+	own.Push("main")
+	e.write(map[string]string{"a.txt": "a"})
+	tests := []struct {
+		name, steps, conclusion string
+		want                    []string
+	}{
+		{"absolute inside", `
+      - uses: actions/checkout@v4
+        with:
+          path: ${{ github.workspace }}/src
+      - run: test -f src/a.txt && echo "in src"; test -e a.txt && echo "root still filled" || echo "root empty"`,
+			"success", []string{"in src", "root empty"}},
+		{"relative sub-path first", `
+      - uses: actions/checkout@v4
+        with:
+          path: src
+      - run: test -f src/a.txt && echo "in src"; test -e a.txt && echo "root still filled" || echo "root empty"`,
+			"success", []string{"in src", "root empty"}},
+		{"root then sub-path", `
+      - uses: actions/checkout@v4
+      - uses: actions/checkout@v4
+        with:
+          path: src
+      - run: test -f src/a.txt && test -f a.txt && echo "both"`,
+			"success", []string{"both"}},
+		{"absolute outside", `
+      - uses: actions/checkout@v4
+        with:
+          path: /tmp/elsewhere`,
+			"failure", []string{"Repository path '/tmp/elsewhere' is not under '/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:" + tt.steps + "\n"
+			res, rec := e.runSHA(src, "build", head)
+			wantConclusion(t, res, rec, tt.conclusion)
+			wantLog(t, rec, tt.want...)
+			if hasLine(rec, "root still filled") {
+				t.Errorf("the copy put at the workspace root at set-up is still there:\n%s", rec.all())
+			}
+		})
+	}
 }

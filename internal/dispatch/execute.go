@@ -196,7 +196,7 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 			var res *runner.Result
 			t1 := time.Now()
 			res, err = runner.Run(ctx, &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend,
-				WorkspaceReady: inst.WorkspaceReady}, spec, sink)
+				WorkspaceReady: inst.WorkspaceReady, Network: choice.Network || inst.Backend == "host"}, spec, sink)
 			log.Debug("job ran", "took", time.Since(t1))
 			if cerr := inst.Close(); cerr != nil {
 				log.Warn("closing sandbox", "err", cerr)

@@ -56,6 +56,10 @@ func (j *Job) JobEnv() map[string]string { return j.jobEnv() }
 // commit as the setup step put it: no process has run in the job yet.
 func (j *Job) WorkspacePristine() bool { return j.sourcePut && j.execs == 0 }
 
+// WorkspaceChanged records that an action changed the workspace without
+// running a step's process (a checkout into it): it is no longer pristine.
+func (j *Job) WorkspaceChanged() { j.sourcePut = false }
+
 // StepIndex is the index of the step running now.
 func (j *Job) StepIndex() int { return j.stepIdx }
 
