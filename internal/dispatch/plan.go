@@ -188,7 +188,7 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		}()
 	}
 	sort.Strings(files)
-	changed := d.changedFiles(ctx, mirror, ev)
+	changed, diffErr := d.changedFiles(ctx, mirror, ev)
 	var plans []planned
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
@@ -207,6 +207,11 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		}
 		ok, why, err := wf.Match(workflow.Event{Name: ev.Name, Action: ev.Action, Ref: ev.Ref, BaseRef: ev.BaseRef,
 			ChangedFiles: changed})
+		if err != nil && *diffErr != nil {
+			// Reading the history failed: an I/O failure that planning
+			// retries, not a defect of the workflow file.
+			return nil, 0, fmt.Errorf("listing the files changed for the path filters of %s: %w", f, *diffErr)
+		}
 		if err != nil {
 			plans = append(plans, planned{ev: ev, file: f, err: err})
 			continue
@@ -316,7 +321,26 @@ func invalidWorkflowMessage(err error) string {
 
 // changedFiles returns the lazy diff for path filters: push before..after
 // (a new branch: the pushed commits' files), pull request merge-base..head.
-func (d *Dispatcher) changedFiles(ctx context.Context, m *gitrepo.Mirror, ev *event) func() ([]string, error) {
+// A diff the mirror's history cannot give (a shallow clone) is unknown and
+// lets the filters pass; any other failure is kept in *ioErr, so that the
+// caller retries planning instead of calling the workflow invalid.
+func (d *Dispatcher) changedFiles(ctx context.Context, m *gitrepo.Mirror, ev *event) (func() ([]string, error), *error) {
+	ioErr := new(error)
+	diff := d.diff(ctx, m, ev)
+	return func() ([]string, error) {
+		files, err := diff()
+		switch {
+		case errors.Is(err, gitrepo.ErrUnknownDiff):
+			return nil, fmt.Errorf("%w: %w", workflow.ErrChangedFilesUnknown, err)
+		case err != nil:
+			*ioErr = err
+		}
+		return files, err
+	}, ioErr
+}
+
+// diff is the diff of changedFiles, errors as they come.
+func (d *Dispatcher) diff(ctx context.Context, m *gitrepo.Mirror, ev *event) func() ([]string, error) {
 	return func() ([]string, error) {
 		switch {
 		case ev.Name == "push" && ev.Before != "" && !isZeroSHA(ev.Before):
