@@ -332,7 +332,10 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 			job.Message = infraErr.Error()
 		}
 	}
-	if errors.Is(context.Cause(jctx), errCancelled) && job.Conclusion != store.ConclusionSuccess {
+	if errors.Is(context.Cause(jctx), errCancelled) && job.Conclusion != store.ConclusionSuccess &&
+		(res == nil || res.Conclusion != store.ConclusionFailure) {
+		// A leg that failed by itself keeps its failure when fail-fast
+		// (started by a sibling) cancels it afterwards.
 		job.Conclusion = store.ConclusionCancelled
 	}
 	if job.StartedAt.IsZero() {

@@ -121,6 +121,7 @@ func (j *Job) runPost(jobCtx context.Context, idx int, p PostStep) error {
 		}
 		if j.result.FailedStep < 0 {
 			j.result.FailedStep = idx
+			j.failedFirst = jobCtx.Err() == nil
 		}
 	}
 	j.sink.StepFinished(idx, res)

@@ -140,7 +140,9 @@ type Job struct {
 	posts     []PostStep                // registered by actions, run in reverse order
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
-	jobCancel bool
+	// failedFirst: a step failed before the job was cancelled (if it was).
+	failedFirst bool
+	jobCancel   bool
 	// ctx is the job's context once it runs (until then the caller's): work
 	// started from an expression, such as hashFiles, stops with the job.
 	ctx context.Context
@@ -252,6 +254,10 @@ func (j *Job) finish(ctx, jobCtx context.Context) {
 	switch {
 	case errors.Is(jobCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		j.result.Conclusion = "timed_out"
+	case j.failedFirst:
+		// A step failed before any cancellation: the job failed by
+		// itself, whatever cancelled it afterwards (fail-fast, a user).
+		j.result.Conclusion = "failure"
 	case ctx.Err() != nil || j.jobCancel:
 		j.result.Conclusion = "cancelled"
 	case j.status == expr.JobFailure:

@@ -143,6 +143,7 @@ func (j *Job) runStep(jobCtx context.Context, idx int, s *workflow.Step) error {
 			}
 			if j.result.FailedStep < 0 {
 				j.result.FailedStep = idx
+				j.failedFirst = jobCtx.Err() == nil
 			}
 		}
 		res.Finished = time.Now()
