@@ -215,7 +215,13 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 		if errors.As(err, &infra) {
 			return nil, err
 		}
-		return j.failSetup(err)
+		// The "Set up job" step has logged err and finished: end the job
+		// without a second copy of either.
+		j.result.Conclusion, j.result.FailedStep = "failure", setupStep
+		if ctx.Err() != nil || jobCtx.Err() != nil {
+			j.result.Conclusion = "cancelled"
+		}
+		return &j.result, nil
 	}
 	for i, step := range job.Steps {
 		if err := j.runStep(jobCtx, i+1, step); err != nil {

@@ -52,7 +52,11 @@ func (j *Job) setup(ctx context.Context) error {
 		err = j.Guest.Client.PutFiles(ctx, j.Guest.Layout.Temp, &buf)
 	}
 	r := StepResult{Name: "Set up job", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		r.Outcome, r.Conclusion = "cancelled", "cancelled"
+		j.logError(setupStep, "The operation was canceled.")
+	case err != nil:
 		r.Outcome, r.Conclusion = "failure", "failure"
 		j.logError(setupStep, err.Error())
 	}
