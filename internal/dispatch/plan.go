@@ -83,7 +83,7 @@ func (d *Dispatcher) planEvents(ctx context.Context, id string, evs []*event, lo
 		}
 		for _, p := range ps {
 			// An invalid workflow file is reported once, by the delivery's own event.
-			if i == 0 || p.err == nil {
+			if i == 0 || p.err == nil && p.skip == "" {
 				plans = append(plans, p)
 			}
 		}
@@ -96,12 +96,25 @@ func (d *Dispatcher) planEvents(ctx context.Context, id string, evs []*event, lo
 // one transaction.
 func (d *Dispatcher) createRuns(ctx context.Context, id string, plans []planned, nfiles int) error {
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		var notes []string
+		runs := 0
 		for _, p := range plans {
+			if p.skip != "" {
+				notes = append(notes, p.file+": "+p.skip)
+				continue
+			}
 			if err := d.createRun(ctx, q, id, p); err != nil {
 				return err
 			}
+			runs++
 		}
-		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), nfiles)
+		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", runs, nfiles)
+		if runs == 0 && len(notes) > 0 {
+			msg += "; not triggered: " + strings.Join(notes, "; ")
+		}
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
 		return q.SetDeliveryStatus(ctx, id, store.DeliveryPlanned, msg)
 	})
 }
@@ -144,6 +157,7 @@ type planned struct {
 	file string
 	wf   *workflow.Workflow
 	err  error
+	skip string // not triggered: why (no run is created)
 }
 
 // planEvent fetches an event's commit and returns the workflows there that
@@ -190,13 +204,16 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 	sort.Strings(files)
 	changed, diffErr := d.changedFiles(ctx, mirror, ev)
 	var plans []planned
+	candidates, excluded := 0, 0
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
 		}
 		if !d.workflowSelected(f) {
+			excluded++
 			continue
 		}
+		candidates++
 		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -221,11 +238,16 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 				continue // most workflows: not worth a line per pull request
 			}
 			log.Info("workflow not triggered", "workflow", f, "event", ev.Name, "why", why)
+			plans = append(plans, planned{ev: ev, file: f, skip: why})
 			continue
 		}
 		plans = append(plans, planned{ev: ev, file: f, wf: wf})
 	}
-	return plans, len(files), nil
+	if excluded > 0 && candidates == 0 {
+		plans = append(plans, planned{ev: ev, file: workflowsDir,
+			skip: fmt.Sprintf("%d workflow file(s) left out by the workflow selection (--workflow %s)", excluded, strings.Join(d.cfg.OnlyWorkflows, ", "))})
+	}
+	return plans, candidates, nil
 }
 
 // startRun names a created run, applies its concurrency group, creates its
