@@ -107,6 +107,36 @@ func (c *Cache) FetchAs(ctx context.Context, repo, token string, shas ...string)
 	return c.fetch(ctx, repo, shas, func() ([]string, error) { return c.tokenEnv(repo, token), nil })
 }
 
+// FetchTags brings the server's tags into the mirror of repo (checkout's
+// fetch-tags): with the server's credential when own, else presenting token
+// only, after asking the server whether token may read repo.
+func (c *Cache) FetchTags(ctx context.Context, repo, token string, own bool) (*Mirror, error) {
+	var env []string
+	if own {
+		e, err := c.authEnv(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		env = e
+	} else {
+		if err := c.CheckAccess(ctx, repo, token); err != nil {
+			return nil, err
+		}
+		env = c.tokenEnv(repo, token)
+	}
+	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git"), cache: c}
+	l := c.lock(repo)
+	l.Lock()
+	defer l.Unlock()
+	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
+		return nil, fmt.Errorf("gitrepo: no mirror of %s to fetch tags into", repo)
+	}
+	if _, err := git(ctx, m.Dir, env, "fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo), "+refs/tags/*:refs/tags/*"); err != nil {
+		return nil, fmt.Errorf("gitrepo: fetch tags of %s: %w", repo, err)
+	}
+	return m, nil
+}
+
 // CheckAccess asks the server whether token ("" for none) may read repo.
 func (c *Cache) CheckAccess(ctx context.Context, repo, token string) error {
 	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
