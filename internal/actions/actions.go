@@ -29,6 +29,11 @@ type Config struct {
 	// ToolCache is the host directory of tools for setup-* (shown read-only to sandboxes).
 	ToolCache string
 	Logger    *slog.Logger
+	// CacheRepoBytes caps one repository's actions/cache entries; past it
+	// the least recently used go (0: GitHub's 10 GB).
+	CacheRepoBytes int64
+	// Dist are the distribution indexes setup-* download from.
+	Dist DistURLs
 	// LLM, when its Kind is set, translates actions that cannot run here
 	// (docker actions) into a bash script. Off by default.
 	LLM LLMConfig
@@ -57,7 +62,7 @@ func NewExecutor(cfg Config) (*Executor, error) {
 	}
 	r := &Executor{cfg: cfg}
 	r.artifacts = artifact.NewStore(path.Join(cfg.DataDir, "artifacts"))
-	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches")}
+	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches"), limit: cmp.Or(cfg.CacheRepoBytes, defaultCacheRepoBytes)}
 	return r, nil
 }
 
@@ -184,4 +189,12 @@ func actionEnv(env map[string]string, act *action) map[string]string {
 	out["GITHUB_ACTION_REPOSITORY"] = act.repository()
 	out["GITHUB_ACTION_REF"] = act.refName()
 	return out
+}
+
+// DistURLs are the distribution indexes setup-go, setup-node and
+// setup-python download from (empty: the official ones).
+type DistURLs struct {
+	Go     string // serves ?mode=json&include=all and the archives (https://go.dev/dl/)
+	Node   string // serves index.json and v<version>/ archives (https://nodejs.org/dist/)
+	Python string // actions/python-versions' versions-manifest.json
 }

@@ -272,11 +272,21 @@ func (r *Executor) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq
 		return fmt.Errorf("saving cache %s: %w", q.key, err)
 	}
 	j.Log(idx, fmt.Sprintf("Cache saved with key: %s (%s, %s)", q.key, sizeString(m.Size), time.Since(t0).Round(time.Millisecond)))
+	evicted, err := r.caches.evict(q.repo, m)
+	for _, e := range evicted {
+		j.Log(idx, fmt.Sprintf("Evicted cache %s (%s, scope %s): %s's caches exceed %s, and it was used least recently",
+			e.Key, sizeString(e.Size), e.Scope, q.repo, sizeString(r.caches.limit)))
+	}
+	if err != nil {
+		j.Log(idx, "##[warning]evicting old caches: "+err.Error())
+	}
 	return nil
 }
 
 func sizeString(n int64) string {
 	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	case n >= 1<<10:
