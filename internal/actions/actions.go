@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/hookci/hookci/internal/artifact"
 	"github.com/hookci/hookci/internal/gitrepo"
@@ -44,6 +45,7 @@ type Executor struct {
 	cfg       Config
 	artifacts *artifact.Store
 	caches    *cacheStore
+	dl        sync.Mutex // one tool download at a time
 }
 
 // maxDepth bounds nested composite actions (GitHub allows 10 levels).

@@ -115,7 +115,17 @@ func resolveAlias(spec string, avail []string, where string) (string, string) {
 
 // find picks the best version for spec: from the tool cache, else the
 // sandbox's own installation.
-func (r *Executor) find(ctx context.Context, j *runner.Job, t *tool, spec, arch string) (found, error) {
+func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, spec, arch string) (found, error) {
+	canDownload := t != pythonTool && r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" && j.Guest.Network
+	if canDownload && isAlias(spec) {
+		// A moving version is resolved against the index, as the real
+		// action does; the tool cache serves it when it has that version.
+		f, err := r.download(ctx, j, idx, t, spec, arch)
+		if err == nil {
+			return f, nil
+		}
+		j.Log(idx, fmt.Sprintf("##[warning]resolving '%s' from %s failed (%v): resolving it against the tool cache instead", spec, r.indexURL(t), err))
+	}
 	var avail []string
 	if r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" {
 		var name string
@@ -138,9 +148,24 @@ func (r *Executor) find(ctx context.Context, j *runner.Job, t *tool, spec, arch 
 	if r.cfg.ToolCache != "" {
 		where = fmt.Sprintf("the tool cache %s has %s", filepath.Join(r.cfg.ToolCache, t.dir), orNone(avail, arch))
 	}
-	return found{}, fmt.Errorf("%s: unable to find %s version '%s' for %s: %s, and the sandbox has no matching %s installed; "+
-		"hookci's %s takes versions from the tool cache only: add it as %s/<version>/%s (GitHub's hostedtoolcache layout)",
-		t.action, t.label, spec, arch, where, t.label, t.action, filepath.Join(cmp.Or(r.cfg.ToolCache, "<tool cache>"), t.dir), arch)
+	provide := fmt.Sprintf("add it to the tool cache as %s/<version>/%s (GitHub's hostedtoolcache layout)",
+		filepath.Join(cmp.Or(r.cfg.ToolCache, "<tool cache>"), t.dir), arch)
+	switch {
+	case t == pythonTool:
+		provide += "; hookci downloads Go and Node, not Python"
+	case r.cfg.ToolCache == "" || j.Guest.Layout.ToolCache == "":
+		provide += "; with a tool cache configured, hookci downloads a missing version when the job has egress"
+	case !j.Guest.Network:
+		provide += fmt.Sprintf(", or grant the job network egress so that hookci downloads it from %s", r.indexURL(t))
+	default:
+		f, err := r.download(ctx, j, idx, t, spec, arch)
+		if err == nil {
+			return f, nil
+		}
+		provide += " (the download failed: " + err.Error() + ")"
+	}
+	return found{}, fmt.Errorf("%s: unable to find %s version '%s' for %s: %s, and the sandbox has no matching %s installed; %s",
+		t.action, t.label, spec, arch, where, t.label, provide)
 }
 
 func orNone(vs []string, arch string) string {
@@ -153,7 +178,7 @@ func orNone(vs []string, arch string) string {
 // setup runs a setup-* action once its version spec is known.
 func (r *Executor) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spec string, with map[string]string,
 	paths func(dir string) []string, env func(dir string) map[string]string) (runner.StepOutcome, found, error) {
-	f, err := r.find(ctx, j, t, spec, toolArch(with["architecture"]))
+	f, err := r.find(ctx, j, idx, t, spec, toolArch(with["architecture"]))
 	if err != nil {
 		return runner.StepOutcome{}, f, err
 	}
