@@ -21,6 +21,27 @@ type PostStep struct {
 	Run func(ctx context.Context, idx int) (StepOutcome, error)
 }
 
+// PreStepper is implemented by an ActionExecutor that has steps to run at
+// job start, before the job's steps, each as its own step: a JavaScript
+// action's pre, as GitHub runs it.
+type PreStepper interface {
+	PreSteps(ctx context.Context, j *Job) []PreStep
+}
+
+// PreStep is the pre step of the job's step number Step (1-based).
+type PreStep struct {
+	Step int
+	PostStep
+}
+
+// PreState returns the state saved by the pre step of the step running now,
+// and whether that step had one run at job start (its pre is then not run
+// again by the step).
+func (j *Job) PreState() (map[string]string, bool) {
+	st, ok := j.preRan[j.stepIdx]
+	return st, ok
+}
+
 // AddPost registers a post step.
 func (j *Job) AddPost(p PostStep) { j.posts = append(j.posts, p) }
 

@@ -137,6 +137,7 @@ type Job struct {
 	fileDir   string
 	stepIdx   int
 	state     map[int]map[string]string // saved state per step index
+	preRan    map[int]map[string]string // step index → state its pre step saved at job start
 	posts     []PostStep                // registered by actions, run in reverse order
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
@@ -223,12 +224,30 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 		}
 		return &j.result, nil
 	}
+	// Pre steps of actions run first, each as its own step; the job's
+	// steps and the post steps come after them.
+	var pres []PreStep
+	if ps, ok := j.Spec.Actions.(PreStepper); ok && j.Spec.Actions != nil {
+		pres = ps.PreSteps(jobCtx, j)
+	}
+	off := len(pres)
+	j.preRan = map[int]map[string]string{}
+	for k, p := range pres {
+		if err := j.runPost(jobCtx, 1+k, p.PostStep); err != nil {
+			return nil, err // infrastructure
+		}
+		st := map[string]string{}
+		for name, v := range j.state[1+k] {
+			st[name] = v
+		}
+		j.preRan[p.Step+off] = st
+	}
 	for i, step := range job.Steps {
-		if err := j.runStep(jobCtx, i+1, step); err != nil {
+		if err := j.runStep(jobCtx, i+1+off, step); err != nil {
 			return nil, err // infrastructure
 		}
 	}
-	if err := j.runPosts(jobCtx, len(job.Steps)+1); err != nil {
+	if err := j.runPosts(jobCtx, len(job.Steps)+1+off); err != nil {
 		return nil, err
 	}
 	j.finish(ctx, jobCtx)
