@@ -237,7 +237,16 @@ func (r *Executor) setupGo(ctx context.Context, j *runner.Job, idx, major int, w
 		}
 		return out, nil
 	}
-	return out, goDepCache(f.version, with, major >= 4).run(ctx, r, j, idx, &out)
+	dc := goDepCache(f.version, with, major >= 4)
+	if dc != nil {
+		// The real action caches what go env says (GOMODCACHE, GOCACHE).
+		if o, err := shell(ctx, j, `go env GOMODCACHE GOCACHE 2>/dev/null`); err == nil {
+			if ps := lines(o); len(ps) == 2 && path.IsAbs(ps[0]) && path.IsAbs(ps[1]) {
+				dc.paths = ps
+			}
+		}
+	}
+	return out, dc.run(ctx, r, j, idx, &out)
 }
 
 // goPathBin is $(go env GOPATH)/bin of the first GOPATH entry, or "".

@@ -135,11 +135,15 @@ jobs:
       - run: |
           go version
           case ":$PATH:" in *":$HOME/go/bin:"*) echo gopathbin=yes;; *) echo gopathbin=no;; esac
+          echo "goenv=[${GOPATH-unset}|${GOMODCACHE-unset}|${GOCACHE-unset}]"
           rm -rf ~/go/pkg/mod/example.com; mkdir -p ~/go/pkg/mod/example.com && echo m > ~/go/pkg/mod/example.com/x
 `
 			res, rec := e.run(src, "build", runOpts{toolCache: tc, runID: int64(len(tt.name))})
 			wantConclusion(t, res, rec, "success")
 			all := rec.all()
+			if !hasLine(rec, "goenv=[unset|unset|unset]") {
+				t.Errorf("setup-go set GOPATH, GOMODCACHE or GOCACHE, which the real action leaves to go's defaults:\n%s", all)
+			}
 			for _, w := range tt.want {
 				if !contains(all, w) {
 					t.Errorf("log lacks %q:\n%s", w, all)
