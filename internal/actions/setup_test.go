@@ -240,3 +240,35 @@ jobs:
 		t.Errorf("a hit must not register a save, but step 4 is %q", rec.names[4])
 	}
 }
+
+func TestRefMajor(t *testing.T) {
+	for _, tt := range []struct {
+		ref  string
+		want int
+	}{{"v5", 5}, {"v5.1.0", 5}, {"6", 6}, {"v10.2", 10}, {"main", latestMajor}, {"5a3b9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b", latestMajor}, {"v5-beta", latestMajor}, {"", latestMajor}} {
+		if got := refMajor(tt.ref); got != tt.want {
+			t.Errorf("refMajor(%q) = %d, want %d", tt.ref, got, tt.want)
+		}
+	}
+}
+
+// TestSetupNodePythonV1HaveNoCacheInput: v1 of setup-node and setup-python
+// had no cache input: it is warned about and nothing is cached.
+func TestSetupNodePythonV1HaveNoCacheInput(t *testing.T) {
+	tc := fakeToolCache(t, map[string][]string{"node": {"20.15.1"}, "Python": {"3.12.4"}})
+	e := newEnv(t, func(c *Config) { c.ToolCache = tc })
+	e.write(map[string]string{"package-lock.json": "{}", "requirements.txt": "x\n"})
+	for _, tt := range []struct{ uses, with, cacheKey string }{
+		{"actions/setup-node@v1", "node-version: 20\n          cache: npm", "node-cache-Linux"},
+		{"actions/setup-python@v1", "python-version: '3.12'\n          cache: pip", "setup-python-Linux"},
+	} {
+		src := "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: " + tt.uses +
+			"\n        with:\n          " + tt.with + "\n"
+		res, rec := e.run(src, "build", runOpts{toolCache: tc})
+		wantConclusion(t, res, rec, "success")
+		wantLog(t, rec, "Unexpected input 'cache'", "has no cache input (it came in v2)")
+		if contains(rec.all(), tt.cacheKey) {
+			t.Errorf("%s cached although v1 has no cache input:\n%s", tt.uses, rec.all())
+		}
+	}
+}
