@@ -174,3 +174,26 @@ func TestRunNothingTriggeredSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestRunInShallowCloneWithPathFilters: hookci run in a shallow clone (as CI
+// systems and `git clone --depth 1` make) of a repository whose workflow
+// has paths filters: the diff is unknown, the filters pass as on GitHub and
+// the workflow runs, instead of being reported invalid.
+func TestRunInShallowCloneWithPathFilters(t *testing.T) {
+	full, conf := localRepo(t, map[string]string{".github/workflows/ci.yml": "name: CI\non:\n  push:\n    paths: ['src/**']\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ran-with-paths\n"})
+	for _, args := range [][]string{{"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "second"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = full
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	shallow := filepath.Join(t.TempDir(), "shallow")
+	if out, err := exec.Command("git", "clone", "-q", "--depth", "1", "file://"+full, shallow).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --depth 1: %v\n%s", err, out)
+	}
+	code, out := runIn(shallow, conf)
+	if code != 0 || !strings.Contains(out, "ran-with-paths") || strings.Contains(out, "invalid workflow") {
+		t.Errorf("hookci run in a shallow clone exited %d; want the workflow run:\n%s", code, out)
+	}
+}
