@@ -118,7 +118,10 @@ func runDoctor(ctx context.Context, cfg config.Config, boot bool) doctorReport {
 	}
 	bwrap, bwrapVersion := lookTool("bwrap", "--version")
 	add("bwrap", bwrap != "", bwrapVersion)
-	nsOK := bwrap != "" && img != nil
+	// The namespace sandbox needs no guest image (without one its root is
+	// the host's /usr, /etc… read-only): bwrap is what it needs, and the
+	// start probe below (skipped by --no-boot) says whether it works.
+	nsOK := bwrap != ""
 	if boot && bwrap != "" {
 		// The probe serve's "auto" makes before it chooses namespace.
 		err := backends.Probe(ctx, cfg, "namespace")

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/mountinfo"
 )
 
@@ -58,7 +62,8 @@ func TestBootFailureReason(t *testing.T) {
 }
 
 // TestDoctorJSON runs the real checks (no VM boot) against an empty data
-// directory: no image, so neither namespace nor microvm can be usable.
+// directory: no image, so microvm cannot be usable; namespace needs no image
+// (its root is the host's), only bwrap.
 func TestDoctorJSON(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := cmdDoctor(t.Context(), []string{"--json", "--no-boot", "--data-dir", t.TempDir()}, &stdout, &stderr)
@@ -66,8 +71,9 @@ func TestDoctorJSON(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}
-	if code != 1 || rep.Usable {
-		t.Errorf("got exit %d, usable %v; want 1, false without an image", code, rep.Usable)
+	_, bwrapErr := exec.LookPath("bwrap")
+	if wantUsable := bwrapErr == nil; rep.Usable != wantUsable || (code == 0) != wantUsable {
+		t.Errorf("got exit %d, usable %v; want usable %v (bwrap found: %v) without an image", code, rep.Usable, wantUsable, bwrapErr == nil)
 	}
 	names := map[string]doctorCheck{}
 	for _, c := range rep.Checks {
@@ -81,8 +87,32 @@ func TestDoctorJSON(t *testing.T) {
 	if img := names["guest image"]; img.OK || !strings.Contains(img.Detail, "not built") {
 		t.Errorf("guest image check: got %+v, want not ok, \"not built\"", img)
 	}
-	if !rep.Backends["host"] || rep.Backends["microvm"] || rep.Backends["namespace"] {
-		t.Errorf("backends: got %v, want only host usable", rep.Backends)
+	if !rep.Backends["host"] || rep.Backends["microvm"] || rep.Backends["namespace"] != (bwrapErr == nil) {
+		t.Errorf("backends: got %v, want host, and namespace when bwrap is found (%v), not microvm", rep.Backends, bwrapErr == nil)
+	}
+}
+
+// TestDoctorNamespaceWithoutImage: with no guest image, doctor starts a real
+// namespace sandbox (the probe serve's "auto" makes) and reports it usable,
+// as it is: its root is the host's.
+func TestDoctorNamespaceWithoutImage(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("bwrap is not installed (scripts/deps.sh test installs it)")
+		}
+		t.Skip("bwrap is not installed")
+	}
+	cfg := config.Default()
+	cfg.DataDir, cfg.AgentPath = t.TempDir(), agenttest.Binary(t)
+	rep := runDoctor(t.Context(), cfg, true)
+	var ns doctorCheck
+	for _, c := range rep.Checks {
+		if c.Name == "namespace sandbox starts" {
+			ns = c
+		}
+	}
+	if !ns.OK || !rep.Backends["namespace"] || !rep.Usable {
+		t.Errorf("namespace check %+v, backends %v, usable %v; want the namespace sandbox usable without an image", ns, rep.Backends, rep.Usable)
 	}
 }
 

@@ -100,7 +100,7 @@ func lintFile(file string, errorsOnly bool, stdout io.Writer) (int, error) {
 		n++
 	}
 	if !errorsOnly {
-		for _, p := range unservedLabels(file, src) {
+		for _, p := range append(unservedLabels(file, src), containerJobs(file, src)...) {
 			fmt.Fprintln(stdout, p)
 			n++
 		}
@@ -144,6 +144,28 @@ func unservedLabels(file string, src []byte) []workflow.Problem {
 				Message: fmt.Sprintf("jobs.%s runs-on %s: hookci's sandboxes run %s, so this job fails with \"no runner for labels\" "+
 					"unless the server maps the label ([labels.%s]) or runs any label (any_label, hookci run --run-any-label)",
 					j.ID, l, backends.DefaultPlatform(), l)})
+		}
+	}
+	return out
+}
+
+// containerJobs warns about jobs with container: or services:, which need a
+// container runtime hookci's sandboxes do not have yet: such a job fails.
+func containerJobs(file string, src []byte) []workflow.Problem {
+	wf, err := workflow.Load(file, src)
+	if err != nil {
+		return nil // workflow.Lint reported it
+	}
+	var out []workflow.Problem
+	for _, j := range wf.Jobs {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"container", j.Container != nil}, {"services", j.Services != nil}} {
+			if k.set {
+				out = append(out, workflow.Problem{File: file, Line: j.Pos.Line, Col: j.Pos.Col, Kind: "unsupported, warning",
+					Message: fmt.Sprintf("jobs.%s.%s: hookci does not run job or service containers yet (its sandboxes have no container runtime), so this job fails", j.ID, k.key)})
+			}
 		}
 	}
 	return out

@@ -32,6 +32,10 @@ func TestCmdLint(t *testing.T) {
 	if err := os.WriteFile(oses, []byte("on: push\njobs:\n  t:\n    runs-on: ${{ matrix.os }}\n    strategy:\n      matrix:\n        os: [ubuntu-latest, windows-latest]\n    steps:\n      - run: echo hi\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	svc := filepath.Join(root, "svc.yml")
+	if err := os.WriteFile(svc, []byte("on: push\njobs:\n  db:\n    runs-on: ubuntu-latest\n    container: node:20\n    services:\n      pg:\n        image: postgres\n    steps:\n      - run: echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -47,6 +51,10 @@ func TestCmdLint(t *testing.T) {
 		{"unserved label", []string{oses}, 1, []string{oses + `:3:3: jobs.t runs-on windows-latest: hookci's sandboxes run Linux`,
 			`fails with "no runner for labels" unless the server maps the label ([labels.windows-latest])`, "[runner-os, warning]"}, ""},
 		{"unserved label, errors only", []string{"-errors-only", oses}, 0, nil, ""},
+		// issue 13 item 8: container jobs do not run yet.
+		{"container and services", []string{svc}, 1, []string{svc + `:3:3: jobs.db.container: hookci does not run job or service containers yet`,
+			svc + `:3:3: jobs.db.services: hookci does not run`, "[unsupported, warning]"}, ""},
+		{"container, errors only", []string{"-errors-only", svc}, 0, nil, ""},
 		{"missing", []string{filepath.Join(root, "nope.yml")}, 1, nil, "no such file"},
 		{"bad flag", []string{"-nope"}, 2, nil, "usage"},
 	}

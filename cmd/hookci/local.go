@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -157,7 +156,11 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	if err := s.start(ctx); err != nil {
 		return false, err
 	}
-	return follow(ctx, s.store, id, out)
+	fmt.Fprintf(out, "hookci: planning %s of %s at %.12s\n", event, repo, sha)
+	// Planning retries for PlanRetryBudget, an attempt may take the
+	// planning timeout: past both, stop waiting whatever the queue says.
+	limit := time.Duration(cfg.PlanRetryBudget) + time.Duration(cfg.PlanRetryMax) + planAttemptLimit
+	return follow(ctx, s.store, id, out, limit)
 }
 
 func gitOut(dir string, args ...string) (string, error) {
@@ -308,111 +311,4 @@ func sanitize(s string) string {
 		return "repo"
 	}
 	return b.String()
-}
-
-// follow prints the runs of a delivery as they go and reports whether all succeeded.
-func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writer) (bool, error) {
-	q := st.Queries()
-	seen := map[int64]int64{}           // job → last log seq printed
-	header := map[int64]string{}        // job → printed prefix
-	shown := map[int64]map[int]int{}    // job → step → 1 started, 2 finished
-	names := map[int64]map[int]string{} // job → step → name
-	for {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		del, err := q.Delivery(ctx, deliveryID)
-		if err != nil {
-			return false, err
-		}
-		if del.Status == store.DeliveryFailed {
-			return false, errors.New(del.Message)
-		}
-		runs, err := q.RunsForDelivery(ctx, deliveryID)
-		if err != nil {
-			return false, err
-		}
-		done := del.Status != store.DeliveryQueued
-		allOK := true
-		for _, r := range runs {
-			jobs, err := q.RunJobs(ctx, r.ID)
-			if err != nil {
-				return false, err
-			}
-			for _, j := range jobs {
-				prefix := fmt.Sprintf("[%s/%s]", r.WorkflowName, j.Name)
-				header[j.ID] = prefix
-				steps, err := q.Steps(ctx, j.ID)
-				if err != nil {
-					return false, err
-				}
-				chunks, err := q.LogAfter(ctx, j.ID, seen[j.ID])
-				if err != nil {
-					return false, err
-				}
-				if shown[j.ID] == nil {
-					shown[j.ID], names[j.ID] = map[int]int{}, map[int]string{}
-				}
-				for _, st := range steps {
-					names[j.ID][st.Index] = st.Name
-				}
-				start := func(idx int) {
-					if shown[j.ID][idx] == 0 {
-						fmt.Fprintf(out, "%s ⭐ %s\n", prefix, names[j.ID][idx])
-						shown[j.ID][idx] = 1
-					}
-				}
-				// finish prints the end of every completed step before step upTo.
-				finish := func(upTo int) {
-					for _, st := range steps {
-						if st.Index >= upTo || st.Status != store.StatusCompleted || shown[j.ID][st.Index] == 2 {
-							continue
-						}
-						start(st.Index)
-						mark := map[string]string{"success": "✅", "failure": "❌", "skipped": "⏭️ ", "cancelled": "⚪"}[st.Conclusion]
-						fmt.Fprintf(out, "%s %s %s: %s [%s]\n", prefix, mark, st.Name, st.Conclusion,
-							st.FinishedAt.Sub(st.StartedAt).Round(time.Millisecond))
-						shown[j.ID][st.Index] = 2
-					}
-				}
-				for _, c := range chunks {
-					finish(c.StepIdx)
-					start(c.StepIdx)
-					for _, line := range strings.Split(strings.TrimRight(string(c.Data), "\n"), "\n") {
-						fmt.Fprintf(out, "%s |   %s\n", prefix, line)
-					}
-					seen[j.ID] = c.Seq
-				}
-				finish(1 << 30)
-			}
-			if r.Status != store.StatusCompleted {
-				done = false
-			} else if r.Conclusion != store.ConclusionSuccess {
-				allOK = false
-			}
-		}
-		if !done {
-			continue
-		}
-		for _, r := range runs {
-			if r.Message != "" {
-				fmt.Fprintf(out, "[%s] %s\n", r.WorkflowName, r.Message)
-			}
-			jobs, _ := q.RunJobs(ctx, r.ID)
-			for _, j := range jobs {
-				msg := ""
-				if j.Message != "" {
-					msg = " — " + j.Message
-				}
-				fmt.Fprintf(out, "%s %s%s\n", header[j.ID], j.Conclusion, msg)
-			}
-			fmt.Fprintf(out, "[%s] run %s\n", r.WorkflowName, r.Conclusion)
-		}
-		if len(runs) == 0 {
-			fmt.Fprintf(out, "no workflow is triggered by this event (%s)\n", del.Message)
-		}
-		return allOK, nil
-	}
 }

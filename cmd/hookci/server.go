@@ -100,7 +100,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
 	s.git.ObserveFetch(metrics.GitFetched)
 	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
-		LLM: actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
+		CacheRepoBytes: int64(cfg.CacheRepoGiB) << 30,
+		Dist:           actions.DistURLs{Go: cfg.GoDistURL, Node: cfg.NodeDistURL, Python: cfg.PythonManifestURL},
+		LLM:            actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})
 	if err != nil {
 		st.Close()
 		return nil, err

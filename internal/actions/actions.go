@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/hookci/hookci/internal/artifact"
 	"github.com/hookci/hookci/internal/gitrepo"
@@ -29,6 +30,11 @@ type Config struct {
 	// ToolCache is the host directory of tools for setup-* (shown read-only to sandboxes).
 	ToolCache string
 	Logger    *slog.Logger
+	// CacheRepoBytes caps one repository's actions/cache entries; past it
+	// the least recently used go (0: GitHub's 10 GB).
+	CacheRepoBytes int64
+	// Dist are the distribution indexes setup-* download from.
+	Dist DistURLs
 	// LLM, when its Kind is set, translates actions that cannot run here
 	// (docker actions) into a bash script. Off by default.
 	LLM LLMConfig
@@ -40,6 +46,7 @@ type Executor struct {
 	artifacts *artifact.Store
 	caches    *cacheStore
 	onCache   func(result string) // ObserveCache (observe.go)
+	dl        sync.Mutex          // one tool download at a time
 }
 
 // maxDepth bounds nested composite actions (GitHub allows 10 levels).
@@ -58,7 +65,7 @@ func NewExecutor(cfg Config) (*Executor, error) {
 	}
 	r := &Executor{cfg: cfg}
 	r.artifacts = artifact.NewStore(path.Join(cfg.DataDir, "artifacts"))
-	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches")}
+	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches"), limit: cmp.Or(cfg.CacheRepoBytes, defaultCacheRepoBytes)}
 	return r, nil
 }
 
@@ -80,7 +87,7 @@ func (r *Executor) run(ctx context.Context, j *runner.Job, idx int, uses string,
 		return runner.StepOutcome{}, err
 	}
 	if b := builtin(ref); b != nil {
-		return b(r, ctx, j, idx, with, env)
+		return b(r, ctx, j, idx, refMajor(ref.Ref), with, env)
 	}
 	if ref.Kind == RefDocker {
 		return runner.StepOutcome{}, fmt.Errorf("%s: docker:// actions are not supported on this sandbox (no container runtime)", uses)
@@ -185,4 +192,12 @@ func actionEnv(env map[string]string, act *action) map[string]string {
 	out["GITHUB_ACTION_REPOSITORY"] = act.repository()
 	out["GITHUB_ACTION_REF"] = act.refName()
 	return out
+}
+
+// DistURLs are the distribution indexes setup-go, setup-node and
+// setup-python download from (empty: the official ones).
+type DistURLs struct {
+	Go     string // serves ?mode=json&include=all and the archives (https://go.dev/dl/)
+	Node   string // serves index.json and v<version>/ archives (https://nodejs.org/dist/)
+	Python string // actions/python-versions' versions-manifest.json
 }

@@ -22,7 +22,7 @@ import (
 // The native actions/upload-artifact@v4 and download-artifact@v4: artifacts
 // are zips kept per run by the artifact.Store.
 
-func (r *Executor) uploadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) uploadArtifact(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	name := cmp.Or(strings.TrimSpace(with["name"]), "artifact")
 	if err := artifact.ValidName(name); err != nil {
 		return runner.StepOutcome{}, err
@@ -197,7 +197,7 @@ func (z *zipper) skip(abs, rel string) bool {
 	return false
 }
 
-func (r *Executor) downloadArtifact(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) downloadArtifact(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	runID := j.Spec.Event.RunID
 	if v := strings.TrimSpace(with["run-id"]); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -2,13 +2,37 @@ package actions
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"github.com/hookci/hookci/internal/runner"
 )
 
-// builtinFunc runs a built-in action natively.
-type builtinFunc func(r *Executor, ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error)
+// builtinFunc runs a built-in action natively; major is the action's major
+// version from its ref (v5 → 5; latestMajor for a branch or a commit).
+type builtinFunc func(r *Executor, ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error)
+
+// latestMajor stands for "the newest major" when a ref names no version
+// (a branch, a commit): behaviour follows the newest release.
+const latestMajor = 1 << 20
+
+// refMajor is the major version a ref names: v5, v5.1.0, 5 → 5; anything
+// else → latestMajor.
+func refMajor(ref string) int {
+	s := strings.TrimPrefix(strings.TrimPrefix(ref, "v"), "V")
+	end := 0
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == 0 || end > 6 || (end < len(s) && s[end] != '.') {
+		return latestMajor
+	}
+	n, err := strconv.Atoi(s[:end])
+	if err != nil {
+		return latestMajor
+	}
+	return n
+}
 
 // builtins are the actions run natively, by owner/repo[/path] (any ref).
 var builtins = map[string]builtinFunc{

@@ -87,7 +87,7 @@ func cacheScopes(ev runner.EventInfo) []string {
 }
 
 // cacheBoth is actions/cache: restore now, save in a post step on a miss.
-func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, q, exact, err := r.restore(ctx, j, idx, with)
 	if err != nil || out.Failed {
 		return out, err
@@ -102,13 +102,13 @@ func (r *Executor) cacheBoth(ctx context.Context, j *runner.Job, idx int, with, 
 }
 
 // cacheRestore is actions/cache/restore.
-func (r *Executor) cacheRestore(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheRestore(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	out, _, _, err := r.restore(ctx, j, idx, with)
 	return out, err
 }
 
 // cacheSave is actions/cache/save.
-func (r *Executor) cacheSave(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) cacheSave(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	q, err := r.cacheRequest(j, with, true)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -273,11 +273,21 @@ func (r *Executor) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq
 		return fmt.Errorf("saving cache %s: %w", q.key, err)
 	}
 	j.Log(idx, fmt.Sprintf("Cache saved with key: %s (%s, %s)", q.key, sizeString(m.Size), time.Since(t0).Round(time.Millisecond)))
+	evicted, err := r.caches.evict(q.repo, m)
+	for _, e := range evicted {
+		j.Log(idx, fmt.Sprintf("Evicted cache %s (%s, scope %s): %s's caches exceed %s, and it was used least recently",
+			e.Key, sizeString(e.Size), e.Scope, q.repo, sizeString(r.caches.limit)))
+	}
+	if err != nil {
+		j.Log(idx, "##[warning]evicting old caches: "+err.Error())
+	}
 	return nil
 }
 
 func sizeString(n int64) string {
 	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	case n >= 1<<10:

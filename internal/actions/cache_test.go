@@ -124,3 +124,44 @@ jobs:
 		t.Errorf("cacheScopes = %v, want %v", got, want)
 	}
 }
+
+// TestCacheRepoCapEvictsLeastRecentlyUsed: with a cap of three caches'
+// size, saving a fourth evicts the one used least recently (b, not a, which
+// was restored after b was saved); the others still restore.
+func TestCacheRepoCapEvictsLeastRecentlyUsed(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CacheRepoBytes = 3*100_000 + 50_000 })
+	step := func(key string) string {
+		return `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - id: c
+        uses: actions/cache@v4
+        with:
+          path: blob
+          key: ` + key + `
+      - run: echo "hit-` + key + `=${{ steps.c.outputs.cache-hit }}"
+      - if: steps.c.outputs.cache-hit != 'true'
+        run: head -c 100000 /dev/urandom > blob
+`
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		_, rec := e.run(step(k), "build", runOpts{})
+		wantLog(t, rec, "hit-"+k+"=false", "Cache saved with key: "+k)
+		time.Sleep(20 * time.Millisecond) // distinct use times (file mtimes)
+	}
+	_, rec := e.run(step("a"), "build", runOpts{})
+	wantLog(t, rec, "hit-a=true")
+	time.Sleep(20 * time.Millisecond)
+	_, rec = e.run(step("d"), "build", runOpts{})
+	wantLog(t, rec, "Cache saved with key: d", "Evicted cache b (")
+	if contains(rec.all(), "Evicted cache a") || contains(rec.all(), "Evicted cache c") {
+		t.Errorf("evicted more than the least recently used cache:\n%s", rec.all())
+	}
+	for _, kw := range [][2]string{{"a", "true"}, {"c", "true"}, {"d", "true"}, {"b", "false"}} { // b last: its miss saves again
+		_, rec := e.run(step(kw[0]), "build", runOpts{})
+		wantLog(t, rec, "hit-"+kw[0]+"="+kw[1])
+	}
+}

@@ -21,9 +21,13 @@ import (
 // <dir>/<repo hash>/<scope hash>/<key+version hash>/{meta.json,data.tar.gz}.
 // A scope is the git ref a cache was saved from (GitHub's cache isolation).
 type cacheStore struct {
-	dir string
-	mu  sync.Mutex // guards creating entries
+	dir   string
+	limit int64      // bytes one repository's caches may take
+	mu    sync.Mutex // guards creating and evicting entries
 }
+
+// defaultCacheRepoBytes is GitHub's cap on one repository's caches (10 GB).
+const defaultCacheRepoBytes = 10 << 30
 
 // cacheMeta describes one saved cache.
 type cacheMeta struct {
@@ -148,6 +152,59 @@ func (c *cacheStore) save(repo string, m *cacheMeta, write func(w io.Writer) err
 		return errCacheExists
 	}
 	return os.Rename(tmp, dir)
+}
+
+// evict removes the least recently used caches of repo (restored or saved
+// last longest ago) until its caches fit the limit; keep (the cache just
+// saved) stays. It returns the evicted caches.
+func (c *cacheStore) evict(repo string, keep *cacheMeta) ([]*cacheMeta, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	type entry struct {
+		dir  string
+		meta *cacheMeta
+		used time.Time
+	}
+	dirs, _ := filepath.Glob(filepath.Join(c.dir, hashName(strings.ToLower(repo)), "*", "*"))
+	var all []entry
+	var total int64
+	keepDir := c.entryDir(repo, keep)
+	for _, d := range dirs {
+		if strings.Contains(filepath.Base(d), ".tmp-") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d, "meta.json"))
+		if err != nil {
+			continue
+		}
+		var m cacheMeta
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			continue
+		}
+		total += m.Size
+		if d != keepDir {
+			all = append(all, entry{dir: d, meta: &m, used: fi.ModTime()})
+		}
+	}
+	sort.Slice(all, func(a, b int) bool { return all[a].used.Before(all[b].used) })
+	var out []*cacheMeta
+	var errs []error
+	for _, e := range all {
+		if total <= c.limit {
+			break
+		}
+		if err := os.RemoveAll(e.dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		total -= e.meta.Size
+		out = append(out, e.meta)
+	}
+	return out, errors.Join(errs...)
 }
 
 // prefixTar copies the entries of the tar stream r to tw with prefix

@@ -3,9 +3,12 @@ package actions
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"strconv"
 	"strings"
@@ -17,18 +20,17 @@ import (
 // checkout is actions/checkout served from the mirror: the run's own
 // commit (the cached tar of Spec.Source when fetch-depth is 1), or any
 // repository, ref and depth the configured git server has.
-func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	ev := j.Spec.Event
 	repo := cmp.Or(strings.TrimSpace(with["repository"]), ev.Repo)
 	own := strings.EqualFold(repo, ev.Repo)
 	dest := j.Guest.Layout.Workspace
 	if p := strings.TrimSpace(with["path"]); p != "" {
-		rel, err := safeRel(p)
+		d, err := checkoutDest(dest, p)
 		if err != nil {
-			//lint:ignore ST1005 actions/checkout's wording, shown in the step log
-			return runner.StepOutcome{}, fmt.Errorf("Repository path '%s' is not under '%s'", p, dest)
+			return runner.StepOutcome{}, err
 		}
-		dest = path.Join(dest, rel)
+		dest = d
 	}
 	depth := 1
 	if v := strings.TrimSpace(with["fetch-depth"]); v != "" {
@@ -40,24 +42,47 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, e
 	}
 	ref := strings.TrimSpace(with["ref"])
 	token := checkoutToken(ev, with)
+	opts := cloneOpts{depth: depth, tags: boolInput(with, "fetch-tags", false), sparse: lines(with["sparse-checkout"]),
+		cone: boolInput(with, "sparse-checkout-cone-mode", true), lfs: boolInput(with, "lfs", false)}
+	if opts.lfs {
+		if _, err := exec.LookPath("git-lfs"); err != nil {
+			//lint:ignore ST1005 shown in the step log
+			return runner.StepOutcome{}, errors.New("lfs: true needs git-lfs, which is not installed where hookci makes the working copy " +
+				"(install the git-lfs package on the hookci host); the checkout would hold LFS pointer files instead of their content")
+		}
+	}
 	sha, branch, err := r.checkoutTarget(ctx, repo, own, ref, ev, token)
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
 	sub := strings.ToLower(strings.TrimSpace(with["submodules"]))
 	outputs := map[string]string{"ref": cmp.Or(ref, ev.Ref), "commit": sha}
-	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && dest == j.Guest.Layout.Workspace && j.WorkspacePristine() {
+	plain := own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && !opts.tags && len(opts.sparse) == 0 && !opts.lfs
+	if plain && dest == j.Guest.Layout.Workspace && j.WorkspacePristine() {
 		j.Log(idx, "The workspace already holds "+repo+"@"+sha+" (put there when the job was set up)")
-		return runner.StepOutcome{Outputs: outputs}, nil
+		j.WorkspaceChanged() // from now on the checkout owns it: a later one into a sub-path keeps it
+		return runner.StepOutcome{Outputs: outputs}, r.persistCredentials(ctx, j, idx, with, token, dest)
 	}
+	if dest != j.Guest.Layout.Workspace && j.WorkspacePristine() {
+		// The commit put at the workspace root when the job was set up is
+		// hookci's shortcut, not something GitHub's runner leaves: a
+		// checkout into a sub-path finds the root empty there.
+		if _, err := shell(ctx, j, `find "$1" -mindepth 1 -delete`, j.Guest.Layout.Workspace); err != nil {
+			return runner.StepOutcome{}, fmt.Errorf("emptying the workspace %s: %w", j.Guest.Layout.Workspace, err)
+		}
+	}
+	j.WorkspaceChanged()
 	if boolInput(with, "clean", true) {
 		if _, err := shell(ctx, j, `[ ! -d "$1" ] || find "$1" -mindepth 1 -delete`, dest); err != nil {
 			return runner.StepOutcome{}, fmt.Errorf("cleaning %s: %w", dest, err)
 		}
 	}
-	if own && sha == ev.SHA && depth == 1 && (sub == "" || sub == "false") && j.Spec.Source != nil {
+	if plain && j.Spec.Source != nil {
 		j.Log(idx, "Checking out "+repo+"@"+sha+" into "+dest)
-		return runner.StepOutcome{Outputs: outputs}, putStream(ctx, j, dest, j.Spec.Source)
+		if err := putStream(ctx, j, dest, j.Spec.Source); err != nil {
+			return runner.StepOutcome{}, err
+		}
+		return runner.StepOutcome{Outputs: outputs}, r.persistCredentials(ctx, j, idx, with, token, dest)
 	}
 	if r.cfg.Git == nil {
 		return runner.StepOutcome{}, fmt.Errorf("checkout of %s@%s needs a git server, and none is configured", repo, cmp.Or(ref, sha))
@@ -68,12 +93,62 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx int, with, e
 		return runner.StepOutcome{}, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := r.workingCopy(ctx, repo, own, token, sha, branch, depth, sub, tmp); err != nil {
+	if err := r.workingCopy(ctx, repo, own, token, sha, branch, opts, sub, tmp); err != nil {
 		return runner.StepOutcome{}, fmt.Errorf("checkout %s@%s: %w", repo, sha, err)
 	}
-	return runner.StepOutcome{Outputs: outputs}, putStream(ctx, j, dest, func(ctx context.Context, w io.Writer) error {
+	if err := putStream(ctx, j, dest, func(ctx context.Context, w io.Writer) error {
 		return gitrepo.TarDir(w, tmp)
-	})
+	}); err != nil {
+		return runner.StepOutcome{}, err
+	}
+	return runner.StepOutcome{Outputs: outputs}, r.persistCredentials(ctx, j, idx, with, token, dest)
+}
+
+// persistCredentials is checkout's persist-credentials (default true): the
+// token the checkout used is left in the working copy's .git/config as
+// GitHub's http.<server>/.extraheader, so that later git commands of the job
+// authenticate; a post step removes it at the end of the job. With false,
+// or without a token (a fork), nothing is written.
+func (r *Executor) persistCredentials(ctx context.Context, j *runner.Job, idx int, with map[string]string, token, dest string) error {
+	if !boolInput(with, "persist-credentials", true) || token == "" {
+		return nil
+	}
+	key := "http." + strings.TrimSuffix(cmp.Or(j.Spec.Event.ServerURL, "https://github.com"), "/") + "/.extraheader"
+	header := "AUTHORIZATION: basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token))
+	if out, err := shell(ctx, j, `[ -d "$1/.git" ] || { echo no-git; exit 0; }; git -C "$1" config --local "$2" "$3"`, dest, key, header); err != nil {
+		return fmt.Errorf("persisting the credential in %s/.git/config: %w", dest, err)
+	} else if strings.TrimSpace(out) == "no-git" {
+		return nil // a tree without .git (no repository to configure)
+	}
+	j.Log(idx, "The token is kept in "+path.Join(dest, ".git/config")+" ("+key+") for the job's git commands; persist-credentials: false leaves none")
+	j.AddPost(runner.PostStep{Name: "Post Run actions/checkout (remove the credential)", Run: func(ctx context.Context, pidx int) (runner.StepOutcome, error) {
+		_, err := shell(ctx, j, `[ ! -d "$1/.git" ] || git -C "$1" config --local --unset-all "$2" || true`, dest, key)
+		return runner.StepOutcome{}, err
+	}})
+	return nil
+}
+
+// cloneOpts are checkout's inputs for making a working copy.
+type cloneOpts struct {
+	depth  int
+	tags   bool     // fetch-tags
+	sparse []string // sparse-checkout patterns
+	cone   bool     // sparse-checkout-cone-mode
+	lfs    bool
+}
+
+// checkoutDest is where path p (relative to the workspace, or absolute
+// inside it, as actions/checkout accepts) puts the repository.
+func checkoutDest(workspace, p string) (string, error) {
+	full := path.Clean(p)
+	if !path.IsAbs(full) {
+		full = path.Join(workspace, full)
+	}
+	if full != workspace && !strings.HasPrefix(full, strings.TrimSuffix(workspace, "/")+"/") {
+		//lint:ignore ST1005 actions/checkout's wording, shown in the step log
+		return "", fmt.Errorf("Repository path '%s' is not under '%s'", full, workspace)
+	}
+	return full, nil
 }
 
 // checkoutTarget resolves the ref input to a commit (and a branch name when
@@ -131,7 +206,7 @@ func (r *Executor) lsRemote(ctx context.Context, repo, ref string, own bool, tok
 // another repository is fetched with token only (see credential.go).
 // Submodules ("true" or "recursive") are checked out by submodules, never by
 // git following .gitmodules.
-func (r *Executor) workingCopy(ctx context.Context, repo string, own bool, token, sha, branch string, depth int, submodules, dir string) error {
+func (r *Executor) workingCopy(ctx context.Context, repo string, own bool, token, sha, branch string, o cloneOpts, submodules, dir string) error {
 	var m *gitrepo.Mirror
 	var err error
 	if own {
@@ -142,27 +217,70 @@ func (r *Executor) workingCopy(ctx context.Context, repo string, own bool, token
 	if err != nil {
 		return err
 	}
-	if err := r.cloneFromMirror(ctx, m, repo, sha, branch, depth, dir); err != nil {
+	if o.tags || o.depth == 0 {
+		// fetch-depth 0 brings every tag too, as actions/checkout does.
+		if m, err = r.cfg.Git.FetchTags(ctx, repo, token, own); err != nil {
+			return err
+		}
+		o.tags = true
+	}
+	if err := r.cloneFromMirror(ctx, m, repo, sha, branch, o, dir); err != nil {
 		return err
 	}
+	if o.lfs {
+		if err := r.lfsPull(ctx, repo, own, token, dir); err != nil {
+			return err
+		}
+	}
 	if submodules == "true" || submodules == "recursive" {
-		return r.submodules(ctx, dir, repo, token, depth, submodules == "recursive", 0)
+		return r.submodules(ctx, dir, repo, token, o.depth, submodules == "recursive", 0)
 	}
 	return nil
 }
 
+// lfsPull replaces the LFS pointer files of the working copy in dir by their
+// content, fetched from the server with token (the server's credential for
+// the run's own repository).
+func (r *Executor) lfsPull(ctx context.Context, repo string, own bool, token, dir string) error {
+	if own && token == "" {
+		return fmt.Errorf("lfs: no credential to fetch LFS objects of %s with", repo)
+	}
+	args := []string{"lfs", "pull", "origin"}
+	if token != "" {
+		header := "AUTHORIZATION: basic " + base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token))
+		args = append([]string{"-c", "http.extraheader=" + header}, args...)
+	}
+	if _, err := runGit(ctx, dir, "lfs", "install", "--local"); err != nil {
+		return err
+	}
+	_, err := runGit(ctx, dir, args...)
+	return err
+}
+
 // cloneFromMirror makes dir a working copy of sha from the mirror m.
-func (r *Executor) cloneFromMirror(ctx context.Context, m *gitrepo.Mirror, repo, sha, branch string, depth int, dir string) error {
+func (r *Executor) cloneFromMirror(ctx context.Context, m *gitrepo.Mirror, repo, sha, branch string, o cloneOpts, dir string) error {
 	fetch := []string{"-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags"}
-	if depth > 0 {
-		fetch = append(fetch, "--depth="+strconv.Itoa(depth))
+	if o.depth > 0 {
+		fetch = append(fetch, "--depth="+strconv.Itoa(o.depth))
 	}
 	fetch = append(fetch, "file://"+m.Dir, sha)
+	if o.tags {
+		fetch = append(fetch, "+refs/tags/*:refs/tags/*")
+	}
 	co := []string{"-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha}
 	if branch != "" {
 		co = []string{"checkout", "--quiet", "-B", branch, sha}
 	}
-	for _, args := range [][]string{{"init", "--quiet"}, fetch, co, {"remote", "add", "origin", r.cfg.Git.CloneURL(repo)}} {
+	steps := [][]string{{"init", "--quiet"}, fetch}
+	if len(o.sparse) > 0 {
+		set := []string{"sparse-checkout", "set"}
+		if !o.cone {
+			set = append(set, "--no-cone")
+		}
+		steps = append(steps, append(set, o.sparse...))
+	}
+	steps = append(steps, co, []string{"remote", "add", "origin", r.cfg.Git.CloneURL(repo)})
+	for _, args := range steps {
 		if _, err := runGit(ctx, dir, args...); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"os/exec"
 	"testing"
 
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
@@ -46,7 +47,7 @@ jobs:
 	res, rec := e.runSHA(src, "build", head)
 	wantConclusion(t, res, rec, "failure")
 	wantLog(t, rec, "own commits=2 branch=main sha="+head, "lib=v2 depth=1", "lib1=v1", "own files kept",
-		"Repository path '../outside' is not under")
+		"/outside' is not under '")
 	if res.FailedStep != 7 {
 		t.Errorf("failed step = %d, want 7", res.FailedStep)
 	}
@@ -75,4 +76,100 @@ jobs:
 	res, rec := e.runSHA(src, "build", head)
 	wantConclusion(t, res, rec, "success")
 	wantLog(t, rec, "already holds octo/hello@"+head, "a=original stray=gone")
+}
+
+// TestCheckoutPathInWorkspace: an absolute path inside the workspace is
+// accepted, one outside is refused with a message naming both paths, and a
+// first checkout into a sub-path leaves the workspace root as GitHub does
+// (without the copy hookci put there when the job was set up), while one
+// after a checkout at the root keeps it.
+func TestCheckoutPathInWorkspace(t *testing.T) {
+	e := newEnv(t, nil)
+	own := gittest.New(t, e.gitRoot, "octo/hello")
+	head := own.Commit("a", map[string]string{"a.txt": "a"})
+	own.Push("main")
+	e.write(map[string]string{"a.txt": "a"})
+	tests := []struct {
+		name, steps, conclusion string
+		want                    []string
+	}{
+		{"absolute inside", `
+      - uses: actions/checkout@v4
+        with:
+          path: ${{ github.workspace }}/src
+      - run: test -f src/a.txt && echo "in src"; test -e a.txt && echo "root still filled" || echo "root empty"`,
+			"success", []string{"in src", "root empty"}},
+		{"relative sub-path first", `
+      - uses: actions/checkout@v4
+        with:
+          path: src
+      - run: test -f src/a.txt && echo "in src"; test -e a.txt && echo "root still filled" || echo "root empty"`,
+			"success", []string{"in src", "root empty"}},
+		{"root then sub-path", `
+      - uses: actions/checkout@v4
+      - uses: actions/checkout@v4
+        with:
+          path: src
+      - run: test -f src/a.txt && test -f a.txt && echo "both"`,
+			"success", []string{"both"}},
+		{"absolute outside", `
+      - uses: actions/checkout@v4
+        with:
+          path: /tmp/elsewhere`,
+			"failure", []string{"Repository path '/tmp/elsewhere' is not under '/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:" + tt.steps + "\n"
+			res, rec := e.runSHA(src, "build", head)
+			wantConclusion(t, res, rec, tt.conclusion)
+			wantLog(t, rec, tt.want...)
+			if hasLine(rec, "root still filled") {
+				t.Errorf("the copy put at the workspace root at set-up is still there:\n%s", rec.all())
+			}
+		})
+	}
+}
+
+// TestCheckoutOptions: fetch-tags brings the tags, sparse-checkout limits
+// the files, persist-credentials leaves the job token as GitHub's
+// extraheader (and false leaves none), and lfs without git-lfs fails clearly.
+func TestCheckoutOptions(t *testing.T) {
+	e := newEnv(t, nil)
+	lib := gittest.New(t, e.gitRoot, "octo/lib")
+	lib.Commit("one", map[string]string{"src/a.txt": "a", "docs/d.txt": "d", "top.txt": "t"})
+	lib.Push("main")
+	lib.Push("HEAD:refs/tags/v1.0.0")
+	own := gittest.New(t, e.gitRoot, "octo/hello")
+	head := own.Commit("a", map[string]string{"a.txt": "a"})
+	own.Push("main")
+	tests := []struct {
+		name, with, check, conclusion string
+		want                          []string
+	}{
+		{"fetch-tags", "fetch-tags: true", `echo "tags=$(git -C lib tag)"`, "success", []string{"tags=v1.0.0"}},
+		{"no tags by default", "fetch-depth: 1", `echo "tags=[$(git -C lib tag)]"`, "success", []string{"tags=[]"}},
+		{"sparse-checkout", "sparse-checkout: src", `ls lib | tr '\n' ' '; echo; test -e lib/docs && echo "docs present" || echo "docs absent"`,
+			"success", []string{"src top.txt", "docs absent"}},
+		{"persist-credentials", "fetch-depth: 1", `git -C lib config --local --get-regexp 'extraheader' | sed 's/basic .*/basic <b64>/'; git -C lib config --local --get http.https://github.example/.extraheader | cut -d' ' -f3 | base64 -d; echo`,
+			"success", []string{"http.https://github.example/.extraheader AUTHORIZATION: basic <b64>", "x-access-token:***"}},
+		{"persist-credentials false", "persist-credentials: false", `echo "extraheader=[$(git -C lib config --local --get-regexp extraheader)]"`,
+			"success", []string{"extraheader=[]"}},
+	}
+	if _, err := exec.LookPath("git-lfs"); err != nil {
+		tests = append(tests, struct {
+			name, with, check, conclusion string
+			want                          []string
+		}{"lfs without git-lfs", "lfs: true", "true", "failure", []string{"lfs: true needs git-lfs, which is not installed"}})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n" +
+				"      - uses: actions/checkout@v4\n        with:\n          repository: octo/lib\n          path: lib\n          " + tt.with + "\n" +
+				"      - run: |\n          " + tt.check + "\n"
+			res, rec := e.runSHA(src, "build", head)
+			wantConclusion(t, res, rec, tt.conclusion)
+			wantLog(t, rec, tt.want...)
+		})
+	}
 }

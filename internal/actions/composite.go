@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/runner"
@@ -145,24 +146,53 @@ func (c *composite) step(ctx context.Context, i int, s *workflow.Step) error {
 			continueOnError = expr.Truthy(v) && expr.String(v) != "false"
 		}
 	}
+	sctx := ctx
+	if s.TimeoutMinutes != "" {
+		v, err := expr.EvaluateValue(s.TimeoutMinutes, xenv)
+		if err != nil {
+			c.j.Log(c.idx, fmt.Sprintf("##[error]%s:%d: timeout-minutes: %v", c.act.meta.File, s.Pos.Line, err))
+			record("failure", continueOnError, nil)
+			return nil
+		}
+		if n := expr.ParseNumber(expr.String(v)); n > 0 {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithTimeout(ctx, time.Duration(n*float64(time.Minute)))
+			defer cancel()
+		}
+	}
 	c.j.Log(c.idx, "▶ "+name)
-	out, err := c.exec(ctx, s, env, xenv)
-	if isInfra(err, ctx) {
+	out, err := c.exec(sctx, s, env, xenv)
+	if isInfra(err, sctx) {
 		return err
 	}
 	outcome := "success"
-	if err != nil {
-		c.j.Log(c.idx, "##[error]"+err.Error())
-		outcome = "failure"
-	} else if out.Failed {
-		outcome = "failure"
-	}
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		outcome = "cancelled"
 		c.status = expr.JobCancelled
+	case sctx.Err() != nil:
+		c.j.Log(c.idx, fmt.Sprintf("##[error]%s: the step has timed out after %s minutes.", name, expr.String(mustValue(s.TimeoutMinutes, xenv))))
+		outcome = "failure"
+	case err != nil:
+		c.j.Log(c.idx, "##[error]"+err.Error())
+		outcome = "failure"
+	case out.Failed:
+		outcome = "failure"
+	}
+	if outcome == "failure" && continueOnError {
+		c.j.Log(c.idx, "continue-on-error: "+name+" failed; the action goes on")
 	}
 	record(outcome, continueOnError, out.Outputs)
 	return nil
+}
+
+// mustValue evaluates raw, or returns it as a string when it does not evaluate.
+func mustValue(raw string, xenv *expr.Env) expr.Value {
+	v, err := expr.EvaluateValue(raw, xenv)
+	if err != nil {
+		return expr.StringValue(raw)
+	}
+	return v
 }
 
 // exec runs a composite step's run: or uses:.

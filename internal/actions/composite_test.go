@@ -1,6 +1,9 @@
 package actions
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 const greetAction = `name: greet
 inputs:
@@ -194,5 +197,57 @@ jobs:
 				t.Errorf("failed step = %d, want 2", res.FailedStep)
 			}
 		})
+	}
+}
+
+// TestCompositeStepTimeoutAndContinueOnError: a composite step's
+// timeout-minutes ends it (the step fails with GitHub's message), and its
+// continue-on-error keeps the action going and successful; without
+// continue-on-error the timed-out step fails the action.
+func TestCompositeStepTimeoutAndContinueOnError(t *testing.T) {
+	e := newEnv(t, nil)
+	e.write(map[string]string{"act/action.yml": `
+inputs:
+  tolerate:
+    default: 'false'
+outputs:
+  slow:
+    value: ${{ steps.slow.outcome }}/${{ steps.slow.conclusion }}
+runs:
+  using: composite
+  steps:
+    - id: slow
+      shell: bash
+      timeout-minutes: 0.02
+      continue-on-error: ${{ inputs.tolerate == 'true' }}
+      run: echo started; sleep 120; echo "slow step finished"
+    - shell: bash
+      run: echo "after the slow step"
+`})
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: ok
+        uses: ./act
+        with:
+          tolerate: 'true'
+      - run: echo "tolerated=${{ steps.ok.outputs.slow }} step=${{ steps.ok.outcome }}"
+      - id: bad
+        uses: ./act
+      - if: always()
+        run: echo "bad step=${{ steps.bad.outcome }}"
+`
+	res, rec := e.run(src, "build", runOpts{})
+	wantConclusion(t, res, rec, "failure")
+	wantLog(t, rec, "the step has timed out after 0.02 minutes", "tolerated=failure/success step=success", "bad step=failure")
+	if hasLine(rec, "slow step finished") {
+		t.Errorf("the timed-out step ran to its end:\n%s", rec.all())
+	}
+	if n := strings.Count(rec.all(), "\nafter the slow step\n"); n != 1 {
+		t.Errorf("the step after the slow one ran %d times, want once (only when tolerated):\n%s", n, rec.all())
 	}
 }

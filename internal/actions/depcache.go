@@ -20,9 +20,9 @@ type depCache struct {
 	what      string // for messages: go.sum, package-lock.json…
 }
 
-// goDepCache is setup-go's cache.
-func goDepCache(version string, with map[string]string) *depCache {
-	if !boolInput(with, "cache", true) {
+// goDepCache is setup-go's cache; def is the cache input's default.
+func goDepCache(version string, with map[string]string, def bool) *depCache {
+	if !boolInput(with, "cache", def) {
 		return nil
 	}
 	return &depCache{keyPrefix: fmt.Sprintf("setup-go-Linux-%s-go-%s-", toolArch(with["architecture"]), version),

@@ -50,7 +50,11 @@ func (r *recorder) all() string {
 	return b.String()
 }
 
-func startHost(t *testing.T, toolCache string) *runner.Guest {
+func startHost(t *testing.T, toolCache string) *runner.Guest { return startHostNet(t, toolCache, true) }
+
+// startHostNet starts a host sandbox whose job is told it has network
+// egress or not (the host backend itself always has it).
+func startHostNet(t *testing.T, toolCache string, network bool) *runner.Guest {
 	t.Helper()
 	b, err := host.New(host.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
 	if err != nil {
@@ -61,7 +65,7 @@ func startHost(t *testing.T, toolCache string) *runner.Guest {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inst.Close() })
-	return &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend, WorkspaceReady: inst.WorkspaceReady}
+	return &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend, WorkspaceReady: inst.WorkspaceReady, Network: network}
 }
 
 // env is a test environment: a git server root, an action runner and a
@@ -79,7 +83,8 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, gitRoot: t.TempDir(), src: t.TempDir()}
 	e.git = gitrepo.New(t.TempDir(), "file://"+e.gitRoot, nil)
-	e.cfg = Config{Git: e.git, DataDir: t.TempDir()}
+	// Nothing listens on port 1: no test downloads from the real indexes.
+	e.cfg = Config{Git: e.git, DataDir: t.TempDir(), Dist: DistURLs{Go: "http://127.0.0.1:1/go/", Node: "http://127.0.0.1:1/node/"}}
 	if mod != nil {
 		mod(&e.cfg)
 	}
@@ -113,6 +118,7 @@ type runOpts struct {
 	payload   string
 	toolCache string
 	secrets   map[string]string
+	noNetwork bool // the job is told it has no egress
 }
 
 // run runs job of the workflow src with the env's action runner.
@@ -133,7 +139,7 @@ func (e *env) run(src, job string, o runOpts) (*runner.Result, *recorder) {
 		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
 	}
 	rec := newRecorder()
-	res, err := runner.Run(context.Background(), startHost(e.t, o.toolCache), spec, rec)
+	res, err := runner.Run(context.Background(), startHostNet(e.t, o.toolCache, !o.noNetwork), spec, rec)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -26,7 +26,12 @@ func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *act
 	for k, v := range inputs {
 		env[inputEnvName(k)] = v
 	}
-	if runs.Pre != "" {
+	preState, preRan := j.PreState()
+	if runs.Pre != "" && preRan {
+		for k, v := range preState { // the pre step ran at job start
+			env["STATE_"+k] = v
+		}
+	} else if runs.Pre != "" {
 		ok, err := evalCond(j, runs.PreIf, env)
 		if err != nil {
 			return runner.StepOutcome{}, fmt.Errorf("%s: pre-if: %w", act.meta.File, err)
@@ -43,6 +48,9 @@ func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *act
 		name := "Post " + cmp.Or(act.meta.Name, act.ref.Raw)
 		j.AddPost(runner.PostStep{Name: name, If: runs.PostIf, Run: func(ctx context.Context, pidx int) (runner.StepOutcome, error) {
 			e := maps.Clone(postEnv)
+			for k, v := range preState {
+				e["STATE_"+k] = v
+			}
 			for k, v := range j.State(idx) {
 				e["STATE_"+k] = v
 			}
@@ -70,4 +78,53 @@ func evalCond(j *runner.Job, cond string, env map[string]string) (bool, error) {
 func isInfra(err error, ctx context.Context) bool {
 	var infra *agent.InfraError
 	return errors.As(err, &infra) && ctx.Err() == nil
+}
+
+// PreSteps is the runner.PreStepper of the Executor: the pre entry point of
+// every remote JavaScript action the job's steps use, to run at job start
+// as its own step ("Pre <step>", with pre-if, default always()). Local
+// actions are not there before the checkout, so their pre runs with their
+// main, as before; an action that cannot be loaded now is left to its step,
+// which reports why.
+func (r *Executor) PreSteps(ctx context.Context, j *runner.Job) []runner.PreStep {
+	var out []runner.PreStep
+	for i, s := range j.Spec.Job.Steps {
+		if s.Uses == "" {
+			continue
+		}
+		ref, err := ParseRef(s.Uses)
+		if err != nil || ref.Kind != RefRemote || builtin(ref) != nil {
+			continue
+		}
+		act, err := r.load(ctx, j, ref)
+		if err != nil || !isNode(act.meta.Runs.Using) || act.meta.Runs.Pre == "" {
+			continue
+		}
+		step := s
+		name := "Pre " + cmp.Or(step.Name, "Run "+step.Uses)
+		out = append(out, runner.PreStep{Step: i + 1, PostStep: runner.PostStep{Name: name, If: act.meta.Runs.PreIf,
+			Run: func(ctx context.Context, idx int) (runner.StepOutcome, error) {
+				xenv := j.ExprEnv(nil)
+				env := j.JobEnv()
+				for _, kv := range step.Env.Vars {
+					if v, err := expr.Interpolate(kv.Value, xenv); err == nil {
+						env[kv.Name] = v
+					}
+				}
+				with := map[string]string{}
+				for _, kv := range step.With {
+					v, err := expr.Interpolate(kv.Value, j.ExprEnv(env))
+					if err != nil {
+						return runner.StepOutcome{}, fmt.Errorf("with.%s: %w", kv.Name, err)
+					}
+					with[kv.Name] = v
+				}
+				e := actionEnv(env, act)
+				for k, v := range r.inputs(j, idx, act, with, env) {
+					e[inputEnvName(k)] = v
+				}
+				return r.node(ctx, j, idx, act, act.meta.Runs.Pre, e)
+			}}})
+	}
+	return out
 }

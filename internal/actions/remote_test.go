@@ -213,3 +213,68 @@ func TestParseRef(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteNodeActionPreAtJobStart: a remote JavaScript action's pre runs
+// as its own step at job start (before the first step, with the step's
+// inputs), its state reaches main and post; pre-if false skips it, and a
+// post-if false skips the post.
+func TestRemoteNodeActionPreAtJobStart(t *testing.T) {
+	needNode(t)
+	e := newEnv(t, nil)
+	repo := gittest.New(t, e.gitRoot, "acme/hello-js")
+	repo.Commit("js", map[string]string{"action.yml": nodeAction("node20"), "pre.js": nodeIndex, "main.js": nodeIndex, "post.js": nodeIndex})
+	repo.Push("HEAD:refs/tags/v2")
+	skip := strings.NewReplacer("  post-if: always()", "  pre-if: env.NO_PRE != 'yes'\n  post-if: env.NO_POST != 'yes'").Replace(nodeAction("node20"))
+	repo.Commit("conditions", map[string]string{"action.yml": skip})
+	repo.Push("HEAD:refs/tags/v3")
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "first step"
+      - name: greet
+        uses: acme/hello-js@v2
+        with:
+          who to greet: Early
+`
+	res, rec := e.run(src, "build", runOpts{})
+	wantConclusion(t, res, rec, "success")
+	if got := rec.names[1]; got != "Pre greet" {
+		t.Errorf("step 1 = %q, want the pre step \"Pre greet\" before the job's steps; log:\n%s", got, rec.all())
+	}
+	if got := rec.log(1); !contains(got, "pre: hello Early") {
+		t.Errorf("pre step log %q lacks the pre's output", got)
+	}
+	if got := rec.names[2]; got != "Run echo \"first step\"" {
+		t.Errorf("step 2 = %q, want the first step after the pre", got)
+	}
+	if n := strings.Count(rec.all(), "pre: hello Early"); n != 1 {
+		t.Errorf("pre ran %d times, want once:\n%s", n, rec.all())
+	}
+	wantLog(t, rec, "main: hello Early", "post sees pre-Early main-Early")
+
+	src = `
+on: push
+env:
+  NO_PRE: 'yes'
+  NO_POST: 'yes'
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/hello-js@v3
+        with:
+          who to greet: Cond
+`
+	res, rec = e.run(src, "build", runOpts{})
+	wantConclusion(t, res, rec, "success")
+	if r := rec.res[1]; r.Conclusion != "skipped" || contains(rec.all(), "pre: hello Cond") {
+		t.Errorf("pre-if false: pre step %+v ran; log:\n%s", r, rec.all())
+	}
+	if contains(rec.all(), "post sees") {
+		t.Errorf("post-if false: the post ran:\n%s", rec.all())
+	}
+	wantLog(t, rec, "main: hello Cond")
+}

@@ -60,33 +60,87 @@ func toolArch(want string) string {
 type found struct {
 	version string
 	dir     string
+	why     string // how an alias (stable, oldstable) was resolved, for the log
+}
+
+// toolVersions lists the versions of t in the tool cache that have arch,
+// and the directory name the cache uses for t.
+func (r *Executor) toolVersions(t *tool, arch string) (name string, avail []string) {
+	name = t.dir
+	if r.cfg.ToolCache == "" {
+		return name, nil
+	}
+	ents, _ := os.ReadDir(r.cfg.ToolCache)
+	for _, e := range ents {
+		if strings.EqualFold(e.Name(), t.dir) {
+			name = e.Name()
+		}
+	}
+	vers, _ := os.ReadDir(filepath.Join(r.cfg.ToolCache, name))
+	for _, v := range vers {
+		if fi, err := os.Stat(filepath.Join(r.cfg.ToolCache, name, v.Name(), arch)); err == nil && fi.IsDir() {
+			avail = append(avail, v.Name())
+		}
+	}
+	return name, avail
+}
+
+// resolveAlias turns setup-go's stable and oldstable into a version spec
+// over the versions known (avail): stable is the newest release, oldstable
+// the newest release of the minor line before it. Other specs are returned
+// as they are, with why "".
+func resolveAlias(spec string, avail []string, where string) (string, string) {
+	alias := strings.ToLower(strings.TrimSpace(spec))
+	if alias != "stable" && alias != "oldstable" {
+		return spec, ""
+	}
+	newest := bestVersion("*", avail)
+	if newest == "" {
+		return spec, ""
+	}
+	if alias == "stable" {
+		return newest, fmt.Sprintf("'stable' resolved to %s: the newest release %s", newest, where)
+	}
+	v, _ := parseVersion(newest)
+	prev := fmt.Sprintf("%d.%d", v.nums[0], v.nums[1]-1)
+	if v.nums[1] == 0 {
+		prev = fmt.Sprintf("<%d", v.nums[0])
+	}
+	old := bestVersion(prev, avail)
+	if old == "" {
+		return prev, ""
+	}
+	return old, fmt.Sprintf("'oldstable' resolved to %s: the newest release of the minor line before %s, the newest release %s", old, newest, where)
 }
 
 // find picks the best version for spec: from the tool cache, else the
 // sandbox's own installation.
-func (r *Executor) find(ctx context.Context, j *runner.Job, t *tool, spec, arch string) (found, error) {
+func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, spec, arch string) (found, error) {
+	canDownload := t != pythonTool && r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" && j.Guest.Network
+	if canDownload && isAlias(spec) {
+		// A moving version is resolved against the index, as the real
+		// action does; the tool cache serves it when it has that version.
+		f, err := r.download(ctx, j, idx, t, spec, arch)
+		if err == nil {
+			return f, nil
+		}
+		j.Log(idx, fmt.Sprintf("##[warning]resolving '%s' from %s failed (%v): resolving it against the tool cache instead", spec, r.indexURL(t), err))
+	}
 	var avail []string
 	if r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" {
-		name := t.dir
-		ents, _ := os.ReadDir(r.cfg.ToolCache)
-		for _, e := range ents {
-			if strings.EqualFold(e.Name(), t.dir) {
-				name = e.Name()
-			}
-		}
-		vers, _ := os.ReadDir(filepath.Join(r.cfg.ToolCache, name))
-		for _, v := range vers {
-			if fi, err := os.Stat(filepath.Join(r.cfg.ToolCache, name, v.Name(), arch)); err == nil && fi.IsDir() {
-				avail = append(avail, v.Name())
-			}
-		}
-		if best := bestVersion(spec, avail); best != "" {
-			return found{version: best, dir: path.Join(j.Guest.Layout.ToolCache, name, best, arch)}, nil
+		var name string
+		name, avail = r.toolVersions(t, arch)
+		want, why := resolveAlias(spec, avail, "in the tool cache "+filepath.Join(r.cfg.ToolCache, name)+
+			" (hookci resolves aliases against the tool cache, not go.dev)")
+		if best := bestVersion(want, avail); best != "" {
+			return found{version: best, dir: path.Join(j.Guest.Layout.ToolCache, name, best, arch), why: why}, nil
 		}
 	}
 	if out, err := shell(ctx, j, t.probe); err == nil {
-		if v := strings.TrimSpace(out); v != "" && bestVersion(spec, []string{v}) != "" {
-			return found{version: strings.TrimPrefix(strings.TrimPrefix(v, "go"), "v")}, nil
+		v := strings.TrimSpace(out)
+		want, why := resolveAlias(spec, []string{v}, "installed in the sandbox (the only one hookci can see)")
+		if v != "" && bestVersion(want, []string{v}) != "" {
+			return found{version: strings.TrimPrefix(strings.TrimPrefix(v, "go"), "v"), why: why}, nil
 		}
 	}
 	sort.Strings(avail)
@@ -94,8 +148,24 @@ func (r *Executor) find(ctx context.Context, j *runner.Job, t *tool, spec, arch 
 	if r.cfg.ToolCache != "" {
 		where = fmt.Sprintf("the tool cache %s has %s", filepath.Join(r.cfg.ToolCache, t.dir), orNone(avail, arch))
 	}
-	return found{}, fmt.Errorf("%s: unable to find %s version '%s' for %s: %s, and the sandbox has no matching %s installed; hookci downloads nothing (the sandbox has no network)",
-		t.action, t.label, spec, arch, where, t.label)
+	provide := fmt.Sprintf("add it to the tool cache as %s/<version>/%s (GitHub's hostedtoolcache layout)",
+		filepath.Join(cmp.Or(r.cfg.ToolCache, "<tool cache>"), t.dir), arch)
+	switch {
+	case t == pythonTool:
+		provide += "; hookci downloads Go and Node, not Python"
+	case r.cfg.ToolCache == "" || j.Guest.Layout.ToolCache == "":
+		provide += "; with a tool cache configured, hookci downloads a missing version when the job has egress"
+	case !j.Guest.Network:
+		provide += fmt.Sprintf(", or grant the job network egress so that hookci downloads it from %s", r.indexURL(t))
+	default:
+		f, err := r.download(ctx, j, idx, t, spec, arch)
+		if err == nil {
+			return f, nil
+		}
+		provide += " (the download failed: " + err.Error() + ")"
+	}
+	return found{}, fmt.Errorf("%s: unable to find %s version '%s' for %s: %s, and the sandbox has no matching %s installed; %s",
+		t.action, t.label, spec, arch, where, t.label, provide)
 }
 
 func orNone(vs []string, arch string) string {
@@ -108,9 +178,12 @@ func orNone(vs []string, arch string) string {
 // setup runs a setup-* action once its version spec is known.
 func (r *Executor) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spec string, with map[string]string,
 	paths func(dir string) []string, env func(dir string) map[string]string) (runner.StepOutcome, found, error) {
-	f, err := r.find(ctx, j, t, spec, toolArch(with["architecture"]))
+	f, err := r.find(ctx, j, idx, t, spec, toolArch(with["architecture"]))
 	if err != nil {
 		return runner.StepOutcome{}, f, err
+	}
+	if f.why != "" {
+		j.Log(idx, f.why)
 	}
 	out := runner.StepOutcome{Outputs: map[string]string{t.outName: t.outFmt(f.version), "cache-hit": "false"}}
 	if f.dir == "" {
@@ -127,27 +200,102 @@ func (r *Executor) setup(ctx context.Context, j *runner.Job, idx int, t *tool, s
 	return out, f, nil
 }
 
-func (r *Executor) setupGo(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+// setupGo is actions/setup-go. Per major, as the real action: v6 and later
+// export GOTOOLCHAIN=local (earlier majors leave it unset, so go may switch
+// toolchains as go.mod asks, which needs the network); v3 and later put
+// $(go env GOPATH)/bin on PATH; the cache input exists from v3 (default
+// false) and defaults to true from v4. GOPATH, GOMODCACHE and GOCACHE are
+// left to go's defaults, as the real action leaves them.
+func (r *Executor) setupGo(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "go-version", "go-version-file", parseGoVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
 	out, f, err := r.setup(ctx, j, idx, goTool, spec, with,
 		func(dir string) []string { return []string{path.Join(dir, "bin")} },
-		func(dir string) map[string]string { return map[string]string{"GOROOT": dir, "GOTOOLCHAIN": "local"} })
+		func(dir string) map[string]string {
+			e := map[string]string{"GOROOT": dir}
+			if major >= 6 {
+				e["GOTOOLCHAIN"] = "local"
+			}
+			return e
+		})
 	if err != nil {
 		return out, err
 	}
-	return out, goDepCache(f.version, with).run(ctx, r, j, idx, &out)
+	if major >= 3 {
+		if bin := goPathBin(ctx, j); bin != "" {
+			j.AddPath(bin)
+		}
+	}
+	if major < 6 {
+		r.warnToolchainSwitch(ctx, j, idx, major, f.version)
+	}
+	if major < 3 {
+		if strings.TrimSpace(with["cache"]) != "" {
+			j.Log(idx, fmt.Sprintf("##[warning]Unexpected input 'cache': setup-go@v%d has no cache input (it came in v3); nothing is cached", major))
+		}
+		return out, nil
+	}
+	dc := goDepCache(f.version, with, major >= 4)
+	if dc != nil {
+		// The real action caches what go env says (GOMODCACHE, GOCACHE).
+		if o, err := shell(ctx, j, `go env GOMODCACHE GOCACHE 2>/dev/null`); err == nil {
+			if ps := lines(o); len(ps) == 2 && path.IsAbs(ps[0]) && path.IsAbs(ps[1]) {
+				dc.paths = ps
+			}
+		}
+	}
+	return out, dc.run(ctx, r, j, idx, &out)
 }
 
-func (r *Executor) setupNode(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+// goPathBin is $(go env GOPATH)/bin of the first GOPATH entry, or "".
+func goPathBin(ctx context.Context, j *runner.Job) string {
+	o, err := shell(ctx, j, `go env GOPATH 2>/dev/null`)
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(o), ":")
+	if !path.IsAbs(first) || strings.ContainsAny(first, "\n ") {
+		return ""
+	}
+	return path.Join(first, "bin")
+}
+
+// warnToolchainSwitch says, before the build does, that go.mod asks for a
+// newer Go than the one set up: with GOTOOLCHAIN unset (setup-go before v6)
+// go switches to that toolchain by downloading it, which a job without
+// egress cannot do.
+func (r *Executor) warnToolchainSwitch(ctx context.Context, j *runner.Job, idx, major int, have string) {
+	data, err := j.Guest.Client.ReadFile(ctx, path.Join(j.Guest.Layout.Workspace, "go.mod"))
+	if err != nil {
+		return
+	}
+	want := parseGoVersionFile("go.mod", data)
+	wv, ok1 := parseVersion(want)
+	hv, ok2 := parseVersion(have)
+	if !ok1 || !ok2 || wv.cmp(hv) <= 0 {
+		return
+	}
+	msg := fmt.Sprintf("go.mod asks for go %s, newer than the Go %s set up; setup-go@v%d leaves GOTOOLCHAIN unset (auto), so go will switch to go%s by downloading it",
+		want, have, major, want)
+	if j.Guest.Network {
+		j.Log(idx, msg+", as on GitHub")
+		return
+	}
+	j.Log(idx, "##[warning]"+msg+", and this job has no network egress: that download will fail. "+
+		"Put Go "+want+" in the tool cache and ask for it, or grant the job egress")
+}
+
+func (r *Executor) setupNode(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "node-version", "node-version-file", parseNodeVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
-	dc, err := nodeDepCache(with)
-	if err != nil {
+	var dc *depCache
+	if major < 2 {
+		warnNoCacheInput(j, idx, "setup-node", major, with)
+	} else if dc, err = nodeDepCache(with); err != nil {
 		return runner.StepOutcome{}, err
 	}
 	out, _, err := r.setup(ctx, j, idx, nodeTool, spec, with,
@@ -159,7 +307,7 @@ func (r *Executor) setupNode(ctx context.Context, j *runner.Job, idx int, with, 
 	return out, dc.run(ctx, r, j, idx, &out)
 }
 
-func (r *Executor) setupPython(ctx context.Context, j *runner.Job, idx int, with, env map[string]string) (runner.StepOutcome, error) {
+func (r *Executor) setupPython(ctx context.Context, j *runner.Job, idx, major int, with, env map[string]string) (runner.StepOutcome, error) {
 	spec, err := r.versionSpec(ctx, j, with, "python-version", "python-version-file", parsePlainVersionFile)
 	if err != nil {
 		return runner.StepOutcome{}, err
@@ -177,11 +325,23 @@ func (r *Executor) setupPython(ctx context.Context, j *runner.Job, idx int, with
 	if f.dir != "" {
 		out.Outputs["python-path"] = path.Join(f.dir, "bin", "python")
 	}
+	if major < 2 {
+		warnNoCacheInput(j, idx, "setup-python", major, with)
+		return out, nil
+	}
 	dc, err := pythonDepCache(f.version, with)
 	if err != nil {
 		return out, err
 	}
 	return out, dc.run(ctx, r, j, idx, &out)
+}
+
+// warnNoCacheInput warns, as the runner does, about a cache input given to a
+// major that has none (setup-node and setup-python v1).
+func warnNoCacheInput(j *runner.Job, idx int, action string, major int, with map[string]string) {
+	if strings.TrimSpace(with["cache"]) != "" {
+		j.Log(idx, fmt.Sprintf("##[warning]Unexpected input 'cache': %s@v%d has no cache input (it came in v2); nothing is cached", action, major))
+	}
 }
 
 // versionSpec reads the version input, or the version file input (read

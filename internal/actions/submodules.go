@@ -93,7 +93,7 @@ func (r *Executor) submodule(ctx context.Context, dir, repo, token, name, p, raw
 	if err != nil {
 		return err
 	}
-	if err := r.cloneFromMirror(ctx, m, subRepo, sha, "", depth, target); err != nil {
+	if err := r.cloneFromMirror(ctx, m, subRepo, sha, "", cloneOpts{depth: depth}, target); err != nil {
 		return err
 	}
 	if recursive {

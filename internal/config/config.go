@@ -100,6 +100,15 @@ type Config struct {
 	// ToolCache is a host directory of tools (go, node, python by version)
 	// that setup-* actions use; shown read-only to sandboxes.
 	ToolCache string `toml:"tool_cache" env:"HOOKCI_TOOL_CACHE"`
+	// ToolDist are the distribution indexes setup-go/node/python download
+	// a version from when the tool cache lacks it and the job has egress
+	// (empty: the official ones; see actions.DistURLs).
+	GoDistURL         string `toml:"go_dist_url" env:"HOOKCI_GO_DIST_URL"`
+	NodeDistURL       string `toml:"node_dist_url" env:"HOOKCI_NODE_DIST_URL"`
+	PythonManifestURL string `toml:"python_manifest_url" env:"HOOKCI_PYTHON_MANIFEST_URL"`
+	// CacheRepoGiB caps the actions/cache entries of one repository, as
+	// GitHub's 10 GB rule: past it the least recently used entries go.
+	CacheRepoGiB int `toml:"cache_repo_gib" env:"HOOKCI_CACHE_REPO_GIB"`
 	// APIToken guards the dashboard and API when Listen is not loopback.
 	APIToken string `toml:"api_token" env:"HOOKCI_API_TOKEN" secret:"true"`
 	// GitHubOAuthClientID and GitHubOAuthClientSecret turn on "Sign in with
@@ -201,6 +210,7 @@ func Default() Config {
 		ReplayWindow:           Duration(time.Hour),
 		PlanRetryBudget:        Duration(6 * time.Hour),
 		PlanRetryMin:           Duration(5 * time.Second),
+		CacheRepoGiB:           10,
 		PlanRetryMax:           Duration(10 * time.Minute),
 		Lease:                  Duration(30 * time.Second),
 	}
@@ -423,6 +433,9 @@ func (c Config) ValidateServe() error {
 	if c.IntakeConcurrency < 1 || c.IntakeLargeConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("intake_concurrency and intake_large_concurrency must be at least 1, got %d and %d",
 			c.IntakeConcurrency, c.IntakeLargeConcurrency))
+	}
+	if c.CacheRepoGiB < 0 {
+		errs = append(errs, fmt.Errorf("cache_repo_gib must not be negative (0: the default, 10), got %d", c.CacheRepoGiB))
 	}
 	if c.PlanRetryMin <= 0 || c.PlanRetryMax < c.PlanRetryMin || c.PlanRetryBudget <= 0 {
 		errs = append(errs, fmt.Errorf("plan_retry_min (%s), plan_retry_max (%s), plan_retry_budget (%s): want 0 < min <= max and a budget",

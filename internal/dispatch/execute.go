@@ -215,7 +215,7 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 			var res *runner.Result
 			t1 := time.Now()
 			res, err = runner.Run(ctx, &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend,
-				WorkspaceReady: inst.WorkspaceReady}, spec, sink)
+				WorkspaceReady: inst.WorkspaceReady, Network: choice.Network || inst.Backend == "host"}, spec, sink)
 			log.Debug("job ran", "took", time.Since(t1))
 			if cerr := inst.Close(); cerr != nil {
 				log.Warn("closing sandbox", "err", cerr)
@@ -354,7 +354,10 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 			job.Message = infraErr.Error()
 		}
 	}
-	if errors.Is(context.Cause(jctx), errCancelled) && job.Conclusion != store.ConclusionSuccess {
+	if errors.Is(context.Cause(jctx), errCancelled) && job.Conclusion != store.ConclusionSuccess &&
+		(res == nil || res.Conclusion != store.ConclusionFailure) {
+		// A leg that failed by itself keeps its failure when fail-fast
+		// (started by a sibling) cancels it afterwards.
 		job.Conclusion = store.ConclusionCancelled
 	}
 	if job.StartedAt.IsZero() {

@@ -88,7 +88,7 @@ func (d *Dispatcher) planEvents(ctx context.Context, id string, evs []*event, lo
 		}
 		for _, p := range ps {
 			// An invalid workflow file is reported once, by the delivery's own event.
-			if i == 0 || p.err == nil {
+			if i == 0 || p.err == nil && p.skip == "" {
 				plans = append(plans, p)
 			}
 		}
@@ -101,12 +101,25 @@ func (d *Dispatcher) planEvents(ctx context.Context, id string, evs []*event, lo
 // one transaction.
 func (d *Dispatcher) createRuns(ctx context.Context, id string, plans []planned, nfiles int) error {
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+		var notes []string
+		runs := 0
 		for _, p := range plans {
+			if p.skip != "" {
+				notes = append(notes, p.file+": "+p.skip)
+				continue
+			}
 			if err := d.createRun(ctx, q, id, p); err != nil {
 				return err
 			}
+			runs++
 		}
-		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", len(plans), nfiles)
+		msg := fmt.Sprintf("%d run(s) of %d workflow file(s)", runs, nfiles)
+		if runs == 0 && len(notes) > 0 {
+			msg += "; not triggered: " + strings.Join(notes, "; ")
+		}
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
 		return q.SetDeliveryStatus(ctx, id, store.DeliveryPlanned, msg)
 	})
 }
@@ -149,6 +162,7 @@ type planned struct {
 	file string
 	wf   *workflow.Workflow
 	err  error
+	skip string // not triggered: why (no run is created)
 }
 
 // planEvent fetches an event's commit and returns the workflows there that
@@ -193,18 +207,21 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		}()
 	}
 	sort.Strings(files)
-	changed := d.changedFiles(ctx, mirror, ev)
+	changed, diffErr := d.changedFiles(ctx, mirror, ev)
 	var plans []planned
+	candidates, excluded := 0, 0
 	for _, f := range files {
 		if !strings.HasSuffix(f, ".yml") && !strings.HasSuffix(f, ".yaml") {
 			continue
 		}
 		if !d.workflowSelected(f) {
+			excluded++
 			continue
 		}
 		if ev.Workflow != "" && f != ev.Workflow {
 			continue // a schedule or a dispatch names its one workflow
 		}
+		candidates++
 		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -214,6 +231,11 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 			continue
 		}
 		ok, why, err := wf.Match(matchEvent(ev, changed))
+		if err != nil && *diffErr != nil {
+			// Reading the history failed: an I/O failure that planning
+			// retries, not a defect of the workflow file.
+			return nil, 0, fmt.Errorf("listing the files changed for the path filters of %s: %w", f, *diffErr)
+		}
 		if err != nil {
 			plans = append(plans, planned{ev: ev, file: f, err: err})
 			continue
@@ -223,11 +245,16 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 				continue // most workflows: not worth a line per pull request
 			}
 			log.Info("workflow not triggered", "workflow", f, "event", ev.Name, "why", why)
+			plans = append(plans, planned{ev: ev, file: f, skip: why})
 			continue
 		}
 		plans = append(plans, planned{ev: ev, file: f, wf: wf})
 	}
-	return plans, len(files), nil
+	if excluded > 0 && candidates == 0 {
+		plans = append(plans, planned{ev: ev, file: workflowsDir,
+			skip: fmt.Sprintf("%d workflow file(s) left out by the workflow selection (--workflow %s)", excluded, strings.Join(d.cfg.OnlyWorkflows, ", "))})
+	}
+	return plans, candidates, nil
 }
 
 // startRun names a created run, applies its concurrency group, creates its
@@ -323,7 +350,26 @@ func invalidWorkflowMessage(err error) string {
 
 // changedFiles returns the lazy diff for path filters: push before..after
 // (a new branch: the pushed commits' files), pull request merge-base..head.
-func (d *Dispatcher) changedFiles(ctx context.Context, m *gitrepo.Mirror, ev *event) func() ([]string, error) {
+// A diff the mirror's history cannot give (a shallow clone) is unknown and
+// lets the filters pass; any other failure is kept in *ioErr, so that the
+// caller retries planning instead of calling the workflow invalid.
+func (d *Dispatcher) changedFiles(ctx context.Context, m *gitrepo.Mirror, ev *event) (func() ([]string, error), *error) {
+	ioErr := new(error)
+	diff := d.diff(ctx, m, ev)
+	return func() ([]string, error) {
+		files, err := diff()
+		switch {
+		case errors.Is(err, gitrepo.ErrUnknownDiff):
+			return nil, fmt.Errorf("%w: %w", workflow.ErrChangedFilesUnknown, err)
+		case err != nil:
+			*ioErr = err
+		}
+		return files, err
+	}, ioErr
+}
+
+// diff is the diff of changedFiles, errors as they come.
+func (d *Dispatcher) diff(ctx context.Context, m *gitrepo.Mirror, ev *event) func() ([]string, error) {
 	return func() ([]string, error) {
 		switch {
 		case ev.Name == "push" && ev.Before != "" && !isZeroSHA(ev.Before):

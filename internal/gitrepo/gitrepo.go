@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -112,6 +113,36 @@ func (c *Cache) FetchAs(ctx context.Context, repo, token string, shas ...string)
 		return nil, err
 	}
 	return c.fetch(ctx, repo, shas, func() ([]string, error) { return c.tokenEnv(repo, token), nil })
+}
+
+// FetchTags brings the server's tags into the mirror of repo (checkout's
+// fetch-tags): with the server's credential when own, else presenting token
+// only, after asking the server whether token may read repo.
+func (c *Cache) FetchTags(ctx context.Context, repo, token string, own bool) (*Mirror, error) {
+	var env []string
+	if own {
+		e, err := c.authEnv(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		env = e
+	} else {
+		if err := c.CheckAccess(ctx, repo, token); err != nil {
+			return nil, err
+		}
+		env = c.tokenEnv(repo, token)
+	}
+	m := &Mirror{Repo: repo, Dir: filepath.Join(c.dir, filepath.FromSlash(repo)+".git"), cache: c}
+	l := c.lock(repo)
+	l.Lock()
+	defer l.Unlock()
+	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
+		return nil, fmt.Errorf("gitrepo: no mirror of %s to fetch tags into", repo)
+	}
+	if _, err := git(ctx, m.Dir, env, "fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo), "+refs/tags/*:refs/tags/*"); err != nil {
+		return nil, fmt.Errorf("gitrepo: fetch tags of %s: %w", repo, err)
+	}
+	return m, nil
 }
 
 // CheckAccess asks the server whether token ("" for none) may read repo.
@@ -334,8 +365,19 @@ func (m *Mirror) ListFiles(ctx context.Context, sha, dir string) ([]string, erro
 	return names, nil
 }
 
-// ChangedFiles lists the files that differ between base and head.
+// ErrUnknownDiff is returned (wrapped) when the mirror lacks the history a
+// diff needs: the other side of a shallow clone's boundary, a commit that was
+// never fetched. It is not an I/O failure: the diff is simply unknown.
+var ErrUnknownDiff = errors.New("the history needed for the diff is not in the mirror (a shallow clone?)")
+
+// ChangedFiles lists the files that differ between base and head; a side
+// the mirror does not hold is ErrUnknownDiff.
 func (m *Mirror) ChangedFiles(ctx context.Context, base, head string) ([]string, error) {
+	for _, c := range []string{base, head} {
+		if !m.has(ctx, c) {
+			return nil, fmt.Errorf("gitrepo: diff %.12s..%.12s: %w", base, head, ErrUnknownDiff)
+		}
+	}
 	out, err := git(ctx, m.Dir, nil, "diff", "--name-only", "-z", "--no-renames", base, head)
 	if err != nil {
 		return nil, err
@@ -346,6 +388,19 @@ func (m *Mirror) ChangedFiles(ctx context.Context, base, head string) ([]string,
 // CommitFiles lists the files commit sha changed relative to its first parent
 // (all its files for a root commit).
 func (m *Mirror) CommitFiles(ctx context.Context, sha string) ([]string, error) {
+	raw, err := git(ctx, m.Dir, nil, "cat-file", "commit", sha)
+	if err != nil {
+		return nil, err
+	}
+	header, _, _ := bytes.Cut(raw, []byte("\n\n"))
+	for _, l := range strings.Split(string(header), "\n") {
+		if p, ok := strings.CutPrefix(l, "parent "); ok {
+			if !m.has(ctx, p) {
+				return nil, fmt.Errorf("gitrepo: files of %.12s: parent %.12s: %w", sha, p, ErrUnknownDiff)
+			}
+			break
+		}
+	}
 	out, err := git(ctx, m.Dir, nil, "diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "-z", "--no-renames", sha)
 	if err != nil {
 		return nil, err
@@ -357,6 +412,9 @@ func (m *Mirror) CommitFiles(ctx context.Context, sha string) ([]string, error) 
 func (m *Mirror) MergeBase(ctx context.Context, a, b string) (string, error) {
 	out, err := git(ctx, m.Dir, nil, "merge-base", a, b)
 	if err != nil {
+		if !m.has(ctx, a) || !m.has(ctx, b) || ctx.Err() == nil && isExit1(err) {
+			return "", fmt.Errorf("gitrepo: merge base of %.12s and %.12s: %w", a, b, ErrUnknownDiff)
+		}
 		return "", err
 	}
 	return strings.TrimSpace(string(out)), nil
@@ -382,6 +440,13 @@ func (m *Mirror) Checkout(ctx context.Context, sha, dir, cloneURL string) error 
 		}
 	}
 	return nil
+}
+
+// isExit1 reports whether err is git exiting with status 1 (merge-base: no
+// common ancestor in the history held).
+func isExit1(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == 1
 }
 
 func splitZ(out []byte) []string {

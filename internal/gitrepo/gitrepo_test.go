@@ -83,3 +83,42 @@ func TestFetchRefusesBadInput(t *testing.T) {
 		t.Error("Fetch of a missing commit succeeded")
 	}
 }
+
+// TestShallowHistoryDiffIsUnknown: served from a shallow clone, the mirror
+// lacks the parent of the boundary commit and older commits; the diffs that
+// need them are ErrUnknownDiff (not a failure), and the ones it can compute
+// still work.
+func TestShallowHistoryDiffIsUnknown(t *testing.T) {
+	ctx := context.Background()
+	full := t.TempDir()
+	src := gittest.New(t, full, "octo/hello")
+	c1 := src.Commit("one", map[string]string{"a.txt": "1"})
+	c2 := src.Commit("two", map[string]string{"b.txt": "2"})
+	src.Push("main")
+	shallow := t.TempDir()
+	src.Git("clone", "--quiet", "--bare", "--depth=1", "file://"+src.Bare, filepath.Join(shallow, "octo", "hello.git"))
+
+	m, err := New(t.TempDir(), "file://"+shallow, nil).Fetch(ctx, "octo/hello", c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, err := m.CommitFiles(ctx, c2); !errors.Is(err, ErrUnknownDiff) {
+		t.Errorf("CommitFiles of the shallow boundary = %v, %v; want ErrUnknownDiff", files, err)
+	}
+	if files, err := m.ChangedFiles(ctx, c1, c2); !errors.Is(err, ErrUnknownDiff) {
+		t.Errorf("ChangedFiles from a commit beyond the boundary = %v, %v; want ErrUnknownDiff", files, err)
+	}
+	if _, err := m.MergeBase(ctx, c1, c2); !errors.Is(err, ErrUnknownDiff) {
+		t.Errorf("MergeBase with a commit beyond the boundary: err = %v, want ErrUnknownDiff", err)
+	}
+	if files, err := m.ChangedFiles(ctx, c2, c2); err != nil || len(files) != 0 {
+		t.Errorf("ChangedFiles(c2, c2) = %v, %v; want none, nil", files, err)
+	}
+	fm, err := New(t.TempDir(), "file://"+full, nil).Fetch(ctx, "octo/hello", c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, err := fm.CommitFiles(ctx, c2); err != nil || !cmp.Equal(files, []string{"b.txt"}) {
+		t.Errorf("CommitFiles with full history = %v, %v; want [b.txt]", files, err)
+	}
+}

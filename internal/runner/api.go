@@ -21,6 +21,27 @@ type PostStep struct {
 	Run func(ctx context.Context, idx int) (StepOutcome, error)
 }
 
+// PreStepper is implemented by an ActionExecutor that has steps to run at
+// job start, before the job's steps, each as its own step: a JavaScript
+// action's pre, as GitHub runs it.
+type PreStepper interface {
+	PreSteps(ctx context.Context, j *Job) []PreStep
+}
+
+// PreStep is the pre step of the job's step number Step (1-based).
+type PreStep struct {
+	Step int
+	PostStep
+}
+
+// PreState returns the state saved by the pre step of the step running now,
+// and whether that step had one run at job start (its pre is then not run
+// again by the step).
+func (j *Job) PreState() (map[string]string, bool) {
+	st, ok := j.preRan[j.stepIdx]
+	return st, ok
+}
+
 // AddPost registers a post step.
 func (j *Job) AddPost(p PostStep) { j.posts = append(j.posts, p) }
 
@@ -55,6 +76,10 @@ func (j *Job) JobEnv() map[string]string { return j.jobEnv() }
 // WorkspacePristine reports whether the workspace holds exactly the run's
 // commit as the setup step put it: no process has run in the job yet.
 func (j *Job) WorkspacePristine() bool { return j.sourcePut && j.execs == 0 }
+
+// WorkspaceChanged records that an action changed the workspace without
+// running a step's process (a checkout into it): it is no longer pristine.
+func (j *Job) WorkspaceChanged() { j.sourcePut = false }
 
 // StepIndex is the index of the step running now.
 func (j *Job) StepIndex() int { return j.stepIdx }
@@ -117,6 +142,7 @@ func (j *Job) runPost(jobCtx context.Context, idx int, p PostStep) error {
 		}
 		if j.result.FailedStep < 0 {
 			j.result.FailedStep = idx
+			j.failedFirst = jobCtx.Err() == nil
 		}
 	}
 	j.sink.StepFinished(idx, res)

@@ -14,4 +14,7 @@ type Guest struct {
 	// WorkspaceReady is set when the sandbox came with the commit already
 	// at Layout.Workspace (so the runner does not put it there).
 	WorkspaceReady bool
+	// Network is set when the job can reach the network: egress was
+	// granted, or the backend (host) cannot take it away.
+	Network bool
 }

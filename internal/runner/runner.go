@@ -137,11 +137,14 @@ type Job struct {
 	fileDir   string
 	stepIdx   int
 	state     map[int]map[string]string // saved state per step index
+	preRan    map[int]map[string]string // step index → state its pre step saved at job start
 	posts     []PostStep                // registered by actions, run in reverse order
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
-	jobCancel bool
-	timeout   time.Duration // timeout-minutes (default 360), for its message
+	// failedFirst: a step failed before the job was cancelled (if it was).
+	failedFirst bool
+	jobCancel   bool
+	timeout     time.Duration // timeout-minutes (default 360), for its message
 	// ctx is the job's context once it runs (until then the caller's): work
 	// started from an expression, such as hashFiles, stops with the job.
 	ctx context.Context
@@ -219,14 +222,38 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 		if errors.As(err, &infra) {
 			return nil, err
 		}
-		return j.failSetup(err)
+		// The "Set up job" step has logged err and finished: end the job
+		// without a second copy of either.
+		j.result.Conclusion, j.result.FailedStep = "failure", setupStep
+		if ctx.Err() != nil || jobCtx.Err() != nil {
+			j.result.Conclusion = "cancelled"
+		}
+		return &j.result, nil
+	}
+	// Pre steps of actions run first, each as its own step; the job's
+	// steps and the post steps come after them.
+	var pres []PreStep
+	if ps, ok := j.Spec.Actions.(PreStepper); ok && j.Spec.Actions != nil {
+		pres = ps.PreSteps(jobCtx, j)
+	}
+	off := len(pres)
+	j.preRan = map[int]map[string]string{}
+	for k, p := range pres {
+		if err := j.runPost(jobCtx, 1+k, p.PostStep); err != nil {
+			return nil, err // infrastructure
+		}
+		st := map[string]string{}
+		for name, v := range j.state[1+k] {
+			st[name] = v
+		}
+		j.preRan[p.Step+off] = st
 	}
 	for i, step := range job.Steps {
-		if err := j.runStep(jobCtx, i+1, step); err != nil {
+		if err := j.runStep(jobCtx, i+1+off, step); err != nil {
 			return nil, err // infrastructure
 		}
 	}
-	if err := j.runPosts(jobCtx, len(job.Steps)+1); err != nil {
+	if err := j.runPosts(jobCtx, len(job.Steps)+1+off); err != nil {
 		return nil, err
 	}
 	j.finish(ctx, jobCtx)
@@ -258,6 +285,10 @@ func (j *Job) finish(ctx, jobCtx context.Context) {
 	switch {
 	case errors.Is(jobCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		j.result.Conclusion = "timed_out"
+	case j.failedFirst:
+		// A step failed before any cancellation: the job failed by
+		// itself, whatever cancelled it afterwards (fail-fast, a user).
+		j.result.Conclusion = "failure"
 	case ctx.Err() != nil || j.jobCancel:
 		j.result.Conclusion = "cancelled"
 	case j.status == expr.JobFailure:

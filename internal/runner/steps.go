@@ -53,7 +53,11 @@ func (j *Job) setup(ctx context.Context) error {
 		err = j.Guest.Client.PutFiles(ctx, j.Guest.Layout.Temp, &buf)
 	}
 	r := StepResult{Name: "Set up job", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		r.Outcome, r.Conclusion = "cancelled", "cancelled"
+		j.logError(setupStep, "The operation was canceled.")
+	case err != nil:
 		r.Outcome, r.Conclusion = "failure", "failure"
 		j.logError(setupStep, err.Error())
 	}
@@ -144,6 +148,7 @@ func (j *Job) runStep(jobCtx context.Context, idx int, s *workflow.Step) error {
 			}
 			if j.result.FailedStep < 0 {
 				j.result.FailedStep = idx
+				j.failedFirst = jobCtx.Err() == nil
 			}
 		}
 		res.Finished = time.Now()

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,6 +118,11 @@ func applyFilters(kind, name string, include, ignore []string) (bool, string, er
 	return true, fmt.Sprintf("%s %q is not ignored by %v", kind, name, ignore), nil
 }
 
+// ErrChangedFilesUnknown, wrapped in an error of Event.ChangedFiles, says
+// the diff cannot be known (a shallow history): path filters then pass, as
+// GitHub lets a workflow run when it cannot compute the diff.
+var ErrChangedFilesUnknown = errors.New("changed files unknown")
+
 // matchPaths applies paths/paths-ignore to the changed files.
 func matchPaths(t *Trigger, ev Event, why string) (bool, string, error) {
 	if t.Paths == nil && t.PathsIgnore == nil {
@@ -126,6 +132,9 @@ func matchPaths(t *Trigger, ev Event, why string) (bool, string, error) {
 		return true, join(why, "changed files unknown: path filters pass"), nil
 	}
 	files, err := ev.ChangedFiles()
+	if errors.Is(err, ErrChangedFilesUnknown) {
+		return true, join(why, "changed files unknown ("+err.Error()+"): path filters pass, as on GitHub"), nil
+	}
 	if err != nil {
 		return false, "listing changed files failed", fmt.Errorf("changed files: %w", err)
 	}
