@@ -28,6 +28,8 @@ type event struct {
 	PushFiles     []string
 	Inputs        map[string]any // workflow_dispatch
 	DefaultBranch string
+	// call is the called workflow a job belongs to (nil: the run's own; call.go).
+	call *callScope
 }
 
 type payloadRepo struct {
