@@ -304,9 +304,9 @@ jobs:
 	runs := h.waitRuns(10)
 	byName := map[string]e2eRunView{}
 	for _, r := range runs {
-		var full struct{ WorkflowName string }
+		var full struct{ WorkflowFile string }
 		json.Unmarshal([]byte(h.get(fmt.Sprintf("/api/runs/%d", r.ID))), &full)
-		byName[full.WorkflowName] = r
+		byName[strings.TrimSuffix(strings.TrimPrefix(full.WorkflowFile, ".github/workflows/"), ".yml")] = r
 	}
 	for _, tc := range []struct{ name, conclusion, msg string }{
 		{"deep-ok", "success", ""},
