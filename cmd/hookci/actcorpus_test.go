@@ -69,6 +69,9 @@ func actExclusion(corpusRoot, root string, r actRow) string {
 		if err != nil {
 			continue // invalid workflows are run: they must fail the right way
 		}
+		if wf.Trigger(r.event) == nil {
+			continue // not run by this row's event (act's -W runs the directory, the event picks)
+		}
 		for _, j := range wf.Jobs {
 			if j.Container != nil {
 				return "needs Docker: job container"
@@ -224,6 +227,9 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bo
 	// repository nektos/act, and the case's .secrets / .env files.
 	cfg.Env = map[string]string{"ACT": "true"}
 	cfg.Secrets = readDotEnv(filepath.Join(caseDir, ".secrets"))
+	for k, v := range actTableSecrets[r.dir] {
+		cfg.Secrets[k] = v
+	}
 	for k, v := range readDotEnv(filepath.Join(caseDir, ".env")) {
 		cfg.Env[k] = v
 	}
@@ -259,6 +265,14 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string) (bo
 		return false, out.String()
 	}
 	return ok, out.String()
+}
+
+// actTableSecrets are the secrets act's runner_test.go table gives a case
+// beyond its .secrets file (not in runner_expectations.tsv): the
+// uses-workflow rows pass secret=keep_it_private, which the called workflow
+// checks through secrets: by name and secrets: inherit.
+var actTableSecrets = map[string]map[string]string{
+	"pkg/runner/testdata/uses-workflow": {"secret": "keep_it_private"},
 }
 
 func readDotEnv(path string) map[string]string {

@@ -160,12 +160,11 @@ func CallInputs(file string, caller *Job, called *Workflow, env *expr.Env) (map[
 			if err != nil {
 				return nil, posErr(file, caller.withPos(i), "with.%s: %v", in.Name, err)
 			}
-			raw = v
-			if tv, err := typeInput(in, raw); err != nil {
+			tv, err := typeInput(in, v)
+			if err != nil {
 				return nil, posErr(file, caller.withPos(i), "%v", err)
-			} else {
-				out[in.Name] = tv
 			}
+			out[in.Name] = tv
 			continue
 		case in.HasDefault:
 			v, err := EvalTree(in.Default, env)
@@ -230,7 +229,8 @@ func typeInput(in Input, v any) (any, error) {
 			return FormatScalar(v), nil
 		}
 	}
-	return nil, fmt.Errorf("Unexpected value for input %s: expected a %s, got %s %s", in.Name, kindWord(in.Type), typeName(v), shortValue(v))
+	//lint:ignore ST1005 worded like GitHub's other call errors ("Invalid input, …"), which start with a capital
+	return nil, fmt.Errorf("Unexpected value for input %s: expected a %s, got %s%s", in.Name, kindWord(in.Type), typeName(v), shortValue(v))
 }
 
 func kindWord(typ string) string {
@@ -252,7 +252,7 @@ func shortValue(v any) string {
 	if len(s) > 40 {
 		s = s[:40] + "…"
 	}
-	return strconv.Quote(s)
+	return " " + strconv.Quote(s)
 }
 
 // CallSecrets is the secrets context of a called workflow: with secrets:
