@@ -302,6 +302,14 @@ func (d *Dispatcher) expandCall(ctx context.Context, in *jobInput) error {
 	if err != nil {
 		return d.failCall(ctx, in, err)
 	}
+	// The called workflow's concurrency: group holds the caller leg (unless
+	// the calling job has a group of its own, which then decides).
+	group, cip := "", false
+	if sc.wf.Concurrency != nil && in.job.Concurrency == "" {
+		if group, cip, err = sc.wf.Concurrency.Eval(d.jobExprEnv(sc.ev, &in.run, in.wj, nil, nil)); err != nil {
+			return d.failCall(ctx, in, fmt.Errorf("%s: concurrency: %w", sc.file, err))
+		}
+	}
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		row, err := q.Job(ctx, in.job.ID)
 		if err != nil {
@@ -309,6 +317,20 @@ func (d *Dispatcher) expandCall(ctx context.Context, in *jobInput) error {
 		}
 		if row.Status == store.StatusCompleted { // cancelled meanwhile
 			return nil
+		}
+		if group != "" {
+			row.Concurrency, row.CancelInProgress = group, cip
+			wait, err := d.enterJobGroup(ctx, q, in.run.Repo, &row)
+			if err != nil {
+				return err
+			}
+			if wait { // queued again when the group is released
+				row.Status = store.StatusPending
+				if err := q.UpdateJob(ctx, &row); err != nil {
+					return err
+				}
+				return q.EnqueueReport(ctx, in.run.ID)
+			}
 		}
 		row.Status, row.StartedAt, row.Backend = store.StatusInProgress, nowTime(), store.BackendCall
 		row.Attempt++
@@ -497,7 +519,10 @@ func (d *Dispatcher) completeCall(ctx context.Context, q *store.Queries, run *st
 	if d.cfg.Observe != nil {
 		d.cfg.Observe.JobFinished(caller.Conclusion, caller.FinishedAt.Sub(caller.StartedAt).Seconds())
 	}
-	return q.UpdateJob(ctx, &caller)
+	if err := q.UpdateJob(ctx, &caller); err != nil {
+		return err
+	}
+	return d.releaseJobGroup(ctx, q, run.Repo, caller.Concurrency)
 }
 
 // abandonCall ends a caller leg whose called workflow cannot be read any
@@ -518,7 +543,10 @@ func (d *Dispatcher) abandonCall(ctx context.Context, q *store.Queries, run *sto
 	}
 	caller.Status, caller.Conclusion, caller.FinishedAt = store.StatusCompleted, store.ConclusionFailure, nowTime()
 	caller.Message = why.Error()
-	return q.UpdateJob(ctx, &caller)
+	if err := q.UpdateJob(ctx, &caller); err != nil {
+		return err
+	}
+	return d.releaseJobGroup(ctx, q, run.Repo, caller.Concurrency)
 }
 
 // callName is the display prefix of a job's name in a called workflow.

@@ -120,9 +120,9 @@ func CheckCall(file string, caller *Job, called *Workflow) error {
 	if caller.SecretsInherit {
 		return nil
 	}
-	for _, s := range caller.Secrets {
+	for i, s := range caller.Secrets {
 		if findSecret(t.Secrets, s.Name) == nil {
-			return posErr(file, caller.Pos, "Invalid secret, %s is not defined in the referenced workflow.", s.Name)
+			return posErr(file, caller.secretPos(i), "Invalid secret, %s is not defined in the referenced workflow.", s.Name)
 		}
 	}
 	for _, s := range t.Secrets {
@@ -131,6 +131,13 @@ func CheckCall(file string, caller *Job, called *Workflow) error {
 		}
 	}
 	return nil
+}
+
+func (j *Job) secretPos(i int) Pos {
+	if i < len(j.SecretsPos) {
+		return j.SecretsPos[i]
+	}
+	return j.Pos
 }
 
 func (j *Job) withPos(i int) Pos {
@@ -271,14 +278,14 @@ func CallSecrets(file string, caller *Job, called *Workflow, callerSecrets map[s
 	if err != nil {
 		return nil, posErr(file, caller.UsesPos, "%v", err)
 	}
-	for _, s := range caller.Secrets {
+	for i, s := range caller.Secrets {
 		d := findSecret(t.Secrets, s.Name)
 		if d == nil {
-			return nil, posErr(file, caller.Pos, "Invalid secret, %s is not defined in the referenced workflow.", s.Name)
+			return nil, posErr(file, caller.secretPos(i), "Invalid secret, %s is not defined in the referenced workflow.", s.Name)
 		}
 		v, err := expr.Interpolate(s.Value, env)
 		if err != nil {
-			return nil, posErr(file, caller.Pos, "secrets.%s: %v", s.Name, err)
+			return nil, posErr(file, caller.secretPos(i), "secrets.%s: %v", s.Name, err)
 		}
 		out[d.Name] = v
 	}

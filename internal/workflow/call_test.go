@@ -151,7 +151,7 @@ func TestCallSecrets(t *testing.T) {
 		{name: "by name", secrets: "    secrets:\n      key: ${{ secrets.DEPLOY }}\n", want: `{"key":"d3ploy"}`},
 		{name: "by name, case of the declaration", secrets: "    secrets:\n      KEY: ${{ secrets.DEPLOY }}\n      opt: lit\n", want: `{"key":"d3ploy","opt":"lit"}`},
 		{name: "undeclared", secrets: "    secrets:\n      key: a\n      DEPLOY: ${{ secrets.DEPLOY }}\n",
-			err: "Invalid secret, DEPLOY is not defined in the referenced workflow."},
+			err: ".github/workflows/ci.yml:10:7: Invalid secret, DEPLOY is not defined in the referenced workflow."},
 		{name: "required missing", secrets: "    secrets:\n      opt: a\n",
 			err: "Secret key is required, but not provided while calling."},
 	} {

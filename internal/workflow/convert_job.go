@@ -67,6 +67,7 @@ func (c *converter) jobMore(j *Job, k string, v *yaml.Node) {
 			j.SecretsInherit = c.tb.str(v) == "inherit"
 		} else {
 			j.Secrets = c.vars(v)
+			each(v, func(_ string, kn, _ *yaml.Node) { j.SecretsPos = append(j.SecretsPos, pos(kn)) })
 		}
 	}
 }

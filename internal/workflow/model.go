@@ -167,6 +167,7 @@ type Job struct {
 	SecretsInherit  bool   // secrets: inherit
 	UsesPos         Pos    // position of uses: (reusable workflow call)
 	WithPos         []Pos  // position of each With key
+	SecretsPos      []Pos  // position of each Secrets key
 	Pos             Pos
 	NeedsPos        []Pos // position of each Needs entry
 }
