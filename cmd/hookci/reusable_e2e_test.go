@@ -42,6 +42,11 @@ jobs:
     uses: acme/shared/.github/workflows/lib.yml@v1
     with:
       leg: ${{ matrix.leg }}
+  perms:
+    permissions:
+      contents: read
+      statuses: write
+    uses: ./.github/workflows/perms.yml
   after:
     needs: [local, remote]
     runs-on: ubuntu-latest
@@ -95,6 +100,22 @@ jobs:
           echo "label=${{ inputs.label }} has-key=${{ secrets.DEPLOY_KEY == 's3cr3t-deploy-key' }}"
           echo "all=$ALL" | tr -d '\n'; echo
           echo "envcount=$(env | grep -c s3cr3t-deploy-key)"
+`
+
+// reusablePerms: one job asks for more than its caller has, one asks nothing.
+const reusablePerms = `on: workflow_call
+jobs:
+  asks:
+    permissions:
+      contents: write
+      issues: write
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo asks
+  inherits:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo inherits
 `
 
 const reusableLib = `on:
@@ -188,6 +209,7 @@ func TestReusableWorkflows(t *testing.T) {
 		".github/workflows/ci.yml":    reusableCaller,
 		".github/workflows/build.yml": reusableBuild,
 		".github/workflows/show.yml":  reusableShow,
+		".github/workflows/perms.yml": reusablePerms,
 	})
 	h.repo.Push("main")
 	h.sendSigned("push", "reusable-1", pushPayload(t, "0000000000000000000000000000000000000000", sha))
@@ -248,11 +270,42 @@ func TestReusableWorkflows(t *testing.T) {
 		"CI / local / build=success",
 		"CI / local / later=success",
 		"CI / notpassed / show=success",
+		"CI / perms / asks=success",
+		"CI / perms / inherits=success",
 		"CI / remote (a) / run=success",
 		"CI / remote (b) / run=success",
 	}
 	if strings.Join(names, "\n") != strings.Join(wantChecks, "\n") {
 		t.Errorf("check runs:\n%s\nwant:\n%s", strings.Join(names, "\n"), strings.Join(wantChecks, "\n"))
+	}
+
+	// Permissions: a called job can only reduce its caller's (asks: contents
+	// write and issues write under a caller with contents read → contents
+	// read, no issues); one that sets none gets the caller's.
+	var perms []string
+	for _, m := range h.gh.MintedTokens() {
+		if len(m.Repositories) == 1 {
+			keys := make([]string, 0, len(m.Permissions))
+			for k, v := range m.Permissions {
+				keys = append(keys, k+":"+v)
+			}
+			sort.Strings(keys)
+			perms = append(perms, strings.Join(keys, ","))
+		}
+	}
+	for _, want := range []string{"contents:read,metadata:read", "contents:read,metadata:read,statuses:write"} {
+		found := false
+		for _, p := range perms {
+			found = found || p == want
+		}
+		if !found {
+			t.Errorf("no job token with %s; tokens: %v", want, perms)
+		}
+	}
+	for _, p := range perms {
+		if strings.Contains(p, "issues") || strings.Contains(p, "contents:write") {
+			t.Errorf("ATTACK: a called job got more than its caller's permissions: %s", p)
+		}
 	}
 }
 
