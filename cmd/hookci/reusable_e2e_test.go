@@ -389,3 +389,49 @@ jobs:
 		t.Errorf("deep-ok: the tenth level did not run: %+v", byName["deep-ok"].Jobs)
 	}
 }
+
+// TestAttackReusableWorkflowPrivateRepo: the git server is a real
+// smart-HTTP server where every repository of the owner is private and
+// readable with the server's token. A workflow calling a reusable workflow
+// of another private repository does not get it through the server's
+// credential: the run fails saying the workflow cannot be read, the called
+// job never runs, and the server's token never reaches the git server for
+// that repository (it does for the run's own repository: planning).
+func TestAttackReusableWorkflowPrivateRepo(t *testing.T) {
+	h := newHarness(t, "host")
+	h.stop()
+	gitRoot := strings.TrimPrefix(h.cfg.GitURL, "file://")
+	srv := gittest.NewHTTPServer(t, gitRoot)
+	for _, r := range []string{e2eRepo, "octo/private-lib"} {
+		srv.Private(r, e2eToken)
+	}
+	h.cfg.GitURL = srv.URL
+	h.start()
+	lib := gittest.New(t, gitRoot, "octo/private-lib")
+	lib.Commit("lib", map[string]string{".github/workflows/lib.yml": "on: workflow_call\njobs:\n  steal:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo PRIVATE-LIB-RAN-5e1f\n"})
+	lib.Push("HEAD:refs/tags/v1")
+	sha := h.repo.Commit("call private", map[string]string{".github/workflows/ci.yml": "name: CI\non: push\njobs:\n  call:\n    uses: octo/private-lib/.github/workflows/lib.yml@v1\n"})
+	h.repo.Push("main")
+	h.sendSigned("push", "private-call", pushPayload(t, strings.Repeat("0", 40), sha))
+	runs := h.waitRuns(1)
+	v := runs[0]
+	if v.Conclusion != "failure" || !strings.Contains(v.Message, `"octo/private-lib/.github/workflows/lib.yml@v1"`) ||
+		!strings.Contains(v.Message, "cannot be read without a credential") {
+		t.Errorf("run: %s %q, want failure naming the call and why", v.Conclusion, v.Message)
+	}
+	if strings.Contains(h.get(fmt.Sprintf("/runs/%d", v.ID)), "PRIVATE-LIB-RAN-5e1f") || len(v.Jobs) != 0 {
+		t.Errorf("ATTACK: the private reusable workflow ran: %+v", v.Jobs)
+	}
+	reqs := srv.Requests("octo/private-lib")
+	if len(reqs) == 0 {
+		t.Fatal("hookci never asked the git server for octo/private-lib: the attack was not tried")
+	}
+	for _, r := range reqs {
+		if r.HasAuth {
+			t.Errorf("ATTACK: a fetch of another repository's reusable workflow presented a credential (server's token: %v)", r.Password == e2eToken)
+		}
+	}
+	if got := srv.Passwords(e2eRepo); len(got) == 0 || got[0] != e2eToken {
+		t.Errorf("planning fetched %s with %q, want the server's token (the git server is really private)", e2eRepo, got)
+	}
+}

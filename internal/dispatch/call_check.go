@@ -47,6 +47,14 @@ func (d *Dispatcher) checkScope(ctx context.Context, run *store.Run, sc *callSco
 		}
 		repo, sha, err := d.resolveCall(ctx, run, sc, ref)
 		if err != nil {
+			if !ref.Local && !strings.EqualFold(ref.Repo, run.Repo) {
+				// Another repository is read without any credential: one the
+				// server refuses is not found, as on GitHub; only a network
+				// failure is worth retrying.
+				if aerr := d.cfg.Git.CheckAccess(ctx, ref.Repo, ""); aerr != nil && !networkError(aerr) {
+					return invalid(fmt.Errorf("failed to fetch workflow: %w", aerr))
+				}
+			}
 			if strings.Contains(err.Error(), " has no refs/") {
 				return invalid(fmt.Errorf("failed to fetch workflow: reference to workflow should be either a valid branch, tag, or commit"))
 			}
@@ -88,4 +96,17 @@ func (d *Dispatcher) checkScope(ctx context.Context, run *store.Run, sc *callSco
 		}
 	}
 	return nil
+}
+
+// networkError reports whether a git failure looks like the network (worth
+// retrying) rather than the server refusing the repository.
+func networkError(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, m := range []string{"could not resolve host", "connection refused", "failed to connect", "timed out",
+		"connection reset", "temporary failure", "the remote end hung up", "http 5", "error: 5", "returned error: 5"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }
