@@ -314,7 +314,8 @@ func TestReusableWorkflows(t *testing.T) {
 // nesting one level over GitHub's ten (while exactly ten runs), a cycle, an
 // undeclared input, a missing required input or secret, a literal of the
 // wrong type, a workflow without on.workflow_call; a value that only has the
-// wrong type once evaluated fails the calling job with the reason.
+// wrong type once evaluated fails the calling job with the reason; 51 unique
+// called workflows (one over GitHub's 50) are refused.
 func TestReusableWorkflowRefusals(t *testing.T) {
 	h := newHarness(t, "host")
 	files := map[string]string{}
@@ -351,10 +352,17 @@ jobs:
 	files[".github/workflows/wrongtype.yml"] = caller("wrongtype", "  top:\n    uses: ./.github/workflows/typed.yml\n    with:\n      n: abc\n    secrets:\n      key: k\n")
 	files[".github/workflows/evaltype.yml"] = caller("evaltype", "  top:\n    uses: ./.github/workflows/typed.yml\n    with:\n      n: ${{ github.sha }}\n    secrets:\n      key: k\n")
 	files[".github/workflows/notreusable.yml"] = caller("notreusable", "  top:\n    uses: ./.github/workflows/plain.yml\n")
+	// 51 unique called workflows: one over GitHub's 50.
+	var many strings.Builder
+	for i := 1; i <= 51; i++ {
+		files[fmt.Sprintf(".github/workflows/u%d.yml", i)] = "on: workflow_call\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo u\n"
+		fmt.Fprintf(&many, "  c%d:\n    uses: ./.github/workflows/u%d.yml\n", i, i)
+	}
+	files[".github/workflows/many.yml"] = caller("many", many.String())
 	sha := h.repo.Commit("refusals", files)
 	h.repo.Push("main")
 	h.sendSigned("push", "reusable-refusals", pushPayload(t, "0000000000000000000000000000000000000000", sha))
-	runs := h.waitRuns(10)
+	runs := h.waitRuns(11)
 	byName := map[string]e2eRunView{}
 	for _, r := range runs {
 		var full struct{ WorkflowFile string }
@@ -372,6 +380,7 @@ jobs:
 		{"evaltype", "failure", ".github/workflows/evaltype.yml:7:7: Unexpected value for input n: expected a number, got string \"" + sha[:40]},
 		{"notreusable", "failure", "workflow is not reusable as it is missing a `on.workflow_call` trigger"},
 		{"plain", "success", ""},
+		{"many", "failure", `job "c51" calls workflow "./.github/workflows/u51.yml", but doing so would exceed the limit on called workflows of 50`},
 	} {
 		r, ok := byName[tc.name]
 		if !ok {
