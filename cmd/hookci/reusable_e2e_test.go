@@ -37,6 +37,7 @@ jobs:
       label: notpassed
   remote:
     strategy:
+      max-parallel: 1
       matrix:
         leg: [a, b]
     uses: acme/shared/.github/workflows/lib.yml@v1
