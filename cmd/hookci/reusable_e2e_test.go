@@ -445,3 +445,53 @@ func TestAttackReusableWorkflowPrivateRepo(t *testing.T) {
 		t.Errorf("planning fetched %s with %q, want the server's token (the git server is really private)", e2eRepo, got)
 	}
 }
+
+// TestReusableCallerFailFast: a matrix caller whose first leg's called job
+// fails cancels the leg held back by max-parallel (fail-fast), and the
+// failure reaches the run and a dependant's needs.<caller>.result.
+func TestReusableCallerFailFast(t *testing.T) {
+	h := newHarness(t, "host")
+	sha := h.repo.Commit("fail-fast", map[string]string{
+		".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  call:
+    strategy:
+      max-parallel: 1
+      matrix:
+        what: [bad, good]
+    uses: ./.github/workflows/may-fail.yml
+    with:
+      what: ${{ matrix.what }}
+  report:
+    needs: call
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "call result=${{ needs.call.result }}"
+`,
+		".github/workflows/may-fail.yml": "on:\n  workflow_call:\n    inputs:\n      what: {type: string, required: true}\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: '[ \"${{ inputs.what }}\" = good ]'\n",
+	})
+	h.repo.Push("main")
+	h.sendSigned("push", "reusable-ff", pushPayload(t, strings.Repeat("0", 40), sha))
+	v := h.waitRuns(1)[0]
+	if v.Conclusion != "failure" {
+		t.Errorf("run conclusion = %s, want failure", v.Conclusion)
+	}
+	got := map[string]string{}
+	for _, j := range v.Jobs {
+		got[j.Name] = j.Conclusion
+	}
+	if got["call (bad) / j"] != "failure" {
+		t.Errorf("call (bad) / j = %q, want failure; jobs %v", got["call (bad) / j"], got)
+	}
+	if _, ran := got["call (good) / j"]; ran {
+		t.Errorf("the held leg ran although fail-fast should have cancelled it: %v", got)
+	}
+	if got["call (good)"] != "cancelled" {
+		t.Errorf("held caller leg = %q, want cancelled; jobs %v", got["call (good)"], got)
+	}
+	if log, _ := jobLog(v, "report"); !strings.Contains(log, "call result=failure") {
+		t.Errorf("report: %s", log)
+	}
+}

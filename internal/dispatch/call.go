@@ -37,7 +37,8 @@ import (
 // whose keys start with prefix run with.
 type callScope struct {
 	wf      *workflow.Workflow
-	ev      *event // the run's event with this scope's inputs context and scope
+	caller  *workflow.Job // the calling job (nil for the run's own workflow)
+	ev      *event        // the run's event with this scope's inputs context and scope
 	repo    string // the repository the workflow file belongs to
 	sha     string // its commit
 	file    string // its path in repo
@@ -168,7 +169,7 @@ func (d *Dispatcher) enterCall(ctx context.Context, q *store.Queries, run *store
 	if parent.perms != nil {
 		callerPerms = parent.capPermissions(callerPerms, parent.wf.Permissions == nil && wj.Permissions == nil)
 	}
-	sc := &callScope{wf: called, repo: repo, sha: sha, file: ref.Path, depth: parent.depth + 1, secrets: secrets, perms: callerPerms,
+	sc := &callScope{wf: called, caller: wj, repo: repo, sha: sha, file: ref.Path, depth: parent.depth + 1, secrets: secrets, perms: callerPerms,
 		prefix: callPrefix(row, remoteSHA(ref, sha)), name: row.Name + " / ",
 		chain: append(append([]string{}, parent.chain...), repo+":"+ref.Path)}
 	ev := *parent.ev
@@ -522,7 +523,45 @@ func (d *Dispatcher) completeCall(ctx context.Context, q *store.Queries, run *st
 	if err := q.UpdateJob(ctx, &caller); err != nil {
 		return err
 	}
+	if err := d.callSiblings(ctx, q, run, caller, sc.caller); err != nil {
+		return err
+	}
 	return d.releaseJobGroup(ctx, q, run.Repo, caller.Concurrency)
+}
+
+// callSiblings is siblings (execute.go) for a caller leg that ended: a
+// failed leg cancels the legs not started yet (fail-fast), else one leg held
+// back by max-parallel is queued.
+func (d *Dispatcher) callSiblings(ctx context.Context, q *store.Queries, run *store.Run, caller store.Job, wj *workflow.Job) error {
+	if wj == nil || wj.Strategy == nil {
+		return nil
+	}
+	jobs, err := q.RunJobs(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	ff := failFast(wj) && (caller.Conclusion == store.ConclusionFailure || caller.Conclusion == store.ConclusionTimedOut)
+	for i := range jobs {
+		s := &jobs[i]
+		if s.ID == caller.ID || !strings.EqualFold(s.Key, caller.Key) {
+			continue
+		}
+		switch {
+		case ff && (s.Status == store.StatusQueued || s.Status == statusHeld):
+			s.Status, s.Conclusion, s.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
+			s.Message = "cancelled by fail-fast: " + caller.Name + " failed"
+			if err := q.UpdateJob(ctx, s); err != nil {
+				return err
+			}
+		case !ff && s.Status == statusHeld:
+			s.Status = store.StatusQueued
+			if err := q.UpdateJob(ctx, s); err != nil {
+				return err
+			}
+			return q.EnqueueJob(ctx, s.ID)
+		}
+	}
+	return nil
 }
 
 // abandonCall ends a caller leg whose called workflow cannot be read any
