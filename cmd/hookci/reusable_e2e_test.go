@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
 )
 
@@ -493,5 +495,62 @@ jobs:
 	}
 	if log, _ := jobLog(v, "report"); !strings.Contains(log, "call result=failure") {
 		t.Errorf("report: %s", log)
+	}
+}
+
+// TestReusableCalledJobRerun: a called job re-run from its check run (App
+// mode, check_run rerequested) reopens its caller leg, whose result — and
+// the run's — follow the new attempt.
+func TestReusableCalledJobRerun(t *testing.T) {
+	h := newAppHarness(t)
+	marker := filepath.Join(t.TempDir(), "attempted")
+	sha := h.repo.Commit("rerun", map[string]string{
+		".github/workflows/ci.yml": "name: CI\non: push\njobs:\n  call:\n    uses: ./.github/workflows/flaky.yml\n",
+		".github/workflows/flaky.yml": "on: workflow_call\njobs:\n  flaky:\n    runs-on: ubuntu-latest\n    steps:\n" +
+			"      - run: if [ ! -f " + marker + " ]; then touch " + marker + "; exit 1; fi\n",
+	})
+	h.repo.Push("main")
+	body := payload(t, "push", "payload.json", func(p map[string]any) {
+		p["ref"], p["before"], p["after"], p["deleted"], p["commits"] = "refs/heads/main", strings.Repeat("0", 40), sha, false, []any{}
+		p["installation"] = map[string]any{"id": installation}
+	})
+	h.sendSigned("push", "reusable-rerun", body)
+	if v := h.waitRuns(1)[0]; v.Conclusion != "failure" {
+		t.Fatalf("first attempt: run %s, want failure", v.Conclusion)
+	}
+	var first githubtest.CheckRun
+	waitFor(t, "the called job's check run", func() bool {
+		for _, c := range h.gh.CheckRuns(e2eRepo) {
+			if c.Name == "CI / call / flaky" && c.Status == "completed" {
+				first = c
+				return true
+			}
+		}
+		return false
+	})
+	rerun := payload(t, "check_run", "rerequested.payload.json", func(p map[string]any) {
+		cr := p["check_run"].(map[string]any)
+		cr["external_id"], cr["head_sha"], cr["id"] = first.ExternalID, sha, first.ID
+		p["installation"] = map[string]any{"id": installation}
+	})
+	h.sendSigned("check_run", "reusable-rerun-2", rerun)
+	var runs []struct {
+		ID                 int64
+		Status, Conclusion string
+	}
+	defer func() {
+		if t.Failed() && len(runs) > 0 {
+			t.Logf("run: %s\ndeliveries: %s", h.get(fmt.Sprintf("/api/runs/%d", runs[0].ID)), h.get("/api/deliveries"))
+		}
+	}()
+	waitFor(t, "the re-run to succeed", func() bool {
+		json.Unmarshal([]byte(h.get("/api/runs")), &runs)
+		return len(runs) == 1 && runs[0].Status == "completed" && runs[0].Conclusion == "success"
+	})
+	v := h.runView(runs[0].ID)
+	for _, j := range v.Jobs {
+		if j.Conclusion != "success" {
+			t.Errorf("after the re-run: %s is %s", j.Name, j.Conclusion)
+		}
 	}
 }

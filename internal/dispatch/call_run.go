@@ -140,7 +140,22 @@ func (d *Dispatcher) advanceCalls(ctx context.Context, q *store.Queries, run *st
 	changed := false
 	for i := range jobs {
 		caller := jobs[i]
-		if caller.Backend != store.BackendCall || caller.Status != store.StatusInProgress {
+		if caller.Backend != store.BackendCall {
+			continue
+		}
+		if caller.Status == store.StatusCompleted {
+			// A called job re-run from its check run: the caller leg is open
+			// again until its jobs are over, and its result is recomputed.
+			if _, children := childrenOf(jobs, caller); anyOpen(children) {
+				caller.Status, caller.Conclusion, caller.Message, caller.FinishedAt = store.StatusInProgress, "", "", zeroTime
+				if err := q.UpdateJob(ctx, &caller); err != nil {
+					return false, err
+				}
+				changed = true
+			}
+			continue
+		}
+		if caller.Status != store.StatusInProgress {
 			continue
 		}
 		prefix, children := childrenOf(jobs, caller)
@@ -370,4 +385,37 @@ func jsonString(m map[string]string) string {
 		return "{}"
 	}
 	return string(b)
+}
+
+// anyOpen reports whether some job is not over.
+func anyOpen(jobs []store.Job) bool {
+	for _, j := range jobs {
+		if j.Status != store.StatusCompleted {
+			return true
+		}
+	}
+	return false
+}
+
+// reopenCallers puts back in progress every caller leg above a called job
+// that is run again, so that their results follow the new attempt.
+func reopenCallers(ctx context.Context, q *store.Queries, key string) error {
+	segs, _, err := splitLeaf(key)
+	if err != nil {
+		return err
+	}
+	for _, s := range segs {
+		c, err := q.Job(ctx, s.row)
+		if err != nil {
+			return err
+		}
+		if c.Status != store.StatusCompleted {
+			continue
+		}
+		c.Status, c.Conclusion, c.Message, c.FinishedAt = store.StatusInProgress, "", "", zeroTime
+		if err := q.UpdateJob(ctx, &c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
