@@ -554,3 +554,37 @@ func TestReusableCalledJobRerun(t *testing.T) {
 		}
 	}
 }
+
+// TestReusableFailFastCancelsCalledJobs: a matrix caller's leg whose called
+// job fails cancels what the other leg already called (fail-fast), running
+// or not: the other leg's job waits for a file nobody creates, so the run
+// ends only if it is cancelled.
+func TestReusableFailFastCancelsCalledJobs(t *testing.T) {
+	h := newHarness(t, "host")
+	never := filepath.Join(t.TempDir(), "never")
+	sha := h.repo.Commit("ff-running", map[string]string{
+		".github/workflows/ci.yml": "name: CI\non: push\njobs:\n  call:\n    strategy:\n      matrix:\n        what: [bad, wait]\n" +
+			"    uses: ./.github/workflows/w.yml\n    with:\n      what: ${{ matrix.what }}\n",
+		".github/workflows/w.yml": "on:\n  workflow_call:\n    inputs:\n      what: {type: string, required: true}\njobs:\n" +
+			"  first:\n    runs-on: ubuntu-latest\n    steps:\n" +
+			"      - run: if [ \"${{ inputs.what }}\" = bad ]; then exit 1; fi; while [ ! -f " + never + " ]; do sleep 0.2; done\n" +
+			"  second:\n    needs: first\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo second\n",
+	})
+	h.repo.Push("main")
+	h.sendSigned("push", "reusable-ff-running", pushPayload(t, strings.Repeat("0", 40), sha))
+	v := h.waitRuns(1)[0]
+	got := map[string]string{}
+	for _, j := range v.Jobs {
+		got[j.Name] = j.Conclusion
+	}
+	want := map[string]string{"call (bad)": "failure", "call (bad) / first": "failure", "call (bad) / second": "skipped",
+		"call (wait)": "cancelled", "call (wait) / first": "cancelled", "call (wait) / second": "cancelled"}
+	for name, c := range want {
+		if got[name] != c {
+			t.Errorf("%s = %q, want %s (jobs %v)", name, got[name], c, got)
+		}
+	}
+	if v.Conclusion != "failure" {
+		t.Errorf("run = %s, want failure", v.Conclusion)
+	}
+}

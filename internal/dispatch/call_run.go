@@ -314,6 +314,10 @@ func (d *Dispatcher) callSiblings(ctx context.Context, q *store.Queries, run *st
 			if err := q.UpdateJob(ctx, s); err != nil {
 				return err
 			}
+		case ff && s.Status == store.StatusInProgress && s.Backend == store.BackendCall:
+			if err := d.cancelCalled(ctx, q, jobs, *s, "cancelled by fail-fast: "+caller.Name+" failed"); err != nil {
+				return err
+			}
 		case !ff && s.Status == statusHeld:
 			s.Status = store.StatusQueued
 			if err := q.UpdateJob(ctx, s); err != nil {
@@ -415,6 +419,30 @@ func reopenCallers(ctx context.Context, q *store.Queries, key string) error {
 		c.Status, c.Conclusion, c.Message, c.FinishedAt = store.StatusInProgress, "", "", zeroTime
 		if err := q.UpdateJob(ctx, &c); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// cancelCalled cancels every job a caller leg called, at any depth: those
+// not started end cancelled with msg, running ones are cancelled through
+// their context. The leg itself ends when they have (advanceCalls).
+func (d *Dispatcher) cancelCalled(ctx context.Context, q *store.Queries, jobs []store.Job, caller store.Job, msg string) error {
+	base := caller.Key + "#" + strconv.FormatInt(caller.ID, 10)
+	for i := range jobs {
+		j := &jobs[i]
+		rest, ok := strings.CutPrefix(j.Key, base)
+		if !ok || rest == "" || (rest[0] != '/' && rest[0] != '@') || j.Status == store.StatusCompleted {
+			continue
+		}
+		switch {
+		case j.Status == store.StatusInProgress && j.Backend != store.BackendCall:
+			d.cancelRunning(j.ID)
+		case j.Status != store.StatusInProgress:
+			j.Status, j.Conclusion, j.Message, j.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, msg, nowTime()
+			if err := q.UpdateJob(ctx, j); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
