@@ -6,6 +6,7 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ func (d *Dispatcher) expandCall(ctx context.Context, in *jobInput) error {
 			return d.failCall(ctx, in, fmt.Errorf("%s: concurrency: %w", sc.file, err))
 		}
 	}
-	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
+	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		row, err := q.Job(ctx, in.job.ID)
 		if err != nil {
 			return err
@@ -78,6 +79,13 @@ func (d *Dispatcher) expandCall(ctx context.Context, in *jobInput) error {
 				}
 				return q.EnqueueReport(ctx, in.run.ID)
 			}
+		}
+		jobs, err := q.RunJobs(ctx, in.run.ID)
+		if err != nil {
+			return err
+		}
+		if n := len(jobs) + len(sc.wf.Jobs); n > d.maxJobsPerRun() { // limits.go
+			return errTooManyCalled{d.tooManyJobs(n)}
 		}
 		row.Status, row.StartedAt, row.Backend = store.StatusInProgress, nowTime(), store.BackendCall
 		row.Attempt++
@@ -109,7 +117,17 @@ func (d *Dispatcher) expandCall(ctx context.Context, in *jobInput) error {
 		}
 		return q.EnqueueReport(ctx, run.ID)
 	})
+	var over errTooManyCalled
+	if errors.As(err, &over) {
+		return d.failCall(ctx, in, over)
+	}
+	return err
 }
+
+// errTooManyCalled refuses a call whose jobs would pass max_jobs_per_run.
+type errTooManyCalled struct{ msg string }
+
+func (e errTooManyCalled) Error() string { return e.msg }
 
 // failCall fails a caller leg before it called anything; the reason is
 // also the run's message.
