@@ -136,6 +136,24 @@ jobs:
     steps:
       - id: s
         run: echo "leg=${{ inputs.leg }}" >> "$GITHUB_OUTPUT"
+  nested:
+    needs: run
+    uses: ./.github/workflows/inner.yml
+    with:
+      from: ${{ needs.run.outputs.leg }}
+`
+
+// reusableInner is called by reusableLib with ./: from acme/shared, not
+// from the caller's repository (which has no such file).
+const reusableInner = `on:
+  workflow_call:
+    inputs:
+      from: {type: string, required: true}
+jobs:
+  inner:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "inner of acme/shared from=${{ inputs.from }}"
 `
 
 type e2eRunView struct {
@@ -198,14 +216,15 @@ func jobLog(v e2eRunView, name string) (string, bool) {
 // TestReusableWorkflows: a local and a remote (another real repository, at
 // a tag) reusable workflow called with typed inputs, secrets by name and
 // inherited, a matrix caller, outputs mapped to a later caller job, needs
-// inside the called workflow; check runs named "<workflow> / <caller> /
+// inside the called workflow, a ./ call nested in the remote workflow (read
+// from that repository); check runs named "<workflow> / <caller> /
 // <called>" with the caller's matrix values, and no check run for a caller.
 // Attack: a called workflow whose caller passes no secret reads none — not by
 // name, not through toJSON(secrets), not from its environment.
 func TestReusableWorkflows(t *testing.T) {
 	h := newAppHarness(t)
 	shared := gittest.New(t, strings.TrimPrefix(h.cfg.GitURL, "file://"), "acme/shared")
-	shared.Commit("lib", map[string]string{".github/workflows/lib.yml": reusableLib})
+	shared.Commit("lib", map[string]string{".github/workflows/lib.yml": reusableLib, ".github/workflows/inner.yml": reusableInner})
 	shared.Git("tag", "v1")
 	shared.Push("v1")
 	sha := h.repo.Commit("reusable", map[string]string{
@@ -225,6 +244,8 @@ func TestReusableWorkflows(t *testing.T) {
 		"local / build": "inputs=hello/3/true/dflt typed=true",
 		"local / later": "later sees hello-built",
 		"after":         "after local=hello-built result=success remote=b",
+		// a ./ call inside a remote workflow is read from that repository
+		"remote (b) / nested / inner": "inner of acme/shared from=b",
 	}
 	for name, text := range want {
 		log, ok := jobLog(v, name)
@@ -275,7 +296,9 @@ func TestReusableWorkflows(t *testing.T) {
 		"CI / notpassed / show=success",
 		"CI / perms / asks=success",
 		"CI / perms / inherits=success",
+		"CI / remote (a) / nested / inner=success",
 		"CI / remote (a) / run=success",
+		"CI / remote (b) / nested / inner=success",
 		"CI / remote (b) / run=success",
 	}
 	if strings.Join(names, "\n") != strings.Join(wantChecks, "\n") {
