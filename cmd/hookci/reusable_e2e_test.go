@@ -611,3 +611,45 @@ func TestReusableFailFastCancelsCalledJobs(t *testing.T) {
 		t.Errorf("run = %s, want failure", v.Conclusion)
 	}
 }
+
+// TestReusableCancelInProgress: a calling job's concurrency group with
+// cancel-in-progress cancels the jobs an older run's caller leg called when
+// a newer run's leg enters the group. The older called job waits for a file
+// nobody creates: its run ends only if it is cancelled.
+func TestReusableCancelInProgress(t *testing.T) {
+	h := newHarness(t, "host")
+	never := filepath.Join(t.TempDir(), "never")
+	files := map[string]string{
+		".github/workflows/ci.yml": "name: CI\non: push\njobs:\n  deploy:\n    concurrency:\n      group: deploy\n      cancel-in-progress: true\n" +
+			"    uses: ./.github/workflows/d.yml\n",
+		".github/workflows/d.yml": "on: workflow_call\njobs:\n  run:\n    runs-on: ubuntu-latest\n    steps:\n" +
+			"      - run: if [ -f wait.txt ]; then while [ ! -f " + never + " ]; do sleep 0.2; done; fi\n",
+		"wait.txt": "the first run waits",
+	}
+	first := h.repo.Commit("first", files)
+	h.repo.Push("main")
+	h.sendSigned("push", "cip-1", pushPayload(t, strings.Repeat("0", 40), first))
+	waitFor(t, "the first run's called job to start", func() bool {
+		v := h.runView(1)
+		for _, j := range v.Jobs {
+			if j.Name == "deploy / run" && j.Conclusion == "" && strings.Contains(h.get("/api/runs/1"), `"in_progress"`) {
+				return true
+			}
+		}
+		return false
+	})
+	second := h.repo.Commit("second", map[string]string{"wait.txt": ""}) // deletes it
+	h.repo.Push("main")
+	h.sendSigned("push", "cip-2", pushPayload(t, first, second))
+	runs := h.waitRuns(2)
+	byID := map[int64]e2eRunView{}
+	for _, r := range runs {
+		byID[r.ID] = r
+	}
+	if c := byID[1].Conclusion; c != "cancelled" {
+		t.Errorf("first run = %s, want cancelled; jobs %+v", c, byID[1].Jobs)
+	}
+	if c := byID[2].Conclusion; c != "success" {
+		t.Errorf("second run = %s, want success; jobs %+v", c, byID[2].Jobs)
+	}
+}

@@ -465,3 +465,20 @@ func (d *Dispatcher) cancelCalled(ctx context.Context, q *store.Queries, jobs []
 	}
 	return nil
 }
+
+// cancelInProgress cancels an active job of a concurrency group: a running
+// leg through its context, a caller leg through every job it called.
+func (d *Dispatcher) cancelInProgress(ctx context.Context, q *store.Queries, o *store.Job, group string) error {
+	if o.Backend != store.BackendCall {
+		d.cancelRunning(o.ID)
+		return nil
+	}
+	jobs, err := q.RunJobs(ctx, o.RunID)
+	if err != nil {
+		return err
+	}
+	if err := d.cancelCalled(ctx, q, jobs, *o, fmt.Sprintf("Canceling since a newer job entered the concurrency group %q", group)); err != nil {
+		return err
+	}
+	return d.advanceOther(ctx, q, o.RunID) // jobs that had not started ended here
+}
