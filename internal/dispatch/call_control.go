@@ -13,6 +13,8 @@ import (
 	"github.com/hookci/hookci/internal/workflow"
 )
 
+// callSiblings is siblings (execute.go) for a caller leg that ended: a
+// failed leg cancels the legs not started yet (fail-fast), else one leg held
 // back by max-parallel is queued.
 func (d *Dispatcher) callSiblings(ctx context.Context, q *store.Queries, run *store.Run, caller store.Job, wj *workflow.Job) error {
 	if wj == nil || wj.Strategy == nil {
@@ -50,6 +52,7 @@ func (d *Dispatcher) callSiblings(ctx context.Context, q *store.Queries, run *st
 	return nil
 }
 
+// abandonCall ends a caller leg whose called workflow cannot be read any
 // more: its unfinished jobs are skipped and the leg fails with the reason.
 func (d *Dispatcher) abandonCall(ctx context.Context, q *store.Queries, run *store.Run, caller store.Job, children []store.Job, why error) error {
 	for i := range children {
@@ -83,6 +86,7 @@ func anyOpen(jobs []store.Job) bool {
 	return false
 }
 
+// reopenCallers puts back in progress every caller leg above a called job
 // that is run again, so that their results follow the new attempt.
 func reopenCallers(ctx context.Context, q *store.Queries, key string) error {
 	segs, _, err := splitLeaf(key)
@@ -105,6 +109,8 @@ func reopenCallers(ctx context.Context, q *store.Queries, key string) error {
 	return nil
 }
 
+// cancelCalled cancels every job a caller leg called, at any depth: those
+// not started end cancelled with msg, running ones are cancelled through
 // their context. The leg itself ends when they have (advanceCalls).
 func (d *Dispatcher) cancelCalled(ctx context.Context, q *store.Queries, jobs []store.Job, caller store.Job, msg string) error {
 	base := caller.Key + "#" + strconv.FormatInt(caller.ID, 10)
@@ -127,6 +133,7 @@ func (d *Dispatcher) cancelCalled(ctx context.Context, q *store.Queries, jobs []
 	return nil
 }
 
+// cancelInProgress cancels an active job of a concurrency group: a running
 // leg through its context, a caller leg through every job it called.
 func (d *Dispatcher) cancelInProgress(ctx context.Context, q *store.Queries, o *store.Job, group string) error {
 	if o.Backend != store.BackendCall {

@@ -308,9 +308,6 @@ func (d *Dispatcher) completeCall(ctx context.Context, q *store.Queries, run *st
 	return d.releaseJobGroup(ctx, q, run.Repo, caller.Concurrency)
 }
 
-// callSiblings is siblings (execute.go) for a caller leg that ended: a
-// failed leg cancels the legs not started yet (fail-fast), else one leg held
-// abandonCall ends a caller leg whose called workflow cannot be read any
 // callName is the display prefix of a job's name in a called workflow.
 func callName(ev *event) string {
 	if ev == nil || ev.call == nil {
@@ -348,8 +345,3 @@ func jsonString(m map[string]string) string {
 	}
 	return string(b)
 }
-
-// reopenCallers puts back in progress every caller leg above a called job
-// cancelCalled cancels every job a caller leg called, at any depth: those
-// not started end cancelled with msg, running ones are cancelled through
-// cancelInProgress cancels an active job of a concurrency group: a running
