@@ -161,7 +161,9 @@ func (d *Dispatcher) enterJobGroup(ctx context.Context, q *store.Queries, repo s
 				return false, err
 			}
 		case j.CancelInProgress:
-			d.cancelRunning(o.ID)
+			if err := d.cancelInProgress(ctx, q, o, j.Concurrency); err != nil { // call_run.go
+				return false, err
+			}
 		default:
 			wait = true
 		}

@@ -39,6 +39,8 @@ type event struct {
 	// Payload is the delivery's body: github.event in job-level if,
 	// run-name, matrix and concurrency expressions.
 	Payload []byte
+	// call is the called workflow a job belongs to (nil: the run's own; call.go).
+	call *callScope
 }
 
 type payloadRepo struct {

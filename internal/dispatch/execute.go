@@ -64,6 +64,9 @@ func (d *Dispatcher) loadLeg(ctx context.Context, jobID int64, depth loadDepth) 
 		return nil, err
 	}
 	in.job = job
+	if isCallKey(job.Key) {
+		return d.loadCalledLeg(ctx, q, in)
+	}
 	if in.wj = in.wf.Job(in.job.Key); in.wj == nil {
 		return nil, fmt.Errorf("workflow %s has no job %q", in.run.WorkflowFile, in.job.Key)
 	}
@@ -102,7 +105,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	log.Debug("job picked up", "queued_for", time.Since(in.job.CreatedAt))
 	env := d.jobExprEnv(in.ev, &in.run, in.wj, in.needs, in.leg)
 	if in.wj.Uses != "" {
-		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+".uses: reusable workflows ("+in.wj.Uses+") are not supported by hookci yet")
+		return d.expandCall(ctx, in) // call.go
 	}
 	if in.wj.Container != nil || in.wj.Services != nil {
 		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+": job containers and service containers need a container runtime, which hookci's sandboxes do not have")
@@ -268,7 +271,11 @@ func (d *Dispatcher) workspaceDisk(ctx context.Context, in *jobInput, choice san
 func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec, []string, error) {
 	ev := d.eventInfo(in.ev, &in.run, in.pay)
 	secrets := map[string]string{}
-	if !in.ev.Fork && d.cfg.Secrets != nil { // pull requests from forks never see secrets
+	if in.ev.call != nil { // a called workflow's job sees only what its caller passed
+		for k, v := range in.ev.call.secrets {
+			secrets[k] = v
+		}
+	} else if !in.ev.Fork && d.cfg.Secrets != nil { // pull requests from forks never see secrets
 		for k, v := range d.cfg.Secrets(in.run.Repo) {
 			secrets[k] = v
 		}
@@ -384,7 +391,7 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 		if err != nil {
 			return err
 		}
-		if in.wf != nil && in.ev != nil {
+		if in.wf != nil && in.ev != nil && in.ev.call == nil {
 			if err := d.advance(ctx, q, &run, in.wf, in.ev); err != nil {
 				return err
 			}

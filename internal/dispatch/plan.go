@@ -248,6 +248,13 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 			plans = append(plans, planned{ev: ev, file: f, skip: why})
 			continue
 		}
+		if err := d.checkCalls(ctx, &store.Run{Repo: ev.Repo, SHA: ev.SHA, WorkflowFile: f}, wf, ev); err != nil {
+			if !errors.Is(err, errCallInvalid) {
+				return nil, 0, err // a fetch failure: planning is retried
+			}
+			plans = append(plans, planned{ev: ev, file: f, err: err}) // call.go
+			continue
+		}
 		plans = append(plans, planned{ev: ev, file: f, wf: wf})
 	}
 	if excluded > 0 && candidates == 0 {
@@ -281,6 +288,9 @@ func (d *Dispatcher) startRun(ctx context.Context, q *store.Queries, run *store.
 	}
 	for _, j := range d.selectJobs(wf) {
 		row := &store.Job{RunID: run.ID, Key: j.ID, Name: jobDisplayName(j), Status: store.StatusWaiting}
+		if j.Uses != "" {
+			row.Backend = store.BackendCall // reports leave a caller out (call.go)
+		}
 		if err := q.CreateJob(ctx, row, false); err != nil {
 			return err
 		}

@@ -87,6 +87,9 @@ func (d *Dispatcher) rerunJob(ctx context.Context, q *store.Queries, repo, ext s
 	if err := q.SetCheckRunID(ctx, job.ID, 0); err != nil {
 		return "", err
 	}
+	if err := reopenCallers(ctx, q, job.Key); err != nil { // call_run.go
+		return "", err
+	}
 	run.Status, run.Conclusion, run.Message, run.FinishedAt = store.StatusInProgress, "", "", zeroTime
 	if err := q.UpdateRun(ctx, &run); err != nil {
 		return "", err

@@ -134,6 +134,12 @@ func (d *Dispatcher) advance(ctx context.Context, q *store.Queries, run *store.R
 		if activated {
 			continue // an activation may complete jobs (skipped), which may ready others
 		}
+		if changed, err := d.advanceCalls(ctx, q, run, wf, ev, jobs); err != nil || changed {
+			if err != nil {
+				return err
+			}
+			continue // jobs of called workflows activated or caller legs completed
+		}
 		return d.concludeIfDone(ctx, q, run, wf, keys, ev)
 	}
 }
@@ -254,9 +260,9 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 	for i, leg := range legs {
 		r := row
 		if i > 0 {
-			r = &store.Job{RunID: run.ID, Key: wj.ID}
+			r = &store.Job{RunID: run.ID, Key: row.Key, Backend: row.Backend}
 		}
-		r.Name = d.legName(ev, run, wj, needs, leg)
+		r.Name = callName(ev) + d.legName(ev, run, wj, needs, leg)
 		r.Matrix = leg.JSON()
 		r.Status = store.StatusQueued
 		enqueue := maxParallel <= 0 || i < maxParallel

@@ -123,6 +123,9 @@ func (d *Dispatcher) jobToken(ctx context.Context, in *jobInput) (string, []stri
 		return "", nil, nil
 	}
 	perms, notes := jobPermissions(in.wf.Permissions, in.wj.Permissions, d.cfg.PermissiveDefault, in.ev.Fork)
+	if in.ev.call != nil { // a called workflow can only reduce its caller's permissions (call.go)
+		perms = in.ev.call.capPermissions(perms, in.wf.Permissions == nil && in.wj.Permissions == nil)
+	}
 	tok, err := d.cfg.Tokens.Mint(ctx, TokenRequest{Repo: in.run.Repo, Permissions: perms, Fork: in.ev.Fork})
 	return tok, notes, err
 }

@@ -30,6 +30,7 @@ func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Ru
 	if err != nil {
 		return err
 	}
+	jobs = Reported(jobs)
 	for _, j := range jobs {
 		status := github.CheckQueued
 		switch j.Status {

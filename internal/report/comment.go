@@ -55,6 +55,7 @@ func (r *Reporter) commentBody(ctx context.Context, run store.Run) (string, erro
 		if err != nil {
 			return "", err
 		}
+		jobs = Reported(jobs)
 		wf := fmt.Sprintf("[%s](%s)", mdEscape(ru.WorkflowName), r.RunURL(ru.ID))
 		if len(jobs) == 0 {
 			fmt.Fprintf(&table, "| %s | — | %s %s | %s |\n", wf, icon(ru.Status, ru.Conclusion),

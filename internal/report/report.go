@@ -141,6 +141,7 @@ func (r *Reporter) statuses(ctx context.Context, repo github.Repo, run store.Run
 	if err != nil {
 		return err
 	}
+	jobs = Reported(jobs)
 	for _, j := range jobs {
 		js := jobStatus(j)
 		js.Context = StatusContext(run.WorkflowName) + " / " + j.Name
@@ -252,4 +253,18 @@ func duration(a, b time.Time) string {
 		return fmt.Sprintf("%dms", b.Sub(a).Milliseconds())
 	}
 	return d.String()
+}
+
+// Reported is the jobs GitHub would show: a job calling a reusable workflow
+// is left out (its called jobs, "caller / called", are shown instead) unless
+// it failed before calling anything, when its message says why.
+func Reported(jobs []store.Job) []store.Job {
+	out := jobs[:0:0]
+	for _, j := range jobs {
+		if j.Backend == store.BackendCall && j.Message == "" {
+			continue
+		}
+		out = append(out, j)
+	}
+	return out
 }

@@ -31,6 +31,11 @@ const (
 	ConclusionTimedOut  = "timed_out"
 )
 
+// BackendCall is the Backend of a job that calls a reusable workflow
+// (jobs.<id>.uses): it runs nothing itself, the called workflow's jobs are
+// rows of the same run, and reports leave it out as GitHub does.
+const BackendCall = "call"
+
 // Delivery is one webhook delivery as GitHub sent it.
 type Delivery struct {
 	ID         string // X-GitHub-Delivery
@@ -82,7 +87,7 @@ type Job struct {
 	Status     string
 	Conclusion string
 	Outputs    string // JSON object
-	Backend    string // sandbox backend that ran it
+	Backend    string // sandbox backend that ran it; BackendCall for a job calling a reusable workflow
 	Message    string
 	Attempt    int
 	CreatedAt  time.Time

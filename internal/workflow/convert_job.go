@@ -56,16 +56,18 @@ func (c *converter) jobMore(j *Job, k string, v *yaml.Node) {
 	case "environment":
 		j.Environment = c.tb.tree(v, 0)
 	case "uses":
-		j.Uses = c.tb.str(v)
+		j.Uses, j.UsesPos = c.tb.str(v), pos(v)
 	case "with":
 		if obj, ok := c.tb.tree(v, 0).([]KV); ok {
 			j.With = obj
+			each(v, func(_ string, kn, _ *yaml.Node) { j.WithPos = append(j.WithPos, pos(kn)) })
 		}
 	case "secrets":
 		if v != nil && v.Kind == yaml.ScalarNode {
 			j.SecretsInherit = c.tb.str(v) == "inherit"
 		} else {
 			j.Secrets = c.vars(v)
+			each(v, func(_ string, kn, _ *yaml.Node) { j.SecretsPos = append(j.SecretsPos, pos(kn)) })
 		}
 	}
 }

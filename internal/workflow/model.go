@@ -166,6 +166,9 @@ type Job struct {
 	With            []KV   // inputs of a reusable workflow call
 	Secrets         []Var  // secrets of a reusable workflow call
 	SecretsInherit  bool   // secrets: inherit
+	UsesPos         Pos    // position of uses: (reusable workflow call)
+	WithPos         []Pos  // position of each With key
+	SecretsPos      []Pos  // position of each Secrets key
 	Pos             Pos
 	NeedsPos        []Pos // position of each Needs entry
 }
