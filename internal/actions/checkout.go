@@ -46,7 +46,6 @@ func (r *Executor) checkout(ctx context.Context, j *runner.Job, idx, major int, 
 		cone: boolInput(with, "sparse-checkout-cone-mode", true), lfs: boolInput(with, "lfs", false)}
 	if opts.lfs {
 		if _, err := exec.LookPath("git-lfs"); err != nil {
-			//lint:ignore ST1005 shown in the step log
 			return runner.StepOutcome{}, errors.New("lfs: true needs git-lfs, which is not installed where hookci makes the working copy " +
 				"(install the git-lfs package on the hookci host); the checkout would hold LFS pointer files instead of their content")
 		}
