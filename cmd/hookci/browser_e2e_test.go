@@ -140,11 +140,18 @@ func text(t *testing.T, ctx context.Context, selector string) string {
 
 func count(t *testing.T, ctx context.Context, selector string) int {
 	t.Helper()
-	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, selector)))
-	if err != nil {
-		t.Fatal(err)
+	var err error
+	// The run page reloads itself when a job ends; an evaluation caught by
+	// that navigation is tried again on the new page.
+	for range 10 {
+		var n int
+		if n, err = chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, selector))); err == nil {
+			return n
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return n
+	t.Fatal(err)
+	return 0
 }
 
 // TestBrowserDashboard: the overview renders and refreshes itself; a

@@ -155,7 +155,7 @@ func TestOutageLongerThanBudgetFailsVisiblyAndRedeliveryPlans(t *testing.T) {
 	if got, want := h.metricLine(`hookci_deliveries_failed_total{reason="retries_exhausted"}`), `hookci_deliveries_failed_total{reason="retries_exhausted"} 1`; got != want {
 		t.Errorf("metric: got %q, want %q", got, want)
 	}
-	if !strings.Contains(h.get("/"), "retries_exhausted") {
+	if !strings.Contains(h.get("/deliveries"), "retries_exhausted") {
 		t.Error("the dashboard does not show the failed delivery's reason")
 	}
 	up()

@@ -34,7 +34,11 @@ type tool struct {
 }
 
 var (
-	goTool = &tool{action: "setup-go", label: "Go", dir: "go", probe: `go env GOVERSION 2>/dev/null`,
+	// The probe runs go with GO_TELEMETRY_CHILD=2 (x/telemetry's "started by
+	// the telemetry child" value): otherwise go starts a detached (setsid)
+	// telemetry uploader that outlives the step and writes into the job's
+	// home after the job (seen on the host backend).
+	goTool = &tool{action: "setup-go", label: "Go", dir: "go", probe: `GO_TELEMETRY_CHILD=2 go env GOVERSION 2>/dev/null`,
 		outName: "go-version", outFmt: func(v string) string { return strings.TrimPrefix(v, "go") }, versionF: nil}
 	nodeTool = &tool{action: "setup-node", label: "Node", dir: "node", probe: `node --version 2>/dev/null`,
 		outName: "node-version", outFmt: func(v string) string { return "v" + strings.TrimPrefix(v, "v") }}
