@@ -32,9 +32,15 @@ type Controls interface {
 	Workflows(ctx context.Context, repo, ref string) (map[string]*workflow.Workflow, error)
 }
 
-// actorOf names who made a change, for logs and messages. Until sign-in
-// names users, every authenticated change is the API's.
-func (s *Server) actorOf(r *http.Request) string { return "hookci-api" }
+// actorOf names who made a change, for logs and messages: the GitHub login
+// of a signed-in user, else "hookci-api" (the API token, a token session or
+// an open loopback server name no person).
+func (s *Server) actorOf(r *http.Request) string {
+	if v := viewerOf(r); v != nil && v.login != "" {
+		return v.login
+	}
+	return "hookci-api"
+}
 
 // controlAllowed answers for a change the viewer may not make or that cannot
 // be made here; it reports whether to go on.
