@@ -199,13 +199,18 @@ func (d *Dispatcher) workflowRunPayload(run store.Run, del store.Delivery, branc
 			"head": map[string]any{"ref": pr.Head.Ref, "sha": pr.Head.SHA},
 			"base": map[string]any{"ref": pr.Base.Ref, "sha": pr.Base.SHA}})
 	}
+	// Each event tells the run as it was at that event, whenever the
+	// report that sends it is worked: a requested event says queued even
+	// when the run has started since.
 	status := run.Status
-	switch status {
-	case store.StatusPending, store.StatusWaiting:
+	switch {
+	case action == "requested", status == store.StatusPending, status == store.StatusWaiting:
 		status = "queued"
+	case action == "in_progress":
+		status = store.StatusInProgress
 	}
 	var conclusion any
-	if run.Status == store.StatusCompleted {
+	if action == "completed" && run.Status == store.StatusCompleted {
 		conclusion = run.Conclusion
 	}
 	wfID := workflowID(run.Repo, run.WorkflowFile)

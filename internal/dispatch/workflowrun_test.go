@@ -171,7 +171,7 @@ func TestWorkflowRunReRunSendsNoRequested(t *testing.T) {
 		".github/workflows/watch.yml": "name: Watch\non:\n  workflow_run:\n    workflows: [CI]\njobs:\n  w:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n",
 	})
 	ci := e.runsByWorkflow(4)["CI"][0]
-	if _, err := e.st.DB().ExecContext(ctx, `UPDATE runs SET attempt = 2 WHERE id = ?`, ci.ID); err != nil {
+	if _, err := e.st.DB().ExecContext(ctx, fmt.Sprintf(`UPDATE runs SET attempt = 2 WHERE id = %d`, ci.ID)); err != nil {
 		t.Fatal(err)
 	}
 	d := New(cfg)
