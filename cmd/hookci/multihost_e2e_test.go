@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -178,7 +179,11 @@ jobs:
 		addr := l.Addr().String()
 		l.Close()
 		cmd := exec.Command(bin, "serve")
-		cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+addr, "HOOKCI_WEBHOOK_SECRET="+e2eSecret, "HOOKCI_DATA_DIR="+t.TempDir(),
+		dataDir := t.TempDir()
+		// A host sandbox's agent outlives a kill -9'd server (the host backend
+		// is not isolated; docs/architecture.md says so): the test ends them.
+		t.Cleanup(func() { killProcessesUnder(dataDir) })
+		cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+addr, "HOOKCI_WEBHOOK_SECRET="+e2eSecret, "HOOKCI_DATA_DIR="+dataDir,
 			"HOOKCI_GIT_URL=file://"+gitRoot, "HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH="+agenttest.Binary(t),
 			"HOOKCI_GITHUB_API_URL="+gh.URL(), "HOOKCI_GITHUB_TOKEN="+e2eToken, "HOOKCI_DATABASE_URL="+url, "HOOKCI_LEASE=3s",
 			"HOOKCI_PUBLIC_URL=http://"+addr)
@@ -353,5 +358,21 @@ jobs:
 			t.Fatalf("log streamed by host B lacks, repeats or misorders %q:\n%s", want, text.String())
 		}
 		pos = p
+	}
+}
+
+// killProcessesUnder kills every process whose command line names a path
+// under dir.
+func killProcessesUnder(dir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
