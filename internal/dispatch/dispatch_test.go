@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -398,10 +400,14 @@ jobs:
     concurrency:
       group: deploy-${{ github.ref }}
     steps:
-      - run: sleep %s
+      - run: %s
 `
 	ctx := context.Background()
-	first := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "3")})
+	// The first job holds the group until the test opens its gate (a
+	// file on the host backend), so the second and third are planned
+	// while it runs however slow the machine is.
+	gate := filepath.Join(t.TempDir(), "gate")
+	first := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "while [ ! -e "+gate+" ]; do sleep 0.05; done")})
 	waitJob := func(id, status string) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -418,10 +424,13 @@ jobs:
 		t.Fatalf("delivery %s: job never %s", id, status)
 	}
 	waitJob(first, store.StatusInProgress)
-	second := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "0"), "a": "1"})
+	second := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "true"), "a": "1"})
 	waitJob(second, store.StatusPending)
-	third := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "0"), "a": "2"})
+	third := e.push(map[string]string{".github/workflows/ci.yml": fmt.Sprintf(wf, "true"), "a": "2"})
 	_, j2 := e.wait(second)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if j := j2["deploy"]; j.Conclusion != "cancelled" || !strings.Contains(j.Message, "newer job") {
 		t.Errorf("second deploy: %s %q, want cancelled by the third", j.Conclusion, j.Message)
 	}
