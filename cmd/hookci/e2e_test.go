@@ -222,7 +222,7 @@ func (h *harness) waitStatus(sha string) []githubtest.Status {
 
 func (h *harness) waitContext(sha, context string) []githubtest.Status {
 	h.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
 		sts := h.runStatuses(sha, context)
 		if n := len(sts); n > 0 && sts[n-1].State != "pending" {
