@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -148,10 +149,10 @@ func (s *S3) check(ctx context.Context, region string) error {
 func (s *S3) explain(what string, err error) error {
 	r := minio.ToErrorResponse(err)
 	switch {
-	case r.Code == "InvalidAccessKeyId" || r.Code == "SignatureDoesNotMatch" || r.Code == "AccessDenied" ||
+	case r.Code == "InvalidAccessKeyId" || r.Code == "XAdminUserNotFound" || r.Code == "SignatureDoesNotMatch" || r.Code == "AccessDenied" ||
 		r.StatusCode == http.StatusForbidden || r.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("s3 store (%s): %s: the server refused the credentials (%s): check HOOKCI_S3_ACCESS_KEY_ID/HOOKCI_S3_SECRET_ACCESS_KEY: %w", s.where, what, cmpOr(r.Code, http.StatusText(r.StatusCode)), err)
-	case r.StatusCode == 0:
+	case r.StatusCode == 0 && unreachable(err):
 		return fmt.Errorf("s3 store (%s): %s: cannot reach the endpoint: %w", s.where, what, err)
 	}
 	return fmt.Errorf("s3 store (%s): %s: %w", s.where, what, err)
@@ -245,3 +246,10 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 
 // String names the bucket and endpoint.
 func (s *S3) String() string { return s.where }
+
+// unreachable reports a failure to connect or to get an answer.
+func unreachable(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne)
+}
