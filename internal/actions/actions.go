@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/hookci/hookci/internal/artifact"
+	"github.com/hookci/hookci/internal/blob"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/workflow"
@@ -25,8 +26,12 @@ import (
 type Config struct {
 	// Git fetches remote actions (and other repositories for checkout).
 	Git *gitrepo.Cache
-	// DataDir is where actions, caches and artifacts are kept.
+	// DataDir is where actions are kept (and caches and artifacts when
+	// Blobs is nil).
 	DataDir string
+	// Blobs keeps caches and artifacts (under "caches/" and "artifacts/");
+	// nil is DataDir on this host. An S3 store shares them between hosts.
+	Blobs blob.Store
 	// ToolCache is the host directory of tools for setup-* (shown read-only to sandboxes).
 	ToolCache string
 	Logger    *slog.Logger
@@ -64,8 +69,12 @@ func NewExecutor(cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	r := &Executor{cfg: cfg}
-	r.artifacts = artifact.NewStore(path.Join(cfg.DataDir, "artifacts"))
-	r.caches = &cacheStore{dir: path.Join(cfg.DataDir, "caches"), limit: cmp.Or(cfg.CacheRepoBytes, defaultCacheRepoBytes)}
+	blobs := cfg.Blobs
+	if blobs == nil {
+		blobs = blob.NewDir(cfg.DataDir)
+	}
+	r.artifacts = artifact.New(blob.Sub(blobs, "artifacts"))
+	r.caches = &cacheStore{b: blob.Sub(blobs, "caches"), limit: cmp.Or(cfg.CacheRepoBytes, defaultCacheRepoBytes)}
 	return r, nil
 }
 

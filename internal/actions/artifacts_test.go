@@ -2,6 +2,7 @@ package actions
 
 import (
 	"archive/zip"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -63,7 +64,7 @@ func TestArtifactsAcrossJobs(t *testing.T) {
 	wantConclusion(t, res, rec, "success")
 	wantLog(t, rec, "Artifact dist has been successfully uploaded!")
 
-	list, err := e.r.Artifacts().List(42)
+	list, err := e.r.Artifacts().List(context.Background(), 42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestArtifactsAcrossJobs(t *testing.T) {
 	if diff := cmp.Diff([]string{"dist", "logs"}, names); diff != "" {
 		t.Errorf("artifacts (-want +got):\n%s", diff)
 	}
-	f, a, err := e.r.Artifacts().Open(42, "dist")
+	f, a, err := e.r.Artifacts().Open(context.Background(), 42, "dist")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestArtifactsAcrossJobs(t *testing.T) {
 	if diff := cmp.Diff([]string{"app", "sub/s.txt"}, files); diff != "" {
 		t.Errorf("dist zip entries (-want +got):\n%s", diff)
 	}
-	if _, _, err := e.r.Artifacts().Open(42, "../42/dist"); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := e.r.Artifacts().Open(context.Background(), 42, "../42/dist"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open with a traversing name: got %v, want ErrNotExist", err)
 	}
 

@@ -122,7 +122,10 @@ func (r *Executor) restore(ctx context.Context, j *runner.Job, idx int, with map
 		return runner.StepOutcome{}, nil, false, err
 	}
 	out := runner.StepOutcome{Outputs: map[string]string{"cache-hit": "false", "cache-primary-key": q.key, "cache-matched-key": ""}}
-	m, exact := r.caches.lookup(q.repo, q.scopes, q.key, q.restoreKeys, q.version)
+	m, exact, err := r.caches.lookup(ctx, q.repo, q.scopes, q.key, q.restoreKeys, q.version)
+	if err != nil {
+		return out, q, false, fmt.Errorf("looking up caches: %w", err)
+	}
 	r.observeCache(m != nil, exact)
 	if m == nil {
 		msg := "Cache not found for input keys: " + strings.Join(append([]string{q.key}, q.restoreKeys...), ", ")
@@ -138,7 +141,9 @@ func (r *Executor) restore(ctx context.Context, j *runner.Job, idx int, with map
 		j.Log(idx, "Cache found and can be restored from key: "+m.Key)
 		return out, q, exact, nil
 	}
-	r.caches.touch(q.repo, m)
+	if err := r.caches.touch(ctx, q.repo, m); err != nil {
+		j.Log(idx, "##[warning]marking cache "+m.Key+" as used: "+err.Error())
+	}
 	t0 := time.Now()
 	if err := r.restoreInto(ctx, j, q.repo, m); err != nil {
 		return out, q, false, fmt.Errorf("restoring cache %s: %w", m.Key, err)
@@ -149,7 +154,7 @@ func (r *Executor) restore(ctx context.Context, j *runner.Job, idx int, with map
 
 // restoreInto puts a cache's files back at their paths in the sandbox.
 func (r *Executor) restoreInto(ctx context.Context, j *runner.Job, repo string, m *cacheMeta) error {
-	f, err := r.caches.open(repo, m)
+	f, err := r.caches.open(ctx, repo, m)
 	if err != nil {
 		return err
 	}
@@ -250,7 +255,7 @@ func (r *Executor) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq
 		m.Entries = append(m.Entries, toEntry(j, p, dirs[i]))
 	}
 	t0 := time.Now()
-	err = r.caches.save(q.repo, m, func(w io.Writer) error {
+	err = r.caches.save(ctx, q.repo, m, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
 		for i, p := range paths {
 			rc, err := j.Guest.Client.GetFiles(ctx, p)
@@ -273,7 +278,7 @@ func (r *Executor) save(ctx context.Context, j *runner.Job, idx int, q *cacheReq
 		return fmt.Errorf("saving cache %s: %w", q.key, err)
 	}
 	j.Log(idx, fmt.Sprintf("Cache saved with key: %s (%s, %s)", q.key, sizeString(m.Size), time.Since(t0).Round(time.Millisecond)))
-	evicted, err := r.caches.evict(q.repo, m)
+	evicted, err := r.caches.evict(ctx, q.repo, m)
 	for _, e := range evicted {
 		j.Log(idx, fmt.Sprintf("Evicted cache %s (%s, scope %s): %s's caches exceed %s, and it was used least recently",
 			e.Key, sizeString(e.Size), e.Scope, q.repo, sizeString(r.caches.limit)))

@@ -2,28 +2,37 @@ package actions
 
 import (
 	"archive/tar"
+	"bytes"
+	"cmp"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hookci/hookci/internal/blob"
 )
 
-// cacheStore keeps actions/cache entries on the host:
-// <dir>/<repo hash>/<scope hash>/<key+version hash>/{meta.json,data.tar.gz}.
+// cacheStore keeps actions/cache entries in a blob store (the host's data
+// directory, or an S3 bucket all hosts share):
+// <repo hash>/<scope hash>/<key+version hash>/meta.json and the archive it
+// names (data-<n>.tar.gz; data.tar.gz for caches saved before).
 // A scope is the git ref a cache was saved from (GitHub's cache isolation).
+// meta.json is rewritten when a cache is restored, so its time is the
+// cache's last use on every host.
 type cacheStore struct {
-	dir   string
+	b     blob.Store
 	limit int64      // bytes one repository's caches may take
-	mu    sync.Mutex // guards creating and evicting entries
+	mu    sync.Mutex // guards creating and evicting entries on this host
 }
 
 // defaultCacheRepoBytes is GitHub's cap on one repository's caches (10 GB).
@@ -35,8 +44,15 @@ type cacheMeta struct {
 	Version string       `json:"version"`
 	Scope   string       `json:"scope"`
 	Created time.Time    `json:"created"`
+	Used    time.Time    `json:"used,omitzero"`
 	Size    int64        `json:"size"`
 	Entries []cacheEntry `json:"entries"`
+	// Data is the archive's name beside meta.json, SHA256 its checksum
+	// (empty for caches saved before they were recorded).
+	Data   string `json:"data,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+
+	modified time.Time // meta.json's time in the store: the last use
 }
 
 // cacheEntry is one saved path, relative to a root of the sandbox so that
@@ -52,157 +68,211 @@ func hashName(s string) string {
 	return hex.EncodeToString(h[:12])
 }
 
-func (c *cacheStore) scopeDir(repo, scope string) string {
-	return filepath.Join(c.dir, hashName(strings.ToLower(repo)), hashName(scope))
+func repoPrefix(repo string) string { return hashName(strings.ToLower(repo)) + "/" }
+
+func (c *cacheStore) scopePrefix(repo, scope string) string {
+	return repoPrefix(repo) + hashName(scope) + "/"
 }
 
-// list returns the caches of a scope with the given version.
-func (c *cacheStore) list(repo, scope, version string) []*cacheMeta {
-	dir := c.scopeDir(repo, scope)
-	ents, _ := os.ReadDir(dir)
+// maxCacheMeta bounds what is read of a cache's meta.json.
+const maxCacheMeta = 4 << 20
+
+func (c *cacheStore) readMeta(ctx context.Context, key string) (*cacheMeta, error) {
+	o, err := c.b.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	b, err := io.ReadAll(io.LimitReader(o, maxCacheMeta))
+	if err != nil {
+		return nil, err
+	}
+	var m cacheMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("cache %s: %w", key, err)
+	}
+	return &m, nil
+}
+
+// metas reads every meta.json under prefix.
+func (c *cacheStore) metas(ctx context.Context, prefix string) ([]*cacheMeta, error) {
+	objs, err := c.b.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
 	var out []*cacheMeta
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "meta.json"))
-		if err != nil {
+	for _, o := range objs {
+		if path.Base(o.Key) != "meta.json" {
 			continue
 		}
-		var m cacheMeta
-		if json.Unmarshal(b, &m) == nil && m.Version == version {
-			out = append(out, &m)
+		m, err := c.readMeta(ctx, o.Key)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // evicted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.modified = o.Modified
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// list returns the caches of a scope with the given version, newest first.
+func (c *cacheStore) list(ctx context.Context, repo, scope, version string) ([]*cacheMeta, error) {
+	all, err := c.metas(ctx, c.scopePrefix(repo, scope))
+	if err != nil {
+		return nil, err
+	}
+	var out []*cacheMeta
+	for _, m := range all {
+		if m.Version == version {
+			out = append(out, m)
 		}
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Created.After(out[b].Created) })
-	return out
+	return out, nil
 }
 
 // lookup finds the cache to restore: in each scope in turn, the exact key,
 // then each restore key as a prefix (newest first). exact reports a hit on key.
-func (c *cacheStore) lookup(repo string, scopes []string, key string, restoreKeys []string, version string) (m *cacheMeta, exact bool) {
+func (c *cacheStore) lookup(ctx context.Context, repo string, scopes []string, key string, restoreKeys []string, version string) (m *cacheMeta, exact bool, err error) {
 	for _, scope := range scopes {
-		all := c.list(repo, scope, version)
+		all, err := c.list(ctx, repo, scope, version)
+		if err != nil {
+			return nil, false, err
+		}
 		for _, e := range all {
 			if e.Key == key {
-				return e, true
+				return e, true, nil
 			}
 		}
 		for _, rk := range restoreKeys {
 			for _, e := range all {
 				if strings.HasPrefix(e.Key, rk) {
-					return e, false
+					return e, false, nil
 				}
 			}
 		}
 	}
-	return nil, false
+	return nil, false, nil
 }
 
-func (c *cacheStore) entryDir(repo string, m *cacheMeta) string {
-	return filepath.Join(c.scopeDir(repo, m.Scope), hashName(m.Key+"\x00"+m.Version))
+func (c *cacheStore) entryPrefix(repo string, m *cacheMeta) string {
+	return c.scopePrefix(repo, m.Scope) + hashName(m.Key+"\x00"+m.Version) + "/"
 }
 
-// open returns the archive of a cache.
-func (c *cacheStore) open(repo string, m *cacheMeta) (*os.File, error) {
-	return os.Open(filepath.Join(c.entryDir(repo, m), "data.tar.gz"))
+// open returns the archive of a cache, checked against its checksum as it
+// is read.
+func (c *cacheStore) open(ctx context.Context, repo string, m *cacheMeta) (io.ReadCloser, error) {
+	o, err := c.b.Open(ctx, c.entryPrefix(repo, m)+cmp.Or(m.Data, "data.tar.gz"))
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{blob.Verify(o, m.SHA256), o}, nil
+}
+
+// touch marks a cache as used now, on every host (meta.json's time).
+func (c *cacheStore) touch(ctx context.Context, repo string, m *cacheMeta) error {
+	m.Used = time.Now()
+	b, _ := json.MarshalIndent(m, "", "  ")
+	_, err := c.b.Put(ctx, c.entryPrefix(repo, m)+"meta.json", bytes.NewReader(b))
+	return err
 }
 
 // errCacheExists is returned when saving a key that exists in the scope.
 var errCacheExists = errors.New("a cache with this key already exists")
 
-// save stores a cache; write writes its tar (uncompressed) to w.
-func (c *cacheStore) save(repo string, m *cacheMeta, write func(w io.Writer) error) error {
-	dir := c.entryDir(repo, m)
-	c.mu.Lock()
-	if _, err := os.Stat(dir); err == nil {
-		c.mu.Unlock()
+// save stores a cache; write writes its tar (uncompressed), which is
+// gzipped and streamed to the store. The archive goes first under a name of
+// its own, then meta.json names it: a failed save leaves no cache.
+func (c *cacheStore) save(ctx context.Context, repo string, m *cacheMeta, write func(w io.Writer) error) error {
+	dir := c.entryPrefix(repo, m)
+	if _, err := c.b.Stat(ctx, dir+"meta.json"); err == nil {
 		return errCacheExists
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	tmp := dir + ".tmp-" + fmt.Sprint(time.Now().UnixNano())
-	err := os.MkdirAll(tmp, 0o755)
-	c.mu.Unlock()
+	m.Data = fmt.Sprintf("data-%d.tar.gz", time.Now().UnixNano())
+	info, err := blob.Write(ctx, c.b, dir+m.Data, func(w io.Writer) error {
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+		if err := write(zw); err != nil {
+			return err
+		}
+		return zw.Close()
+	})
+	drop := func() { c.b.Delete(context.WithoutCancel(ctx), dir+m.Data) }
 	if err != nil {
+		drop()
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	f, err := os.Create(filepath.Join(tmp, "data.tar.gz"))
-	if err != nil {
-		return err
-	}
-	zw, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	err = write(zw)
-	if err == nil {
-		err = zw.Close()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Stat(f.Name()); err == nil {
-		m.Size = fi.Size()
-	}
-	m.Created = time.Now()
-	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o644); err != nil {
-		return err
-	}
+	m.Size, m.SHA256, m.Created = info.Size, info.SHA256, time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, err := os.Stat(dir); err == nil {
+	if _, err := c.b.Stat(ctx, dir+"meta.json"); err == nil {
+		drop() // saved meanwhile (here or on another host)
 		return errCacheExists
 	}
-	return os.Rename(tmp, dir)
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if _, err := c.b.Put(ctx, dir+"meta.json", bytes.NewReader(b)); err != nil {
+		drop()
+		return err
+	}
+	return nil
+}
+
+// deleteEntry removes a cache: meta.json first (so it is gone at once),
+// then everything else under its prefix.
+func (c *cacheStore) deleteEntry(ctx context.Context, prefix string) error {
+	if err := c.b.Delete(ctx, prefix+"meta.json"); err != nil {
+		return err
+	}
+	objs, err := c.b.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range objs {
+		errs = append(errs, c.b.Delete(ctx, o.Key))
+	}
+	return errors.Join(errs...)
 }
 
 // evict removes the least recently used caches of repo (restored or saved
 // last longest ago) until its caches fit the limit; keep (the cache just
 // saved) stays. It returns the evicted caches.
-func (c *cacheStore) evict(repo string, keep *cacheMeta) ([]*cacheMeta, error) {
+func (c *cacheStore) evict(ctx context.Context, repo string, keep *cacheMeta) ([]*cacheMeta, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	type entry struct {
-		dir  string
-		meta *cacheMeta
-		used time.Time
+	all, err := c.metas(ctx, repoPrefix(repo))
+	if err != nil {
+		return nil, err
 	}
-	dirs, _ := filepath.Glob(filepath.Join(c.dir, hashName(strings.ToLower(repo)), "*", "*"))
-	var all []entry
 	var total int64
-	keepDir := c.entryDir(repo, keep)
-	for _, d := range dirs {
-		if strings.Contains(filepath.Base(d), ".tmp-") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(d, "meta.json"))
-		if err != nil {
-			continue
-		}
-		var m cacheMeta
-		if json.Unmarshal(b, &m) != nil {
-			continue
-		}
-		fi, err := os.Stat(d)
-		if err != nil {
-			continue
-		}
+	keepDir := c.entryPrefix(repo, keep)
+	var others []*cacheMeta
+	for _, m := range all {
 		total += m.Size
-		if d != keepDir {
-			all = append(all, entry{dir: d, meta: &m, used: fi.ModTime()})
+		if c.entryPrefix(repo, m) != keepDir {
+			others = append(others, m)
 		}
 	}
-	sort.Slice(all, func(a, b int) bool { return all[a].used.Before(all[b].used) })
+	sort.Slice(others, func(a, b int) bool { return others[a].modified.Before(others[b].modified) })
 	var out []*cacheMeta
 	var errs []error
-	for _, e := range all {
+	for _, m := range others {
 		if total <= c.limit {
 			break
 		}
-		if err := os.RemoveAll(e.dir); err != nil {
+		if err := c.deleteEntry(ctx, c.entryPrefix(repo, m)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		total -= e.meta.Size
-		out = append(out, e.meta)
+		total -= m.Size
+		out = append(out, m)
 	}
 	return out, errors.Join(errs...)
 }

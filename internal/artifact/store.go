@@ -5,6 +5,8 @@
 package artifact
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,23 +15,31 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hookci/hookci/internal/blob"
 )
 
-// Store keeps the artifacts of runs, one zip per artifact (the
-// format GitHub serves them in): <dir>/<run id>/<name>.zip and <name>.json.
+// Store keeps the artifacts of runs in a blob store, one zip per artifact
+// (the format GitHub serves them in) and its metadata beside it:
+// <run id>/<name>.json and <run id>/<name>.<artifact id>.zip (artifacts
+// stored before the blob store kept <name>.zip). With an S3 blob store every
+// host sharing the bucket sees every artifact.
 type Store struct {
-	dir string
-	mu  sync.Mutex // guards creating and replacing artifacts
+	b  blob.Store
+	mu sync.Mutex // guards creating and replacing artifacts on this host
 }
 
-// NewStore returns the store kept in dir (created on the first upload).
-func NewStore(dir string) *Store { return &Store{dir: dir} }
+// New returns the store kept in b.
+func New(b blob.Store) *Store { return &Store{b: b} }
+
+// NewStore returns the store kept in the host directory dir.
+func NewStore(dir string) *Store { return New(blob.NewDir(dir)) }
 
 // Artifact describes one stored artifact.
 type Artifact struct {
@@ -61,25 +71,27 @@ func ValidName(name string) error {
 	return nil
 }
 
-func (s *Store) runDir(runID int64) string {
-	return filepath.Join(s.dir, strconv.FormatInt(runID, 10))
+func metaKey(runID int64, name string) string {
+	return strconv.FormatInt(runID, 10) + "/" + name + ".json"
+}
+
+func zipKey(a Artifact) string {
+	return strconv.FormatInt(a.RunID, 10) + "/" + a.Name + "." + strconv.FormatInt(a.ID, 10) + ".zip"
 }
 
 // List returns the artifacts of a run, by name.
-func (s *Store) List(runID int64) ([]Artifact, error) {
-	ents, err := os.ReadDir(s.runDir(runID))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+func (s *Store) List(ctx context.Context, runID int64) ([]Artifact, error) {
+	objs, err := s.b.List(ctx, strconv.FormatInt(runID, 10)+"/")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing the artifacts of run %d: %w", runID, err)
 	}
 	var out []Artifact
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") {
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".json") {
 			continue
 		}
-		if a, err := s.meta(runID, strings.TrimSuffix(e.Name(), ".json")); err == nil {
+		name := strings.TrimSuffix(path.Base(o.Key), ".json")
+		if a, err := s.meta(ctx, runID, name); err == nil {
 			out = append(out, a)
 		}
 	}
@@ -87,28 +99,83 @@ func (s *Store) List(runID int64) ([]Artifact, error) {
 	return out, nil
 }
 
-func (s *Store) meta(runID int64, name string) (Artifact, error) {
+// maxMeta bounds what is read of an artifact's metadata.
+const maxMeta = 1 << 20
+
+func (s *Store) meta(ctx context.Context, runID int64, name string) (Artifact, error) {
 	var a Artifact
-	b, err := os.ReadFile(filepath.Join(s.runDir(runID), name+".json"))
+	o, err := s.b.Open(ctx, metaKey(runID, name))
+	if err != nil {
+		return a, err
+	}
+	defer o.Close()
+	b, err := io.ReadAll(io.LimitReader(o, maxMeta))
 	if err != nil {
 		return a, err
 	}
 	return a, json.Unmarshal(b, &a)
 }
 
+// Stat returns the metadata of a run's artifact; a missing one is an error
+// wrapping fs.ErrNotExist.
+func (s *Store) Stat(ctx context.Context, runID int64, name string) (Artifact, error) {
+	if err := ValidName(name); err != nil {
+		return Artifact{}, fmt.Errorf("%w: %v", fs.ErrNotExist, err)
+	}
+	a, err := s.meta(ctx, runID, name)
+	if err != nil {
+		return a, fmt.Errorf("artifact %q of run %d: %w", name, runID, err)
+	}
+	return a, nil
+}
+
 // Open returns the zip of a run's artifact; a missing one is an error
 // wrapping fs.ErrNotExist.
-func (s *Store) Open(runID int64, name string) (*os.File, Artifact, error) {
+func (s *Store) Open(ctx context.Context, runID int64, name string) (blob.Object, Artifact, error) {
 	if err := ValidName(name); err != nil {
 		return nil, Artifact{}, fmt.Errorf("%w: %v", fs.ErrNotExist, err)
 	}
-	a, err := s.meta(runID, name)
-	if err != nil {
+	a, err := s.meta(ctx, runID, name)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, a, fmt.Errorf("artifact %q of run %d: %w", name, runID, fs.ErrNotExist)
 	}
-	f, err := os.Open(filepath.Join(s.runDir(runID), name+".zip"))
 	if err != nil {
 		return nil, a, fmt.Errorf("artifact %q of run %d: %w", name, runID, err)
+	}
+	o, err := s.b.Open(ctx, zipKey(a))
+	if errors.Is(err, fs.ErrNotExist) { // stored before the blob store: <name>.zip
+		o, err = s.b.Open(ctx, strconv.FormatInt(runID, 10)+"/"+name+".zip")
+	}
+	if err != nil {
+		return nil, a, fmt.Errorf("artifact %q of run %d: %w", name, runID, err)
+	}
+	return o, a, nil
+}
+
+// Fetch copies a run's artifact into a new file in dir, checking it against
+// the digest recorded at upload, and returns that file (already unlinked:
+// closing it frees the space) at offset 0.
+func (s *Store) Fetch(ctx context.Context, runID int64, name, dir string) (*os.File, Artifact, error) {
+	o, a, err := s.Open(ctx, runID, name)
+	if err != nil {
+		return nil, a, err
+	}
+	defer o.Close()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, a, err
+	}
+	f, err := os.CreateTemp(dir, "artifact-*")
+	if err != nil {
+		return nil, a, err
+	}
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, blob.Verify(o, a.Digest)); err != nil {
+		f.Close()
+		return nil, a, fmt.Errorf("artifact %q of run %d: %w", name, runID, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, a, err
 	}
 	return f, a, nil
 }
@@ -119,56 +186,69 @@ func (s *Store) Open(runID int64, name string) (*os.File, Artifact, error) {
 //lint:ignore ST1005 upload-artifact's wording, shown in the step log
 var ErrExists = errors.New("Failed to CreateArtifact: Received non-retryable error: Failed request: (409) Conflict: an artifact with this name already exists on the workflow run")
 
-// Put stores an artifact; write writes the zip and returns its number of
-// files and its sha256 (hex). Size, Digest, Files, Created and ID are set
-// in a.
-func (s *Store) Put(a *Artifact, overwrite bool, write func(w io.Writer) (files int, digest string, err error)) error {
+// Put stores an artifact, streaming the zip that write writes to the blob
+// store; write returns its number of files and the sha256 (hex) it computed,
+// checked against what the store received (empty: not checked). Size,
+// Digest, Files, Created and ID are set in a. The metadata is written last,
+// so a failed upload leaves no artifact (and an earlier one of the same
+// name in place).
+func (s *Store) Put(ctx context.Context, a *Artifact, overwrite bool, write func(w io.Writer) (files int, digest string, err error)) error {
 	if err := ValidName(a.Name); err != nil {
 		return err
 	}
-	dir := s.runDir(a.RunID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	exists := func() bool {
+		_, err := s.b.Stat(ctx, metaKey(a.RunID, a.Name))
+		return err == nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, a.Name+".json")); err == nil && !overwrite {
+	if !overwrite && exists() {
 		return ErrExists
 	}
-	tmp, err := os.CreateTemp(dir, ".upload-*")
-	if err != nil {
+	a.ID = time.Now().UnixNano() / 1000
+	key := zipKey(*a)
+	var files int
+	var digest string
+	info, err := blob.Write(ctx, s.b, key, func(w io.Writer) error {
+		var err error
+		files, digest, err = write(w)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	files, digest, err := write(tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	})
+	if err == nil && digest != "" && digest != info.SHA256 {
+		err = fmt.Errorf("artifact %s: the store received content with sha256 %s, the upload sent %s", a.Name, info.SHA256, digest)
 	}
 	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(tmp.Name())
-	if err != nil {
+		s.b.Delete(context.WithoutCancel(ctx), key)
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := os.Stat(filepath.Join(dir, a.Name+".json")); err == nil && !overwrite {
+	old, oldErr := s.meta(ctx, a.RunID, a.Name)
+	if oldErr == nil && !overwrite {
+		s.b.Delete(context.WithoutCancel(ctx), key)
 		return ErrExists
 	}
-	a.Size, a.Digest, a.Files, a.Created = fi.Size(), "sha256:"+digest, files, time.Now()
-	a.ID = time.Now().UnixNano() / 1000
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, a.Name+".zip")); err != nil {
-		return err
-	}
+	a.Size, a.Digest, a.Files, a.Created = info.Size, "sha256:"+info.SHA256, files, time.Now()
 	b, _ := json.MarshalIndent(a, "", "  ")
-	return os.WriteFile(filepath.Join(dir, a.Name+".json"), b, 0o644)
+	if _, err := s.b.Put(ctx, metaKey(a.RunID, a.Name), bytes.NewReader(b)); err != nil {
+		s.b.Delete(context.WithoutCancel(ctx), key)
+		return fmt.Errorf("artifact %s: %w", a.Name, err)
+	}
+	if oldErr == nil && old.ID != a.ID {
+		s.deleteZips(ctx, old)
+	}
+	return nil
+}
+
+// deleteZips removes an artifact's zip (either layout).
+func (s *Store) deleteZips(ctx context.Context, a Artifact) error {
+	return errors.Join(s.b.Delete(ctx, zipKey(a)), s.b.Delete(ctx, strconv.FormatInt(a.RunID, 10)+"/"+a.Name+".zip"))
 }
 
 // Add stores a zip read from r as artifact name of a run (replacing one of
 // the same name), for imports and tests; uploads from jobs go through
 // actions/upload-artifact.
-func (s *Store) Add(runID int64, repo, name string, r io.Reader) (Artifact, error) {
+func (s *Store) Add(ctx context.Context, runID int64, repo, name string, r io.Reader) (Artifact, error) {
 	a := &Artifact{RunID: runID, Repo: repo, Name: name}
-	err := s.Put(a, true, func(w io.Writer) (int, string, error) {
+	err := s.Put(ctx, a, true, func(w io.Writer) (int, string, error) {
 		h := sha256.New()
 		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
 			return 0, "", err

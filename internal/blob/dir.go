@@ -40,13 +40,20 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 		return Info{}, err
 	}
 	tmp := filepath.Join(d.root, tmpDir)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return Info{}, fmt.Errorf("blob dir: %w", err)
+	var f *os.File
+	for try := 0; ; try++ {
+		if err = os.MkdirAll(tmp, 0o755); err == nil {
+			f, err = os.CreateTemp(tmp, "put-*")
+		}
+		// Another Put may remove the directory between the two calls.
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 3 {
+			break
+		}
 	}
-	f, err := os.CreateTemp(tmp, "put-*")
 	if err != nil {
 		return Info{}, fmt.Errorf("blob dir: %w", err)
 	}
+	defer os.Remove(tmp) // when no other Put uses it: a store's directory holds only objects
 	defer os.Remove(f.Name())
 	c := newCounter(r)
 	_, err = io.Copy(f, ctxReader{ctx, c})

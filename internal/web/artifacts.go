@@ -26,7 +26,7 @@ func ArtifactsHandler(store *artifact.Store) http.Handler {
 			http.Error(w, "bad run id", http.StatusBadRequest)
 			return
 		}
-		list, err := store.List(id)
+		list, err := store.List(r.Context(), id)
 		if err != nil {
 			http.Error(w, "listing artifacts failed", http.StatusInternalServerError)
 			return
@@ -43,7 +43,7 @@ func ArtifactsHandler(store *artifact.Store) http.Handler {
 			http.Error(w, "bad run id", http.StatusBadRequest)
 			return
 		}
-		f, a, err := store.Open(id, r.PathValue("name"))
+		f, a, err := store.Open(r.Context(), id, r.PathValue("name"))
 		if errors.Is(err, fs.ErrNotExist) {
 			http.NotFound(w, r)
 			return

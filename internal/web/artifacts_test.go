@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"archive/zip"
 	"bytes"
 	"encoding/json"
@@ -20,7 +21,7 @@ func TestArtifactsHandler(t *testing.T) {
 	w.Write([]byte("hi"))
 	zw.Close()
 	want := buf.Bytes()
-	if _, err := store.Add(5, "octo/hello", "dist", bytes.NewReader(want)); err != nil {
+	if _, err := store.Add(context.Background(), 5, "octo/hello", "dist", bytes.NewReader(want)); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(ArtifactsHandler(store))
