@@ -3,6 +3,8 @@ package actions
 import (
 	"testing"
 	"time"
+
+	"github.com/hookci/hookci/internal/blob"
 )
 
 const cacheWorkflow = `
@@ -42,7 +44,11 @@ func cacheRun(t *testing.T, e *env, suffix, ref string) (hit string, rec *record
 }
 
 func TestCacheMissThenHit(t *testing.T) {
-	e := newEnv(t, nil)
+	forEachBlobStore(t, testCacheMissThenHit)
+}
+
+func testCacheMissThenHit(t *testing.T, blobs func(*Config)) {
+	e := newEnv(t, blobs)
 	e.write(map[string]string{"lock.txt": "v1\n"})
 
 	log, rec, missTook := cacheRun(t, e, "a", "refs/heads/main")
@@ -73,7 +79,11 @@ func TestCacheMissThenHit(t *testing.T) {
 		t.Fatalf("feature branch should restore the default branch's cache:\n%s", rec.all())
 	}
 	// A cache saved only on feature is invisible to another branch.
-	e2 := newEnv(t, nil)
+	e2 := newEnv(t, func(c *Config) { // another repository store: a fresh directory, or another prefix of the bucket
+		if blobs(c); c.Blobs != nil {
+			c.Blobs = blob.Sub(c.Blobs, "e2")
+		}
+	})
 	e2.write(map[string]string{"lock.txt": "v1\n"})
 	cacheRun(t, e2, "d", "refs/heads/feature")
 	log, rec, _ = cacheRun(t, e2, "d", "refs/heads/other")
@@ -129,7 +139,11 @@ jobs:
 // size, saving a fourth evicts the one used least recently (b, not a, which
 // was restored after b was saved); the others still restore.
 func TestCacheRepoCapEvictsLeastRecentlyUsed(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.CacheRepoBytes = 3*100_000 + 50_000 })
+	forEachBlobStore(t, testCacheRepoCapEvictsLeastRecentlyUsed)
+}
+
+func testCacheRepoCapEvictsLeastRecentlyUsed(t *testing.T, blobs func(*Config)) {
+	e := newEnv(t, func(c *Config) { blobs(c); c.CacheRepoBytes = 3*100_000 + 50_000 })
 	step := func(key string) string {
 		return `
 on: push

@@ -241,6 +241,19 @@ func (c *cacheStore) deleteEntry(ctx context.Context, prefix string) error {
 	return errors.Join(errs...)
 }
 
+// lastUse is when a cache was last saved or restored (the recorded times:
+// S3 keeps object times to the second only).
+func (m *cacheMeta) lastUse() time.Time {
+	t := m.Created
+	if m.Used.After(t) {
+		t = m.Used
+	}
+	if m.Used.IsZero() && m.modified.After(t) { // restored before Used was recorded
+		t = m.modified
+	}
+	return t
+}
+
 // evict removes the least recently used caches of repo (restored or saved
 // last longest ago) until its caches fit the limit; keep (the cache just
 // saved) stays. It returns the evicted caches.
@@ -260,7 +273,7 @@ func (c *cacheStore) evict(ctx context.Context, repo string, keep *cacheMeta) ([
 			others = append(others, m)
 		}
 	}
-	sort.Slice(others, func(a, b int) bool { return others[a].modified.Before(others[b].modified) })
+	sort.Slice(others, func(a, b int) bool { return others[a].lastUse().Before(others[b].lastUse()) })
 	var out []*cacheMeta
 	var errs []error
 	for _, m := range others {

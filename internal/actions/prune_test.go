@@ -8,7 +8,11 @@ import (
 )
 
 func TestPrune(t *testing.T) {
-	e := newEnv(t, nil)
+	forEachBlobStore(t, testPrune)
+}
+
+func testPrune(t *testing.T, blobs func(*Config)) {
+	e := newEnv(t, blobs)
 	src := `
 on: push
 jobs:
