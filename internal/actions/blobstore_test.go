@@ -4,8 +4,8 @@ import (
 	"context"
 	"io"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/hookci/hookci/internal/blob/s3test"
 )

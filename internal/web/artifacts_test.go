@@ -1,9 +1,9 @@
 package web
 
 import (
-	"context"
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
