@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/actions"
+	"github.com/hookci/hookci/internal/blob"
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/github"
@@ -90,6 +91,15 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		owner, name, _ := strings.Cut(repo, "/")
 		return gh.GitToken(ctx, github.Repo{Owner: owner, Name: name})
 	}
+	// Caches and artifacts: the data directory, or a bucket hosts share
+	// ([blobs]); a setting that cannot work stops the start here.
+	blobs, err := blob.Open(ctx, blob.Options{URL: cfg.Blobs.URL, DataDir: cfg.DataDir, AccessKeyID: cfg.Blobs.AccessKeyID,
+		SecretAccessKey: cfg.Blobs.SecretAccessKey, Region: cfg.Blobs.Region, Getenv: os.Getenv})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	log.Info("caches and artifacts", "store", blobs.String())
 	sandboxes, err := backends.Open(ctx, cfg, log)
 	if err != nil {
 		st.Close()
@@ -99,7 +109,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	s.reapers = append(s.reapers, sandboxes.Reap)
 	s.git = gitrepo.New(filepath.Join(cfg.DataDir, "git"), cfg.GitURL, gitToken)
 	s.git.ObserveFetch(metrics.GitFetched)
-	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log,
+	acts, err := actions.NewExecutor(actions.Config{Git: s.git, DataDir: cfg.DataDir, ToolCache: cfg.ToolCache, Logger: log, Blobs: blobs,
 		CacheRepoBytes: int64(cfg.CacheRepoGiB) << 30,
 		Dist:           actions.DistURLs{Go: cfg.GoDistURL, Node: cfg.NodeDistURL, Python: cfg.PythonManifestURL},
 		LLM:            actions.LLMConfig{Kind: cfg.LLM.Kind, URL: cfg.LLM.URL, Model: cfg.LLM.Model, APIKey: cfg.LLM.APIKey}})

@@ -150,6 +150,8 @@ type Config struct {
 	// LLM is the opt-in translator for actions hookci cannot run (docker
 	// actions): an Ollama or OpenAI-compatible endpoint. Off when URL is empty.
 	LLM LLMConfig `toml:"llm"`
+	// Blobs is where caches and artifacts are kept (blobs.go).
+	Blobs Blobs `toml:"blobs"`
 	// Env is added to every job's environment, below the workflow's env.
 	Env map[string]string `toml:"env"`
 	// Vars is the vars context, and Secrets the secrets context, for every repository.
@@ -239,6 +241,7 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 	if err := applyEnv(&cfg, lookup); err != nil {
 		return cfg, err
 	}
+	applyBlobsEnv(&cfg.Blobs, lookup)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + cfg.Listen
 	}

@@ -186,3 +186,22 @@ func TestGitHubSignInSettings(t *testing.T) {
 		t.Errorf("ValidateServe with the id only: got %v, want an error naming HOOKCI_GITHUB_OAUTH_CLIENT_SECRET", err)
 	}
 }
+
+// TestBlobsSettings: [blobs] from the file, HOOKCI_BLOB_URL and HOOKCI_S3_*
+// over it, and the secret key redacted.
+func TestBlobsSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookci.toml")
+	os.WriteFile(path, []byte("[blobs]\nurl = \"s3://file-bucket\"\naccess_key_id = \"file-id\"\nsecret_access_key = \"file-secret\"\n"), 0o600)
+	env := map[string]string{"HOOKCI_BLOB_URL": "s3://env-bucket?endpoint=http://127.0.0.1:9000", "HOOKCI_S3_SECRET_ACCESS_KEY": "env-secret"}
+	cfg, err := Load(path, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Blobs{URL: env["HOOKCI_BLOB_URL"], AccessKeyID: "file-id", SecretAccessKey: "env-secret"}
+	if cfg.Blobs != want {
+		t.Errorf("got %+v, want %+v", cfg.Blobs, want)
+	}
+	if printed := fmt.Sprintf("%+v", cfg.Redacted()); strings.Contains(printed, "env-secret") {
+		t.Errorf("the redacted config shows the S3 secret: %s", printed)
+	}
+}

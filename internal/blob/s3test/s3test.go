@@ -34,12 +34,17 @@ type Server struct {
 	done chan struct{}
 }
 
-// Binary finds versitygw: $HOOKCI_VERSITYGW, /var/cache/hookci/bin, then PATH.
+// Binary finds versitygw: $HOOKCI_VERSITYGW, then $HOOKCI_TOOL_BIN (where
+// scripts/deps.sh builds it; default /var/cache/hookci/bin), then PATH.
 func Binary() (string, error) {
 	if p := os.Getenv("HOOKCI_VERSITYGW"); p != "" {
 		return p, nil
 	}
-	if p := "/var/cache/hookci/bin/versitygw"; fileExists(p) {
+	dir := os.Getenv("HOOKCI_TOOL_BIN")
+	if dir == "" {
+		dir = "/var/cache/hookci/bin"
+	}
+	if p := filepath.Join(dir, "versitygw"); fileExists(p) {
 		return p, nil
 	}
 	return exec.LookPath("versitygw")
