@@ -2,7 +2,10 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +124,35 @@ jobs:
 	}
 	if _, rec, _ := cacheRun(t, hostA, "x", "refs/heads/main"); !hasLine(rec, "hit=false matched=") {
 		t.Errorf("host A restored a pruned cache:\n%s", rec.all())
+	}
+}
+
+// TestCacheSavedBeforeTheBlobStoreRestores: a cache in the layout hookci
+// wrote before the blob store (data.tar.gz, no recorded name or checksum)
+// still restores from the data directory.
+func TestCacheSavedBeforeTheBlobStoreRestores(t *testing.T) {
+	e := newEnv(t, nil)
+	e.write(map[string]string{"lock.txt": "v1\n"})
+	if log, rec, _ := cacheRun(t, e, "old", "refs/heads/main"); !contains(log, "hit=false") {
+		t.Fatalf("first run: want a miss:\n%s", rec.all())
+	}
+	metas, _ := filepath.Glob(filepath.Join(e.cfg.DataDir, "caches", "*", "*", "*", "meta.json"))
+	if len(metas) != 1 {
+		t.Fatalf("got %d caches, want 1", len(metas))
+	}
+	var m map[string]any
+	b, _ := os.ReadFile(metas[0])
+	json.Unmarshal(b, &m)
+	dir := filepath.Dir(metas[0])
+	if err := os.Rename(filepath.Join(dir, m["data"].(string)), filepath.Join(dir, "data.tar.gz")); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "data")
+	delete(m, "sha256")
+	delete(m, "used")
+	b, _ = json.Marshal(m)
+	os.WriteFile(metas[0], b, 0o644)
+	if log, rec, _ := cacheRun(t, e, "old", "refs/heads/main"); !contains(log, "hit=true") || !contains(log, "restored built-old tool") {
+		t.Fatalf("the old-layout cache did not restore:\n%s", rec.all())
 	}
 }

@@ -186,3 +186,35 @@ func testStorePrune(t *testing.T, s *Store, dir string) {
 		t.Errorf("run 1's directory: %v, want it removed", err)
 	}
 }
+
+// TestStorePruneOrphans: a zip no metadata names (a crashed upload, or
+// the loser of two hosts racing on one name) goes once it is a day old;
+// a young one (an upload in progress) and the artifacts' own zips stay.
+func TestStorePruneOrphans(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store, _ string) {
+		a, err := s.Add(ctx, 5, "octo/hello", "kept", strings.NewReader("zip"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.b.Put(ctx, "5/kept.1.zip", strings.NewReader("orphan")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Prune(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.b.Stat(ctx, "5/kept.1.zip"); err != nil {
+			t.Errorf("a young zip (an upload in progress) was pruned: %v", err)
+		}
+		if err := s.Prune(ctx, time.Now().Add(25*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.b.Stat(ctx, "5/kept.1.zip"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a day-old orphan zip: got %v, want it pruned", err)
+		}
+		o, got, err := s.Open(ctx, 5, "kept")
+		if err != nil || got.ID != a.ID {
+			t.Fatalf("the artifact itself: %+v, %v", got, err)
+		}
+		o.Close()
+	})
+}
