@@ -88,3 +88,28 @@ func TestOutageLosesNothing(t *testing.T) {
 		t.Errorf("after the outage: got %q, %v; want the object stored before it", b, err)
 	}
 }
+
+// TestOpenS3Prefix: the URL's path is a prefix inside the bucket, so that
+// installations can share one.
+func TestOpenS3Prefix(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	s, err := blob.Open(ctx, blob.Options{URL: srv.URL("shared"), AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := strings.Replace(srv.URL("shared"), "s3://shared?", "s3://shared/ci/one?", 1)
+	p, err := blob.Open(ctx, blob.Options{URL: u, AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Put(ctx, "artifacts/x", strings.NewReader("y")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, "ci/one/artifacts/x"); err != nil {
+		t.Errorf("the object is not under the prefix: %v", err)
+	}
+	if l, _ := p.List(ctx, ""); len(l) != 1 || l[0].Key != "artifacts/x" {
+		t.Errorf("list under the prefix: got %+v, want artifacts/x", l)
+	}
+}
