@@ -156,3 +156,54 @@ func TestCacheSavedBeforeTheBlobStoreRestores(t *testing.T) {
 		t.Fatalf("the old-layout cache did not restore:\n%s", rec.all())
 	}
 }
+
+// TestBlobStoreDownDuringJob: with the S3 server down, an upload-artifact
+// and a cache save fail their steps saying the endpoint cannot be reached;
+// once it is back the artifact stored before is intact (same digest).
+func TestBlobStoreDownDuringJob(t *testing.T) {
+	srv := s3test.Start(t)
+	store := srv.Open(t, "down")
+	e := newEnv(t, func(c *Config) { c.Blobs = store })
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "$GITHUB_RUN_ATTEMPT $RANDOM" > f.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: dist
+          path: f.txt
+          overwrite: true
+      - uses: actions/cache/save@v4
+        if: always()
+        with:
+          path: f.txt
+          key: k-${{ github.run_id }}
+`
+	res, rec := e.run(src, "build", runOpts{runID: 5})
+	wantConclusion(t, res, rec, "success")
+	ctx := context.Background()
+	before, err := e.r.Artifacts().Stat(ctx, 5, "dist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	res, rec = e.run(src, "build", runOpts{runID: 6})
+	wantConclusion(t, res, rec, "failure")
+	wantLog(t, rec, "cannot reach the endpoint")
+	if n := strings.Count(rec.all(), "cannot reach the endpoint"); n < 2 {
+		t.Errorf("want both the upload and the cache save to name the unreachable endpoint, got %d:\n%s", n, rec.all())
+	}
+	srv.Restart()
+	after, err := e.r.Artifacts().Stat(ctx, 5, "dist")
+	if err != nil || after.Digest != before.Digest {
+		t.Errorf("after the outage: %+v, %v; want the artifact stored before (%s)", after, err, before.Digest)
+	}
+	f, _, err := e.r.Artifacts().Fetch(ctx, 5, "dist", t.TempDir())
+	if err != nil {
+		t.Fatalf("the artifact stored before does not verify: %v", err)
+	}
+	f.Close()
+}
