@@ -70,6 +70,9 @@ type Config struct {
 	// AppID is hookci's GitHub App (0 in token mode): check runs and
 	// suites of this App never start workflows.
 	AppID int64
+	// RunOutputBytes caps the total of all job outputs of one run
+	// (0: DefaultRunOutputBytes, GitHub's 50 MB).
+	RunOutputBytes int64
 	// RepoAccess reads a repository's visibility and Actions access setting
 	// from GitHub, for reusable workflows of other private repositories
 	// (nil: those are refused).

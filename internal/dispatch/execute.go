@@ -374,6 +374,9 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 		d.cfg.Observe.JobFinished(job.Conclusion, job.FinishedAt.Sub(job.StartedAt).Seconds())
 	}
 	return d.cfg.Store.InTx(context.WithoutCancel(ctx), func(q *store.Queries) error {
+		if err := d.capRunOutputs(ctx, q, job); err != nil { // GitHub's 50 MB per run (outputs.go)
+			return err
+		}
 		if err := q.UpdateJob(ctx, job); err != nil {
 			return err
 		}
