@@ -475,6 +475,9 @@ func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run 
 		return nil, err
 	}
 	in.ev.SHA = run.SHA
+	if in.ev.DeployName != "" { // a tag, as planning found (deploymentTagRef)
+		in.ev.Ref = run.Ref
+	}
 	if in.mirror, err = d.cfg.Git.Fetch(ctx, run.Repo, run.SHA); err != nil {
 		return nil, err
 	}
