@@ -47,11 +47,12 @@ func (d *Dispatcher) readWithServerCredential(ctx context.Context, run *store.Ru
 	if strings.EqualFold(repo, run.Repo) {
 		return true, nil
 	}
-	key := fmt.Sprintf("%d:%s", run.ID, strings.ToLower(repo))
+	// Remembered per created run (planning, before the run exists, asks).
+	key := strings.ToLower(fmt.Sprintf("%d:%s:%t:%s", run.ID, run.Repo, fork, repo))
 	d.mu.Lock()
 	own, ok := d.callAccess[key]
 	d.mu.Unlock()
-	if ok {
+	if ok && run.ID != 0 {
 		return own, nil
 	}
 	anonErr := d.cfg.Git.CheckAccess(ctx, repo, "")
@@ -64,12 +65,14 @@ func (d *Dispatcher) readWithServerCredential(ctx context.Context, run *store.Ru
 			return false, err
 		}
 	}
-	d.mu.Lock()
-	if len(d.callAccess) > 10000 {
-		clear(d.callAccess)
+	if run.ID != 0 {
+		d.mu.Lock()
+		if len(d.callAccess) > 10000 {
+			clear(d.callAccess)
+		}
+		d.callAccess[key] = own
+		d.mu.Unlock()
 	}
-	d.callAccess[key] = own
-	d.mu.Unlock()
 	return own, nil
 }
 
