@@ -7,6 +7,8 @@ set -euo pipefail
 kind=${1:-test}
 # slirp4netns and nftables: egress of namespace jobs and microVMs (package netjail).
 packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
+# git-lfs: actions/checkout's lfs: true (the working copy is made on the hookci host).
+packages+=(git-lfs)
 # deploy/ tests: promtool and a real Prometheus, a real Caddy, and
 # systemd-analyze verify of the unit (package systemd).
 [ "$kind" != test ] || packages+=(prometheus caddy systemd)

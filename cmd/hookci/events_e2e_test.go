@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mainRepo points a corpus payload's repository at the test repository's
@@ -132,5 +133,10 @@ jobs:
 	if len(scheds) != 1 || scheds[0]["cron"] != "30 5 * * 1-5" || scheds[0]["path"] != ".github/workflows/release.yml" ||
 		scheds[0]["workflow"] != "Released" || scheds[0]["next_run_at"] == nil {
 		t.Errorf("/api/schedules: got %v, want the release workflow's cron with a next run", scheds)
+	} else if next, err := time.Parse(time.RFC3339, scheds[0]["next_run_at"].(string)); err != nil {
+		t.Errorf("next_run_at %v: %v", scheds[0]["next_run_at"], err)
+	} else if page := h.get("/schedules"); !strings.Contains(page, next.UTC().Format("2006-01-02 15:04 MST")) ||
+		!strings.Contains(page, "30 5 * * 1-5") || !strings.Contains(page, "Released") {
+		t.Errorf("/schedules does not show the cron with its next run %s:\n%s", next.UTC().Format("2006-01-02 15:04 MST"), page)
 	}
 }

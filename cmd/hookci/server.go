@@ -128,6 +128,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
+		RepoAccess: repoAccess(gh),
 	})
 	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
@@ -340,4 +341,18 @@ func webAuth(cfg config.Config, sessionKey []byte) web.Options {
 			WebURL: cfg.GitHubWebURL, APIURL: cfg.GitHubAPIURL}
 	}
 	return o
+}
+
+// repoAccess reads a repository's visibility and Actions access setting
+// through gh, for reusable workflows of other private repositories (nil
+// without a GitHub credential: those are refused).
+func repoAccess(gh *github.Client) func(ctx context.Context, repo string) (dispatch.RepoAccess, error) {
+	if gh == nil {
+		return nil
+	}
+	return func(ctx context.Context, repo string) (dispatch.RepoAccess, error) {
+		owner, name, _ := strings.Cut(repo, "/")
+		a, err := gh.ActionsAccess(ctx, github.Repo{Owner: owner, Name: name})
+		return dispatch.RepoAccess{Visibility: a.Visibility, AccessLevel: a.AccessLevel}, err
+	}
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/hookci/hookci/internal/runner"
 )
 
-// runNode runs a JavaScript action with the sandbox's node: pre (if any,
-// right before main, in the same step), main, and post registered as a post
+// runNode runs a JavaScript action with the sandbox's node: pre (if any and
+// it did not run at job start, right before main, in the same step; never
+// for a local action, as on GitHub), main, and post registered as a post
 // step of the job. Saved state (GITHUB_STATE, ::save-state::) reaches post as
 // STATE_<name>.
 func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
@@ -27,7 +28,11 @@ func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *act
 		env[inputEnvName(k)] = v
 	}
 	preState, preRan := j.PreState()
-	if runs.Pre != "" && preRan {
+	if runs.Pre != "" && act.ref.Kind == RefLocal {
+		// GitHub's runner does not run a local action's pre (it is not in
+		// the workspace before the checkout) and says so.
+		j.Log(idx, fmt.Sprintf("##[warning]`pre` execution is not supported for local action from '%s'", act.ref.Raw))
+	} else if runs.Pre != "" && preRan {
 		for k, v := range preState { // the pre step ran at job start
 			env["STATE_"+k] = v
 		}
@@ -82,10 +87,9 @@ func isInfra(err error, ctx context.Context) bool {
 
 // PreSteps is the runner.PreStepper of the Executor: the pre entry point of
 // every remote JavaScript action the job's steps use, to run at job start
-// as its own step ("Pre <step>", with pre-if, default always()). Local
-// actions are not there before the checkout, so their pre runs with their
-// main, as before; an action that cannot be loaded now is left to its step,
-// which reports why.
+// as its own step ("Pre <step>", with pre-if, default always()). A local
+// action's pre never runs (runNode warns, as GitHub's runner does); an
+// action that cannot be loaded now is left to its step, which reports why.
 func (r *Executor) PreSteps(ctx context.Context, j *runner.Job) []runner.PreStep {
 	var out []runner.PreStep
 	for i, s := range j.Spec.Job.Steps {

@@ -156,7 +156,7 @@ func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, sp
 		filepath.Join(cmp.Or(r.cfg.ToolCache, "<tool cache>"), t.dir), arch)
 	switch {
 	case t == pythonTool:
-		provide += "; hookci downloads Go and Node, not Python"
+		provide += "; hookci downloads Go and Node, not Python (actions/python-versions' manifest gives no checksum to verify a download against)"
 	case r.cfg.ToolCache == "" || j.Guest.Layout.ToolCache == "":
 		provide += "; with a tool cache configured, hookci downloads a missing version when the job has egress"
 	case !j.Guest.Network:

@@ -140,7 +140,7 @@ func (d *Dispatcher) enterCall(ctx context.Context, q *store.Queries, run *store
 	} else {
 		repo = ref.Repo
 	}
-	called, err := d.calledWorkflow(ctx, run, repo, sha, ref.Path)
+	called, err := d.calledWorkflow(ctx, run, parent.ev.Fork, repo, sha, ref.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +209,9 @@ func needsIn(keys map[string]*keyState, prefix string, wj *workflow.Job) map[str
 
 // calledWorkflow reads a called workflow file at a commit: the run's own
 // repository through the planning mirror; another repository without any
-// credential (the server's is only for the run's own repository).
-func (d *Dispatcher) calledWorkflow(ctx context.Context, run *store.Run, repo, sha, file string) (*workflow.Workflow, error) {
+// credential, unless it is a private one GitHub's access rules share with
+// the run's repository (readWithServerCredential).
+func (d *Dispatcher) calledWorkflow(ctx context.Context, run *store.Run, fork bool, repo, sha, file string) (*workflow.Workflow, error) {
 	key := repo + "@" + sha + ":" + file
 	d.mu.Lock()
 	wf, ok := d.workflows[key]
@@ -218,9 +219,12 @@ func (d *Dispatcher) calledWorkflow(ctx context.Context, run *store.Run, repo, s
 	if ok {
 		return wf, nil
 	}
+	own, err := d.readWithServerCredential(ctx, run, fork, repo)
+	if err != nil {
+		return nil, err
+	}
 	var m *gitrepo.Mirror
-	var err error
-	if strings.EqualFold(repo, run.Repo) {
+	if own {
 		m, err = d.cfg.Git.Fetch(ctx, repo, sha)
 	} else {
 		m, err = d.cfg.Git.FetchAs(ctx, repo, "", sha)
@@ -232,8 +236,9 @@ func (d *Dispatcher) calledWorkflow(ctx context.Context, run *store.Run, repo, s
 }
 
 // resolveCall returns the commit a remote call's ref names (asked of the
-// git server: the run's own repository with the server's credential, any
-// other with none), or the caller's commit for a local call.
+// git server: the run's own repository, or a private one shared with it,
+// with the server's credential, any other with none), or the caller's
+// commit for a local call.
 func (d *Dispatcher) resolveCall(ctx context.Context, run *store.Run, parent *callScope, ref workflow.CallRef) (repo, sha string, err error) {
 	if ref.Local {
 		return parent.repo, parent.sha, nil
@@ -241,9 +246,13 @@ func (d *Dispatcher) resolveCall(ctx context.Context, run *store.Run, parent *ca
 	if gitrepo.ValidSHA(strings.ToLower(ref.Ref)) {
 		return ref.Repo, strings.ToLower(ref.Ref), nil
 	}
+	own, err := d.readWithServerCredential(ctx, run, parent.ev.Fork, ref.Repo)
+	if err != nil {
+		return "", "", err
+	}
 	var lastErr error
 	for _, full := range []string{"refs/tags/" + ref.Ref, "refs/heads/" + ref.Ref} {
-		if strings.EqualFold(ref.Repo, run.Repo) {
+		if own {
 			sha, err = d.cfg.Git.ResolveRef(ctx, ref.Repo, full)
 		} else {
 			sha, err = d.cfg.Git.ResolveRefAs(ctx, ref.Repo, full, "")

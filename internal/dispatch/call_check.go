@@ -46,7 +46,14 @@ func (d *Dispatcher) checkScope(ctx context.Context, run *store.Run, sc *callSco
 			return callInvalid{callError(sc.file, ref, err)}
 		}
 		repo, sha, err := d.resolveCall(ctx, run, sc, ref)
+		var denied accessDenied
+		if errors.As(err, &denied) {
+			return invalid(fmt.Errorf("failed to fetch workflow: %w", denied))
+		}
 		if err != nil {
+			if strings.Contains(err.Error(), " has no refs/") {
+				return invalid(fmt.Errorf("failed to fetch workflow: reference to workflow should be either a valid branch, tag, or commit"))
+			}
 			if !ref.Local && !strings.EqualFold(ref.Repo, run.Repo) {
 				// Another repository is read without any credential: one the
 				// server refuses is not found, as on GitHub; only a network
@@ -54,9 +61,6 @@ func (d *Dispatcher) checkScope(ctx context.Context, run *store.Run, sc *callSco
 				if aerr := d.cfg.Git.CheckAccess(ctx, ref.Repo, ""); aerr != nil && !networkError(aerr) {
 					return invalid(fmt.Errorf("failed to fetch workflow: %w", aerr))
 				}
-			}
-			if strings.Contains(err.Error(), " has no refs/") {
-				return invalid(fmt.Errorf("failed to fetch workflow: reference to workflow should be either a valid branch, tag, or commit"))
 			}
 			return err
 		}
@@ -75,7 +79,7 @@ func (d *Dispatcher) checkScope(ctx context.Context, run *store.Run, sc *callSco
 			return invalid(fmt.Errorf("job %q calls workflow %q, but doing so would exceed the limit on called workflows of %d",
 				j.ID, ref.String(), workflow.MaxCalledWorkflows))
 		}
-		called, err := d.calledWorkflow(ctx, run, repo, sha, ref.Path)
+		called, err := d.calledWorkflow(ctx, run, sc.ev.Fork, repo, sha, ref.Path)
 		if err != nil {
 			var le *workflow.LoadError
 			if errors.As(err, &le) {

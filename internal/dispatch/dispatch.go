@@ -70,6 +70,13 @@ type Config struct {
 	// AppID is hookci's GitHub App (0 in token mode): check runs and
 	// suites of this App never start workflows.
 	AppID int64
+	// RunOutputBytes caps the total of all job outputs of one run
+	// (0: DefaultRunOutputBytes, GitHub's 50 MB).
+	RunOutputBytes int64
+	// RepoAccess reads a repository's visibility and Actions access setting
+	// from GitHub, for reusable workflows of other private repositories
+	// (nil: those are refused).
+	RepoAccess func(ctx context.Context, repo string) (RepoAccess, error)
 	// Observe is told about finished jobs and runs (metrics); may be nil.
 	Observe Observer
 	Logger  *slog.Logger
@@ -101,12 +108,15 @@ type Dispatcher struct {
 	mu        sync.Mutex // guards the fields below
 	running   map[int64]context.CancelCauseFunc
 	workflows map[string]*workflow.Workflow // parsed workflow files by repo@sha:path
+	// callAccess remembers per run and repository whether a reusable
+	// workflow there is read with the server's credential (call_access.go).
+	callAccess map[string]bool
 }
 
 // New returns a Dispatcher.
 func New(cfg Config) *Dispatcher {
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger, running: map[int64]context.CancelCauseFunc{},
-		workflows: map[string]*workflow.Workflow{}}
+		workflows: map[string]*workflow.Workflow{}, callAccess: map[string]bool{}}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

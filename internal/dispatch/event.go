@@ -36,6 +36,9 @@ type event struct {
 	CheckExternalID string // check_run: the check run's external_id
 	CheckAppID      int64  // check_run, check_suite: the App that made the check
 	Skip            string // why this delivery triggers nothing ("" when it may)
+	// DeployName is a deployment's bare ref name (a branch or a tag:
+	// planning asks the server which, deploymentTagRef).
+	DeployName string
 	// Payload is the delivery's body: github.event in job-level if,
 	// run-name, matrix and concurrency expressions.
 	Payload []byte

@@ -111,6 +111,9 @@ func routeEvent(name string, payload []byte, ev *event) error {
 		// The commit to be deployed; the ref is empty when the deployment
 		// names a commit rather than a branch or tag.
 		ev.SHA, ev.Ref = p.Deployment.SHA, deploymentRef(p.Deployment.Ref, p.Deployment.SHA)
+		if ev.Ref == "refs/heads/"+p.Deployment.Ref {
+			ev.DeployName = p.Deployment.Ref
+		}
 		if name == "deployment_status" && p.DeploymentStatus != nil && p.DeploymentStatus.State == "inactive" {
 			ev.Skip = "an inactive deployment status triggers no workflow"
 		}
@@ -172,8 +175,10 @@ func routeEvent(name string, payload []byte, ev *event) error {
 // ownStatusContext is the context prefix of the statuses hookci posts.
 const ownStatusContext = "hookci"
 
-// deploymentRef is GITHUB_REF of a deployment: its branch, or "" when it
-// was created from a commit id.
+// deploymentRef is GITHUB_REF of a deployment as its payload tells it: a
+// full ref as given, a bare name as a branch (planning makes it a tag when
+// the repository has that tag: deploymentTagRef), or "" when it was created
+// from a commit id.
 func deploymentRef(ref, sha string) string {
 	switch {
 	case ref == "" || ref == sha || (len(ref) == 40 && strings.Trim(ref, "0123456789abcdef") == ""):
@@ -258,4 +263,25 @@ func workflowSizeOK(file string, src []byte) error {
 	}
 	return &workflow.LoadError{Problems: []workflow.Problem{{File: file, Line: 1, Col: 1, Kind: "limits",
 		Message: fmt.Sprintf("workflow file is %d bytes: a workflow file larger than 500 KB will not start runs", len(src))}}}
+}
+
+// deploymentTagRef makes a deployment's bare ref name refs/tags/<name> when
+// the repository has such a tag: GitHub's deployments take "a branch, tag,
+// or SHA", and git resolves a bare name to a tag before a branch. A server
+// that cannot be asked is an error (planning retries); a missing tag keeps
+// the branch.
+func (d *Dispatcher) deploymentTagRef(ctx context.Context, ev *event) error {
+	if ev.DeployName == "" || ev.Ref != "refs/heads/"+ev.DeployName {
+		return nil
+	}
+	tag := "refs/tags/" + ev.DeployName
+	_, err := d.cfg.Git.ResolveRef(ctx, ev.Repo, tag)
+	switch {
+	case err == nil:
+		ev.Ref = tag
+	case strings.Contains(err.Error(), " has no "+tag) || strings.Contains(err.Error(), "invalid ref"):
+	default:
+		return fmt.Errorf("is deployment ref %q a tag: %w", ev.DeployName, err)
+	}
+	return nil
 }

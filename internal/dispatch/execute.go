@@ -374,6 +374,9 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 		d.cfg.Observe.JobFinished(job.Conclusion, job.FinishedAt.Sub(job.StartedAt).Seconds())
 	}
 	return d.cfg.Store.InTx(context.WithoutCancel(ctx), func(q *store.Queries) error {
+		if err := d.capRunOutputs(ctx, q, job); err != nil { // GitHub's 50 MB per run (outputs.go)
+			return err
+		}
 		if err := q.UpdateJob(ctx, job); err != nil {
 			return err
 		}
@@ -472,6 +475,9 @@ func (d *Dispatcher) loadRunWorkflow(ctx context.Context, q *store.Queries, run 
 		return nil, err
 	}
 	in.ev.SHA = run.SHA
+	if in.ev.DeployName != "" { // a tag, as planning found (deploymentTagRef)
+		in.ev.Ref = run.Ref
+	}
 	if in.mirror, err = d.cfg.Git.Fetch(ctx, run.Repo, run.SHA); err != nil {
 		return nil, err
 	}

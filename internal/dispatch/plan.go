@@ -171,6 +171,9 @@ type planned struct {
 func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *slog.Logger) ([]planned, int, error) {
 	q := d.cfg.Store.Queries()
 	var err error
+	if err := d.deploymentTagRef(ctx, ev); err != nil {
+		return nil, 0, err
+	}
 	if ev.SHA == "" || isZeroSHA(ev.SHA) {
 		if ev.SHA, err = d.cfg.Git.ResolveRef(ctx, ev.Repo, ev.Ref); err != nil {
 			q.SetDeliveryStatus(ctx, id, store.DeliveryQueued, "resolving "+ev.Ref+": "+err.Error())

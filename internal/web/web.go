@@ -122,6 +122,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
 	mux.Handle("GET /api/hosts", s.auth(http.HandlerFunc(s.apiHosts)))
 	mux.Handle("GET /api/schedules", s.auth(http.HandlerFunc(s.apiSchedules)))
+	mux.Handle("GET /schedules", s.auth(http.HandlerFunc(s.schedulesPage)))
 	s.mountActions(mux) // /api/repos/{owner}/{repo}/actions/… (api_actions.go)
 	if s.artifacts != nil {
 		mux.Handle("GET /runs/{id}/artifacts/{name}", s.auth(s.artifacts))

@@ -105,12 +105,23 @@ func runActionlint(file string, src []byte, projectDir string, ps *problems) {
 		}
 	}
 	for _, e := range errs {
+		if e.Kind == "events" && strings.Contains(e.Message, `unknown Webhook event "pull_request_comment"`) {
+			e.Message = pullRequestCommentMsg
+		}
 		ps.list = append(ps.list, Problem{
 			File: file, Line: e.Line, Col: e.Column, Message: e.Message, Kind: e.Kind,
 			Severity: classify(e.Kind, e.Message),
 		})
 	}
 }
+
+// pullRequestCommentMsg names the event to use instead of
+// pull_request_comment, which GitHub's list of events shows only as
+// "pull_request_comment (use issue_comment)": no delivery has that name, so
+// such a workflow never runs.
+const pullRequestCommentMsg = `"pull_request_comment" is not an event GitHub sends, so this never runs: comments on pull requests ` +
+	`arrive as issue_comment (GitHub's docs: "pull_request_comment (use issue_comment)"); use on: issue_comment with ` +
+	`if: github.event.issue.pull_request`
 
 // acceptedSyntax lists actionlint syntax-check messages for keys GitHub
 // accepts (newer than actionlint 1.7.12, or accepted leniently by GitHub).

@@ -74,3 +74,14 @@ func TestLoadErrorFormat(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestLintPullRequestComment: on: pull_request_comment (which GitHub lists
+// only as "pull_request_comment (use issue_comment)") is a warning naming
+// issue_comment as the event to use.
+func TestLintPullRequestComment(t *testing.T) {
+	src := "on: pull_request_comment\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo\n"
+	ps := Lint("w.yml", []byte(src), Options{})
+	if len(ps) != 1 || ps[0].Severity != SeverityWarning || !strings.Contains(ps[0].Message, "use on: issue_comment") {
+		t.Fatalf("got %+v, want one warning naming issue_comment", ps)
+	}
+}

@@ -87,12 +87,15 @@ type repoState struct {
 	branches       map[string]string // name → sha
 	pulls          []PullRequest
 	hooks          map[int64]bool
+	visibility     string // public, private (default) or internal
+	accessLevel    string // Actions access setting: none (default), user, organization, enterprise
 }
 
 func newRepoState(owner, name string, installationID, id int64) *repoState {
 	return &repoState{
 		owner: owner, name: name, id: id, installationID: installationID,
 		statuses: map[string][]Status{}, branches: map[string]string{}, hooks: map[int64]bool{},
+		visibility: "private", accessLevel: "none",
 	}
 }
 

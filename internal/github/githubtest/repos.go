@@ -15,7 +15,8 @@ func (s *Server) handleGetRepo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string]any{
-		"id": repo.id, "name": repo.name, "full_name": repo.fullName(), "private": true,
+		"id": repo.id, "name": repo.name, "full_name": repo.fullName(), "private": repo.visibility != "public",
+		"visibility":     repo.visibility,
 		"owner":          map[string]any{"login": repo.owner},
 		"default_branch": "main",
 		"clone_url":      "http://" + r.Host + "/" + repo.fullName() + ".git",

@@ -16,6 +16,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /app/hook/deliveries/{delivery}/attempts", s.handleRedeliver)
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.handleGetRepo)
 	m.HandleFunc("GET /repos/{owner}/{repo}/installation", s.handleRepoInstallation)
+	m.HandleFunc("GET /repos/{owner}/{repo}/actions/permissions/access", s.handleActionsAccess)
 	m.HandleFunc("GET /repos/{owner}/{repo}/branches", s.handleListBranches)
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.handleListPulls)
 	m.HandleFunc("POST /repos/{owner}/{repo}/statuses/{sha}", s.handleCreateStatus)

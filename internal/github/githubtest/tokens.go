@@ -33,6 +33,7 @@ type need struct {
 // is missing here answers 500 so that a new endpoint cannot skip the check.
 var endpointNeeds = map[string]need{
 	"GET /repos/{owner}/{repo}":                                              {[]string{"metadata"}, "read"},
+	"GET /repos/{owner}/{repo}/actions/permissions/access":                   {[]string{"administration"}, "read"},
 	"GET /repos/{owner}/{repo}/branches":                                     {[]string{"metadata"}, "read"},
 	"GET /repos/{owner}/{repo}/pulls":                                        {[]string{"pull_requests"}, "read"},
 	"POST /repos/{owner}/{repo}/statuses/{sha}":                              {[]string{"statuses"}, "write"},

@@ -20,6 +20,7 @@ type HTTPServer struct {
 
 	mu      sync.Mutex
 	private map[string][]string // owner/name → accepted tokens
+	allow   func(repo, password string) bool
 	seen    []Request
 }
 
@@ -48,8 +49,9 @@ func NewHTTPServer(t testing.TB, root string) *HTTPServer {
 		s.mu.Lock()
 		s.seen = append(s.seen, Request{Repo: repo, Password: pass, HasAuth: ok})
 		tokens, isPrivate := s.private[repo]
+		allow := s.allow
 		s.mu.Unlock()
-		if isPrivate && !(ok && contains(tokens, pass)) {
+		if isPrivate && !(ok && (contains(tokens, pass) || (allow != nil && allow(repo, pass)))) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
 			http.Error(w, "Repository not found.", http.StatusUnauthorized)
 			return
@@ -66,6 +68,14 @@ func (s *HTTPServer) Private(repo string, tokens ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.private[repo] = tokens
+}
+
+// Authorize makes private repositories also accept a password f approves
+// (tokens minted while the test runs, e.g. App installation tokens).
+func (s *HTTPServer) Authorize(f func(repo, password string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allow = f
 }
 
 // Requests returns the requests seen for repo ("" for all).
