@@ -11,12 +11,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hookci/hookci/bench/hw"
@@ -32,12 +35,39 @@ func main() {
 	sync := flag.String("sync", "full", "SQLite synchronous setting: full or normal")
 	dbURL := flag.String("database-url", "", "measure on this PostgreSQL database instead of SQLite (postgres://…)")
 	pg := flag.Bool("postgres", false, "measure on a throwaway local PostgreSQL cluster (Debian's postgresql, fsync on)")
+	rates := flag.String("rates", "", "comma-separated rates to sweep (e.g. 200,500,1000,2000,4000): prints each, then the knee")
 	flag.Parse()
-	if err := measure(*rate, *dur, *corpus, *sync, *dbURL, *pg); err != nil {
-		fmt.Fprintln(os.Stderr, "webhookload:", err)
-		os.Exit(1)
+	if *rates == "" {
+		if err := measure(*rate, *dur, *corpus, *sync, *dbURL, *pg); err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload:", err)
+			os.Exit(1)
+		}
+		return
 	}
+	// The knee: the highest offered rate acknowledged in full (no request
+	// refused) at 95 % of the rate or more.
+	knee, broken := 0, false
+	for _, f := range strings.Split(*rates, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload: -rates:", err)
+			os.Exit(2)
+		}
+		err = measure(r, *dur, *corpus, *sync, *dbURL, *pg)
+		if err != nil {
+			fmt.Println("  ", err)
+		}
+		if err == nil && lastAchieved >= 0.95*float64(r) && !broken {
+			knee = r
+		} else {
+			broken = true // the knee is below every rate after a failed one
+		}
+	}
+	fmt.Printf("knee: %d/s (highest offered rate fully acknowledged at ≥ 95 %% of it)\n", knee)
 }
+
+// lastAchieved is the acknowledged deliveries per second of the last measure.
+var lastAchieved float64
 
 // measure runs the load, on a throwaway PostgreSQL cluster when pg is set.
 func measure(rate int, dur time.Duration, corpus, sync, dbURL string, pg bool) error {
@@ -97,6 +127,9 @@ func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 	done := make(chan int, n)
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := time.Duration(ru0.Utime.Nano() + ru0.Stime.Nano())
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		<-tick.C
@@ -111,9 +144,10 @@ func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 			resp, err := client.Do(req)
 			lat[i] = time.Since(t0)
 			if err == nil {
-				resp.Body.Close()
+				defer resp.Body.Close()
 				if resp.StatusCode != 202 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
+					b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+					err = fmt.Errorf("status %d %s", resp.StatusCode, bytes.TrimSpace(b))
 				}
 			}
 			if err != nil {
@@ -126,10 +160,15 @@ func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 		<-done
 	}
 	elapsed := time.Since(start)
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) - cpu0
 	close(errs)
 	failed := 0
-	for range errs {
+	kinds := map[string]int{}
+	for err := range errs {
 		failed++
+		kinds[err.Error()]++
 	}
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
@@ -139,6 +178,12 @@ func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 	fmt.Printf("  fsync of 8 KiB on this disk: %s\n", fsyncCost(dir))
 	fmt.Printf("  p50 %s  p90 %s  p99 %s  max %s  errors %d  stored %d\n", ms(pct(.5)), ms(pct(.9)), ms(pct(.99)),
 		ms(lat[len(lat)-1]), failed, stored)
+	lastAchieved = float64(n-failed) / elapsed.Seconds()
+	fmt.Printf("  achieved %.0f acknowledged/s of %d/s offered; CPU (server and client, one process) %s per acknowledged delivery\n",
+		lastAchieved, rate, ms(cpu/time.Duration(max(n-failed, 1))))
+	if failed > 0 {
+		fmt.Printf("  failures: %v\n", kinds)
+	}
 	budget := "within"
 	if pct(.99) > 5*time.Millisecond {
 		budget = "OVER"

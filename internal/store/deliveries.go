@@ -73,10 +73,27 @@ func (s *Store) AddDelivery(ctx context.Context, d Delivery, plan bool) (duplica
 //     opts.ReplayWindow is a replay of it and is not stored.
 //
 // The fingerprint is stored with the delivery row.
+//
+// On SQLite concurrent calls share one transaction and one fsync (group
+// commit, intake.go) on a connection of their own; each returns only once
+// the transaction holding its delivery has committed.
 func (s *Store) Intake(ctx context.Context, d Delivery, opts IntakeOptions) (IntakeResult, error) {
+	if s.intake != nil {
+		return s.intake.submit(ctx, d, opts)
+	}
 	var res IntakeResult
 	err := s.InTx(ctx, func(q *Queries) error {
-		res = IntakeResult{}
+		var err error
+		res, err = q.intake(ctx, d, opts)
+		return err
+	})
+	return res, err
+}
+
+// intake is Intake's work inside q's transaction.
+func (q *Queries) intake(ctx context.Context, d Delivery, opts IntakeOptions) (IntakeResult, error) {
+	var res IntakeResult
+	err := func() error {
 		var status string
 		err := q.db.QueryRowContext(ctx, `SELECT status FROM deliveries WHERE id = ?`, d.ID).Scan(&status)
 		switch {
@@ -87,7 +104,11 @@ func (s *Store) Intake(ctx context.Context, d Delivery, opts IntakeOptions) (Int
 		}
 		if opts.ReplayWindow > 0 && d.Fingerprint != "" {
 			since := ms(d.ReceivedAt.Add(-opts.ReplayWindow))
-			err := q.db.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE fingerprint = ? AND received_at >= ?
+			// "fingerprint != ''" lets SQLite use the partial index
+			// deliveries_fingerprint (it cannot tell that a bound
+			// value is not ''); without it every intake read every
+			// stored payload.
+			err := q.db.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE fingerprint = ? AND fingerprint != '' AND received_at >= ?
 				ORDER BY received_at LIMIT 1`, d.Fingerprint, since).Scan(&res.ReplayOf)
 			switch {
 			case err == nil:
@@ -112,7 +133,7 @@ func (s *Store) Intake(ctx context.Context, d Delivery, opts IntakeOptions) (Int
 			return q.enqueuePlan(ctx, d.ID)
 		}
 		return nil
-	})
+	}()
 	return res, err
 }
 
@@ -158,6 +179,7 @@ func (q *Queries) enqueuePlan(ctx context.Context, id string) error {
 		&river.InsertOpts{Queue: queuePlan, MaxAttempts: planMaxAttempts}); err != nil {
 		return fmt.Errorf("store: queue delivery: %w", err)
 	}
+	q.queued |= inPlan
 	return nil
 }
 

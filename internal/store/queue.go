@@ -11,8 +11,12 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 )
+
+// DefaultSQLitePoll is how often the queue looks for work on SQLite when
+// nothing woke it: committed work wakes it at once (wake.go), so this only
+// bounds how late a retry whose backoff ended starts.
+const DefaultSQLitePoll = 5 * time.Second
 
 const (
 	queuePlan   = "plan"
@@ -197,11 +201,15 @@ func (s *Store) newQueue(opts Options) error {
 	if maxJobs < 1 {
 		maxJobs = 1
 	}
+	// Committed work wakes the queue (SQLite: Store.wake after the commit;
+	// PostgreSQL: River's NOTIFY), so the poll is only a fallback (River's
+	// own scheduled work: retries whose backoff ended).
 	poll := opts.PollInterval
 	if poll <= 0 {
-		poll = 10 * time.Millisecond
+		poll = DefaultSQLitePoll
 	}
-	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(s.db)
+	cooldown := min(poll/2, 5*time.Millisecond)
+	var driver riverdriver.Driver[*sql.Tx]
 	rescue := 7 * 24 * time.Hour
 	if s.dialect == postgresDialect {
 		// LISTEN/NOTIFY wakes the queue on every host; polling is the fallback.
@@ -209,6 +217,13 @@ func (s *Store) newQueue(opts Options) error {
 		if opts.PollInterval <= 0 {
 			poll = 500 * time.Millisecond
 		}
+		// A NOTIFY within the cooldown waits for its end: keep it short
+		// (it bounds each host's fetches per queue under a stream of inserts).
+		cooldown = min(poll/2, 20*time.Millisecond)
+	} else {
+		d := newSQLiteDriver(s.db)
+		s.listener = d.listener
+		driver = d
 	}
 	client, err := river.NewClient(driver, &river.Config{
 		ID: s.hostID, // "" (SQLite): River's default
@@ -219,7 +234,7 @@ func (s *Store) newQueue(opts Options) error {
 		},
 		Workers:           workers,
 		FetchPollInterval: poll,
-		FetchCooldown:     poll / 2,
+		FetchCooldown:     cooldown,
 		Logger:            s.riverLogger(),
 		// Jobs time themselves out; stuck-job rescue is replaced by the
 		// startup recovery in StartQueue.
@@ -285,12 +300,13 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 	return nil
 }
 
-// enqueueJobTx queues job jobID for running, inside tx.
-func (s *Store) enqueueJobTx(ctx context.Context, tx *sql.Tx, jobID int64) error {
-	_, err := s.river.InsertTx(ctx, tx, jobArgs{JobID: jobID}, &river.InsertOpts{Queue: queueJobs})
+// enqueueJobTx queues job jobID for running, inside q's transaction.
+func (q *Queries) enqueueJobTx(ctx context.Context, jobID int64) error {
+	_, err := q.s.river.InsertTx(ctx, q.tx, jobArgs{JobID: jobID}, &river.InsertOpts{Queue: queueJobs})
 	if err != nil {
 		return fmt.Errorf("store: enqueue job %d: %w", jobID, err)
 	}
+	q.queued |= inJobs
 	return nil
 }
 
@@ -300,8 +316,9 @@ func (q *Queries) EnqueueReport(ctx context.Context, runID int64) error {
 	var err error
 	if q.tx != nil {
 		_, err = q.s.river.InsertTx(ctx, q.tx, reportArgs{RunID: runID}, &river.InsertOpts{Queue: queueReport, MaxAttempts: 8})
+		q.queued |= inReport
 	} else {
-		_, err = q.s.river.Insert(ctx, reportArgs{RunID: runID}, &river.InsertOpts{Queue: queueReport, MaxAttempts: 8})
+		return q.s.InTx(ctx, func(tq *Queries) error { return tq.EnqueueReport(ctx, runID) })
 	}
 	if err != nil {
 		return fmt.Errorf("store: enqueue report of run %d: %w", runID, err)

@@ -147,6 +147,9 @@ type Queries struct {
 	s  *Store
 	db execer
 	tx *sql.Tx // nil outside a transaction
+	// queued: the queues this transaction put work on, woken after the
+	// commit (see wake.go).
+	queued queueSet
 }
 
 // Queries returns Queries outside any transaction.
@@ -164,13 +167,19 @@ func (s *Store) InJobTx(ctx context.Context, fn func(q *Queries) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Queries{s: s, db: boundDB{s: s, e: tx}, tx: tx}); err != nil {
+	q := &Queries{s: s, db: boundDB{s: s, e: tx}, tx: tx}
+	if err := fn(q); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := q.notifyQueued(ctx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	s.wake(q.queued)
 	return nil
 }
 
@@ -188,13 +197,19 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 			return fmt.Errorf("store: write lock: %w", err)
 		}
 	}
-	if err := fn(&Queries{s: s, db: boundDB{s: s, e: tx}, tx: tx}); err != nil {
+	q := &Queries{s: s, db: boundDB{s: s, e: tx}, tx: tx}
+	if err := fn(q); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := q.notifyQueued(ctx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	s.wake(q.queued)
 	return nil
 }
 

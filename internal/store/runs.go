@@ -158,7 +158,7 @@ func (q *Queries) EnqueueJob(ctx context.Context, id int64) error {
 	if q.tx == nil {
 		return q.s.InTx(ctx, func(tq *Queries) error { return tq.EnqueueJob(ctx, id) })
 	}
-	return q.s.enqueueJobTx(ctx, q.tx, id)
+	return q.enqueueJobTx(ctx, id)
 }
 
 // UpdateJob writes j's mutable fields, unless the row has moved on to a

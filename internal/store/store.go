@@ -52,10 +52,14 @@ type Store struct {
 	lock   *os.File
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
+	// listener is River's in-process listener on SQLite (nil on
+	// PostgreSQL): Store.wake raises insert notifications on it.
+	listener *localListener
 	// planRetry is how failed planning is retried (set once in Open).
 	planRetry RetryPolicy
 
-	ckpt     *sql.DB // a second connection that checkpoints the WAL
+	intake   *groupCommitter // SQLite's webhook intake (nil on PostgreSQL)
+	ckpt     *sql.DB         // a connection that checkpoints the WAL
 	ckptStop chan struct{}
 	ckptDone chan struct{}
 
@@ -83,8 +87,9 @@ type Handlers struct {
 type Options struct {
 	// MaxJobs is how many jobs run at once (the "jobs" queue's workers).
 	MaxJobs int
-	// PollInterval is how often the queue looks for new work (SQLite has no
-	// LISTEN/NOTIFY); inserts from this process wake it at once.
+	// PollInterval is how often the queue looks for work nothing woke it
+	// for (0: DefaultSQLitePoll; 500ms on PostgreSQL). Work committed by
+	// this process wakes it at once (and, on PostgreSQL, NOTIFY).
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	// Sync is SQLite's synchronous setting: "full" (default: every commit is
@@ -154,6 +159,14 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	// Intake group-commits on a connection of its own (intake.go).
+	idb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	idb.SetMaxOpenConns(1)
+	s.intake = newGroupCommitter(s, idb)
 	// Checkpoints run beside the writer, not inside a webhook's commit.
 	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -263,6 +276,10 @@ func (s *Store) Close() error {
 		if err := s.river.StopAndCancel(ctx); err != nil {
 			s.logger.Warn("queue stop", "err", err)
 		}
+	}
+	if s.intake != nil {
+		s.intake.close()
+		s.intake = nil
 	}
 	if s.ckpt != nil {
 		close(s.ckptStop)

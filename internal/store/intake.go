@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Group commit of webhook intake (SQLite).
+//
+// With synchronous=FULL every commit is an fsync, and SQLite has one
+// writer: one transaction per delivery caps intake at one delivery per
+// fsync. The group committer takes every delivery waiting when the previous
+// commit ends (no timer: the batch is whatever arrived during that commit),
+// stores each inside a savepoint of one transaction (a delivery whose
+// statements fail is rolled back alone and answered with its error), commits
+// once, and only then answers each caller: an answered delivery is durable.
+// It has a connection of its own, so intake never waits for a River fetch
+// or a dashboard query to give the store's connection back; SQLite's write
+// lock (busy_timeout) orders it with the other writers.
+
+// maxIntakeBatch bounds one group commit (the webhook handler's own
+// concurrency cap, 32 by default, normally bounds it first).
+const maxIntakeBatch = 256
+
+type intakeReq struct {
+	ctx  context.Context
+	d    Delivery
+	opts IntakeOptions
+	done chan intakeDone // buffered: the committer never blocks on it
+}
+
+type intakeDone struct {
+	res IntakeResult
+	err error
+}
+
+// groupCommitter stores deliveries in shared transactions on db.
+type groupCommitter struct {
+	s    *Store
+	db   *sql.DB // one connection, intake's own
+	reqs chan *intakeReq
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newGroupCommitter(s *Store, db *sql.DB) *groupCommitter {
+	g := &groupCommitter{s: s, db: db, reqs: make(chan *intakeReq), stop: make(chan struct{}), done: make(chan struct{})}
+	go g.loop()
+	return g
+}
+
+// submit stores d (see Store.Intake) in the next group commit and waits
+// for it to be durable, or for ctx to end (then the delivery may or may not
+// have been stored: a redelivery under the same id is recognised).
+func (g *groupCommitter) submit(ctx context.Context, d Delivery, opts IntakeOptions) (IntakeResult, error) {
+	r := &intakeReq{ctx: ctx, d: d, opts: opts, done: make(chan intakeDone, 1)}
+	select {
+	case g.reqs <- r:
+	case <-g.stop:
+		return IntakeResult{}, errors.New("store: intake: the store is closing")
+	case <-ctx.Done():
+		return IntakeResult{}, ctx.Err()
+	}
+	select {
+	case out := <-r.done:
+		return out.res, out.err
+	case <-ctx.Done():
+		return IntakeResult{}, ctx.Err()
+	}
+}
+
+func (g *groupCommitter) loop() {
+	defer close(g.done)
+	batch := make([]*intakeReq, 0, maxIntakeBatch)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case r := <-g.reqs:
+			batch = append(batch[:0], r)
+		}
+	more:
+		for len(batch) < maxIntakeBatch {
+			select {
+			case r := <-g.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		g.commit(batch)
+	}
+}
+
+// commit stores batch in one transaction and answers every request.
+func (g *groupCommitter) commit(batch []*intakeReq) {
+	out := make([]intakeDone, len(batch))
+	answer := func() {
+		for i, r := range batch {
+			r.done <- out[i]
+		}
+	}
+	fail := func(err error) {
+		for i := range out {
+			if out[i].err == nil {
+				out[i] = intakeDone{err: err}
+			}
+		}
+		answer()
+	}
+	// The batch's work must not end with one caller's context.
+	ctx := context.Background()
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("store: intake: begin: %w", err))
+		return
+	}
+	q := &Queries{s: g.s, db: boundDB{s: g.s, e: tx}, tx: tx}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			out[i].err = err // the caller is gone: store nothing for it
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("store: intake: %w", err))
+			return
+		}
+		res, err := q.intake(ctx, r.d, r.opts)
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO delivery`); rerr != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("store: intake: %w (rolling back: %w)", err, rerr))
+				return
+			}
+			out[i].err = err
+		} else {
+			out[i].res = res
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE delivery`); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("store: intake: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("store: intake: commit: %w", err))
+		return
+	}
+	g.s.wake(q.queued)
+	answer()
+}
+
+// close stops the committer after the batch in progress.
+func (g *groupCommitter) close() {
+	close(g.stop)
+	<-g.done
+	g.db.Close()
+}
