@@ -175,21 +175,28 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	s.ckpt, s.ckptStop, s.ckptDone = ckpt, make(chan struct{}), make(chan struct{})
-	go s.checkpointLoop()
+	go s.checkpointLoop(path + "-wal")
 	return s, nil
 }
 
 // checkpointLoop copies the WAL back into the database every second
-// (PASSIVE: it never waits for or blocks the writer).
-func (s *Store) checkpointLoop() {
+// (PASSIVE: it never waits for or blocks the writer), when the WAL changed
+// since the last checkpoint (an idle server does not checkpoint).
+func (s *Store) checkpointLoop(wal string) {
 	defer close(s.ckptDone)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var last os.FileInfo
 	for {
 		select {
 		case <-s.ckptStop:
 			return
 		case <-t.C:
+			fi, err := os.Stat(wal)
+			if err == nil && last != nil && fi.Size() == last.Size() && fi.ModTime().Equal(last.ModTime()) {
+				continue
+			}
+			last = fi
 			if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
 				s.logger.Warn("store: checkpoint", "err", err)
 			}
