@@ -16,6 +16,7 @@ import (
 	"github.com/hookci/hookci/internal/config"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // listFlag collects repeated values.
@@ -43,6 +44,13 @@ func (k kvFlag) Set(s string) error {
 // runLocal is `hookci run`: the workflows of a local repository, triggered by
 // an event, through the same planner, dispatcher and runner as the server.
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, endTrace, err := withTrace(ctx, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(stderr, "hookci run:", err)
+		return 2
+	}
+	defer endTrace()
+	endConfig := trace.Begin(ctx, "config")
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	event := fs.String("event", "push", "event name")
@@ -71,6 +79,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		dir = fs.Arg(0)
 	}
 	cfg, err := config.Load(*cfgPath, os.LookupEnv)
+	endConfig()
 	if err != nil {
 		fmt.Fprintln(stderr, "hookci run:", err)
 		return 2
@@ -125,6 +134,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, event, eventFile string, opts serverOptions, out io.Writer) (bool, error) {
+	endSnap := trace.Begin(ctx, "snapshot of the working tree (git)")
 	root, err := gitOut(dir, "rev-parse", "--show-toplevel")
 	if err != nil {
 		return false, fmt.Errorf("%s is not a git repository: %w", dir, err)
@@ -133,15 +143,21 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	if err != nil {
 		return false, err
 	}
+	endSnap()
 	payload, repo, err := localPayload(root, event, eventFile, sha, branch)
 	if err != nil {
 		return false, err
 	}
+	endWire := trace.Begin(ctx, "server wiring (store, sandboxes, actions)")
 	s, err := newServer(ctx, cfg, log, opts)
+	endWire()
 	if err != nil {
 		return false, err
 	}
-	defer s.close()
+	defer func() {
+		defer trace.Begin(ctx, "close (queue stop, store close)")()
+		s.close()
+	}()
 	s.git.SetCloneURL(repo, "file://"+root)
 	id := fmt.Sprintf("local-%d", time.Now().UnixNano())
 	d := store.Delivery{ID: id, Event: event, Repo: repo, ReceivedAt: time.Now(), Payload: payload, Status: store.DeliveryQueued}
@@ -153,9 +169,13 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	if _, err := s.store.AddDelivery(ctx, d, true); err != nil {
 		return false, err
 	}
-	if err := s.start(ctx); err != nil {
+	endStart := trace.Begin(ctx, "queue start")
+	err = s.start(ctx)
+	endStart()
+	if err != nil {
 		return false, err
 	}
+	defer trace.Begin(ctx, "follow (planning to run completed)")()
 	fmt.Fprintf(out, "hookci: planning %s of %s at %.12s\n", event, repo, sha)
 	// Planning retries for PlanRetryBudget, an attempt may take the
 	// planning timeout: past both, stop waiting whatever the queue says.

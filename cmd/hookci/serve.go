@@ -35,6 +35,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, endTrace, err := withTrace(ctx, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(stderr, "hookci serve:", err)
+		return 2
+	}
+	defer endTrace()
 	if err := serve(ctx, cfg, log); err != nil {
 		fmt.Fprintln(stderr, "hookci serve:", err)
 		return 1

@@ -23,6 +23,7 @@ import (
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox/backends"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 	"github.com/hookci/hookci/internal/web"
 	"github.com/hookci/hookci/internal/webhook"
 )
@@ -55,10 +56,12 @@ type serverOptions struct {
 
 // newServer wires everything but does not start the queue or listen.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
+	endOpen := trace.Begin(ctx, "store open (incl. migrations)")
 	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync,
 		DatabaseURL: cfg.DatabaseURL, Lease: time.Duration(cfg.Lease), Host: hostInfo(cfg),
 		PlanRetry: store.RetryPolicy{Min: time.Duration(cfg.PlanRetryMin), Max: time.Duration(cfg.PlanRetryMax),
 			Budget: time.Duration(cfg.PlanRetryBudget)}})
+	endOpen()
 	if err != nil {
 		return nil, err
 	}

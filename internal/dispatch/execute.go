@@ -15,6 +15,7 @@ import (
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -103,6 +104,8 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	}
 	log := d.log.With("run", in.run.ID, "job", jobID, "key", in.job.Key, "repo", in.run.Repo)
 	log.Debug("job picked up", "queued_for", time.Since(in.job.CreatedAt))
+	trace.Record(ctx, "queue pickup: job (since created)", in.job.CreatedAt, time.Since(in.job.CreatedAt))
+	defer trace.Begin(ctx, "job (pickup to recorded)")()
 	env := d.jobExprEnv(in.ev, &in.run, in.wj, in.needs, in.leg)
 	if in.wj.Uses != "" {
 		return d.expandCall(ctx, in) // call.go
@@ -207,7 +210,9 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache,
 			WorkspaceDir: workspaceDir, Log: log}
 		t0 := time.Now()
+		endStart := trace.Begin(ctx, "sandbox start ("+choice.Name+")")
 		inst, err := start(ctx, sbSpec)
+		endStart()
 		log.Debug("sandbox started", "backend", choice.Name, "took", time.Since(t0))
 		if d.cfg.Observe != nil && ctx.Err() == nil {
 			d.cfg.Observe.SandboxStarted(choice.Name, time.Since(t0), err)
@@ -217,12 +222,16 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 		} else {
 			var res *runner.Result
 			t1 := time.Now()
+			endRun := trace.Begin(ctx, "runner (set up, steps, post)")
 			res, err = runner.Run(ctx, &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend,
 				WorkspaceReady: inst.WorkspaceReady, Network: choice.Network || inst.Backend == "host"}, spec, sink)
+			endRun()
 			log.Debug("job ran", "took", time.Since(t1))
+			endClose := trace.Begin(ctx, "sandbox close")
 			if cerr := inst.Close(); cerr != nil {
 				log.Warn("closing sandbox", "err", cerr)
 			}
+			endClose()
 			if err == nil {
 				return res, nil
 			}

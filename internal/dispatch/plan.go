@@ -14,6 +14,7 @@ import (
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -37,6 +38,8 @@ func (d *Dispatcher) PlanDelivery(ctx context.Context, id string) error {
 	}
 	log := d.log.With("delivery", id, "event", del.Event, "repo", del.Repo)
 	t0 := time.Now()
+	trace.Record(ctx, "queue pickup: planning (since received)", del.ReceivedAt, t0.Sub(del.ReceivedAt))
+	defer trace.Begin(ctx, "planning")()
 	defer func() { log.Debug("planned", "took", time.Since(t0)) }()
 	evs, err := deliveryEvents(del)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // MaxWorkflowRunDepth is GitHub's limit on workflow_run chains: a run
@@ -25,6 +26,7 @@ const MaxWorkflowRunDepth = 3
 // planned through the normal path.
 func (d *Dispatcher) withWorkflowRunEvents(report func(ctx context.Context, runID int64) error) func(ctx context.Context, runID int64) error {
 	return func(ctx context.Context, runID int64) error {
+		defer trace.Begin(ctx, "report")()
 		if err := d.workflowRunEvents(ctx, runID); err != nil {
 			return fmt.Errorf("workflow_run events of run %d: %w", runID, err)
 		}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // TokenFunc returns the token to fetch repo ("owner/name") with, or "" for none.
@@ -461,6 +463,7 @@ func splitZ(out []byte) []string {
 
 // git runs git in dir and returns stdout; the error carries stderr.
 func git(ctx context.Context, dir string, env []string, args ...string) ([]byte, error) {
+	defer trace.Begin(ctx, "git "+args[0])()
 	cmd := Command(ctx, dir, env, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -21,6 +21,7 @@ import (
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -217,7 +218,10 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 	defer cancel()
 	j.ctx = jobCtx
 
-	if err := j.setup(jobCtx); err != nil {
+	endSetup := trace.Begin(ctx, "set up job")
+	err := j.setup(jobCtx)
+	endSetup()
+	if err != nil {
 		var infra *agent.InfraError
 		if errors.As(err, &infra) {
 			return nil, err
@@ -249,7 +253,10 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 		j.preRan[p.Step+off] = st
 	}
 	for i, step := range job.Steps {
-		if err := j.runStep(jobCtx, i+1+off, step); err != nil {
+		endStep := trace.Begin(ctx, fmt.Sprintf("step %d: %s", i+1, stepTraceName(step, i)))
+		err := j.runStep(jobCtx, i+1+off, step)
+		endStep()
+		if err != nil {
 			return nil, err // infrastructure
 		}
 	}
@@ -429,4 +436,13 @@ func (j *Job) exprEnvWith(env map[string]string) *expr.Env {
 	e := j.exprEnv(maps.Clone(env))
 	j.env = saved
 	return e
+}
+
+// stepTraceName is a step's name for the phase trace: its name as written,
+// else its id.
+func stepTraceName(s *workflow.Step, idx int) string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return stepID(s, idx)
 }

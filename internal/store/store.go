@@ -31,6 +31,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // ErrNotFound is returned when a row does not exist.
@@ -219,6 +221,7 @@ func lockDir(dataDir string) (*os.File, error) {
 // migrate applies the store's migrations not yet applied, then River's
 // (on PostgreSQL the caller holds the migration lock).
 func (s *Store) migrate(ctx context.Context) error {
+	defer trace.Begin(ctx, "migrations")()
 	db := boundDB{s: s, e: s.db}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hookci_schema (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
