@@ -30,14 +30,15 @@ func main() {
 	bin := flag.String("bin", "bin", "directory with hookci and hookci-agent")
 	sandbox := flag.String("sandbox", "host", "HOOKCI_SANDBOX of the server measured (host, namespace, microvm)")
 	workflowFile := flag.String("workflow", "", "workflow file (default: the demo's five-step workflow, read from `hookci demo --print-workflow`)")
+	serve := flag.Bool("serve", true, "also measure the server path (webhook → run completed)")
 	flag.Parse()
-	if err := run(*n, *bin, *workflowFile, *sandbox); err != nil {
+	if err := run(*n, *bin, *workflowFile, *sandbox, *serve); err != nil {
 		fmt.Fprintln(os.Stderr, "fivestep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, bin, workflowFile, sandbox string) error {
+func run(n int, bin, workflowFile, sandbox string, serve bool) error {
 	bin, _ = filepath.Abs(bin)
 	hookci := filepath.Join(bin, "hookci")
 	act, err := exec.LookPath("act")
@@ -49,6 +50,7 @@ func run(n int, bin, workflowFile, sandbox string) error {
 		}
 	}
 	wf, err := workflow(hookci, workflowFile)
+
 	if err != nil {
 		return err
 	}
@@ -62,7 +64,9 @@ func run(n int, bin, workflowFile, sandbox string) error {
 	if err != nil {
 		return err
 	}
-	timeCmd := func(name string, args ...string) (time.Duration, error) {
+	// timeCmd returns the wall time and the CPU time (user+system of the
+	// process and the children it waited for: git, bash, the agent).
+	timeCmd := func(name string, args ...string) (time.Duration, time.Duration, error) {
 		cmd := exec.Command(name, args...)
 		cmd.Dir = repo
 		var out bytes.Buffer
@@ -71,31 +75,35 @@ func run(n int, bin, workflowFile, sandbox string) error {
 		err := cmd.Run()
 		d := time.Since(t0)
 		if err != nil {
-			return d, fmt.Errorf("%s: %v\n%s", name, err, out.String())
+			return d, 0, fmt.Errorf("%s: %v\n%s", name, err, out.String())
 		}
-		return d, nil
+		return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 	}
-	var hr, ar, sr []time.Duration
+	var hr, ar, sr, hc, ac []time.Duration
 	for i := 0; i < n; i++ {
-		d, err := timeCmd(act, "-P", "ubuntu-latest=-self-hosted", "push")
+		d, c, err := timeCmd(act, "-P", "ubuntu-latest=-self-hosted", "push")
 		if err != nil {
 			return err
 		}
-		ar = append(ar, d)
-		d, err = timeCmd(hookci, "run", "--sandbox", "host", ".")
+		ar, ac = append(ar, d), append(ac, c)
+		d, c, err = timeCmd(hookci, "run", "--sandbox", "host", ".")
 		if err != nil {
 			return err
 		}
-		hr = append(hr, d)
+		hr, hc = append(hr, d), append(hc, c)
 	}
-	sr, err = serverPath(hookci, root, repo, n, sandbox)
-	if err != nil {
-		return err
+	if serve {
+		if sr, err = serverPath(hookci, root, repo, n, sandbox); err != nil {
+			return err
+		}
 	}
 	fmt.Printf("five-step run: workflow, end to end, median of %d (host, no VM: sandbox backend \"host\"; act in host mode)\n", n)
-	fmt.Printf("  act push (host mode)                  %8s\n", ms(median(ar)))
-	fmt.Printf("  hookci run (local, host sandbox)      %8s   ratio to act %.2f\n", ms(median(hr)), ratio(hr, ar))
-	fmt.Printf("  hookci serve (sandbox %s): webhook → run completed %8s   ratio to act %.2f\n", sandbox, ms(median(sr)), ratio(sr, ar))
+	fmt.Printf("  act push (host mode)                  %8s   CPU %8s\n", ms(median(ar)), ms(median(ac)))
+	fmt.Printf("  hookci run (local, host sandbox)      %8s   CPU %8s   ratio to act: wall %.2f, CPU %.2f\n",
+		ms(median(hr)), ms(median(hc)), ratio(hr, ar), ratio(hc, ac))
+	if serve {
+		fmt.Printf("  hookci serve (sandbox %s): webhook → run completed %8s   ratio to act %.2f\n", sandbox, ms(median(sr)), ratio(sr, ar))
+	}
 	fmt.Printf("  hardware: %s\n", hw.Describe())
 	return nil
 }

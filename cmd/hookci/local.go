@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/config"
-	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/trace"
 )
@@ -135,20 +133,24 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, event, eventFile string, opts serverOptions, out io.Writer) (bool, error) {
 	endSnap := trace.Begin(ctx, "snapshot of the working tree (git)")
-	root, err := gitOut(dir, "rev-parse", "--show-toplevel")
-	if err != nil {
-		return false, fmt.Errorf("%s is not a git repository: %w", dir, err)
-	}
-	sha, branch, err := snapshot(root)
+	wt, err := openWorktree(dir)
 	if err != nil {
 		return false, err
 	}
+	sha, branch, err := snapshot(wt)
+	if err != nil {
+		return false, err
+	}
+	root := wt.root
 	endSnap()
 	payload, repo, err := localPayload(root, event, eventFile, sha, branch)
 	if err != nil {
 		return false, err
 	}
 	endWire := trace.Begin(ctx, "server wiring (store, sandboxes, actions)")
+	if err := prepareLocalStore(ctx, cfg.DataDir, log); err != nil {
+		log.Debug("no prepared store: migrating a new one", "err", err)
+	}
 	s, err := newServer(ctx, cfg, log, opts)
 	endWire()
 	if err != nil {
@@ -159,6 +161,12 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 		s.close()
 	}()
 	s.git.SetCloneURL(repo, "file://"+root)
+	// The planning mirror reads the repository's own objects rather than
+	// copying them (it is thrown away with the data directory); a kept
+	// --data-dir whose mirror exists already fetches as before.
+	if err := s.git.Borrow(ctx, repo, wt.objects); err != nil {
+		log.Debug("planning mirror fetches instead of borrowing", "err", err)
+	}
 	id := fmt.Sprintf("local-%d", time.Now().UnixNano())
 	d := store.Delivery{ID: id, Event: event, Repo: repo, ReceivedAt: time.Now(), Payload: payload, Status: store.DeliveryQueued}
 	var p struct {
@@ -181,68 +189,6 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	// planning timeout: past both, stop waiting whatever the queue says.
 	limit := time.Duration(cfg.PlanRetryBudget) + time.Duration(cfg.PlanRetryMax) + planAttemptLimit
 	return follow(ctx, s.store, id, out, limit)
-}
-
-func gitOut(dir string, args ...string) (string, error) {
-	cmd := gitrepo.Command(context.Background(), dir, nil, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	b, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// snapshot commits the working tree as it is (tracked and untracked files
-// that are not ignored) without touching the index, the branch or the
-// files, and points refs/hookci/run at it so it can be fetched.
-func snapshot(root string) (sha, branch string, err error) {
-	idx, err := os.CreateTemp("", "hookci-index-")
-	if err != nil {
-		return "", "", err
-	}
-	idx.Close()
-	defer os.Remove(idx.Name())
-	os.Remove(idx.Name()) // git wants to create it
-	run := func(args ...string) (string, error) {
-		cmd := gitrepo.Command(context.Background(), root, []string{"GIT_INDEX_FILE=" + idx.Name()}, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		b, err := cmd.Output()
-		if err != nil {
-			return "", fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	if _, err := run("add", "-A"); err != nil {
-		return "", "", err
-	}
-	tree, err := run("write-tree")
-	if err != nil {
-		return "", "", err
-	}
-	commitArgs := []string{"-c", "user.name=hookci", "-c", "user.email=hookci@localhost", "commit-tree", tree, "-m", "hookci run: working tree"}
-	if head, err := run("rev-parse", "--verify", "-q", "HEAD"); err == nil && head != "" {
-		headTree, _ := run("rev-parse", "HEAD^{tree}")
-		if headTree == tree {
-			sha = head // clean working tree: run the commit itself
-		}
-		commitArgs = append(commitArgs, "-p", head)
-	}
-	if sha == "" {
-		if sha, err = run(commitArgs...); err != nil {
-			return "", "", err
-		}
-	}
-	if _, err := run("update-ref", "refs/hookci/run", sha); err != nil {
-		return "", "", err
-	}
-	branch, _ = run("symbolic-ref", "--short", "-q", "HEAD")
-	if branch == "" {
-		branch = "main"
-	}
-	return sha, branch, nil
 }
 
 // localPayload is the event file (with this commit put in), or a payload made

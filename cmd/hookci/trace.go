@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"syscall"
+	"time"
 
 	"github.com/hookci/hookci/internal/trace"
 )
@@ -29,7 +31,7 @@ func withTrace(ctx context.Context, lookup func(string) (string, bool)) (context
 		stopProfile()
 		return ctx, func() {}, fmt.Errorf("%s: %w", traceEnv, err)
 	}
-	return trace.NewContext(ctx, r), func() { closeFile(); stopProfile() }, nil
+	return trace.NewContext(ctx, r), func() { recordCPU(r); closeFile(); stopProfile() }, nil
 }
 
 // cpuProfileEnv names the file a CPU profile of the whole command is
@@ -52,4 +54,20 @@ func withCPUProfile(lookup func(string) (string, bool)) (func(), error) {
 		return func() {}, fmt.Errorf("%s: %w", cpuProfileEnv, err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// recordCPU records the CPU time (user+system) of this process and of the
+// children it waited for (git, the agent, job shells) as two spans whose
+// duration is that time.
+func recordCPU(r *trace.Recorder) {
+	now := time.Now()
+	for _, w := range []struct {
+		who  int
+		name string
+	}{{syscall.RUSAGE_SELF, "CPU: hookci process"}, {syscall.RUSAGE_CHILDREN, "CPU: child processes (waited for)"}} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(w.who, &ru) == nil {
+			r.Record(w.name, now, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()))
+		}
+	}
 }
