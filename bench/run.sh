@@ -10,6 +10,7 @@ go run ./bench/webhookload -rate 100 -duration 10s -sync full
 go run ./bench/webhookload -rate 100 -duration 10s -sync normal
 go run ./bench/fivestep -n 7
 go run ./bench/fivestep -n 7 -sandbox namespace
+go run ./bench/phases -n 7
 for sb in host namespace microvm; do go run ./bench/firststep -n 8 -sandbox "$sb" || echo "firststep $sb failed"; done
 go run ./bench/microvm -n 5 -only cold,template,memory,cpu,workspace,gobuild || echo "microvm bench failed (no QEMU or image?)"
 go run ./bench/dashboard -runs 100000 -page 1000

@@ -19,6 +19,9 @@ const planAttemptLimit = 10*time.Minute + 30*time.Second
 // names (a matrix leg with every value in its name) get a short label.
 const maxLabel = 48
 
+// followTick is how often hookci run reads new log lines from the store.
+const followTick = 20 * time.Millisecond
+
 // follower prints the runs of one delivery as they go (hookci run).
 // Parallel legs do not interleave line by line: one leg at a time streams
 // its output live; the others' steps are printed whole when they finish.
@@ -143,15 +146,30 @@ func (f *follower) job(j store.Job, steps []store.Step, chunks []store.LogChunk)
 // succeeded. It says what planning does while it retries, and gives up
 // with the reason when planning has not ended after limit.
 func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writer, limit time.Duration) (bool, error) {
+	return followWoken(ctx, st, deliveryID, out, limit, nil)
+}
+
+// followWoken is follow, reading the store at once when wake fires besides
+// every followTick.
+func followWoken(ctx context.Context, st *store.Store, deliveryID string, out io.Writer, limit time.Duration, wake <-chan struct{}) (bool, error) {
 	q := st.Queries()
 	f := newFollower(out)
 	started := time.Now()
+	tick, soon := followTick, 0
 	lastMsg := ""
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-wake:
+			// Told before the dispatcher commits: look again shortly.
+			soon = 3
+		case <-time.After(tick):
+		}
+		tick = followTick
+		if soon > 0 {
+			soon--
+			tick = 2 * time.Millisecond
 		}
 		del, err := q.Delivery(ctx, deliveryID)
 		if err != nil {

@@ -23,10 +23,10 @@ func gitOut(dir string, args ...string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// worktree is the repository `hookci run` runs: its top directory, object
-// directory and index file.
+// worktree is the repository `hookci run` runs: its top directory, common
+// git directory and index file.
 type worktree struct {
-	root, objects, index string
+	root, gitDir, index string
 }
 
 // openWorktree finds the repository dir is in, with one git process.
@@ -39,14 +39,13 @@ func openWorktree(dir string) (worktree, error) {
 	if len(lines) != 3 {
 		return worktree{}, fmt.Errorf("%s: git rev-parse: unexpected answer %q", dir, out)
 	}
-	wt := worktree{root: lines[0], objects: lines[1], index: lines[2]}
+	wt := worktree{root: lines[0], gitDir: lines[1], index: lines[2]}
 	// --git-common-dir and --git-path are relative to dir unless absolute.
-	for _, p := range []*string{&wt.objects, &wt.index} {
+	for _, p := range []*string{&wt.gitDir, &wt.index} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	wt.objects = filepath.Join(wt.objects, "objects")
 	return wt, nil
 }
 

@@ -52,6 +52,9 @@ type serverOptions struct {
 	// scheduler runs on.schedule workflows and sends workflow_run events
 	// (serve; not hookci run).
 	scheduler bool
+	// observe, when set, wraps what the dispatcher tells about jobs and
+	// runs (hookci run: to wake its follower when one ends).
+	observe func(dispatch.Observer) dispatch.Observer
 }
 
 // newServer wires everything but does not start the queue or listen.
@@ -121,11 +124,15 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		return nil, err
 	}
 	acts.ObserveCache(metrics.CacheLookup)
+	var observe dispatch.Observer = metrics
+	if opts.observe != nil {
+		observe = opts.observe(metrics)
+	}
 	s.disp = dispatch.New(dispatch.Config{
 		Store: st, Git: s.git, Choose: sandboxes.Choose, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
 		GraphQLURL: strings.TrimRight(cfg.GitHubAPIURL, "/") + "/graphql",
-		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: metrics, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
+		Vars:       cfg.Vars, Secrets: cfg.SecretsFor, Observe: observe, Logger: log, Actions: acts, ToolCache: cfg.ToolCache,
 		WorkspaceDiskBytes: int64(cfg.WorkspaceDiskMiB) << 20,
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Tokens:             newJobTokens(gh, cfg, log),
