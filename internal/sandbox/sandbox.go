@@ -65,6 +65,9 @@ type Instance struct {
 	// WorkspaceReady is set when the backend already put Spec.WorkspaceDir's
 	// tree at Layout.Workspace.
 	WorkspaceReady bool
+	// Containers starts containers inside this sandbox (container.go); nil
+	// when the backend cannot.
+	Containers ContainerStarter
 
 	closeOnce sync.Once
 	closeFn   func() error

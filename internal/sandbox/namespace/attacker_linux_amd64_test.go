@@ -68,6 +68,9 @@ func attackerMain(args []string) int {
 		fmt.Printf("ok %q\n", buf[:max(n, 0)])
 		return 0
 	}
+	if code, ok := containerAttack(args); ok { // container_test.go
+		return code
+	}
 	fmt.Println("attacker: unknown mode", args[0])
 	return 2
 }

@@ -44,6 +44,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -183,7 +184,9 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 	if spec.ToolCache != "" {
 		layout.ToolCache = guestToolCache
 	}
-	return sandbox.NewInstance(s.client, layout, "namespace", s.destroy), nil
+	inst := sandbox.NewInstance(s.client, layout, "namespace", s.destroy)
+	inst.Containers = s.startContainer // container.go
+	return inst, nil
 }
 
 // sbox is one sandbox being started or running.
@@ -198,6 +201,11 @@ type sbox struct {
 	exited chan struct{}
 	client *agent.Client
 	net    *netjail.Jail // the job's network namespace when granted egress
+	spec   sandbox.Spec  // what the sandbox was started with
+	lim    limits
+
+	mu         sync.Mutex // guards the fields below
+	containers []*sbox    // started by startContainer; destroyed with the sandbox
 }
 
 func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
@@ -237,6 +245,7 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 	if spec.CPUs > 0 {
 		lim.cpus = spec.CPUs
 	}
+	s.spec, s.lim = spec, lim
 	cg, err := s.b.cgroups.create(s.id, lim)
 	if err != nil {
 		return err
@@ -317,6 +326,13 @@ func (s *sbox) startBwrap(spec sandbox.Spec) error {
 // directory. It tolerates a half-started sandbox.
 func (s *sbox) destroy() error {
 	var errs []error
+	s.mu.Lock()
+	ctrs := s.containers
+	s.containers = nil
+	s.mu.Unlock()
+	for _, c := range ctrs {
+		errs = append(errs, c.destroy())
+	}
 	if s.client != nil {
 		s.client.Close()
 	}

@@ -1,0 +1,290 @@
+package namespace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/sandbox"
+)
+
+// containerSkip are an image's top-level entries a container never sees
+// from the image: the kernel's and the sandbox's own take their place.
+var containerSkip = map[string]bool{"proc": true, "dev": true, "sys": true, "tmp": true, "run": true}
+
+// startContainer starts an agent rooted in an image's root filesystem as a
+// sibling of the job's agent: the same host uid (never a new one), the same
+// limits (a cgroup of its own with the job's values), the job's network
+// namespace (so a service's port is the job's localhost), and bubblewrap's
+// same confinement (no capabilities, no_new_privs, no user namespaces, the
+// job's seccomp filter). Only its mount, pid, ipc and uts namespaces are its
+// own. The image is bound read-only, entry by entry, on bubblewrap's tmpfs
+// root; /tmp, /run and spec.Tmpfs are fresh tmpfs.
+func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*sandbox.Instance, error) {
+	if err := cs.Validate(); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(filepath.Join(cs.RootFS)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("container %s: root filesystem %q is not a directory", cs.Name, cs.RootFS)
+	}
+	for _, d := range cs.Tmpfs {
+		if top := strings.Split(d, "/")[1]; !containerSkip[top] && !isDir(filepath.Join(cs.RootFS, d)) {
+			return nil, fmt.Errorf("container %s: %s does not exist in the image", cs.Name, d)
+		}
+	}
+	c := &sbox{b: s.b, id: s.id + "-" + cs.Name, dir: filepath.Join(s.dir, "ctr-"+cs.Name), uid: s.uid, spec: s.spec, lim: s.lim}
+	s.mu.Lock()
+	s.containers = append(s.containers, c)
+	s.mu.Unlock()
+	if err := c.startIn(ctx, s, cs); err != nil {
+		c.destroy()
+		return nil, fmt.Errorf("container %s: %w", cs.Name, err)
+	}
+	l := agent.Layout{}
+	for _, m := range cs.Mounts {
+		switch m.Source {
+		case "workspace":
+			l.Workspace = m.Target
+		case "temp":
+			l.Temp = m.Target
+		case "home":
+			l.Home = m.Target
+		case "toolcache":
+			l.ToolCache = m.Target
+		}
+	}
+	return sandbox.NewInstance(c.client, l, "namespace", c.destroy), nil
+}
+
+func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec) error {
+	if err := os.Mkdir(c.dir, 0o711); err != nil {
+		return err
+	}
+	sockDir := filepath.Join(c.dir, "sock")
+	if err := os.Mkdir(sockDir, 0o700); err != nil {
+		return err
+	}
+	if c.uid > 0 {
+		if err := os.Chown(sockDir, c.uid, c.uid); err != nil {
+			return err
+		}
+	}
+	netns, err := job.netns()
+	if err != nil {
+		return err
+	}
+	defer netns.Close()
+	cg, err := c.b.cgroups.create(c.id, c.lim)
+	if err != nil {
+		return err
+	}
+	c.cg = cg
+	logf, err := os.OpenFile(filepath.Join(c.dir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	var l launch
+	defer l.close()
+	bargs, err := c.containerArgs(job, cs, &l)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"-c", l.gateScript(c.uid), "sh", c.b.cfg.BwrapPath}, bargs...)
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.Dir = "/"
+	cmd.Env = append([]string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOOKCI_CGROUP_PROCS=" + strings.Join(cg.procsFiles(), ":"),
+	}, l.env()...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = l.files
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if c.uid > 0 {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	if err := startInNetns(netns, cmd); err != nil {
+		return fmt.Errorf("starting bwrap: %w", err)
+	}
+	c.cmd = cmd
+	c.exited = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(c.exited)
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.b.cfg.StartTimeout)
+	defer cancel()
+	c.client, err = sandbox.WaitAgent(ctx, filepath.Join(sockDir, "agent.sock"), "bwrap", c.exited)
+	if err != nil {
+		return fmt.Errorf("agent did not answer: %w (log: %q)", err, readLog(c.dir))
+	}
+	return nil
+}
+
+// netns opens the network namespace the job's agent runs in: that of
+// bubblewrap's first child (bubblewrap itself stays in the host's, or the
+// netjail's, namespace).
+func (s *sbox) netns() (*os.File, error) {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil, errors.New("the job's sandbox is not running")
+	}
+	pid := s.cmd.Process.Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return nil, fmt.Errorf("finding the job's sandbox process: %w", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return nil, errors.New("the job's sandbox process has no child")
+	}
+	child, err := strconv.Atoi(f[0])
+	if err != nil {
+		return nil, err
+	}
+	return os.Open(fmt.Sprintf("/proc/%d/ns/net", child))
+}
+
+// startInNetns starts cmd from an OS thread that joined ns; the thread is
+// discarded afterwards.
+func startInNetns(ns *os.File, cmd *exec.Cmd) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		ch <- cmd.Start()
+	}()
+	return <-ch
+}
+
+// containerArgs builds bubblewrap's command line for a container of job.
+func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]string, error) {
+	staged := c.uid > 0
+	host := cs.Hostname
+	if host == "" {
+		host = cs.Name
+	}
+	a := []string{
+		"--die-with-parent", "--new-session",
+		"--unshare-user", "--uid", strconv.Itoa(cs.UID), "--gid", strconv.Itoa(cs.GID),
+		"--disable-userns", "--cap-drop", "ALL",
+		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+		"--hostname", host,
+	}
+	root, err := l.source(cs.RootFS, "image", staged)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(cs.RootFS)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if containerSkip[name] {
+			continue
+		}
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			if target, err := os.Readlink(filepath.Join(cs.RootFS, name)); err == nil {
+				a = append(a, "--symlink", target, "/"+name)
+			}
+		case e.IsDir():
+			a = append(a, "--ro-bind", root+"/"+name, "/"+name)
+		}
+	}
+	a = append(a,
+		"--proc", "/proc",
+		"--ro-bind", "/proc/sys", "/proc/sys",
+		"--dev", "/dev",
+		"--tmpfs", "/tmp",
+		"--tmpfs", "/run",
+	)
+	for _, d := range cs.Tmpfs {
+		a = append(a, "--tmpfs", d)
+	}
+	if isDir(filepath.Join(cs.RootFS, "etc")) {
+		if _, err := os.Lstat(filepath.Join(cs.RootFS, "etc", "hosts")); err != nil {
+			// No file to bind over: /etc becomes a tmpfs holding the
+			// image's entries (bound read-only) and ours.
+			a = append(a, "--tmpfs", "/etc")
+			etc, err := os.ReadDir(filepath.Join(cs.RootFS, "etc"))
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range etc {
+				p := "/etc/" + e.Name()
+				if e.Type()&os.ModeSymlink != 0 {
+					if target, err := os.Readlink(filepath.Join(cs.RootFS, p)); err == nil {
+						a = append(a, "--symlink", target, p)
+					}
+					continue
+				}
+				a = append(a, "--ro-bind", root+p, p)
+			}
+		}
+		hosts := "127.0.0.1\tlocalhost " + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+		if len(cs.Hosts) > 0 {
+			hosts += "127.0.0.1\t" + strings.Join(cs.Hosts, " ") + "\n"
+		}
+		f, err := c.writeFile("hosts", []byte(hosts))
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, "--ro-bind-data", strconv.Itoa(l.pass(f)), "/etc/hosts")
+	}
+	jdir, err := l.source(job.dir, "sandbox", staged)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cs.Mounts {
+		switch m.Source {
+		case "toolcache":
+			if job.spec.ToolCache == "" {
+				continue
+			}
+			tc, err := l.source(job.spec.ToolCache, "toolcache", staged)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, "--ro-bind", tc, m.Target)
+		default:
+			op := "--bind"
+			if m.ReadOnly {
+				op = "--ro-bind"
+			}
+			a = append(a, op, filepath.Join(jdir, m.Source), m.Target)
+		}
+	}
+	agentPath, err := l.source(c.b.cfg.AgentPath, "agent", staged)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a,
+		"--bind", filepath.Join(jdir, filepath.Base(c.dir), "sock"), guestSockDir,
+		"--ro-bind", agentPath, guestAgent,
+		"--remount-ro", "/",
+	)
+	prog, err := seccompProgram()
+	if err != nil {
+		return nil, err
+	}
+	f, err := c.writeFile("seccomp.bpf", prog)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, "--seccomp", strconv.Itoa(l.pass(f)))
+	return append(a, "--chdir", "/", guestAgent, "--listen", "unix:"+guestSockDir+"/agent.sock"), nil
+}
