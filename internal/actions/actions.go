@@ -99,7 +99,7 @@ func (r *Executor) run(ctx context.Context, j *runner.Job, idx int, uses string,
 		return b(r, ctx, j, idx, refMajor(ref.Ref), with, env)
 	}
 	if ref.Kind == RefDocker {
-		return runner.StepOutcome{}, fmt.Errorf("%s: docker:// actions are not supported on this sandbox (no container runtime)", uses)
+		return j.RunDockerStep(ctx, idx, uses, with, env) // runner/dockerstep.go
 	}
 	act, err := r.load(ctx, j, ref)
 	if err != nil {

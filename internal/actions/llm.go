@@ -50,6 +50,12 @@ const LLMLabel = "translated by LLM (unverified)"
 // runDocker runs a docker action: there is no container runtime in the
 // sandboxes, so it fails unless the LLM fallback is configured.
 func (r *Executor) runDocker(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+	if strings.HasPrefix(act.meta.Runs.Image, "docker://") && j.Guest.Containers != nil {
+		return r.runDockerImage(ctx, j, idx, act, inputs, env) // docker.go
+	}
+	if r.cfg.LLM.Kind == "" && !strings.HasPrefix(act.meta.Runs.Image, "docker://") {
+		return runner.StepOutcome{}, fmt.Errorf("%s: %w (image %s)", act.ref.Raw, errDockerfile, act.meta.Runs.Image)
+	}
 	if r.cfg.LLM.Kind == "" {
 		return runner.StepOutcome{}, fmt.Errorf("%s: docker actions are not supported on this sandbox (no container runtime; image %s)", act.ref.Raw, act.meta.Runs.Image)
 	}

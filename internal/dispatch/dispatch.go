@@ -59,6 +59,9 @@ type Config struct {
 	ExtraEnv map[string]string
 	// Limits bound each job's stored log, summaries and outputs (zero: defaults).
 	Limits runner.Limits
+	// Images pulls the images of container:, services: and docker steps
+	// (internal/oci); nil: jobs that need one fail saying so.
+	Images runner.ImageSource
 	// PublicURL is hookci's own address: workflow_run payloads link runs
 	// to their page there ("" : GitHub-shaped links under ServerURL).
 	PublicURL string

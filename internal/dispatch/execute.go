@@ -110,9 +110,6 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	if in.wj.Uses != "" {
 		return d.expandCall(ctx, in) // call.go
 	}
-	if in.wj.Container != nil || in.wj.Services != nil {
-		return d.failJob(ctx, jobID, "jobs."+in.wj.ID+": job containers and service containers need a container runtime, which hookci's sandboxes do not have")
-	}
 	labels, err := in.wj.RunsOn.Eval(env)
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
@@ -224,7 +221,8 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 			t1 := time.Now()
 			endRun := trace.Begin(ctx, "runner (set up, steps, post)")
 			res, err = runner.Run(ctx, &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend,
-				WorkspaceReady: inst.WorkspaceReady, Network: choice.Network || inst.Backend == "host"}, spec, sink)
+				WorkspaceReady: inst.WorkspaceReady, Network: choice.Network || inst.Backend == "host",
+				Containers: containerStarter(inst)}, spec, sink) // containers.go
 			endRun()
 			log.Debug("job ran", "took", time.Since(t1))
 			endClose := trace.Begin(ctx, "sandbox close")
@@ -316,7 +314,7 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 		Workflow: in.wf, Job: in.wj, Matrix: in.leg, Event: ev, Needs: in.needs,
 		Strategy: runner.Strategy{FailFast: failFast(in.wj), JobIndex: index, JobTotal: max(total, 1)},
 		Vars:     d.cfg.Vars, Secrets: secrets, ExtraEnv: d.cfg.ExtraEnv, Inputs: in.ev.Inputs, Actions: d.cfg.Actions,
-		Limits: d.cfg.Limits,
+		Limits: d.cfg.Limits, Images: d.cfg.Images,
 		Source: func(ctx context.Context, w io.Writer) error {
 			p, err := mirror.ExportCached(ctx, sha, clone)
 			if err != nil {

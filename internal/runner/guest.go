@@ -17,4 +17,10 @@ type Guest struct {
 	// Network is set when the job can reach the network: egress was
 	// granted, or the backend (host) cannot take it away.
 	Network bool
+	// Containers starts containers in the job's sandbox (services.go);
+	// nil when the backend cannot.
+	Containers ContainerStarter
+	// Env is the environment every process starts from (KEY=VALUE, below
+	// GitHub's variables): a job container's image env.
+	Env []string
 }

@@ -49,6 +49,9 @@ type Spec struct {
 	RunnerName string
 	// Limits bound the job's stored log, summaries and outputs (zero: defaults).
 	Limits Limits
+	// Images pulls the images of container:, services: and docker steps;
+	// nil: such jobs fail, saying so.
+	Images ImageSource
 }
 
 // Strategy is the strategy context of a leg.
@@ -145,7 +148,8 @@ type Job struct {
 	// failedFirst: a step failed before the job was cancelled (if it was).
 	failedFirst bool
 	jobCancel   bool
-	timeout     time.Duration // timeout-minutes (default 360), for its message
+	timeout     time.Duration   // timeout-minutes (default 360), for its message
+	ctrs        *containerState // the job's containers while they run (services.go)
 	// ctx is the job's context once it runs (until then the caller's): work
 	// started from an expression, such as hashFiles, stops with the job.
 	ctx context.Context
@@ -217,6 +221,7 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 	jobCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	j.ctx = jobCtx
+	defer j.closeContainers(-1)
 
 	endSetup := trace.Begin(ctx, "set up job")
 	err := j.setup(jobCtx)
@@ -263,6 +268,7 @@ func (j *Job) run(ctx context.Context) (*Result, error) {
 	if err := j.runPosts(jobCtx, len(job.Steps)+1+off); err != nil {
 		return nil, err
 	}
+	j.stopContainers(len(job.Steps) + 1 + off + len(j.posts))
 	j.finish(ctx, jobCtx)
 	return &j.result, nil
 }

@@ -35,7 +35,11 @@ func (j *Job) setup(ctx context.Context) error {
 	j.sink.StepLog(setupStep, fmt.Sprintf("hookci runner, sandbox backend %q", j.Guest.Backend))
 	j.sink.StepLog(setupStep, "Workspace: "+j.Guest.Layout.Workspace)
 	var err error
+	if j.hasContainers() {
+		err = j.initContainers(ctx) // services.go
+	}
 	switch {
+	case err != nil:
 	case j.Guest.WorkspaceReady:
 		j.sink.StepLog(setupStep, "The workspace came with the sandbox (a disk holding the commit)")
 		j.sourcePut = true
@@ -249,6 +253,9 @@ func (j *Job) runUses(ctx context.Context, idx int, s *workflow.Step, env map[st
 		}
 		with[kv.Name] = v
 	}
+	if strings.HasPrefix(s.Uses, "docker://") {
+		return j.RunDockerStep(ctx, idx, s.Uses, with, env) // dockerstep.go
+	}
 	name, _, _ := strings.Cut(s.Uses, "@")
 	// With an action runner, it serves checkout itself (other repositories, fetch-depth, submodules).
 	if j.Spec.Actions == nil && strings.EqualFold(name, "actions/checkout") && (with["repository"] == "" || strings.EqualFold(with["repository"], j.Spec.Event.Repo)) {
@@ -310,6 +317,17 @@ func (j *Job) runScript(ctx context.Context, idx int, s *workflow.Step, env map[
 // written, output parsed for workflow commands and masked, and the file
 // commands applied afterwards.
 func (j *Job) exec(ctx context.Context, idx int, argv []string, dir string, env map[string]string, files map[string][]byte) (StepOutcome, error) {
+	return j.execIn(ctx, idx, j.Guest.Client, j.processEnv(env), nil, argv, dir, files)
+}
+
+// execIn is exec through client (the job's agent or a container's) with
+// full as the process's whole environment; view maps a path of the job's
+// temp directory to where client sees it (nil: the same).
+func (j *Job) execIn(ctx context.Context, idx int, client *agent.Client, full map[string]string, view func(string) string,
+	argv []string, dir string, files map[string][]byte) (StepOutcome, error) {
+	if view == nil {
+		view = func(p string) string { return p }
+	}
 	fcDir := path.Join(j.fileDir, fmt.Sprintf("step%d", idx))
 	names := map[string]string{
 		"GITHUB_ENV": "env", "GITHUB_OUTPUT": "output", "GITHUB_PATH": "path",
@@ -318,9 +336,8 @@ func (j *Job) exec(ctx context.Context, idx int, argv []string, dir string, env 
 	// One round trip: the file-command files and the script go with the
 	// request, and the file-command files come back in its trailer.
 	req := agent.ExecRequest{Argv: argv, Dir: dir}
-	full := j.processEnv(env)
 	for k, f := range names {
-		p := path.Join(fcDir, f)
+		p := view(path.Join(fcDir, f))
 		full[k] = p
 		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o600})
 		req.Collect = append(req.Collect, p)
@@ -331,7 +348,7 @@ func (j *Job) exec(ctx context.Context, idx int, argv []string, dir string, env 
 	req.Env = envList(full)
 	lw := newLineWriter(j, idx)
 	j.execs++
-	res, err := j.Guest.Client.Exec(ctx, req, lw)
+	res, err := client.Exec(ctx, req, lw)
 	lw.Flush()
 	if err != nil {
 		return StepOutcome{}, err
@@ -379,6 +396,11 @@ func (j *Job) processEnv(env map[string]string) map[string]string {
 		"HOME": j.Guest.Layout.Home,
 		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG": "C.UTF-8",
+	}
+	for _, kv := range j.Guest.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			full[k] = v
+		}
 	}
 	if p := j.Guest.Layout.Path; p != "" {
 		full["PATH"] = p

@@ -292,6 +292,10 @@ func ParseOptions(s string) (ContainerOptions, error) {
 	return o, nil
 }
 
+// SplitArgs splits a Docker step's `args` string into words as GitHub does
+// (shell-like quoting, no expansion).
+func SplitArgs(s string) ([]string, error) { return splitWords(s) }
+
 // splitWords splits s as a POSIX shell would split plain words with single
 // and double quotes and backslashes (no expansions).
 func splitWords(s string) ([]string, error) {

@@ -1,0 +1,63 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/runner"
+)
+
+// runDockerImage runs a Docker action whose runs.image is a prebuilt
+// `docker://` image in a container of the job's sandbox, as GitHub does:
+// runs.args (with ${{ inputs.* }} evaluated) replace the image's CMD,
+// runs.entrypoint its ENTRYPOINT, runs.env and INPUT_<NAME> are in the
+// environment; pre-entrypoint runs in its own container before the main
+// one, post-entrypoint as a post step. A Dockerfile action cannot be built
+// without a daemon here: it fails naming the action (see runDocker).
+func (r *Executor) runDockerImage(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+	m := act.meta.Runs
+	xenv := j.ExprEnv(env)
+	xenv.Contexts["inputs"] = inputsValue(inputs)
+	stepEnv := actionEnv(env, act)
+	delete(stepEnv, "GITHUB_ACTION_PATH") // the action's files are not in the container
+	for _, v := range m.Env {
+		val, err := expr.Interpolate(v.Value, xenv)
+		if err != nil {
+			return runner.StepOutcome{}, fmt.Errorf("%s: runs.env.%s: %w", act.ref.Raw, v.Name, err)
+		}
+		stepEnv[v.Name] = val
+	}
+	for k, v := range inputs {
+		stepEnv[inputEnvName(k)] = v
+	}
+	var args []string
+	for _, a := range m.Args {
+		val, err := expr.Interpolate(a, xenv)
+		if err != nil {
+			return runner.StepOutcome{}, fmt.Errorf("%s: runs.args: %w", act.ref.Raw, err)
+		}
+		args = append(args, val)
+	}
+	image := strings.TrimPrefix(m.Image, "docker://")
+	step := func(entrypoint string, args []string) runner.ContainerStep {
+		return runner.ContainerStep{What: act.ref.Raw, Image: image, Entrypoint: entrypoint, Args: args, Env: stepEnv}
+	}
+	if m.PreEntrypoint != "" {
+		out, err := j.RunContainerStep(ctx, idx, step(m.PreEntrypoint, nil))
+		if err != nil || out.Failed {
+			return out, err
+		}
+	}
+	if m.PostEntrypoint != "" {
+		j.AddPost(runner.PostStep{Name: "Post " + act.ref.Raw, If: m.PostIf, Run: func(ctx context.Context, idx int) (runner.StepOutcome, error) {
+			return j.RunContainerStep(ctx, idx, step(m.PostEntrypoint, nil))
+		}})
+	}
+	return j.RunContainerStep(ctx, idx, step(m.Entrypoint, args))
+}
+
+// errDockerfile is returned for an action that needs its image built.
+var errDockerfile = errors.New("building a Dockerfile action's image needs a container build daemon, which hookci does not run; use an action published with a prebuilt image (runs.image: docker://…)")

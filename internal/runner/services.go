@@ -1,0 +1,482 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// service is one running service container of the job.
+type service struct {
+	id   string
+	ctr  *Container
+	logs *tailBuffer
+	done chan struct{} // closed when its main process ended
+	err  error         // how it ended, once done
+}
+
+// containerState is the job's containers: its job container (nil for a
+// job on the runner) and its services.
+type containerState struct {
+	job      *Container
+	services []*service
+}
+
+// Container paths GitHub uses for container jobs.
+const (
+	ctrWork = "/__w"
+	ctrHome = "/github/home"
+	ctrTool = "/__t"
+)
+
+// hasContainers reports whether the job asks for containers.
+func (j *Job) hasContainers() bool {
+	return j.Spec.Job.Container != nil || j.Spec.Job.Services != nil
+}
+
+// initContainers starts the job's services and its job container, logging
+// to the set-up step, and waits for the services' health checks. For a
+// container job the job then runs through the container's agent.
+func (j *Job) initContainers(ctx context.Context) error {
+	env := j.exprEnv(nil)
+	ctrSpec, err := j.Spec.Job.EvalContainer(env)
+	if err != nil {
+		return err
+	}
+	svcs, err := j.Spec.Job.EvalServices(env)
+	if err != nil {
+		return err
+	}
+	if ctrSpec == nil && len(svcs) == 0 {
+		return nil
+	}
+	if j.Guest.Containers == nil {
+		return fmt.Errorf("the %s sandbox cannot run containers (container:/services: need the namespace backend)", j.Guest.Backend)
+	}
+	if j.Spec.Images == nil {
+		return errors.New("container images cannot be pulled: no image store is configured")
+	}
+	for _, c := range append([]*workflow.Container{ctrSpec}, containersOf(svcs)...) {
+		if c != nil && c.Credentials != nil {
+			j.Masker.Add(c.Credentials.Password)
+		}
+	}
+	j.ctrs = &containerState{}
+	var hosts []string
+	for _, s := range svcs {
+		hosts = append(hosts, s.ID)
+	}
+	for i, s := range svcs {
+		svc, err := j.startService(ctx, i, s)
+		if svc != nil {
+			j.ctrs.services = append(j.ctrs.services, svc)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if ctrSpec != nil {
+		if err := j.startJobContainer(ctx, ctrSpec, hosts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containersOf(svcs []workflow.Service) []*workflow.Container {
+	var out []*workflow.Container
+	for i := range svcs {
+		out = append(out, &svcs[i].Container)
+	}
+	return out
+}
+
+var notName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// containerName makes a sandbox-safe container name.
+func containerName(prefix string, i int, label string) string {
+	n := notName.ReplaceAllString(strings.ToLower(label), "-")
+	return fmt.Sprintf("%s%d-%s", prefix, i, n[:min(len(n), 20)])
+}
+
+// pull resolves an image and checks that this sandbox can run it.
+func (j *Job) pull(ctx context.Context, what, ref string, creds *workflow.Credentials) (*Image, error) {
+	j.sink.StepLog(setupStep, fmt.Sprintf("Pulling %s for %s", ref, what))
+	img, err := j.Spec.Images(ctx, ref, creds)
+	if err != nil {
+		return nil, fmt.Errorf("%s: pulling image %s: %w", what, ref, err)
+	}
+	if err := checkPlatform(img); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	j.sink.StepLog(setupStep, fmt.Sprintf("%s: %s", ref, img.Digest))
+	return img, nil
+}
+
+// parsePorts checks a service's ports: the service shares the job's network,
+// so a port is reached at its own number (localhost:<port> from the job,
+// <label>:<port> from a job container); a mapping to another number is refused.
+func parsePorts(ports []string) error {
+	for _, p := range ports {
+		spec, _, _ := strings.Cut(p, "/")
+		parts := strings.Split(spec, ":")
+		ctr := parts[len(parts)-1]
+		if len(parts) > 1 && parts[len(parts)-2] != "" && parts[len(parts)-2] != ctr {
+			return fmt.Errorf("ports: %q maps host port %s to %s: hookci's services share the job's network, so a service is reached at its own port (write %s:%s)",
+				p, parts[len(parts)-2], ctr, ctr, ctr)
+		}
+	}
+	return nil
+}
+
+// startService starts one service and waits until it is healthy.
+func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*service, error) {
+	what := "service " + s.ID
+	opts, err := workflow.ParseOptions(s.Options)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := parsePorts(s.Ports); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	img, err := j.pull(ctx, what, s.Image, s.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	user := img.User
+	if opts.User != "" {
+		user = opts.User
+	}
+	uid, gid, err := resolveUser(img.RootFS, user)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	tmpfs, err := volumeDirs(s.Volumes, img.Volumes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	ctr, err := j.Guest.Containers(ctx, ContainerRequest{Name: containerName("svc", i, s.ID), RootFS: img.RootFS,
+		UID: uid, GID: gid, Tmpfs: tmpfs, Hostname: cmpOr(opts.Hostname, s.ID)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: starting its container: %w", what, err)
+	}
+	env := append([]string{}, img.Env...)
+	for _, v := range s.Env {
+		env = append(env, v.Name+"="+v.Value)
+	}
+	env = append(env, opts.Env...)
+	if envValue(env, "PATH") == "" {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	argv := append(append([]string{}, img.Entrypoint...), img.Cmd...)
+	if opts.Entrypoint != nil {
+		argv = nil
+		if *opts.Entrypoint != "" {
+			argv = []string{*opts.Entrypoint}
+		}
+	}
+	svc := &service{id: s.ID, ctr: ctr, logs: newTailBuffer(64 << 10), done: make(chan struct{})}
+	if len(argv) == 0 {
+		close(svc.done)
+		svc.err = errors.New("the image has no entrypoint or command")
+		return svc, fmt.Errorf("%s: %w", what, svc.err)
+	}
+	wd := cmpOr(opts.Workdir, img.WorkingDir, "/")
+	j.sink.StepLog(setupStep, fmt.Sprintf("Starting %s: %s (%s)", what, strings.Join(argv, " "), s.Image))
+	go func() {
+		defer close(svc.done)
+		res, err := ctr.Client.Exec(context.WithoutCancel(ctx), agent.ExecRequest{Argv: argv, Env: env, Dir: wd}, svc.logs)
+		if err == nil {
+			err = fmt.Errorf("its process exited with code %d%s", res.ExitCode, sigSuffix(res.Signal))
+		}
+		svc.err = err
+	}()
+	if err := j.waitHealthy(ctx, svc, img, opts, env, wd); err != nil {
+		j.logServiceOutput(setupStep, svc)
+		return svc, err
+	}
+	return svc, nil
+}
+
+func sigSuffix(sig string) string {
+	if sig == "" {
+		return ""
+	}
+	return " (" + sig + ")"
+}
+
+func cmpOr(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// volumeDirs turns `volumes:` and the image's VOLUMEs into writable
+// directories of the container (a fresh tmpfs each). A host path cannot be
+// mounted: the host is outside the job's sandbox.
+func volumeDirs(volumes, imageVolumes []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		p = path.Clean(p)
+		if !seen[p] && p != "/" {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, v := range volumes {
+		parts := strings.Split(v, ":")
+		switch {
+		case len(parts) == 1 && strings.HasPrefix(parts[0], "/"):
+			add(parts[0])
+		case len(parts) >= 2 && !strings.HasPrefix(parts[0], "/") && !strings.HasPrefix(parts[0], ".") && strings.HasPrefix(parts[1], "/"):
+			add(parts[1]) // a named volume: empty, private to this container
+		default:
+			return nil, fmt.Errorf("volumes: %q: only named volumes (name:/path) and anonymous ones (/path) can be used; the host's directories are outside the job's sandbox", v)
+		}
+	}
+	for _, v := range imageVolumes {
+		add(v)
+	}
+	return out, nil
+}
+
+// waitHealthy runs the service's health check (options, else the image's)
+// until it passes, and fails once it failed `retries` times in a row after
+// the start period, or the service exited.
+func (j *Job) waitHealthy(ctx context.Context, svc *service, img *Image, o workflow.ContainerOptions, env []string, wd string) error {
+	var argv []string
+	interval, timeout, retries, start := o.HealthInterval, o.HealthTimeout, o.HealthRetries, o.HealthStartPeriod
+	switch {
+	case o.NoHealthcheck:
+	case o.HealthCmd != "":
+		argv = []string{"/bin/sh", "-c", o.HealthCmd}
+	case img.Healthcheck != nil && len(img.Healthcheck.Test) > 1 && img.Healthcheck.Test[0] == "CMD-SHELL":
+		argv = []string{"/bin/sh", "-c", img.Healthcheck.Test[1]}
+	case img.Healthcheck != nil && len(img.Healthcheck.Test) > 1 && img.Healthcheck.Test[0] == "CMD":
+		argv = img.Healthcheck.Test[1:]
+	}
+	if img.Healthcheck != nil && o.HealthCmd == "" {
+		h := img.Healthcheck
+		interval, timeout, start = cmpDur(h.Interval, interval), cmpDur(h.Timeout, timeout), cmpDur(h.StartPeriod, start)
+		if h.Retries > 0 {
+			retries = h.Retries
+		}
+	}
+	if argv == nil {
+		select { // no health check: running is enough
+		case <-svc.done:
+			return fmt.Errorf("service %s exited: %v", svc.id, svc.err)
+		default:
+			return nil
+		}
+	}
+	j.sink.StepLog(setupStep, fmt.Sprintf("Waiting for service %s to be healthy (%s, every %s, %d retries)", svc.id, strings.Join(argv, " "), interval, retries))
+	began := time.Now()
+	failures := 0
+	var last string
+	// The first check runs at once (Docker's waits an interval; a ready
+	// service is then found sooner), the next ones every interval.
+	for {
+		out := newTailBuffer(4 << 10)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		res, err := svc.ctr.Client.Exec(cctx, agent.ExecRequest{Argv: argv, Env: env, Dir: wd}, out)
+		timedOut := cctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && !timedOut:
+			return err
+		case err == nil && res.ExitCode == 0:
+			j.sink.StepLog(setupStep, fmt.Sprintf("service %s is healthy", svc.id))
+			return nil
+		case timedOut:
+			last = fmt.Sprintf("the health check timed out after %s", timeout)
+		default:
+			last = fmt.Sprintf("the health check exited with %d: %s", res.ExitCode, strings.TrimSpace(out.String()))
+		}
+		if time.Since(began) >= start {
+			failures++
+		}
+		if failures >= retries {
+			return fmt.Errorf("service %s never became healthy: %s", svc.id, last)
+		}
+		select {
+		case <-svc.done:
+			return fmt.Errorf("service %s never became healthy: %v", svc.id, svc.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func cmpDur(a, b time.Duration) time.Duration {
+	if a > 0 {
+		return a
+	}
+	return b
+}
+
+// logServiceOutput writes a service's recent output to step idx's log.
+func (j *Job) logServiceOutput(idx int, svc *service) {
+	out := strings.TrimRight(svc.logs.String(), "\n")
+	if out == "" {
+		return
+	}
+	j.sink.StepLog(idx, fmt.Sprintf("##[group]Service %s output", svc.id))
+	for _, line := range strings.Split(out, "\n") {
+		j.sink.StepLog(idx, j.Masker.Mask(line))
+	}
+	j.sink.StepLog(idx, "##[endgroup]")
+}
+
+// startJobContainer starts the job container and makes the job run in it.
+func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, hosts []string) error {
+	opts, err := workflow.ParseOptions(c.Options)
+	if err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	if err := parsePorts(c.Ports); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	img, err := j.pull(ctx, "container", c.Image, c.Credentials)
+	if err != nil {
+		return err
+	}
+	user := img.User
+	if opts.User != "" {
+		user = opts.User
+	}
+	uid, gid, err := resolveUser(img.RootFS, user)
+	if err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	tmpfs, err := volumeDirs(c.Volumes, img.Volumes)
+	if err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	_, repo, _ := strings.Cut(j.Spec.Event.Repo, "/")
+	if repo == "" {
+		repo = "repo"
+	}
+	mounts := []ContainerMount{
+		{Source: "workspace", Target: path.Join(ctrWork, repo, repo)},
+		{Source: "temp", Target: ctrWork + "/_temp"},
+		{Source: "home", Target: ctrHome},
+	}
+	if j.Guest.Layout.ToolCache != "" {
+		mounts = append(mounts, ContainerMount{Source: "toolcache", Target: ctrTool, ReadOnly: true})
+	}
+	ctr, err := j.Guest.Containers(ctx, ContainerRequest{Name: "job", RootFS: img.RootFS, UID: uid, GID: gid,
+		Mounts: mounts, Tmpfs: tmpfs, Hosts: hosts, Hostname: opts.Hostname})
+	if err != nil {
+		return fmt.Errorf("container: starting it: %w", err)
+	}
+	j.ctrs.job = ctr
+	env := append([]string{}, img.Env...)
+	for _, v := range c.Env {
+		env = append(env, v.Name+"="+v.Value)
+	}
+	env = append(env, opts.Env...)
+	g := *j.Guest
+	g.Client, g.Layout, g.Env = ctr.Client, ctr.Layout, env
+	g.Layout.Path = cmpOr(envValue(env, "PATH"), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	g.WorkspaceReady = j.Guest.WorkspaceReady
+	j.Guest = &g
+	j.sink.StepLog(setupStep, fmt.Sprintf("The job runs in container %s as %d:%d", c.Image, uid, gid))
+	return j.relayout()
+}
+
+// relayout recomputes what depends on the guest's layout (after the job
+// moved into its container).
+func (j *Job) relayout() error {
+	gh, err := GitHubContext(j.Spec.Event, j.Spec.Job.ID, j.Guest.Layout.Workspace)
+	if err != nil {
+		return err
+	}
+	gh.Set("event_path", expr.StringValue(j.Guest.Layout.Temp+"/_github_workflow/event.json"))
+	j.github = gh
+	j.runnerCx.Set("temp", expr.StringValue(j.Guest.Layout.Temp))
+	j.runnerCx.Set("tool_cache", expr.StringValue(j.Guest.Layout.ToolCache))
+	j.fileDir = j.Guest.Layout.Temp + "/_runner_file_commands"
+	return nil
+}
+
+// stopContainers is the "Stop containers" step: each service's output,
+// then every container stopped.
+func (j *Job) stopContainers(idx int) {
+	if j.ctrs == nil {
+		return
+	}
+	started := time.Now()
+	j.sink.StepStarted(idx, "Stop containers")
+	for _, s := range j.ctrs.services {
+		j.logServiceOutput(idx, s)
+	}
+	j.closeContainers(idx)
+	r := StepResult{Name: "Stop containers", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
+	j.sink.StepFinished(idx, r)
+	j.result.Steps = append(j.result.Steps, r)
+}
+
+// closeContainers stops every container of the job.
+func (j *Job) closeContainers(idx int) {
+	if j.ctrs == nil {
+		return
+	}
+	var all []*Container
+	if j.ctrs.job != nil {
+		all = append(all, j.ctrs.job)
+	}
+	for _, s := range j.ctrs.services {
+		all = append(all, s.ctr)
+	}
+	for _, c := range all {
+		if err := c.Close(); err != nil && idx >= 0 {
+			j.sink.StepLog(idx, "##[warning]stopping a container: "+err.Error())
+		}
+	}
+	for _, s := range j.ctrs.services {
+		<-s.done
+	}
+	j.ctrs = nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex // guards the fields below
+	buf []byte
+	max int
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
