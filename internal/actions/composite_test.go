@@ -174,8 +174,8 @@ func TestLocalActionErrors(t *testing.T) {
 	}{
 		{"./missing", "Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under './missing'"},
 		{"./noshell", "noshell/action.yml:4: a composite 'run' step requires 'shell'"},
-		{"./dock", "docker actions are not supported on this sandbox (no container runtime; image Dockerfile)"},
-		{"docker://alpine:3.20", "docker:// actions are not supported on this sandbox (no container runtime)"},
+		{"./dock", "./dock: building a Dockerfile action's image needs a container build daemon"},
+		{"docker://alpine:3.20", "docker://alpine:3.20: the host sandbox cannot run containers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.uses, func(t *testing.T) {

@@ -1,7 +1,10 @@
 package dispatch
 
 import (
+	"fmt"
+
 	"context"
+	"github.com/hookci/hookci/internal/expr"
 
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
@@ -25,4 +28,25 @@ func containerStarter(inst *sandbox.Instance) runner.ContainerStarter {
 		}
 		return &runner.Container{Client: c.Client, Layout: c.Layout, Close: c.Close}, nil
 	}
+}
+
+// refuseContainers returns why a job with containers cannot run on the
+// chosen backend ("" when it can or has none): containers run inside the
+// job's sandbox, which only the namespace backend supports so far.
+func (d *Dispatcher) refuseContainers(in *jobInput, env *expr.Env, backend string) string {
+	if backend == "namespace" || (in.wj.Container == nil && in.wj.Services == nil) {
+		return ""
+	}
+	c, err := in.wj.EvalContainer(env)
+	if err != nil {
+		return "jobs." + in.wj.ID + "." + err.Error()
+	}
+	s, err := in.wj.EvalServices(env)
+	if err != nil {
+		return "jobs." + in.wj.ID + "." + err.Error()
+	}
+	if c == nil && len(s) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("jobs.%s: container: and services: run only on the namespace sandbox backend so far (this job's runs-on chose %s)", in.wj.ID, backend)
 }

@@ -119,6 +119,9 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		log.Warn("no sandbox for the job", "labels", labels, "fork", in.ev.Fork, "err", err)
 		return d.failJob(ctx, jobID, err.Error())
 	}
+	if msg := d.refuseContainers(in, env, choice.Name); msg != "" { // containers.go
+		return d.failJob(ctx, jobID, msg)
+	}
 	if choice.Network && in.ev.Fork {
 		// Egress is granted per repository; a fork's pull request runs
 		// someone else's code and never gets it.
