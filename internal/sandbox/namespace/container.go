@@ -24,8 +24,9 @@ var containerSkip = map[string]bool{"proc": true, "dev": true, "sys": true, "tmp
 
 // startContainer starts an agent rooted in an image's root filesystem as a
 // sibling of the job's agent: the same host uid (never a new one), the same
-// limits (a cgroup of its own with the job's values), the job's network
-// namespace (so a service's port is the job's localhost), and bubblewrap's
+// limits (a cgroup inside the job's: they cover the job and its containers
+// together), the job's network namespace (so a service's port is the job's
+// localhost), and bubblewrap's
 // same confinement (no capabilities, no_new_privs, no user namespaces, the
 // job's seccomp filter). Only its mount, pid, ipc and uts namespaces are its
 // own. The image is bound read-only, entry by entry, on bubblewrap's tmpfs
@@ -84,9 +85,16 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 		return err
 	}
 	defer netns.Close()
-	cg, err := c.b.cgroups.create(c.id, c.lim)
-	if err != nil {
-		return err
+	// A cgroup inside the job's: the job's limits hold for the job and all
+	// its containers together, and the container can be killed alone.
+	cg := &cgroup{v2: job.cg.v2}
+	for _, d := range job.cg.dirs {
+		dir := filepath.Join(d, filepath.Base(c.dir))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			cg.remove()
+			return fmt.Errorf("cgroup: %w", err)
+		}
+		cg.dirs = append(cg.dirs, dir)
 	}
 	c.cg = cg
 	logf, err := os.OpenFile(filepath.Join(c.dir, "agent.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -154,17 +162,32 @@ func (s *sbox) netns() (*os.File, error) {
 	return os.Open(fmt.Sprintf("/proc/%d/ns/net", child))
 }
 
-// startInNetns starts cmd from an OS thread that joined ns; the thread is
-// discarded afterwards.
+// startInNetns starts cmd from an OS thread that joined ns, then returns
+// the thread to its own namespace. The thread must live on: bubblewrap's
+// --die-with-parent (PR_SET_PDEATHSIG) fires when the thread that started
+// it exits. Should the way back fail, the thread stays locked to this
+// goroutine, which then never ends (it would be wrong for any other code).
 func startInNetns(ns *os.File, cmd *exec.Cmd) error {
 	ch := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- err
+			return
+		}
+		defer orig.Close()
 		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- fmt.Errorf("setns: %w", err)
 			return
 		}
 		ch <- cmd.Start()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			select {} // keep the thread (and bubblewrap) alive, out of everyone's way
+		}
+		runtime.UnlockOSThread()
 	}()
 	return <-ch
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,14 @@ func containerAttack(args []string) (int, bool) {
 			}
 		}
 		fmt.Printf("uid=%d/%d caps=%s nnp=%s\n", unix.Getuid(), unix.Geteuid(), caps, nnp)
+		return 0, true
+	case "alloc": // alloc MiB: touch that much memory, then say so
+		n, _ := strconv.Atoi(args[1])
+		b := make([]byte, n<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println("allocated", n)
 		return 0, true
 	case "read":
 		b, err := os.ReadFile(args[1])
@@ -199,5 +208,46 @@ func TestAttackContainer(t *testing.T) {
 	}
 	if !strings.Contains(out, "chroot EPERM") {
 		t.Errorf("syscalls in the container: got %q, want chroot EPERM among them", out)
+	}
+}
+
+// TestAttackContainerLimitsAndOtherJobs: a job's containers share the job's
+// memory limit (a service cannot take more than the job may), and a
+// container of one job reaches neither another job's service port nor its
+// files.
+func TestAttackContainerLimitsAndOtherJobs(t *testing.T) {
+	b := newBackend(t, Config{})
+	root := containerRootFS(t)
+	jobA := start(t, b, sandbox.Spec{ID: "ctr-a", MemoryMiB: 64})
+	jobB := start(t, b, sandbox.Spec{ID: "ctr-b"})
+	a := startContainer(t, jobA, sandbox.ContainerSpec{Name: "svc", RootFS: root})
+	if code, out := inContainer(t, a, "attacker", "alloc", "16"); code != 0 || out != "allocated 16\n" {
+		t.Fatalf("a small allocation in the container: got %d %q", code, out)
+	}
+	if code, out := inContainer(t, a, "attacker", "alloc", "256"); code == 0 || strings.Contains(out, "allocated") {
+		t.Errorf("256 MiB in a container of a 64 MiB job: got %d %q, want killed", code, out)
+	}
+	if code, _ := run(t, jobB, "echo BSECRET > secret"); code != 0 {
+		t.Fatal("job b cannot write its workspace")
+	}
+	svcB := startContainer(t, jobB, sandbox.ContainerSpec{Name: "svc", RootFS: root})
+	go svcB.Client.Exec(context.Background(), agent.ExecRequest{Argv: []string{"attacker", "listen", "15433"}, Env: append(env(), attackerEnv+"=1")}, io.Discard)
+	want := "ok hello from svc\n"
+	var got string
+	for i := 0; i < 100 && got != want; i++ {
+		_, got = inContainer(t, svcB, "attacker", "dial", "127.0.0.1:15433")
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got != want {
+		t.Fatalf("job b's own service: got %q, want %q", got, want)
+	}
+	if _, out := inContainer(t, a, "attacker", "dial", "127.0.0.1:15433"); !strings.HasPrefix(out, "refused") {
+		t.Errorf("job a's container dialling job b's service port: got %q, want refused", out)
+	}
+	bFile := filepath.Join(b.cfg.WorkDir, "ctr-b", "workspace", "secret")
+	for _, p := range []string{bFile, "/proc/1/root" + bFile} {
+		if _, out := inContainer(t, a, "attacker", "read", p); !strings.HasPrefix(out, "refused") {
+			t.Errorf("job a's container reading %s: got %q, want refused", p, out)
+		}
 	}
 }
