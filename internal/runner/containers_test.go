@@ -128,7 +128,7 @@ jobs:
         ports: ["8080:8080"]
         options: --health-cmd "curl -fsS http://127.0.0.1:8080/health" --health-interval 200ms --health-retries 50
     steps:
-      - run: curl -fsS http://localhost:8080/
+      - run: curl -fsS http://localhost:${{ job.services.web.ports['8080'] }}/
   boxed:
     runs-on: ubuntu-latest
     container:

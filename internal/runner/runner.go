@@ -355,7 +355,7 @@ func (j *Job) exprEnv(stepEnv map[string]string) *expr.Env {
 	jobCx := expr.NewObject()
 	jobCx.Set("status", expr.StringValue(j.status.String()))
 	jobCx.Set("container", expr.ObjectValue(expr.NewObject()))
-	jobCx.Set("services", expr.ObjectValue(expr.NewObject()))
+	jobCx.Set("services", expr.ObjectValue(j.servicesContext())) // services.go
 	inputs := expr.FromGo(j.Spec.Inputs)
 	if j.Spec.Inputs == nil {
 		inputs = expr.ObjectValue(expr.NewObject())

@@ -19,7 +19,8 @@ import (
 type service struct {
 	id   string
 	ctr  *Container
-	logs *tailBuffer
+	logs  *tailBuffer
+	ports map[string]string // container port → where the job reaches it (the same)
 	done chan struct{} // closed when its main process ended
 	err  error         // how it ended, once done
 }
@@ -184,7 +185,12 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 			argv = []string{*opts.Entrypoint}
 		}
 	}
-	svc := &service{id: s.ID, ctr: ctr, logs: newTailBuffer(64 << 10), done: make(chan struct{})}
+	svc := &service{id: s.ID, ctr: ctr, logs: newTailBuffer(64 << 10), done: make(chan struct{}), ports: map[string]string{}}
+	for _, p := range s.Ports {
+		spec, _, _ := strings.Cut(p, "/")
+		port := spec[strings.LastIndexByte(spec, ':')+1:]
+		svc.ports[port] = port
+	}
 	if len(argv) == 0 {
 		close(svc.done)
 		svc.err = errors.New("the image has no entrypoint or command")
@@ -342,6 +348,26 @@ func (j *Job) logServiceOutput(idx int, svc *service) {
 		j.sink.StepLog(idx, j.Masker.Mask(line))
 	}
 	j.sink.StepLog(idx, "##[endgroup]")
+}
+
+// servicesContext is job.services: per label its id, network and ports.
+func (j *Job) servicesContext() *expr.Object {
+	o := expr.NewObject()
+	if j.ctrs == nil {
+		return o
+	}
+	for _, s := range j.ctrs.services {
+		so := expr.NewObject()
+		so.Set("id", expr.StringValue(s.id))
+		so.Set("network", expr.StringValue("job"))
+		ports := expr.NewObject()
+		for c, h := range s.ports {
+			ports.Set(c, expr.StringValue(h))
+		}
+		so.Set("ports", expr.ObjectValue(ports))
+		o.Set(s.id, expr.ObjectValue(so))
+	}
+	return o
 }
 
 // startJobContainer starts the job container and makes the job run in it.

@@ -1,0 +1,130 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/runner"
+	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/sandbox/namespace"
+	"github.com/hookci/hookci/internal/workflow"
+)
+
+// startNamespace starts a namespace sandbox that can run containers, and
+// returns the guest image's root filesystem to serve as images; it skips
+// (fails under CI=true) where either is missing.
+func startNamespace(t *testing.T) (*runner.Guest, string) {
+	t.Helper()
+	skip := func(why string) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("docker action tests need %s (CI=true: not skipping)", why)
+		}
+		t.Skipf("docker action tests need %s", why)
+	}
+	if _, err := exec.LookPath("bwrap"); err != nil || os.Geteuid() != 0 {
+		skip("bubblewrap and root")
+	}
+	root := filepath.Join(os.Getenv("HOOKCI_DATA_DIR"), "image", "current", "rootfs")
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/env")); os.Getenv("HOOKCI_DATA_DIR") == "" || err != nil {
+		skip("the guest image (HOOKCI_DATA_DIR)")
+	}
+	b, err := namespace.New(namespace.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := b.Start(context.Background(), sandbox.Spec{ID: "docker-action"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	g := &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend}
+	g.Containers = func(ctx context.Context, r runner.ContainerRequest) (*runner.Container, error) {
+		spec := sandbox.ContainerSpec{Name: r.Name, RootFS: r.RootFS, UID: r.UID, GID: r.GID, Tmpfs: r.Tmpfs, Hosts: r.Hosts}
+		for _, m := range r.Mounts {
+			spec.Mounts = append(spec.Mounts, sandbox.ContainerMount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		}
+		c, err := inst.Containers(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return &runner.Container{Client: c.Client, Layout: c.Layout, Close: c.Close}, nil
+	}
+	return g, root
+}
+
+// TestDockerActionPrebuiltImage: a Docker action with a docker:// image
+// gets its inputs as INPUT_*, runs.args evaluated with the inputs (replacing
+// the image's CMD), runs.env, and sets an output through GITHUB_OUTPUT; its
+// pre-entrypoint runs before and its post-entrypoint as a post step, in
+// /github/workspace.
+func TestDockerActionPrebuiltImage(t *testing.T) {
+	g, root := startNamespace(t)
+	e := newEnv(t, nil)
+	e.write(map[string]string{"greet/action.yml": `name: greet
+inputs:
+  who:
+    required: true
+  punct:
+    default: "!"
+outputs:
+  greeting:
+    description: the greeting
+runs:
+  using: docker
+  image: docker://greeter:1
+  pre-entrypoint: /usr/bin/env
+  post-entrypoint: /usr/bin/pwd
+  args:
+    - ${{ inputs.who }}${{ inputs.punct }}
+    - second
+  env:
+    FROM_META: meta-${{ inputs.who }}
+`})
+	images := func(ctx context.Context, ref string, _ *workflow.Credentials) (*runner.Image, error) {
+		if ref != "greeter:1" {
+			return nil, errors.New("manifest unknown: " + ref)
+		}
+		return &runner.Image{Ref: ref, RootFS: root, OS: "linux", Arch: "amd64", Cmd: []string{"not", "used"},
+			Entrypoint: []string{"/bin/sh", "-c", `echo "greeting=hello $1" >> "$GITHUB_OUTPUT"; echo "meta=$FROM_META input=$INPUT_WHO args: $*"`, "sh"}}, nil
+	}
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: ./greet
+        id: g
+        with:
+          who: world
+      - run: echo "out=${{ steps.g.outputs.greeting }}"
+`
+	w, err := workflow.Load("ci.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &runner.Spec{Workflow: w, Job: w.Job("build"), Actions: e.r, Images: images,
+		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
+			Payload: []byte(`{}`), RunID: 7, RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123"},
+		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
+	}
+	rec := newRecorder()
+	res, err := runner.Run(context.Background(), g, spec, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "INPUT_WHO=world", "meta=meta-world input=world args: world! second", "out=hello world!", "== Post ./greet", "/github/workspace")
+	if strings.Contains(rec.all(), "not used") {
+		t.Errorf("the image's CMD was used although runs.args replace it:\n%s", rec.all())
+	}
+}
