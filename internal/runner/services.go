@@ -17,12 +17,12 @@ import (
 
 // service is one running service container of the job.
 type service struct {
-	id   string
-	ctr  *Container
+	id    string
+	ctr   *Container
 	logs  *tailBuffer
 	ports map[string]string // container port → where the job reaches it (the same)
-	done chan struct{} // closed when its main process ended
-	err  error         // how it ended, once done
+	done  chan struct{}     // closed when its main process ended
+	err   error             // how it ended, once done
 }
 
 // containerState is the job's containers: its job container (nil for a
