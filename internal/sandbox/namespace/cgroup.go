@@ -135,6 +135,13 @@ func (cg *cgroup) procs() []int {
 // kill SIGKILLs every process in the cgroup, freezing it first where the
 // kernel allows so that nothing forks meanwhile, and waits until it is empty.
 func (cg *cgroup) kill() error {
+	var errs []error
+	for _, c := range cg.children() { // a job's containers (container.go)
+		errs = append(errs, c.kill())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	if cg.v2 && cg.writeIf("cgroup.kill", "1") {
 		return cg.waitEmpty()
 	}
@@ -216,6 +223,9 @@ func (cg *cgroup) waitEmpty() error {
 // remove deletes the cgroup's directories (they must be empty of processes).
 func (cg *cgroup) remove() error {
 	var errs []error
+	for _, c := range cg.children() {
+		errs = append(errs, c.remove())
+	}
 	for _, dir := range cg.dirs {
 		var err error
 		for range 50 { // the kernel may still be tearing the last task down
@@ -258,4 +268,27 @@ func readPids(file string) ([]int, error) {
 
 func writeFile(path, value string) error {
 	return os.WriteFile(path, []byte(value), 0o644)
+}
+
+// children are the cgroups inside this one (a job's containers), by name
+// across the hierarchies.
+func (cg *cgroup) children() []*cgroup {
+	byName := map[string]*cgroup{}
+	var out []*cgroup
+	for _, dir := range cg.dirs {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			c := byName[e.Name()]
+			if c == nil {
+				c = &cgroup{v2: cg.v2}
+				byName[e.Name()] = c
+				out = append(out, c)
+			}
+			c.dirs = append(c.dirs, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }

@@ -68,10 +68,13 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 }
 
 func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec) error {
+	sockDir := filepath.Join(c.dir, "sock")
+	if sock := filepath.Join(sockDir, "agent.sock"); len(sock) > 107 {
+		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
+	}
 	if err := os.Mkdir(c.dir, 0o711); err != nil {
 		return err
 	}
-	sockDir := filepath.Join(c.dir, "sock")
 	if err := os.Mkdir(sockDir, 0o700); err != nil {
 		return err
 	}

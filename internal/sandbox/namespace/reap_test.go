@@ -2,12 +2,14 @@ package namespace
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
@@ -16,6 +18,12 @@ func TestReap(t *testing.T) {
 	live := start(t, b, sandbox.Spec{ID: "live"})
 	crashed := start(t, b, sandbox.Spec{ID: "crashed"})
 	run(t, crashed, "sleep 1000 >/dev/null 2>&1 &")
+	// With a container running in it (its cgroup is inside the job's).
+	ctr, err := crashed.Containers(context.Background(), sandbox.ContainerSpec{Name: "svc", RootFS: containerRootFS(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ctr.Client.Exec(context.Background(), agent.ExecRequest{Argv: []string{"attacker", "listen", "15499"}, Env: append(env(), attackerEnv+"=1")}, io.Discard)
 	// Pretend a dead hookci process owned it.
 	if err := os.WriteFile(filepath.Join(b.cfg.WorkDir, "crashed", ownerFile), []byte("1 -1\n"), 0o644); err != nil {
 		t.Fatal(err)
