@@ -128,3 +128,62 @@ jobs:
 		t.Errorf("the image's CMD was used although runs.args replace it:\n%s", rec.all())
 	}
 }
+
+// TestContainerJobActions: in a job container, actions/checkout and a
+// composite action with a docker:// step run (the job's steps go through
+// the container's agent; the docker step gets a container of its own).
+func TestContainerJobActions(t *testing.T) {
+	g, root := startNamespace(t)
+	e := newEnv(t, nil)
+	e.write(map[string]string{
+		"hello.txt": "hello from the repository\n",
+		"comp/action.yml": `name: comp
+runs:
+  using: composite
+  steps:
+    - uses: docker://tool:1
+      with:
+        args: from-composite
+    - run: echo "composite in $(pwd)"
+      shell: bash
+`})
+	images := func(ctx context.Context, ref string, _ *workflow.Credentials) (*runner.Image, error) {
+		img := &runner.Image{Ref: ref, RootFS: root, OS: "linux", Arch: "amd64", Env: []string{"PATH=/usr/bin:/bin"}}
+		switch ref {
+		case "debian:bookworm":
+			img.Cmd = []string{"bash"}
+		case "tool:1":
+			img.Entrypoint = []string{"/bin/sh", "-c", `echo "tool says $1 in $(pwd)"; cat hello.txt`, "sh"}
+		default:
+			return nil, errors.New("manifest unknown: " + ref)
+		}
+		return img, nil
+	}
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    container: debian:bookworm
+    steps:
+      - uses: actions/checkout@v4
+      - run: cat hello.txt && echo "in $(pwd) as $(id -u)"
+      - uses: ./comp
+`
+	w, err := workflow.Load("ci.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &runner.Spec{Workflow: w, Job: w.Job("build"), Actions: e.r, Images: images,
+		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
+			Payload: []byte(`{}`), RunID: 7, RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123"},
+		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
+	}
+	rec := newRecorder()
+	res, err := runner.Run(context.Background(), g, spec, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "hello from the repository", "in /__w/hello/hello as 0", "tool says from-composite in /github/workspace", "composite in /__w/hello/hello")
+}
