@@ -81,7 +81,13 @@ func testImages(rootfs string) ImageSource {
 
 func runInNamespace(t *testing.T, src, job string) (*Result, *recorder) {
 	t.Helper()
-	rootfs := guestRootFS(t)
+	return runWithImages(t, src, job, testImages(guestRootFS(t)))
+}
+
+// runWithImages runs job of src in a fresh namespace sandbox with images.
+func runWithImages(t *testing.T, src, job string, images ImageSource) (*Result, *recorder) {
+	t.Helper()
+	guestRootFS(t)
 	b, err := namespace.New(namespace.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +110,7 @@ func runInNamespace(t *testing.T, src, job string) (*Result, *recorder) {
 		return &Container{Client: c.Client, Layout: c.Layout, Close: c.Close}, nil
 	}
 	w, j := loadJob(t, src, job)
-	spec := &Spec{Workflow: w, Job: j, Images: testImages(rootfs), Secrets: map[string]string{"REG_PW": "wrong"},
+	spec := &Spec{Workflow: w, Job: j, Images: images, Secrets: map[string]string{"REG_PW": "wrong"},
 		Event: EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
 			Payload: []byte(`{"ref":"refs/heads/main"}`), RunID: 7, RunNumber: 3, Workflow: "CI"}}
 	rec := newRecorder()

@@ -307,7 +307,7 @@ func (j *Job) waitHealthy(ctx context.Context, svc *service, img *Image, o workf
 		case err != nil && !timedOut:
 			return err
 		case err == nil && res.ExitCode == 0:
-			j.sink.StepLog(setupStep, fmt.Sprintf("service %s is healthy", svc.id))
+			j.sink.StepLog(setupStep, fmt.Sprintf("service %s is healthy (%.1fs after its start)", svc.id, time.Since(began).Seconds()))
 			return nil
 		case timedOut:
 			last = fmt.Sprintf("the health check timed out after %s", timeout)
