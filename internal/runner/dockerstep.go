@@ -104,7 +104,8 @@ func (j *Job) RunContainerStep(ctx context.Context, idx int, cs ContainerStep) (
 	for k, v := range cs.Env {
 		full[k] = v
 	}
-	return j.execIn(ctx, idx, ctr.Client, full, view, argv, stepWorkspace, nil)
+	out, err := j.execIn(ctx, idx, ctr.Client, full, view, argv, stepWorkspace, nil)
+	return out, containerFault(err)
 }
 
 // RunDockerStep runs a `uses: docker://image` step: `with.entrypoint`

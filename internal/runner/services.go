@@ -208,7 +208,7 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 	}()
 	if err := j.waitHealthy(ctx, svc, img, opts, env, wd); err != nil {
 		j.logServiceOutput(setupStep, svc)
-		return svc, err
+		return svc, containerFault(err)
 	}
 	return svc, nil
 }
@@ -505,4 +505,16 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// containerFault turns an infrastructure error of a container's agent into
+// a plain error: a container dies of what the job put in it (its memory
+// limit, its own processes), which fails the job rather than asking for a
+// retry on another sandbox.
+func containerFault(err error) error {
+	var infra *agent.InfraError
+	if errors.As(err, &infra) {
+		return fmt.Errorf("the container stopped answering: %v", infra.Err)
+	}
+	return err
 }
