@@ -50,16 +50,16 @@ type Image struct {
 
 // ImageConfig is the part of the OCI image config a runner uses.
 type ImageConfig struct {
-	Env          []string            `json:"env,omitempty"`
-	User         string              `json:"user,omitempty"`
-	WorkingDir   string              `json:"working_dir,omitempty"`
-	Entrypoint   []string            `json:"entrypoint,omitempty"`
-	Cmd          []string            `json:"cmd,omitempty"`
-	Healthcheck  *Healthcheck        `json:"healthcheck,omitempty"`
-	ExposedPorts []string            `json:"exposed_ports,omitempty"` // "5432/tcp"
-	Labels       map[string]string   `json:"labels,omitempty"`
-	Volumes      []string            `json:"volumes,omitempty"`
-	StopSignal   string              `json:"stop_signal,omitempty"`
+	Env          []string          `json:"env,omitempty"`
+	User         string            `json:"user,omitempty"`
+	WorkingDir   string            `json:"working_dir,omitempty"`
+	Entrypoint   []string          `json:"entrypoint,omitempty"`
+	Cmd          []string          `json:"cmd,omitempty"`
+	Healthcheck  *Healthcheck      `json:"healthcheck,omitempty"`
+	ExposedPorts []string          `json:"exposed_ports,omitempty"` // "5432/tcp"
+	Labels       map[string]string `json:"labels,omitempty"`
+	Volumes      []string          `json:"volumes,omitempty"`
+	StopSignal   string            `json:"stop_signal,omitempty"`
 }
 
 // Healthcheck is the image's HEALTHCHECK (Docker's config extension).
