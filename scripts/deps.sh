@@ -18,6 +18,9 @@ if [ "$kind" = test ]; then
 	packages+=(postgresql)
 	# chromium: the dashboard's browser tests (chromedp, cmd/hookci/browser_e2e_test.go).
 	packages+=(chromium)
+	# docker-registry: the image tests' loopback registry (internal/oci/ocitest);
+	# debootstrap builds their test images from Debian packages.
+	packages+=(docker-registry debootstrap)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -152,6 +152,15 @@ type Config struct {
 	LLM LLMConfig `toml:"llm"`
 	// Blobs is where caches and artifacts are kept (blobs.go).
 	Blobs Blobs `toml:"blobs"`
+	// Registries configures image pulls (services, container:, docker://)
+	// per registry host ("docker.io", "ghcr.io", "127.0.0.1:5000"): mirrors
+	// tried first, credentials, and plain HTTP. Shown redacted as a whole.
+	Registries map[string]Registry `toml:"registries" secret:"true"`
+	// ImageCacheGiB caps the pulled-image cache (layers, unpacked root
+	// filesystems, ext4 images) under DataDir/oci (0: 20); ImageCacheMaxAge
+	// removes images unused for that long (0: 30 days).
+	ImageCacheGiB    int      `toml:"image_cache_gib" env:"HOOKCI_IMAGE_CACHE_GIB"`
+	ImageCacheMaxAge Duration `toml:"image_cache_max_age" env:"HOOKCI_IMAGE_CACHE_MAX_AGE"`
 	// Env is added to every job's environment, below the workflow's env.
 	Env map[string]string `toml:"env"`
 	// Vars is the vars context, and Secrets the secrets context, for every repository.
@@ -165,6 +174,19 @@ type LLMConfig struct {
 	URL    string `toml:"url"`
 	Model  string `toml:"model"`
 	APIKey string `toml:"api_key" secret:"true"`
+}
+
+// Registry is one [registries."host"] table. Mirrors are base URLs
+// ("https://mirror.example", "http://127.0.0.1:5000") tried in order before
+// the registry itself; a mirror or registry reached over plain HTTP needs
+// Insecure (an http:// mirror URL says so by itself).
+type Registry struct {
+	Mirrors  []string `toml:"mirrors"`
+	Username string   `toml:"username"`
+	Password string   `toml:"password" secret:"true"`
+	// Insecure allows plain HTTP (and TLS without verification) to this
+	// registry and its mirrors.
+	Insecure bool `toml:"insecure"`
 }
 
 // Label is what a runs-on label runs on.
