@@ -128,6 +128,11 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	if opts.observe != nil {
 		observe = opts.observe(metrics)
 	}
+	images, err := imageSource(cfg, log) // images.go
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.disp = dispatch.New(dispatch.Config{
 		Store: st, Git: s.git, Choose: sandboxes.Choose, OnlyJob: opts.onlyJob, OnlyWorkflows: opts.onlyWorkflows, ExtraEnv: cfg.Env,
 		ServerURL: serverURL(cfg.GitURL), APIURL: strings.TrimRight(cfg.GitHubAPIURL, "/"),
@@ -139,6 +144,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
 		RepoAccess: repoAccess(gh),
+		Images: images,
 	})
 	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,

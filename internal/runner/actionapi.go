@@ -16,6 +16,9 @@ import (
 // "bash -e {0}") in dir (absolute, or relative to the workspace; "" is the
 // workspace). It is what a run: step does once its script is interpolated.
 func (j *Job) RunScript(ctx context.Context, idx int, script, shell, dir string, env map[string]string) (StepOutcome, error) {
+	if strings.TrimSpace(shell) == "" && j.ctrs != nil && j.ctrs.job != nil && !j.ctrs.bash {
+		shell = "sh" // GitHub: bash, falling back to sh where the container has none
+	}
 	argvTmpl, ext, err := shellCommand(shell)
 	if err != nil {
 		return StepOutcome{}, err

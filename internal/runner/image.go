@@ -145,6 +145,22 @@ func lookupDB(rootfs, file, name string, id int) ([]string, bool) {
 	return nil, false
 }
 
+// inImage reports whether name exists in the image, resolved inside its
+// root.
+func inImage(rootfs, name string) bool {
+	dir, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat2(dir, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
 // envValue returns KEY's value in a KEY=VALUE list.
 func envValue(env []string, key string) string {
 	for _, kv := range env {

@@ -30,6 +30,7 @@ type service struct {
 type containerState struct {
 	job      *Container
 	services []*service
+	bash     bool // the job container's image has bash
 }
 
 // Container paths GitHub uses for container jobs.
@@ -413,6 +414,7 @@ func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, host
 		return fmt.Errorf("container: starting it: %w", err)
 	}
 	j.ctrs.job = ctr
+	j.ctrs.bash = inImage(img.RootFS, "usr/bin/bash") || inImage(img.RootFS, "bin/bash")
 	env := append([]string{}, img.Env...)
 	for _, v := range c.Env {
 		env = append(env, v.Name+"="+v.Value)
