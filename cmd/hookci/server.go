@@ -19,6 +19,7 @@ import (
 	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/github"
 	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/oci"
 	"github.com/hookci/hookci/internal/report"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox/backends"
@@ -239,11 +240,25 @@ func (s *server) pruneLoop(ctx context.Context) {
 		if err := s.acts.Prune(time.Now()); err != nil {
 			s.log.Warn("pruning caches and artifacts", "err", err)
 		}
+		s.pruneImages(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// pruneImages bounds the pulled-image cache (image_cache_gib,
+// image_cache_max_age); images pulled within the last day are kept.
+func (s *server) pruneImages(ctx context.Context) {
+	st, err := oci.Open(s.cfg.DataDir, s.cfg.Registries, oci.WithLogger(s.log))
+	if err == nil {
+		_, err = st.Prune(ctx, oci.PruneOptions{MaxBytes: int64(s.cfg.ImageCacheGiB) << 30,
+			MaxAge: time.Duration(s.cfg.ImageCacheMaxAge)})
+	}
+	if err != nil {
+		s.log.Warn("pruning pulled images", "err", err)
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 	"time"
 )
 
-// PruneOptions bound the cache. Zero values: 20 GiB, 30 days.
+// PruneOptions bound the cache. Zero values: 20 GiB, 30 days. An image
+// pulled (or pulled again) within MinAge is never removed, since a job may
+// be running in it (zero: a day, longer than a job may run).
 type PruneOptions struct {
+	MinAge   time.Duration
 	MaxBytes int64
 	MaxAge   time.Duration
 	// Keep lists digests never removed (images in use).
@@ -24,6 +27,9 @@ type PruneOptions struct {
 func (s *Store) Prune(ctx context.Context, o PruneOptions) ([]string, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 20 << 30
+	}
+	if o.MinAge <= 0 {
+		o.MinAge = 24 * time.Hour
 	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = 30 * 24 * time.Hour
@@ -52,7 +58,7 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) ([]string, error) {
 	sort.Slice(imgs, func(i, j int) bool { return imgs[i].used.Before(imgs[j].used) })
 	var removed []string
 	for _, im := range imgs {
-		if o.Keep["sha256:"+im.hex] {
+		if o.Keep["sha256:"+im.hex] || time.Since(im.used) < o.MinAge {
 			continue
 		}
 		if time.Since(im.used) < o.MaxAge && total <= o.MaxBytes {

@@ -209,3 +209,43 @@ func TestPullPlainHTTPNeedsConfig(t *testing.T) {
 		t.Fatalf("insecure configured: %v", err)
 	}
 }
+
+// TestPullCredentials: a private registry refuses a pull without or with
+// wrong credentials, naming the reference and the refusal; the job's
+// credentials or the configured ones let it through.
+func TestPullCredentials(t *testing.T) {
+	reg := ocitest.RegistryAuth(t, "ci", "s3cret")
+	ctx := context.Background()
+	img := ocitest.Image(t, v1.Config{}, ocitest.TarLayer(t, ocitest.Entry{Name: "f", Body: "x"}))
+	if err := reg.Push(ctx, "team/private:1", img); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/team/private:1"
+	insecure := map[string]config.Registry{reg.Host: {Insecure: true}}
+	for _, c := range []struct {
+		name  string
+		regs  map[string]config.Registry
+		creds *oci.Credentials
+		ok    bool
+	}{
+		{"none", insecure, nil, false},
+		{"wrong job credentials", insecure, &oci.Credentials{Username: "ci", Password: "nope"}, false},
+		{"job credentials", insecure, &oci.Credentials{Username: "ci", Password: "s3cret"}, true},
+		{"configured", map[string]config.Registry{reg.Host: {Insecure: true, Username: "ci", Password: "s3cret"}}, nil, true},
+		{"job credentials win over configured", map[string]config.Registry{reg.Host: {Insecure: true, Username: "ci", Password: "s3cret"}},
+			&oci.Credentials{Username: "ci", Password: "bad"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := open(t, c.regs).Pull(ctx, ref, c.creds)
+			if c.ok && err != nil {
+				t.Fatalf("got %v, want the pull to succeed", err)
+			}
+			if !c.ok && (err == nil || !strings.Contains(err.Error(), "refused the credentials (HTTP 401)") || !strings.Contains(err.Error(), ref)) {
+				t.Fatalf("got %v, want a refusal naming %s", err, ref)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}

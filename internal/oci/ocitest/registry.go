@@ -20,6 +20,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/hookci/hookci/internal/config"
 )
 
@@ -34,12 +36,28 @@ type Reg struct {
 	URL string
 	// Dir is its storage directory.
 	Dir string
+	// User and Password are what RegistryAuth requires (empty: none).
+	User, Password string
 }
 
 // Registry starts a docker-registry on a free loopback port with a fresh
 // storage directory, stopped when t ends. Without the binary the test is
 // skipped, except under CI=true where it fails.
 func Registry(t testing.TB) *Reg {
+	t.Helper()
+	return start(t, "", "")
+}
+
+// RegistryAuth is Registry requiring basic auth with user and password
+// (htpasswd, bcrypt) for every request, pushes included.
+func RegistryAuth(t testing.TB, user, password string) *Reg {
+	t.Helper()
+	r := start(t, user, password)
+	r.User, r.Password = user, password
+	return r
+}
+
+func start(t testing.TB, user, password string) *Reg {
 	t.Helper()
 	if _, err := os.Stat(RegistryBinary); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -63,6 +81,17 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "data"), host)
+	if user != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: hookci-test\n    path: %s\n", htpasswd)
+	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -83,7 +112,7 @@ http:
 		resp, err := http.Get(r.URL + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || (user != "" && resp.StatusCode == http.StatusUnauthorized) {
 				return r
 			}
 		}
@@ -115,7 +144,11 @@ func (r *Reg) Push(ctx context.Context, repoTag string, img any) error {
 	if err != nil {
 		return err
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(authn.Anonymous)}
+	var auth authn.Authenticator = authn.Anonymous
+	if r.User != "" {
+		auth = &authn.Basic{Username: r.User, Password: r.Password}
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
 	switch v := img.(type) {
 	case v1.Image:
 		return remote.Write(ref, v, opts...)
