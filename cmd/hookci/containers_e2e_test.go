@@ -169,3 +169,45 @@ jobs:
 		t.Logf("run page:\n%s", page)
 	}
 }
+
+// TestPrivateImageBadCredentials: a container image on a registry that
+// requires a login, given wrong credentials, fails its job clearly (the
+// reference named), and the password never reaches the run page.
+func TestPrivateImageBadCredentials(t *testing.T) {
+	requireSandbox(t, "namespace")
+	private := ocitest.RegistryAuth(t, "robot", "right-password")
+	if err := private.Push(context.Background(), "team/private:1", ocitest.Image(t, v1.Config{Cmd: []string{"sh"}}, tinyLayer(t))); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, "namespace", func(c *config.Config) {
+		c.Registries = map[string]config.Registry{private.Host: {Insecure: true}}
+	})
+	sha := h.repo.Commit("private", map[string]string{".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  private:
+    runs-on: ubuntu-latest
+    container:
+      image: ` + private.Host + `/team/private:1
+      credentials:
+        username: robot
+        password: wrong-password
+    steps:
+      - run: echo never
+`})
+	h.repo.Push("main")
+	if code := h.sendSigned("push", "private-1", pushPayload(t, strings.Repeat("0", 40), sha)); code != 202 {
+		t.Fatalf("push answered %d, want 202", code)
+	}
+	sts := h.waitContext(sha, "hookci/CI / private")
+	if got := sts[len(sts)-1]; got.State != "failure" {
+		t.Errorf("job private: status %s, want failure", got.State)
+	}
+	page := h.get(strings.TrimPrefix(sts[len(sts)-1].TargetURL, h.url))
+	if want := "container: pulling image " + private.Host + "/team/private:1"; !strings.Contains(page, want) {
+		t.Errorf("run page lacks %q:\n%s", want, page)
+	}
+	if strings.Contains(page, "wrong-password") || strings.Contains(page, "echo never\nnever") {
+		t.Error("the run page shows the registry password, or the step ran")
+	}
+}

@@ -238,6 +238,15 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 		"--tmpfs", "/tmp",
 		"--tmpfs", "/run",
 	)
+	// The image's directories under /run (e.g. /run/postgresql for a
+	// server's socket) exist again, empty and writable, on the tmpfs.
+	if runEnts, err := os.ReadDir(filepath.Join(cs.RootFS, "run")); err == nil {
+		for _, e := range runEnts {
+			if e.IsDir() {
+				a = append(a, "--dir", "/run/"+e.Name())
+			}
+		}
+	}
 	for _, d := range cs.Tmpfs {
 		a = append(a, "--tmpfs", d)
 	}
