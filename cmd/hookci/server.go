@@ -145,7 +145,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
 		RepoAccess: repoAccess(gh),
-		Images: images,
+		Images:     images,
 	})
 	s.sched = opts.scheduler
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
