@@ -47,5 +47,5 @@ func (d *Dispatcher) refuseContainers(in *jobInput, env *expr.Env, backend strin
 	if c == nil && len(s) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("jobs.%s: container: and services: run only on the namespace sandbox backend so far (this job's runs-on chose %s; map its label to backend = "namespace" under [labels] to run it there)", in.wj.ID, backend)
+	return fmt.Sprintf("jobs.%s: container: and services: run only on the namespace sandbox backend so far (this job's runs-on chose %s; map its label to backend = \"namespace\" under [labels] to run it there)", in.wj.ID, backend)
 }
