@@ -205,3 +205,38 @@ func TestBlobsSettings(t *testing.T) {
 		t.Errorf("the redacted config shows the S3 secret: %s", printed)
 	}
 }
+
+// TestRegistries: [registries."host"] tables load (mirrors, credentials,
+// insecure), the image cache bounds take HOOKCI_* overrides, and the
+// printed config shows no registry password.
+func TestRegistries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookci.toml")
+	os.WriteFile(path, []byte(`
+image_cache_gib = 5
+[registries."docker.io"]
+mirrors = ["http://127.0.0.1:5000", "https://mirror.example"]
+[registries."ghcr.io"]
+username = "bot"
+password = "hunter2"
+[registries."10.0.0.5:5000"]
+insecure = true
+`), 0o600)
+	cfg, err := Load(path, env(map[string]string{"HOOKCI_IMAGE_CACHE_MAX_AGE": "72h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Registry{
+		"docker.io":     {Mirrors: []string{"http://127.0.0.1:5000", "https://mirror.example"}},
+		"ghcr.io":       {Username: "bot", Password: "hunter2"},
+		"10.0.0.5:5000": {Insecure: true},
+	}
+	if d := cmp.Diff(want, cfg.Registries); d != "" {
+		t.Errorf("registries (-want +got):\n%s", d)
+	}
+	if cfg.ImageCacheGiB != 5 || time.Duration(cfg.ImageCacheMaxAge) != 72*time.Hour {
+		t.Errorf("image cache: got %d GiB, %s; want 5 GiB, 72h", cfg.ImageCacheGiB, time.Duration(cfg.ImageCacheMaxAge))
+	}
+	if s := fmt.Sprintf("%+v", cfg.Redacted()); strings.Contains(s, "hunter2") {
+		t.Errorf("redacted config shows the registry password: %s", s)
+	}
+}

@@ -71,7 +71,7 @@ func TestPullThroughMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := img.Ref, "index.docker.io/library/app:1"; got != want {
+	if got, want := img.Ref, "docker.io/library/app:1"; got != want {
 		t.Errorf("ref: got %s, want %s", got, want)
 	}
 	if got, want := img.Platform, "linux/amd64"; got != want {
@@ -247,5 +247,20 @@ func TestPullCredentials(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestPullMirrorFallback: a mirror that does not answer is skipped for the
+// next one.
+func TestPullMirrorFallback(t *testing.T) {
+	reg := ocitest.Registry(t)
+	ctx := context.Background()
+	img := ocitest.Image(t, v1.Config{}, ocitest.TarLayer(t, ocitest.Entry{Name: "f", Body: "x"}))
+	if err := reg.Push(ctx, "library/fb:1", img); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, map[string]config.Registry{"docker.io": {Mirrors: []string{"http://127.0.0.1:1", reg.URL}}})
+	if _, err := s.Pull(ctx, "fb:1", nil); err != nil {
+		t.Fatalf("got %v, want the second mirror to serve it", err)
 	}
 }

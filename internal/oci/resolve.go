@@ -46,8 +46,8 @@ func registryKey(host string) string {
 	return h
 }
 
-// ParseReference normalises ref as Docker does ("postgres:16" →
-// "index.docker.io/library/postgres:16", no tag → ":latest").
+// ParseReference parses ref as Docker does ("postgres:16" is
+// docker.io/library/postgres:16, no tag means ":latest"; see DisplayName).
 func ParseReference(ref string) (name.Reference, error) {
 	r, err := name.ParseReference(strings.TrimPrefix(ref, "docker://"))
 	if err != nil {
@@ -97,6 +97,15 @@ func (s *Store) candidates(r name.Reference) ([]candidate, config.Registry, erro
 	return out, rc, nil
 }
 
+// DisplayName is r as Docker prints it: "docker.io/library/postgres:16".
+func DisplayName(r name.Reference) string {
+	n := r.Name()
+	if rest, ok := strings.CutPrefix(n, name.DefaultRegistry+"/"); ok {
+		return "docker.io/" + rest
+	}
+	return n
+}
+
 func sep(r name.Reference) string {
 	if _, ok := r.(name.Digest); ok {
 		return "@"
@@ -114,7 +123,7 @@ func (s *Store) resolve(ctx context.Context, ref string, creds *Credentials) (*r
 	}
 	if d, ok := r.(name.Digest); ok {
 		if img, err := s.cached(d.DigestStr()); err == nil && img.Platform == platformString(s.platform) {
-			return &resolved{ref: r.Name(), digest: d.DigestStr()}, nil
+			return &resolved{ref: DisplayName(r), digest: d.DigestStr()}, nil
 		}
 	}
 	cands, rc, err := s.candidates(r)
@@ -142,7 +151,7 @@ func (s *Store) resolve(ctx context.Context, ref string, creds *Credentials) (*r
 			s.log.Warn("oci: mirror failed, trying next", "ref", r.Name(), "mirror", c.ref.Context().RegistryStr(), "err", err)
 		}
 	}
-	return nil, fmt.Errorf("pull %s: %w", r.Name(), errors.Join(errs...))
+	return nil, fmt.Errorf("pull %s: %w", DisplayName(r), errors.Join(errs...))
 }
 
 func (s *Store) auth(r name.Reference, creds *Credentials, rc config.Registry, direct bool) authn.Authenticator {
@@ -199,14 +208,14 @@ func (s *Store) resolveAt(ctx context.Context, orig name.Reference, c candidate,
 			if p != nil {
 				got = platformString(*p)
 			}
-			return nil, &PlatformError{Ref: orig.Name(), Want: platformString(s.platform), Have: []string{got}}
+			return nil, &PlatformError{Ref: DisplayName(orig), Want: platformString(s.platform), Have: []string{got}}
 		}
 	}
 	d, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.ref, err)
 	}
-	return &resolved{ref: orig.Name(), source: c.ref.Context().RegistryStr(), digest: d.String(), img: img}, nil
+	return &resolved{ref: DisplayName(orig), source: c.ref.Context().RegistryStr(), digest: d.String(), img: img}, nil
 }
 
 // PlatformError says an image has no variant for this host's platform.
@@ -239,7 +248,7 @@ func (s *Store) choosePlatform(r name.Reference, idx v1.ImageIndex) (v1.Image, e
 		have = append(have, platformString(*d.Platform))
 	}
 	sort.Strings(have)
-	return nil, &PlatformError{Ref: r.Name(), Want: platformString(s.platform), Have: have}
+	return nil, &PlatformError{Ref: DisplayName(r), Want: platformString(s.platform), Have: have}
 }
 
 func platformMatches(want, got v1.Platform) bool {

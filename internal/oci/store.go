@@ -29,7 +29,7 @@ type Credentials struct {
 // Image is a pulled image for one platform, unpacked on this host.
 type Image struct {
 	// Ref is the normalised reference it was pulled by
-	// ("index.docker.io/library/postgres:16").
+	// ("docker.io/library/postgres:16").
 	Ref string `json:"ref"`
 	// Digest is the platform image's manifest digest ("sha256:…"), the
 	// identity of everything cached for it.

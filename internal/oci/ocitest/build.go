@@ -103,9 +103,17 @@ func buildLayers(ctx context.Context, log io.Writer, rs ...recipe) (map[string]s
 	}
 	defer os.RemoveAll(work)
 	mirror := debianMirror()
-	base := filepath.Join(work, "base")
-	if err := debootstrap(ctx, log, dir, mirror, base, baseRecipe); err != nil {
-		return nil, err
+	// The base tree is kept (complete trees only: renamed into place) so that
+	// a missing diff layer does not debootstrap the base again.
+	base := filepath.Join(dir, "tree-"+baseRecipe.name)
+	if _, err := os.Stat(base); err != nil {
+		stage := filepath.Join(work, "base")
+		if err := debootstrap(ctx, log, dir, mirror, stage, baseRecipe); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(stage, base); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range missing {
 		tree, against := base, ""
