@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -99,9 +101,7 @@ func TestBrowserControls(t *testing.T) {
 	}
 
 	// Re-run all jobs: attempt 2 appears, and the page shows it.
-	if err := chromedp.Do(ctx, chromedp.Navigate(runURL), chromedp.WaitReady(chromedp.CSS(`.controls button[data-post$="/rerun"]`))); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, ctx, runURL, `.controls button[data-post$="/rerun"]`)
 	if err := chromedp.Do(ctx, chromedp.Click(`.controls button[data-post$="/rerun"]`)); err != nil {
 		t.Fatalf("clicking Re-run all jobs: %v", err)
 	}
@@ -117,9 +117,7 @@ func TestBrowserControls(t *testing.T) {
 		}
 		return false
 	})
-	if err := chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/runs/%d", h.url, second.ID)), chromedp.WaitReady(chromedp.CSS("#run-title"))); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, ctx, fmt.Sprintf("%s/runs/%d", h.url, second.ID), "#run-title")
 	if body := text(t, ctx, "body"); !strings.Contains(body, "attempt 2") {
 		t.Errorf("the re-run's page does not show attempt 2")
 	}
@@ -130,9 +128,7 @@ func TestBrowserControls(t *testing.T) {
 
 	// Run workflow: the form from the typed inputs.
 	form := h.url + "/repos/octo/hello/actions/workflows/ci.yml/run"
-	if err := chromedp.Do(ctx, chromedp.Navigate(form), chromedp.WaitReady(chromedp.CSS("#dispatch-form"))); err != nil {
-		t.Fatal(err)
-	}
+	navigate(t, ctx, form, "#dispatch-form")
 	for sel, want := range map[string]int{
 		`input[type=checkbox][name="in.loud"]:not(:checked)`:  1,
 		`select[name="in.level"] option`:                      2,
@@ -149,19 +145,24 @@ func TestBrowserControls(t *testing.T) {
 	screenshot(t, ctx, "dispatch-form")
 	// A missing required input: the browser's own check is taken off so the
 	// server's (the API's validation) answers.
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('input[name="in.greeting"]').required = false; 0`)); err != nil {
-		t.Fatal(err)
+	setForm := func(js string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](js+"; 0")); err != nil {
+			t.Fatalf("filling the form (%s): %v", js, err)
+		}
 	}
-	if err := chromedp.Do(ctx, chromedp.SetValue(`input[name="in.greeting"]`, ""),
-		chromedp.Click("#dispatch-run"), chromedp.WaitReady(chromedp.CSS("#dispatch-error"))); err != nil {
+	setForm(`const g = document.querySelector('input[name="in.greeting"]'); g.required = false; g.value = ""`)
+	if err := chromedp.Do(ctx, chromedp.Click("#dispatch-run"), chromedp.WaitReady(chromedp.CSS("#dispatch-error"))); err != nil {
 		t.Fatalf("submitting without the required input: %v", err)
 	}
 	if msg := text(t, ctx, "#dispatch-error"); !strings.Contains(msg, "greeting") {
 		t.Errorf("refused dispatch: got %q, want a message naming greeting", msg)
 	}
-	if err := chromedp.Do(ctx, chromedp.SetValue(`input[name="in.greeting"]`, "hi-there"),
-		chromedp.Click(`input[name="in.loud"]`), chromedp.SetValue(`select[name="in.level"]`, "high"),
-		chromedp.Click("#dispatch-run"), chromedp.WaitReady(chromedp.CSS("#runs"))); err != nil {
+	screenshot(t, ctx, "dispatch-refused")
+	setForm(`document.querySelector('input[name="in.greeting"]').value = "hi-there"; ` +
+		`document.querySelector('input[name="in.loud"]').checked = true; ` +
+		`document.querySelector('select[name="in.level"]').value = "high"`)
+	if err := chromedp.Do(ctx, chromedp.Click("#dispatch-run"), chromedp.WaitReady(chromedp.CSS("#runs"))); err != nil {
 		t.Fatalf("submitting the form: %v", err)
 	}
 	if loc, _ = chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "/runs?") {
@@ -186,4 +187,19 @@ func TestBrowserControls(t *testing.T) {
 	if log := h.apiJobLog(jobs[0].ID); !strings.Contains(log, "inputs: hi-there true high 2") {
 		t.Errorf("dispatched job's log lacks the typed inputs:\n%s", log)
 	}
+}
+
+// navigate loads url and waits for selector; a load cut short by the page
+// reloading itself (the run page does after a control or a job's end) is
+// made again.
+func navigate(t *testing.T, ctx context.Context, url, selector string) {
+	t.Helper()
+	var err error
+	for range 10 {
+		if err = chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS(selector))); err == nil {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("loading %s: %v", url, err)
 }

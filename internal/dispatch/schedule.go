@@ -236,6 +236,9 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 	if err != nil {
 		return complete(store.ConclusionFailure, matrixError(wj, err))
 	}
+	if legs, err = dropKeptLegs(ctx, q, run, row.Key, legs); err != nil { // control.go: re-run of failed legs
+		return err
+	}
 	maxParallel := 0
 	if wj.Strategy != nil && wj.Strategy.Matrix != nil {
 		jobs, err := q.RunJobs(ctx, run.ID)

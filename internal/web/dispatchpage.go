@@ -170,8 +170,11 @@ func (s *Server) newDispatchForm(r *http.Request, repo, file, ref string, wf *wo
 			f.Branches = append(f.Branches, b)
 		}
 	}
-	if f.Ref == "" && len(f.Branches) == 0 {
-		f.Ref = "main"
+	if f.Ref == "" {
+		f.Ref = "main" // preselected; the form lists the branches runs were seen on
+		if len(f.Branches) > 0 && !seen["main"] {
+			f.Ref = f.Branches[0]
+		}
 	}
 	if f.Ref != "" && !seen[f.Ref] {
 		f.Branches = append([]string{f.Ref}, f.Branches...)
