@@ -138,7 +138,7 @@ func (s *Server) dispatchPost(w http.ResponseWriter, r *http.Request) {
 		s.pageStatus(w, r, sc.StatusCode(), "dispatch.html", "Run workflow", f)
 		return
 	}
-	http.Redirect(w, r, "/runs?"+url.Values{"repo": {repo}, "workflow": {file}, "dispatched": {"1"}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, "/runs?"+url.Values{"repo": {repo}, "workflow": {file}}.Encode(), http.StatusSeeOther)
 }
 
 // newDispatchForm is the form with the workflow's inputs at their defaults
