@@ -22,8 +22,9 @@ jobs:
 
 // The dashboard's stop button on a real server: a running job's sandbox is
 // listed on /sandboxes and /api/overview counts it; POST
-// /sandboxes/{job}/stop destroys it; the job ends failed with "stopped by an
-// operator" (not retried on a fresh sandbox) and its sandbox is gone.
+// /sandboxes/{job}/stop cancels the job through the dispatcher's CancelJob
+// (as the Cancel button): it ends cancelled (not failed as a lost sandbox
+// would), is not retried on a fresh sandbox, and its sandbox is gone.
 func TestDashboardStopsASandbox(t *testing.T) {
 	h := newHarness(t, "host")
 	c1 := h.repo.Commit("long", map[string]string{".github/workflows/ci.yml": stopWorkflow})
@@ -78,8 +79,8 @@ func TestDashboardStopsASandbox(t *testing.T) {
 		json.Unmarshal([]byte(h.get("/api/runs/"+runID)), &job)
 		return len(job.Jobs) == 1 && job.Jobs[0].Status == "completed"
 	})
-	if j := job.Jobs[0]; j.Conclusion != "failure" || !strings.Contains(j.Message, "stopped by an operator") {
-		t.Errorf("stopped job: got %s %q, want failure with \"stopped by an operator\"", j.Conclusion, j.Message)
+	if j := job.Jobs[0]; j.Conclusion != "cancelled" {
+		t.Errorf("stopped job: got %s %q, want cancelled (through CancelJob, not the infrastructure path)", j.Conclusion, j.Message)
 	}
 	if strings.Contains(h.get("/api/jobs/"+strconv.FormatInt(jobID, 10)+"/log"), "should not be reached") {
 		t.Error("the job ran on after its sandbox was stopped")

@@ -163,6 +163,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	wopts.Logger, wopts.Artifacts = log, web.ArtifactsHandler(acts.Artifacts())
 	if gh != nil {
 		wopts.GitHubHealth = web.CachedGitHubStatus(dashboardGitHub{gh}, 30*time.Second)
+		if gh.IsApp() {
+			wopts.Redeliver = appRedeliver(gh) // redeliver.go
+		}
 	}
 	wopts.Sandboxes, wopts.Graph = dash, &dashboardGraph{git: s.git}
 	wopts.Controls, wopts.Served = s.disp, cfg.WebhooksAllowed

@@ -132,7 +132,7 @@ func (d *Dispatcher) CancelJob(ctx context.Context, jobID int64, actor string) e
 // completed (else 403 "This workflow is already running", as GitHub). It
 // returns the new attempt's run id.
 func (d *Dispatcher) Rerun(ctx context.Context, runID int64, failedOnly bool, actor string) (int64, error) {
-	return d.rerunAttempt(ctx, runID, actor, func(jobs []store.Job) map[string]bool {
+	return d.rerunAttempt(ctx, runID, actor, failedOnly, func(jobs []store.Job) map[string]bool {
 		if !failedOnly {
 			return nil
 		}
@@ -157,14 +157,17 @@ func (d *Dispatcher) RerunJob(ctx context.Context, jobID int64, actor string) (i
 	if err != nil {
 		return 0, err
 	}
-	return d.rerunAttempt(ctx, job.RunID, actor, func([]store.Job) map[string]bool {
+	return d.rerunAttempt(ctx, job.RunID, actor, false, func([]store.Job) map[string]bool {
 		return map[string]bool{strings.ToLower(job.Key): true}
 	})
 }
 
 // rerunAttempt makes the new attempt; seeds picks the workflow jobs (lower
-// case keys) to run again from the latest attempt's jobs, nil for all.
-func (d *Dispatcher) rerunAttempt(ctx context.Context, runID int64, actor string, seeds func([]store.Job) map[string]bool) (int64, error) {
+// case keys) to run again from the latest attempt's jobs, nil for all. With
+// onlyFailedLegs, a seed that is a matrix job keeps its legs that did not
+// fail (GitHub re-runs only the failed legs); its dependents run whole.
+func (d *Dispatcher) rerunAttempt(ctx context.Context, runID int64, actor string, onlyFailedLegs bool,
+	seeds func([]store.Job) map[string]bool) (int64, error) {
 	var newID int64
 	err := d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		old, err := q.Run(ctx, runID)
@@ -188,14 +191,17 @@ func (d *Dispatcher) rerunAttempt(ctx context.Context, runID int64, actor string
 		if err != nil {
 			return err
 		}
-		var rerun map[string]bool
+		var rerun, keepLegs map[string]bool
 		if s := seeds(jobs); s != nil {
 			if len(s) == 0 {
 				return refused(409, "This workflow run has no failed jobs to re-run.")
 			}
 			rerun = dependents(in.wf, s)
+			if onlyFailedLegs {
+				keepLegs = s
+			}
 		}
-		run, err := d.newAttempt(ctx, q, &old, in, rerun, jobs)
+		run, err := d.newAttempt(ctx, q, &old, in, rerun, keepLegs, jobs)
 		if err != nil {
 			return err
 		}
@@ -249,7 +255,7 @@ func dependents(wf *workflow.Workflow, seeds map[string]bool) map[string]bool {
 // rerun nil every job runs again; else only the workflow jobs in rerun (lower
 // case keys), and the jobs of old not in it are copied into the new attempt
 // with their results, outputs, steps and logs.
-func (d *Dispatcher) newAttempt(ctx context.Context, q *store.Queries, old *store.Run, in *jobInput, rerun map[string]bool,
+func (d *Dispatcher) newAttempt(ctx context.Context, q *store.Queries, old *store.Run, in *jobInput, rerun, keepLegs map[string]bool,
 	oldJobs []store.Job) (*store.Run, error) {
 	run := &store.Run{DeliveryID: old.DeliveryID, Repo: old.Repo, WorkflowFile: old.WorkflowFile,
 		WorkflowName: old.WorkflowName, Event: old.Event, SHA: old.SHA, Ref: old.Ref, PRNumber: old.PRNumber,
@@ -260,7 +266,11 @@ func (d *Dispatcher) newAttempt(ctx context.Context, q *store.Queries, old *stor
 	wf := in.wf
 	if rerun != nil {
 		for _, j := range oldJobs {
-			if !rerun[strings.ToLower(j.Key)] {
+			key := strings.ToLower(j.Key)
+			// A matrix leg of a re-run job that did not fail is kept: the
+			// scheduler expands only the legs the new attempt lacks (keptLegs).
+			keptLeg := keepLegs[key] && j.Matrix != "" && legKept(j.Conclusion)
+			if !rerun[key] || keptLeg {
 				if err := copyJob(ctx, q, j, run.ID); err != nil {
 					return nil, err
 				}
@@ -306,6 +316,59 @@ func copyJob(ctx context.Context, q *store.Queries, j store.Job, runID int64) er
 		}
 	}
 	return q.EachLog(ctx, oldID, 0, func(c store.LogChunk) error {
-		return q.AppendLog(ctx, j.ID, c.StepIdx, c.Data)
+		return q.AppendLogTimed(ctx, j.ID, c.StepIdx, c.Data, c.Times)
 	})
+}
+
+// legKept reports whether a matrix leg with this conclusion is kept by
+// "Re-run failed jobs" (the failed, cancelled and timed-out ones run again).
+func legKept(conclusion string) bool {
+	switch conclusion {
+	case store.ConclusionFailure, store.ConclusionCancelled, store.ConclusionTimedOut:
+		return false
+	}
+	return true
+}
+
+// keptLegs are the matrix legs (their JSON) of workflow job key that run
+// already holds completed — copied from an earlier attempt by "Re-run failed
+// jobs" — so that activating the job expands only the others. It reads
+// nothing for a first attempt.
+func keptLegs(ctx context.Context, q *store.Queries, run *store.Run, key string) (map[string]bool, error) {
+	if run.Attempt <= 1 {
+		return nil, nil
+	}
+	jobs, err := q.RunJobs(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]bool
+	for _, j := range jobs {
+		if strings.EqualFold(j.Key, key) && j.Matrix != "" && j.Status == store.StatusCompleted {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[j.Matrix] = true
+		}
+	}
+	return out, nil
+}
+
+// dropKeptLegs leaves out of legs those run already holds completed
+// (keptLegs). Should every leg be kept, all run (a job must have a leg).
+func dropKeptLegs(ctx context.Context, q *store.Queries, run *store.Run, key string, legs []workflow.Combination) ([]workflow.Combination, error) {
+	kept, err := keptLegs(ctx, q, run, key)
+	if err != nil || len(kept) == 0 {
+		return legs, err
+	}
+	var out []workflow.Combination
+	for _, l := range legs {
+		if !kept[l.JSON()] {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return legs, nil
+	}
+	return out, nil
 }

@@ -121,7 +121,7 @@ func (d *Dispatcher) rerunCommit(ctx context.Context, q *store.Queries, delivery
 		if err != nil {
 			continue // an invalid workflow stays failed
 		}
-		if _, err := d.newAttempt(ctx, q, &old, in, nil, nil); err != nil {
+		if _, err := d.newAttempt(ctx, q, &old, in, nil, nil, nil); err != nil {
 			return "", err
 		}
 		n++

@@ -66,6 +66,17 @@ func groupJobs(jobs []store.Job) map[string]*keyState {
 	return m
 }
 
+// waitingRow is the key's row not activated yet (legs kept from an earlier
+// attempt by a re-run of failed legs come before it).
+func (s *keyState) waitingRow() *store.Job {
+	for _, r := range s.rows {
+		if r.Status == store.StatusWaiting {
+			return r
+		}
+	}
+	return s.rows[0]
+}
+
 // result aggregates a workflow job's legs into needs.<id>.result.
 func (s *keyState) result() string {
 	res := store.ConclusionSkipped
@@ -126,7 +137,7 @@ func (d *Dispatcher) advance(ctx context.Context, q *store.Queries, run *store.R
 			if !ready {
 				continue
 			}
-			if err := d.activate(ctx, q, run, wf, wj, ks.rows[0], needs, ev); err != nil {
+			if err := d.activate(ctx, q, run, wf, wj, ks.waitingRow(), needs, ev); err != nil {
 				return err
 			}
 			activated = true
@@ -235,6 +246,9 @@ func (d *Dispatcher) activate(ctx context.Context, q *store.Queries, run *store.
 	legs, err := wj.EvalMatrix(env)
 	if err != nil {
 		return complete(store.ConclusionFailure, matrixError(wj, err))
+	}
+	if legs, err = dropKeptLegs(ctx, q, run, row.Key, legs); err != nil { // control.go: re-run of failed legs
+		return err
 	}
 	maxParallel := 0
 	if wj.Strategy != nil && wj.Strategy.Matrix != nil {

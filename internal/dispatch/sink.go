@@ -30,9 +30,10 @@ type storeSink struct {
 
 // record is a step change or a piece of log, in order.
 type record struct {
-	step *store.Step
-	idx  int
-	log  *strings.Builder
+	step  *store.Step
+	idx   int
+	log   *strings.Builder
+	times []time.Time // when each line of log was written
 }
 
 func newStoreSink(st *store.Store, jobID int64, log *slog.Logger) *storeSink {
@@ -79,7 +80,7 @@ func (s *storeSink) flush() {
 				}
 				continue
 			}
-			if err := q.AppendLog(ctx, s.jobID, r.idx, []byte(r.log.String())); err != nil {
+			if err := q.AppendLogTimed(ctx, s.jobID, r.idx, []byte(r.log.String()), r.times); err != nil {
 				return err
 			}
 		}
@@ -101,18 +102,20 @@ func (s *storeSink) StepStarted(idx int, name string) {
 }
 
 func (s *storeSink) StepLog(idx int, line string) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n := len(s.pending); n > 0 && s.pending[n-1].log != nil && s.pending[n-1].idx == idx && s.pending[n-1].log.Len() < 64<<10 {
-		b := s.pending[n-1].log
-		b.WriteString(line)
-		b.WriteByte('\n')
+		r := &s.pending[n-1]
+		r.log.WriteString(line)
+		r.log.WriteByte('\n')
+		r.times = append(r.times, now)
 		return
 	}
 	b := &strings.Builder{}
 	b.WriteString(line)
 	b.WriteByte('\n')
-	s.pending = append(s.pending, record{idx: idx, log: b})
+	s.pending = append(s.pending, record{idx: idx, log: b, times: []time.Time{now}})
 }
 
 func (s *storeSink) StepFinished(idx int, r runner.StepResult) {

@@ -19,7 +19,7 @@ var copyTables = []copyTable{
 	{name: "runs", columns: runColumns, order: "id", bools: []string{"cancel_in_progress"}},
 	{name: "jobs", columns: jobColumns, order: "id", bools: []string{"cancel_in_progress"}},
 	{name: "steps", columns: "job_id, idx, name, status, outcome, conclusion, started_at, finished_at", order: "job_id, idx"},
-	{name: "log_chunks", columns: "job_id, seq, step_idx, data", order: "job_id, seq"},
+	{name: "log_chunks", columns: "job_id, seq, step_idx, data, line_times", order: "job_id, seq"},
 	{name: "run_counters", columns: "repo, workflow, next", order: "repo, workflow"},
 }
 

@@ -134,6 +134,9 @@ type LogChunk struct {
 	Seq     int64
 	StepIdx int
 	Data    []byte
+	// Times holds the time each line of Data was written (nil when the
+	// chunk has none: written before migration 11, or without times).
+	Times []time.Time
 }
 
 type execer interface {

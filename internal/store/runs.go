@@ -324,7 +324,7 @@ func (q *Queries) eachLog(ctx context.Context, jobID int64, stepIdx int, after i
 }
 
 func (q *Queries) logPage(ctx context.Context, jobID int64, stepIdx int, after int64, limit int) ([]LogChunk, error) {
-	query, args := `SELECT seq, step_idx, data FROM log_chunks WHERE job_id = ? AND seq > ?`, []any{jobID, after}
+	query, args := `SELECT seq, step_idx, data, line_times FROM log_chunks WHERE job_id = ? AND seq > ?`, []any{jobID, after}
 	if stepIdx >= 0 {
 		query, args = query+` AND step_idx = ?`, append(args, stepIdx)
 	}
@@ -340,9 +340,11 @@ func (q *Queries) logPage(ctx context.Context, jobID int64, stepIdx int, after i
 	var out []LogChunk
 	for rows.Next() {
 		var c LogChunk
-		if err := rows.Scan(&c.Seq, &c.StepIdx, &c.Data); err != nil {
+		var times []byte
+		if err := rows.Scan(&c.Seq, &c.StepIdx, &c.Data, &times); err != nil {
 			return nil, fmt.Errorf("store: read log: %w", err)
 		}
+		c.Times = DecodeLineTimes(times)
 		out = append(out, c)
 	}
 	return out, rows.Err()

@@ -207,10 +207,7 @@ func (s *Server) actionsJobLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	err := s.st.Queries().EachLog(r.Context(), job.ID, 0, func(c store.LogChunk) error {
-		_, err := w.Write(c.Data)
-		return err
-	})
+	err := s.st.Queries().EachLog(r.Context(), job.ID, 0, func(c store.LogChunk) error { return writeTimedLines(w, c) })
 	if err != nil {
 		s.log.Warn("streaming a job log", "job", job.ID, "err", err)
 	}
@@ -239,10 +236,7 @@ func (s *Server) actionsRunLogs(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		if err := q.EachLog(r.Context(), j.ID, 0, func(c store.LogChunk) error {
-			_, err := f.Write(c.Data)
-			return err
-		}); err != nil {
+		if err := q.EachLog(r.Context(), j.ID, 0, func(c store.LogChunk) error { return writeTimedLines(f, c) }); err != nil {
 			s.log.Warn("streaming a run's logs", "run", run.ID, "err", err)
 			return // cut short: the client sees a broken archive, not a wrong one
 		}

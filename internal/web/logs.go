@@ -136,3 +136,28 @@ func (j *jsonStringWriter) close() error {
 	j.carry = nil
 	return j.emit(c)
 }
+
+// writeTimedLines writes a chunk as GitHub's raw logs: each line that has
+// its time prefixed with it ("2026-12-04T15:30:01.1234567Z line"); lines
+// without one (chunks stored before line times) as they are.
+func writeTimedLines(w io.Writer, c store.LogChunk) error {
+	if len(c.Times) == 0 {
+		_, err := w.Write(c.Data)
+		return err
+	}
+	data, buf := c.Data, make([]byte, 0, len(c.Data)+29*len(c.Times))
+	for i := 0; len(data) > 0; i++ {
+		line := data
+		if j := bytes.IndexByte(data, '\n'); j >= 0 {
+			line = data[:j+1]
+		}
+		data = data[len(line):]
+		if i < len(c.Times) {
+			buf = append(buf, store.FormatLineTime(c.Times[i])...)
+			buf = append(buf, ' ')
+		}
+		buf = append(buf, line...)
+	}
+	_, err := w.Write(buf)
+	return err
+}

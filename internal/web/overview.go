@@ -211,6 +211,11 @@ func (s *Server) overview(ctx context.Context, r *http.Request) (*OverviewJSON, 
 		}
 		finished, succeeded = finished+d.Finished, succeeded+d.Succeeded
 	}
+	if readsAll(r) {
+		for k, n := range s.refused.day() { // refused and duplicate webhooks (refused.go)
+			out.Day.Deliveries[k] += n
+		}
+	}
 	if finished > 0 {
 		rate := float64(succeeded) / float64(finished)
 		out.Day.SuccessRate = &rate

@@ -227,10 +227,18 @@ func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request) {
 	if len(ds) == p.perPage {
 		next = "/deliveries?" + url.Values{"before": {ds[len(ds)-1].ID}, "per_page": {strconv.Itoa(p.perPage)}}.Encode()
 	}
+	var refused []Refusal
+	if p.before == "" && readsAll(r) {
+		refused = s.refused.recent() // on the first page; they name no repository anyone checked
+	}
 	s.page(w, r, "deliveries.html", "Deliveries", struct {
-		Rows []row
-		Next string
-	}{rows, next})
+		Rows    []row
+		Next    string
+		Refused []Refusal
+		// Redeliver: the Redeliver button is shown (App mode).
+		Redeliver   bool
+		Redelivered string
+	}{rows, next, refused, s.redeliverFn != nil, r.URL.Query().Get("redelivered")})
 }
 
 // sandboxesPage is GET /sandboxes: what runs where, the warm pool, stop buttons.
@@ -288,10 +296,30 @@ func (s *Server) stopSandbox(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusForbidden, "you may not stop jobs of "+run.Repo)
 		return
 	}
+	if s.controls != nil {
+		// The job is cancelled as by the Cancel button: it records cancelled with
+		// who did it, its context tears the sandbox down, its run goes on (or
+		// ends) as for any cancelled job, and GitHub is told.
+		if err := s.controls.CancelJob(r.Context(), id, s.actorOf(r)); err != nil {
+			var sc interface{ StatusCode() int }
+			if !errors.As(err, &sc) {
+				s.log.Error("stop sandbox", "job", id, "err", err)
+				s.errorPage(w, r, http.StatusInternalServerError, "internal error")
+				return
+			}
+			s.errorPage(w, r, sc.StatusCode(), "job "+strconv.FormatInt(id, 10)+": "+err.Error())
+			return
+		}
+		s.log.Info("job cancelled from the sandboxes page", "job", id, "run", run.ID)
+		http.Redirect(w, r, "/sandboxes", http.StatusSeeOther)
+		return
+	}
 	if s.sandboxes == nil {
 		s.errorPage(w, r, http.StatusNotImplemented, "this server has no sandbox control")
 		return
 	}
+	// No run controls (a server wired without a dispatcher): close the sandbox;
+	// the job ends through the infrastructure path ("stopped by an operator").
 	if err := s.sandboxes.Stop(id); err != nil {
 		s.errorPage(w, r, http.StatusConflict, "job "+strconv.FormatInt(id, 10)+": "+err.Error())
 		return

@@ -7,9 +7,12 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
+
+	"github.com/hookci/hookci/internal/store"
 )
 
 // Rendering of logs and step summaries into the run page. Everything a job
@@ -29,6 +32,22 @@ type logRenderer struct {
 	partial []byte
 	inGroup bool
 	sgr     sgrState
+	times   []time.Time // of the lines not yet rendered, from WriteChunk (zero: unknown)
+}
+
+// WriteChunk renders a stored chunk, each line with the time it was
+// written when the chunk has it (shown with "timestamps").
+func (l *logRenderer) WriteChunk(c store.LogChunk) error {
+	n := bytes.Count(c.Data, []byte("\n"))
+	for i := range n {
+		var t time.Time
+		if i < len(c.Times) {
+			t = c.Times[i]
+		}
+		l.times = append(l.times, t)
+	}
+	_, err := l.Write(c.Data)
+	return err
 }
 
 func newLogRenderer(w io.Writer, jobID int64) *logRenderer {
@@ -72,11 +91,16 @@ func (l *logRenderer) EndStep() error {
 		l.inGroup = false
 	}
 	l.sgr = sgrState{}
+	l.times = l.times[:0]
 	return l.w.Flush()
 }
 
 func (l *logRenderer) renderLine(raw []byte) {
 	s := strings.TrimRight(string(raw), "\r")
+	var at time.Time
+	if len(l.times) > 0 {
+		at, l.times = l.times[0], l.times[1:]
+	}
 	l.line++
 	kind, text := "", s
 	for _, c := range []struct{ prefix, kind string }{
@@ -90,6 +114,9 @@ func (l *logRenderer) renderLine(raw []byte) {
 	}
 	id := "job-" + strconv.FormatInt(l.jobID, 10) + "-L" + strconv.Itoa(l.line)
 	open := `<div class="l" id="` + id + `"><a class="n" href="#` + id + `">` + strconv.Itoa(l.line) + `</a>`
+	if !at.IsZero() {
+		open += `<span class="ts">` + store.FormatLineTime(at) + ` </span>`
+	}
 	switch kind {
 	case "group":
 		if l.inGroup { // groups do not nest (as on GitHub): a new one ends the last

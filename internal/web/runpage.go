@@ -157,10 +157,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 				if !exec("step_top", st) {
 					return
 				}
-				err := s.st.Queries().EachStepLog(r.Context(), j.ID, st.Index, func(c store.LogChunk) error {
-					_, err := lr.Write(c.Data)
-					return err
-				})
+				err := s.st.Queries().EachStepLog(r.Context(), j.ID, st.Index, lr.WriteChunk)
 				lr.EndStep()
 				if err != nil {
 					s.log.Warn("streaming a step log", "job", j.ID, "err", err)
@@ -201,10 +198,7 @@ func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="job-`+itoa(id)+`.log"`)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
-	if err := q.EachLog(r.Context(), id, 0, func(c store.LogChunk) error {
-		_, err := bw.Write(c.Data)
-		return err
-	}); err != nil {
+	if err := q.EachLog(r.Context(), id, 0, func(c store.LogChunk) error { return writeTimedLines(bw, c) }); err != nil {
 		s.log.Warn("raw log", "job", id, "err", err)
 	}
 }

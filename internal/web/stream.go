@@ -98,7 +98,15 @@ type feedItem struct {
 
 // logEvent is a chunk as a server-sent "log" event.
 func logEvent(c store.LogChunk) []byte {
-	b, _ := json.Marshal(map[string]any{"seq": c.Seq, "step": c.StepIdx, "data": string(c.Data)})
+	ev := map[string]any{"seq": c.Seq, "step": c.StepIdx, "data": string(c.Data)}
+	if len(c.Times) > 0 {
+		ts := make([]string, len(c.Times))
+		for i, t := range c.Times {
+			ts[i] = store.FormatLineTime(t)
+		}
+		ev["times"] = ts
+	}
+	b, _ := json.Marshal(ev)
 	return fmt.Appendf(nil, "id: %d\nevent: log\ndata: %s\n\n", c.Seq, b)
 }
 

@@ -71,3 +71,12 @@ func (s *Server) readableDeliveries(r *http.Request, ds []store.Delivery) []stor
 	}
 	return out
 }
+
+// readsAll reports whether the request's viewer may read every repository
+// (the API token, a token session, an open loopback server): only such a
+// viewer sees what names no repository it was checked against, such as
+// refused webhooks.
+func readsAll(r *http.Request) bool {
+	v := viewerOf(r)
+	return v != nil && v.all
+}

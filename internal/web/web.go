@@ -27,16 +27,18 @@ var templateFS embed.FS
 
 // Server serves the pages.
 type Server struct {
-	st        *store.Store
-	metrics   *Metrics
-	token     string
-	log       *slog.Logger
-	tmpl      *template.Template
-	artifacts http.Handler
-	ghHealth  GitHubStatus // nil: no GitHub client (overview.go)
-	sandboxes Sandboxes    // nil: no sandbox panel
-	graph     JobGraph     // nil: jobs in one column
-	logs      *logHub      // live log fan-out (stream.go)
+	st          *store.Store
+	metrics     *Metrics
+	token       string
+	log         *slog.Logger
+	tmpl        *template.Template
+	artifacts   http.Handler
+	ghHealth    GitHubStatus // nil: no GitHub client (overview.go)
+	sandboxes   Sandboxes    // nil: no sandbox panel
+	graph       JobGraph     // nil: jobs in one column
+	logs        *logHub      // live log fan-out (stream.go)
+	refused     *refusedLog  // webhooks refused or duplicate (refused.go)
+	redeliverFn Redeliver    // GitHub's hook deliveries API (deliveries.go)
 
 	github      GitHubSignIn // nil: no Sign in with GitHub
 	publicURL   string
@@ -78,6 +80,9 @@ type Options struct {
 	// Served reports whether hookci serves a repository (the allow list):
 	// controls on any other answer 404 (nil: every repository).
 	Served func(repo string) bool
+	// Redeliver asks GitHub to send a delivery again (App mode; nil: the
+	// Redeliver button is not shown and its endpoint answers 501).
+	Redeliver Redeliver
 }
 
 // New returns the web server.
@@ -89,6 +94,7 @@ func New(st *store.Store, m *Metrics, opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.logs = newLogHub(st, s.log)
+	s.refused, s.redeliverFn = newRefusedLog(), opts.Redeliver
 	s.initAuth(opts)
 	s.tmpl = template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFS, "templates/*.html"))
 	return s
@@ -110,7 +116,7 @@ func IsLoopback(listen string) bool {
 // Handler mounts the pages, with webhook at POST /webhook.
 func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/webhook", s.metrics.TimeWebhook(webhook))
+	mux.Handle("/webhook", s.metrics.TimeWebhook(s.refused.wrap(webhook)))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	s.mountAuth(mux)
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
@@ -120,6 +126,8 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/jobs/{id}/log", s.auth(http.HandlerFunc(s.apiLog)))
 	mux.Handle("GET /api/jobs/{id}/log/stream", s.auth(http.HandlerFunc(s.streamLog)))
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
+	s.routeDeliveries(mux)
+	s.routeDispatchPage(mux)
 	mux.Handle("GET /api/hosts", s.auth(http.HandlerFunc(s.apiHosts)))
 	mux.Handle("GET /api/schedules", s.auth(http.HandlerFunc(s.apiSchedules)))
 	mux.Handle("GET /schedules", s.auth(http.HandlerFunc(s.schedulesPage)))

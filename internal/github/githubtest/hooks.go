@@ -1,10 +1,15 @@
 package githubtest
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // AddHookDelivery records a webhook delivery GitHub would list. HookID 0 is the App's webhook
@@ -64,7 +69,7 @@ func (s *Server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	var match []*HookDelivery
 	for i := len(s.deliveries) - 1; i >= 0; i-- { // newest first
-		if d := s.deliveries[i]; d.HookID == hook && (hook == 0 || d.Repo == repo) {
+		if d := s.deliveries[i]; d.HookID == hook && (hook == 0 || d.Repo == repo) && s.now().Sub(d.DeliveredAt) <= DeliveryRetention {
 			match = append(match, d)
 		}
 	}
@@ -88,7 +93,30 @@ func (s *Server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// POST .../deliveries/{delivery}/attempts: 202, and a new delivery marked as a redelivery.
+// DeliveryRetention is how long GitHub keeps a webhook delivery: older ones
+// are neither listed nor redelivered.
+const DeliveryRetention = 3 * 24 * time.Hour
+
+// appHook is the App webhook's target, for redeliveries that really send.
+type appHook struct {
+	url    string
+	secret []byte
+}
+
+// SetAppWebhook makes App hook redeliveries of deliveries with a Payload
+// POST it to url again, signed with secret (X-Hub-Signature-256), with the
+// delivery's GUID and event, as GitHub does. The fake records the answer's
+// status on the new delivery.
+func (s *Server) SetAppWebhook(url, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appHook = appHook{url: url, secret: []byte(secret)}
+}
+
+// POST .../deliveries/{delivery}/attempts: 202, and a new delivery marked as
+// a redelivery (sent to the App's webhook URL when one is set). An unknown
+// delivery, or one past GitHub's retention, is 404; a delivery id that is
+// not a positive number is 422, as GitHub.
 func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,19 +124,53 @@ func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, ok := pathInt(w, r, "delivery")
-	if !ok {
+	id, err := strconv.ParseInt(r.PathValue("delivery"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed")
 		return
 	}
 	for _, d := range s.deliveries {
-		if d.ID == id && d.HookID == hook {
-			again := *d
-			again.ID, again.Redelivery, again.DeliveredAt = s.newID(), true, s.now()
-			s.deliveries = append(s.deliveries, &again)
-			s.redeliveries = append(s.redeliveries, id)
-			writeJSON(w, http.StatusAccepted, map[string]any{})
-			return
+		if d.ID != id || d.HookID != hook {
+			continue
 		}
+		if s.now().Sub(d.DeliveredAt) > DeliveryRetention {
+			break
+		}
+		again := *d
+		again.ID, again.Redelivery, again.DeliveredAt, again.StatusCode = s.newID(), true, s.now(), 0
+		s.deliveries = append(s.deliveries, &again)
+		s.redeliveries = append(s.redeliveries, id)
+		if hook == 0 && s.appHook.url != "" && d.Payload != nil {
+			go s.send(s.appHook, &again)
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{})
+		return
 	}
 	writeError(w, http.StatusNotFound, "Not Found")
+}
+
+// send delivers d to the hook as GitHub would and records the answer's status.
+func (s *Server) send(h appHook, d *HookDelivery) {
+	req, err := http.NewRequest(http.MethodPost, h.url, bytes.NewReader(d.Payload))
+	if err != nil {
+		s.t.Errorf("githubtest: redelivery request: %v", err)
+		return
+	}
+	mac := hmac.New(sha256.New, h.secret)
+	mac.Write(d.Payload)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/githubtest")
+	req.Header.Set("X-GitHub-Event", d.Event)
+	req.Header.Set("X-GitHub-Delivery", d.GUID)
+	req.Header.Set("X-GitHub-Hook-ID", "0")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	code := 0
+	if err == nil {
+		code = resp.StatusCode
+		resp.Body.Close()
+	}
+	s.mu.Lock()
+	d.StatusCode = code
+	s.mu.Unlock()
 }

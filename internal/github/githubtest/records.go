@@ -182,4 +182,7 @@ type HookDelivery struct {
 	StatusCode  int
 	DeliveredAt time.Time
 	Redelivery  bool
+	// Payload, when set, is the body a redelivery sends again to the webhook
+	// URL given to SetAppWebhook (App hook), signed, with the same GUID.
+	Payload []byte
 }

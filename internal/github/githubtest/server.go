@@ -44,6 +44,7 @@ type Server struct {
 	failures       []failure
 	deliveries     []*HookDelivery
 	redeliveries   []int64
+	appHook        appHook    // where App hook redeliveries are sent (hooks.go)
 	oauth          oauthState // Sign in with GitHub (oauth.go)
 }
 
