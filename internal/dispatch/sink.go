@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,9 +18,11 @@ import (
 // writes a second, not one per line. Only the job's result, written after
 // Close, must be durable before the queue job completes.
 type storeSink struct {
-	st    *store.Store
-	jobID int64
-	log   *slog.Logger
+	st      *store.Store
+	jobID   int64
+	attempt int    // every flush checks that the job is still at it (fencing)
+	stale   func() // called once when it is not: the attempt was superseded
+	log     *slog.Logger
 
 	mu      sync.Mutex // guards pending
 	pending []record
@@ -35,8 +38,8 @@ type record struct {
 	log  *strings.Builder
 }
 
-func newStoreSink(st *store.Store, jobID int64, log *slog.Logger) *storeSink {
-	s := &storeSink{st: st, jobID: jobID, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+func newStoreSink(st *store.Store, jobID int64, attempt int, stale func(), log *slog.Logger) *storeSink {
+	s := &storeSink{st: st, jobID: jobID, attempt: attempt, stale: stale, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
@@ -72,6 +75,9 @@ func (s *storeSink) flush() {
 	}
 	ctx := context.Background()
 	err := s.st.InJobTx(ctx, func(q *store.Queries) error { // one job's rows only
+		if err := q.CheckAttempt(ctx, s.jobID, s.attempt); err != nil {
+			return err // a host presumed dead writes nothing more of the job
+		}
 		for _, r := range p {
 			if r.step != nil {
 				if err := q.PutStep(ctx, *r.step); err != nil {
@@ -85,7 +91,13 @@ func (s *storeSink) flush() {
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrStale):
+		s.log.Warn("steps and logs refused: the job's attempt was superseded", "err", err)
+		if s.stale != nil {
+			s.stale()
+		}
+	case err != nil:
 		s.log.Error("storing steps and logs", "err", err)
 	}
 }

@@ -27,6 +27,8 @@ var migrations = []migration{
 	{SQLite: sqliteDashboardMigration, Postgres: postgresDashboardMigration},
 	// 10: schedules and workflow_run events (schedules.go).
 	{SQLite: scheduleMigration, Postgres: scheduleMigration},
+	// 11: the active jobs placement counts (placement.go).
+	migrationActiveJobs,
 }
 
 const (

@@ -68,6 +68,7 @@ type Store struct {
 	mu       sync.Mutex // guards the fields below
 	handlers Handlers
 	started  bool
+	lastBeat time.Time // start of the last successful heartbeat (fencing.go)
 }
 
 // Handlers are what the queue's workers call. A returned error is logged and
