@@ -114,6 +114,9 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
 	}
+	if d.cfg.Store.LeaseLost() { // lease.go: another host may take it meanwhile
+		return &store.WaitError{After: placeWait, Reason: errLeaseLost.Error()}
+	}
 	if in.job.Status == store.StatusQueued {
 		if err := d.place(ctx, in, labels); err != nil { // placement.go: this host, or back to the queue
 			return err

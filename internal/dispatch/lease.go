@@ -22,7 +22,7 @@ var errLeaseLost = errors.New("this host's lease was lost (no heartbeat reached 
 // leaseWatch stops jobs of this host that must not go on: those whose
 // attempt moved on in the store, and all of them when the host's lease is
 // lost (store.LeaseLost). One watcher per dispatcher, started with the
-// first job; it checks every lease/6.
+// first job.
 type leaseWatch struct {
 	once sync.Once
 
@@ -56,9 +56,10 @@ func (d *Dispatcher) watchLease(jobID int64, attempt int, cancel context.CancelC
 }
 
 // leaseLoop runs for the life of the process (the dispatcher has no stop;
-// an idle check costs nothing).
+// an idle check costs nothing). It checks every lease/30 so that a host
+// whose lease is lost stops its jobs well before others take them.
 func (d *Dispatcher) leaseLoop() {
-	every := d.cfg.Store.Lease() / 6
+	every := d.cfg.Store.Lease() / 30
 	if every < 50*time.Millisecond {
 		every = 50 * time.Millisecond
 	}
@@ -115,7 +116,9 @@ func fenceErr(jctx context.Context) error {
 	case errors.Is(cause, errSuperseded):
 		return errors.Join(cause, store.ErrStale) // the queue ends this attempt
 	case errors.Is(cause, errLeaseLost):
-		return cause // offered again by the queue (or taken over: then this has no effect)
+		// Offered again without spending an attempt (or taken over: then
+		// this has no effect on the queue).
+		return &store.WaitError{After: placeWait, Reason: cause.Error()}
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (s *Store) beatOK(t time.Time) {
 }
 
 // LeaseLost reports whether this host must stop its jobs because its
-// heartbeats have failed for five sixths of the lease (counted from the
+// heartbeats have failed for two thirds of the lease (counted from the
 // start of the last one that succeeded, which is no later than the
 // database's record of it): other hosts take its jobs once a whole lease
 // has passed by the database's clock, so it stops first. Always false on
@@ -111,7 +111,7 @@ func (s *Store) LeaseLost() bool {
 	if s.lastBeat.IsZero() {
 		return false
 	}
-	return time.Since(s.lastBeat) > s.lease-s.lease/6
+	return time.Since(s.lastBeat) > s.lease*2/3
 }
 
 // Lease is how long a host may go unheard before it is presumed dead.

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/github/githubtest"
+	"github.com/hookci/hookci/internal/store/pgtest"
+	"github.com/hookci/hookci/internal/webhook"
+)
+
+// scaleCluster is `hookci serve` processes (host sandbox, lease 3 s) on one
+// throwaway PostgreSQL, a git server directory and the strict GitHub fake.
+type scaleCluster struct {
+	t       *testing.T
+	bin     string
+	url     string
+	gitRoot string
+	gh      *githubtest.Server
+}
+
+// scaleHost is one `hookci serve` process.
+type scaleHost struct {
+	c       *scaleCluster
+	cmd     *exec.Cmd
+	addr    string
+	dataDir string
+	env     []string
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newScaleCluster(t *testing.T) *scaleCluster {
+	if testing.Short() {
+		t.Skip("builds the binary and starts several servers; skipped in -short mode")
+	}
+	c := &scaleCluster{t: t, url: pgtest.URL(t), gitRoot: t.TempDir(), gh: newFakeGitHub(t)}
+	c.bin = filepath.Join(t.TempDir(), "hookci")
+	if out, err := exec.Command("go", "build", "-o", c.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return c
+}
+
+// start starts a server on dataDir ("" : a new one) with extra environment.
+func (c *scaleCluster) start(dataDir string, env ...string) *scaleHost {
+	t := c.t
+	if dataDir == "" {
+		dataDir = t.TempDir()
+		t.Cleanup(func() { killProcessesUnder(dataDir) })
+	}
+	h := &scaleHost{c: c, dataDir: dataDir, env: env}
+	h.run()
+	return h
+}
+
+func (h *scaleHost) run() {
+	t := h.c.t
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = l.Addr().String()
+	l.Close()
+	cmd := exec.Command(h.c.bin, "serve")
+	cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+h.addr, "HOOKCI_WEBHOOK_SECRET="+e2eSecret, "HOOKCI_DATA_DIR="+h.dataDir,
+		"HOOKCI_GIT_URL=file://"+h.c.gitRoot, "HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH="+agenttest.Binary(t),
+		"HOOKCI_GITHUB_API_URL="+h.c.gh.URL(), "HOOKCI_GITHUB_TOKEN="+e2eToken, "HOOKCI_DATABASE_URL="+h.c.url, "HOOKCI_LEASE=3s",
+		"HOOKCI_PUBLIC_URL=http://"+h.addr)
+	cmd.Env = append(cmd.Env, h.env...)
+	h.logs = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = h.logs, h.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.cmd = cmd
+	logs, addr := h.logs, h.addr
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("server %s log:\n%s", addr, logs.String())
+		}
+	})
+	waitFor(t, "the server to listen", func() bool {
+		r, err := http.Get("http://" + h.addr + "/healthz")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	})
+}
+
+// stop ends the server: SIGTERM, or SIGKILL when kill9.
+func (h *scaleHost) stop(kill9 bool) {
+	if kill9 {
+		h.cmd.Process.Signal(syscall.SIGKILL)
+	} else {
+		h.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	h.cmd.Wait()
+}
+
+func (h *scaleHost) getJSON(path string, v any) {
+	if r, err := http.Get("http://" + h.addr + path); err == nil {
+		json.NewDecoder(r.Body).Decode(v)
+		r.Body.Close()
+	}
+}
+
+func (h *scaleHost) getText(path string) string {
+	r, err := http.Get("http://" + h.addr + path)
+	if err != nil {
+		return ""
+	}
+	defer r.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(r.Body)
+	return b.String()
+}
+
+// send posts a signed webhook; it returns the HTTP status.
+func (h *scaleHost) send(event, delivery string, body []byte) int {
+	req, _ := http.NewRequest("POST", "http://"+h.addr+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", delivery)
+	req.Header.Set("X-Hub-Signature-256", webhook.SignatureHeader([]byte(e2eSecret), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// scaleJob is a job as /api/runs/{id} shows it.
+type scaleJob struct {
+	ID         int64
+	Status     string
+	Conclusion string
+	Message    string
+	Attempt    int
+	StartedAt  time.Time
+}
+
+// runJobs returns the jobs of every run the host lists, by run.
+func (h *scaleHost) runJobs() map[int64][]scaleJob {
+	var rs []struct{ ID int64 }
+	h.getJSON("/api/runs", &rs)
+	out := map[int64][]scaleJob{}
+	for _, r := range rs {
+		var view struct{ Jobs []scaleJob }
+		h.getJSON(fmt.Sprintf("/api/runs/%d", r.ID), &view)
+		out[r.ID] = view.Jobs
+	}
+	return out
+}
+
+// tickWorkflow is a job whose step appends "tick <workspace> <unix ns>" to
+// file n times, every 100 ms: which sandbox ran when, on one clock.
+func tickWorkflow(file string, n int) string {
+	return fmt.Sprintf(`name: CI
+on: push
+jobs:
+  tick:
+    runs-on: ubuntu-latest
+    steps:
+      - run: for i in $(seq 1 %d); do echo "tick $PWD $(date +%%s%%N)" >> %s; sleep 0.1; done
+`, n, file)
+}
+
+// ticks reads a tick file: per workspace, its tick times in order.
+func ticks(t *testing.T, file string) map[string][]int64 {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := map[string][]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 3 {
+			continue
+		}
+		ns, err := strconv.ParseInt(fields[2], 10, 64)
+		if err != nil {
+			continue
+		}
+		out[fields[1]] = append(out[fields[1]], ns)
+	}
+	return out
+}
+
+// finalStatus is the last commit status of context on sha, and how many
+// non-pending ones were posted.
+func finalStatus(gh *githubtest.Server, repo, sha, context string) (last string, finals int) {
+	for _, s := range gh.Statuses(repo, sha) {
+		if s.Context == context {
+			last = s.State
+			if s.State != "pending" {
+				finals++
+			}
+		}
+	}
+	return last, finals
+}
+
+// TestLeaseLostStopsJobBeforeTakeover: host A runs a job and loses its
+// database lease while alive (the test holds a lock on A's registry row, so
+// its heartbeats cannot land: a partition from the database as the store
+// sees it). A stops the job's sandbox by itself; host B takes the job over
+// once the lease passes and runs it to success. The job's own record (a
+// tick file written by the step, one clock) shows A's last tick before B's
+// first: the job never ran on both at once. GitHub gets one final status.
+func TestLeaseLostStopsJobBeforeTakeover(t *testing.T) {
+	c := newScaleCluster(t)
+	tickFile := filepath.Join(t.TempDir(), "ticks")
+	repo := newRepo(t, c.gitRoot)
+	sha := repo.Commit("c", map[string]string{".github/workflows/ci.yml": tickWorkflow(tickFile, 80)})
+	repo.Push("main")
+	a := c.start("")
+	var hosts []struct{ ID string }
+	a.getJSON("/api/hosts", &hosts)
+	if len(hosts) != 1 {
+		t.Fatalf("hosts before B starts: %+v, want A alone", hosts)
+	}
+	if st := a.send("push", "lease-1", pushPayload(t, strings.Repeat("0", 40), sha)); st != 202 {
+		t.Fatalf("webhook: %d", st)
+	}
+	waitFor(t, "the job to tick on A", func() bool { return len(ticks(t, tickFile)) == 1 })
+	b := c.start("")
+	db, err := sql.Open("pgx", c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT id FROM hosts WHERE id = $1 FOR UPDATE`, hosts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the job to run to success on B", func() bool {
+		last, _ := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
+		return last == "success"
+	})
+	tx.Rollback()
+	got := ticks(t, tickFile)
+	if len(got) != 2 {
+		t.Fatalf("ticks from %d workspaces, want 2 (A's attempt, B's): %v", len(got), got)
+	}
+	var aTicks, bTicks []int64
+	for ws, ts := range got {
+		switch {
+		case strings.HasPrefix(ws, a.dataDir+"/"):
+			aTicks = ts
+		case strings.HasPrefix(ws, b.dataDir+"/"):
+			bTicks = ts
+		}
+	}
+	if len(aTicks) == 0 || len(bTicks) != 80 {
+		t.Fatalf("A ticked %d times, B %d; want A some (stopped), B all 80", len(aTicks), len(bTicks))
+	}
+	if len(aTicks) >= 80 {
+		t.Errorf("A's attempt ticked %d times: it was never stopped", len(aTicks))
+	}
+	if last, first := aTicks[len(aTicks)-1], bTicks[0]; last >= first {
+		t.Errorf("A's last tick %d is not before B's first %d: the job ran on both hosts at once", last, first)
+	} else {
+		t.Logf("A stopped %s before B started the job (lease 3s)", time.Duration(first-last))
+	}
+	if last, finals := finalStatus(c.gh, e2eRepo, sha, "hookci/CI"); last != "success" || finals != 1 {
+		t.Errorf("GitHub statuses: last %s with %d final ones, want success and 1", last, finals)
+	}
+}
+
+// TestKill9RestartEndsOrphanedJob: a host-sandbox job's processes outlive
+// its kill -9'd server; the server's restart on the same data directory
+// ends them (before it serves), and the job is run again to success.
+func TestKill9RestartEndsOrphanedJob(t *testing.T) {
+	c := newScaleCluster(t)
+	tickFile := filepath.Join(t.TempDir(), "ticks")
+	repo := newRepo(t, c.gitRoot)
+	sha := repo.Commit("c", map[string]string{".github/workflows/ci.yml": tickWorkflow(tickFile, 50)})
+	repo.Push("main")
+	a := c.start("")
+	if st := a.send("push", "orphan-1", pushPayload(t, strings.Repeat("0", 40), sha)); st != 202 {
+		t.Fatalf("webhook: %d", st)
+	}
+	var ws string
+	waitFor(t, "the job to tick", func() bool {
+		for w := range ticks(t, tickFile) {
+			ws = w
+		}
+		return ws != ""
+	})
+	a.stop(true)
+	sandboxDir := filepath.Dir(ws)
+	if len(processesIn(sandboxDir)) == 0 {
+		t.Fatalf("no process left in %s after kill -9: the test shows nothing", sandboxDir)
+	}
+	a.run() // the same data directory
+	if left := processesIn(sandboxDir); len(left) > 0 {
+		t.Errorf("processes of the killed server's job still run after its restart: %v", left)
+	}
+	waitFor(t, "the job to run again to success", func() bool {
+		last, _ := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
+		return last == "success"
+	})
+}
+
+// processesIn lists processes whose working directory or command line is
+// under dir.
+func processesIn(dir string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.HasPrefix(cwd, dir) || bytes.Contains(cmdline, []byte(dir+"/")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
