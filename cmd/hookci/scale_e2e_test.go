@@ -21,6 +21,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hookci/hookci/internal/agent/agenttest"
+	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/github/githubtest"
 	"github.com/hookci/hookci/internal/store/pgtest"
 	"github.com/hookci/hookci/internal/webhook"
@@ -75,7 +76,8 @@ func newScaleCluster(t *testing.T) *scaleCluster {
 	return c
 }
 
-// start starts a server on dataDir ("" : a new one) with extra environment.
+// start starts a server on dataDir ("" : a new one) with extra environment
+// (entries starting with "--" are flags of serve).
 func (c *scaleCluster) start(dataDir string, env ...string) *scaleHost {
 	t := c.t
 	if dataDir == "" {
@@ -95,12 +97,21 @@ func (h *scaleHost) run() {
 	}
 	h.addr = l.Addr().String()
 	l.Close()
-	cmd := exec.Command(h.c.bin, "serve")
+	args := []string{"serve"}
+	var env []string
+	for _, e := range h.env { // "--flag=value" entries are serve's flags
+		if strings.HasPrefix(e, "--") {
+			args = append(args, e)
+		} else {
+			env = append(env, e)
+		}
+	}
+	cmd := exec.Command(h.c.bin, args...)
 	cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+h.addr, "HOOKCI_WEBHOOK_SECRET="+e2eSecret, "HOOKCI_DATA_DIR="+h.dataDir,
 		"HOOKCI_GIT_URL=file://"+h.c.gitRoot, "HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH="+agenttest.Binary(t),
 		"HOOKCI_GITHUB_API_URL="+h.c.gh.URL(), "HOOKCI_GITHUB_TOKEN="+e2eToken, "HOOKCI_DATABASE_URL="+h.c.url, "HOOKCI_LEASE=3s",
 		"HOOKCI_PUBLIC_URL=http://"+h.addr)
-	cmd.Env = append(cmd.Env, h.env...)
+	cmd.Env = append(cmd.Env, env...)
 	h.logs = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = h.logs, h.logs
 	if err := cmd.Start(); err != nil {
@@ -363,4 +374,140 @@ func processesIn(dir string) []int {
 		}
 	}
 	return out
+}
+
+// TestPlacementByLabels: a job on a runs-on label only host A serves
+// (its [labels.special]) is never failed by host B, which does not serve
+// it: while A is down the job waits, and the run page's API says why; when
+// A is back, A runs it (its workspace is under A's data directory).
+func TestPlacementByLabels(t *testing.T) {
+	c := newScaleCluster(t)
+	cfgFile := filepath.Join(t.TempDir(), "special.toml")
+	if err := os.WriteFile(cfgFile, []byte("[labels.special]\nbackend = \"host\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := newRepo(t, c.gitRoot)
+	sha := repo.Commit("c", map[string]string{".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  special:
+    runs-on: special
+    steps:
+      - run: echo "workspace $PWD"
+`})
+	repo.Push("main")
+	a := c.start("", "--config="+cfgFile)
+	a.stop(false) // registered, then down
+	b := c.start("")
+	if st := b.send("push", "place-1", pushPayload(t, strings.Repeat("0", 40), sha)); st != 202 {
+		t.Fatalf("webhook: %d", st)
+	}
+	var job scaleJob
+	waitFor(t, "the job to wait for a host serving its label", func() bool {
+		for _, js := range b.runJobs() {
+			if len(js) == 1 {
+				job = js[0]
+			}
+		}
+		return strings.Contains(job.Message, "waiting for a host serving runs-on [special]")
+	})
+	if job.Status != "queued" || !strings.Contains(job.Message, "none is alive") {
+		t.Errorf("waiting job: %s %q, want queued, saying no serving host is alive", job.Status, job.Message)
+	}
+	a.run() // the same data directory and config
+	waitFor(t, "the job to run to success", func() bool {
+		last, _ := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
+		return last == "success"
+	})
+	log := b.getText(fmt.Sprintf("/api/jobs/%d/log", job.ID))
+	if !strings.Contains(log, "workspace "+a.dataDir+"/") {
+		t.Errorf("the job did not run on A (whose data directory is %s); its log:\n%s", a.dataDir, log)
+	}
+	if _, finals := finalStatus(c.gh, e2eRepo, sha, "hookci/CI"); finals != 1 {
+		t.Errorf("GitHub got %d final statuses for the run, want 1", finals)
+	}
+}
+
+// TestFairShareAcrossRepos: two hosts with one job slot each; repository
+// octo/hello queues 8 jobs, then octo/other one. The other repository's
+// job does not wait behind all 8: it starts while most of them have not.
+func TestFairShareAcrossRepos(t *testing.T) {
+	c := newScaleCluster(t)
+	c.gh.AddRepo("octo", "other", 0)
+	many := newRepo(t, c.gitRoot)
+	shaMany := many.Commit("c", map[string]string{".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  legs:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2, 3, 4, 5, 6, 7, 8]
+    steps:
+      - run: sleep 1
+`})
+	many.Push("main")
+	one := gittest.New(t, c.gitRoot, "octo/other")
+	shaOne := one.Commit("c", map[string]string{".github/workflows/ci.yml": `name: CI
+on: push
+jobs:
+  single:
+    runs-on: ubuntu-latest
+    steps:
+      - run: "true"
+`})
+	one.Push("main")
+	a := c.start("", "HOOKCI_MAX_JOBS=1")
+	c.start("", "HOOKCI_MAX_JOBS=1")
+	if st := a.send("push", "fair-many", pushPayload(t, strings.Repeat("0", 40), shaMany)); st != 202 {
+		t.Fatalf("webhook: %d", st)
+	}
+	waitFor(t, "octo/hello's jobs to start", func() bool {
+		for _, js := range a.runJobs() {
+			for _, j := range js {
+				if j.Status == "in_progress" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	other := pushPayload(t, strings.Repeat("0", 40), shaOne)
+	var p map[string]any
+	json.Unmarshal(other, &p)
+	r := p["repository"].(map[string]any)
+	r["full_name"], r["name"] = "octo/other", "other"
+	other, _ = json.Marshal(p)
+	if st := a.send("push", "fair-one", other); st != 202 {
+		t.Fatalf("webhook: %d", st)
+	}
+	waitFor(t, "both repositories' runs to finish", func() bool {
+		l1, _ := finalStatus(c.gh, e2eRepo, shaMany, "hookci/CI")
+		l2, _ := finalStatus(c.gh, "octo/other", shaOne, "hookci/CI")
+		return l1 == "success" && l2 == "success"
+	})
+	var single time.Time
+	var legs []time.Time
+	for _, js := range a.runJobs() {
+		for _, j := range js {
+			if len(js) == 1 {
+				single = j.StartedAt
+			} else {
+				legs = append(legs, j.StartedAt)
+			}
+		}
+	}
+	if single.IsZero() || len(legs) != 8 {
+		t.Fatalf("got %d legs and single start %v, want 8 legs and a start", len(legs), single)
+	}
+	after := 0
+	for _, s := range legs {
+		if s.After(single) {
+			after++
+		}
+	}
+	// Two slots: without fairness every leg starts before the single job.
+	if after < 4 {
+		t.Errorf("%d of octo/hello's 8 jobs started after octo/other's single job, want at least 4 (it waited behind them)", after)
+	}
 }
