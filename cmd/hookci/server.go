@@ -160,6 +160,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	if err := web.RegisterSandboxGauges(metrics, dash); err != nil {
 		log.Warn("sandbox gauges", "err", err)
 	}
+	if err := web.RegisterHostGauges(metrics, st); err != nil {
+		log.Warn("host gauges", "err", err)
+	}
 	wopts := webAuth(cfg, sessionKey)
 	wopts.Logger, wopts.Artifacts = log, web.ArtifactsHandler(acts.Artifacts())
 	if gh != nil {

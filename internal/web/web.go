@@ -121,6 +121,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	mux.Handle("GET /api/jobs/{id}/log/stream", s.auth(http.HandlerFunc(s.streamLog)))
 	mux.Handle("GET /api/deliveries", s.auth(http.HandlerFunc(s.apiDeliveries)))
 	mux.Handle("GET /api/hosts", s.auth(http.HandlerFunc(s.apiHosts)))
+	mux.Handle("GET /hosts", s.auth(http.HandlerFunc(s.hostsPage))) // hosts.go
 	mux.Handle("GET /api/schedules", s.auth(http.HandlerFunc(s.apiSchedules)))
 	mux.Handle("GET /schedules", s.auth(http.HandlerFunc(s.schedulesPage)))
 	s.mountActions(mux) // /api/repos/{owner}/{repo}/actions/… (api_actions.go)
