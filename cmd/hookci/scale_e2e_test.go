@@ -21,8 +21,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hookci/hookci/internal/agent/agenttest"
-	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/github/githubtest"
+	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/store/pgtest"
 	"github.com/hookci/hookci/internal/webhook"
 )
