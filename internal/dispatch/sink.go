@@ -89,8 +89,11 @@ func (s *storeSink) flush() {
 				return err
 			}
 		}
-		return nil
+		return q.NotifyLog(ctx, s.jobID) // followers on every host (store/lognotify.go)
 	})
+	if err == nil {
+		s.st.LogWritten(s.jobID)
+	}
 	switch {
 	case errors.Is(err, store.ErrStale):
 		s.log.Warn("steps and logs refused: the job's attempt was superseded", "err", err)
