@@ -67,7 +67,7 @@ func TestTwoHostUnitDropIn(t *testing.T) {
 
 // TestTwoHostEnvExampleIsAValidConfig loads deploy/two-host/hookci.env.example
 // as the unit would and validates it as hookci serve does: PostgreSQL, a
-// lease, a private listener with an API token.
+// lease, a shared S3 bucket, a private listener with an API token.
 func TestTwoHostEnvExampleIsAValidConfig(t *testing.T) {
 	env := parseEnvFile(t, filepath.Join(deployDir, "two-host", "hookci.env.example"))
 	cfg, err := config.Load("", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -76,6 +76,9 @@ func TestTwoHostEnvExampleIsAValidConfig(t *testing.T) {
 	}
 	if err := cfg.ValidateServe(); err != nil {
 		t.Errorf("two-host hookci.env.example is not a valid server configuration: %v", err)
+	}
+	if !strings.HasPrefix(cfg.Blobs.URL, "s3://") {
+		t.Errorf("blob store %q: want a shared S3 bucket", cfg.Blobs.URL)
 	}
 	if !strings.HasPrefix(cfg.DatabaseURL, "postgres://") || cfg.APIToken == "" {
 		t.Errorf("database %q, API token set %v: want PostgreSQL and a token (the listener is not loopback)",
