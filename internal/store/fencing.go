@@ -84,6 +84,14 @@ func (s *Store) takeOver(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: taking over jobs of dead hosts: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if n > 0 { // wake every host's queue now, not at its fallback poll
+		for _, q := range []string{queuePlan, queueJobs, queueReport} {
+			if _, err := db.ExecContext(ctx, `SELECT pg_notify(concat(current_schema(), '.river_insert'), ?)`,
+				`{"queue":"`+q+`"}`); err != nil {
+				return n, fmt.Errorf("store: notify queue %s: %w", q, err)
+			}
+		}
+	}
 	return n, nil
 }
 
