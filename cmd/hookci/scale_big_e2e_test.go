@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,17 +67,36 @@ jobs:
 		}
 		return k
 	}
-	waitFor(t, "jobs to run", func() bool { return count(`SELECT COUNT(*) FROM jobs WHERE status = 'in_progress'`) >= 3 })
-	victim := hosts[2]
+	// The victim is a host running a job now (River's row names its taker).
+	ids := map[string]int{}
+	for i, h := range hosts {
+		b, err := os.ReadFile(filepath.Join(h.dataDir, "db", "host-id")) // the store's directory
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[strings.TrimSpace(string(b))] = i
+	}
+	v := -1
+	waitFor(t, "a job to run", func() bool {
+		var by string
+		err := db.QueryRow(`SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job
+			WHERE state = 'running' AND kind = 'hookci_job' LIMIT 1`).Scan(&by)
+		if i, ok := ids[by]; err == nil && ok {
+			v = i
+		}
+		return v >= 0
+	})
+	victim := hosts[v]
 	victim.stop(true) // kill -9 mid-jobs
+	live := hosts[(v+1)%3]
 	for i := n / 2; i < n; i++ {
-		if i%3 == 2 {
-			hosts[i%3] = hosts[0] // the dead host's share goes to a live one, as the balancer would
+		if i%3 == v {
+			hosts[i%3] = live // the dead host's share goes to a live one, as the balancer would
 		}
 		send(i)
 	}
 	victim.run() // restarted on its data directory, after the second half was sent
-	hosts[2] = victim
+	hosts[v] = victim
 	deadline := time.Now().Add(15 * time.Minute)
 	for count(`SELECT COUNT(*) FROM jobs WHERE status != 'completed'`) > 0 || count(`SELECT COUNT(*) FROM jobs`) < len(acked) {
 		if time.Now().After(deadline) {

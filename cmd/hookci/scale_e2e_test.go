@@ -403,7 +403,7 @@ jobs:
 		t.Fatalf("webhook: %d", st)
 	}
 	var job scaleJob
-	waitFor(t, "the job to wait for a host serving its label", func() bool {
+	waitLong(t, "the job to wait for a host serving its label", func() bool {
 		for _, js := range b.runJobs() {
 			if len(js) == 1 {
 				job = js[0]
@@ -416,7 +416,7 @@ jobs:
 		t.Errorf("waiting job: %s %q, want queued, saying no serving host is alive", job.Status, job.Message)
 	}
 	a.run() // the same data directory and config
-	waitFor(t, "the job to run to success", func() bool {
+	waitLong(t, "the job to run to success", func() bool {
 		last, _ := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
 		return last == "success"
 	})
@@ -510,5 +510,18 @@ jobs:
 	// Two slots: without fairness every leg starts before the single job.
 	if after < 4 {
 		t.Errorf("%d of octo/hello's 8 jobs started after octo/other's single job, want at least 4 (it waited behind them)", after)
+	}
+}
+
+// waitLong is waitFor with room for a loaded machine: a job given back to
+// the queue is offered again by River's scheduler and fetch poll, seconds each.
+func waitLong(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
