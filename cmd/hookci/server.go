@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -159,6 +160,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	if err := web.RegisterSandboxGauges(metrics, dash); err != nil {
 		log.Warn("sandbox gauges", "err", err)
 	}
+	if err := web.RegisterHostGauges(metrics, st); err != nil {
+		log.Warn("host gauges", "err", err)
+	}
 	wopts := webAuth(cfg, sessionKey)
 	wopts.Logger, wopts.Artifacts = log, web.ArtifactsHandler(acts.Artifacts())
 	if gh != nil {
@@ -174,15 +178,27 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	return s, nil
 }
 
-// hostInfo is this host's entry in the host registry: its name, the
-// runs-on labels and the default backend it serves, its job slots.
+// hostInfo is this host's entry in the host registry: its name, its
+// default backend and architecture, the runs-on labels it serves (those of
+// the config whose backend can be made here: placement sends a job only to
+// hosts serving all its labels, dispatch/placement.go), its job slots.
 func hostInfo(cfg config.Config) store.HostInfo {
 	name, _ := os.Hostname()
-	labels := []string{"sandbox:" + cfg.Sandbox}
-	for l := range cfg.Labels {
+	labels := []string{"sandbox:" + cfg.Sandbox, "arch:" + runtime.GOARCH}
+	works := map[string]bool{}
+	for l, lc := range cfg.Labels {
+		b := lc.Backend
+		if b != "" && b != "auto" && b != cfg.Sandbox {
+			if _, ok := works[b]; !ok {
+				works[b] = backends.Available(cfg, b) == nil
+			}
+			if !works[b] {
+				continue
+			}
+		}
 		labels = append(labels, l)
 	}
-	slices.Sort(labels[1:])
+	slices.Sort(labels[2:])
 	return store.HostInfo{Name: name, Labels: labels, MaxJobs: cfg.MaxJobs}
 }
 

@@ -104,9 +104,10 @@ type Observer interface {
 
 // Dispatcher plans deliveries and runs jobs. Its methods are the queue's handlers.
 type Dispatcher struct {
-	cfg Config
-	log *slog.Logger
-	bg  sync.WaitGroup // background work (workspace exports) to wait for at shutdown
+	cfg   Config
+	log   *slog.Logger
+	bg    sync.WaitGroup // background work (workspace exports) to wait for at shutdown
+	lease leaseWatch     // stops jobs this host must not go on running (lease.go)
 
 	mu        sync.Mutex // guards the fields below
 	running   map[int64]context.CancelCauseFunc

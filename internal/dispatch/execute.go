@@ -114,6 +114,14 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
 	}
+	if d.cfg.Store.LeaseLost() { // lease.go: another host may take it meanwhile
+		return &store.WaitError{After: placeWait, Reason: errLeaseLost.Error()}
+	}
+	if in.job.Status == store.StatusQueued {
+		if err := d.place(ctx, in, labels); err != nil { // placement.go: this host, or back to the queue
+			return err
+		}
+	}
 	start, choice, err := d.cfg.Choose(labels, sandbox.Origin{Repo: in.run.Repo, Fork: in.ev.Fork})
 	if err != nil { // the error names the label
 		log.Warn("no sandbox for the job", "labels", labels, "fork", in.ev.Fork, "err", err)
@@ -131,11 +139,8 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	restarted := in.job.Status == store.StatusInProgress
 	if restarted {
 		log.Warn("job was in progress when a previous process stopped; running it again")
-		if err := d.cfg.Store.Queries().ResetJobRecords(ctx, jobID); err != nil {
-			return err
-		}
 	}
-	in.job.Status, in.job.StartedAt, in.job.Backend = store.StatusInProgress, nowTime(), choice.Name
+	in.job.Status, in.job.StartedAt, in.job.Backend, in.job.Message = store.StatusInProgress, nowTime(), choice.Name, ""
 	in.job.Attempt++
 	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		if cur, err := q.Job(ctx, jobID); err == nil && cur.Status == store.StatusCompleted {
@@ -143,6 +148,14 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		}
 		if err := q.UpdateJob(ctx, &in.job); err != nil {
 			return err
+		}
+		if restarted {
+			// After the attempt moved on (the row is locked until commit):
+			// a flush of the old attempt still in flight has committed and
+			// is deleted here, and any later one is refused (fencing.go).
+			if err := q.ResetJobRecords(ctx, jobID); err != nil {
+				return err
+			}
 		}
 		run, err := q.Run(ctx, in.run.ID)
 		if err != nil {
@@ -170,6 +183,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	d.mu.Lock()
 	d.running[jobID] = cancel
 	d.mu.Unlock()
+	defer d.watchLease(jobID, in.job.Attempt, cancel)() // lease.go
 	if cur, err := d.cfg.Store.Queries().Job(ctx, jobID); err == nil && cur.Conclusion == store.ConclusionCancelled {
 		cancel(errCancelled) // cancelled before cancelRunning could reach it
 	}
@@ -189,7 +203,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 			d.revokeToken(ctx, spec.Event.Token, log)
 		}
 	}()
-	sink := newStoreSink(d.cfg.Store, jobID, log)
+	sink := newStoreSink(d.cfg.Store, jobID, in.job.Attempt, func() { cancel(errSuperseded) }, log)
 	for _, n := range notes {
 		sink.StepLog(0, "##[warning]"+n)
 	}
@@ -198,6 +212,10 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	// Revoked before the job is recorded as over, whatever its end.
 	d.revokeToken(ctx, spec.Event.Token, log)
 	revoked = true
+	if err := fenceErr(jctx); err != nil {
+		log.Warn("job stopped by fencing: its result is not recorded", "err", err)
+		return err
+	}
 	return d.completeJob(ctx, in, res, infraErr, jctx)
 }
 

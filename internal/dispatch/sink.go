@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -17,9 +18,11 @@ import (
 // writes a second, not one per line. Only the job's result, written after
 // Close, must be durable before the queue job completes.
 type storeSink struct {
-	st    *store.Store
-	jobID int64
-	log   *slog.Logger
+	st      *store.Store
+	jobID   int64
+	attempt int    // every flush checks that the job is still at it (fencing)
+	stale   func() // called once when it is not: the attempt was superseded
+	log     *slog.Logger
 
 	mu      sync.Mutex // guards pending
 	pending []record
@@ -36,8 +39,8 @@ type record struct {
 	times []time.Time // when each line of log was written
 }
 
-func newStoreSink(st *store.Store, jobID int64, log *slog.Logger) *storeSink {
-	s := &storeSink{st: st, jobID: jobID, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+func newStoreSink(st *store.Store, jobID int64, attempt int, stale func(), log *slog.Logger) *storeSink {
+	s := &storeSink{st: st, jobID: jobID, attempt: attempt, stale: stale, log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
@@ -73,6 +76,9 @@ func (s *storeSink) flush() {
 	}
 	ctx := context.Background()
 	err := s.st.InJobTx(ctx, func(q *store.Queries) error { // one job's rows only
+		if err := q.CheckAttempt(ctx, s.jobID, s.attempt); err != nil {
+			return err // a host presumed dead writes nothing more of the job
+		}
 		for _, r := range p {
 			if r.step != nil {
 				if err := q.PutStep(ctx, *r.step); err != nil {
@@ -84,9 +90,18 @@ func (s *storeSink) flush() {
 				return err
 			}
 		}
-		return nil
+		return q.NotifyLog(ctx, s.jobID) // followers on every host (store/lognotify.go)
 	})
-	if err != nil {
+	if err == nil {
+		s.st.LogWritten(s.jobID)
+	}
+	switch {
+	case errors.Is(err, store.ErrStale):
+		s.log.Warn("steps and logs refused: the job's attempt was superseded", "err", err)
+		if s.stale != nil {
+			s.stale()
+		}
+	case err != nil:
 		s.log.Error("storing steps and logs", "err", err)
 	}
 }

@@ -76,6 +76,7 @@ func (d dialect) dbNowMS() string {
 
 // register writes this host's registry row.
 func (s *Store) register(ctx context.Context) error {
+	start := time.Now()
 	labels, _ := json.Marshal(s.host.Labels)
 	if s.host.Labels == nil {
 		labels = []byte("[]")
@@ -88,27 +89,27 @@ func (s *Store) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: register host: %w", err)
 	}
+	s.beatOK(start)
 	return nil
 }
 
 // heartbeat records that this host is alive and, on a shared database,
 // gives the running queue jobs of hosts presumed dead to the others.
 func (s *Store) heartbeat(ctx context.Context) error {
+	start := time.Now()
 	db := boundDB{s: s, e: s.db}
 	if _, err := db.ExecContext(ctx, `UPDATE hosts SET last_seen = `+s.dialect.dbNowMS()+` WHERE id = ?`, s.registryID()); err != nil {
 		return fmt.Errorf("store: heartbeat: %w", err)
 	}
+	s.beatOK(start)
 	if s.dialect != postgresDialect {
 		return nil // one host: its jobs are taken back at its next start
 	}
-	res, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
-		WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] IN
-			(SELECT id FROM hosts WHERE id != ? AND last_seen < `+s.dialect.dbNowMS()+` - ?)`,
-		s.hostID, s.lease.Milliseconds())
+	n, err := s.takeOver(ctx) // fencing.go
 	if err != nil {
-		return fmt.Errorf("store: taking over jobs of dead hosts: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	if n > 0 {
 		s.logger.Warn("took over queue jobs of hosts presumed dead (no heartbeat within the lease)", "jobs", n, "lease", s.lease)
 	}
 	return nil

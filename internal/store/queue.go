@@ -180,6 +180,10 @@ func (w *jobWorker) Work(ctx context.Context, j *river.Job[jobArgs]) error {
 		return fmt.Errorf("no job handler")
 	}
 	err := h.Job(ctx, j.Args.JobID)
+	var wait *WaitError
+	if errors.As(err, &wait) { // placement (placement.go): back to the queue, not an attempt
+		return river.JobSnooze(wait.After)
+	}
 	if errors.Is(err, ErrStale) {
 		// This attempt was superseded: the job belongs to another host now
 		// (this one was presumed dead). Retrying would run it a third time.

@@ -29,6 +29,8 @@ var migrations = []migration{
 	{SQLite: scheduleMigration, Postgres: scheduleMigration},
 	// 11: per-line log times (logtimes.go).
 	logTimesMigration,
+	// 12: the active jobs placement counts (placement.go).
+	migrationActiveJobs,
 }
 
 const (

@@ -68,6 +68,9 @@ type Store struct {
 	mu       sync.Mutex // guards the fields below
 	handlers Handlers
 	started  bool
+	lastBeat time.Time // start of the last successful heartbeat (fencing.go)
+
+	logs logNotifier // live log followers (lognotify.go)
 }
 
 // Handlers are what the queue's workers call. A returned error is logged and
@@ -270,6 +273,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close stops the queue (if started) and closes the database.
 func (s *Store) Close() error {
+	s.logs.close()
 	s.mu.Lock()
 	started := s.started
 	s.started = false

@@ -168,8 +168,6 @@ func (h *logHub) unsubscribe(id int64, ch chan feedItem) {
 func (h *logHub) poll(id int64, f *jobFeed) {
 	ctx := context.Background()
 	q := h.st.Queries()
-	t := time.NewTicker(h.tick)
-	defer t.Stop()
 	for {
 		// The job's state before its log: a job seen completed has all its log stored.
 		job, err := q.Job(ctx, id)
@@ -198,7 +196,7 @@ func (h *logHub) poll(id int64, f *jobFeed) {
 			return
 		}
 		h.mu.Unlock()
-		<-t.C
+		h.st.WaitLog(ctx, id, h.tick) // woken by a flush on any host (store/lognotify.go), else the tick
 	}
 }
 

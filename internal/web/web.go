@@ -129,6 +129,7 @@ func (s *Server) Handler(webhook http.Handler) http.Handler {
 	s.routeDeliveries(mux)
 	s.routeDispatchPage(mux)
 	mux.Handle("GET /api/hosts", s.auth(http.HandlerFunc(s.apiHosts)))
+	mux.Handle("GET /hosts", s.auth(http.HandlerFunc(s.hostsPage))) // hosts.go
 	mux.Handle("GET /api/schedules", s.auth(http.HandlerFunc(s.apiSchedules)))
 	mux.Handle("GET /schedules", s.auth(http.HandlerFunc(s.schedulesPage)))
 	s.mountActions(mux) // /api/repos/{owner}/{repo}/actions/… (api_actions.go)

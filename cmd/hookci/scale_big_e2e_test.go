@@ -1,0 +1,162 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestThreeHostsKill9Under200Webhooks: three `hookci serve` processes
+// (separate data directories and ports, host sandbox, lease 3 s, 4 job slots
+// each) on one PostgreSQL; 200 signed push webhooks, each for a commit of
+// its own, sent round-robin; one host is kill -9'd while jobs run and
+// restarted later. Every acknowledged delivery produces exactly one run,
+// every job completes with success and one final status in the strict
+// GitHub fake, and no job ran on two sandboxes at once: each job's step
+// writes ticks (workspace, time) to a file named by its commit, and the
+// attempts' tick spans of one job never overlap.
+func TestThreeHostsKill9Under200Webhooks(t *testing.T) {
+	c := newScaleCluster(t)
+	tickDir := t.TempDir()
+	repo := newRepo(t, c.gitRoot)
+	const n = 200
+	wf := fmt.Sprintf(`name: CI
+on: push
+jobs:
+  tick:
+    runs-on: ubuntu-latest
+    steps:
+      - run: for i in 1 2 3 4 5; do echo "tick $PWD $(date +%%s%%N)" >> %s/$GITHUB_SHA; sleep 0.1; done
+`, tickDir)
+	shas := make([]string, n)
+	for i := range shas {
+		shas[i] = repo.Commit(fmt.Sprintf("c%d", i), map[string]string{".github/workflows/ci.yml": wf, "n.txt": fmt.Sprint(i)})
+		repo.Push("main")
+	}
+	hosts := []*scaleHost{
+		c.start("", "HOOKCI_MAX_JOBS=4"), c.start("", "HOOKCI_MAX_JOBS=4"), c.start("", "HOOKCI_MAX_JOBS=4"),
+	}
+	var mu sync.Mutex // guards acked
+	acked := map[string]string{}
+	send := func(i int) {
+		h := hosts[i%3]
+		id := fmt.Sprintf("big-%d", i)
+		if st := h.send("push", id, pushPayload(t, strings.Repeat("0", 40), shas[i])); st == 202 {
+			mu.Lock()
+			acked[id] = shas[i]
+			mu.Unlock()
+		}
+	}
+	for i := 0; i < n/2; i++ {
+		send(i)
+	}
+	db, err := sql.Open("pgx", c.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	count := func(q string) int {
+		var k int
+		if err := db.QueryRow(q).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	// The victim is a host running a job now (River's row names its taker).
+	ids := map[string]int{}
+	for i, h := range hosts {
+		b, err := os.ReadFile(filepath.Join(h.dataDir, "db", "host-id")) // the store's directory
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[strings.TrimSpace(string(b))] = i
+	}
+	v := -1
+	waitFor(t, "a job to run", func() bool {
+		var by string
+		err := db.QueryRow(`SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job
+			WHERE state = 'running' AND kind = 'hookci_job' LIMIT 1`).Scan(&by)
+		if i, ok := ids[by]; err == nil && ok {
+			v = i
+		}
+		return v >= 0
+	})
+	victim := hosts[v]
+	victim.stop(true) // kill -9 mid-jobs
+	live := hosts[(v+1)%3]
+	for i := n / 2; i < n; i++ {
+		if i%3 == v {
+			hosts[i%3] = live // the dead host's share goes to a live one, as the balancer would
+		}
+		send(i)
+	}
+	victim.run() // restarted on its data directory, after the second half was sent
+	hosts[v] = victim
+	deadline := time.Now().Add(15 * time.Minute)
+	for count(`SELECT COUNT(*) FROM jobs WHERE status != 'completed'`) > 0 || count(`SELECT COUNT(*) FROM jobs`) < len(acked) {
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs not completed after 15 minutes: %d left", count(`SELECT COUNT(*) FROM jobs WHERE status != 'completed'`))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(acked) != n {
+		t.Errorf("%d of %d webhooks acknowledged", len(acked), n)
+	}
+	// Exactly one run per acknowledged delivery, one job each, all success.
+	rows, err := db.Query(`SELECT r.delivery_id, COUNT(DISTINCT r.id), COUNT(j.id), SUM(CASE WHEN j.conclusion = 'success' THEN 1 ELSE 0 END),
+		MAX(j.attempt) FROM runs r LEFT JOIN jobs j ON j.run_id = r.id GROUP BY r.delivery_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, retried := map[string]bool{}, 0
+	for rows.Next() {
+		var id string
+		var nRuns, nJobs, nOK, maxAttempt int
+		if err := rows.Scan(&id, &nRuns, &nJobs, &nOK, &maxAttempt); err != nil {
+			t.Fatal(err)
+		}
+		runs[id] = true
+		if nRuns != 1 || nJobs != 1 || nOK != 1 {
+			t.Errorf("delivery %s: %d runs, %d jobs, %d successful; want 1, 1, 1", id, nRuns, nJobs, nOK)
+		}
+		if maxAttempt > 1 {
+			retried++
+		}
+	}
+	rows.Close()
+	for id := range acked {
+		if !runs[id] {
+			t.Errorf("acknowledged delivery %s has no run", id)
+		}
+	}
+	if retried == 0 {
+		t.Errorf("no job ran a second attempt: the kill -9 hit no running job, the test shows nothing")
+	}
+	overlaps := 0
+	for id, sha := range acked {
+		last, finals := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
+		if last != "success" || finals != 1 {
+			t.Errorf("delivery %s (%s): GitHub's last status %q, %d final ones; want success, 1", id, sha[:7], last, finals)
+		}
+		spans := ticks(t, filepath.Join(tickDir, sha))
+		type span struct{ from, to int64 }
+		var ss []span
+		for _, ts := range spans {
+			ss = append(ss, span{ts[0], ts[len(ts)-1]})
+		}
+		for i := range ss {
+			for j := i + 1; j < len(ss); j++ {
+				if ss[i].from <= ss[j].to && ss[j].from <= ss[i].to {
+					overlaps++
+					t.Errorf("commit %s ran on two sandboxes at once: %v", sha[:7], spans)
+				}
+			}
+		}
+	}
+	t.Logf("%d deliveries, %d runs, %d jobs run again after the kill -9, %d overlaps", len(acked), len(runs), retried, overlaps)
+}

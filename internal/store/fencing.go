@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Fencing on a shared database. A host is presumed dead when it has not
+// beaten its heartbeat for a lease; its work is then given to others. A
+// host presumed dead may still be alive (a stalled process, a network
+// partition from the database), so every write it makes afterwards is
+// refused:
+//   - the job row by UpdateJob (attempt <= the row's),
+//   - the job's steps and log chunks by CheckAttempt, which the runner's
+//     flushes call first in their transaction (a shared row lock, so the
+//     new attempt's start, which takes the row's update lock, waits for
+//     the flush in flight and then deletes what it wrote),
+//   - River's own row: takeOver cancels the dead host's queue row and queues
+//     a copy, so the stale host's completion or error meets a row that is
+//     no longer running, which River's completer leaves alone (it changes
+//     only running rows); the copy is the only live row.
+// A live host also fences itself: LeaseLost says when its own heartbeats
+// have failed for most of a lease, before any other host may take its work.
+
+// CheckAttempt returns ErrStale unless job jobID is at attempt. Inside a
+// transaction on PostgreSQL it holds a shared lock on the job row until the
+// transaction ends, so the attempt cannot move on under the caller's writes.
+func (q *Queries) CheckAttempt(ctx context.Context, jobID int64, attempt int) error {
+	lock := ""
+	if q.s.dialect == postgresDialect && q.tx != nil {
+		lock = " FOR SHARE"
+	}
+	var cur int
+	err := q.db.QueryRowContext(ctx, `SELECT attempt FROM jobs WHERE id = ?`+lock, jobID).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: job %d: %w", jobID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: attempt of job %d: %w", jobID, err)
+	}
+	if cur != attempt {
+		return fmt.Errorf("store: job %d attempt %d (now attempt %d): %w", jobID, attempt, cur, ErrStale)
+	}
+	return nil
+}
+
+// JobAttempts returns the current attempt of each job of ids that exists.
+func (q *Queries) JobAttempts(ctx context.Context, ids []int64) (map[int64]int, error) {
+	out := make(map[int64]int, len(ids))
+	for _, id := range ids { // a host runs a few dozen jobs: one query each is fine
+		var a int
+		err := q.db.QueryRowContext(ctx, `SELECT attempt FROM jobs WHERE id = ?`, id).Scan(&a)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: attempt of job %d: %w", id, err)
+		}
+		out[id] = a
+	}
+	return out, nil
+}
+
+// takeOver gives the running queue jobs of hosts presumed dead (unheard of
+// for longer than the lease, by the database's clock) to the live hosts: in
+// one statement each such River row is cancelled (marked
+// hookci_taken_over) and a copy is queued available. It returns how many
+// were taken over. PostgreSQL only.
+func (s *Store) takeOver(ctx context.Context) (int64, error) {
+	db := boundDB{s: s, e: s.db}
+	res, err := db.ExecContext(ctx, `WITH dead AS (
+		UPDATE river_job SET state = 'cancelled', finalized_at = now(),
+			metadata = metadata || jsonb_build_object('hookci_taken_over', ?::text)
+		WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] IN
+			(SELECT id FROM hosts WHERE id != ? AND last_seen < `+s.dialect.dbNowMS()+` - ?)
+		RETURNING args, kind, queue, max_attempts, priority, tags, metadata)
+	INSERT INTO river_job (args, kind, queue, max_attempts, priority, tags, metadata, state, scheduled_at)
+		SELECT args, kind, queue, max_attempts, priority, tags, metadata - 'hookci_taken_over' - 'cancel_attempted_at',
+			'available', now() FROM dead`, s.hostID, s.hostID, s.lease.Milliseconds())
+	if err != nil {
+		return 0, fmt.Errorf("store: taking over jobs of dead hosts: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if n > 0 { // wake every host's queue now, not at its fallback poll
+		for _, q := range []string{queuePlan, queueJobs, queueReport} {
+			if _, err := db.ExecContext(ctx, `SELECT pg_notify(concat(current_schema(), '.river_insert'), ?)`,
+				`{"queue":"`+q+`"}`); err != nil {
+				return n, fmt.Errorf("store: notify queue %s: %w", q, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// beatOK records a successful heartbeat that started at t.
+func (s *Store) beatOK(t time.Time) {
+	s.mu.Lock()
+	if t.After(s.lastBeat) {
+		s.lastBeat = t
+	}
+	s.mu.Unlock()
+}
+
+// LeaseLost reports whether this host must stop its jobs because its
+// heartbeats have failed for two thirds of the lease (counted from the
+// start of the last one that succeeded, which is no later than the
+// database's record of it): other hosts take its jobs once a whole lease
+// has passed by the database's clock, so it stops first. Always false on
+// SQLite (one host) and before the queue started.
+func (s *Store) LeaseLost() bool {
+	if s.dialect != postgresDialect {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastBeat.IsZero() {
+		return false
+	}
+	return time.Since(s.lastBeat) > s.lease*2/3
+}
+
+// Lease is how long a host may go unheard before it is presumed dead.
+func (s *Store) Lease() time.Duration { return s.lease }
+
+// Shared reports whether several hosts may share this store (PostgreSQL).
+func (s *Store) Shared() bool { return s.dialect == postgresDialect }
