@@ -99,7 +99,7 @@ func (u *unpacker) entry(hdr *tar.Header, body io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return u.dir(hdr, pfd, base)
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // archive/tar reads the old TypeRegA as TypeReg
 		return u.file(hdr, pfd, base, body)
 	case tar.TypeSymlink:
 		if err := u.clear(hdr.Name, pfd, base, false); err != nil {
