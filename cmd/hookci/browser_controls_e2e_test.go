@@ -117,8 +117,17 @@ func TestBrowserControls(t *testing.T) {
 		}
 		return false
 	})
-	navigate(t, ctx, fmt.Sprintf("%s/runs/%d", h.url, second.ID), "#run-title")
-	if body := text(t, ctx, "body"); !strings.Contains(body, "attempt 2") {
+	// The Re-run button's own reload (after its POST answers) may land on
+	// top of this navigation; the page is loaded again until it is settled.
+	shown := false
+	for range 10 {
+		navigate(t, ctx, fmt.Sprintf("%s/runs/%d", h.url, second.ID), "#run-title")
+		if shown = strings.Contains(text(t, ctx, "body"), "attempt 2"); shown {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !shown {
 		t.Errorf("the re-run's page does not show attempt 2")
 	}
 	screenshot(t, ctx, "controls-attempt2")
