@@ -3,7 +3,10 @@
 // webhooks for new commits; for each, the time from sending the webhook to
 // the first user step's start (as the run's API reports it) is taken. With
 // the microvm sandbox the first delivery builds the VM template and is not
-// counted. Prints p50/p95, the sandbox and, for microvm, the accelerator.
+// counted. Prints p50/p95, the sandbox, for microvm the accelerator, and the
+// load average before and after. With -trace it also prints where the time
+// went: the server's phase trace (HOOKCI_TRACE), median offset from the
+// webhook and duration of every phase that began before the first step.
 package main
 
 import (
@@ -26,14 +29,16 @@ func main() {
 	sandbox := flag.String("sandbox", "microvm", "HOOKCI_SANDBOX for the server")
 	bin := flag.String("bin", "bin", "directory with hookci and hookci-agent")
 	imageDir := flag.String("image-dir", os.Getenv("HOOKCI_DATA_DIR"), "data directory holding the guest image")
+	traced := flag.Bool("trace", false, "print the server's phase table (HOOKCI_TRACE)")
+	gap := flag.Duration("gap", 0, "pause after each delivery's first step (0: back to back, the previous job and the warm pool's refill still running)")
 	flag.Parse()
-	if err := run(*n, *sandbox, *bin, *imageDir); err != nil {
+	if err := run(*n, *sandbox, *bin, *imageDir, *traced, *gap); err != nil {
 		fmt.Fprintln(os.Stderr, "firststep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, sandbox, bin, imageDir string) error {
+func run(n int, sandbox, bin, imageDir string, traced bool, gap time.Duration) error {
 	bin, _ = filepath.Abs(bin)
 	root, err := os.MkdirTemp("", "hookci-firststep-")
 	if err != nil {
@@ -46,13 +51,19 @@ func run(n int, sandbox, bin, imageDir string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := benchserver.Start(filepath.Join(bin, "hookci"), gitRoot, data, "HOOKCI_SANDBOX="+sandbox,
-		"HOOKCI_IMAGE_DIR="+imageDir, "HOOKCI_LOG_LEVEL="+logLevel())
+	env := []string{"HOOKCI_SANDBOX=" + sandbox, "HOOKCI_IMAGE_DIR=" + imageDir, "HOOKCI_LOG_LEVEL=" + logLevel()}
+	traceFile := filepath.Join(root, "serve.trace")
+	if traced {
+		env = append(env, "HOOKCI_TRACE="+traceFile)
+	}
+	loadBefore := loadAvg()
+	srv, err := benchserver.Start(filepath.Join(bin, "hookci"), gitRoot, data, env...)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
 	var lat []time.Duration
+	var phases []map[string]phase
 	for i := 0; i <= n; i++ {
 		sha, err := benchserver.Commit(work, gitRoot, "bench/first", "f", fmt.Sprint(i))
 		if err != nil {
@@ -68,7 +79,19 @@ func run(n int, sandbox, bin, imageDir string) error {
 		}
 		if i > 0 || sandbox != "microvm" {
 			lat = append(lat, started.Sub(t0))
+			if traced {
+				// Let the warm pool refill before the next delivery, as
+				// between pushes in real life (the bench does not measure
+				// a burst) and so the spans of this delivery are written.
+				time.Sleep(200 * time.Millisecond)
+				p, err := readPhases(traceFile, t0, started)
+				if err != nil {
+					return err
+				}
+				phases = append(phases, p)
+			}
 		}
+		time.Sleep(gap)
 	}
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	accel := ""
@@ -79,9 +102,13 @@ func run(n int, sandbox, bin, imageDir string) error {
 		}
 	}
 	ms := benchserver.MS
-	fmt.Printf("webhook → first step running, sandbox %s%s, %d deliveries\n", sandbox, accel, len(lat))
+	fmt.Printf("webhook → first step running, sandbox %s%s, %d deliveries, %v between a first step and the next push\n", sandbox, accel, len(lat), gap)
 	fmt.Printf("  p50 %s  p95 %s  max %s\n", ms(lat[len(lat)/2]), ms(lat[(len(lat)*95)/100]), ms(lat[len(lat)-1]))
+	fmt.Printf("  load average before %s, after %s\n", loadBefore, loadAvg())
 	fmt.Printf("  hardware: %s\n", hw.Describe())
+	if traced {
+		printPhases(phases)
+	}
 	if os.Getenv("HOOKCI_LOG_LEVEL") != "" {
 		fmt.Print(srv.Logs.String())
 	}

@@ -2,10 +2,11 @@
 // from a template snapshot (time until the agent answers Info, p50/p95),
 // host memory per idle VM (RSS and PSS of the QEMU process), guest CPU
 // overhead (a shell loop inside against outside), and delivering a ~60 MB
-// workspace as a tar through the agent against an ext4 scratch disk. It
+// workspace as a tar through the agent against an ext4 scratch disk, and
+// (firststep) what a template clone spends before and in its first step. It
 // prints every figure with the hardware and the accelerator (KVM or TCG).
 //
-//	go run ./bench/microvm [-n 10] [-only cold,template,memory,cpu,workspace]
+//	go run ./bench/microvm [-n 10] [-only cold,template,memory,cpu,workspace,firststep]
 //
 // The guest image is the one `hookci image build` made last (or -kernel,
 // -initrd, -rootdisk).
@@ -15,6 +16,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +73,7 @@ func run(ctx context.Context, cfg config) error {
 		b, err := microvm.New(microvm.Config{
 			AgentPath: cfg.agent, WorkDir: wd, Kernel: cfg.kernel, Initrd: cfg.initrd, RootDisk: cfg.rootDisk,
 			Accel: cfg.accel, Template: template, DefaultCPUs: 2, DefaultMemoryMiB: 2048,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 		return b, wd, err
 	}
@@ -90,6 +93,7 @@ func run(ctx context.Context, cfg config) error {
 		{"cpu", func() error { return benchCPU(ctx, newBackend) }},
 		{"gobuild", func() error { return benchGoBuild(ctx, newBackend) }},
 		{"workspace", func() error { return benchWorkspace(ctx, cfg, dir, newBackend) }},
+		{"firststep", func() error { return benchFirstStep(ctx, cfg, dir, newBackend) }},
 	}
 	for _, s := range steps {
 		if !strings.Contains(","+cfg.only+",", ","+s.name+",") {

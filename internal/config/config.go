@@ -78,8 +78,10 @@ type Config struct {
 	// Accel is the microVM accelerator: auto (KVM when it really runs a
 	// guest, else TCG), kvm or tcg.
 	Accel string `toml:"accel" env:"HOOKCI_ACCEL"`
-	// WarmSandboxes is how many sandboxes of the default shape each backend
-	// keeps started ahead of jobs (0: start each on demand).
+	// WarmSandboxes is the most sandboxes of the default shape each backend
+	// keeps started ahead of jobs (0: start each on demand); within it the
+	// number follows demand (sandbox.Pool: one when idle, more while jobs
+	// arrive faster than a sandbox starts) and, for microVMs, memory.
 	WarmSandboxes int `toml:"warm_sandboxes" env:"HOOKCI_WARM_SANDBOXES"`
 	// WorkspaceDiskMiB: a checkout at least this big goes into a microVM as
 	// an ext4 disk rather than a tar through the agent (0: always a tar).
@@ -224,7 +226,7 @@ func Default() Config {
 		GitURL:           "https://github.com",
 		Sandbox:          "auto",
 		VMTemplate:       true,
-		WarmSandboxes:    1,
+		WarmSandboxes:    4,
 		WorkspaceDiskMiB: 8,
 		MaxJobs:          4,
 		MaxJobsPerRun:    1000,

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -43,12 +44,12 @@ func TestPool(t *testing.T) {
 	f := &fakeStarts{}
 	p := NewPool("fake", f.start, 2, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	p.Warm()
-	waitUntil(t, func() bool { s, _ := f.counts(); return s == 2 })
+	waitUntil(t, func() bool { s, _ := f.counts(); return s == 1 }) // no demand yet: one
 	inst, err := p.Start(context.Background(), Spec{ID: "job-1"})
 	if err != nil || inst.Backend[:10] != "fake:warm-" {
 		t.Fatalf("Start = %v, %v; want a warm instance", inst, err)
 	}
-	waitUntil(t, func() bool { s, _ := f.counts(); return s == 3 }) // refilled
+	waitUntil(t, func() bool { s, _ := f.counts(); return s == 2 }) // refilled
 	// Another shape is started on demand.
 	other, err := p.Start(context.Background(), Spec{ID: "job-2", Network: true})
 	if err != nil || other.Backend != "fake:job-2" {
@@ -84,4 +85,67 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition never held")
+}
+
+func TestWarmTarget(t *testing.T) {
+	cases := []struct {
+		name             string
+		arrivals         int
+		start            time.Duration
+		limit, fit, want int
+	}{
+		{"no arrivals keeps one", 0, 300 * time.Millisecond, 4, -1, 1},
+		{"no start measured yet", 50, 0, 4, -1, 1},
+		{"one a minute", 1, 300 * time.Millisecond, 4, -1, 1},
+		{"one a second", 60, 300 * time.Millisecond, 4, -1, 2},
+		{"five a second", 300, 300 * time.Millisecond, 8, -1, 8},
+		{"capped by the limit", 300, 300 * time.Millisecond, 3, -1, 3},
+		{"capped by memory", 300, 300 * time.Millisecond, 8, 2, 2},
+		{"no memory at all", 60, 300 * time.Millisecond, 4, 0, 0},
+		{"pool off", 60, 300 * time.Millisecond, 0, -1, 0},
+	}
+	for _, c := range cases {
+		if got := warmTarget(c.arrivals, time.Minute, c.start, c.limit, c.fit); got != c.want {
+			t.Errorf("%s: got %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestPoolFollowsDemand takes sandboxes quickly: the pool grows past one
+// but not past its limit, then not past what memory holds, and every
+// sandbox it started is closed in the end.
+func TestPoolFollowsDemand(t *testing.T) {
+	f := &fakeStarts{}
+	p := NewPool("fake", f.start, 3, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	p.delay = 0
+	p.Warm()
+	waitUntil(t, func() bool { return len(p.Ready()) == 1 })
+	if got := p.Target(); got != 1 {
+		t.Fatalf("idle pool: target %d, want 1", got)
+	}
+	var taken []*Instance
+	for i := range 240 { // 4 a second over the demand window
+		inst, err := p.Start(context.Background(), Spec{ID: fmt.Sprintf("job-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, inst)
+	}
+	if got := p.Target(); got != 3 {
+		t.Errorf("busy pool: target %d, want the limit 3", got)
+	}
+	waitUntil(t, func() bool { return len(p.Ready()) == 3 })
+	// Memory for one more full-size sandbox only: the pool shrinks to one.
+	p.mu.Lock()
+	p.memMiB, p.memAvail = 2048, func() int64 { return 3000 }
+	p.mu.Unlock()
+	p.Warm()
+	waitUntil(t, func() bool { return len(p.Ready()) == 1 })
+	for _, inst := range taken {
+		inst.Close()
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { s, c := f.counts(); return s == c })
 }

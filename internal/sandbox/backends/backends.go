@@ -161,6 +161,9 @@ func (s *Set) get(name string) (sandbox.StartFunc, error) {
 	start := s.track.track(name, b.Start)
 	if s.cfg.WarmSandboxes > 0 {
 		pool := sandbox.NewPool(name, start, s.cfg.WarmSandboxes, s.log.With("backend", name))
+		if m, ok := b.(interface{ SandboxMemoryMiB() int }); ok { // a VM backend: warm VMs must fit in memory
+			pool.SetSandboxMemory(m.SandboxMemoryMiB())
+		}
 		s.pools = append(s.pools, pool)
 		start = pool.Start
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // Guest paths of the job layout (created by the guest init).
@@ -157,6 +158,10 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 	return sandbox.NewInstance(c, layout, "microvm", v.destroy), nil
 }
 
+// SandboxMemoryMiB is the guest memory of a VM of the default shape (what
+// a warm VM may grow to once a job runs in it), for sandbox.Pool.
+func (b *Backend) SandboxMemoryMiB() int { return b.cfg.DefaultMemoryMiB }
+
 // shape applies defaults to the spec's resources.
 func (b *Backend) shape(spec sandbox.Spec) vmShape {
 	s := vmShape{cpus: spec.CPUs, memMiB: spec.MemoryMiB, network: spec.Network}
@@ -208,11 +213,15 @@ func (b *Backend) boot(ctx context.Context, dir string, o vmOptions) (*vm, *agen
 // failure it destroys the VM.
 // With mountWork the guest mounts its workspace disk (a template clone's).
 func (b *Backend) ready(ctx context.Context, v *vm, mountWork bool) (*agent.Client, error) {
+	end := trace.Begin(ctx, "microvm: agent handshake")
 	c, err := v.connect(ctx)
+	end()
 	if err == nil {
+		end = trace.Begin(ctx, "microvm: resync")
 		if err = resyncGuest(ctx, c, mountWork); err != nil {
 			c.Close()
 		}
+		end()
 	}
 	if err != nil {
 		diag := v.diag()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // template is a booted VM saved to disk: its RAM as a file (ramName) and its
@@ -87,6 +88,16 @@ func (b *Backend) makeTemplate(ctx context.Context, o vmOptions) (*template, err
 		b.release(t.dir)
 		return nil, fmt.Errorf("template: %w", err)
 	}
+	// Snapshot later: the saved guest has already done what a job's set-up
+	// and first step do, so its page cache, dentries and the agent's heap
+	// come warm in every clone.
+	if err := warmGuest(ctx, c); err != nil {
+		c.Close()
+		diag := v.diag()
+		v.destroy()
+		b.release(t.dir)
+		return nil, fmt.Errorf("template: warming the guest: %w%s", err, diag)
+	}
 	ended := v.consoleCount(sessionEnded)
 	c.Close() // detach: the guest agent goes back to waiting for a host
 	// Save only once the guest has noticed, or every clone would first
@@ -141,11 +152,16 @@ func (b *Backend) clone(ctx context.Context, dir string, t *template, o vmOption
 	co := o
 	co.memFile, co.memShared, co.incoming = filepath.Join(t.dir, ramName), false, true
 	t0 := time.Now()
+	end := trace.Begin(ctx, "microvm: launch qemu")
 	v, err := b.launch(dir, co)
+	end()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := b.restoreState(ctx, v, filepath.Join(t.dir, stateName)); err != nil {
+	end = trace.Begin(ctx, "microvm: restore state")
+	err = b.restoreState(ctx, v, filepath.Join(t.dir, stateName))
+	end()
+	if err != nil {
 		diag := v.diag()
 		v.destroy()
 		return nil, nil, fmt.Errorf("restore: %w%s", err, diag)
