@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// demandWindow is how far back a pool counts arrivals to estimate their rate.
+// demandWindow is how far back a pool counts arrivals to estimate their
+// rate; after it passes without arrivals the pool is back to one.
 const demandWindow = time.Minute
 
 // demand estimates how many warm sandboxes a pool needs: the arrivals of
@@ -36,8 +37,13 @@ func (d *demand) expire(now time.Time) {
 	d.arrivals = d.arrivals[i:]
 }
 
+// maxStartSample caps one start's weight in the estimate: a first start
+// that built a template (tens of seconds) says little about the next ones.
+const maxStartSample = 10 * time.Second
+
 // started records how long one start took.
 func (d *demand) started(took time.Duration) {
+	took = min(took, maxStartSample)
 	if d.start == 0 {
 		d.start = took
 		return
@@ -48,19 +54,28 @@ func (d *demand) started(took time.Duration) {
 // target is the number of warm sandboxes wanted at now (see warmTarget).
 func (d *demand) target(now time.Time, limit, fit int) int {
 	d.expire(now)
-	return warmTarget(len(d.arrivals), d.window, d.start, limit, fit)
+	var span time.Duration
+	if len(d.arrivals) > 0 {
+		span = now.Sub(d.arrivals[0])
+	}
+	return warmTarget(len(d.arrivals), span, d.start, limit, fit)
 }
 
-// warmTarget is demand.target's arithmetic. From the arrivals within
-// window (a rate) and a sandbox's start time plus the refill delay (how
-// long a replacement takes to be ready), it keeps one sandbox for the next
-// arrival plus the arrivals expected meanwhile, rounded: 1 + round(rate ×
-// (start + refillDelay)). That is at most limit (the configured maximum)
-// and at most fit when fit ≥ 0 (what memory holds), never below 0.
-func warmTarget(arrivals int, window, start time.Duration, limit, fit int) int {
+// minRateSpan is the shortest time over which arrivals make a rate: a burst
+// of a few counts, two arrivals a moment apart do not make a flood.
+const minRateSpan = 10 * time.Second
+
+// warmTarget is demand.target's arithmetic. The arrivals of the demand
+// window, span since the oldest of them (at least minRateSpan), give a
+// rate; with a sandbox's start time plus the refill delay (how long a
+// replacement takes to be ready) it keeps one sandbox for the next arrival
+// plus the arrivals expected meanwhile, rounded: 1 + round(rate × (start +
+// refillDelay)). That is at most limit (the configured maximum) and at most
+// fit when fit ≥ 0 (what memory holds), never below 0.
+func warmTarget(arrivals int, span, start time.Duration, limit, fit int) int {
 	n := 1
-	if arrivals > 0 && start > 0 && window > 0 {
-		rate := float64(arrivals) / window.Seconds()
+	if arrivals > 0 && start > 0 {
+		rate := float64(arrivals) / max(span, minRateSpan).Seconds()
 		n += int(math.Round(rate * (start + refillDelay).Seconds()))
 	}
 	n = min(n, limit)

@@ -91,21 +91,23 @@ func TestWarmTarget(t *testing.T) {
 	cases := []struct {
 		name             string
 		arrivals         int
-		start            time.Duration
+		span, start      time.Duration
 		limit, fit, want int
 	}{
-		{"no arrivals keeps one", 0, 300 * time.Millisecond, 4, -1, 1},
-		{"no start measured yet", 50, 0, 4, -1, 1},
-		{"one a minute", 1, 300 * time.Millisecond, 4, -1, 1},
-		{"one a second", 60, 300 * time.Millisecond, 4, -1, 2},
-		{"five a second", 300, 300 * time.Millisecond, 8, -1, 8},
-		{"capped by the limit", 300, 300 * time.Millisecond, 3, -1, 3},
-		{"capped by memory", 300, 300 * time.Millisecond, 8, 2, 2},
-		{"no memory at all", 60, 300 * time.Millisecond, 4, 0, 0},
-		{"pool off", 60, 300 * time.Millisecond, 0, -1, 0},
+		{"no arrivals keeps one", 0, 0, 300 * time.Millisecond, 4, -1, 1},
+		{"no start measured yet", 50, time.Minute, 0, 4, -1, 1},
+		{"one a minute", 1, 0, 300 * time.Millisecond, 4, -1, 1},
+		{"one a second", 60, time.Minute, 300 * time.Millisecond, 4, -1, 2},
+		{"five a second", 300, time.Minute, 300 * time.Millisecond, 8, -1, 8},
+		{"capped by the limit", 300, time.Minute, 300 * time.Millisecond, 3, -1, 3},
+		{"capped by memory", 300, time.Minute, 300 * time.Millisecond, 8, 2, 2},
+		{"no memory at all", 60, time.Minute, 300 * time.Millisecond, 4, 0, 0},
+		{"pool off", 60, time.Minute, 300 * time.Millisecond, 0, -1, 0},
+		{"two at once are no flood", 2, 0, 300 * time.Millisecond, 4, -1, 1},
+		{"ten in five seconds", 10, 5 * time.Second, 300 * time.Millisecond, 4, -1, 2},
 	}
 	for _, c := range cases {
-		if got := warmTarget(c.arrivals, time.Minute, c.start, c.limit, c.fit); got != c.want {
+		if got := warmTarget(c.arrivals, c.span, c.start, c.limit, c.fit); got != c.want {
 			t.Errorf("%s: got %d, want %d", c.name, got, c.want)
 		}
 	}
