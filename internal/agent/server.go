@@ -26,6 +26,7 @@ type Server struct {
 	mu       sync.Mutex   // guards the fields below
 	groups   map[int]bool // process group ids started by Exec
 	cgroupFD int          // cgroup (v2) directory processes start in; -1 for none
+	cgroup   *os.File     // holds cgroupFD open (its finalizer would close it)
 }
 
 // SetJobCgroup makes every process Exec starts begin life in the cgroup v2
@@ -36,7 +37,11 @@ func (s *Server) SetJobCgroup(dir string) error {
 		return fmt.Errorf("agent: job cgroup: %w", err)
 	}
 	s.mu.Lock()
-	s.cgroupFD = int(f.Fd()) // kept open for the server's life
+	// Kept open for the server's life: the *os.File too, or the garbage
+	// collector's finalizer closes the descriptor and every later Exec fails
+	// with "fork/exec: bad file descriptor" (seen in a microVM after a few
+	// PutFiles).
+	s.cgroup, s.cgroupFD = f, int(f.Fd())
 	s.mu.Unlock()
 	return nil
 }
