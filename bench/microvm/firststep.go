@@ -89,6 +89,11 @@ func firstStepOps(ctx context.Context, inst *sandbox.Instance, ws []byte, files 
 	}
 	add(fmt.Sprintf("workspace tar (checkout, %d entries)", files), time.Since(t0))
 	t0 = time.Now()
+	if err := inst.Client.PutFiles(ctx, "/tmp/ws2", bytes.NewReader(ws)); err != nil {
+		return fmt.Errorf("workspace into /tmp: %w", err)
+	}
+	add("same tar again, into /tmp (tmpfs)", time.Since(t0))
+	t0 = time.Now()
 	if err := inst.Client.PutFiles(ctx, l.Temp, tarOf(map[string]string{
 		"_github_workflow/event.json": "{}", "_runner_file_commands/.keep": ""})); err != nil {
 		return fmt.Errorf("event files: %w", err)
@@ -101,9 +106,10 @@ func firstStepOps(ctx context.Context, inst *sandbox.Instance, ws []byte, files 
 				{Path: cmds + "env", Mode: 0o644}, {Path: cmds + "output", Mode: 0o644}},
 			Collect: []string{cmds + "env", cmds + "output"}}
 		t0 = time.Now()
-		res, err := inst.Client.Exec(ctx, req, io.Discard)
+		var out bytes.Buffer
+		res, err := inst.Client.Exec(ctx, req, &out)
 		if err != nil || res.ExitCode != 0 {
-			return fmt.Errorf("%s: exit %d, %v", name, res.ExitCode, err)
+			return fmt.Errorf("%s: exit %d, %v: %s", name, res.ExitCode, err, out.String())
 		}
 		add(name, time.Since(t0))
 	}
