@@ -31,6 +31,15 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == agent.ContainerInitArg {
+		// PID 1 of a guest container (before the PID 1 check below).
+		log.SetPrefix("hookci-agent container: ")
+		if err := agent.ContainerInit(); err != nil {
+			log.Print(err)
+			os.Exit(1)
+		}
+		return
+	}
 	var cfg config
 	flag.StringVar(&cfg.listen, "listen", "", "listen address, `unix:/path/to/sock`")
 	flag.StringVar(&cfg.serial, "serial", "", "serve on a virtio-serial port `device` (e.g. /dev/virtio-ports/hookci)")

@@ -27,6 +27,8 @@ type Server struct {
 	groups   map[int]bool // process group ids started by Exec
 	cgroupFD int          // cgroup (v2) directory processes start in; -1 for none
 	cgroup   *os.File     // holds cgroupFD open (its finalizer would close it)
+
+	ctrs map[string]*guestContainer // containers started (container_linux.go); guarded by mu
 }
 
 // SetJobCgroup makes every process Exec starts begin life in the cgroup v2
@@ -71,6 +73,7 @@ func NewServer(logf func(format string, args ...any)) *Server {
 	mux.HandleFunc("PUT /file", s.handleWriteFile)
 	mux.HandleFunc("GET /file", s.handleReadFile)
 	mux.HandleFunc("GET /info", s.handleInfo)
+	s.containerRoutes(mux)
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(headerVersion, Version)
 		mux.ServeHTTP(w, r)

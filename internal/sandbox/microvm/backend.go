@@ -115,6 +115,10 @@ type StartOptions struct {
 	// exactly WorkspaceDiskBytes can start from a template (whose
 	// placeholder disk has that size); any other size cold-boots.
 	WorkspaceDisk string
+	// Images are container images' ext4 disks, attached read-only so that
+	// Instance.Containers can start containers from them (container.go).
+	// A VM with images always cold-boots (a template has no such disks).
+	Images []ImageDisk
 }
 
 // StartWith is Start with microVM-specific options.
@@ -132,6 +136,11 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 		return nil, err
 	}
 	o := vmOptions{shape: b.shape(spec), accel: accel, toolCache: spec.ToolCache, workDisk: opts.WorkspaceDisk}
+	disks, err := checkImages(opts.Images)
+	if err != nil {
+		return nil, fmt.Errorf("microvm %s: %w", spec.ID, err)
+	}
+	o.images = disks
 	o.shape.workDisk = o.workDisk != ""
 	if spec.ToolCache != "" {
 		if fi, err := os.Stat(spec.ToolCache); err != nil || !fi.IsDir() {
@@ -155,7 +164,9 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 	if spec.ToolCache != "" {
 		layout.ToolCache = guestToolCache
 	}
-	return sandbox.NewInstance(c, layout, "microvm", v.destroy), nil
+	inst := sandbox.NewInstance(c, layout, "microvm", v.destroy)
+	inst.Containers = containerStarter(c, layout, opts.Images)
+	return inst, nil
 }
 
 // SandboxMemoryMiB is the guest memory of a VM of the default shape (what
@@ -179,7 +190,7 @@ func (b *Backend) shape(spec sandbox.Spec) vmShape {
 func (b *Backend) startVM(ctx context.Context, dir string, o vmOptions) (*vm, *agent.Client, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
-	if b.cfg.Template && o.toolCache == "" && (o.workDisk == "" || fileSize(o.workDisk) == WorkspaceDiskBytes) {
+	if b.cfg.Template && o.toolCache == "" && len(o.images) == 0 && (o.workDisk == "" || fileSize(o.workDisk) == WorkspaceDiskBytes) {
 		t, err := b.template(ctx, o)
 		if err == nil {
 			v, c, err := b.clone(ctx, dir, t, o)

@@ -58,6 +58,8 @@ type vmOptions struct {
 	memFile   string // "" = anonymous RAM; else a file mapping
 	memShared bool   // map memFile shared (template) or private (clone)
 	incoming  bool   // -incoming defer: wait for a migration stream
+
+	images []string // container image disks, attached read-only (container.go)
 }
 
 // qemuArgs returns QEMU's argument list for a VM whose files are in dir.
@@ -115,6 +117,7 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 			"-drive", "id=work,file="+optPath(o.workDisk)+",format=raw,if=none",
 			"-device", "virtio-blk-device,drive=work,serial=hookci-work")
 	}
+	args = append(args, imageDiskArgs(o.images)...)
 	if o.incoming {
 		args = append(args, "-incoming", "defer")
 	}

@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ContainerInit is `hookci-agent container-init`: PID 1 of a guest
+// container's namespaces (started by the job's agent, see
+// container_linux.go). It mounts the image disk read-only (nosuid, nodev)
+// as the lower layer of an overlay on a tmpfs, binds the job's directories,
+// mounts /proc, a minimal /dev and a read-only /sys, writes /etc/hosts,
+// pivots into the overlay, drops to the container's user with
+// no_new_privs, reports "ok" on fd 4 and serves the agent protocol on the
+// listening socket at fd 3. Paths inside the image are resolved with
+// RESOLVE_IN_ROOT, so the image's symlinks cannot point a mount outside it.
+func ContainerInit() error {
+	status := os.NewFile(4, "status")
+	fail := func(err error) error {
+		fmt.Fprint(status, err.Error())
+		status.Close()
+		return err
+	}
+	var cs ContainerStart
+	if err := json.Unmarshal([]byte(os.Getenv(containerEnv)), &cs); err != nil {
+		return fail(fmt.Errorf("bad request: %w", err))
+	}
+	os.Unsetenv(containerEnv)
+	if err := cs.validate(); err != nil {
+		return fail(err)
+	}
+	if err := setupContainer(cs); err != nil {
+		return fail(err)
+	}
+	l, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		return fail(fmt.Errorf("listener: %w", err))
+	}
+	fmt.Fprint(status, "ok")
+	status.Close()
+	srv := NewServer(log.Printf)
+	defer srv.Shutdown()
+	return srv.Serve(context.Background(), l)
+}
+
+func setupContainer(cs ContainerStart) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("private mounts: %w", err)
+	}
+	dev, err := diskBySerial(cs.DiskSerial)
+	if err != nil {
+		return err
+	}
+	base := filepath.Join(guestCtrDir, cs.Name)
+	img, rw, root := base+"/img", base+"/rw", base+"/root"
+	for _, d := range []string{img, rw, root} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	const safe = unix.MS_NOSUID | unix.MS_NODEV
+	if err := unix.Mount(dev, img, "ext4", unix.MS_RDONLY|safe, ""); err != nil {
+		return fmt.Errorf("mount image disk %s: %w", dev, err)
+	}
+	if err := unix.Mount("tmpfs", rw, "tmpfs", safe, "mode=0755"); err != nil {
+		return fmt.Errorf("tmpfs: %w", err)
+	}
+	os.Mkdir(rw+"/upper", 0o755)
+	os.Mkdir(rw+"/work", 0o755)
+	if err := unix.Mount("overlay", root, "overlay", safe, "lowerdir="+img+",upperdir="+rw+"/upper,workdir="+rw+"/work"); err != nil {
+		return fmt.Errorf("overlay: %w", err)
+	}
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(rfd)
+	mountIn := func(target, src, fstype string, flags uintptr, data string) error {
+		fd, err := mkdirIn(rfd, target)
+		if err != nil {
+			return fmt.Errorf("%s: %w", target, err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Mount(src, fmt.Sprintf("/proc/self/fd/%d", fd), fstype, flags, data); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", src, target, err)
+		}
+		return nil
+	}
+	if err := mountIn("/proc", "proc", "proc", safe|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if err := mountIn("/sys", "sysfs", "sysfs", safe|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+		return err
+	}
+	if err := setupDev(rfd, mountIn); err != nil {
+		return err
+	}
+	for _, d := range cs.Tmpfs {
+		if err := mountIn(d, "tmpfs", "tmpfs", safe, "mode=1777"); err != nil {
+			return err
+		}
+	}
+	for _, b := range cs.Binds {
+		if err := mountIn(b.Target, b.Source, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if b.ReadOnly {
+			if err := mountIn(b.Target, "", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|safe, ""); err != nil {
+				return err
+			}
+		}
+	}
+	if err := writeIn(rfd, "/etc/hosts", []byte(cs.Hosts)); err != nil {
+		return err
+	}
+	if rc, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		if err := writeIn(rfd, "/etc/resolv.conf", rc); err != nil {
+			return err
+		}
+	}
+	if err := unix.Sethostname([]byte(cs.Hostname)); err != nil {
+		return fmt.Errorf("hostname: %w", err)
+	}
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the guest's root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	// Every thread: Go's runtime has several, and any may start a process.
+	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
+		return fmt.Errorf("no_new_privs: %w", e)
+	}
+	if cs.UID != 0 || cs.GID != 0 {
+		// syscall's set*id apply to all threads.
+		if err := syscall.Setgroups([]int{cs.GID}); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+		if err := syscall.Setresgid(cs.GID, cs.GID, cs.GID); err != nil {
+			return fmt.Errorf("setgid: %w", err)
+		}
+		if err := syscall.Setresuid(cs.UID, cs.UID, cs.UID); err != nil {
+			return fmt.Errorf("setuid: %w", err)
+		}
+	}
+	return nil
+}
+
+// setupDev mounts a tmpfs at /dev holding the harmless device nodes (bound
+// from the guest's), a fresh devpts and /dev/shm.
+func setupDev(rfd int, mountIn func(target, src, fstype string, flags uintptr, data string) error) error {
+	if err := mountIn("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755"); err != nil {
+		return err
+	}
+	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		if err := writeIn(rfd, "/dev/"+n, nil); err != nil {
+			return err
+		}
+		if err := mountIn("/dev/"+n, "/dev/"+n, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
+	if err := mountIn("/dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return err
+	}
+	if err := mountIn("/dev/shm", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return err
+	}
+	dfd, err := openIn(rfd, "/dev", unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	for name, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := unix.Symlinkat(target, dfd, name); err != nil {
+			return fmt.Errorf("/dev/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// openIn opens path inside the root rfd, resolving every symlink as if rfd
+// were /.
+func openIn(rfd int, path string, flags int) (int, error) {
+	return unix.Openat2(rfd, strings.TrimPrefix(path, "/"), &unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC),
+		Mode:    0o644,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+}
+
+// mkdirIn opens directory path inside rfd, creating missing components.
+func mkdirIn(rfd int, path string) (int, error) {
+	fd, err := unix.Dup(rfd)
+	if err != nil {
+		return -1, err
+	}
+	cur := ""
+	for _, c := range strings.Split(strings.Trim(path, "/"), "/") {
+		if c == "" {
+			continue
+		}
+		cur += "/" + c
+		nfd, err := openIn(rfd, cur, unix.O_PATH)
+		if errors.Is(err, unix.ENOENT) {
+			if err := unix.Mkdirat(fd, c, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+				unix.Close(fd)
+				return -1, err
+			}
+			nfd, err = openIn(rfd, cur, unix.O_PATH)
+		}
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd = nfd
+	}
+	return fd, nil
+}
+
+// writeIn replaces a file inside rfd (parents created): an image's file or
+// symlink there is removed first, never followed.
+func writeIn(rfd int, path string, data []byte) error {
+	dfd, err := mkdirIn(rfd, filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer unix.Close(dfd)
+	name := filepath.Base(path)
+	if err := unix.Unlinkat(dfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// diskBySerial finds the block device whose virtio serial is serial.
+func diskBySerial(serial string) (string, error) {
+	names, _ := filepath.Glob("/sys/block/*/serial")
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err == nil && strings.TrimSpace(string(b)) == serial {
+			return "/dev/" + filepath.Base(filepath.Dir(n)), nil
+		}
+	}
+	return "", fmt.Errorf("no disk with serial %q in the guest", serial)
+}

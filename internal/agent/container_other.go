@@ -1,0 +1,16 @@
+//go:build !linux
+
+package agent
+
+import (
+	"errors"
+	"net/http"
+)
+
+type guestContainer struct{}
+
+// containerRoutes registers nothing: containers need Linux.
+func (s *Server) containerRoutes(*http.ServeMux) {}
+
+// ContainerInit fails: containers need Linux.
+func ContainerInit() error { return errors.New("containers need Linux") }
