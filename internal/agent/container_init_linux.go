@@ -200,7 +200,6 @@ func setupDev(rfd int, mountIn func(target, src, fstype string, flags uintptr, d
 func openIn(rfd int, path string, flags int) (int, error) {
 	return unix.Openat2(rfd, strings.TrimPrefix(path, "/"), &unix.OpenHow{
 		Flags:   uint64(flags | unix.O_CLOEXEC),
-		Mode:    0o644,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
 }
