@@ -31,10 +31,10 @@ type config struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == agent.ContainerInitArg {
-		// PID 1 of a guest container (before the PID 1 check below).
-		log.SetPrefix("hookci-agent container: ")
-		if err := agent.ContainerInit(); err != nil {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "container-") {
+		// A guest container's init or agent (before the PID 1 check below).
+		log.SetPrefix("hookci-agent " + os.Args[1] + ": ")
+		if err := agent.ContainerMain(os.Args[1]); err != nil {
 			log.Print(err)
 			os.Exit(1)
 		}

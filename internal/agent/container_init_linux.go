@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,16 +16,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ContainerInit is `hookci-agent container-init`: PID 1 of a guest
+// ContainerMain runs the container mode mode (os.Args[1] of hookci-agent:
+// ContainerInitArg or containerAgentArg) and returns only on failure.
+func ContainerMain(mode string) error {
+	switch mode {
+	case ContainerInitArg:
+		return containerInit()
+	case containerAgentArg:
+		l, err := net.FileListener(os.NewFile(3, "listener"))
+		if err != nil {
+			return fmt.Errorf("listener: %w", err)
+		}
+		srv := NewServer(log.Printf)
+		defer srv.Shutdown()
+		return srv.Serve(context.Background(), l)
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// containerAgentArg makes hookci-agent serve on fd 3 (a container's agent).
+const containerAgentArg = "container-agent"
+
+// containerInit is `hookci-agent container-init`: PID 1 of a guest
 // container's namespaces (started by the job's agent, see
 // container_linux.go). It mounts the image disk read-only (nosuid, nodev)
 // as the lower layer of an overlay on a tmpfs, binds the job's directories,
 // mounts /proc, a minimal /dev and a read-only /sys, writes /etc/hosts,
-// pivots into the overlay, drops to the container's user with
-// no_new_privs, reports "ok" on fd 4 and serves the agent protocol on the
-// listening socket at fd 3. Paths inside the image are resolved with
+// pivots into the overlay and sets no_new_privs. It then starts the
+// container's agent (serving the socket at fd 3) in a user namespace that
+// maps the container's uid and gid to the guest's root, the job's own
+// user: as in the namespace backend, the image's USER is only an id in its
+// own user namespace, with no capability over the guest's mounts or
+// devices. It reports "ok" (or the error) on fd 4, then reaps processes
+// until the agent exits. Paths inside the image are resolved with
 // RESOLVE_IN_ROOT, so the image's symlinks cannot point a mount outside it.
-func ContainerInit() error {
+func containerInit() error {
+	syscall.CloseOnExec(4) // the container's agent must not hold the status pipe open
 	status := os.NewFile(4, "status")
 	fail := func(err error) error {
 		fmt.Fprint(status, err.Error())
@@ -42,15 +69,32 @@ func ContainerInit() error {
 	if err := setupContainer(cs); err != nil {
 		return fail(err)
 	}
-	l, err := net.FileListener(os.NewFile(3, "listener"))
-	if err != nil {
-		return fail(fmt.Errorf("listener: %w", err))
+	cmd := exec.Command("/proc/self/exe", containerAgentArg)
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.ExtraFiles = []*os.File{os.NewFile(3, "listener")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: cs.UID, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: cs.GID, HostID: 0, Size: 1}},
+		Credential:  &syscall.Credential{Uid: uint32(cs.UID), Gid: uint32(cs.GID), NoSetGroups: true},
+	}
+	if err := cmd.Start(); err != nil {
+		return fail(fmt.Errorf("start the container's agent: %w", err))
 	}
 	fmt.Fprint(status, "ok")
 	status.Close()
-	srv := NewServer(log.Printf)
-	defer srv.Shutdown()
-	return srv.Serve(context.Background(), l)
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			return fmt.Errorf("wait: %w", err)
+		}
+		if pid == cmd.Process.Pid {
+			return fmt.Errorf("the container's agent exited: %v", ws)
+		}
+	}
 }
 
 func setupContainer(cs ContainerStart) error {
@@ -143,21 +187,9 @@ func setupContainer(cs ContainerStart) error {
 	if err := unix.Chdir("/"); err != nil {
 		return err
 	}
-	// Every thread: Go's runtime has several, and any may start a process.
+	// Every thread: Go's runtime has several, and any may start the agent.
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
 		return fmt.Errorf("no_new_privs: %w", e)
-	}
-	if cs.UID != 0 || cs.GID != 0 {
-		// syscall's set*id apply to all threads.
-		if err := syscall.Setgroups([]int{cs.GID}); err != nil {
-			return fmt.Errorf("setgroups: %w", err)
-		}
-		if err := syscall.Setresgid(cs.GID, cs.GID, cs.GID); err != nil {
-			return fmt.Errorf("setgid: %w", err)
-		}
-		if err := syscall.Setresuid(cs.UID, cs.UID, cs.UID); err != nil {
-			return fmt.Errorf("setuid: %w", err)
-		}
 	}
 	return nil
 }

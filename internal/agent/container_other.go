@@ -12,5 +12,5 @@ type guestContainer struct{}
 // containerRoutes registers nothing: containers need Linux.
 func (s *Server) containerRoutes(*http.ServeMux) {}
 
-// ContainerInit fails: containers need Linux.
-func ContainerInit() error { return errors.New("containers need Linux") }
+// ContainerMain fails: containers need Linux.
+func ContainerMain(string) error { return errors.New("containers need Linux") }

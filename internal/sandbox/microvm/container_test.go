@@ -60,8 +60,9 @@ func TestContainersInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redis := pullDisk(t, st, imgs.Redis)
-	debian := pullDisk(t, st, imgs.Debian)
+	_ = imgs
+	redis := pullDisk(t, st, "redis:7") // through the docker.io mirror entry
+	debian := pullDisk(t, st, "debian:bookworm")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -85,7 +86,7 @@ func TestContainersInVM(t *testing.T) {
 	}
 	t.Logf("container start to healthy redis (TCG): %v", time.Since(start).Round(time.Millisecond))
 	// The job reaches the service at localhost.
-	if out, _ := ctrRun(t, inst.Client, `exec 3<>/dev/tcp/127.0.0.1/6379; printf 'PING\r\n' >&3; head -c 5 <&3`); out != "+PONG" {
+	if out, _ := ctrRun(t, inst.Client, `bash -c 'exec 3<>/dev/tcp/127.0.0.1/6379; printf "PING\r\n" >&3; head -c 5 <&3'`); out != "+PONG" {
 		t.Errorf("job -> localhost:6379: got %q, want +PONG", out)
 	}
 	if err := inst.Client.WriteFile(ctx, inst.Layout.Workspace+"/from-job", []byte("hello container"), 0o644); err != nil {
@@ -108,7 +109,7 @@ func TestContainersInVM(t *testing.T) {
 		{"cat /proc/1/cmdline | tr '\\0' ' '", "/proc/self/exe container-init"},
 		{"cat /__w/w/from-job", "hello container"},
 		{"getent hosts redis | cut -f1 -d' '", "127.0.0.1"},
-		{`exec 3<>/dev/tcp/redis/6379; printf 'PING\r\n' >&3; head -c 5 <&3`, "+PONG"},
+		{`bash -c 'exec 3<>/dev/tcp/redis/6379; printf "PING\r\n" >&3; head -c 5 <&3'`, "+PONG"},
 		{"touch /__w/_temp/x 2>/dev/null && echo writable || echo read-only", "read-only"},
 		{"echo mine >/tmp/t && cat /tmp/t", "mine"},
 	} {
@@ -135,7 +136,7 @@ func TestContainersInVM(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Errorf("stop service: %v", err)
 	}
-	if out, _ := ctrRun(t, inst.Client, `(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && echo open || echo closed`); out != "closed" {
+	if out, _ := ctrRun(t, inst.Client, `bash -c '(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && echo open || echo closed'`); out != "closed" {
 		t.Errorf("after stopping the service, localhost:6379 is %s, want closed", out)
 	}
 	// An image that was not attached is refused with the reason.
