@@ -32,7 +32,7 @@ func imageSource(cfg config.Config, log *slog.Logger) (runner.ImageSource, error
 		arch, _, _ = strings.Cut(arch, "/") // variant
 		out := &runner.Image{Ref: img.Ref, Digest: img.Digest, RootFS: img.RootFS, OS: os, Arch: arch,
 			Env: img.Config.Env, User: img.Config.User, WorkingDir: img.Config.WorkingDir,
-			Entrypoint: img.Config.Entrypoint, Cmd: img.Config.Cmd, Volumes: img.Config.Volumes}
+			Entrypoint: img.Config.Entrypoint, Cmd: img.Config.Cmd, Volumes: img.Config.Volumes, Disk: img.Ext4}
 		if h := img.Config.Healthcheck; h != nil {
 			out.Healthcheck = &runner.Healthcheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
 				StartPeriod: h.StartPeriod, Retries: h.Retries}

@@ -3,10 +3,13 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/workflow"
 )
 
 // containerStarter adapts a sandbox's container support to the runner's
@@ -29,11 +32,16 @@ func containerStarter(inst *sandbox.Instance) runner.ContainerStarter {
 	}
 }
 
+// containerBackends implement Instance.Containers. host has no sandbox to
+// put a container in; firecracker has no container support (its guests
+// would need the microVM's image disks and agent streams; not built).
+var containerBackends = map[string]bool{"namespace": true, "microvm": true}
+
 // refuseContainers returns why a job with containers cannot run on the
 // chosen backend ("" when it can or has none): containers run inside the
-// job's sandbox, which only the namespace backend supports so far.
+// job's sandbox, which only the namespace and microvm backends support.
 func (d *Dispatcher) refuseContainers(in *jobInput, env *expr.Env, backend string) string {
-	if backend == "namespace" || (in.wj.Container == nil && in.wj.Services == nil) {
+	if containerBackends[backend] || (in.wj.Container == nil && in.wj.Services == nil) {
 		return ""
 	}
 	c, err := in.wj.EvalContainer(env)
@@ -47,5 +55,53 @@ func (d *Dispatcher) refuseContainers(in *jobInput, env *expr.Env, backend strin
 	if c == nil && len(s) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("jobs.%s: container: and services: run only on the namespace sandbox backend so far (this job's runs-on chose %s; map its label to backend = \"namespace\" under [labels] to run it there)", in.wj.ID, backend)
+	return fmt.Sprintf("jobs.%s: container: and services: run only on the namespace and microvm sandbox backends (this job's runs-on chose %s; map its label to backend = \"namespace\" or \"microvm\" under [labels] to run it there)", in.wj.ID, backend)
+}
+
+// attachImages pulls, for the microvm backend, the images the job is known
+// to need before its sandbox starts (container:, services:, docker://
+// steps) into in.images: a microVM gets them as disks at start, since QEMU's
+// microvm machine cannot hot-plug a disk later. A failure here is only
+// logged: the runner pulls again and reports it to the job with its
+// reason. Images known only once the job runs (Docker actions) are not
+// attached, and the runner's container start then fails naming why.
+func (d *Dispatcher) attachImages(ctx context.Context, in *jobInput, env *expr.Env, backend string, log *slog.Logger) {
+	in.images = nil
+	if backend != "microvm" || d.cfg.Images == nil {
+		return
+	}
+	type want struct {
+		ref   string
+		creds *workflow.Credentials
+	}
+	var refs []want
+	if c, err := in.wj.EvalContainer(env); err == nil && c != nil {
+		refs = append(refs, want{c.Image, c.Credentials})
+	}
+	if svcs, err := in.wj.EvalServices(env); err == nil {
+		for _, s := range svcs {
+			refs = append(refs, want{s.Image, s.Credentials})
+		}
+	}
+	for _, st := range in.wj.Steps {
+		if ref, ok := strings.CutPrefix(st.Uses, "docker://"); ok && !strings.Contains(ref, "${{") {
+			refs = append(refs, want{ref, nil})
+		}
+	}
+	seen := map[string]bool{}
+	for _, w := range refs {
+		if w.ref == "" {
+			continue
+		}
+		img, err := d.cfg.Images(ctx, w.ref, w.creds)
+		if err != nil {
+			log.Warn("container image not attached to the microVM", "image", w.ref, "err", err)
+			continue
+		}
+		if img.Disk == nil || seen[img.RootFS] {
+			continue
+		}
+		seen[img.RootFS] = true
+		in.images = append(in.images, sandbox.ContainerImage{RootFS: img.RootFS, Disk: img.Disk})
+	}
 }

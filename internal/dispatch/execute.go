@@ -32,6 +32,9 @@ type jobInput struct {
 	needs  map[string]runner.NeedResult
 	// received is when the run's delivery arrived (queue-wait metric).
 	received time.Time
+	// images are the job's container images pulled before its sandbox
+	// starts, for a backend that attaches them at start (containers.go).
+	images []sandbox.ContainerImage
 }
 
 // loadDepth says how much of a job leg loadLeg reads.
@@ -130,6 +133,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	if msg := d.refuseContainers(in, env, choice.Name); msg != "" { // containers.go
 		return d.failJob(ctx, jobID, msg)
 	}
+	d.attachImages(ctx, in, env, choice.Name, log) // containers.go
 	if choice.Network && in.ev.Fork {
 		// Egress is granted per repository; a fork's pull request runs
 		// someone else's code and never gets it.
@@ -226,7 +230,7 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 	for attempt := 1; attempt <= 2; attempt++ {
 		sbSpec := sandbox.Spec{ID: fmt.Sprintf("job-%d-%d-%d", in.job.ID, in.job.Attempt, attempt), Label: choice.Name,
 			CPUs: choice.CPUs, MemoryMiB: choice.MemoryMiB, Network: choice.Network, ToolCache: d.cfg.ToolCache,
-			WorkspaceDir: workspaceDir, Log: log}
+			WorkspaceDir: workspaceDir, ContainerImages: in.images, Log: log}
 		t0 := time.Now()
 		endStart := trace.Begin(ctx, "sandbox start ("+choice.Name+")")
 		inst, err := start(ctx, sbSpec)

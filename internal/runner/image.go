@@ -30,6 +30,8 @@ type Image struct {
 	Cmd         []string
 	Healthcheck *Healthcheck // nil: none
 	Volumes     []string     // VOLUME paths
+	// Disk returns an ext4 image of RootFS, for a microVM (nil: none).
+	Disk func(ctx context.Context) (string, error)
 }
 
 // Healthcheck is an image's HEALTHCHECK.

@@ -44,6 +44,14 @@ type ContainerMount struct {
 	ReadOnly bool
 }
 
+// ContainerImage is an image a sandbox may be asked to run containers
+// from: RootFS as in ContainerSpec.RootFS, and Disk, which returns an ext4
+// image of it (built once per image digest and cached by its source).
+type ContainerImage struct {
+	RootFS string
+	Disk   func(ctx context.Context) (string, error)
+}
+
 // ContainerStarter starts a container in a running sandbox. Closing the
 // returned Instance stops the container; closing the sandbox stops all of
 // its containers.

@@ -31,6 +31,11 @@ type Spec struct {
 	// an ext4 disk mounted at the workspace) does so and sets
 	// Instance.WorkspaceReady; the others ignore it.
 	WorkspaceDir string
+	// ContainerImages are the container images the job is known to need
+	// before it starts (container:, services:, docker:// steps). A backend
+	// that cannot add an image to a running sandbox (microvm: a disk per
+	// image, attached at start) takes them now; the others ignore them.
+	ContainerImages []ContainerImage
 	// Log is the job's logger (with its run and job ids): backends log what
 	// concerns this one sandbox through Spec.Logger. nil: the backend's own.
 	Log *slog.Logger

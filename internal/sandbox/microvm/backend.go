@@ -80,8 +80,12 @@ func (b *Backend) Accel() string {
 // once its agent answers. On failure nothing is left behind; errors quote the
 // guest console's tail.
 func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instance, error) {
+	imgs, err := imageDisks(ctx, spec.ContainerImages) // container.go
+	if err != nil {
+		return nil, fmt.Errorf("microvm %s: %w", spec.ID, err)
+	}
 	if spec.WorkspaceDir == "" {
-		return b.StartWith(ctx, spec, StartOptions{})
+		return b.StartWith(ctx, spec, StartOptions{Images: imgs})
 	}
 	// The workspace goes in as an ext4 disk (measured: a 60 MB tree takes
 	// 0.8 s this way against 20 s untarred by a TCG guest).
@@ -97,7 +101,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 		os.Remove(disk)
 		return nil, fmt.Errorf("microvm %s: workspace disk: %w", spec.ID, err)
 	}
-	inst, err := b.StartWith(ctx, spec, StartOptions{WorkspaceDisk: disk})
+	inst, err := b.StartWith(ctx, spec, StartOptions{WorkspaceDisk: disk, Images: imgs})
 	if err != nil {
 		os.Remove(disk)
 		return nil, err

@@ -56,6 +56,22 @@ func checkImages(imgs []ImageDisk) ([]string, error) {
 	return disks, nil
 }
 
+// imageDisks builds (or finds cached) the disks of a spec's container images.
+func imageDisks(ctx context.Context, imgs []sandbox.ContainerImage) ([]ImageDisk, error) {
+	var out []ImageDisk
+	for _, img := range imgs {
+		if img.Disk == nil {
+			continue
+		}
+		d, err := img.Disk(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("container image disk: %w", err)
+		}
+		out = append(out, ImageDisk{RootFS: img.RootFS, Disk: d})
+	}
+	return out, nil
+}
+
 // imageDiskArgs are QEMU's arguments attaching the image disks read-only.
 func imageDiskArgs(disks []string) []string {
 	var args []string
