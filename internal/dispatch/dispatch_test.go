@@ -463,8 +463,8 @@ jobs:
 		".github/workflows/reusable.yml": "on: workflow_call\njobs:\n  r:\n    runs-on: x\n    steps:\n      - run: echo reused\n",
 	})
 	_, jobs := e.wait(id)
-	if j := jobs["boxed"]; j.Conclusion != "failure" || !strings.Contains(j.Message, "run only on the namespace sandbox") {
-		t.Errorf("boxed: %s %q, want failure mentioning %q", j.Conclusion, j.Message, "run only on the namespace sandbox")
+	if j := jobs["boxed"]; j.Conclusion != "failure" || !strings.Contains(j.Message, "run only on the namespace and microvm sandbox") {
+		t.Errorf("boxed: %s %q, want failure mentioning %q", j.Conclusion, j.Message, "run only on the namespace and microvm sandbox")
 	}
 	// Reusable workflows are supported now (call.go): the called job runs.
 	if j := jobs["call / r"]; j.Conclusion != "success" {
