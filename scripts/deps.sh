@@ -21,6 +21,9 @@ if [ "$kind" = test ]; then
 	# docker-registry: the image tests' loopback registry (internal/oci/ocitest);
 	# debootstrap builds their test images from Debian packages.
 	packages+=(docker-registry debootstrap)
+	# busybox-static: the microVM malicious-image attack test's static shell
+	# (internal/sandbox/microvm/container_test.go).
+	packages+=(busybox-static)
 fi
 missing=()
 for p in "${packages[@]}"; do
