@@ -47,7 +47,8 @@ const containerAgentArg = "container-agent"
 // maps the container's uid and gid to the guest's root, the job's own
 // user: as in the namespace backend, the image's USER is only an id in its
 // own user namespace, with no capability over the guest's mounts or
-// devices. It reports "ok" (or the error) on fd 4, then reaps processes
+// devices. A root container is the guest's root, as the job is (so an
+// entrypoint can chown and drop to its service user, as under Docker). It reports "ok" (or the error) on fd 4, then reaps processes
 // until the agent exits. Paths inside the image are resolved with
 // RESOLVE_IN_ROOT, so the image's symlinks cannot point a mount outside it.
 func containerInit() error {
@@ -74,11 +75,13 @@ func containerInit() error {
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.ExtraFiles = []*os.File{os.NewFile(3, "listener")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: cs.UID, HostID: 0, Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: cs.GID, HostID: 0, Size: 1}},
-		Credential:  &syscall.Credential{Uid: uint32(cs.UID), Gid: uint32(cs.GID), NoSetGroups: true},
+	if cs.UID != 0 || cs.GID != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: cs.UID, HostID: 0, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: cs.GID, HostID: 0, Size: 1}},
+			Credential:  &syscall.Credential{Uid: uint32(cs.UID), Gid: uint32(cs.GID), NoSetGroups: true},
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		return fail(fmt.Errorf("start the container's agent: %w", err))

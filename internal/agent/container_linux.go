@@ -132,6 +132,7 @@ func (s *Server) spawnContainer(cs ContainerStart) (*guestContainer, error) {
 		cmd.Wait()
 		close(c.exited)
 	}()
+	pr.SetReadDeadline(time.Now().Add(2 * time.Minute)) // a hung mount must not hang the request
 	status, _ := io.ReadAll(io.LimitReader(pr, 64<<10))
 	if string(status) != "ok" {
 		cmd.Process.Kill()

@@ -120,6 +120,11 @@ func TestContainersInVM(t *testing.T) {
 	}
 	// The image's user may write its overlay; another container of the
 	// same image does not see it, nor does the job.
+	// A root container is the guest's root: its entrypoint may hand files
+	// to its service user (official images chown, then drop privileges).
+	if out, _ := ctrRun(t, svc.Client, "chown 999:999 /data && setpriv --reuid=999 --regid=999 --clear-groups sh -c 'id -u; touch /data/x && echo ok'"); out != "999\nok" {
+		t.Errorf("root container chown + drop to uid 999: got %q, want \"999\\nok\"", out)
+	}
 	if out, code := ctrRun(t, svc.Client, "echo changed >/etc/motd && cat /etc/motd"); code != 0 || out != "changed" {
 		t.Errorf("write to the image's overlay as root: got %q (exit %d)", out, code)
 	}
