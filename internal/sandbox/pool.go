@@ -68,7 +68,8 @@ const refillDelay = time.Second
 
 // pooled reports whether spec has the shape the pool keeps.
 func pooled(spec Spec) bool {
-	return spec.CPUs == 0 && spec.MemoryMiB == 0 && !spec.Network && spec.ToolCache == "" && spec.WorkspaceDir == ""
+	return spec.CPUs == 0 && spec.MemoryMiB == 0 && !spec.Network && spec.ToolCache == "" && spec.WorkspaceDir == "" &&
+		len(spec.ContainerImages) == 0 // a microVM gets its container images at start
 }
 
 // Start returns a warm sandbox when spec has the pooled shape and one is

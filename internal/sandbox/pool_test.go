@@ -55,6 +55,13 @@ func TestPool(t *testing.T) {
 	if err != nil || other.Backend != "fake:job-2" {
 		t.Fatalf("Start(network) = %v, %v; want a fresh instance", other, err)
 	}
+	// A job with container images never gets a warm one (a microVM
+	// attaches them at start).
+	boxed, err := p.Start(context.Background(), Spec{ID: "job-3", ContainerImages: []ContainerImage{{RootFS: "/img"}}})
+	if err != nil || boxed.Backend != "fake:job-3" {
+		t.Fatalf("Start(container images) = %v, %v; want a fresh instance", boxed, err)
+	}
+	boxed.Close()
 	inst.Close()
 	other.Close()
 	if err := p.Close(); err != nil {
