@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,13 +219,13 @@ func TestAttackMaliciousImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, uid := range []int{1000, 0} {
-		name := "evil-" + string(rune('a'+uid%26))
+		name := "evil-" + strconv.Itoa(uid)
 		c, err := inst.Containers(ctx, sandbox.ContainerSpec{Name: name, RootFS: evil.RootFS, UID: uid, GID: uid})
 		if err != nil {
 			t.Fatalf("uid %d: start: %v", uid, err)
 		}
 		for _, tc := range []struct{ cmd, want string }{
-			{"/suid/busybox id -u", itoa(uid)},
+			{"/suid/busybox id -u", strconv.Itoa(uid)},
 			{"grep NoNewPrivs /proc/self/status | tr -d ' \t'", "NoNewPrivs:1"},
 			{"head -c 16 /evil/vda >/dev/null 2>&1 && echo READ || echo denied", "denied"},
 			{"head -c 16 /evil/vda253 >/dev/null 2>&1 && echo READ || echo denied", "denied"},
@@ -252,12 +253,6 @@ func TestAttackMaliciousImage(t *testing.T) {
 	}
 }
 
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	return "1000"
-}
 
 // mknod makes a device node (mode type bits, major, minor) with mode 0666.
 func mknod(t *testing.T, path string, dev [3]uint32) {
