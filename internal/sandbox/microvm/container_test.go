@@ -253,7 +253,6 @@ func TestAttackMaliciousImage(t *testing.T) {
 	}
 }
 
-
 // mknod makes a device node (mode type bits, major, minor) with mode 0666.
 func mknod(t *testing.T, path string, dev [3]uint32) {
 	t.Helper()
