@@ -381,6 +381,7 @@ func (s *server) close() {
 	for _, c := range s.closers {
 		c()
 	}
+	s.git.Close() // the mirrors' cat-file --batch readers
 }
 
 // webAuth is the web server's authentication from the configuration.

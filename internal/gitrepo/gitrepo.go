@@ -32,7 +32,8 @@ type Cache struct {
 	mu        sync.Mutex // guards the fields below
 	locks     map[string]*sync.Mutex
 	overrides map[string]string
-	known     map[string]bool // repo@sha known to be in the mirror (commits never leave it)
+	known     map[string]bool     // repo@sha known to be in the mirror (commits never leave it)
+	cats      map[string]*catFile // mirror directory → its batch reader
 
 	onFetch func(took time.Duration, err error) // set before use by ObserveFetch
 }
@@ -335,6 +336,9 @@ func (c *Cache) ListRefsAs(ctx context.Context, repo, token string) ([]string, e
 }
 
 func (m *Mirror) has(ctx context.Context, sha string) bool {
+	if _, _, err := m.object(ctx, sha+"^{commit}"); !errors.Is(err, errNoBatch) {
+		return err == nil
+	}
 	_, err := git(ctx, m.Dir, nil, "cat-file", "-e", sha+"^{commit}")
 	return err == nil
 }
@@ -342,6 +346,15 @@ func (m *Mirror) has(ctx context.Context, sha string) bool {
 // ReadFile returns the file at path in commit sha; a missing file is an
 // error wrapping os.ErrNotExist.
 func (m *Mirror) ReadFile(ctx context.Context, sha, path string) ([]byte, error) {
+	typ, data, err := m.object(ctx, sha+":"+path)
+	switch {
+	case err == nil && typ == "blob":
+		return data, nil
+	case err == nil || errors.Is(err, errMissing):
+		return nil, fmt.Errorf("%s at %.12s: %w", path, sha, os.ErrNotExist)
+	case !errors.Is(err, errNoBatch):
+		return nil, err
+	}
 	out, err := git(ctx, m.Dir, nil, "cat-file", "blob", sha+":"+path)
 	if err != nil {
 		return nil, fmt.Errorf("%s at %.12s: %w", path, sha, os.ErrNotExist)
@@ -351,6 +364,25 @@ func (m *Mirror) ReadFile(ctx context.Context, sha, path string) ([]byte, error)
 
 // ListFiles lists the files directly in dir at commit sha (none if dir is missing).
 func (m *Mirror) ListFiles(ctx context.Context, sha, dir string) ([]string, error) {
+	typ, data, err := m.object(ctx, sha+":"+dir)
+	switch {
+	case err == nil && typ == "tree":
+		names, err := treeNames(data, len(sha)/2)
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range names {
+			names[i] = dir + "/" + n
+		}
+		return names, nil
+	case err == nil || errors.Is(err, errMissing):
+		if m.has(ctx, sha) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("gitrepo: commit %.12s not in %s: %w", sha, m.Repo, errMissing)
+	case !errors.Is(err, errNoBatch):
+		return nil, err
+	}
 	out, err := git(ctx, m.Dir, nil, "ls-tree", "--name-only", "-z", sha+":"+dir)
 	if err != nil {
 		if m.has(ctx, sha) {
@@ -390,7 +422,12 @@ func (m *Mirror) ChangedFiles(ctx context.Context, base, head string) ([]string,
 // CommitFiles lists the files commit sha changed relative to its first parent
 // (all its files for a root commit).
 func (m *Mirror) CommitFiles(ctx context.Context, sha string) ([]string, error) {
-	raw, err := git(ctx, m.Dir, nil, "cat-file", "commit", sha)
+	typ, raw, err := m.object(ctx, sha+"^{commit}")
+	if errors.Is(err, errNoBatch) {
+		raw, err = git(ctx, m.Dir, nil, "cat-file", "commit", sha)
+	} else if err == nil && typ != "commit" {
+		err = fmt.Errorf("gitrepo: %.12s is a %s, not a commit", sha, typ)
+	}
 	if err != nil {
 		return nil, err
 	}

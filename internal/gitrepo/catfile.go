@@ -1,0 +1,206 @@
+package gitrepo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookci/hookci/internal/trace"
+)
+
+// catIdle is how long a mirror's `git cat-file --batch` stays up unused.
+const catIdle = time.Minute
+
+// errMissing is an object the mirror does not hold.
+var errMissing = errors.New("object not in the mirror")
+
+// catFile is one long-lived `git cat-file --batch` on a mirror: planning
+// reads (does a commit exist, a file at a commit, a directory's tree, a
+// commit's header) are one request and reply on its pipes instead of a git
+// process per call. git looks again for packs when an object is missing, so
+// objects fetched after it started are found. One request at a time.
+type catFile struct {
+	dir string
+
+	mu    sync.Mutex // guards the fields below and the pipes
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	timer *time.Timer
+}
+
+// catFile returns the mirror's batch reader, made on first use.
+func (c *Cache) catFile(dir string) *catFile {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cats == nil {
+		c.cats = map[string]*catFile{}
+	}
+	cf, ok := c.cats[dir]
+	if !ok {
+		cf = &catFile{dir: dir}
+		c.cats[dir] = cf
+	}
+	return cf
+}
+
+// Close stops every mirror's batch reader. The cache stays usable: a later
+// read starts one again.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	cats := c.cats
+	c.cats = nil
+	c.mu.Unlock()
+	for _, cf := range cats {
+		cf.mu.Lock()
+		cf.stop()
+		cf.mu.Unlock()
+	}
+	return nil
+}
+
+// start runs the process; cf.mu is held.
+func (cf *catFile) start() error {
+	cmd := Command(context.Background(), cf.dir, nil, "cat-file", "--batch")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	cf.cmd, cf.in, cf.out = cmd, in, bufio.NewReaderSize(out, 64<<10)
+	return nil
+}
+
+// stop ends the process (it exits on end of input); cf.mu is held.
+func (cf *catFile) stop() {
+	if cf.cmd == nil {
+		return
+	}
+	if cf.timer != nil {
+		cf.timer.Stop()
+		cf.timer = nil
+	}
+	cf.in.Close()
+	done := make(chan struct{})
+	go func() { cf.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		cf.cmd.Process.Kill()
+		<-done
+	}
+	cf.cmd, cf.in, cf.out = nil, nil, nil
+}
+
+// get returns the type and content of the object named by rev (a full id,
+// optionally with ^{commit} or :path); a missing one is errMissing.
+func (cf *catFile) get(ctx context.Context, rev string) (typ string, data []byte, err error) {
+	defer trace.Begin(ctx, "git cat-file batch")()
+	if strings.ContainsAny(rev, "\n\x00") {
+		return "", nil, fmt.Errorf("gitrepo: invalid object name %q", rev)
+	}
+	cf.mu.Lock()
+	defer cf.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	if cf.cmd == nil {
+		if err := cf.start(); err != nil {
+			return "", nil, err
+		}
+	}
+	// A cancelled caller stops the process rather than wait on its reply.
+	proc := cf.cmd.Process
+	unhook := context.AfterFunc(ctx, func() { proc.Kill() })
+	typ, data, err = cf.request(rev)
+	if !unhook() || err != nil && !errors.Is(err, errMissing) {
+		// The pipes are in an unknown state: start afresh next time.
+		cf.stop()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = errors.Join(err, ctxErr)
+		}
+		return "", nil, err
+	}
+	if cf.timer == nil {
+		cf.timer = time.AfterFunc(catIdle, func() {
+			cf.mu.Lock()
+			defer cf.mu.Unlock()
+			cf.timer = nil
+			cf.stop()
+		})
+	} else {
+		cf.timer.Reset(catIdle)
+	}
+	return typ, data, err
+}
+
+// request writes one name and reads its reply; cf.mu is held.
+func (cf *catFile) request(rev string) (string, []byte, error) {
+	if _, err := io.WriteString(cf.in, rev+"\n"); err != nil {
+		return "", nil, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	line, err := cf.out.ReadString('\n')
+	if err != nil {
+		return "", nil, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	line = strings.TrimSuffix(line, "\n")
+	// "<name> missing", "<name> ambiguous", or "<id> <type> <size>".
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		if strings.HasSuffix(line, " missing") || strings.HasSuffix(line, " ambiguous") {
+			return "", nil, fmt.Errorf("%s: %w", rev, errMissing)
+		}
+		return "", nil, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", line)
+	}
+	size, err := strconv.Atoi(f[2])
+	if err != nil || size < 0 {
+		return "", nil, fmt.Errorf("gitrepo: cat-file: unexpected reply %q", line)
+	}
+	data := make([]byte, size+1) // the content, then a newline
+	if _, err := io.ReadFull(cf.out, data); err != nil {
+		return "", nil, fmt.Errorf("gitrepo: cat-file: %w", err)
+	}
+	return f[1], data[:size], nil
+}
+
+// treeNames returns the names of a tree object's entries (git's binary
+// format: "<mode> <name>\0<raw id>", repeated).
+func treeNames(tree []byte, idLen int) ([]string, error) {
+	var names []string
+	for len(tree) > 0 {
+		sp := bytes.IndexByte(tree, ' ')
+		nul := bytes.IndexByte(tree, 0)
+		if sp < 0 || nul < sp || len(tree) < nul+1+idLen {
+			return nil, errors.New("gitrepo: malformed tree object")
+		}
+		names = append(names, string(tree[sp+1:nul]))
+		tree = tree[nul+1+idLen:]
+	}
+	return names, nil
+}
+
+// object reads rev through the mirror's batch reader (a git process per
+// call only for a name the batch protocol cannot carry).
+func (m *Mirror) object(ctx context.Context, rev string) (string, []byte, error) {
+	if m.cache == nil || strings.ContainsAny(rev, "\n\x00") {
+		return "", nil, errNoBatch
+	}
+	return m.cache.catFile(m.Dir).get(ctx, rev)
+}
+
+// errNoBatch sends a read to a git process of its own.
+var errNoBatch = errors.New("not readable through cat-file --batch")
