@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,24 +37,45 @@ func main() {
 	dbURL := flag.String("database-url", "", "measure on this PostgreSQL database instead of SQLite (postgres://…)")
 	pg := flag.Bool("postgres", false, "measure on a throwaway local PostgreSQL cluster (Debian's postgresql, fsync on)")
 	rates := flag.String("rates", "", "comma-separated rates to sweep (e.g. 200,500,1000,2000,4000): prints each, then the knee")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole measurement (server and client) here (go tool pprof)")
 	flag.Parse()
-	if *rates == "" {
-		if err := measure(*rate, *dur, *corpus, *sync, *dbURL, *pg); err != nil {
-			fmt.Fprintln(os.Stderr, "webhookload:", err)
-			os.Exit(1)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
 		}
-		return
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if code := sweep(*rate, *dur, *corpus, *sync, *dbURL, *pg, *rates); code != 0 {
+		pprof.StopCPUProfile() // a no-op without -cpuprofile
+		os.Exit(code)
+	}
+}
+
+// sweep measures one rate, or each of rates and the knee; it returns the
+// exit status.
+func sweep(rate int, dur time.Duration, corpus, sync, dbURL string, pg bool, rates string) int {
+	if rates == "" {
+		if err := measure(rate, dur, corpus, sync, dbURL, pg); err != nil {
+			fmt.Fprintln(os.Stderr, "webhookload:", err)
+			return 1
+		}
+		return 0
 	}
 	// The knee: the highest offered rate acknowledged in full (no request
 	// refused) at 95 % of the rate or more.
 	knee, broken := 0, false
-	for _, f := range strings.Split(*rates, ",") {
+	for _, f := range strings.Split(rates, ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "webhookload: -rates:", err)
-			os.Exit(2)
+			return 2
 		}
-		err = measure(r, *dur, *corpus, *sync, *dbURL, *pg)
+		err = measure(r, dur, corpus, sync, dbURL, pg)
 		if err != nil {
 			fmt.Println("  ", err)
 		}
@@ -64,6 +86,7 @@ func main() {
 		}
 	}
 	fmt.Printf("knee: %d/s (highest offered rate fully acknowledged at ≥ 95 %% of it)\n", knee)
+	return 0
 }
 
 // lastAchieved is the acknowledged deliveries per second of the last measure.

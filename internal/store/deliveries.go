@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -161,6 +162,9 @@ func (q *Queries) redeliver(ctx context.Context, id, status string, plan bool, r
 // planLive reports whether delivery id has planning work in the queue that
 // will still run.
 func (q *Queries) planLive(ctx context.Context, id string) (bool, error) {
+	if q.plans != nil && slices.Contains(*q.plans, id) {
+		return true, nil // queued by this batch, inserted before its commit
+	}
 	var n int
 	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = ? AND `+q.s.dialect.jsonText("args", "delivery_id")+` = ?
 		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`, deliveryArgs{}.Kind(), id).Scan(&n)
@@ -175,6 +179,11 @@ func (q *Queries) planLive(ctx context.Context, id string) (bool, error) {
 const planMaxAttempts = 10000
 
 func (q *Queries) enqueuePlan(ctx context.Context, id string) error {
+	if q.plans != nil {
+		*q.plans = append(*q.plans, id)
+		q.queued |= inPlan
+		return nil
+	}
 	if _, err := q.s.river.InsertTx(ctx, q.tx, deliveryArgs{DeliveryID: id},
 		&river.InsertOpts{Queue: queuePlan, MaxAttempts: planMaxAttempts}); err != nil {
 		return fmt.Errorf("store: queue delivery: %w", err)

@@ -153,6 +153,10 @@ type Queries struct {
 	// queued: the queues this transaction put work on, woken after the
 	// commit (see wake.go).
 	queued queueSet
+	// plans, when not nil, collects the deliveries to queue for planning
+	// instead of one queue insert each: the intake's group commit inserts
+	// them in one statement before its commit (intake.go).
+	plans *[]string
 }
 
 // Queries returns Queries outside any transaction.
