@@ -89,14 +89,17 @@ type apiRunT struct {
 	Actor      struct {
 		Login string `json:"login"`
 	} `json:"actor"`
+	Message string `json:"message"`
 }
 
 type apiJobT struct {
-	ID         int64   `json:"id"`
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	Conclusion *string `json:"conclusion"`
-	StartedAt  *string `json:"started_at"`
+	ID         int64    `json:"id"`
+	Name       string   `json:"name"`
+	Status     string   `json:"status"`
+	Conclusion *string  `json:"conclusion"`
+	StartedAt  *string  `json:"started_at"`
+	Message    string   `json:"message"`
+	Labels     []string `json:"labels"`
 }
 
 func concl(p *string) string {
@@ -227,6 +230,17 @@ func testCancelRunning(t *testing.T, sandbox string) {
 			t.Errorf("job %s: %s/%s, want completed/cancelled", name, j.Status, concl(j.Conclusion))
 		}
 	}
+	// The reason is kept on the running job as on the waiting one and the run
+	// (the running job's end used to write its row back without it).
+	const why = "The run was canceled by @hookci-api."
+	if done.Message != why {
+		t.Errorf("run message %q, want %q", done.Message, why)
+	}
+	for _, name := range []string{"slow", "later"} {
+		if got := jobNamed(jobs, name).Message; got != why {
+			t.Errorf("job %s message %q, want %q", name, got, why)
+		}
+	}
 	if _, err := os.Stat(after); err == nil || strings.Contains(h.apiJobLog(slow.ID), "after the sleep") {
 		t.Errorf("the cancelled job's process went on past its sleep")
 	}
@@ -325,6 +339,12 @@ func TestAPICancelJob(t *testing.T) {
 	if concl(done.Conclusion) != "cancelled" || concl(jobNamed(jobs, "slow").Conclusion) != "cancelled" ||
 		concl(jobNamed(jobs, "cleanup").Conclusion) != "success" {
 		t.Errorf("run %s, jobs %+v; want the run and slow cancelled, cleanup run", concl(done.Conclusion), jobs)
+	}
+	var one apiJobT
+	h.apiJSON(fmt.Sprintf("/api/repos/octo/hello/actions/jobs/%d", slow.ID), &one)
+	if want := "The job was canceled by @hookci-api."; jobNamed(jobs, "slow").Message != want || one.Message != want {
+		t.Errorf("the cancelled running job's message: %q in the list, %q alone; want %q",
+			jobNamed(jobs, "slow").Message, one.Message, want)
 	}
 	if l := h.apiJobLog(jobNamed(jobs, "cleanup").ID); !strings.Contains(l, "cleanup ran after cancelled") {
 		t.Errorf("cleanup's log:\n%s", l)

@@ -74,7 +74,7 @@ func (d *Dispatcher) cancelRun(ctx context.Context, q *store.Queries, run *store
 			running = true
 			// Marked for RunJob too, which may not have registered its
 			// cancel function yet (it checks once it has).
-			j.Conclusion = store.ConclusionCancelled
+			j.Conclusion, j.Message = store.ConclusionCancelled, msg
 			if err := q.UpdateJob(ctx, j); err != nil {
 				return err
 			}

@@ -372,3 +372,21 @@ func dropKeptLegs(ctx context.Context, q *store.Queries, run *store.Run, key str
 	}
 	return out, nil
 }
+
+// keepCancelMessage keeps the reason a cancelled running job was given (by a
+// control, a concurrency group or a run's cancel) when the job's end path
+// writes the row it loaded at its start, which has no message: the stored
+// reason of the same attempt is carried over.
+func keepCancelMessage(ctx context.Context, q *store.Queries, job *store.Job) error {
+	if job.Conclusion != store.ConclusionCancelled || job.Message != "" {
+		return nil
+	}
+	cur, err := q.Job(ctx, job.ID)
+	if err != nil {
+		return fmt.Errorf("job %d: %w", job.ID, err)
+	}
+	if cur.Conclusion == store.ConclusionCancelled && cur.Attempt == job.Attempt {
+		job.Message = cur.Message
+	}
+	return nil
+}

@@ -409,6 +409,9 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 		if err := d.capRunOutputs(ctx, q, job); err != nil { // GitHub's 50 MB per run (outputs.go)
 			return err
 		}
+		if err := keepCancelMessage(ctx, q, job); err != nil { // control.go
+			return err
+		}
 		if err := q.UpdateJob(ctx, job); err != nil {
 			return err
 		}
