@@ -236,6 +236,14 @@ func testCancelRunning(t *testing.T, sandbox string) {
 	if done.Message != why {
 		t.Errorf("run message %q, want %q", done.Message, why)
 	}
+	// Labels: the running job's as picked up; the one never picked up has
+	// none (an empty array, not null, as on GitHub).
+	if l := jobNamed(jobs, "slow").Labels; len(l) != 1 || l[0] != "ubuntu-latest" {
+		t.Errorf("slow's labels %q, want [ubuntu-latest]", l)
+	}
+	if l := jobNamed(jobs, "later").Labels; l == nil || len(l) != 0 {
+		t.Errorf("later's labels %#v, want []", l)
+	}
 	for _, name := range []string{"slow", "later"} {
 		if got := jobNamed(jobs, name).Message; got != why {
 			t.Errorf("job %s message %q, want %q", name, got, why)

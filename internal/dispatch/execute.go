@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,6 +117,11 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	labels, err := in.wj.RunsOn.Eval(env)
 	if err != nil {
 		return d.failJob(ctx, jobID, "runs-on: "+err.Error())
+	}
+	if !slices.Equal(labels, in.job.Labels) { // the job JSON's labels
+		if err := d.cfg.Store.Queries().SetJobLabels(ctx, jobID, labels); err != nil {
+			return err
+		}
 	}
 	if d.cfg.Store.LeaseLost() { // lease.go: another host may take it meanwhile
 		return &store.WaitError{After: placeWait, Reason: errLeaseLost.Error()}

@@ -102,6 +102,9 @@ type Job struct {
 	// Concurrency is the job's evaluated concurrency group ("" for none).
 	Concurrency      string
 	CancelInProgress bool
+	// Labels are the runs-on labels the job was picked up with (nil before);
+	// written by SetJobLabels only.
+	Labels []string
 }
 
 // Annotation is an ::error/::warning/::notice a step printed; a job keeps

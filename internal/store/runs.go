@@ -115,14 +115,17 @@ func (q *Queries) RunsForCommit(ctx context.Context, repo, sha string) ([]Run, e
 }
 
 const jobColumns = `id, run_id, job_key, name, matrix, status, conclusion, outputs, backend, message, attempt,
-	created_at, started_at, finished_at, annotations, summary, check_run_id, concurrency, cancel_in_progress`
+	created_at, started_at, finished_at, annotations, summary, check_run_id, concurrency, cancel_in_progress, labels`
 
 func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var c, s, f int64
+	var labels string
 	err := sc.Scan(&j.ID, &j.RunID, &j.Key, &j.Name, &j.Matrix, &j.Status, &j.Conclusion, &j.Outputs, &j.Backend,
-		&j.Message, &j.Attempt, &c, &s, &f, &j.Annotations, &j.Summary, &j.CheckRunID, &j.Concurrency, &j.CancelInProgress)
+		&j.Message, &j.Attempt, &c, &s, &f, &j.Annotations, &j.Summary, &j.CheckRunID, &j.Concurrency, &j.CancelInProgress,
+		&labels)
 	j.CreatedAt, j.StartedAt, j.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
+	j.Labels = decodeLabels(labels) // joblabels.go
 	return j, err
 }
 

@@ -31,6 +31,8 @@ var migrations = []migration{
 	logTimesMigration,
 	// 12: the active jobs placement counts (placement.go).
 	migrationActiveJobs,
+	// 13: a job's runs-on labels (joblabels.go).
+	migrationJobLabels,
 }
 
 const (

@@ -18,7 +18,8 @@ import (
 // shapes; api_runs.go the read handlers, api_controls.go the changes.
 // Departures (docs/architecture.md): every attempt of a run is its own run id
 // here (GitHub keeps one id); lists show the latest attempt of each run;
-// there are no numeric workflow ids; a job's labels are not stored.
+// there are no numeric workflow ids; a job's labels are its runs-on labels
+// as evaluated when it was picked up (empty before).
 
 // mountActions registers the Actions-shaped routes on mux, under
 // /api/repos/{owner}/{repo}/actions/ as on GitHub and (hookci's own) under
@@ -273,7 +274,7 @@ func (s *Server) ghJobOf(r *http.Request, run store.Run, f runFacts, j store.Job
 		URL:     fmt.Sprintf("%s/api/repos/%s/actions/jobs/%d", base, run.Repo, j.ID),
 		HTMLURL: fmt.Sprintf("%s/runs/%d#job-%d", base, run.ID, j.ID), Status: jobStatus(j.Status),
 		Conclusion: conclusionPtr(j.Status, j.Conclusion), CreatedAt: j.CreatedAt, StartedAt: timePtr(j.StartedAt),
-		CompletedAt: timePtr(j.FinishedAt), Steps: []ghStep{}, Labels: []string{}, Message: j.Message}
+		CompletedAt: timePtr(j.FinishedAt), Steps: []ghStep{}, Labels: labelsOf(j), Message: j.Message}
 	if j.Status != store.StatusCompleted {
 		g.CompletedAt = nil
 	}
@@ -297,3 +298,11 @@ func ghError(w http.ResponseWriter, code int, msg string) {
 }
 
 func notFound(w http.ResponseWriter) { ghError(w, http.StatusNotFound, "Not Found") }
+
+// labelsOf is a job's runs-on labels for the job JSON: never null.
+func labelsOf(j store.Job) []string {
+	if j.Labels == nil {
+		return []string{}
+	}
+	return j.Labels
+}
