@@ -9,10 +9,10 @@ import (
 // migrationJobLabels (13) keeps a job's runs-on labels, evaluated when the
 // job is picked up (matrix values and expressions applied), for the
 // Actions-shaped job JSON (`labels`): a JSON array, "" before the job was
-// picked up.
+// picked up; and the Actions runs list's indexes (actionsruns.go).
 var migrationJobLabels = migration{
-	SQLite:   `ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';`,
-	Postgres: `ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';`,
+	SQLite:   `ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';` + runsListIndexes,
+	Postgres: `ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';` + runsListIndexes,
 }
 
 // SetJobLabels records the runs-on labels job id was picked up with.

@@ -31,7 +31,7 @@ var migrations = []migration{
 	logTimesMigration,
 	// 12: the active jobs placement counts (placement.go).
 	migrationActiveJobs,
-	// 13: a job's runs-on labels (joblabels.go).
+	// 13: a job's runs-on labels (joblabels.go), the Actions runs list's indexes (actionsruns.go).
 	migrationJobLabels,
 }
 

@@ -279,39 +279,11 @@ func parseRunFilter(repo string, v url.Values) (runFilter, error) {
 	return f, nil
 }
 
-// match reports whether run passes the filter; facts (the delivery's, which
-// cost a read) are asked for only when the filter needs them.
-func (f runFilter) match(run store.Run, facts func() runFacts) bool {
-	switch {
-	case f.event != "" && run.Event != f.event,
-		f.sha != "" && !strings.EqualFold(run.SHA, f.sha),
-		!f.matchStatus(run),
-		f.branch != "" && !strings.HasPrefix(run.Ref, "refs/pull/") && shortRef(run.Ref) != f.branch,
-		f.branch != "" && strings.HasPrefix(run.Ref, "refs/pull/") && facts().headBranch != f.branch,
-		f.actor != "" && !strings.EqualFold(facts().actor, f.actor):
-		return false
-	}
-	return true
-}
-
-func (f runFilter) matchStatus(run store.Run) bool {
-	switch {
-	case f.status == "":
-		return true
-	case f.status == store.StatusCompleted || f.status == store.StatusInProgress || f.status == store.StatusQueued ||
-		f.status == store.StatusPending || f.status == store.StatusWaiting || f.status == "requested":
-		return run.Status == f.status
-	}
-	return run.Status == store.StatusCompleted && run.Conclusion == f.status
-}
-
-// runScanBatch is how many runs one store read of a list takes.
-const runScanBatch = 500
-
 // actionsRuns is GET …/actions/runs: the repository's runs, newest first,
 // the latest attempt of each, filtered as GitHub filters, paged by page and
-// per_page, with total_count. It walks the runs newest first in keyset
-// batches (the filters need the delivery's actor and branch).
+// per_page, with total_count — one indexed store query for the page and one
+// for the count (store.ActionsRuns). Without a repository in the path
+// (hookci's /api/actions/runs) it lists the repositories the viewer may read.
 func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 	repo, ok := s.pathRepo(w, r)
 	if !ok {
@@ -323,52 +295,57 @@ func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	facts := s.newFacts()
-	type attemptKey struct {
-		repo   string
-		file   string
-		number int
+	q := s.st.Queries()
+	sf := store.ActionsRunFilter{Branch: f.branch, Event: f.event, Status: f.status, Actor: f.actor, SHA: f.sha}
+	if repo != "" {
+		sf.Repos = []string{repo}
+	} else if sf.Repos, err = s.readableRunRepos(r, ""); err != nil {
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return
 	}
-	seen := map[attemptKey]bool{}
 	skip := (f.page - 1) * f.perPage
+	runs, total, err := q.ActionsRuns(ctx, sf, skip, f.perPage)
+	if err == nil && total == 0 && repo != "" {
+		// The path may spell the repository in another case than GitHub
+		// (and the store) does: look the stored name up, then list again.
+		if sf.Repos, err = s.readableRunRepos(r, repo); err == nil && len(sf.Repos) > 0 && sf.Repos[0] != repo {
+			runs, total, err = q.ActionsRuns(ctx, sf, skip, f.perPage)
+		}
+	}
+	if err != nil {
+		s.log.Warn("listing runs", "err", err)
+		ghError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	facts := s.newFacts()
 	out := struct {
 		TotalCount int     `json:"total_count"`
 		Runs       []ghRun `json:"workflow_runs"`
-	}{Runs: []ghRun{}}
-	var before int64
-	for {
-		runs, err := s.st.Queries().RunsBefore(ctx, before, runScanBatch)
-		if err != nil {
-			ghError(w, http.StatusInternalServerError, "internal error")
-			return
-		}
-		for _, run := range runs {
-			before = run.ID
-			if !s.inRepo(r, run.Repo, f.repo) {
-				continue
-			}
-			k := attemptKey{strings.ToLower(run.Repo), run.WorkflowFile, run.RunNumber}
-			if seen[k] {
-				continue // an earlier attempt of a run already listed
-			}
-			seen[k] = true
-			if !f.match(run, func() runFacts { return facts.of(ctx, run) }) {
-				continue
-			}
-			out.TotalCount++
-			if out.TotalCount > skip && len(out.Runs) < f.perPage {
-				out.Runs = append(out.Runs, s.ghRunWithAttempts(r, run, facts))
-			}
-		}
-		if len(runs) < runScanBatch {
-			break
-		}
+	}{TotalCount: total, Runs: []ghRun{}}
+	for _, it := range runs {
+		out.Runs = append(out.Runs, s.ghRunWithAttempts(r, it.Run, facts))
 	}
 	if skip+len(out.Runs) < out.TotalCount {
-		q := r.URL.Query()
-		q.Set("page", strconv.Itoa(f.page+1))
-		q.Set("per_page", strconv.Itoa(f.perPage))
-		w.Header().Set("Link", fmt.Sprintf(`<%s%s?%s>; rel="next"`, s.baseURL(r), r.URL.Path, q.Encode()))
+		v := r.URL.Query()
+		v.Set("page", strconv.Itoa(f.page+1))
+		v.Set("per_page", strconv.Itoa(f.perPage))
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?%s>; rel="next"`, s.baseURL(r), r.URL.Path, v.Encode()))
 	}
 	writeJSON(w, out)
+}
+
+// readableRunRepos lists the repositories with runs the viewer may read;
+// with name, only those spelled name in any case.
+func (s *Server) readableRunRepos(r *http.Request, name string) ([]string, error) {
+	all, err := s.st.Queries().RunRepos(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, repo := range all {
+		if (name == "" || strings.EqualFold(repo, name)) && s.canRead(r, repo) {
+			out = append(out, repo)
+		}
+	}
+	return out, nil
 }
