@@ -28,7 +28,7 @@ const runsListIndexes = `CREATE INDEX runs_attempts ON runs(repo, workflow_file,
 	CREATE INDEX runs_repo_event_id ON runs(repo, event, id);
 	CREATE INDEX runs_repo_status_id ON runs(repo, status, id);
 	CREATE INDEX runs_repo_conclusion_id ON runs(repo, conclusion, id);
-	CREATE INDEX runs_repo_actor_id ON runs(repo, actor, id);`
+	CREATE INDEX runs_repo_actor_id ON runs(repo, lower(actor), id);`
 
 // latestAttempt keeps only the latest attempt of each run.
 const latestAttempt = `NOT EXISTS (SELECT 1 FROM runs n WHERE n.repo = runs.repo AND n.workflow_file = runs.workflow_file
@@ -66,8 +66,8 @@ func actionsRunsWhere(f ActionsRunFilter) (string, []any) {
 		add("status = ?", StatusCompleted)
 		add("conclusion = ?", f.Status)
 	}
-	if f.Actor != "" {
-		add("actor = ?", f.Actor)
+	if f.Actor != "" { // GitHub logins are ASCII and case-insensitive
+		add("lower(actor) = ?", strings.ToLower(f.Actor))
 	}
 	if f.SHA != "" {
 		add("sha = ?", strings.ToLower(f.SHA))

@@ -94,6 +94,7 @@ func testActionsRunsFilters(t *testing.T, db Options) {
 		{"status completed", ActionsRunFilter{Repos: or, Status: "completed"}, 997},
 		{"status in_progress", ActionsRunFilter{Repos: or, Status: "in_progress"}, 3},
 		{"actor", ActionsRunFilter{Repos: or, Actor: "mona"}, 200},
+		{"actor in capitals", ActionsRunFilter{Repos: or, Actor: "Mona"}, 200},
 		{"head_sha", ActionsRunFilter{Repos: or, SHA: fmt.Sprintf("%040x", 250)}, 1},
 		{"head_sha in capitals", ActionsRunFilter{Repos: or, SHA: strings.ToUpper(fmt.Sprintf("%040x", 0x2ab))}, 1},
 		{"branch and failure", ActionsRunFilter{Repos: or, Branch: "main", Status: "failure"}, 90},
