@@ -14,38 +14,18 @@ import (
 // `docker://` image in a container of the job's sandbox, as GitHub does:
 // runs.args (with ${{ inputs.* }} evaluated) replace the image's CMD,
 // runs.entrypoint its ENTRYPOINT, runs.env and INPUT_<NAME> are in the
-// environment; pre-entrypoint runs in its own container before the main
-// one, post-entrypoint as a post step. A Dockerfile action cannot be built
+// environment; pre-entrypoint runs in its own container at job start (a
+// pre step, as GitHub runs it; see PreSteps), post-entrypoint as a post step. A Dockerfile action cannot be built
 // without a daemon here: it fails naming the action (see runDocker).
 func (r *Executor) runDockerImage(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
 	m := act.meta.Runs
-	xenv := j.ExprEnv(env)
-	xenv.Contexts["inputs"] = inputsValue(inputs)
-	stepEnv := actionEnv(env, act)
-	delete(stepEnv, "GITHUB_ACTION_PATH") // the action's files are not in the container
-	for _, v := range m.Env {
-		val, err := expr.Interpolate(v.Value, xenv)
-		if err != nil {
-			return runner.StepOutcome{}, fmt.Errorf("%s: runs.env.%s: %w", act.ref.Raw, v.Name, err)
-		}
-		stepEnv[v.Name] = val
+	step, args, err := dockerStep(j, act, inputs, env)
+	if err != nil {
+		return runner.StepOutcome{}, err
 	}
-	for k, v := range inputs {
-		stepEnv[inputEnvName(k)] = v
-	}
-	var args []string
-	for _, a := range m.Args {
-		val, err := expr.Interpolate(a, xenv)
-		if err != nil {
-			return runner.StepOutcome{}, fmt.Errorf("%s: runs.args: %w", act.ref.Raw, err)
-		}
-		args = append(args, val)
-	}
-	image := strings.TrimPrefix(m.Image, "docker://")
-	step := func(entrypoint string, args []string) runner.ContainerStep {
-		return runner.ContainerStep{What: act.ref.Raw, Image: image, Entrypoint: entrypoint, Args: args, Env: stepEnv}
-	}
-	if m.PreEntrypoint != "" {
+	if _, preRan := j.PreState(); m.PreEntrypoint != "" && !preRan {
+		// Not run at job start (e.g. an action inside a composite one):
+		// just before the main entry point.
 		out, err := j.RunContainerStep(ctx, idx, step(m.PreEntrypoint, nil))
 		if err != nil || out.Failed {
 			return out, err
@@ -57,6 +37,53 @@ func (r *Executor) runDockerImage(ctx context.Context, j *runner.Job, idx int, a
 		}})
 	}
 	return j.RunContainerStep(ctx, idx, step(m.Entrypoint, args))
+}
+
+// dockerPre runs a Docker action's pre-entrypoint as a pre step at job
+// start (PreSteps), in its own container.
+func (r *Executor) dockerPre(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+	step, _, err := dockerStep(j, act, inputs, env)
+	if err != nil {
+		return runner.StepOutcome{}, err
+	}
+	return j.RunContainerStep(ctx, idx, step(act.meta.Runs.PreEntrypoint, nil))
+}
+
+// isDockerImage reports whether an action runs a prebuilt docker:// image.
+func isDockerImage(m Runs) bool {
+	return m.Using == "docker" && strings.HasPrefix(m.Image, "docker://")
+}
+
+// dockerStep evaluates a Docker action's runs.env and runs.args and returns
+// how to make one of its container steps.
+func dockerStep(j *runner.Job, act *action, inputs, env map[string]string) (func(string, []string) runner.ContainerStep, []string, error) {
+	m := act.meta.Runs
+	xenv := j.ExprEnv(env)
+	xenv.Contexts["inputs"] = inputsValue(inputs)
+	stepEnv := actionEnv(env, act)
+	delete(stepEnv, "GITHUB_ACTION_PATH") // the action's files are not in the container
+	for _, v := range m.Env {
+		val, err := expr.Interpolate(v.Value, xenv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: runs.env.%s: %w", act.ref.Raw, v.Name, err)
+		}
+		stepEnv[v.Name] = val
+	}
+	for k, v := range inputs {
+		stepEnv[inputEnvName(k)] = v
+	}
+	var args []string
+	for _, a := range m.Args {
+		val, err := expr.Interpolate(a, xenv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: runs.args: %w", act.ref.Raw, err)
+		}
+		args = append(args, val)
+	}
+	image := strings.TrimPrefix(m.Image, "docker://")
+	return func(entrypoint string, args []string) runner.ContainerStep {
+		return runner.ContainerStep{What: act.ref.Raw, Image: image, Entrypoint: entrypoint, Args: args, Env: stepEnv}
+	}, args, nil
 }
 
 // errDockerfile is returned for an action that needs its image built.

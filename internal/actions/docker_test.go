@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent/agenttest"
 	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/sandbox/namespace"
@@ -186,4 +187,74 @@ jobs:
 	}
 	wantConclusion(t, res, rec, "success")
 	wantLog(t, rec, "hello from the repository", "in /__w/hello/hello as 0", "tool says from-composite in /github/workspace", "composite in /__w/hello/hello")
+}
+
+// TestRemoteDockerActionPreAtJobStart: a remote Docker action's
+// pre-entrypoint runs at job start as its own step ("Pre <step>", before
+// the job's first step, with the step's inputs), once, as GitHub runs it.
+func TestRemoteDockerActionPreAtJobStart(t *testing.T) {
+	g, root := startNamespace(t)
+	e := newEnv(t, nil)
+	repo := gittest.New(t, e.gitRoot, "acme/greet-docker")
+	repo.Commit("docker", map[string]string{"action.yml": `name: greet
+inputs:
+  who:
+    required: true
+runs:
+  using: docker
+  image: docker://greeter:1
+  pre-entrypoint: /usr/bin/env
+  args:
+    - ${{ inputs.who }}
+`})
+	repo.Push("HEAD:refs/tags/v1")
+	images := func(ctx context.Context, ref string, _ *workflow.Credentials) (*runner.Image, error) {
+		if ref != "greeter:1" {
+			return nil, errors.New("manifest unknown: " + ref)
+		}
+		return &runner.Image{Ref: ref, RootFS: root, OS: "linux", Arch: "amd64",
+			Entrypoint: []string{"/bin/sh", "-c", `echo "main for $INPUT_WHO args: $*"`, "sh"}}, nil
+	}
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "first step"
+      - name: greet
+        uses: acme/greet-docker@v1
+        with:
+          who: Early
+`
+	w, err := workflow.Load("ci.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &runner.Spec{Workflow: w, Job: w.Job("build"), Actions: e.r, Images: images,
+		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
+			Payload: []byte(`{}`), RunID: 7, RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123"},
+		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
+	}
+	rec := newRecorder()
+	res, err := runner.Run(context.Background(), g, spec, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConclusion(t, res, rec, "success")
+	if got := rec.names[1]; got != "Pre greet" {
+		t.Errorf("step 1 = %q, want the pre step \"Pre greet\" before the job's steps; log:\n%s", got, rec.all())
+	}
+	if got := rec.names[2]; got != "Run echo \"first step\"" {
+		t.Errorf("step 2 = %q, want the first step after the pre", got)
+	}
+	if got := rec.log(3); !strings.Contains(got, "main for Early args: Early") {
+		t.Errorf("main step log %q lacks the main entrypoint's output", got)
+	}
+	if got := rec.log(1); !strings.Contains(got, "INPUT_WHO=Early") {
+		t.Errorf("pre step log %q lacks the pre-entrypoint's output (its environment)", got)
+	}
+	if n := strings.Count(rec.all(), "INPUT_WHO=Early"); n != 1 {
+		t.Errorf("the pre-entrypoint ran %d times, want once:\n%s", n, rec.all())
+	}
 }

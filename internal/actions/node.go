@@ -86,7 +86,8 @@ func isInfra(err error, ctx context.Context) bool {
 }
 
 // PreSteps is the runner.PreStepper of the Executor: the pre entry point of
-// every remote JavaScript action the job's steps use, to run at job start
+// every remote JavaScript action and the pre-entrypoint of every remote
+// Docker action (prebuilt image) the job's steps use, to run at job start
 // as its own step ("Pre <step>", with pre-if, default always()). A local
 // action's pre never runs (runNode warns, as GitHub's runner does); an
 // action that cannot be loaded now is left to its step, which reports why.
@@ -101,7 +102,8 @@ func (r *Executor) PreSteps(ctx context.Context, j *runner.Job) []runner.PreStep
 			continue
 		}
 		act, err := r.load(ctx, j, ref)
-		if err != nil || !isNode(act.meta.Runs.Using) || act.meta.Runs.Pre == "" {
+		docker := isDockerImage(act.meta.Runs) && act.meta.Runs.PreEntrypoint != ""
+		if err != nil || !docker && (!isNode(act.meta.Runs.Using) || act.meta.Runs.Pre == "") {
 			continue
 		}
 		step := s
@@ -122,6 +124,9 @@ func (r *Executor) PreSteps(ctx context.Context, j *runner.Job) []runner.PreStep
 						return runner.StepOutcome{}, fmt.Errorf("with.%s: %w", kv.Name, err)
 					}
 					with[kv.Name] = v
+				}
+				if docker {
+					return r.dockerPre(ctx, j, idx, act, r.inputs(j, idx, act, with, env), env)
 				}
 				e := actionEnv(env, act)
 				for k, v := range r.inputs(j, idx, act, with, env) {
