@@ -123,7 +123,11 @@ func PushImages(t testing.TB, reg *Reg) Images {
 		Volumes:      map[string]struct{}{"/var/lib/postgresql/data": {}},
 	}, base, layer(postgresRecipe.name), TarLayer(t,
 		Entry{Name: "usr/local/bin/docker-entrypoint.sh", Body: PostgresEntrypoint, Mode: 0o755},
-		Entry{Name: "var/lib/postgresql/data/", Type: tar.TypeDir, Mode: 0o700, UID: 0, GID: 0}))
+		Entry{Name: "var/lib/postgresql/data/", Type: tar.TypeDir, Mode: 0o700, UID: 0, GID: 0},
+		// The official image ships its socket directory (mode 3777), so a
+		// server started as a non-root user (--user postgres) can create
+		// its socket and lock file there.
+		Entry{Name: "run/postgresql/", Type: tar.TypeDir, Mode: 0o3777, UID: 0, GID: 0}))
 	redis := Image(t, v1.Config{
 		Env:          []string{path},
 		Cmd:          []string{"redis-server", "--protected-mode", "no"},
