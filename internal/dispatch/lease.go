@@ -107,6 +107,17 @@ func (d *Dispatcher) checkLeases() {
 			j.cancel(errSuperseded)
 		}
 	}
+	// A cancel made through another host reaches this host's jobs here:
+	// that host marked the row, only this one can stop the sandbox.
+	cancelled, err := d.cfg.Store.Queries().CancelledRunning(ctx, ids)
+	if err != nil {
+		d.log.Warn("checking running jobs for cancels made on other hosts", "err", err)
+		return
+	}
+	for _, id := range cancelled {
+		d.log.Info("job cancelled through another host: stopping its sandbox", "job", id)
+		d.cancelRunning(id)
+	}
 }
 
 // fenceErr is what RunJob returns for a job the lease watch stopped, nil
