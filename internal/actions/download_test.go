@@ -224,20 +224,3 @@ func TestSetupWithoutEgressNamesTheVersion(t *testing.T) {
 		t.Errorf("a job without egress made hookci ask the index %d times", n)
 	}
 }
-
-// TestSetupPythonMissingVersionFailsClearly: setup-python with egress and a
-// version neither the tool cache nor the sandbox has fails naming the
-// version, the tool-cache layout to provide it and why hookci does not
-// download it — and asks no index.
-func TestSetupPythonMissingVersionFailsClearly(t *testing.T) {
-	d := newDistServer(t, tarGz(t, map[string]string{"go/bin/go": fakeGoArchive}))
-	tc := t.TempDir()
-	e := newEnv(t, func(c *Config) { c.ToolCache, c.Dist.Python = tc, d.URL+"/python/versions-manifest.json" })
-	res, rec := e.run(setupStep("actions/setup-python@v5", "python-version: '3.99'"), "build", runOpts{toolCache: tc})
-	wantConclusion(t, res, rec, "failure")
-	wantLog(t, rec, "unable to find Python version '3.99'", "add it to the tool cache as "+filepath.Join(tc, "Python")+"/<version>/",
-		"hookci downloads Go and Node, not Python (actions/python-versions' manifest gives no checksum")
-	if n := d.hits.Load(); n != 0 {
-		t.Errorf("setup-python asked an index %d times", n)
-	}
-}

@@ -84,7 +84,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	e := &env{t: t, gitRoot: t.TempDir(), src: t.TempDir()}
 	e.git = gitrepo.New(t.TempDir(), "file://"+e.gitRoot, nil)
 	// Nothing listens on port 1: no test downloads from the real indexes.
-	e.cfg = Config{Git: e.git, DataDir: t.TempDir(), Dist: DistURLs{Go: "http://127.0.0.1:1/go/", Node: "http://127.0.0.1:1/node/"}}
+	e.cfg = Config{Git: e.git, DataDir: t.TempDir(), Dist: DistURLs{Go: "http://127.0.0.1:1/go/", Node: "http://127.0.0.1:1/node/", Python: "http://127.0.0.1:1/python/versions-manifest.json"}}
 	if mod != nil {
 		mod(&e.cfg)
 	}

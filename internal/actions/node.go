@@ -102,8 +102,11 @@ func (r *Executor) PreSteps(ctx context.Context, j *runner.Job) []runner.PreStep
 			continue
 		}
 		act, err := r.load(ctx, j, ref)
+		if err != nil {
+			continue // the step itself reports why (act is nil here)
+		}
 		docker := isDockerImage(act.meta.Runs) && act.meta.Runs.PreEntrypoint != ""
-		if err != nil || !docker && (!isNode(act.meta.Runs.Using) || act.meta.Runs.Pre == "") {
+		if !docker && (!isNode(act.meta.Runs.Using) || act.meta.Runs.Pre == "") {
 			continue
 		}
 		step := s

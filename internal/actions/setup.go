@@ -18,8 +18,9 @@ import (
 
 // The native actions/setup-go, setup-node and setup-python: tools come from
 // the tool cache directory (GitHub's hostedtoolcache layout
-// <tool>/<version>/<arch>/), never from the network. Where the cache lacks
-// a matching version, a matching tool already installed in the sandbox
+// <tool>/<version>/<arch>/). Where the cache lacks a matching version and
+// the job has egress, it is downloaded from the official index (download.go,
+// pythondl.go); otherwise a matching tool already installed in the sandbox
 // (on its PATH) is used instead.
 
 // tool describes one setup-* action.
@@ -119,12 +120,12 @@ func resolveAlias(spec string, avail []string, where string) (string, string) {
 
 // find picks the best version for spec: from the tool cache, else the
 // sandbox's own installation.
-func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, spec, arch string) (found, error) {
-	canDownload := t != pythonTool && r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" && j.Guest.Network
+func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, spec, arch string, allowPre bool) (found, error) {
+	canDownload := r.cfg.ToolCache != "" && j.Guest.Layout.ToolCache != "" && j.Guest.Network
 	if canDownload && isAlias(spec) {
 		// A moving version is resolved against the index, as the real
 		// action does; the tool cache serves it when it has that version.
-		f, err := r.download(ctx, j, idx, t, spec, arch)
+		f, err := r.download(ctx, j, idx, t, spec, arch, allowPre)
 		if err == nil {
 			return f, nil
 		}
@@ -136,7 +137,11 @@ func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, sp
 		name, avail = r.toolVersions(t, arch)
 		want, why := resolveAlias(spec, avail, "in the tool cache "+filepath.Join(r.cfg.ToolCache, name)+
 			" (hookci resolves aliases against the tool cache, not go.dev)")
-		if best := bestVersion(want, avail); best != "" {
+		best := bestVersion(want, avail)
+		if best == "" && allowPre {
+			best = bestPre(want, avail)
+		}
+		if best != "" {
 			return found{version: best, dir: path.Join(j.Guest.Layout.ToolCache, name, best, arch), why: why}, nil
 		}
 	}
@@ -155,14 +160,12 @@ func (r *Executor) find(ctx context.Context, j *runner.Job, idx int, t *tool, sp
 	provide := fmt.Sprintf("add it to the tool cache as %s/<version>/%s (GitHub's hostedtoolcache layout)",
 		filepath.Join(cmp.Or(r.cfg.ToolCache, "<tool cache>"), t.dir), arch)
 	switch {
-	case t == pythonTool:
-		provide += "; hookci downloads Go and Node, not Python (actions/python-versions' manifest gives no checksum to verify a download against)"
 	case r.cfg.ToolCache == "" || j.Guest.Layout.ToolCache == "":
 		provide += "; with a tool cache configured, hookci downloads a missing version when the job has egress"
 	case !j.Guest.Network:
 		provide += fmt.Sprintf(", or grant the job network egress so that hookci downloads it from %s", r.indexURL(t))
 	default:
-		f, err := r.download(ctx, j, idx, t, spec, arch)
+		f, err := r.download(ctx, j, idx, t, spec, arch, allowPre)
 		if err == nil {
 			return f, nil
 		}
@@ -182,7 +185,8 @@ func orNone(vs []string, arch string) string {
 // setup runs a setup-* action once its version spec is known.
 func (r *Executor) setup(ctx context.Context, j *runner.Job, idx int, t *tool, spec string, with map[string]string,
 	paths func(dir string) []string, env func(dir string) map[string]string) (runner.StepOutcome, found, error) {
-	f, err := r.find(ctx, j, idx, t, spec, toolArch(with["architecture"]))
+	allowPre := strings.EqualFold(strings.TrimSpace(with["allow-prereleases"]), "true")
+	f, err := r.find(ctx, j, idx, t, spec, toolArch(with["architecture"]), allowPre)
 	if err != nil {
 		return runner.StepOutcome{}, f, err
 	}
@@ -320,7 +324,9 @@ func (r *Executor) setupPython(ctx context.Context, j *runner.Job, idx, major in
 		func(dir string) []string { return []string{path.Join(dir, "bin"), dir} },
 		func(dir string) map[string]string {
 			return map[string]string{"pythonLocation": dir, "Python_ROOT_DIR": dir, "Python2_ROOT_DIR": dir,
-				"Python3_ROOT_DIR": dir, "PKG_CONFIG_PATH": path.Join(dir, "lib", "pkgconfig")}
+				"Python3_ROOT_DIR": dir, "PKG_CONFIG_PATH": path.Join(dir, "lib", "pkgconfig"),
+				// as the real action on Linux: its builds link libpython3.X.so from lib/
+				"LD_LIBRARY_PATH": path.Join(dir, "lib")}
 		})
 	if err != nil {
 		return out, err
