@@ -69,7 +69,7 @@ jobs:
 	send := func(i int) {
 		h := hosts[i%3]
 		id := fmt.Sprintf("big-%d", i)
-		if st := h.send("push", id, pushPayload(t, strings.Repeat("0", 40), shas[i])); st == 202 {
+		if st := h.send("push", id, pushMain(t, strings.Repeat("0", 40), shas[i])); st == 202 {
 			mu.Lock()
 			acked[id] = shas[i]
 			mu.Unlock()
@@ -126,7 +126,7 @@ jobs:
 	shareSHA := repo.Commit("share", map[string]string{".github/workflows/ci.yml": shareWorkflow(v, (v+1)%3),
 		".github/workflows/cron.yml": cronWorkflow})
 	repo.Push("main")
-	if st := viewer.send("push", "big-share", pushPayload(t, shas[n-1], shareSHA)); st != 202 {
+	if st := viewer.send("push", "big-share", pushMain(t, shas[n-1], shareSHA)); st != 202 {
 		t.Fatalf("the sharing run's webhook: %d", st)
 	}
 	// Every host's scheduler (every 20 s) now finds the schedule due.

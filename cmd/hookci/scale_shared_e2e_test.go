@@ -17,6 +17,21 @@ import (
 	"time"
 )
 
+// pushMain is pushPayload with the repository's default branch main (the
+// example payload says master), so that pushes register schedules.
+func pushMain(t *testing.T, before, after string) []byte {
+	var p map[string]any
+	if err := json.Unmarshal(pushPayload(t, before, after), &p); err != nil {
+		t.Fatal(err)
+	}
+	p["repository"].(map[string]any)["default_branch"] = "main"
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // cronWorkflow is a scheduled workflow (GitHub's 5-minute minimum).
 const cronWorkflow = `name: Cron
 on:
