@@ -35,6 +35,7 @@ type scaleCluster struct {
 	url     string
 	gitRoot string
 	gh      *githubtest.Server
+	env     []string // environment of every host (after the defaults, before the host's own)
 }
 
 // scaleHost is one `hookci serve` process.
@@ -45,6 +46,7 @@ type scaleHost struct {
 	dataDir string
 	env     []string
 	logs    *lockedBuffer
+	past    []*lockedBuffer // the logs of earlier runs on this data directory
 }
 
 type lockedBuffer struct {
@@ -111,7 +113,10 @@ func (h *scaleHost) run() {
 		"HOOKCI_GIT_URL=file://"+h.c.gitRoot, "HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH="+agenttest.Binary(t),
 		"HOOKCI_GITHUB_API_URL="+h.c.gh.URL(), "HOOKCI_GITHUB_TOKEN="+e2eToken, "HOOKCI_DATABASE_URL="+h.c.url, "HOOKCI_LEASE=3s",
 		"HOOKCI_PUBLIC_URL=http://"+h.addr)
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(cmd.Env, h.c.env...), env...)
+	if h.logs != nil {
+		h.past = append(h.past, h.logs)
+	}
 	h.logs = &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = h.logs, h.logs
 	if err := cmd.Start(); err != nil {
@@ -133,6 +138,15 @@ func (h *scaleHost) run() {
 		}
 		return err == nil && r.StatusCode == 200
 	})
+}
+
+// allLogs is the log of every run of the host, in order.
+func (h *scaleHost) allLogs() string {
+	var b strings.Builder
+	for _, l := range append(h.past, h.logs) {
+		b.WriteString(l.String())
+	}
+	return b.String()
 }
 
 // stop ends the server: SIGTERM, or SIGKILL when kill9.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -252,13 +253,15 @@ func (s *server) scheduleLoop(ctx context.Context) {
 }
 
 // pruneLoop removes expired caches and artifacts at start and then daily.
+// The blob store's pass is claimed per store: hosts sharing an S3 bucket
+// prune it once a day between them, a host's own directory store is its
+// own. Pulled images are per host.
 func (s *server) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(24 * time.Hour)
+	const every = 24 * time.Hour
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := s.acts.Prune(time.Now()); err != nil {
-			s.log.Warn("pruning caches and artifacts", "err", err)
-		}
+		s.pruneBlobs(ctx, every)
 		s.pruneImages(ctx)
 		select {
 		case <-ctx.Done():
@@ -266,6 +269,26 @@ func (s *server) pruneLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// pruneBlobs runs the caches' and artifacts' prune when this host wins the
+// period's claim for its blob store.
+func (s *server) pruneBlobs(ctx context.Context, every time.Duration) {
+	scope := "prune " + s.store.HostID() + " " + s.cfg.DataDir // a directory store: this host's
+	if u := s.cfg.Blobs.URL; strings.HasPrefix(u, "s3://") {
+		scope = "prune " + u // one bucket (and prefix) shared by every host naming it
+	}
+	if mine, err := s.store.Claim(ctx, scope, every); err != nil || !mine {
+		if err != nil {
+			s.log.Warn("pruning caches and artifacts", "err", err)
+		}
+		return
+	}
+	if err := s.acts.Prune(time.Now()); err != nil {
+		s.log.Warn("pruning caches and artifacts", "err", err)
+		return
+	}
+	s.log.Info("pruned caches and artifacts", "store", cmp.Or(s.cfg.Blobs.URL, s.cfg.DataDir))
 }
 
 // pruneImages bounds the pulled-image cache (image_cache_gib,
@@ -299,6 +322,7 @@ func (s *server) reconcileLoop(ctx context.Context, every time.Duration) {
 			}
 			continue
 		}
+		s.log.Info("reconciler pass") // one host's per interval, whatever the number of hosts
 		repos := map[string]bool{}
 		for _, a := range s.cfg.Allow {
 			if strings.Contains(a, "/") {

@@ -218,7 +218,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		sink.StepLog(0, "##[warning]"+n)
 	}
 	res, infraErr := d.runWithRetry(jctx, in, start, choice, spec, sink, log)
-	sink.Close()
+	sink.Close(jctx)
 	// Revoked before the job is recorded as over, whatever its end.
 	d.revokeToken(ctx, spec.Event.Token, log)
 	revoked = true
@@ -411,6 +411,13 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 	if d.cfg.Observe != nil {
 		d.cfg.Observe.JobFinished(job.Conclusion, job.FinishedAt.Sub(job.StartedAt).Seconds())
 	}
+	// The job's end is recorded when the database is back (retryStore),
+	// unless another host took the attempt over meanwhile (ErrStale).
+	return retryStore(ctx, d.log, "the job's end", func() error { return d.completeJobTx(ctx, in, job) })
+}
+
+// completeJobTx records job's end and what follows from it in one transaction.
+func (d *Dispatcher) completeJobTx(ctx context.Context, in *jobInput, job *store.Job) error {
 	return d.cfg.Store.InTx(context.WithoutCancel(ctx), func(q *store.Queries) error {
 		if err := d.capRunOutputs(ctx, q, job); err != nil { // GitHub's 50 MB per run (outputs.go)
 			return err

@@ -24,8 +24,9 @@ type storeSink struct {
 	stale   func() // called once when it is not: the attempt was superseded
 	log     *slog.Logger
 
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and failing
 	pending []record
+	failing bool // the last write failed (logged once)
 
 	stop chan struct{}
 	done chan struct{}
@@ -54,25 +55,38 @@ func (s *storeSink) loop() {
 		case <-t.C:
 			s.flush()
 		case <-s.stop:
-			s.flush()
-			return
+			return // Close writes what is left
 		}
 	}
 }
 
-// Close writes what is left.
-func (s *storeSink) Close() {
+// Close writes what is left. Records a failed write kept (the database
+// away) are written once it is back (retryStore), unless ctx ends first.
+func (s *storeSink) Close(ctx context.Context) {
 	close(s.stop)
 	<-s.done
+	retryStore(ctx, s.log, "the job's last steps and logs", func() error {
+		s.mu.Lock()
+		left := len(s.pending)
+		s.mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		return s.flush()
+	})
 }
 
-func (s *storeSink) flush() {
+// flush writes the pending records in one transaction. When the write
+// fails for any reason but fencing, the records are kept, ahead of newer
+// ones, for the next flush: a database outage delays lines, it does not
+// drop them.
+func (s *storeSink) flush() error {
 	s.mu.Lock()
 	p := s.pending
 	s.pending = nil
 	s.mu.Unlock()
 	if len(p) == 0 {
-		return
+		return nil
 	}
 	ctx := context.Background()
 	err := s.st.InJobTx(ctx, func(q *store.Queries) error { // one job's rows only
@@ -102,8 +116,20 @@ func (s *storeSink) flush() {
 			s.stale()
 		}
 	case err != nil:
-		s.log.Error("storing steps and logs", "err", err)
+		s.mu.Lock()
+		s.pending = append(p, s.pending...)
+		first := !s.failing
+		s.failing = true
+		s.mu.Unlock()
+		if first { // once per outage, not every 100 ms
+			s.log.Error("storing steps and logs failed: kept for the next write", "err", err)
+		}
+		return err
 	}
+	s.mu.Lock()
+	s.failing = false
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *storeSink) add(r record) {
