@@ -1,0 +1,316 @@
+// Command hosts measures hookci scaled out: jobs per minute with 1, 2 and 3
+// `hookci serve` hosts on one throwaway PostgreSQL cluster (Debian's
+// postgresql through internal/store/pgtest, fsync on), host sandbox,
+// `sleep 1` jobs, HOOKCI_MAX_JOBS=4; and the time from `kill -9` of the host
+// running a job to that job running (attempt 2) on another host. Each row
+// prints the load average, because the hosts share one machine. It needs
+// bin/hookci and bin/hookci-agent (scripts/build.sh).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookci/hookci/bench/benchserver"
+	"github.com/hookci/hookci/bench/hw"
+	"github.com/hookci/hookci/internal/store/pgtest"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory with hookci and hookci-agent")
+	jobs := flag.Int("jobs", 60, "sleep 1 jobs per measurement")
+	maxHosts := flag.Int("hosts", 3, "measure 1..hosts hosts")
+	maxJobs := flag.Int("max-jobs", 4, "HOOKCI_MAX_JOBS of each host")
+	lease := flag.Duration("lease", 30*time.Second, "HOOKCI_LEASE for the kill -9 measurement")
+	kills := flag.Int("kills", 3, "kill -9 measurements")
+	flag.Parse()
+	if err := run(*bin, *jobs, *maxHosts, *maxJobs, *lease, *kills); err != nil {
+		fmt.Fprintln(os.Stderr, "hosts:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is one measurement's shared setup.
+type bench struct {
+	hookci, agent string
+	root, gitRoot string
+	cluster       *pgtest.Cluster
+}
+
+func run(bin string, jobs, maxHosts, maxJobs int, lease time.Duration, kills int) error {
+	bin, _ = filepath.Abs(bin)
+	b := &bench{hookci: filepath.Join(bin, "hookci"), agent: filepath.Join(bin, "hookci-agent")}
+	for _, p := range []string{b.hookci, b.agent} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (run scripts/build.sh)", err)
+		}
+	}
+	var err error
+	if b.root, err = os.MkdirTemp("", "hookci-hosts-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(b.root)
+	b.gitRoot = filepath.Join(b.root, "git")
+	if b.cluster, err = pgtest.StartDurable(); err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	defer b.cluster.Stop()
+
+	fmt.Printf("jobs per minute: %d `sleep 1` jobs (one push, a matrix of %d), host sandbox, HOOKCI_MAX_JOBS=%d per host, one PostgreSQL (fsync on)\n",
+		jobs, jobs, maxJobs)
+	fmt.Printf("  %-6s %-10s %-12s %-14s %s\n", "hosts", "wall", "jobs/min", "ideal jobs/min", "load average (1/5/15 min) at the end")
+	for n := 1; n <= maxHosts; n++ {
+		wall, err := b.throughput(n, jobs, maxJobs)
+		if err != nil {
+			return fmt.Errorf("%d hosts: %w", n, err)
+		}
+		ideal := float64(n*maxJobs) * 60 // slots × one-second jobs per minute
+		fmt.Printf("  %-6d %-10s %-12.0f %-14.0f %s\n", n, wall.Round(10*time.Millisecond), float64(jobs)/wall.Minutes(), ideal, loadavg())
+	}
+	fmt.Printf("kill -9 of the host running a job → the job running (attempt 2) on another host; two hosts, HOOKCI_LEASE=%s\n", lease)
+	fmt.Printf("  %-4s %-14s %s\n", "#", "kill→re-run", "load average")
+	for i := 1; i <= kills; i++ {
+		d, err := b.failover(i, lease)
+		if err != nil {
+			return fmt.Errorf("kill -9 %d: %w", i, err)
+		}
+		fmt.Printf("  %-4d %-14s %s\n", i, d.Round(10*time.Millisecond), loadavg())
+	}
+	fmt.Printf("  hardware: %s\n", hw.Describe())
+	return nil
+}
+
+// host is one running serve and its data directory.
+type host struct {
+	srv     *benchserver.Server
+	dataDir string
+	id      string
+}
+
+// startHosts starts n serve processes on database url.
+func (b *bench) startHosts(name, url string, n, maxJobs int, env ...string) ([]*host, error) {
+	var hs []*host
+	for i := range n {
+		dataDir := filepath.Join(b.root, fmt.Sprintf("%s-data%d", name, i))
+		e := append([]string{"HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH=" + b.agent, "HOOKCI_DATABASE_URL=" + url,
+			"HOOKCI_MAX_JOBS=" + strconv.Itoa(maxJobs)}, env...)
+		srv, err := benchserver.Start(b.hookci, b.gitRoot, dataDir, e...)
+		if err != nil {
+			stopHosts(hs)
+			return nil, err
+		}
+		id, _ := os.ReadFile(filepath.Join(dataDir, "host-id"))
+		hs = append(hs, &host{srv: srv, dataDir: dataDir, id: strings.TrimSpace(string(id))})
+	}
+	return hs, nil
+}
+
+func stopHosts(hs []*host) {
+	for _, h := range hs {
+		if h.srv != nil {
+			h.srv.Stop()
+		}
+		killProcessesUnder(h.dataDir)
+	}
+}
+
+// throughput pushes one commit whose workflow is a matrix of jobs `sleep 1`
+// jobs to n hosts on a fresh database and returns the time from the webhook
+// to the run completed.
+func (b *bench) throughput(n, jobs, maxJobs int) (time.Duration, error) {
+	url, err := b.cluster.NewDatabase(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	var items []string
+	for i := range jobs {
+		items = append(items, strconv.Itoa(i))
+	}
+	repoName := fmt.Sprintf("bench/hosts%d", n)
+	wf := "name: CI\non: push\njobs:\n  sleep:\n    strategy:\n      max-parallel: 1000\n      matrix:\n        i: [" +
+		strings.Join(items, ", ") + "]\n    runs-on: ubuntu-latest\n    steps:\n      - run: sleep 1\n"
+	work, err := benchserver.Repo(filepath.Join(b.root, repoName), b.gitRoot, repoName, map[string]string{".github/workflows/ci.yml": wf})
+	if err != nil {
+		return 0, err
+	}
+	sha, err := benchserver.Git(work, "rev-parse", "HEAD")
+	if err != nil {
+		return 0, err
+	}
+	hs, err := b.startHosts(fmt.Sprintf("tp%d", n), url, n, maxJobs)
+	if err != nil {
+		return 0, err
+	}
+	defer stopHosts(hs)
+	t0 := time.Now()
+	if err := hs[0].srv.Push(repoName, sha); err != nil {
+		return 0, err
+	}
+	for {
+		var runs []struct{ SHA, Status, Conclusion string }
+		getJSON(hs[len(hs)-1].srv.Base+"/api/runs", &runs)
+		if len(runs) == 1 && runs[0].Status == "completed" {
+			if runs[0].Conclusion != "success" {
+				return 0, fmt.Errorf("run concluded %s", runs[0].Conclusion)
+			}
+			break
+		}
+		if time.Since(t0) > 10*time.Minute {
+			return 0, fmt.Errorf("run did not finish:\n%s", hs[0].srv.Logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wall := time.Since(t0)
+	// Which host ran how many (printed, so the table shows the work spread).
+	if conn, err := pgx.Connect(context.Background(), url); err == nil {
+		defer conn.Close(context.Background())
+		rows, err := conn.Query(context.Background(), `SELECT attempted_by[array_length(attempted_by, 1)], COUNT(*)
+			FROM river_job WHERE kind = 'hookci_job' AND state = 'completed' GROUP BY 1 ORDER BY 1`)
+		if err == nil {
+			var parts []string
+			for rows.Next() {
+				var h string
+				var c int
+				if rows.Scan(&h, &c) == nil {
+					parts = append(parts, fmt.Sprint(c))
+				}
+			}
+			fmt.Printf("  (%d hosts: jobs per host %s)\n", n, strings.Join(parts, "/"))
+		}
+	}
+	return wall, nil
+}
+
+// failover starts two hosts, pushes a job that sleeps 60 s, kills -9 the
+// host that runs it and returns the time until the job runs again
+// (attempt 2) on the other host.
+func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
+	ctx := context.Background()
+	url, err := b.cluster.NewDatabase(ctx)
+	if err != nil {
+		return 0, err
+	}
+	repoName := fmt.Sprintf("bench/kill%d", i)
+	wf := "name: CI\non: push\njobs:\n  slow:\n    runs-on: ubuntu-latest\n    steps:\n      - run: sleep 60\n"
+	work, err := benchserver.Repo(filepath.Join(b.root, repoName), b.gitRoot, repoName, map[string]string{".github/workflows/ci.yml": wf})
+	if err != nil {
+		return 0, err
+	}
+	sha, err := benchserver.Git(work, "rev-parse", "HEAD")
+	if err != nil {
+		return 0, err
+	}
+	hs, err := b.startHosts(fmt.Sprintf("kill%d", i), url, 2, 4, "HOOKCI_LEASE="+lease.String())
+	if err != nil {
+		return 0, err
+	}
+	defer stopHosts(hs)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	if err := hs[i%2].srv.Push(repoName, sha); err != nil {
+		return 0, err
+	}
+	// runningOn is the host whose worker runs the job's attempt n.
+	runningOn := func(attempt int) string {
+		var h string
+		conn.QueryRow(ctx, `SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job
+			WHERE kind = 'hookci_job' AND state = 'running' AND attempt >= $1`, attempt).Scan(&h)
+		return h
+	}
+	var victim, other *host
+	for t0 := time.Now(); victim == nil; time.Sleep(20 * time.Millisecond) {
+		id := runningOn(1)
+		for j, h := range hs {
+			if id != "" && id == h.id {
+				victim, other = h, hs[1-j]
+			}
+		}
+		if time.Since(t0) > 2*time.Minute {
+			return 0, fmt.Errorf("the job did not start (running on %q, hosts %s %s)", id, hs[0].id, hs[1].id)
+		}
+	}
+	time.Sleep(2 * time.Second) // the job's step is running, not only claimed
+	syscall.Kill(victim.srv.Pid(), syscall.SIGKILL)
+	killed := time.Now()
+	killProcessesUnder(victim.dataDir) // a host sandbox's agent outlives its server; a lost machine loses both
+	victim.srv.Stop()                  // reaps the killed process
+	victim.srv = nil
+	for {
+		if runningOn(2) == other.id {
+			// The job row says in_progress on the new attempt: the sandbox is up.
+			var runs []struct {
+				ID     any
+				Status string
+			}
+			getJSON(other.srv.Base+"/api/runs", &runs)
+			if len(runs) == 1 {
+				var view struct {
+					Jobs []struct {
+						Attempt int
+						Status  string
+					}
+				}
+				getJSON(fmt.Sprintf("%s/api/runs/%v", other.srv.Base, runs[0].ID), &view)
+				if len(view.Jobs) == 1 && view.Jobs[0].Attempt >= 2 && view.Jobs[0].Status == "in_progress" {
+					return time.Since(killed), nil
+				}
+			}
+		}
+		if time.Since(killed) > lease+2*time.Minute {
+			return 0, fmt.Errorf("the job did not run again:\n%s", other.srv.Logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func getJSON(url string, v any) {
+	r, err := http.Get(url)
+	if err != nil {
+		return
+	}
+	defer r.Body.Close()
+	json.NewDecoder(r.Body).Decode(v)
+}
+
+// loadavg is /proc/loadavg's three averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// killProcessesUnder kills every process whose command line names a path
+// under dir (the host sandbox's agent and its steps).
+func killProcessesUnder(dir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), dir+"/") {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
