@@ -211,8 +211,12 @@ func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
 	stored, _ := st.Queries().CountDeliveries(ctx)
-	fmt.Printf("webhook ack latency, %d signed %d-byte push deliveries at %d/s over loopback (%.1fs), SQLite WAL synchronous=%s\n",
-		n, len(payload), rate, elapsed.Seconds(), strings.ToUpper(sync))
+	where := "SQLite WAL synchronous=" + strings.ToUpper(sync)
+	if dbURL != "" {
+		where = "PostgreSQL"
+	}
+	fmt.Printf("webhook ack latency, %d signed %d-byte push deliveries at %d/s over loopback (%.1fs), %s\n",
+		n, len(payload), rate, elapsed.Seconds(), where)
 	fmt.Printf("  fsync of 8 KiB on this disk: %s\n", fsyncCost(dir))
 	fmt.Printf("  acknowledged: p50 %s  p90 %s  p99 %s  max %s; refused %d  stored %d\n", ms(pct(.5)), ms(pct(.9)), ms(pct(.99)),
 		ms(lat[len(lat)-1]), failed, stored)
