@@ -110,7 +110,7 @@ func (b *bench) startHosts(name, url string, n, maxJobs int, env ...string) ([]*
 			stopHosts(hs)
 			return nil, err
 		}
-		id, _ := os.ReadFile(filepath.Join(dataDir, "host-id"))
+		id, _ := os.ReadFile(filepath.Join(dataDir, "db", "host-id")) // the store keeps it beside its database
 		hs = append(hs, &host{srv: srv, dataDir: dataDir, id: strings.TrimSpace(string(id))})
 	}
 	return hs, nil
