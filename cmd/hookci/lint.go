@@ -149,8 +149,9 @@ func unservedLabels(file string, src []byte) []workflow.Problem {
 	return out
 }
 
-// containerJobs warns about jobs with container: or services:, which need a
-// container runtime hookci's sandboxes do not have yet: such a job fails.
+// containerJobs warns about jobs with container: or services:, which run
+// only inside a namespace or microVM sandbox: on the host or firecracker
+// backend such a job is refused.
 func containerJobs(file string, src []byte) []workflow.Problem {
 	wf, err := workflow.Load(file, src)
 	if err != nil {
@@ -163,8 +164,8 @@ func containerJobs(file string, src []byte) []workflow.Problem {
 			set bool
 		}{{"container", j.Container != nil}, {"services", j.Services != nil}} {
 			if k.set {
-				out = append(out, workflow.Problem{File: file, Line: j.Pos.Line, Col: j.Pos.Col, Kind: "unsupported, warning",
-					Message: fmt.Sprintf("jobs.%s.%s: hookci does not run job or service containers yet (its sandboxes have no container runtime), so this job fails", j.ID, k.key)})
+				out = append(out, workflow.Problem{File: file, Line: j.Pos.Line, Col: j.Pos.Col, Kind: "containers, warning",
+					Message: fmt.Sprintf("jobs.%s.%s: containers run only on the namespace and microvm sandbox backends; on the host or firecracker backend this job is refused", j.ID, k.key)})
 			}
 		}
 	}

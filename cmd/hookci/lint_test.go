@@ -51,9 +51,9 @@ func TestCmdLint(t *testing.T) {
 		{"unserved label", []string{oses}, 1, []string{oses + `:3:3: jobs.t runs-on windows-latest: hookci's sandboxes run Linux`,
 			`fails with "no runner for labels" unless the server maps the label ([labels.windows-latest])`, "[runner-os, warning]"}, ""},
 		{"unserved label, errors only", []string{"-errors-only", oses}, 0, nil, ""},
-		// issue 13 item 8: container jobs do not run yet.
-		{"container and services", []string{svc}, 1, []string{svc + `:3:3: jobs.db.container: hookci does not run job or service containers yet`,
-			svc + `:3:3: jobs.db.services: hookci does not run`, "[unsupported, warning]"}, ""},
+		// issue 13 item 8 / issue 12: container jobs run on two of the backends.
+		{"container and services", []string{svc}, 1, []string{svc + `:3:3: jobs.db.container: containers run only on the namespace and microvm sandbox backends`,
+			svc + `:3:3: jobs.db.services: containers run only`, "on the host or firecracker backend this job is refused", "[containers, warning]"}, ""},
 		{"container, errors only", []string{"-errors-only", svc}, 0, nil, ""},
 		{"missing", []string{filepath.Join(root, "nope.yml")}, 1, nil, "no such file"},
 		{"bad flag", []string{"-nope"}, 2, nil, "usage"},
