@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ const (
 	writeLockKey int64 = 0x686f6f6b6369 + 1
 )
 
+// idleInTxTimeout is the least time PostgreSQL lets a hookci session sit
+// idle inside a transaction (twice the lease when that is longer):
+// transactions that wait on the host (planning reads git inside one) must
+// fit in it.
+const idleInTxTimeout = 60 * time.Second
+
 // connectTimeout bounds reaching PostgreSQL at start.
 const connectTimeout = 15 * time.Second
 
@@ -45,6 +52,13 @@ func openPostgres(ctx context.Context, dataDir string, lock *os.File, opts Optio
 		// Job workers append logs and update rows beside River's producers,
 		// the LISTEN connection and the webhook's transactions.
 		cfg.MaxConns = int32(max(16, 2*opts.MaxJobs+8))
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		// A host frozen (SIGSTOP, a VM paused) inside a transaction keeps
+		// its row locks — a log flush's FOR SHARE on the job row blocks the
+		// takeover's attempt bump — until the server ends the session.
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] =
+			strconv.FormatInt(max(2*opts.Lease, idleInTxTimeout).Milliseconds(), 10)
 	}
 	where := cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
