@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -163,6 +164,20 @@ func TestReap(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(b.cfg.WorkDir, "partial", "workspace"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// An owner killed between starting its agent and writing the pid file:
+	// a session leader running in its sandbox directory, unrecorded.
+	unrecorded := filepath.Join(b.cfg.WorkDir, "unrecorded")
+	if err := os.MkdirAll(unrecorded, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	orphan := exec.Command("sleep", "1000")
+	orphan.Dir = unrecorded
+	orphan.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	orphanDone := make(chan struct{})
+	go func() { orphan.Wait(); close(orphanDone) }()
 	if err := b.Reap(ctx); err != nil {
 		t.Fatalf("Reap: %v", err)
 	}
@@ -179,6 +194,12 @@ func TestReap(t *testing.T) {
 		if err := syscall.Kill(pid, 0); err == nil && !isZombie(pid) {
 			t.Errorf("process %d of the reaped sandbox still alive", pid)
 		}
+	}
+	select {
+	case <-orphanDone:
+	case <-time.After(5 * time.Second):
+		t.Errorf("the agent of a sandbox without a pid file (pid %d) survived Reap", orphan.Process.Pid)
+		orphan.Process.Kill()
 	}
 	if _, err := live.Client.Info(ctx); err != nil {
 		t.Errorf("live sandbox after Reap: %v", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -89,4 +90,34 @@ func killSession(sid int) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// sessionsIn returns the sessions of the live processes whose working
+// directory is dir or below it, other than this process's own session. An
+// agent whose owner was killed between starting it and writing its pid file
+// is found this way: startAgent runs it in its sandbox directory.
+func sessionsIn(dir string) []int {
+	own, _ := sessionOf(os.Getpid())
+	ents, _ := os.ReadDir("/proc")
+	seen := map[int]bool{}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
+		if err != nil {
+			continue
+		}
+		cwd = strings.TrimSuffix(cwd, " (deleted)")
+		if cwd != dir && !strings.HasPrefix(cwd, dir+"/") {
+			continue
+		}
+		if sid, ok := sessionOf(pid); ok && sid > 1 && sid != own && !seen[sid] && !zombie(pid) {
+			seen[sid] = true
+			out = append(out, sid)
+		}
+	}
+	return out
 }

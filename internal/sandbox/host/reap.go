@@ -11,8 +11,9 @@ import (
 // Reap removes what earlier processes left in WorkDir: for every sandbox
 // directory whose owner (the hookci process that started it, recorded in the
 // pid file with its start time) is gone, it kills the processes of the
-// agent's session and removes the directory. Sandboxes of live owners,
-// this process included, are left alone.
+// agent's session (and of any process still running in the directory: an
+// owner killed before it wrote the pid file) and removes the directory.
+// Sandboxes of live owners, this process included, are left alone.
 func (b *Backend) Reap(ctx context.Context) error {
 	ents, err := os.ReadDir(b.cfg.WorkDir)
 	if err != nil {
@@ -33,6 +34,13 @@ func (b *Backend) Reap(ctx context.Context) error {
 		}
 		if ok {
 			if err := killSession(agentPid); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		// An owner killed before it wrote the pid file leaves an agent
+		// nobody recorded: found by its working directory.
+		for _, sid := range sessionsIn(dir) {
+			if err := killSession(sid); err != nil {
 				errs = append(errs, err)
 			}
 		}
