@@ -145,13 +145,14 @@ func (cg *cgroup) kill() error {
 	if cg.v2 && cg.writeIf("cgroup.kill", "1") {
 		return cg.waitEmpty()
 	}
-	frozen := cg.freeze(true)
+	cg.freeze(true)
 	for _, pid := range cg.procs() {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if frozen {
-		cg.freeze(false) // SIGKILL is delivered on thaw
-	}
+	// Thawed whether or not the freeze was seen to complete: SIGKILL is
+	// delivered on thaw, and a freeze still FREEZING when freeze gave up
+	// waiting (a loaded machine) would otherwise hold the kill forever.
+	cg.freeze(false)
 	return cg.waitEmpty()
 }
 
