@@ -47,8 +47,19 @@ jobs:
   tick:
     runs-on: ubuntu-latest
     steps:
-      - run: for i in 1 2 3 4 5; do echo "tick $PWD $(date +%%s%%N)" >> %s/$GITHUB_SHA; sleep 0.1; done
+      - run: |
+          echo "tick $PWD $(date +%%s%%N)" >> %[1]s/$GITHUB_SHA
+          while [ -e %[1]s/hold ]; do sleep 0.05; done
+          for i in 2 3 4 5; do sleep 0.1; echo "tick $PWD $(date +%%s%%N)" >> %[1]s/$GITHUB_SHA; done
 `, tickDir)
+	// Every job holds after its first tick while this file exists, so the
+	// kill -9 below finds a job running on its victim (a CI machine fast
+	// enough to finish each job between the test's look and the kill made
+	// the test show nothing).
+	hold := filepath.Join(tickDir, "hold")
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	shas := make([]string, n)
 	for i := range shas {
 		shas[i] = repo.Commit(fmt.Sprintf("c%d", i), map[string]string{".github/workflows/ci.yml": wf,
@@ -90,27 +101,31 @@ jobs:
 		}
 		return k
 	}
-	// The victim is a host running a job now (River's row names its taker).
-	ids := map[string]int{}
-	for i, h := range hosts {
-		b, err := os.ReadFile(filepath.Join(h.dataDir, "db", "host-id")) // the store's directory
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[strings.TrimSpace(string(b))] = i
-	}
+	// The victim is a host running a job now: one whose workspace (under
+	// its data directory) wrote a first tick and holds.
 	v := -1
-	waitFor(t, "a job to run", func() bool {
-		var by string
-		err := db.QueryRow(`SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job
-			WHERE state = 'running' AND kind = 'hookci_job' LIMIT 1`).Scan(&by)
-		if i, ok := ids[by]; err == nil && ok {
-			v = i
+	waitFor(t, "a job to run and hold", func() bool {
+		ents, _ := os.ReadDir(tickDir)
+		for _, e := range ents {
+			if e.Name() == "hold" {
+				continue
+			}
+			for ws := range ticks(t, filepath.Join(tickDir, e.Name())) {
+				for i, h := range hosts {
+					if strings.HasPrefix(ws, h.dataDir+"/") {
+						v = i
+						return true
+					}
+				}
+			}
 		}
-		return v >= 0
+		return false
 	})
 	victim := hosts[v]
 	victim.stop(true) // kill -9 mid-jobs
+	if err := os.Remove(hold); err != nil {
+		t.Fatal(err)
+	}
 	live := hosts[(v+1)%3]
 	for i := n / 2; i < n; i++ {
 		if i%3 == v {
