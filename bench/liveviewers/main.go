@@ -159,7 +159,7 @@ func follow(base, sha string, viewers int, events *atomic.Int64) (time.Duration,
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("job %d did not finish", job.ID)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // not busier than a person's browser: the server's CPU is measured
 		var v struct{ Jobs []apiJob }
 		if err := getJSON(base+"/api/runs/"+strconv.FormatInt(runOf(base, sha), 10), &v); err == nil && len(v.Jobs) > 0 {
 			job = v.Jobs[0]

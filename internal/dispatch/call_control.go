@@ -33,12 +33,12 @@ func (d *Dispatcher) callSiblings(ctx context.Context, q *store.Queries, run *st
 		switch {
 		case ff && (s.Status == store.StatusQueued || s.Status == statusHeld):
 			s.Status, s.Conclusion, s.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
-			s.Message = "cancelled by fail-fast: " + caller.Name + " failed"
+			s.Message = failFastMessage(caller.Name)
 			if err := q.UpdateJob(ctx, s); err != nil {
 				return err
 			}
 		case ff && s.Status == store.StatusInProgress && s.Backend == store.BackendCall:
-			if err := d.cancelCalled(ctx, q, jobs, *s, "cancelled by fail-fast: "+caller.Name+" failed"); err != nil {
+			if err := d.cancelCalled(ctx, q, jobs, *s, failFastMessage(caller.Name)); err != nil {
 				return err
 			}
 		case !ff && s.Status == statusHeld:

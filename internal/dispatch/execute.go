@@ -453,6 +453,11 @@ func (d *Dispatcher) completeJobTx(ctx context.Context, in *jobInput, job *store
 	})
 }
 
+// failFastMessage is why fail-fast cancelled a leg, in GitHub's words.
+func failFastMessage(failed string) string {
+	return `The strategy configuration was canceled because "` + failed + `" failed`
+}
+
 // siblings applies fail-fast (cancel the other legs) and releases a leg held
 // back by max-parallel.
 func (d *Dispatcher) siblings(ctx context.Context, q *store.Queries, in *jobInput, jobs []store.Job) error {
@@ -467,11 +472,18 @@ func (d *Dispatcher) siblings(ctx context.Context, q *store.Queries, in *jobInpu
 		switch {
 		case ff && (s.Status == store.StatusQueued || s.Status == statusHeld):
 			s.Status, s.Conclusion, s.FinishedAt = store.StatusCompleted, store.ConclusionCancelled, nowTime()
-			s.Message = "cancelled by fail-fast: " + in.job.Name + " failed"
+			s.Message = failFastMessage(in.job.Name)
 			if err := q.UpdateJob(ctx, s); err != nil {
 				return err
 			}
-		case ff && s.Status == store.StatusInProgress:
+		case ff && s.Status == store.StatusInProgress && s.Conclusion == "":
+			// Marked with the reason, as CancelJob does: the leg's end path
+			// keeps it (keepCancelMessage) unless the leg failed or
+			// succeeded by itself first.
+			s.Conclusion, s.Message = store.ConclusionCancelled, failFastMessage(in.job.Name)
+			if err := q.UpdateJob(ctx, s); err != nil {
+				return err
+			}
 			d.cancelRunning(s.ID)
 		case !ff && !released && s.Status == statusHeld:
 			s.Status = store.StatusQueued

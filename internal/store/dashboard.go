@@ -69,7 +69,7 @@ const postgresDashboardMigration = `ALTER TABLE runs ADD COLUMN actor TEXT NOT N
 type RunItem struct {
 	Run
 	Actor  string // who made the delivery (sender.login)
-	Branch string // the branch (a pull request's head branch), "" for a tag
+	Branch string // the branch (a pull request's head branch) or tag: GitHub's head_branch
 	Title  string // the head commit's first line, or the pull request's title
 }
 
@@ -182,7 +182,7 @@ func (q *Queries) setRunFacts(ctx context.Context, r *Run) error {
 
 // RunFacts reads from a webhook payload who made it, the branch and the
 // title a runs list shows: sender.login; the pull request's head branch,
-// else the branch of ref; the pull request's title, else the head commit's
+// else the branch or tag of ref; the pull request's title, else the head commit's
 // first line. A payload that does not decode gives only the ref's branch.
 func RunFacts(payload []byte, ref string) (actor, branch, title string) {
 	var p struct {
@@ -209,7 +209,10 @@ func RunFacts(payload []byte, ref string) (actor, branch, title string) {
 		}
 	}
 	if branch == "" {
+		// A tag's run has the tag's name, as GitHub's head_branch, which its
+		// runs list's ?branch= matches (a tag push's run is found by the tag).
 		branch, _ = strings.CutPrefix(ref, "refs/heads/")
+		branch, _ = strings.CutPrefix(branch, "refs/tags/")
 		if strings.HasPrefix(branch, "refs/") {
 			branch = ""
 		}

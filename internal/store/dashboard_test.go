@@ -15,7 +15,7 @@ func TestRunFacts(t *testing.T) {
 	}{
 		{"push", `{"sender":{"login":"mona"},"head_commit":{"message":"Fix it\n\nbody"}}`, "refs/heads/main", "mona", "main", "Fix it"},
 		{"pull request", `{"sender":{"login":"hubot"},"pull_request":{"title":"Add x","head":{"ref":"feature"}}}`, "refs/pull/3/merge", "hubot", "feature", "Add x"},
-		{"tag", `{"sender":{"login":"a"}}`, "refs/tags/v1", "a", "", ""},
+		{"tag", `{"sender":{"login":"a"}}`, "refs/tags/v1", "a", "v1", ""},
 		{"bad payload", `{not json`, "refs/heads/dev", "", "dev", ""},
 		{"no payload", ``, "refs/heads/dev", "", "dev", ""},
 	}
