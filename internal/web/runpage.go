@@ -39,6 +39,7 @@ type jobPage struct {
 	JobView
 	Annotations []store.Annotation
 	Summary     template.HTML
+	CanWrite    bool // the viewer may cancel and re-run (else no buttons)
 }
 
 // layoutGraph places each workflow job in the column of its depth in needs
@@ -117,9 +118,10 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 			needs = nil
 		}
 	}
+	canWrite := s.canWrite(r, v.Repo)
 	var jobs []jobPage
 	for _, j := range v.Jobs {
-		jp := jobPage{JobView: j}
+		jp := jobPage{JobView: j, CanWrite: canWrite}
 		if j.Annotations != "" {
 			json.Unmarshal([]byte(j.Annotations), &jp.Annotations)
 		}
@@ -142,9 +144,10 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if !exec("run_top", struct {
 		*RunView
-		Graph []graphColumn
-		Title string
-	}{v, layoutGraph(v.Jobs, needs), v.RunName}) {
+		Graph    []graphColumn
+		Title    string
+		CanWrite bool // the viewer may cancel and re-run (else no buttons)
+	}{v, layoutGraph(v.Jobs, needs), v.RunName, canWrite}) {
 		return
 	}
 	for _, j := range jobs {
