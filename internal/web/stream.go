@@ -39,6 +39,8 @@ func (s *Server) streamLog(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "no such job", http.StatusNotFound)
 		return
+	case err != nil && r.Context().Err() != nil:
+		return // the viewer left while the feed loaded
 	case err != nil:
 		s.log.Warn("following a job's log", "job", id, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
