@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 )
 
 // Group commit of webhook intake (SQLite).
@@ -42,6 +44,7 @@ type groupCommitter struct {
 	s     *Store
 	db    *sql.DB // one connection, intake's own
 	stmts *stmtCache
+	stats intakeStats
 	reqs  chan *intakeReq
 	stop  chan struct{}
 	done  chan struct{}
@@ -130,11 +133,13 @@ func (g *groupCommitter) run(batch []*intakeReq, out []intakeDone, careful bool)
 	}
 	// The batch's work must not end with one caller's context.
 	ctx := context.Background()
+	t0 := time.Now()
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("store: intake: begin: %w", err))
 		return false
 	}
+	began := time.Now()
 	// Every statement of the batch runs prepared (River's own insert and
 	// database/sql's ad hoc statements are parsed again on each call: that
 	// parsing was most of the intake's CPU), and the batch's plan jobs are
@@ -190,12 +195,54 @@ func (g *groupCommitter) run(batch []*intakeReq, out []intakeDone, careful bool)
 		fail(fmt.Errorf("store: intake: queue deliveries: %w", err))
 		return false
 	}
+	ran := time.Now()
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("store: intake: commit: %w", err))
 		return false
 	}
+	g.stats.add(len(batch), began.Sub(t0), ran.Sub(began), time.Since(ran))
 	g.s.wake(q.queued)
 	return false
+}
+
+// IntakeStats are the SQLite group committer's counters since the store
+// opened: where a batch's time goes (bench/webhookload prints them).
+type IntakeStats struct {
+	Batches    int64 // transactions committed
+	Deliveries int64 // deliveries in them
+	// Wall time, summed over the batches: waiting for SQLite's write lock
+	// (BEGIN IMMEDIATE), running the batch's statements, committing (the
+	// WAL write and its fsync).
+	Begin, Statements, Commit time.Duration
+	// MaxCommit is the longest commit.
+	MaxCommit time.Duration
+}
+
+type intakeStats struct {
+	mu sync.Mutex
+	v  IntakeStats
+}
+
+func (s *intakeStats) add(n int, begin, stmts, commit time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.v.Batches++
+	s.v.Deliveries += int64(n)
+	s.v.Begin += begin
+	s.v.Statements += stmts
+	s.v.Commit += commit
+	s.v.MaxCommit = max(s.v.MaxCommit, commit)
+}
+
+// IntakeStats returns the group committer's counters (zero on PostgreSQL,
+// whose intake commits each delivery on its own).
+func (s *Store) IntakeStats() IntakeStats {
+	if s.intake == nil {
+		return IntakeStats{}
+	}
+	s.intake.stats.mu.Lock()
+	defer s.intake.stats.mu.Unlock()
+	return s.intake.stats.v
 }
 
 // close stops the committer after the batch in progress.
