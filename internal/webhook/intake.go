@@ -74,8 +74,21 @@ func (l *limiter) tryLarge() (release func(), ok bool) {
 var errBusy = errors.New("intake busy")
 
 // bufferPool reuses buffers of bodies up to SmallBody (at most one per
-// intake slot is in use); larger buffers are not kept.
-type bufferPool struct{ p sync.Pool }
+// intake slot is in use), and read chunks; larger buffers are not kept.
+type bufferPool struct{ p, chunks sync.Pool }
+
+// readChunk is the size of one read from a request body.
+const readChunk = 32 << 10
+
+func (b *bufferPool) chunk() *[]byte {
+	if v, ok := b.chunks.Get().(*[]byte); ok {
+		return v
+	}
+	c := make([]byte, readChunk)
+	return &c
+}
+
+func (b *bufferPool) putChunk(c *[]byte) { b.chunks.Put(c) }
 
 func (b *bufferPool) get() *bytes.Buffer {
 	if v, ok := b.p.Get().(*bytes.Buffer); ok {
@@ -133,9 +146,12 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, want []byte) 
 		}
 	}()
 	body := http.MaxBytesReader(w, r.Body, MaxBody)
-	chunk := make([]byte, 32<<10)
+	// The read chunk is pooled too: a fresh 32 KiB per request was a large
+	// allocation, zeroed, on every delivery.
+	chunk := h.bufs.chunk()
+	defer h.bufs.putChunk(chunk)
 	for {
-		n, err := body.Read(chunk)
+		n, err := body.Read(*chunk)
 		if n > 0 {
 			if buf.Len()+n > SmallBody && r.ContentLength <= SmallBody && releaseLarge == nil {
 				var got bool
@@ -149,9 +165,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, want []byte) 
 				h.bufs.put(buf)
 				buf = large
 			}
-			mac.Write(chunk[:n])
-			sum.Write(chunk[:n])
-			buf.Write(chunk[:n])
+			mac.Write((*chunk)[:n])
+			sum.Write((*chunk)[:n])
+			buf.Write((*chunk)[:n])
 		}
 		if errors.Is(err, io.EOF) {
 			break
