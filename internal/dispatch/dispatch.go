@@ -108,6 +108,8 @@ type Dispatcher struct {
 	log   *slog.Logger
 	bg    sync.WaitGroup // background work (workspace exports) to wait for at shutdown
 	lease leaseWatch     // stops jobs this host must not go on running (lease.go)
+	// wsSizes: each repository's last workspace tar size (wsdisk.go).
+	wsSizes workspaceSizes
 
 	mu        sync.Mutex // guards the fields below
 	running   map[int64]context.CancelCauseFunc

@@ -281,29 +281,6 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 	return nil, lastErr
 }
 
-// workspaceDisk returns the checkout directory to deliver as a disk when
-// the backend is a microVM and the checkout is big enough, else "".
-func (d *Dispatcher) workspaceDisk(ctx context.Context, in *jobInput, choice sandbox.Choice, log *slog.Logger) string {
-	if choice.Name != "microvm" || d.cfg.WorkspaceDiskBytes <= 0 {
-		return ""
-	}
-	clone := d.cfg.Git.CloneURL(in.run.Repo)
-	tar, err := in.mirror.ExportCached(ctx, in.run.SHA, clone)
-	if err != nil {
-		return ""
-	}
-	fi, err := os.Stat(tar)
-	if err != nil || fi.Size() < d.cfg.WorkspaceDiskBytes {
-		return ""
-	}
-	dir, err := in.mirror.TreeCached(ctx, in.run.SHA, clone)
-	if err != nil {
-		log.Warn("workspace tree", "err", err)
-		return ""
-	}
-	return dir
-}
-
 // runnerSpec assembles the runner's view of the job, with its freshly
 // minted GITHUB_TOKEN (the caller revokes it) and notes for the job's log.
 func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec, []string, error) {
@@ -356,6 +333,9 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 				return err
 			}
 			defer f.Close()
+			if fi, err := f.Stat(); err == nil {
+				d.wsSizes.set(in.run.Repo, fi.Size()) // wsdisk.go
+			}
 			_, err = io.Copy(w, f)
 			return err
 		},
