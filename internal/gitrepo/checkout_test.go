@@ -13,8 +13,9 @@ import (
 
 // TestCheckoutKeepsOnePack checks the shape of a small commit's checkout:
 // its objects are one pack and its index, no loose object files (each of
-// which a sandbox would receive as a file and a directory), and git still
-// sees a complete, shallow repository at the commit.
+// which a sandbox would receive as a file and a directory), .git/hooks is
+// there but without git's inert *.sample examples, and git still sees a
+// complete, shallow repository at the commit.
 func TestCheckoutKeepsOnePack(t *testing.T) {
 	ctx := context.Background()
 	server := t.TempDir()
@@ -57,6 +58,9 @@ func TestCheckoutKeepsOnePack(t *testing.T) {
 		if _, err := git(ctx, work, nil, args...); err != nil {
 			t.Errorf("git %s in the checkout: %v", strings.Join(args, " "), err)
 		}
+	}
+	if hooks, err := os.ReadDir(filepath.Join(work, ".git", "hooks")); err != nil || len(hooks) != 0 {
+		t.Errorf(".git/hooks: got %d entries (%v), want it empty (git's *.sample examples left out)", len(hooks), err)
 	}
 	if b, err := os.ReadFile(filepath.Join(work, ".git", "shallow")); err != nil || strings.TrimSpace(string(b)) != sha {
 		t.Errorf(".git/shallow = %q, %v; want %s", b, err, sha)
