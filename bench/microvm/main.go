@@ -110,8 +110,12 @@ func run(ctx context.Context, cfg config) error {
 // builds the agent if not given.
 func resolveImage(cfg *config, dir string) error {
 	if cfg.kernel == "" {
-		cache, _ := os.UserCacheDir()
-		img, err := image.Latest(filepath.Join(cache, "hookci"))
+		data := os.Getenv("HOOKCI_DATA_DIR") // as the tests: the shared image
+		if data == "" {
+			cache, _ := os.UserCacheDir()
+			data = filepath.Join(cache, "hookci")
+		}
+		img, err := image.Latest(data)
 		if err != nil {
 			return fmt.Errorf("no guest image (run `hookci image build` or pass -kernel/-rootdisk): %w", err)
 		}
