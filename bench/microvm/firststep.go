@@ -110,6 +110,13 @@ func firstStepOps(ctx context.Context, inst *sandbox.Instance, ws []byte, files 
 		return fmt.Errorf("packed workspace into /tmp: %w", err)
 	}
 	lap(fmt.Sprintf("same commit, objects one pack (%d entries, %d KiB), /tmp", packedFiles, len(packed)>>10), t0)
+	both, bothFiles := withoutHookSamples(packed)
+	t0 = time.Now()
+	c0 = cpu()
+	if err := inst.Client.PutFiles(ctx, "/tmp/ws5", bytes.NewReader(both)); err != nil {
+		return fmt.Errorf("packed slim workspace into /tmp: %w", err)
+	}
+	lap(fmt.Sprintf("one pack and no sample hooks, as now (%d entries, %d KiB), /tmp", bothFiles, len(both)>>10), t0)
 	slim, slimFiles := withoutHookSamples(ws)
 	t0 = time.Now()
 	c0 = cpu()
