@@ -68,7 +68,7 @@ func benchFirstStep(ctx context.Context, cfg config, dir string, newBackend back
 		for _, s := range got {
 			add("  "+s.Name, s.Dur)
 		}
-		err = firstStepOps(ctx, inst, ws, files, packed, packedFiles, add, func() time.Duration { return qemuCPU(filepath.Join(wd, "vms", id, "qemu.pid")) })
+		err = firstStepOps(ctx, inst, ws, files, packed, packedFiles, i%2 == 1, add, func() time.Duration { return qemuCPU(filepath.Join(wd, "vms", id, "qemu.pid")) })
 		inst.Close()
 		if err != nil {
 			return err
@@ -86,19 +86,26 @@ func benchFirstStep(ctx context.Context, cfg config, dir string, newBackend back
 
 // firstStepOps does what the runner's "Set up job" and a first `run:` step
 // do with the agent, timing each.
-func firstStepOps(ctx context.Context, inst *sandbox.Instance, ws []byte, files int, packed []byte, packedFiles int, add func(string, time.Duration), cpu func() time.Duration) error {
+func firstStepOps(ctx context.Context, inst *sandbox.Instance, ws []byte, files int, packed []byte, packedFiles int, shipped bool, add func(string, time.Duration), cpu func() time.Duration) error {
 	var c0 time.Duration
 	lap := func(name string, t0 time.Time) {
 		add(name, time.Since(t0))
 		add(name+" [QEMU CPU]", cpu()-c0)
 	}
 	l := inst.Layout
+	// The job's tar is the clone's first: alternate clones get the old
+	// checkout shape (loose objects, sample hooks) and the shipped one.
+	first, firstName := ws, fmt.Sprintf("workspace tar, first (old shape: %d entries, %d KiB)", files, len(ws)>>10)
+	if shipped {
+		sw, n := withoutHookSamples(packed)
+		first, firstName = sw, fmt.Sprintf("workspace tar, first (as shipped: %d entries, %d KiB)", n, len(sw)>>10)
+	}
 	t0 := time.Now()
 	c0 = cpu()
-	if err := inst.Client.PutFiles(ctx, l.Workspace, bytes.NewReader(ws)); err != nil {
+	if err := inst.Client.PutFiles(ctx, l.Workspace, bytes.NewReader(first)); err != nil {
 		return fmt.Errorf("workspace: %w", err)
 	}
-	lap(fmt.Sprintf("workspace tar (checkout, %d entries)", files), t0)
+	lap(firstName, t0)
 	t0, c0 = time.Now(), cpu()
 	if err := inst.Client.PutFiles(ctx, "/tmp/ws2", bytes.NewReader(ws)); err != nil {
 		return fmt.Errorf("workspace into /tmp: %w", err)
