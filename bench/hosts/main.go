@@ -14,9 +14,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,10 +36,31 @@ func main() {
 	jobs := flag.Int("jobs", 60, "sleep 1 jobs per measurement")
 	maxHosts := flag.Int("hosts", 3, "measure 1..hosts hosts")
 	maxJobs := flag.Int("max-jobs", 4, "HOOKCI_MAX_JOBS of each host")
-	lease := flag.Duration("lease", 30*time.Second, "HOOKCI_LEASE for the kill -9 measurement")
-	kills := flag.Int("kills", 3, "kill -9 measurements")
+	leases := flag.String("leases", "3s,30s", "comma-separated HOOKCI_LEASE values for the kill -9 measurement (30s is the default)")
+	kills := flag.Int("kills", 3, "kill -9 measurements per lease (the median is printed)")
+	webhookload := flag.String("webhookload", "", "a built bench/webhookload binary: also measure webhook acknowledgement on SQLite and PostgreSQL")
+	ackRates := flag.String("ack-rates", "100,1000", "rates (deliveries/s) for -webhookload")
+	corpus := flag.String("corpus", "../shared/corpora", "test corpora directory, for -webhookload's push payload")
 	flag.Parse()
-	if err := run(*bin, *jobs, *maxHosts, *maxJobs, *lease, *kills); err != nil {
+	var ls []time.Duration
+	for _, f := range strings.Split(*leases, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			fmt.Fprintf(os.Stderr, "hosts: -leases: %q is not a positive duration\n", f)
+			os.Exit(2)
+		}
+		ls = append(ls, d)
+	}
+	if *webhookload != "" {
+		if err := acks(*webhookload, *ackRates, *corpus); err != nil {
+			fmt.Fprintln(os.Stderr, "hosts:", err)
+			os.Exit(1)
+		}
+	}
+	if err := run(*bin, *jobs, *maxHosts, *maxJobs, ls, *kills); err != nil {
 		fmt.Fprintln(os.Stderr, "hosts:", err)
 		os.Exit(1)
 	}
@@ -46,9 +71,13 @@ type bench struct {
 	hookci, agent string
 	root, gitRoot string
 	cluster       *pgtest.Cluster
+	kills         int // failover measurements so far (names their databases)
+
+	mu   sync.Mutex // guards live
+	live map[*host]bool
 }
 
-func run(bin string, jobs, maxHosts, maxJobs int, lease time.Duration, kills int) error {
+func run(bin string, jobs, maxHosts, maxJobs int, leases []time.Duration, kills int) error {
 	bin, _ = filepath.Abs(bin)
 	b := &bench{hookci: filepath.Join(bin, "hookci"), agent: filepath.Join(bin, "hookci-agent")}
 	for _, p := range []string{b.hookci, b.agent} {
@@ -66,6 +95,23 @@ func run(bin string, jobs, maxHosts, maxJobs int, lease time.Duration, kills int
 		return fmt.Errorf("PostgreSQL: %w", err)
 	}
 	defer b.cluster.Stop()
+	// Interrupted (^C, timeout): stop the hosts, their sandboxes and
+	// PostgreSQL, which would otherwise outlive the bench.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		b.mu.Lock()
+		for h := range b.live {
+			h.srv.Stop()
+			killProcessesUnder(h.dataDir)
+		}
+		b.mu.Unlock()
+		b.cluster.Stop()
+		os.RemoveAll(b.root)
+		fmt.Fprintln(os.Stderr, "hosts: interrupted by", s)
+		os.Exit(1)
+	}()
 
 	fmt.Printf("jobs per minute: %d `sleep 1` jobs (one push, a matrix of %d), host sandbox, HOOKCI_MAX_JOBS=%d per host, one PostgreSQL (fsync on)\n",
 		jobs, jobs, maxJobs)
@@ -78,14 +124,24 @@ func run(bin string, jobs, maxHosts, maxJobs int, lease time.Duration, kills int
 		ideal := float64(n*maxJobs) * 60 // slots × one-second jobs per minute
 		fmt.Printf("  %-6d %-10s %-12.0f %-14.0f %s\n", n, wall.Round(10*time.Millisecond), float64(jobs)/wall.Minutes(), ideal, loadavg())
 	}
-	fmt.Printf("kill -9 of the host running a job → the job running (attempt 2) on another host; two hosts, HOOKCI_LEASE=%s\n", lease)
-	fmt.Printf("  %-4s %-14s %s\n", "#", "kill→re-run", "load average")
-	for i := 1; i <= kills; i++ {
-		d, err := b.failover(i, lease)
-		if err != nil {
-			return fmt.Errorf("kill -9 %d: %w", i, err)
+	for _, lease := range leases {
+		fmt.Printf("kill -9 of the host running a job → the job running (attempt 2) on another host; two hosts, HOOKCI_LEASE=%s\n", lease)
+		fmt.Printf("  %-4s %-14s %s\n", "#", "kill→re-run", "load average")
+		var ds []time.Duration
+		for i := 1; i <= kills; i++ {
+			b.kills++
+			d, err := b.failover(b.kills, lease)
+			if err != nil {
+				return fmt.Errorf("kill -9 %d: %w", i, err)
+			}
+			ds = append(ds, d)
+			fmt.Printf("  %-4d %-14s %s\n", i, d.Round(10*time.Millisecond), loadavg())
 		}
-		fmt.Printf("  %-4d %-14s %s\n", i, d.Round(10*time.Millisecond), loadavg())
+		if len(ds) > 0 {
+			slices.Sort(ds)
+			fmt.Printf("  median %s, min %s, max %s (lease %s)\n", ds[len(ds)/2].Round(10*time.Millisecond),
+				ds[0].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond), lease)
+		}
 	}
 	fmt.Printf("  hardware: %s\n", hw.Describe())
 	return nil
@@ -107,17 +163,28 @@ func (b *bench) startHosts(name, url string, n, maxJobs int, env ...string) ([]*
 			"HOOKCI_MAX_JOBS=" + strconv.Itoa(maxJobs)}, env...)
 		srv, err := benchserver.Start(b.hookci, b.gitRoot, dataDir, e...)
 		if err != nil {
-			stopHosts(hs)
+			b.stopHosts(hs)
 			return nil, err
 		}
 		id, _ := os.ReadFile(filepath.Join(dataDir, "db", "host-id")) // the store keeps it beside its database
-		hs = append(hs, &host{srv: srv, dataDir: dataDir, id: strings.TrimSpace(string(id))})
+		h := &host{srv: srv, dataDir: dataDir, id: strings.TrimSpace(string(id))}
+		b.mu.Lock()
+		if b.live == nil {
+			b.live = map[*host]bool{}
+		}
+		b.live[h] = true
+		b.mu.Unlock()
+		hs = append(hs, h)
 	}
 	return hs, nil
 }
 
-func stopHosts(hs []*host) {
+// stopHosts stops hs and every process left under their data directories.
+func (b *bench) stopHosts(hs []*host) {
 	for _, h := range hs {
+		b.mu.Lock()
+		delete(b.live, h)
+		b.mu.Unlock()
 		if h.srv != nil {
 			h.srv.Stop()
 		}
@@ -152,7 +219,7 @@ func (b *bench) throughput(n, jobs, maxJobs int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer stopHosts(hs)
+	defer b.stopHosts(hs)
 	t0 := time.Now()
 	if err := hs[0].srv.Push(repoName, sha); err != nil {
 		return 0, err
@@ -215,7 +282,7 @@ func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer stopHosts(hs)
+	defer b.stopHosts(hs)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return 0, err
@@ -224,16 +291,19 @@ func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
 	if err := hs[i%2].srv.Push(repoName, sha); err != nil {
 		return 0, err
 	}
-	// runningOn is the host whose worker runs the job's attempt n.
-	runningOn := func(attempt int) string {
+	// runningOn is the host whose worker runs the job's queue row. A
+	// takeover queues a copy of the dead host's row (store.takeOver), whose
+	// River attempt starts again at 1: the job's own attempt (2) is in the
+	// jobs table, read through the API below.
+	runningOn := func() string {
 		var h string
 		conn.QueryRow(ctx, `SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job
-			WHERE kind = 'hookci_job' AND state = 'running' AND attempt >= $1`, attempt).Scan(&h)
+			WHERE kind = 'hookci_job' AND state = 'running'`).Scan(&h)
 		return h
 	}
 	var victim, other *host
 	for t0 := time.Now(); victim == nil; time.Sleep(20 * time.Millisecond) {
-		id := runningOn(1)
+		id := runningOn()
 		for j, h := range hs {
 			if id != "" && id == h.id {
 				victim, other = h, hs[1-j]
@@ -250,7 +320,7 @@ func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
 	victim.srv.Stop()                  // reaps the killed process
 	victim.srv = nil
 	for {
-		if runningOn(2) == other.id {
+		if runningOn() == other.id {
 			// The job row says in_progress on the new attempt: the sandbox is up.
 			var runs []struct {
 				ID     any
@@ -313,4 +383,27 @@ func killProcessesUnder(dir string) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// acks runs the webhookload binary at each of rates on SQLite and on a
+// throwaway PostgreSQL cluster, printing its figures after the load
+// average (the figures mean something only on an otherwise idle machine).
+func acks(webhookload, rates, corpus string) error {
+	fmt.Println("webhook acknowledgement, SQLite vs PostgreSQL (bench/webhookload: in-process handler, real store, queue running)")
+	for _, r := range strings.Split(rates, ",") {
+		r = strings.TrimSpace(r)
+		for _, db := range []string{"sqlite", "postgres"} {
+			args := []string{"-rate", r, "-duration", "5s", "-corpus", corpus}
+			if db == "postgres" {
+				args = append(args, "-postgres")
+			}
+			fmt.Printf("-- %s at %s/s; load average before: %s\n", db, r, loadavg())
+			cmd := exec.Command(webhookload, args...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Printf("   (%s at %s/s: %v)\n", db, r, err) // refusals at an overload are a figure, not an end
+			}
+		}
+	}
+	return nil
 }
