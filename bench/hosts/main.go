@@ -341,7 +341,7 @@ func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
 			}
 		}
 		if time.Since(killed) > lease+2*time.Minute {
-			return 0, fmt.Errorf("the job did not run again:\n%s", other.srv.Logs.String())
+			return 0, fmt.Errorf("the job did not run again:\n%s\n%s", dbState(ctx, conn), other.srv.Logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -406,4 +406,29 @@ func acks(webhookload, rates, corpus string) error {
 		}
 	}
 	return nil
+}
+
+// dbState describes the queue's and the jobs' rows and the lock waits,
+// for a failure's message.
+func dbState(ctx context.Context, conn *pgx.Conn) string {
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT id, state, attempt, coalesce(array_to_string(attempted_by, ','), ''), kind, coalesce(errors::text, '') FROM river_job ORDER BY id`,
+		`SELECT id, status, attempt, coalesce(message, ''), '', '' FROM jobs ORDER BY id`,
+		`SELECT pid, state, wait_event_type || ':' || coalesce(wait_event, ''), left(query, 120), coalesce(now() - xact_start, '0')::text, ''
+			FROM pg_stat_activity WHERE datname = current_database() AND pid != pg_backend_pid()`,
+	} {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			fmt.Fprintf(&b, "%v\n", err)
+			continue
+		}
+		for rows.Next() {
+			vals, _ := rows.Values()
+			fmt.Fprintln(&b, vals...)
+		}
+		rows.Close()
+		b.WriteString("--\n")
+	}
+	return b.String()
 }
