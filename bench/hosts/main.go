@@ -2,9 +2,12 @@
 // `hookci serve` hosts on one throwaway PostgreSQL cluster (Debian's
 // postgresql through internal/store/pgtest, fsync on), host sandbox,
 // `sleep 1` jobs, HOOKCI_MAX_JOBS=4; and the time from `kill -9` of the host
-// running a job to that job running (attempt 2) on another host. Each row
-// prints the load average, because the hosts share one machine. It needs
-// bin/hookci and bin/hookci-agent (scripts/build.sh).
+// running a job to that job running (attempt 2) on another host, for each
+// of -leases (several kills each, the median printed). With -webhookload
+// (a built bench/webhookload) it first prints webhook acknowledgement
+// p50/p99 on SQLite and on PostgreSQL at -ack-rates. Each row prints the
+// load average, because the hosts share one machine. It needs bin/hookci
+// and bin/hookci-agent (scripts/build.sh).
 package main
 
 import (
