@@ -302,12 +302,12 @@ func TestLeaseLostStopsJobBeforeTakeover(t *testing.T) {
 	if _, err := tx.Exec(`SELECT id FROM hosts WHERE id = $1 FOR UPDATE`, hosts[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	// Not waitFor's minute: A gives the job back (a River snooze) before
-	// B's takeover would find it running, so it reaches B through River's
-	// scheduler (a leader's pass every 5 s) and A may fetch it again and give
-	// it back meanwhile; measured 2–14 s from A's stop to B's first tick on
-	// this loaded machine, and B's 80 ticks took 20 s and more at load 20–30.
-	// The minute then ran out (the 1-in-5 failure).
+	// Not waitFor's minute: A gives the job back (a 1 s River snooze)
+	// before B's takeover would find it running, so B gets it at a fetch
+	// poll, and A may fetch it first and give it back again; measured
+	// 1.8–14 s from A's stop to B's first tick on this loaded machine, and
+	// B's 80 ticks took 20 s and more at load 20–30: the minute could run
+	// out (the likely cause of a 1-in-5 failure whose output was lost).
 	defer logLeaseLines(t, a, b)
 	waitLong(t, "the job to run to success on B", func() bool {
 		last, _ := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
