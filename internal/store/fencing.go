@@ -95,13 +95,34 @@ func (s *Store) takeOver(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// beatOK records a successful heartbeat that started at t.
+// beatOK records a successful heartbeat that started at t. It says when
+// the lease LeaseLost reported lost is back, and warns (at most once a
+// lease) when the lease grew older than half of it before this heartbeat
+// landed, so that it is about to be counted lost although every one
+// succeeds: a database or machine too slow
+// for the lease would otherwise make the host refuse every job silently.
 func (s *Store) beatOK(t time.Time) {
 	s.mu.Lock()
+	gap := time.Since(s.lastBeat) // how old the lease grew before this one landed
+	back := s.lostSaid && t.After(s.lastBeat)
+	slow := !s.lastBeat.IsZero() && gap > s.lease/2 && time.Since(s.slowSaid) > s.lease
 	if t.After(s.lastBeat) {
 		s.lastBeat = t
 	}
+	if back {
+		s.lostSaid = false
+	}
+	if slow {
+		s.slowSaid = time.Now()
+	}
 	s.mu.Unlock()
+	if back {
+		s.logger.Warn("lease back: a heartbeat reached the database; this host takes jobs again", "lease", s.lease)
+	}
+	if slow {
+		s.logger.Warn("heartbeats are slow: this host counts its lease as lost (stops its jobs, takes none) once the last heartbeat's start is 2/3 of the lease old; lengthen HOOKCI_LEASE or relieve the database",
+			"lease_age", gap.Round(time.Millisecond), "lease", s.lease, "heartbeat_took", time.Since(t).Round(time.Millisecond))
+	}
 }
 
 // LeaseLost reports whether this host must stop its jobs because its
@@ -109,17 +130,25 @@ func (s *Store) beatOK(t time.Time) {
 // start of the last one that succeeded, which is no later than the
 // database's record of it): other hosts take its jobs once a whole lease
 // has passed by the database's clock, so it stops first. Always false on
-// SQLite (one host) and before the queue started.
+// SQLite (one host) and before the queue started. The first true of a loss
+// is logged, so a host that refuses jobs says why.
 func (s *Store) LeaseLost() bool {
 	if s.dialect != postgresDialect {
 		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lastBeat.IsZero() {
-		return false
+	since := time.Since(s.lastBeat)
+	lost := !s.lastBeat.IsZero() && since > s.lease*2/3
+	say := lost && !s.lostSaid
+	if say {
+		s.lostSaid = true
 	}
-	return time.Since(s.lastBeat) > s.lease*2/3
+	s.mu.Unlock()
+	if say {
+		s.logger.Error("lease lost: no heartbeat reached the database for 2/3 of the lease; this host stops its jobs and takes none until one does",
+			"since_last_heartbeat", since.Round(time.Millisecond), "lease", s.lease)
+	}
+	return lost
 }
 
 // Lease is how long a host may go unheard before it is presumed dead.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -235,5 +236,80 @@ func TestStaleHostCannotEndTakenOverQueueJob(t *testing.T) {
 			}
 			close(bRelease)
 		})
+	}
+}
+
+// TestLeaseLostIsLogged: a host whose heartbeats cannot reach the database
+// (its registry row locked by the test, as in a partition) counts its lease
+// as lost and says so once, however often LeaseLost is asked; when a
+// heartbeat lands again it says the lease is back and that its heartbeats
+// were slow. Before, a host that refused every job for a lost lease said
+// nothing unless it had a job running.
+func TestLeaseLostIsLogged(t *testing.T) {
+	ctx := context.Background()
+	var logs lockedLog
+	s, err := Open(ctx, t.TempDir(), Options{DatabaseURL: pgtest.URL(t), Lease: 600 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.StartQueue(ctx, Handlers{Job: func(ctx context.Context, id int64) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if s.LeaseLost() {
+		t.Fatal("lease lost right after the start")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT id FROM hosts WHERE id = $1 FOR UPDATE`, s.HostID()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the lease to be lost", func() bool { return s.LeaseLost() })
+	for range 5 {
+		s.LeaseLost()
+	}
+	if n := strings.Count(logs.String(), "lease lost"); n != 1 {
+		t.Errorf("%d \"lease lost\" lines after 6 calls, want 1:\n%s", n, logs.String())
+	}
+	tx.Rollback()
+	waitUntil(t, "the lease to be back", func() bool { return !s.LeaseLost() })
+	waitUntil(t, "the lease's return to be logged", func() bool { return strings.Contains(logs.String(), "lease back") })
+	for _, want := range []string{"heartbeats are slow", "HOOKCI_LEASE"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	t.Logf("the store's log:\n%s", logs.String())
+}
+
+// lockedLog is a log destination safe for the store's goroutines.
+type lockedLog struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitUntil polls cond for up to a minute.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -69,6 +69,8 @@ type Store struct {
 	handlers Handlers
 	started  bool
 	lastBeat time.Time // start of the last successful heartbeat (fencing.go)
+	lostSaid bool      // LeaseLost has logged the loss; a landed heartbeat logs the return (fencing.go)
+	slowSaid time.Time // when slow heartbeats were last warned of (fencing.go)
 
 	logs logNotifier // live log followers (lognotify.go)
 }
