@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/config"
-	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/trace"
 )
@@ -148,10 +147,6 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	if err != nil {
 		return false, err
 	}
-	// The follower reads the store on a tick for live logs, and at once
-	// when a job or run ends (so the command ends with its run).
-	wake := make(chan struct{}, 1)
-	opts.observe = func(o dispatch.Observer) dispatch.Observer { return wakeObserver{Observer: o, wake: wake} }
 	endWire := trace.Begin(ctx, "server wiring (store, sandboxes, actions)")
 	if err := prepareLocalStore(ctx, cfg.DataDir, log); err != nil {
 		log.Debug("no prepared store: migrating a new one", "err", err)
@@ -193,7 +188,7 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	// Planning retries for PlanRetryBudget, an attempt may take the
 	// planning timeout: past both, stop waiting whatever the queue says.
 	limit := time.Duration(cfg.PlanRetryBudget) + time.Duration(cfg.PlanRetryMax) + planAttemptLimit
-	return followWoken(ctx, s.store, id, out, limit, wake)
+	return follow(ctx, s.store, id, out, limit) // woken by the store's writes, no poll
 }
 
 // localPayload is the event file (with this commit put in), or a payload made
@@ -282,30 +277,4 @@ func sanitize(s string) string {
 		return "repo"
 	}
 	return b.String()
-}
-
-// wakeObserver passes everything on to Observer and wakes the follower when
-// a job or a run ends. The dispatcher tells before it commits the end; the
-// store's one SQLite connection makes the follower's read wait for that
-// commit, and the follower's tick covers any other order.
-type wakeObserver struct {
-	dispatch.Observer
-	wake chan<- struct{}
-}
-
-func (w wakeObserver) JobFinished(conclusion string, seconds float64) {
-	w.Observer.JobFinished(conclusion, seconds)
-	w.poke()
-}
-
-func (w wakeObserver) RunFinished(conclusion string) {
-	w.Observer.RunFinished(conclusion)
-	w.poke()
-}
-
-func (w wakeObserver) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
 }

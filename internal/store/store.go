@@ -70,7 +70,8 @@ type Store struct {
 	started  bool
 	lastBeat time.Time // start of the last successful heartbeat (fencing.go)
 
-	logs logNotifier // live log followers (lognotify.go)
+	logs    logNotifier    // live log followers (lognotify.go)
+	changes changeNotifier // readers waiting for any write (changes.go)
 }
 
 // Handlers are what the queue's workers call. A returned error is logged and
