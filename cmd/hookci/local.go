@@ -96,7 +96,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	merge(&cfg.Vars, vars)
 	merge(&cfg.Env, env)
 	cfg.GitHubToken, cfg.GitHubAppID, cfg.GitHubAppKeyFile = "", 0, "" // never report local runs
+	opts := serverOptions{onlyJob: *job, onlyWorkflows: workflows}
 	if *dataDir == "" {
+		opts.scratch = true // nothing in it to prune
 		tmp, err := os.MkdirTemp("", "hookci-run-")
 		if err != nil {
 			fmt.Fprintln(stderr, "hookci run:", err)
@@ -120,7 +122,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, serverOptions{onlyJob: *job, onlyWorkflows: workflows}, stdout)
+	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, opts, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookci run:", err)
 		return 1
@@ -174,7 +176,10 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	}
 	json.Unmarshal(payload, &p)
 	d.Action = p.Action
-	if _, err := s.store.AddDelivery(ctx, d, true); err != nil {
+	endAdd := trace.Begin(ctx, "store the delivery")
+	_, err = s.store.AddDelivery(ctx, d, true)
+	endAdd()
+	if err != nil {
 		return false, err
 	}
 	endStart := trace.Begin(ctx, "queue start")
