@@ -189,6 +189,11 @@ func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writ
 		}
 		done := del.Status != store.DeliveryQueued
 		allOK := true
+		type jobSteps struct {
+			j     store.Job
+			steps []store.Step
+		}
+		var read []jobSteps
 		for _, r := range runs {
 			jobs, err := q.RunJobs(ctx, r.ID)
 			if err != nil {
@@ -205,6 +210,7 @@ func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writ
 					return false, err
 				}
 				f.job(j, steps, chunks)
+				read = append(read, jobSteps{j, steps})
 			}
 			if r.Status != store.StatusCompleted {
 				done = false
@@ -214,6 +220,11 @@ func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writ
 		}
 		if !done {
 			continue
+		}
+		// A leg held back while another streamed prints now: the streaming
+		// leg may have ended in this same read, after the held one's turn.
+		for _, x := range read {
+			f.job(x.j, x.steps, nil)
 		}
 		for _, r := range runs {
 			if r.Message != "" {
