@@ -7,6 +7,11 @@
 //
 // against `act push` in DIR. It needs bin/hookci and bin/hookci-agent
 // (scripts/build.sh) and act on PATH or in ~/go/bin.
+//
+// With -before DIR (another build's bin directory) it times that build too,
+// interleaved with this one run by run (and its server side by side with
+// this one's, pushes alternating), so a before/after comparison sees the
+// same load on a shared machine; it prints both and their ratio.
 package main
 
 import (
@@ -31,16 +36,22 @@ func main() {
 	sandbox := flag.String("sandbox", "host", "HOOKCI_SANDBOX of the server measured (host, namespace, microvm)")
 	workflowFile := flag.String("workflow", "", "workflow file (default: the demo's five-step workflow, read from `hookci demo --print-workflow`)")
 	serve := flag.Bool("serve", true, "also measure the server path (webhook → run completed)")
+	before := flag.String("before", "", "directory of another build (hookci, hookci-agent) to time interleaved with this one")
 	flag.Parse()
-	if err := run(*n, *bin, *workflowFile, *sandbox, *serve); err != nil {
+	if err := run(*n, *bin, *before, *workflowFile, *sandbox, *serve); err != nil {
 		fmt.Fprintln(os.Stderr, "fivestep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, bin, workflowFile, sandbox string, serve bool) error {
+func run(n int, bin, before, workflowFile, sandbox string, serve bool) error {
 	bin, _ = filepath.Abs(bin)
 	hookci := filepath.Join(bin, "hookci")
+	hookciBefore := ""
+	if before != "" {
+		before, _ = filepath.Abs(before)
+		hookciBefore = filepath.Join(before, "hookci")
+	}
 	act, err := exec.LookPath("act")
 	if err != nil {
 		home, _ := os.UserHomeDir()
@@ -79,7 +90,7 @@ func run(n int, bin, workflowFile, sandbox string, serve bool) error {
 		}
 		return d, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 	}
-	var hr, ar, sr, hc, ac []time.Duration
+	var hr, ar, sr, hc, ac, br, bc, bsr []time.Duration
 	for i := 0; i < n; i++ {
 		d, c, err := timeCmd(act, "-P", "ubuntu-latest=-self-hosted", "push")
 		if err != nil {
@@ -91,9 +102,16 @@ func run(n int, bin, workflowFile, sandbox string, serve bool) error {
 			return err
 		}
 		hr, hc = append(hr, d), append(hc, c)
+		if hookciBefore != "" {
+			d, c, err = timeCmd(hookciBefore, "run", "--sandbox", "host", ".")
+			if err != nil {
+				return err
+			}
+			br, bc = append(br, d), append(bc, c)
+		}
 	}
 	if serve {
-		if sr, err = serverPath(hookci, root, repo, n, sandbox); err != nil {
+		if sr, bsr, err = serverPath(hookci, hookciBefore, root, repo, n, sandbox); err != nil {
 			return err
 		}
 	}
@@ -101,54 +119,85 @@ func run(n int, bin, workflowFile, sandbox string, serve bool) error {
 	fmt.Printf("  act push (host mode)                  %8s   CPU %8s\n", ms(median(ar)), ms(median(ac)))
 	fmt.Printf("  hookci run (local, host sandbox)      %8s   CPU %8s   ratio to act: wall %.2f, CPU %.2f\n",
 		ms(median(hr)), ms(median(hc)), ratio(hr, ar), ratio(hc, ac))
+	if hookciBefore != "" {
+		fmt.Printf("  before: hookci run (%s)  %8s   CPU %8s   ratio to act: wall %.2f, CPU %.2f; after/before: wall %.2f, CPU %.2f\n",
+			before, ms(median(br)), ms(median(bc)), ratio(br, ar), ratio(bc, ac), ratio(hr, br), ratio(hc, bc))
+	}
 	if serve {
 		fmt.Printf("  hookci serve (sandbox %s): webhook → run completed %8s   ratio to act %.2f\n", sandbox, ms(median(sr)), ratio(sr, ar))
+		if hookciBefore != "" {
+			fmt.Printf("  before: hookci serve (sandbox %s)  %8s   ratio to act %.2f; after/before %.2f\n",
+				sandbox, ms(median(bsr)), ratio(bsr, ar), ratio(sr, bsr))
+		}
 	}
 	fmt.Printf("  hardware: %s\n", hw.Describe())
 	return nil
 }
 
-func serverPath(hookci, root, repo string, n int, sandbox string) ([]time.Duration, error) {
+// serverPath times webhook → run completed on a server of hookci, and, when
+// hookciBefore is set, on a second server of that build side by side,
+// pushes alternating.
+func serverPath(hookci, hookciBefore, root, repo string, n int, sandbox string) (after, before []time.Duration, err error) {
 	gitRoot := filepath.Join(root, "git")
 	srv, err := benchserver.Start(hookci, gitRoot, filepath.Join(root, "data"), "HOOKCI_SANDBOX="+sandbox)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer srv.Stop()
-	var out []time.Duration
-	for i := 0; i < n; i++ {
-		// A new commit each time, so each delivery really fetches and runs.
-		sha, err := benchserver.Commit(repo, gitRoot, "bench/five", "README.md", fmt.Sprintf("bench %d\n", i))
-		if err != nil {
-			return nil, err
+	var old *benchserver.Server
+	if hookciBefore != "" {
+		if old, err = benchserver.Start(hookciBefore, gitRoot, filepath.Join(root, "data-before"), "HOOKCI_SANDBOX="+sandbox); err != nil {
+			return nil, nil, err
 		}
-		t0 := time.Now()
-		if err := srv.Push("bench/five", sha); err != nil {
-			return nil, err
-		}
-		for {
-			var runs []struct {
-				SHA, Status, Conclusion string
-			}
-			r, err := http.Get(srv.Base + "/api/runs")
-			if err == nil {
-				json.NewDecoder(r.Body).Decode(&runs)
-				r.Body.Close()
-			}
-			if len(runs) > 0 && runs[0].SHA == sha && runs[0].Status == "completed" {
-				if runs[0].Conclusion != "success" {
-					return nil, fmt.Errorf("run concluded %s", runs[0].Conclusion)
-				}
-				break
-			}
-			if time.Since(t0) > 5*time.Minute {
-				return nil, fmt.Errorf("run did not finish:\n%s", srv.Logs.String())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		out = append(out, time.Since(t0))
+		defer old.Stop()
 	}
-	return out, nil
+	for i := 0; i < n; i++ {
+		d, err := timePush(srv, repo, gitRoot, fmt.Sprintf("bench %d\n", i))
+		if err != nil {
+			return nil, nil, err
+		}
+		after = append(after, d)
+		if old != nil {
+			if d, err = timePush(old, repo, gitRoot, fmt.Sprintf("bench before %d\n", i)); err != nil {
+				return nil, nil, err
+			}
+			before = append(before, d)
+		}
+	}
+	return after, before, nil
+}
+
+// timePush commits content and times its webhook to the run completed.
+func timePush(srv *benchserver.Server, repo, gitRoot, content string) (time.Duration, error) {
+	// A new commit each time, so each delivery really fetches and runs.
+	sha, err := benchserver.Commit(repo, gitRoot, "bench/five", "README.md", content)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := srv.Push("bench/five", sha); err != nil {
+		return 0, err
+	}
+	for {
+		var runs []struct {
+			SHA, Status, Conclusion string
+		}
+		r, err := http.Get(srv.Base + "/api/runs")
+		if err == nil {
+			json.NewDecoder(r.Body).Decode(&runs)
+			r.Body.Close()
+		}
+		if len(runs) > 0 && runs[0].SHA == sha && runs[0].Status == "completed" {
+			if runs[0].Conclusion != "success" {
+				return 0, fmt.Errorf("run concluded %s", runs[0].Conclusion)
+			}
+			return time.Since(t0), nil
+		}
+		if time.Since(t0) > 5*time.Minute {
+			return 0, fmt.Errorf("run did not finish:\n%s", srv.Logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func workflow(hookci, file string) (string, error) {

@@ -19,9 +19,6 @@ const planAttemptLimit = 10*time.Minute + 30*time.Second
 // names (a matrix leg with every value in its name) get a short label.
 const maxLabel = 48
 
-// followTick is how often hookci run reads new log lines from the store.
-const followTick = 20 * time.Millisecond
-
 // follower prints the runs of one delivery as they go (hookci run).
 // Parallel legs do not interleave line by line: one leg at a time streams
 // its output live; the others' steps are printed whole when they finish.
@@ -145,32 +142,29 @@ func (f *follower) job(j store.Job, steps []store.Step, chunks []store.LogChunk)
 // follow prints the runs of a delivery as they go and reports whether all
 // succeeded. It says what planning does while it retries, and gives up
 // with the reason when planning has not ended after limit.
+//
+// It reads the store again after each write this process commits to it
+// (store.Changed: a log flush, a step, a job or run ending, planning's
+// progress), with no timer: st must be a store only this process writes
+// (hookci run's SQLite store).
 func follow(ctx context.Context, st *store.Store, deliveryID string, out io.Writer, limit time.Duration) (bool, error) {
-	return followWoken(ctx, st, deliveryID, out, limit, nil)
-}
-
-// followWoken is follow, reading the store at once when wake fires besides
-// every followTick.
-func followWoken(ctx context.Context, st *store.Store, deliveryID string, out io.Writer, limit time.Duration, wake <-chan struct{}) (bool, error) {
 	q := st.Queries()
 	f := newFollower(out)
-	started := time.Now()
-	tick, soon := followTick, 0
-	lastMsg := ""
+	giveUp := time.NewTimer(limit) // planning's limit, not a poll
+	defer giveUp.Stop()
+	lastMsg, expired := "", false
+	var changed <-chan struct{} // nil before the first read
 	for {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-wake:
-			// Told before the dispatcher commits: look again shortly.
-			soon = 3
-		case <-time.After(tick):
+		if changed != nil {
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-changed:
+			case <-giveUp.C:
+				expired = true
+			}
 		}
-		tick = followTick
-		if soon > 0 {
-			soon--
-			tick = 2 * time.Millisecond
-		}
+		changed = st.Changed() // before reading: a write during the read wakes the next wait
 		del, err := q.Delivery(ctx, deliveryID)
 		if err != nil {
 			return false, err
@@ -187,7 +181,7 @@ func followWoken(ctx context.Context, st *store.Store, deliveryID string, out io
 				fmt.Fprintf(out, "hookci: planning: %s\n", del.Message)
 				lastMsg = del.Message
 			}
-			if time.Since(started) > limit {
+			if expired {
 				return false, fmt.Errorf("planning did not end within %s; last: %s", limit.Round(time.Second),
 					cmp.Or(del.Message, "no attempt finished"))
 			}
@@ -195,6 +189,11 @@ func followWoken(ctx context.Context, st *store.Store, deliveryID string, out io
 		}
 		done := del.Status != store.DeliveryQueued
 		allOK := true
+		type jobSteps struct {
+			j     store.Job
+			steps []store.Step
+		}
+		var read []jobSteps
 		for _, r := range runs {
 			jobs, err := q.RunJobs(ctx, r.ID)
 			if err != nil {
@@ -211,6 +210,7 @@ func followWoken(ctx context.Context, st *store.Store, deliveryID string, out io
 					return false, err
 				}
 				f.job(j, steps, chunks)
+				read = append(read, jobSteps{j, steps})
 			}
 			if r.Status != store.StatusCompleted {
 				done = false
@@ -220,6 +220,11 @@ func followWoken(ctx context.Context, st *store.Store, deliveryID string, out io
 		}
 		if !done {
 			continue
+		}
+		// A leg held back while another streamed prints now: the streaming
+		// leg may have ended in this same read, after the held one's turn.
+		for _, x := range read {
+			f.job(x.j, x.steps, nil)
 		}
 		for _, r := range runs {
 			if r.Message != "" {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/config"
-	"github.com/hookci/hookci/internal/dispatch"
 	"github.com/hookci/hookci/internal/store"
 	"github.com/hookci/hookci/internal/trace"
 )
@@ -97,7 +96,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	merge(&cfg.Vars, vars)
 	merge(&cfg.Env, env)
 	cfg.GitHubToken, cfg.GitHubAppID, cfg.GitHubAppKeyFile = "", 0, "" // never report local runs
+	opts := serverOptions{onlyJob: *job, onlyWorkflows: workflows}
 	if *dataDir == "" {
+		opts.scratch = true // nothing in it to prune
 		tmp, err := os.MkdirTemp("", "hookci-run-")
 		if err != nil {
 			fmt.Fprintln(stderr, "hookci run:", err)
@@ -121,7 +122,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, serverOptions{onlyJob: *job, onlyWorkflows: workflows}, stdout)
+	ok, err := localRun(ctx, cfg, log, dir, *event, *eventFile, opts, stdout)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookci run:", err)
 		return 1
@@ -148,10 +149,6 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	if err != nil {
 		return false, err
 	}
-	// The follower reads the store on a tick for live logs, and at once
-	// when a job or run ends (so the command ends with its run).
-	wake := make(chan struct{}, 1)
-	opts.observe = func(o dispatch.Observer) dispatch.Observer { return wakeObserver{Observer: o, wake: wake} }
 	endWire := trace.Begin(ctx, "server wiring (store, sandboxes, actions)")
 	if err := prepareLocalStore(ctx, cfg.DataDir, log); err != nil {
 		log.Debug("no prepared store: migrating a new one", "err", err)
@@ -179,7 +176,10 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	}
 	json.Unmarshal(payload, &p)
 	d.Action = p.Action
-	if _, err := s.store.AddDelivery(ctx, d, true); err != nil {
+	endAdd := trace.Begin(ctx, "store the delivery")
+	_, err = s.store.AddDelivery(ctx, d, true)
+	endAdd()
+	if err != nil {
 		return false, err
 	}
 	endStart := trace.Begin(ctx, "queue start")
@@ -193,7 +193,7 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 	// Planning retries for PlanRetryBudget, an attempt may take the
 	// planning timeout: past both, stop waiting whatever the queue says.
 	limit := time.Duration(cfg.PlanRetryBudget) + time.Duration(cfg.PlanRetryMax) + planAttemptLimit
-	return followWoken(ctx, s.store, id, out, limit, wake)
+	return follow(ctx, s.store, id, out, limit) // woken by the store's writes, no poll
 }
 
 // localPayload is the event file (with this commit put in), or a payload made
@@ -282,30 +282,4 @@ func sanitize(s string) string {
 		return "repo"
 	}
 	return b.String()
-}
-
-// wakeObserver passes everything on to Observer and wakes the follower when
-// a job or a run ends. The dispatcher tells before it commits the end; the
-// store's one SQLite connection makes the follower's read wait for that
-// commit, and the follower's tick covers any other order.
-type wakeObserver struct {
-	dispatch.Observer
-	wake chan<- struct{}
-}
-
-func (w wakeObserver) JobFinished(conclusion string, seconds float64) {
-	w.Observer.JobFinished(conclusion, seconds)
-	w.poke()
-}
-
-func (w wakeObserver) RunFinished(conclusion string) {
-	w.Observer.RunFinished(conclusion)
-	w.poke()
-}
-
-func (w wakeObserver) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
 }

@@ -45,6 +45,7 @@ type server struct {
 	acts     *actions.Executor
 	closers  []func() // run at close, after the queue stopped
 	sched    bool     // run the scheduler (serverOptions.scheduler)
+	scratch  bool     // serverOptions.scratch
 	metrics  *web.Metrics
 }
 
@@ -56,8 +57,11 @@ type serverOptions struct {
 	// (serve; not hookci run).
 	scheduler bool
 	// observe, when set, wraps what the dispatcher tells about jobs and
-	// runs (hookci run: to wake its follower when one ends).
+	// runs.
 	observe func(dispatch.Observer) dispatch.Observer
+	// scratch: the data directory is new and thrown away at exit (hookci
+	// run without --data-dir): no caches, artifacts or images to prune.
+	scratch bool
 }
 
 // newServer wires everything but does not start the queue or listen.
@@ -150,6 +154,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Images:     images,
 	})
 	s.sched = opts.scheduler
+	s.scratch = opts.scratch
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	sessionKey, err := web.LoadSessionKey(cfg.DataDir)
@@ -235,7 +240,9 @@ func (s *server) start(ctx context.Context) error {
 	if every := time.Duration(s.cfg.ReconcileInterval); every > 0 && s.gh != nil {
 		go s.reconcileLoop(ctx, every)
 	}
-	go s.pruneLoop(ctx)
+	if !s.scratch {
+		go s.pruneLoop(ctx)
+	}
 	if s.sched {
 		go s.scheduleLoop(ctx)
 	}

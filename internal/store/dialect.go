@@ -132,7 +132,11 @@ type boundDB struct {
 }
 
 func (b boundDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return b.e.ExecContext(ctx, b.s.bind(query), args...)
+	res, err := b.e.ExecContext(ctx, b.s.bind(query), args...)
+	if err == nil {
+		b.s.changes.changedOutsideTx(b.e) // followers read again (changes.go)
+	}
+	return res, err
 }
 
 func (b boundDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

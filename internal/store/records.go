@@ -190,6 +190,7 @@ func (s *Store) InJobTx(ctx context.Context, fn func(q *Queries) error) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	s.wake(q.queued)
+	s.changes.changed()
 	return nil
 }
 
@@ -220,6 +221,7 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	s.wake(q.queued)
+	s.changes.changed()
 	return nil
 }
 

@@ -72,7 +72,8 @@ type Store struct {
 	lostSaid bool      // LeaseLost has logged the loss; a landed heartbeat logs the return (fencing.go)
 	slowSaid time.Time // when slow heartbeats were last warned of (fencing.go)
 
-	logs logNotifier // live log followers (lognotify.go)
+	logs    logNotifier    // live log followers (lognotify.go)
+	changes changeNotifier // readers waiting for any write (changes.go)
 }
 
 // Handlers are what the queue's workers call. A returned error is logged and
