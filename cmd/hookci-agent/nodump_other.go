@@ -1,0 +1,8 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+// setNoDump fails: non-dumpable processes are a Linux feature.
+func setNoDump() error { return errors.New("--no-dump needs Linux") }
