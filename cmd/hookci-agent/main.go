@@ -84,6 +84,13 @@ func run(ctx context.Context, cfg config) error {
 	if modes != 1 {
 		return errors.New("exactly one of --listen, --serial, --vsock is required")
 	}
+	keep := -1
+	if v, ok := strings.CutPrefix(cfg.listen, "fd:"); ok {
+		keep, _ = strconv.Atoi(v) // checked by inheritedListener
+	}
+	if err := closeInheritedFDs(keep); err != nil {
+		return err
+	}
 	if cfg.noDump {
 		if err := setNoDump(); err != nil {
 			return err

@@ -30,7 +30,7 @@ import (
 // oldAgentSock is where the namespace agent's socket was bound inside the
 // sandbox before the agent got its listener from the host: the attacker
 // tries it even when no file is there.
-const oldAgentSock = guestSockDir + "/agent.sock"
+const oldAgentSock = "/run/hookci/agent.sock"
 
 // agentAttack adds the "agent" mode to the attacker. It prints one line per
 // attempt:
@@ -43,11 +43,27 @@ const oldAgentSock = guestSockDir + "/agent.sock"
 //	                    "agent containers=X exec=Y" (an agent answered: X is
 //	                    what POST /containers did, Y what /exec of id -u did)
 //	fds PID RESULT      listing /proc/PID/fd: "ok" or the errno
+//	fd PID N TARGET     each descriptor listed, and where it leads
+//	own N CONTENT       each descriptor from 3 up the attacker inherited,
+//	                    and the first bytes read from it (quoted)
 //	mem PID RESULT      opening /proc/PID/mem read-write (PID 1, the
 //	                    sandbox's init, and the agent, the attacker's parent)
 func agentAttack(args []string) (int, bool) {
 	if args[0] != "agent" {
 		return 0, false
+	}
+	own, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range own {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		buf := make([]byte, 64)
+		n, err := unix.Pread(fd, buf, 0)
+		if err != nil {
+			n, _ = unix.Read(fd, buf) // a pipe or socket: no offset
+		}
+		fmt.Printf("own %d %q\n", fd, buf[:max(n, 0)])
 	}
 	socks := map[string]bool{oldAgentSock: true}
 	for _, top := range []string{"/run", "/tmp", "/home", "/var", "/dev"} {
@@ -68,7 +84,9 @@ func agentAttack(args []string) (int, bool) {
 		fmt.Printf("fds %d %s\n", pid, result(err))
 		for _, fd := range fds {
 			p := fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())
-			if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, "socket:") {
+			target, err := os.Readlink(p)
+			fmt.Printf("fd %d %s %s\n", pid, fd.Name(), strings.ReplaceAll(target, " ", "_"))
+			if err == nil && strings.HasPrefix(target, "socket:") {
 				socks[p] = true
 			}
 		}
@@ -77,6 +95,8 @@ func agentAttack(args []string) (int, bool) {
 		fmt.Printf("reach %s %s\n", p, tryAgent(p))
 	}
 	for _, pid := range []int{1, os.Getppid()} {
+		// PID 1 is bubblewrap's init: the job's uid, no capability, the
+		// job's seccomp filter; reported, not judged.
 		f, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_RDWR, 0)
 		if err == nil {
 			f.Close()
@@ -124,10 +144,15 @@ func tryAgent(path string) string {
 }
 
 // checkAgentAttack fails t for every line of an "agent" attack that reached
-// an agent or opened another process's memory, and for an attack that
-// tried nothing.
-func checkAgentAttack(t *testing.T, where, out string) {
+// an agent, opened the agent's memory or came upon the host's secret, and
+// for an attack that tried nothing.
+func checkAgentAttack(t *testing.T, where, out string, secrets ...string) {
 	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("%s: a process of the job holds a descriptor of the host's secret file (%q seen)", where, s)
+		}
+	}
 	reached := 0
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
@@ -142,7 +167,7 @@ func checkAgentAttack(t *testing.T, where, out string) {
 				t.Errorf("%s: a step reached an agent at %s: got %q, want refused", where, f[1], strings.Join(f[2:], " "))
 			}
 		case "mem":
-			if f[2] == "ok" {
+			if f[1] != "1" && f[2] == "ok" {
 				t.Errorf("%s: a step opened /proc/%s/mem read-write: got ok, want EACCES or EPERM", where, f[1])
 			}
 		}
@@ -159,16 +184,27 @@ func checkAgentAttack(t *testing.T, where, out string) {
 // make it start a container binding / as root; it also tries to open the
 // agent's memory. None of it may work: the agent's listener exists only on
 // the host, the agent is not dumpable, and the agent serves no /containers
-// routes at all (the host's own connection gets 404 for them).
+// routes at all (the host's own connection gets 404 for them). And a
+// descriptor the server inherited without close-on-exec (here a host file
+// holding a secret) reaches no process of the job.
 func TestAttackOwnAgent(t *testing.T) {
 	b := newBackend(t, Config{})
+	secret := filepath.Join(t.TempDir(), "host-secret")
+	if err := os.WriteFile(secret, []byte("HOSTFDSECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaked, err := unix.Open(secret, unix.O_RDONLY, 0) // no O_CLOEXEC: inherited by every child
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(leaked)
 	job := start(t, b, sandbox.Spec{ID: "own-agent"})
 	installAttacker(t, b, "own-agent")
 	// A background process of an earlier step, as a job would leave one.
 	if code, out := run(t, job, "sleep 1000 >/dev/null 2>&1 & echo started"); code != 0 {
 		t.Fatalf("background step: exit %d %q", code, out)
 	}
-	checkAgentAttack(t, "job step", attack(t, job, "agent"))
+	checkAgentAttack(t, "job step", attack(t, job, "agent"), "HOSTFDSECRET", secret)
 
 	ctr := startContainer(t, job, sandbox.ContainerSpec{Name: "svc", RootFS: containerRootFS(t),
 		Mounts: []sandbox.ContainerMount{{Source: "workspace", Target: "/github/workspace"}}})
@@ -176,7 +212,7 @@ func TestAttackOwnAgent(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("attacker in the container: exit %d %q", code, out)
 	}
-	checkAgentAttack(t, "job's container", out)
+	checkAgentAttack(t, "job's container", out, "HOSTFDSECRET", secret)
 
 	// The routes themselves: not served, even to the host.
 	ctx := context.Background()

@@ -68,20 +68,11 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 }
 
 func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec) error {
-	sockDir := filepath.Join(c.dir, "sock")
-	if sock := filepath.Join(sockDir, "agent.sock"); len(sock) > 107 {
+	if sock := filepath.Join(c.dir, agentSockName); len(sock) > 107 {
 		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
 	}
 	if err := os.Mkdir(c.dir, 0o711); err != nil {
 		return err
-	}
-	if err := os.Mkdir(sockDir, 0o700); err != nil {
-		return err
-	}
-	if c.uid > 0 {
-		if err := os.Chown(sockDir, c.uid, c.uid); err != nil {
-			return err
-		}
 	}
 	netns, err := job.netns()
 	if err != nil {
@@ -135,7 +126,7 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 	}()
 	ctx, cancel := context.WithTimeout(ctx, c.b.cfg.StartTimeout)
 	defer cancel()
-	c.client, err = sandbox.WaitAgent(ctx, filepath.Join(sockDir, "agent.sock"), "bwrap", c.exited)
+	c.client, err = sandbox.WaitAgent(ctx, filepath.Join(c.dir, agentSockName), "bwrap", c.exited)
 	if err != nil {
 		return fmt.Errorf("agent did not answer: %w (log: %q)", err, readLog(c.dir))
 	}
@@ -308,7 +299,6 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 		return nil, err
 	}
 	a = append(a,
-		"--bind", filepath.Join(jdir, filepath.Base(c.dir), "sock"), guestSockDir,
 		"--ro-bind", agentPath, guestAgent,
 		"--remount-ro", "/",
 	)
@@ -321,5 +311,10 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 		return nil, err
 	}
 	a = append(a, "--seccomp", strconv.Itoa(l.pass(f)))
-	return append(a, "--chdir", "/", guestAgent, "--listen", "unix:"+guestSockDir+"/agent.sock"), nil
+	listen, err := listenAgent(c.dir, l)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, "--chdir", "/", guestAgent)
+	return append(a, listen...), nil
 }

@@ -86,7 +86,6 @@ const (
 	guestWork      = "/home/runner/work/w"
 	guestTemp      = "/home/runner/work/_temp"
 	guestToolCache = "/opt/hostedtoolcache"
-	guestSockDir   = "/run/hookci"
 	guestAgent     = "/run/hookci-agent"
 )
 
@@ -209,7 +208,7 @@ type sbox struct {
 }
 
 func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
-	sock := filepath.Join(s.dir, "sock", "agent.sock")
+	sock := filepath.Join(s.dir, agentSockName)
 	if len(sock) > 107 {
 		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
 	}
@@ -227,7 +226,7 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 		s.held, s.uid = held, held.uid
 	}
 	// The job's directories: its uid's alone.
-	for _, d := range []string{"workspace", "temp", "home", "sock"} {
+	for _, d := range []string{"workspace", "temp", "home"} {
 		p := filepath.Join(s.dir, d)
 		if err := os.Mkdir(p, 0o700); err != nil {
 			return err
