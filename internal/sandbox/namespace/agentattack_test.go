@@ -193,10 +193,22 @@ func TestAttackOwnAgent(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("HOSTFDSECRET"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	leaked, err := unix.Open(secret, unix.O_RDONLY, 0) // no O_CLOEXEC: inherited by every child
+	// No O_CLOEXEC: inherited by every child. A high number, past the
+	// descriptors the launch hands down (lower ones it closes in the child).
+	fd, err := unix.Open(secret, unix.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	leaked := 200
+	for ; leaked < 240; leaked++ {
+		if _, err := unix.FcntlInt(uintptr(leaked), unix.F_GETFD, 0); err != nil {
+			break // free
+		}
+	}
+	if err := unix.Dup3(fd, leaked, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
 	defer unix.Close(leaked)
 	job := start(t, b, sandbox.Spec{ID: "own-agent"})
 	installAttacker(t, b, "own-agent")
