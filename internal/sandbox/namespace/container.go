@@ -23,7 +23,9 @@ import (
 var containerSkip = map[string]bool{"proc": true, "dev": true, "sys": true, "tmp": true, "run": true}
 
 // startContainer starts an agent rooted in an image's root filesystem as a
-// sibling of the job's agent: the same host uid (never a new one), the same
+// sibling of the job's agent: the same host uid (a container that starts as
+// root also has its other users in the sandbox's subordinate range, see
+// container_userns.go), the same
 // limits (a cgroup inside the job's: they cover the job and its containers
 // together), the job's network namespace (so a service's port is the job's
 // localhost), and bubblewrap's
@@ -98,7 +100,18 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 	defer logf.Close()
 	var l launch
 	defer l.close()
-	bargs, err := c.containerArgs(job, cs, &l)
+	var un *usernsSetup // a root container's mapped range (container_userns.go)
+	if c.uid > 0 && cs.UID == 0 {
+		sub, err := c.b.uids.subRange(c.uid)
+		if err != nil {
+			return err
+		}
+		if un, err = newUsernsSetup(c.uid, sub, cs.UID, cs.GID, &l); err != nil {
+			return err
+		}
+		defer un.close()
+	}
+	bargs, err := c.containerArgs(job, cs, &l, un)
 	if err != nil {
 		return err
 	}
@@ -124,6 +137,11 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 		cmd.Wait()
 		close(c.exited)
 	}()
+	if un != nil {
+		if err := un.finish(c.b.cfg.StartTimeout); err != nil {
+			return fmt.Errorf("%w (log: %q)", err, readLog(c.dir))
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.b.cfg.StartTimeout)
 	defer cancel()
 	c.client, err = sandbox.WaitAgent(ctx, filepath.Join(c.dir, agentSockName), "bwrap", c.exited)
@@ -186,8 +204,9 @@ func startInNetns(ns *os.File, cmd *exec.Cmd) error {
 	return <-ch
 }
 
-// containerArgs builds bubblewrap's command line for a container of job.
-func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]string, error) {
+// containerArgs builds bubblewrap's command line for a container of job;
+// un is the user namespace set up by the host for a root container, or nil.
+func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un *usernsSetup) ([]string, error) {
 	staged := c.uid > 0
 	host := cs.Hostname
 	if host == "" {
@@ -196,10 +215,16 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 	a := []string{
 		"--die-with-parent", "--new-session",
 		"--unshare-user", "--uid", strconv.Itoa(cs.UID), "--gid", strconv.Itoa(cs.GID),
-		"--disable-userns", "--cap-drop", "ALL",
+	}
+	if un != nil {
+		a = append(a, un.args()...)
+	} else {
+		a = append(a, "--disable-userns", "--cap-drop", "ALL")
+	}
+	a = append(a,
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", host,
-	}
+	)
 	root, err := l.source(cs.RootFS, "image", staged)
 	if err != nil {
 		return nil, err
