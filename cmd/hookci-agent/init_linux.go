@@ -106,7 +106,9 @@ func guestInit() error {
 // on the kernel command line (Firecracker), else --serial on the port named
 // hookci.agent (QEMU).
 func agentArgs(cmdline map[string]string) ([]string, error) {
-	cg := []string{"--job-cgroup", "/sys/fs/cgroup/jobs"}
+	// The guest's agent alone serves the /containers routes: it is root in
+	// the guest, and its only peer is the host.
+	cg := []string{"--job-cgroup", "/sys/fs/cgroup/jobs", "--containers"}
 	if p := cmdline["hookci.vsock"]; p != "" {
 		return append([]string{"--vsock", p}, cg...), nil
 	}

@@ -26,6 +26,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--listen", "tcp:1.2.3.4:5"}, "--listen: want unix:/path"},
 		{[]string{"--vsock", "port"}, "--vsock: bad port"},
 		{[]string{"--serial", "/nonexistent/port"}, "open serial port"},
+		{[]string{"--listen", "fd:x"}, "--listen: bad descriptor"},
+		{[]string{"--listen", "fd:2"}, "--listen: bad descriptor"},
+		{[]string{"--listen", "fd:77"}, "--listen fd:77: "}, // not open
 	}
 	for _, tt := range tests {
 		out, err := exec.Command(bin, tt.args...).CombinedOutput()

@@ -62,6 +62,10 @@
 //	PUT  /file?path=P&mode=0644   body: the file's content; parents created (0755).
 //	GET  /file?path=P     200: the file's content.
 //	GET  /info            200: JSON Info {"version","os","arch","hostname","num_cpu"}.
+//	POST /containers, DELETE /containers, POST /containers/conn
+//	                      guest containers (ContainerStart): served only by a
+//	                      microVM guest's agent (Server.ServeContainers,
+//	                      hookci-agent --containers); every other agent answers 404.
 //
 // Errors are a non-2xx status with a JSON body {"error":"message"}: 400 for a
 // bad request (including refused tar entries), 404 when a path does not exist,

@@ -22,6 +22,8 @@ type Server struct {
 	grace   time.Duration // between SIGTERM and SIGKILL on cancellation
 	drain   time.Duration // output drained after the main process exits
 	handler http.Handler
+	mux     *http.ServeMux
+	ctrOnce sync.Once // ServeContainers registers the routes once
 
 	mu       sync.Mutex   // guards the fields below
 	groups   map[int]bool // process group ids started by Exec
@@ -73,12 +75,25 @@ func NewServer(logf func(format string, args ...any)) *Server {
 	mux.HandleFunc("PUT /file", s.handleWriteFile)
 	mux.HandleFunc("GET /file", s.handleReadFile)
 	mux.HandleFunc("GET /info", s.handleInfo)
-	s.containerRoutes(mux)
+	s.mux = mux
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(headerVersion, Version)
 		mux.ServeHTTP(w, r)
 	})
 	return s
+}
+
+// ServeContainers adds the /containers routes (POST, DELETE,
+// POST /containers/conn; container_linux.go), which start and reach guest
+// containers as the agent's own user. Only the agent of a microVM guest
+// calls it (hookci-agent --containers, set by the guest's init): there the
+// agent is the guest's root and its only peer is the host, over a serial or
+// vsock port no job process can open. A namespace or host sandbox's agent
+// runs as the job's user on a socket the job might reach, so it never
+// serves them (a request gets 404). Call it before serving; it does nothing
+// on systems other than Linux.
+func (s *Server) ServeContainers() {
+	s.ctrOnce.Do(func() { s.containerRoutes(s.mux) })
 }
 
 // ServeConn serves one HTTP/2 session on conn until the peer goes away, the

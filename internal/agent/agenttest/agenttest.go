@@ -3,6 +3,8 @@
 package agenttest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -35,7 +37,11 @@ func buildAgent() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(os.TempDir(), "hookci-agenttest")
+	// One directory per checkout: test processes of several checkouts (git
+	// worktrees) build different agents at the same time, and one must not
+	// run the other's.
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(os.TempDir(), "hookci-agenttest-"+hex.EncodeToString(sum[:6]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

@@ -350,7 +350,7 @@ func TestJobDirectoryModes(t *testing.T) {
 		{filepath.Join(dir, "workspace"), jobUID, 0o700 | os.ModeDir},
 		{filepath.Join(dir, "temp"), jobUID, 0o700 | os.ModeDir},
 		{filepath.Join(dir, "home"), jobUID, 0o700 | os.ModeDir},
-		{filepath.Join(dir, "sock"), jobUID, 0o700 | os.ModeDir},
+		{filepath.Join(dir, agentSockName), 0, 0o600 | os.ModeSocket},
 		{filepath.Join(dir, "agent.log"), 0, 0o600},
 		{filepath.Join(dir, ownerFile), 0, 0o600},
 		{filepath.Join(dir, "seccomp.bpf"), 0, 0o600},

@@ -71,6 +71,12 @@ func attackerMain(args []string) int {
 	if code, ok := containerAttack(args); ok { // container_test.go
 		return code
 	}
+	if code, ok := agentAttack(args); ok { // agentattack_test.go
+		return code
+	}
+	if code, ok := rootAttack(args); ok { // container_root_test.go
+		return code
+	}
 	fmt.Println("attacker: unknown mode", args[0])
 	return 2
 }

@@ -215,7 +215,6 @@ func (s *sbox) bwrapArgs(spec sandbox.Spec, l *launch) ([]string, error) {
 		"--bind", filepath.Join(sdir, "home"), guestHome,
 		"--bind", filepath.Join(sdir, "workspace"), guestWork,
 		"--bind", filepath.Join(sdir, "temp"), guestTemp,
-		"--bind", filepath.Join(sdir, "sock"), guestSockDir,
 	)
 	agent, err := l.source(s.b.cfg.AgentPath, "agent", staged)
 	if err != nil {
@@ -244,7 +243,12 @@ func (s *sbox) bwrapArgs(spec sandbox.Spec, l *launch) ([]string, error) {
 		return nil, err
 	}
 	a = append(a, "--seccomp", strconv.Itoa(l.pass(f)))
-	return append(a, "--chdir", "/", guestAgent, "--listen", "unix:"+guestSockDir+"/agent.sock"), nil
+	listen, err := listenAgent(s.dir, l)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, "--chdir", "/", guestAgent)
+	return append(a, listen...), nil
 }
 
 // rootArgs mounts the root filesystem read-only.

@@ -23,7 +23,9 @@ import (
 var containerSkip = map[string]bool{"proc": true, "dev": true, "sys": true, "tmp": true, "run": true}
 
 // startContainer starts an agent rooted in an image's root filesystem as a
-// sibling of the job's agent: the same host uid (never a new one), the same
+// sibling of the job's agent: the same host uid (a container that starts as
+// root also has its other users in the sandbox's subordinate range, see
+// container_userns.go), the same
 // limits (a cgroup inside the job's: they cover the job and its containers
 // together), the job's network namespace (so a service's port is the job's
 // localhost), and bubblewrap's
@@ -68,20 +70,11 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 }
 
 func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec) error {
-	sockDir := filepath.Join(c.dir, "sock")
-	if sock := filepath.Join(sockDir, "agent.sock"); len(sock) > 107 {
+	if sock := filepath.Join(c.dir, agentSockName); len(sock) > 107 {
 		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
 	}
 	if err := os.Mkdir(c.dir, 0o711); err != nil {
 		return err
-	}
-	if err := os.Mkdir(sockDir, 0o700); err != nil {
-		return err
-	}
-	if c.uid > 0 {
-		if err := os.Chown(sockDir, c.uid, c.uid); err != nil {
-			return err
-		}
 	}
 	netns, err := job.netns()
 	if err != nil {
@@ -107,7 +100,18 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 	defer logf.Close()
 	var l launch
 	defer l.close()
-	bargs, err := c.containerArgs(job, cs, &l)
+	var un *usernsSetup // a root container's mapped range (container_userns.go)
+	if c.uid > 0 && cs.UID == 0 {
+		sub, err := c.b.uids.subRange(c.uid)
+		if err != nil {
+			return err
+		}
+		if un, err = newUsernsSetup(c.uid, sub, cs.UID, cs.GID, &l); err != nil {
+			return err
+		}
+		defer un.close()
+	}
+	bargs, err := c.containerArgs(job, cs, &l, un)
 	if err != nil {
 		return err
 	}
@@ -133,9 +137,14 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 		cmd.Wait()
 		close(c.exited)
 	}()
+	if un != nil {
+		if err := un.finish(c.b.cfg.StartTimeout); err != nil {
+			return fmt.Errorf("%w (log: %q)", err, readLog(c.dir))
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.b.cfg.StartTimeout)
 	defer cancel()
-	c.client, err = sandbox.WaitAgent(ctx, filepath.Join(sockDir, "agent.sock"), "bwrap", c.exited)
+	c.client, err = sandbox.WaitAgent(ctx, filepath.Join(c.dir, agentSockName), "bwrap", c.exited)
 	if err != nil {
 		return fmt.Errorf("agent did not answer: %w (log: %q)", err, readLog(c.dir))
 	}
@@ -195,8 +204,9 @@ func startInNetns(ns *os.File, cmd *exec.Cmd) error {
 	return <-ch
 }
 
-// containerArgs builds bubblewrap's command line for a container of job.
-func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]string, error) {
+// containerArgs builds bubblewrap's command line for a container of job;
+// un is the user namespace set up by the host for a root container, or nil.
+func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un *usernsSetup) ([]string, error) {
 	staged := c.uid > 0
 	host := cs.Hostname
 	if host == "" {
@@ -205,10 +215,16 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 	a := []string{
 		"--die-with-parent", "--new-session",
 		"--unshare-user", "--uid", strconv.Itoa(cs.UID), "--gid", strconv.Itoa(cs.GID),
-		"--disable-userns", "--cap-drop", "ALL",
+	}
+	if un != nil {
+		a = append(a, un.args()...)
+	} else {
+		a = append(a, "--disable-userns", "--cap-drop", "ALL")
+	}
+	a = append(a,
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", host,
-	}
+	)
 	root, err := l.source(cs.RootFS, "image", staged)
 	if err != nil {
 		return nil, err
@@ -308,7 +324,6 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 		return nil, err
 	}
 	a = append(a,
-		"--bind", filepath.Join(jdir, filepath.Base(c.dir), "sock"), guestSockDir,
 		"--ro-bind", agentPath, guestAgent,
 		"--remount-ro", "/",
 	)
@@ -321,5 +336,10 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch) ([]
 		return nil, err
 	}
 	a = append(a, "--seccomp", strconv.Itoa(l.pass(f)))
-	return append(a, "--chdir", "/", guestAgent, "--listen", "unix:"+guestSockDir+"/agent.sock"), nil
+	listen, err := listenAgent(c.dir, l)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, "--chdir", "/", guestAgent)
+	return append(a, listen...), nil
 }

@@ -22,6 +22,12 @@
 // file handles, keyrings, bpf, ptrace, module and clock calls and more. It
 // still shares the host kernel: namespaces are a weaker boundary than a VM.
 //
+// The agent's socket is bound by the server on the host (agentsock.go) and
+// handed to bubblewrap as a descriptor: no path to it exists inside, and
+// the agent runs non-dumpable, so the job cannot reach its agent. A
+// container that starts as root gets a subordinate uid range and a few
+// capabilities in its own user namespace (container_userns.go).
+//
 // Inside the sandbox the job sees (Layout):
 //
 //	/home/runner              Home       (WorkDir/<id>/home)
@@ -75,6 +81,13 @@ type Config struct {
 	// The range must be free of the host's own users.
 	UIDBase, UIDCount int
 	UIDLockDir        string
+	// SubUIDBase starts the subordinate ranges (default
+	// DefaultSubUIDBase): sandbox uid UIDBase+i owns the 65536 host ids from
+	// SubUIDBase+i*65536, which the users other than root of its
+	// containers that start as root run as. They must be free of the host's
+	// users; slots whose range would pass 2^32-2 cannot start such
+	// containers.
+	SubUIDBase int
 	// Egress configures the network namespace of a job granted egress
 	// (Spec.Network): see package netjail.
 	Egress netjail.Config
@@ -86,7 +99,6 @@ const (
 	guestWork      = "/home/runner/work/w"
 	guestTemp      = "/home/runner/work/_temp"
 	guestToolCache = "/opt/hostedtoolcache"
-	guestSockDir   = "/run/hookci"
 	guestAgent     = "/run/hookci-agent"
 )
 
@@ -140,6 +152,9 @@ func New(cfg Config) (*Backend, error) {
 		if cfg.UIDLockDir == "" {
 			cfg.UIDLockDir = DefaultUIDLockDir
 		}
+		if cfg.SubUIDBase == 0 {
+			cfg.SubUIDBase = DefaultSubUIDBase
+		}
 		if fi, _ := os.Stat(cfg.AgentPath); fi.Mode().Perm()&0o005 != 0o005 {
 			return nil, fmt.Errorf("namespace sandbox: agent binary %q (mode %v) must be readable and executable by others: sandboxes run it as an unprivileged uid", cfg.AgentPath, fi.Mode().Perm())
 		}
@@ -147,7 +162,7 @@ func New(cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("namespace sandbox: setpriv not installed (Debian package util-linux): %w", err)
 		}
 		var err error
-		if uids, err = newUIDPool(cfg.UIDBase, cfg.UIDCount, cfg.UIDLockDir); err != nil {
+		if uids, err = newUIDPool(cfg.UIDBase, cfg.UIDCount, cfg.SubUIDBase, cfg.UIDLockDir); err != nil {
 			return nil, fmt.Errorf("namespace sandbox: %w", err)
 		}
 	}
@@ -209,7 +224,7 @@ type sbox struct {
 }
 
 func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
-	sock := filepath.Join(s.dir, "sock", "agent.sock")
+	sock := filepath.Join(s.dir, agentSockName)
 	if len(sock) > 107 {
 		return fmt.Errorf("socket path %q longer than the 107 bytes a unix socket allows", sock)
 	}
@@ -227,7 +242,7 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 		s.held, s.uid = held, held.uid
 	}
 	// The job's directories: its uid's alone.
-	for _, d := range []string{"workspace", "temp", "home", "sock"} {
+	for _, d := range []string{"workspace", "temp", "home"} {
 		p := filepath.Join(s.dir, d)
 		if err := os.Mkdir(p, 0o700); err != nil {
 			return err

@@ -199,6 +199,9 @@ func TestNewBadConfig(t *testing.T) {
 			Config{AgentPath: agentPath, WorkDir: t.TempDir(), UIDBase: 1000}, // the host's users' uids
 			Config{AgentPath: agentPath, WorkDir: t.TempDir(), UIDBase: 1<<31 - 10, UIDCount: 100},
 			Config{AgentPath: agentPath, WorkDir: t.TempDir(), UIDLockDir: "relative"},
+			Config{AgentPath: agentPath, WorkDir: t.TempDir(), SubUIDBase: DefaultUIDBase + 10}, // overlaps the sandbox uids
+			Config{AgentPath: agentPath, WorkDir: t.TempDir(), SubUIDBase: 1000},                // the host's users' uids
+			Config{AgentPath: agentPath, WorkDir: t.TempDir(), SubUIDBase: 1<<32 - 100},         // no room for one range
 		)
 	}
 	for _, cfg := range bad {
