@@ -63,7 +63,7 @@ func TestDockerActionsEndToEndMicroVM(t *testing.T) {
 	remoteAct := gittest.New(t, strings.TrimPrefix(h.cfg.GitURL, "file://"), "acme/greet")
 	remoteAct.Commit("v1", map[string]string{"action.yml": `name: greet
 inputs:
-  who-to-greet:
+  who_to_greet:
     required: true
 outputs:
   greeting:
@@ -72,14 +72,14 @@ runs:
   using: docker
   image: docker://hookci-test/hello-action:v1
   args:
-    - remote-arg-${{ inputs.who-to-greet }}
+    - remote-arg-${{ inputs.who_to_greet }}
 `})
 	remoteAct.Push("main")
 	sha := h.repo.Commit("docker actions", map[string]string{
 		"marker.txt": "marker from the repository\n",
 		".github/actions/hello/action.yml": `name: hello
 inputs:
-  who-to-greet:
+  who_to_greet:
     required: true
 outputs:
   greeting:
@@ -90,9 +90,9 @@ runs:
   pre-entrypoint: /pre.sh
   post-entrypoint: /post.sh
   env:
-    FROM_RUNS_ENV: runs-env-${{ inputs.who-to-greet }}
+    FROM_RUNS_ENV: runs-env-${{ inputs.who_to_greet }}
   args:
-    - arg-${{ inputs.who-to-greet }}
+    - arg-${{ inputs.who_to_greet }}
     - second arg
 `,
 		".github/workflows/ci.yml": `name: CI
@@ -112,11 +112,11 @@ jobs:
       - id: local
         uses: ./.github/actions/hello
         with:
-          who-to-greet: octocat
+          who_to_greet: octocat
       - id: remote
         uses: acme/greet@main
         with:
-          who-to-greet: remote-cat
+          who_to_greet: remote-cat
       - run: |
           echo "outputs: ${{ steps.plain.outputs.answer }} / ${{ steps.local.outputs.greeting }} / ${{ steps.remote.outputs.greeting }}"
 `})
