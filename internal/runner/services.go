@@ -62,7 +62,7 @@ func (j *Job) initContainers(ctx context.Context) error {
 		return nil
 	}
 	if j.Guest.Containers == nil {
-		return fmt.Errorf("the %s sandbox cannot run containers (container:/services: need the namespace backend)", j.Guest.Backend)
+		return fmt.Errorf("the %s sandbox cannot run containers (container:/services: need the namespace or microvm backend)", j.Guest.Backend)
 	}
 	if j.Spec.Images == nil {
 		return errors.New("container images cannot be pulled: no image store is configured")
