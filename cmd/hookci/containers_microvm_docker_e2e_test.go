@@ -192,12 +192,12 @@ jobs:
           PGPASSWORD: secret-pw
         with:
           entrypoint: psql
-          args: -h localhost -p 5432 -U postgres -d app -At -c "select 'runner psql: ' || current_database() || ' ' || (40+2)"
+          args: -h localhost -p 5432 -U postgres -d app -At -c "select 'runner psql says ' || current_database() || ' ' || (40+2)"
   boxed:
     runs-on: ubuntu-latest
     container: postgres:16
 ` + service + `    steps:
-      - run: psql -h postgres -p 5432 -U postgres -d app -At -c "select 'boxed psql: ' || current_database() || ' ' || (40+2)"
+      - run: psql -h postgres -p 5432 -U postgres -d app -At -c "select 'boxed psql says ' || current_database() || ' ' || (40+2)"
         env:
           PGPASSWORD: secret-pw
 `})
@@ -219,7 +219,7 @@ jobs:
 	for _, s := range []string{
 		"PostgreSQL init process complete", "service postgres is healthy",
 		"SSLRequest at localhost:5432 answered N",
-		"runner psql: app 42", "boxed psql: app 42",
+		"runner psql says app 42", "boxed psql says app 42",
 	} {
 		if !strings.Contains(page, s) {
 			t.Errorf("run page lacks %q", s)
