@@ -1,9 +1,11 @@
 package actions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/hookci/hookci/internal/expr"
@@ -88,3 +90,83 @@ func dockerStep(j *runner.Job, act *action, inputs, env map[string]string) (func
 
 // errDockerfile is returned for an action that needs its image built.
 var errDockerfile = errors.New("building a Dockerfile action's image needs a container build daemon, which hookci does not run; use an action published with a prebuilt image (runs.image: docker://…)")
+
+// DockerImages returns the images the given uses: references (as a job's
+// steps write them) will run in containers: `docker://` steps and Docker
+// actions with a prebuilt `docker://` image, looking inside composite
+// actions down to GitHub's nesting limit. A microVM gets its container
+// images as disks when it boots, so dispatch asks this before the job's VM
+// starts. Remote actions are fetched as a job fetches them (cached by
+// commit), presenting no token: a private action is not looked into here;
+// readLocal reads a repository-relative file at the job's commit for
+// `./path` actions. An action that cannot be read is skipped (the job
+// reports it when it runs); the result has no duplicates.
+func (r *Executor) DockerImages(ctx context.Context, uses []string, readLocal func(ctx context.Context, name string) ([]byte, error)) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(uses []string, depth int)
+	walk = func(uses []string, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		for _, u := range uses {
+			ref, err := ParseRef(u)
+			if err != nil || builtin(ref) != nil {
+				continue
+			}
+			var images []string
+			var nested []string
+			switch ref.Kind {
+			case RefDocker:
+				images = append(images, ref.Image)
+			default:
+				meta, err := r.peekMeta(ctx, ref, readLocal)
+				if err != nil {
+					r.cfg.Logger.Debug("action not looked into for container images", "action", u, "err", err)
+					continue
+				}
+				if isDockerImage(meta.Runs) {
+					images = append(images, strings.TrimPrefix(meta.Runs.Image, "docker://"))
+				}
+				for _, st := range meta.Runs.Steps {
+					if st != nil && st.Uses != "" {
+						nested = append(nested, st.Uses)
+					}
+				}
+			}
+			for _, img := range images {
+				if img != "" && !strings.Contains(img, "${{") && !seen[img] {
+					seen[img] = true
+					out = append(out, img)
+				}
+			}
+			walk(nested, depth+1)
+		}
+	}
+	walk(uses, 0)
+	return out
+}
+
+// peekMeta reads an action's metadata without a job: a local action
+// through readLocal, a remote one from its fetched tree (no token).
+func (r *Executor) peekMeta(ctx context.Context, ref Ref, readLocal func(ctx context.Context, name string) ([]byte, error)) (*Metadata, error) {
+	if ref.Kind == RefLocal {
+		if readLocal == nil {
+			return nil, errors.New("no way to read the repository")
+		}
+		dir, err := safeRel(ref.Path)
+		if err != nil {
+			return nil, err
+		}
+		return r.readMeta(func(name string) ([]byte, error) {
+			return readLocal(ctx, path.Join(dir, name))
+		}, ref.Path)
+	}
+	ra, err := r.fetchRemote(ctx, ref, "")
+	if err != nil {
+		return nil, err
+	}
+	return r.readMeta(func(name string) ([]byte, error) {
+		return readTreeFile(ra.Dir, path.Join(cmp.Or(ref.Path, "."), name))
+	}, ref.Raw)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/hookci/hookci/internal/expr"
@@ -58,13 +59,22 @@ func (d *Dispatcher) refuseContainers(in *jobInput, env *expr.Env, backend strin
 	return fmt.Sprintf("jobs.%s: container: and services: run only on the namespace and microvm sandbox backends (this job's runs-on chose %s; map its label to backend = \"namespace\" or \"microvm\" under [labels] to run it there)", in.wj.ID, backend)
 }
 
+// actionImages lists the container images the uses: steps of a job run
+// (docker:// steps and Docker actions, also inside composite actions);
+// actions.Executor implements it. readLocal reads a file of the job's
+// commit.
+type actionImages interface {
+	DockerImages(ctx context.Context, uses []string, readLocal func(ctx context.Context, name string) ([]byte, error)) []string
+}
+
 // attachImages pulls, for the microvm backend, the images the job is known
 // to need before its sandbox starts (container:, services:, docker://
-// steps) into in.images: a microVM gets them as disks at start, since QEMU's
+// steps, the prebuilt images of its Docker actions) into in.images: a microVM gets them as disks at start, since QEMU's
 // microvm machine cannot hot-plug a disk later. A failure here is only
 // logged: the runner pulls again and reports it to the job with its
-// reason. Images known only once the job runs (Docker actions) are not
-// attached, and the runner's container start then fails naming why.
+// reason. Images known only once the job runs (a reference that is an
+// expression, a private remote action's image) are not attached, and the
+// runner's container start then fails naming why.
 func (d *Dispatcher) attachImages(ctx context.Context, in *jobInput, env *expr.Env, backend string, log *slog.Logger) {
 	in.images = nil
 	if backend != "microvm" || d.cfg.Images == nil {
@@ -83,8 +93,23 @@ func (d *Dispatcher) attachImages(ctx context.Context, in *jobInput, env *expr.E
 			refs = append(refs, want{s.Image, s.Credentials})
 		}
 	}
+	var uses []string
 	for _, st := range in.wj.Steps {
 		if ref, ok := strings.CutPrefix(st.Uses, "docker://"); ok && !strings.Contains(ref, "${{") {
+			refs = append(refs, want{ref, nil})
+		} else if st.Uses != "" {
+			uses = append(uses, st.Uses)
+		}
+	}
+	if ai, ok := d.cfg.Actions.(actionImages); ok && len(uses) > 0 {
+		mirror, sha := in.mirror, in.run.SHA
+		read := func(ctx context.Context, name string) ([]byte, error) {
+			if mirror == nil {
+				return nil, fmt.Errorf("%s: %w", name, os.ErrNotExist)
+			}
+			return mirror.ReadFile(ctx, sha, name)
+		}
+		for _, ref := range ai.DockerImages(ctx, uses, read) {
 			refs = append(refs, want{ref, nil})
 		}
 	}

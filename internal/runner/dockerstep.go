@@ -38,7 +38,7 @@ const (
 // file commands applied as for any step. The container is stopped after.
 func (j *Job) RunContainerStep(ctx context.Context, idx int, cs ContainerStep) (StepOutcome, error) {
 	if j.Guest.Containers == nil {
-		return StepOutcome{}, fmt.Errorf("%s: the %s sandbox cannot run containers (use the namespace backend)", cs.What, j.Guest.Backend)
+		return StepOutcome{}, fmt.Errorf("%s: the %s sandbox cannot run containers (use the namespace or microvm backend)", cs.What, j.Guest.Backend)
 	}
 	if j.Spec.Images == nil {
 		return StepOutcome{}, fmt.Errorf("%s: container images cannot be pulled: no image store is configured", cs.What)

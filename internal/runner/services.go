@@ -62,7 +62,7 @@ func (j *Job) initContainers(ctx context.Context) error {
 		return nil
 	}
 	if j.Guest.Containers == nil {
-		return fmt.Errorf("the %s sandbox cannot run containers (container:/services: need the namespace backend)", j.Guest.Backend)
+		return fmt.Errorf("the %s sandbox cannot run containers (container:/services: need the namespace or microvm backend)", j.Guest.Backend)
 	}
 	if j.Spec.Images == nil {
 		return errors.New("container images cannot be pulled: no image store is configured")
@@ -204,7 +204,7 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 		res, err := ctr.Client.Exec(context.WithoutCancel(ctx), agent.ExecRequest{Argv: argv, Env: env, Dir: wd}, svc.logs)
 		if err == nil {
 			err = fmt.Errorf("its process exited with code %d%s", res.ExitCode, sigSuffix(res.Signal))
-			if uid == 0 && res.ExitCode != 0 {
+			if uid == 0 && res.ExitCode != 0 && j.Guest.Backend != "microvm" { // a microVM's root container is root in the VM: it may switch user
 				err = fmt.Errorf("%w; it started as root, and hookci runs a container as the job's one unprivileged user (root only inside the container, with no capabilities), so an entrypoint that changes file owners or switches user (gosu, su-exec, setpriv, su) fails: give the service `options: --user <user>` (for postgres: --user postgres)", err)
 			}
 		}
