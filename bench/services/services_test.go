@@ -12,8 +12,8 @@
 // ENTRYPOINT+CMD, its env plus POSTGRES_PASSWORD/POSTGRES_DB, its VOLUME a
 // tmpfs) and is healthy when `pg_isready -h localhost` succeeds inside it
 // (polled every 250 ms, as a `--health-interval 250ms` would). On the
-// namespace backend it runs as the image's postgres user (a root
-// entrypoint cannot switch user there); in a microVM as root, like the
+// namespace backend it runs as the image's postgres user (as a non-root
+// server must run it: its root entrypoint cannot switch user there); in a microVM as root, like the
 // official image under Docker (its entrypoint chowns and drops to
 // postgres). As root, with the guest image in HOOKCI_DATA_DIR:
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -204,7 +205,11 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 		res, err := ctr.Client.Exec(context.WithoutCancel(ctx), agent.ExecRequest{Argv: argv, Env: env, Dir: wd}, svc.logs)
 		if err == nil {
 			err = fmt.Errorf("its process exited with code %d%s", res.ExitCode, sigSuffix(res.Signal))
-			if uid == 0 && res.ExitCode != 0 && j.Guest.Backend != "microvm" { // a microVM's root container is root in the VM: it may switch user
+			// A microVM's root container is root in the VM, and a root
+			// server's namespace sandbox maps a root container's users
+			// (namespace/container_userns.go): both may switch user. A
+			// namespace sandbox of an unprivileged server cannot.
+			if uid == 0 && res.ExitCode != 0 && j.Guest.Backend == "namespace" && os.Geteuid() != 0 {
 				err = fmt.Errorf("%w; it started as root, and hookci runs a container as the job's one unprivileged user (root only inside the container, with no capabilities), so an entrypoint that changes file owners or switches user (gosu, su-exec, setpriv, su) fails: give the service `options: --user <user>` (for postgres: --user postgres)", err)
 			}
 		}
