@@ -151,7 +151,7 @@ jobs:
   asroot:
     runs-on: ubuntu-latest
 ` + service(`--health-cmd "pg_isready -h localhost" --health-interval 1s --health-retries 120`) + `    steps:
-      - run: bash -c 'exec 3<>/dev/tcp/localhost/5432' && echo "asroot: $(echo port 5432 answers)"
+      - run: bash -c 'exec 3<>/dev/tcp/localhost/5432' && echo "asroot $(echo port 5432 answers)"
 `})
 	h.repo.Push("main")
 	if code := h.sendSigned("push", "postgres-1", pushPayload(t, strings.Repeat("0", 40), sha)); code != 202 {
@@ -160,7 +160,7 @@ jobs:
 	want := map[string]string{"runner": "success", "boxed": "success", "sick": "failure", "asroot": "success"}
 	texts := []string{"service postgres is healthy", "PostgreSQL init process complete",
 		"PostgreSQL at localhost:5432 asks for SCRAM-SHA-256", "PostgreSQL at postgres:5432 asks for SCRAM-SHA-256",
-		"service postgres never became healthy: the health check exited with 2", "asroot: port 5432 answers"}
+		"service postgres never became healthy: the health check exited with 2", "asroot port 5432 answers"}
 	if os.Geteuid() != 0 {
 		want["asroot"] = "failure"
 		texts = append(texts[:len(texts)-1], "it started as root", "--user postgres")
