@@ -228,10 +228,24 @@ func (h *harness) waitContext(sha, context string) []githubtest.Status {
 		if n := len(sts); n > 0 && sts[n-1].State != "pending" {
 			return sts
 		}
+		h.failOnInvalidWorkflow(sha, context)
 		time.Sleep(50 * time.Millisecond)
 	}
 	h.t.Fatalf("no final status for %s; statuses so far: %+v; deliveries: %s", sha, h.gh.Statuses(e2eRepo, sha), h.get("/api/deliveries"))
 	return nil
+}
+
+// failOnInvalidWorkflow ends the test at once when a workflow pushed at sha
+// was reported invalid under another context than the one awaited: the
+// awaited job then never runs, and waiting for it would only time out
+// minutes later without the reason.
+func (h *harness) failOnInvalidWorkflow(sha, awaited string) {
+	h.t.Helper()
+	for _, s := range h.gh.Statuses(e2eRepo, sha) {
+		if s.Context != awaited && strings.HasPrefix(s.Description, "Invalid workflow") {
+			h.t.Fatalf("waiting for %s, but %s says: %s", awaited, s.Context, s.Description)
+		}
+	}
 }
 
 func (h *harness) get(path string) string {

@@ -195,6 +195,7 @@ func waitFinal(t *testing.T, h *harness, sha, context string) githubtest.Status 
 		if sts := h.runStatuses(sha, context); len(sts) > 0 && sts[len(sts)-1].State != "pending" {
 			return sts[len(sts)-1]
 		}
+		h.failOnInvalidWorkflow(sha, context)
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("no final status for %s after 15 minutes", context)
