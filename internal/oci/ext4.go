@@ -3,13 +3,11 @@ package oci
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/hookci/hookci/internal/ext4img"
 )
 
 // Ext4 returns the path of an ext4 image of the image's root filesystem, for
@@ -33,7 +31,7 @@ func (img *Image) Ext4(ctx context.Context) (string, error) {
 	start := time.Now()
 	tmp := out + ".tmp"
 	os.Remove(tmp)
-	if err := makeExt4(ctx, img.RootFS, tmp); err != nil {
+	if err := ext4img.Build(ctx, img.RootFS, tmp, ext4img.Options{Label: "hookci-oci", Margin: 32 << 20, SpareInodes: 1024}); err != nil {
 		os.Remove(tmp)
 		return "", fmt.Errorf("ext4 image of %s: %w", img.Ref, err)
 	}
@@ -42,51 +40,4 @@ func (img *Image) Ext4(ctx context.Context) (string, error) {
 	}
 	s.log.Info("oci: ext4 image built", "ref", img.Ref, "digest", img.Digest, "took", time.Since(start).Round(time.Millisecond))
 	return out, nil
-}
-
-func makeExt4(ctx context.Context, root, out string) error {
-	var used, inodes int64
-	seen := map[uint64]bool{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			if seen[st.Ino] {
-				return nil
-			}
-			seen[st.Ino] = true
-		}
-		inodes++
-		used += (fi.Size() + 4095) / 4096 * 4096
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("measure %s: %w", root, err)
-	}
-	size := used + used/8 + 32<<20
-	size = (size + 1<<20 - 1) &^ (1<<20 - 1)
-	inodes += inodes/4 + 1024
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "hookci-oci",
-		"-O", "^has_journal", "-m", "0", "-N", strconv.FormatInt(inodes, 10),
-		"-E", "root_owner=0:0", "-d", root, out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("mkfs.ext4: %w: %s", err, b)
-	}
-	return nil
 }
