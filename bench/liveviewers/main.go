@@ -11,6 +11,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -22,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hookci/hookci/bench/benchserver"
 	"github.com/hookci/hookci/bench/hw"
@@ -42,14 +45,15 @@ func main() {
 	n := flag.Int("n", 5, "runs with and without viewers, each")
 	viewers := flag.Int("viewers", 200, "clients following the log")
 	bin := flag.String("bin", "bin", "directory with hookci and hookci-agent")
+	pin := flag.Bool("pin", false, "pin the server and its job to CPU 0 and the viewers (this process) to CPU 1, so the viewers' own CPU, which browsers spend on other machines, does not compete with the job")
 	flag.Parse()
-	if err := run(*n, *viewers, *bin); err != nil {
+	if err := run(*n, *viewers, *bin, *pin); err != nil {
 		fmt.Fprintln(os.Stderr, "liveviewers:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, viewers int, bin string) error {
+func run(n, viewers int, bin string, pin bool) error {
 	bin, _ = filepath.Abs(bin)
 	root, err := os.MkdirTemp("", "hookci-liveviewers-")
 	if err != nil {
@@ -67,6 +71,16 @@ func run(n, viewers int, bin string) error {
 		return err
 	}
 	defer srv.Stop()
+	placement := "unpinned: the viewers share the 2 cores with the server and the job"
+	if pin {
+		if err := pinTo(srv.Pid(), 0); err != nil {
+			return err
+		}
+		if err := pinTo(os.Getpid(), 1); err != nil {
+			return err
+		}
+		placement = "pinned: server and job on CPU 0, viewers on CPU 1"
+	}
 	var alone, watched []time.Duration
 	var cpuAlone, cpuWatched, clientWatched []time.Duration
 	var events atomic.Int64
@@ -98,7 +112,7 @@ func run(n, viewers int, bin string) error {
 	fmt.Printf("  server CPU per run (median, the job's own processes excluded): alone %s, watched %s\n",
 		benchserver.MS(median(cpuAlone)), benchserver.MS(median(cpuWatched)))
 	fmt.Printf("  the %d viewers' own CPU per run (this process, same machine): %s\n", viewers, benchserver.MS(median(clientWatched)))
-	fmt.Printf("  alone %v\n  watched %v\n  hardware: %s (host sandbox)\n", alone, watched, hw.Describe())
+	fmt.Printf("  alone %v\n  watched %v\n  hardware: %s (host sandbox, %s)\n", alone, watched, hw.Describe(), placement)
 	return nil
 }
 
@@ -167,6 +181,27 @@ func follow(base, sha string, viewers int, events *atomic.Int64) (time.Duration,
 	}
 	wg.Wait()
 	return job.FinishedAt.Sub(job.StartedAt), nil
+}
+
+// pinTo binds every thread of process pid to one CPU; threads and
+// processes it starts later inherit the binding.
+func pinTo(pid, cpu int) error {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return err
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("pin thread %d of %d to CPU %d: %w", tid, pid, cpu, err)
+		}
+	}
+	return nil
 }
 
 // cpuTime is the user+system CPU time of process pid so far (its own, not
