@@ -75,9 +75,10 @@ func (s *Store) AddDelivery(ctx context.Context, d Delivery, plan bool) (duplica
 //
 // The fingerprint is stored with the delivery row.
 //
-// On SQLite concurrent calls share one transaction and one fsync (group
-// commit, intake.go) on a connection of their own; each returns only once
-// the transaction holding its delivery has committed.
+// Concurrent calls share one transaction and one commit (group commit:
+// intake.go on SQLite, intake_postgres.go on PostgreSQL) on connections of
+// their own; each returns only once the transaction holding its delivery
+// has committed.
 func (s *Store) Intake(ctx context.Context, d Delivery, opts IntakeOptions) (IntakeResult, error) {
 	if s.intake != nil {
 		return s.intake.submit(ctx, d, opts)

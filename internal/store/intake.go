@@ -298,15 +298,27 @@ func (s *intakeStats) add(n int, begin, stmts, commit time.Duration) {
 	s.v.MaxCommit = max(s.v.MaxCommit, commit)
 }
 
-// IntakeStats returns the group committer's counters (zero on PostgreSQL,
-// whose intake commits each delivery on its own).
+// IntakeStats returns the group committer's counters. On PostgreSQL
+// Begin is the batch's BEGIN, locks and lookups, and Statements its insert.
 func (s *Store) IntakeStats() IntakeStats {
 	if s.intake == nil {
 		return IntakeStats{}
 	}
-	s.intake.stats.mu.Lock()
-	defer s.intake.stats.mu.Unlock()
-	return s.intake.stats.v
+	return s.intake.snapshot()
+}
+
+// intakeCommitter is a dialect's group commit of webhook intake.
+type intakeCommitter interface {
+	// submit stores d (see Store.Intake) and returns once it is durable.
+	submit(ctx context.Context, d Delivery, opts IntakeOptions) (IntakeResult, error)
+	snapshot() IntakeStats
+	close()
+}
+
+func (g *groupCommitter) snapshot() IntakeStats {
+	g.stats.mu.Lock()
+	defer g.stats.mu.Unlock()
+	return g.stats.v
 }
 
 // close stops the committer after the batch in progress.

@@ -93,6 +93,11 @@ func openPostgres(ctx context.Context, dataDir string, lock *os.File, opts Optio
 		s.Close()
 		return nil, err
 	}
+	// Intake group-commits on connections of its own (intake_postgres.go).
+	if s.intake, err = newPGCommitter(ctx, s, cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

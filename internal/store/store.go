@@ -60,7 +60,7 @@ type Store struct {
 	// planRetry is how failed planning is retried (set once in Open).
 	planRetry RetryPolicy
 
-	intake   *groupCommitter // SQLite's webhook intake (nil on PostgreSQL)
+	intake   intakeCommitter // webhook intake's group commit (intake.go, intake_postgres.go)
 	ckpt     *sql.DB         // a connection that checkpoints the WAL
 	ckptStop chan struct{}
 	ckptDone chan struct{}
