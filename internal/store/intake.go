@@ -280,6 +280,10 @@ type IntakeStats struct {
 	Begin, Statements, Commit time.Duration
 	// MaxCommit is the longest commit.
 	MaxCommit time.Duration
+	// Alone counts the deliveries stored in a transaction of their own
+	// (PostgreSQL: a redelivery that may plan again, or each delivery of a
+	// batch whose transaction failed).
+	Alone int64
 }
 
 type intakeStats struct {

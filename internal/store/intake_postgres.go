@@ -156,6 +156,9 @@ func (p *pgCommitter) commit(batch []*intakeReq) {
 		}
 		res, err := p.one(ctx, r.d, r.opts)
 		out[i] = intakeDone{res: res, err: err}
+		p.stats.mu.Lock()
+		p.stats.v.Alone++
+		p.stats.mu.Unlock()
 	}
 	for i, r := range batch {
 		r.done <- out[i]

@@ -100,12 +100,18 @@ func (p *pgCommitter) run(ctx context.Context, batch []*intakeReq, live []int, o
 		return nil, fmt.Errorf("store: intake: connection: %w", err)
 	}
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("store: intake: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) // a no-op once committed
-	stored, replayOf, err := lookups(ctx, tx, intakeLockKeys(ds), ids, fps, since)
+	// BEGIN and COMMIT travel in the batches' pipelines (one round trip
+	// each fewer); a batch that failed leaves the transaction open or
+	// aborted: roll it back (were that to fail, the pool drops a connection
+	// left inside a transaction).
+	committed := false
+	defer func() {
+		if !committed {
+			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	c := conn.Conn()
+	stored, replayOf, err := lookups(ctx, c, intakeLockKeys(ds), ids, fps, since)
 	if err != nil {
 		return nil, err
 	}
@@ -144,17 +150,12 @@ func (p *pgCommitter) run(ctx context.Context, batch []*intakeReq, live []int, o
 		}
 		rows.add(i, d, r.opts.Plan)
 	}
-	if len(rows.id) == 0 {
-		return alone, tx.Commit(ctx)
-	}
-	inserted, planned, err := insertBatch(ctx, tx, &rows)
+	inserted, planned, err := insertBatch(ctx, c, &rows)
 	if err != nil {
 		return nil, err
 	}
+	committed = true
 	ran := time.Now()
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("store: intake: commit: %w", err)
-	}
 	for k, i := range rows.at {
 		if !inserted[rows.id[k]] {
 			out[i].res.Duplicate = true // stored by another host meanwhile
@@ -168,18 +169,22 @@ func (p *pgCommitter) run(ctx context.Context, batch []*intakeReq, live []int, o
 	return alone, nil
 }
 
-// lookups takes the batch's locks, then reads which ids are stored (with
-// their status) and, for each fingerprint, the delivery it replays ("" for
-// none): one round trip.
-func lookups(ctx context.Context, tx pgx.Tx, keys []int32, ids, fps []string, since []int64) (map[string]seen, []string, error) {
+// lookups begins the transaction, takes the batch's locks, then reads
+// which ids are stored (with their status) and, for each fingerprint, the
+// delivery it replays ("" for none): one round trip.
+func lookups(ctx context.Context, c *pgx.Conn, keys []int32, ids, fps []string, since []int64) (map[string]seen, []string, error) {
 	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	b.Queue(intakeLockSQL, intakeLockClass, keys)
 	b.Queue(intakeStoredSQL, ids)
 	if len(fps) > 0 {
 		b.Queue(intakeReplaySQL, fps, since)
 	}
-	br := tx.SendBatch(ctx, b)
+	br := c.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, fmt.Errorf("store: intake: begin: %w", err)
+	}
 	if _, err := br.Exec(); err != nil {
 		return nil, nil, fmt.Errorf("store: intake: lock: %w", err)
 	}
@@ -226,13 +231,16 @@ func lookups(ctx context.Context, tx pgx.Tx, keys []int32, ids, fps []string, si
 	return stored, replayOf, nil
 }
 
-// insertBatch runs intakeInsertSQL (and the planners' NOTIFY when a row
-// plans) in one round trip; it returns the ids stored and whether any
-// planning was queued.
-func insertBatch(ctx context.Context, tx pgx.Tx, r *batchRows) (map[string]bool, bool, error) {
+// insertBatch runs intakeInsertSQL (when there are rows), the planners'
+// NOTIFY (when a row plans) and COMMIT in one round trip; it returns the
+// ids stored and whether any planning was queued. Without an error the
+// transaction has committed.
+func insertBatch(ctx context.Context, c *pgx.Conn, r *batchRows) (map[string]bool, bool, error) {
 	b := &pgx.Batch{}
-	b.Queue(intakeInsertSQL, r.id, r.event, r.action, r.repo, r.sha, r.receivedAt, r.payload, r.status, r.message,
-		r.fingerprint, r.plan, deliveryArgs{}.Kind(), planMaxAttempts, queuePlan)
+	if len(r.id) > 0 {
+		b.Queue(intakeInsertSQL, r.id, r.event, r.action, r.repo, r.sha, r.receivedAt, r.payload, r.status, r.message,
+			r.fingerprint, r.plan, deliveryArgs{}.Kind(), planMaxAttempts, queuePlan)
+	}
 	plans := false
 	for _, p := range r.plan {
 		plans = plans || p
@@ -240,13 +248,17 @@ func insertBatch(ctx context.Context, tx pgx.Tx, r *batchRows) (map[string]bool,
 	if plans {
 		b.Queue(intakeNotifySQL, `{"queue":"`+queuePlan+`"}`)
 	}
-	br := tx.SendBatch(ctx, b)
+	b.Queue("COMMIT")
+	br := c.SendBatch(ctx, b)
 	defer br.Close()
+	inserted := make(map[string]bool, len(r.id))
+	if len(r.id) == 0 {
+		return inserted, false, commitResult(br)
+	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, false, fmt.Errorf("store: add deliveries: %w", err)
 	}
-	inserted := make(map[string]bool, len(r.id))
 	planned := false
 	plan := make(map[string]bool, len(r.id))
 	for k, id := range r.id {
@@ -269,8 +281,25 @@ func insertBatch(ctx context.Context, tx pgx.Tx, r *batchRows) (map[string]bool,
 			return nil, false, fmt.Errorf("store: notify queue %s: %w", queuePlan, err)
 		}
 	}
-	if err := br.Close(); err != nil {
-		return nil, false, fmt.Errorf("store: add deliveries: %w", err)
+	if err := commitResult(br); err != nil {
+		return nil, false, err
 	}
 	return inserted, planned, nil
+}
+
+// commitResult reads the result of the batch's COMMIT and closes it.
+// PostgreSQL answers COMMIT of a failed transaction with the tag ROLLBACK
+// and no error.
+func commitResult(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("the transaction was rolled back (%s)", tag)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: intake: commit: %w", err)
+	}
+	return nil
 }
