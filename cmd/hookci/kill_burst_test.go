@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent/agenttest"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/store/pgtest"
 	"github.com/hookci/hookci/internal/webhook"
 )
 
@@ -25,7 +26,17 @@ import (
 // it answered 202 must be in the database afterwards, with its planning
 // queued or done: a delivery is acknowledged only once the transaction
 // holding it has committed, never when merely added to a batch.
-func TestKill9DuringGroupCommitBurst(t *testing.T) {
+func TestKill9DuringGroupCommitBurst(t *testing.T) { testKill9DuringGroupCommitBurst(t, "") }
+
+// TestKill9DuringGroupCommitBurstPostgres: the same on PostgreSQL, whose
+// intake group-commits too (store/intake_postgres.go): the server is killed
+// mid-burst, PostgreSQL keeps running, and every delivery answered 202 is
+// stored.
+func TestKill9DuringGroupCommitBurstPostgres(t *testing.T) {
+	testKill9DuringGroupCommitBurst(t, pgtest.URL(t))
+}
+
+func testKill9DuringGroupCommitBurst(t *testing.T, dbURL string) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped in -short mode")
 	}
@@ -44,6 +55,9 @@ func TestKill9DuringGroupCommitBurst(t *testing.T) {
 	cmd.Env = append(os.Environ(), "HOOKCI_LISTEN="+addr, "HOOKCI_WEBHOOK_SECRET="+e2eSecret, "HOOKCI_DATA_DIR="+data,
 		"HOOKCI_GIT_URL=file://"+t.TempDir(), "HOOKCI_SANDBOX=host", "HOOKCI_AGENT_PATH="+agenttest.Binary(t),
 		"HOOKCI_GITHUB_TOKEN=", "HOOKCI_WARM_SANDBOXES=0")
+	if dbURL != "" {
+		cmd.Env = append(cmd.Env, "HOOKCI_DATABASE_URL="+dbURL)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +112,7 @@ func TestKill9DuringGroupCommitBurst(t *testing.T) {
 	wg.Wait()
 	cmd.Wait()
 
-	st, err := store.Open(context.Background(), filepath.Join(data, "db"), store.Options{})
+	st, err := store.Open(context.Background(), filepath.Join(data, "db"), store.Options{DatabaseURL: dbURL})
 	if err != nil {
 		t.Fatal(err)
 	}
