@@ -37,6 +37,7 @@ func main() {
 	dbURL := flag.String("database-url", "", "measure on this PostgreSQL database instead of SQLite (postgres://…)")
 	pg := flag.Bool("postgres", false, "measure on a throwaway local PostgreSQL cluster (Debian's postgresql, fsync on)")
 	rates := flag.String("rates", "", "comma-separated rates to sweep (e.g. 200,500,1000,2000,4000): prints each, then the knee")
+	both := flag.Bool("both", false, "with -rates: measure each rate on a throwaway PostgreSQL cluster and on SQLite, one after the other")
 	noQueue := flag.Bool("noqueue", false, "do not run the queue (planning): intake alone, no other writer on the database")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole measurement (server and client) here (go tool pprof)")
 	flag.Parse()
@@ -51,6 +52,16 @@ func main() {
 			os.Exit(2)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *both && *rates != "" {
+		code := 0
+		for _, r := range strings.Split(*rates, ",") {
+			for _, onPG := range []bool{true, false} {
+				code = max(code, sweep(0, *dur, *corpus, *sync, "", onPG, r))
+			}
+		}
+		pprof.StopCPUProfile()
+		os.Exit(code)
 	}
 	if code := sweep(*rate, *dur, *corpus, *sync, *dbURL, *pg, *rates); code != 0 {
 		pprof.StopCPUProfile() // a no-op without -cpuprofile
@@ -245,7 +256,11 @@ func run(rate int, dur time.Duration, corpus, sync, dbURL string) error {
 	if failed > 0 {
 		fmt.Printf("  failures: %v\n", kinds)
 	}
-	if is := st.IntakeStats(); is.Batches > 0 {
+	if is := st.IntakeStats(); is.Batches > 0 && st.Dialect() == "postgres" {
+		b := time.Duration(is.Batches)
+		fmt.Printf("  group commit: %d batches, %.1f deliveries each, %d stored alone; per batch: BEGIN+locks+lookups %s, insert+COMMIT %s\n",
+			is.Batches, float64(is.Deliveries)/float64(is.Batches), is.Alone, ms(is.Begin/b), ms(is.Statements/b))
+	} else if is.Batches > 0 {
 		b := time.Duration(is.Batches)
 		fmt.Printf("  group commit: %d batches, %.1f deliveries each; per batch: write lock wait %s, statements %s, commit (WAL write+fsync) %s, longest commit %s\n",
 			is.Batches, float64(is.Deliveries)/float64(is.Batches), ms(is.Begin/b), ms(is.Statements/b), ms(is.Commit/b), ms(is.MaxCommit))
