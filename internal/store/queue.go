@@ -182,7 +182,7 @@ func (w *jobWorker) Work(ctx context.Context, j *river.Job[jobArgs]) error {
 	err := h.Job(ctx, j.Args.JobID)
 	var wait *WaitError
 	if errors.As(err, &wait) { // placement (placement.go): back to the queue, not an attempt
-		return river.JobSnooze(wait.After)
+		return river.JobSnooze(wait.After + w.s.giveBackJitter())
 	}
 	if errors.Is(err, ErrStale) {
 		// This attempt was superseded: the job belongs to another host now
@@ -191,6 +191,20 @@ func (w *jobWorker) Work(ctx context.Context, j *river.Job[jobArgs]) error {
 		return nil
 	}
 	return err
+}
+
+// giveBackJitter is a uniform random delay in [0, fetch poll) added to every
+// give-back. Without it the host that gave a job back wins it again nearly
+// every round: a WaitError's After (placement's 1 s) is a multiple of the
+// PostgreSQL fetch poll (500 ms + 0–10 %), so the giver's own poll comes
+// due just as the row does, while the other hosts poll at random phases
+// (TestPlacementByLabels: the job's only serving host, back up, did not get
+// it for 60–110 s while the other fetched and gave it back 70 times).
+func (s *Store) giveBackJitter() time.Duration {
+	if s.poll <= 0 {
+		return 0
+	}
+	return rand.N(s.poll)
 }
 
 // Timeout: the job enforces its own timeout-minutes (GitHub's maximum is 6h).
@@ -250,6 +264,7 @@ func (s *Store) newQueue(opts Options) error {
 		return fmt.Errorf("store: queue: %w", err)
 	}
 	s.river = client
+	s.poll = poll
 	s.planRetry = opts.PlanRetry.withDefaults()
 	s.host, s.lease = opts.Host, opts.Lease
 	if s.lease <= 0 {

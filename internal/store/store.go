@@ -57,6 +57,8 @@ type Store struct {
 	// listener is River's in-process listener on SQLite (nil on
 	// PostgreSQL): Store.wake raises insert notifications on it.
 	listener *localListener
+	// poll is the queue's fetch poll interval (set once in Open).
+	poll time.Duration
 	// planRetry is how failed planning is retried (set once in Open).
 	planRetry RetryPolicy
 
