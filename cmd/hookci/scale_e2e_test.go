@@ -548,7 +548,7 @@ jobs:
 }
 
 // waitLong is waitFor with room for a loaded machine: a job given back to
-// the queue is offered again by River's scheduler and fetch poll, seconds each.
+// the queue is offered again at the next fetch poll after its wait (a second and more).
 func waitLong(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(6 * time.Minute)
