@@ -1,9 +1,13 @@
 package actions
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
+
+	"github.com/hookci/hookci/internal/runner"
 )
 
 // Dockerfile is a parsed Dockerfile of a Docker action (runs.image:
@@ -176,4 +180,23 @@ func checkInstruction(in *Instruction, froms int) error {
 		}
 	}
 	return nil
+}
+
+// readDockerfile reads and parses a Dockerfile action's Dockerfile
+// (runs.image, relative to the action's directory) from the sandbox, so a
+// Dockerfile the build cannot do fails the step naming its file and line.
+func readDockerfile(ctx context.Context, j *runner.Job, act *action) (*Dockerfile, error) {
+	rel, err := safeRel(act.meta.Runs.Image)
+	if err != nil || rel == "" {
+		return nil, fmt.Errorf("runs.image %q: not a Dockerfile in the action's directory", act.meta.Runs.Image)
+	}
+	data, err := j.Guest.Client.ReadFile(ctx, path.Join(act.dir, rel))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	name := rel
+	if act.ref.Kind == RefLocal {
+		name = path.Join(act.ref.Path, rel)
+	}
+	return ParseDockerfile(name, data)
 }
