@@ -165,8 +165,12 @@ jobs:
 func TestLocalActionErrors(t *testing.T) {
 	e := newEnv(t, nil)
 	e.write(map[string]string{
-		"noshell/action.yml": "runs:\n  using: composite\n  steps:\n    - run: echo hi\n",
-		"dock/action.yml":    "runs:\n  using: docker\n  image: Dockerfile\n",
+		"noshell/action.yml":  "runs:\n  using: composite\n  steps:\n    - run: echo hi\n",
+		"dock/action.yml":     "runs:\n  using: docker\n  image: Dockerfile\n",
+		"dock/Dockerfile":     "FROM debian:bookworm\nRUN true\n",
+		"dockbad/action.yml":  "runs:\n  using: docker\n  image: Dockerfile\n",
+		"dockbad/Dockerfile":  "FROM debian:bookworm\n\nONBUILD RUN true\n",
+		"docknone/action.yml": "runs:\n  using: docker\n  image: Dockerfile\n",
 	})
 	tests := []struct {
 		uses string
@@ -175,6 +179,8 @@ func TestLocalActionErrors(t *testing.T) {
 		{"./missing", "Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under './missing'"},
 		{"./noshell", "noshell/action.yml:4: a composite 'run' step requires 'shell'"},
 		{"./dock", "./dock: building a Dockerfile action's image needs a container build daemon"},
+		{"./dockbad", "./dockbad: dockbad/Dockerfile:3: ONBUILD is not supported"},
+		{"./docknone", "./docknone: reading Dockerfile:"},
 		{"docker://alpine:3.20", "docker://alpine:3.20: the host sandbox cannot run containers"},
 	}
 	for _, tt := range tests {

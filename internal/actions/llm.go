@@ -54,6 +54,9 @@ func (r *Executor) runDocker(ctx context.Context, j *runner.Job, idx int, act *a
 		return r.runDockerImage(ctx, j, idx, act, inputs, env) // docker.go
 	}
 	if r.cfg.LLM.Kind == "" && !strings.HasPrefix(act.meta.Runs.Image, "docker://") {
+		if _, err := readDockerfile(ctx, j, act); err != nil { // dockerfile.go
+			return runner.StepOutcome{}, fmt.Errorf("%s: %w", act.ref.Raw, err)
+		}
 		return runner.StepOutcome{}, fmt.Errorf("%s: %w (image %s)", act.ref.Raw, errDockerfile, act.meta.Runs.Image)
 	}
 	if r.cfg.LLM.Kind == "" {
