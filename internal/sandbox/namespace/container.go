@@ -151,6 +151,17 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 	return nil
 }
 
+// imageMode is the permission bits (with setuid, setgid and sticky) of the
+// image's directory name, in octal for bubblewrap's --perms, or def when
+// the image has no such directory.
+func imageMode(rootfs, name string, def uint32) string {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(rootfs, name), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return fmt.Sprintf("%04o", def)
+	}
+	return fmt.Sprintf("%04o", st.Mode&0o7777)
+}
+
 // netns opens the network namespace the job's agent runs in: that of
 // bubblewrap's first child (bubblewrap itself stays in the host's, or the
 // netjail's, namespace).
@@ -251,15 +262,18 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 		"--proc", "/proc",
 		"--ro-bind", "/proc/sys", "/proc/sys",
 		"--dev", "/dev",
-		"--tmpfs", "/tmp",
-		"--tmpfs", "/run",
+		// /tmp and /run are fresh tmpfs with the image's modes (bubblewrap's
+		// default, 0755, would keep a root container's other users, e.g.
+		// postgres after its entrypoint's switch, from writing in /tmp).
+		"--perms", imageMode(cs.RootFS, "tmp", 0o1777), "--tmpfs", "/tmp",
+		"--perms", imageMode(cs.RootFS, "run", 0o755), "--tmpfs", "/run",
 	)
 	// The image's directories under /run (e.g. /run/postgresql for a
-	// server's socket) exist again, empty and writable, on the tmpfs.
+	// server's socket) exist again, empty, with their modes, on the tmpfs.
 	if runEnts, err := os.ReadDir(filepath.Join(cs.RootFS, "run")); err == nil {
 		for _, e := range runEnts {
 			if e.IsDir() {
-				a = append(a, "--dir", "/run/"+e.Name())
+				a = append(a, "--perms", imageMode(cs.RootFS, "run/"+e.Name(), 0o755), "--dir", "/run/"+e.Name())
 			}
 		}
 	}

@@ -182,10 +182,12 @@ func TestRootContainerSwitchesUser(t *testing.T) {
 	}
 
 	// The gosu-style switch to the service user, and what it may then do.
-	_, out = inContainer(t, ctr, "attacker", "try", "999", "999", "write:/var/lib/data/PG_VERSION",
+	// Like the official postgres entrypoint's mktemp, the service user
+	// writes in /tmp (mode 1777, as an image's /tmp is).
+	_, out = inContainer(t, ctr, "attacker", "try", "999", "999", "write:/var/lib/data/PG_VERSION", "write:/tmp/pwfile",
 		"read:/github/workspace/jobfile", "write:/github/workspace/new", "read:"+wsRoot)
 	for _, want := range []string{
-		"switch ok", "write /var/lib/data/PG_VERSION ok",
+		"switch ok", "write /var/lib/data/PG_VERSION ok", "write /tmp/pwfile ok",
 		"read /github/workspace/jobfile EACCES", "write /github/workspace/new EACCES", "read " + wsRoot + " EACCES",
 	} {
 		if !strings.Contains(out, want+"\n") {

@@ -108,6 +108,10 @@ func containerRootFS(t *testing.T) string {
 	if err := os.MkdirAll(filepath.Join(root, "var/lib/data"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// /tmp as images ship it (a container's /tmp tmpfs takes its mode).
+	if err := os.Chmod(filepath.Join(root, "tmp"), 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 
