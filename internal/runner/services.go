@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -204,12 +205,12 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 		res, err := ctr.Client.Exec(context.WithoutCancel(ctx), agent.ExecRequest{Argv: argv, Env: env, Dir: wd}, svc.logs)
 		if err == nil {
 			err = fmt.Errorf("its process exited with code %d%s", res.ExitCode, sigSuffix(res.Signal))
-			// A microVM's root container is root in the VM. On the namespace
-			// backend root is the job's user, with a few capabilities in the
-			// container's own user namespace under a root server (none
-			// otherwise): ocitest's postgres:16 still fails there as root.
-			if uid == 0 && res.ExitCode != 0 && j.Guest.Backend == "namespace" {
-				err = fmt.Errorf("%w; it started as root, and on the namespace backend a container's root is the job's unprivileged user (with a few capabilities inside the container only, under a root server), so an entrypoint that changes file owners or switches user (gosu, su-exec, setpriv, su) may fail: give the service `options: --user <user>` (for postgres: --user postgres)", err)
+			// A microVM's root container is root in the VM, and a root
+			// server's namespace sandbox maps a root container's users
+			// (namespace/container_userns.go): both may switch user. A
+			// namespace sandbox of an unprivileged server cannot.
+			if uid == 0 && res.ExitCode != 0 && j.Guest.Backend == "namespace" && os.Geteuid() != 0 {
+				err = fmt.Errorf("%w; it started as root, and hookci runs a container as the job's one unprivileged user (root only inside the container, with no capabilities), so an entrypoint that changes file owners or switches user (gosu, su-exec, setpriv, su) fails: give the service `options: --user <user>` (for postgres: --user postgres)", err)
 			}
 		}
 		svc.err = err
