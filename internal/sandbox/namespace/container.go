@@ -102,7 +102,7 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 	defer l.close()
 	var un *usernsSetup // a root container's mapped range (container_userns.go)
 	if c.uid > 0 && cs.UID == 0 {
-		sub, err := c.b.uids.subRange(c.uid)
+		sub, err := c.b.uids.SubRange(c.uid)
 		if err != nil {
 			return err
 		}

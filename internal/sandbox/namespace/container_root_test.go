@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/sandbox/uidpool"
 )
 
 // rootAttack adds the "try" mode to the attacker:
@@ -119,7 +120,7 @@ func TestRootContainerSwitchesUser(t *testing.T) {
 	if b.uids == nil {
 		t.Fatal("the test runs as root, but the backend has no uid pool")
 	}
-	sub, err := b.uids.subRange(jobUID)
+	sub, err := b.uids.SubRange(jobUID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestRootContainerSwitchesUser(t *testing.T) {
 	want := strconv.Itoa(sub + 999)
 	found := false
 	for i := 0; i < 500 && !found; i++ {
-		found = uidsInUse()[sub+999]
+		found = uidpool.InUse()[sub+999]
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !found {

@@ -57,6 +57,7 @@ import (
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/sandbox/netjail"
+	"github.com/hookci/hookci/internal/sandbox/uidpool"
 )
 
 // Config configures the namespace backend.
@@ -106,7 +107,7 @@ const (
 type Backend struct {
 	cfg     Config
 	cgroups *cgroupDriver
-	uids    *uidPool // nil: the server is not root, sandboxes run as its uid
+	uids    *uidpool.Pool // nil: the server is not root, sandboxes run as its uid
 }
 
 // New checks cfg, bubblewrap and the cgroup hierarchy, and creates WorkDir.
@@ -141,7 +142,7 @@ func New(cfg Config) (*Backend, error) {
 		}
 		cfg.BwrapPath = p
 	}
-	var uids *uidPool
+	var uids *uidpool.Pool
 	if os.Geteuid() == 0 {
 		if cfg.UIDBase == 0 {
 			cfg.UIDBase = DefaultUIDBase
@@ -162,7 +163,7 @@ func New(cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("namespace sandbox: setpriv not installed (Debian package util-linux): %w", err)
 		}
 		var err error
-		if uids, err = newUIDPool(cfg.UIDBase, cfg.UIDCount, cfg.SubUIDBase, cfg.UIDLockDir); err != nil {
+		if uids, err = uidpool.New(cfg.UIDBase, cfg.UIDCount, cfg.SubUIDBase, cfg.UIDLockDir); err != nil {
 			return nil, fmt.Errorf("namespace sandbox: %w", err)
 		}
 	}
@@ -210,7 +211,7 @@ type sbox struct {
 	id     string
 	dir    string // WorkDir/<id>
 	uid    int    // host uid of the job; 0: the server's own (not root)
-	held   *heldUID
+	held   *uidpool.Held
 	cg     *cgroup
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -235,11 +236,11 @@ func (s *sbox) start(ctx context.Context, spec sandbox.Spec) error {
 		return err
 	}
 	if s.b.uids != nil {
-		held, err := s.b.uids.acquire()
+		held, err := s.b.uids.Acquire()
 		if err != nil {
 			return err
 		}
-		s.held, s.uid = held, held.uid
+		s.held, s.uid = held, held.UID
 	}
 	// The job's directories: its uid's alone.
 	for _, d := range []string{"workspace", "temp", "home"} {
@@ -367,7 +368,7 @@ func (s *sbox) destroy() error {
 	if err := os.RemoveAll(s.dir); err != nil {
 		errs = append(errs, err)
 	}
-	s.held.release() // every process of the uid is gone with the cgroup
+	s.held.Release() // every process of the uid is gone with the cgroup
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("namespace sandbox %s: close: %w", s.id, err)
 	}
