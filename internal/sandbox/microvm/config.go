@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookci/hookci/internal/sandbox/netjail"
+	"github.com/hookci/hookci/internal/sandbox/uidpool"
 )
 
 // Config configures the microVM backend.
@@ -45,10 +46,19 @@ type Config struct {
 	// Logger receives warnings (Warn) and progress (default: discarded).
 	Logger *slog.Logger
 	// RunAs is the "uid:gid" QEMU switches to (-runas) once it has opened
-	// its files, when hookci runs as root. Default "65534:65534" (nobody);
-	// "root" keeps QEMU as root (not recommended). A tool cache shared
-	// into the guest must be readable by it.
+	// its files, when hookci runs as root. Default "" (RunAsPool): each
+	// VM's QEMU gets a uid (and the same gid) of its own from UIDs, the
+	// range the namespace backend's sandboxes take theirs from, so a QEMU
+	// that a guest took over shares its uid with no other VM, sandbox or
+	// host service and can neither signal nor trace them. A fixed
+	// "uid:gid" runs every VM as that one id; "root" keeps QEMU as root
+	// (not recommended). A tool cache shared into the guest must be
+	// readable by all.
 	RunAs string
+	// UIDs is the pool RunAsPool takes from (default: uidpool.New over
+	// uidpool's defaults, shared through its lock directory with every
+	// hookci process and backend of the host).
+	UIDs *uidpool.Pool
 	// Egress configures the network namespace a VM granted egress runs in
 	// (see package netjail): its user networking then reaches only what the
 	// namespace lets out, and 10.0.2.2 is the namespace's empty loopback,
@@ -56,8 +66,8 @@ type Config struct {
 	Egress netjail.Config
 }
 
-// defaultRunAs is nobody:nogroup on Debian.
-const defaultRunAs = "65534:65534"
+// RunAsPool (the default RunAs) gives each VM's QEMU a uid of its own.
+const RunAsPool = ""
 
 // Accelerators Config.Accel accepts.
 const (
@@ -91,10 +101,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.RunAs == "" {
-		cfg.RunAs = defaultRunAs
+	if cfg.RunAs == RunAsPool && cfg.UIDs == nil && os.Geteuid() == 0 {
+		uids, err := uidpool.New(uidpool.DefaultBase, uidpool.DefaultCount, uidpool.DefaultSubBase, uidpool.DefaultLockDir)
+		if err != nil {
+			return cfg, fmt.Errorf("microvm: %w", err)
+		}
+		cfg.UIDs = uids
 	}
-	if cfg.RunAs != "root" {
+	if cfg.RunAs != RunAsPool && cfg.RunAs != "root" {
 		var uid, gid uint32
 		if n, err := fmt.Sscanf(cfg.RunAs, "%d:%d", &uid, &gid); err != nil || n != 2 || uid == 0 || fmt.Sprintf("%d:%d", uid, gid) != cfg.RunAs {
 			return cfg, fmt.Errorf("microvm: RunAs %q: want \"uid:gid\" with a uid other than 0, or \"root\"", cfg.RunAs)

@@ -2,7 +2,6 @@ package microvm
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -62,8 +61,9 @@ type vmOptions struct {
 	images []string // container image disks, attached read-only (container.go)
 }
 
-// qemuArgs returns QEMU's argument list for a VM whose files are in dir.
-func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
+// qemuArgs returns QEMU's argument list for a VM whose files are in dir;
+// runAs ("uid:gid", or "" to stay as is) is the ids QEMU drops to.
+func (b *Backend) qemuArgs(dir string, o vmOptions, runAs string) []string {
 	machine := "microvm,acpi=on,rtc=on,pit=on,pic=on,isa-serial=on,x-option-roms=off"
 	args := []string{
 		"-name", "hookci-" + filepath.Base(dir),
@@ -86,8 +86,8 @@ func (b *Backend) qemuArgs(dir string, o vmOptions) []string {
 		"-pidfile", filepath.Join(dir, pidName),
 		"-sandbox", qemuSandbox,
 	}
-	if b.cfg.RunAs != "root" && os.Geteuid() == 0 {
-		args = append(args, "-runas", b.cfg.RunAs)
+	if runAs != "" {
+		args = append(args, "-runas", runAs)
 	}
 	if o.accel == AccelKVM {
 		args = append(args, "-accel", "kvm", "-cpu", "host")

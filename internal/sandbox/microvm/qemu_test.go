@@ -1,14 +1,13 @@
 package microvm
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
 )
 
 func TestQEMUArgs(t *testing.T) {
-	b := &Backend{cfg: Config{Kernel: "/img/vmlinux", RootDisk: "/img/root,1.ext4", Cmdline: "loglevel=7", RunAs: defaultRunAs}, initramfs: "/w/initramfs.img"}
+	b := &Backend{cfg: Config{Kernel: "/img/vmlinux", RootDisk: "/img/root,1.ext4", Cmdline: "loglevel=7", RunAs: "65534:65534"}, initramfs: "/w/initramfs.img"}
 	for _, tc := range []struct {
 		name    string
 		o       vmOptions
@@ -43,7 +42,7 @@ func TestQEMUArgs(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := b.qemuArgs("/w/vms/x", tc.o)
+			args := b.qemuArgs("/w/vms/x", tc.o, "1000007:1000007")
 			joined := strings.Join(args, " ")
 			for _, w := range tc.want {
 				if !strings.Contains(joined, w) {
@@ -58,8 +57,11 @@ func TestQEMUArgs(t *testing.T) {
 			if i := slices.Index(args, "-append"); i < 0 || i+1 >= len(args) {
 				t.Errorf("no -append in %q", joined)
 			}
-			if hasRunAs, root := strings.Contains(joined, "-runas 65534:65534"), os.Geteuid() == 0; hasRunAs != root {
-				t.Errorf("-runas 65534:65534 in the args: got %t, want %t (running as root: %t)", hasRunAs, root, root)
+			if !strings.Contains(joined, "-runas 1000007:1000007") {
+				t.Errorf("args lack -runas 1000007:1000007:\n%s", joined)
+			}
+			if args := b.qemuArgs("/w/vms/x", tc.o, ""); slices.Contains(args, "-runas") {
+				t.Errorf("no ids given, yet -runas in %q", strings.Join(args, " "))
 			}
 		})
 	}

@@ -25,7 +25,7 @@ func startBareQEMU(t *testing.T, dir string, incoming bool) *vm {
 	args := []string{"-M", "none", "-nodefaults", "-nographic", "-no-user-config", "-monitor", "none", "-serial", "none",
 		"-qmp", "unix:" + filepath.Join(dir, qmpSock) + ",server=on,wait=off", "-sandbox", qemuSandbox}
 	if os.Geteuid() == 0 {
-		args = append(args, "-runas", defaultRunAs)
+		args = append(args, "-runas", "65534:65534")
 	}
 	if incoming {
 		args = append(args, "-incoming", "defer")

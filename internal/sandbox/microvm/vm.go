@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox/netjail"
+	"github.com/hookci/hookci/internal/sandbox/uidpool"
 )
 
 // vm is one QEMU process and its directory.
@@ -43,10 +44,16 @@ func (b *Backend) launch(dir string, o vmOptions) (*vm, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("microvm: %w", err)
 	}
-	cmd := exec.Command(b.cfg.QEMUPath, b.qemuArgs(dir, o)...)
+	runAs, uid, err := b.runAs()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cmd := exec.Command(b.cfg.QEMUPath, b.qemuArgs(dir, o, runAs)...)
 	cmd.Dir = dir
 	out, err := os.Create(filepath.Join(dir, "qemu.log"))
 	if err != nil {
+		uid.Release()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("microvm: %w", err)
 	}
@@ -61,6 +68,7 @@ func (b *Backend) launch(dir string, o vmOptions) (*vm, error) {
 		// QEMU's user networking connects from QEMU's own network
 		// namespace: run it in one that only lets out what egress may.
 		if jail, err = netjail.Open(context.Background(), b.cfg.Egress, dir); err != nil {
+			uid.Release()
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("microvm: %w", err)
 		}
@@ -70,15 +78,33 @@ func (b *Backend) launch(dir string, o vmOptions) (*vm, error) {
 		if jail != nil {
 			jail.Close()
 		}
+		uid.Release()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("microvm: start qemu: %w", err)
 	}
 	v := &vm{dir: dir, cmd: cmd, exited: make(chan struct{}), net: jail}
 	go func() {
 		v.waitErr = cmd.Wait()
+		uid.Release() // QEMU (which spawns nothing) is gone: no process runs as the uid
 		close(v.exited)
 	}()
 	return v, nil
+}
+
+// runAs returns the ids the next QEMU drops to ("" when hookci is not root
+// or RunAs is "root") and, with RunAsPool, the uid held for it.
+func (b *Backend) runAs() (string, *uidpool.Held, error) {
+	switch {
+	case os.Geteuid() != 0 || b.cfg.RunAs == "root":
+		return "", nil, nil
+	case b.cfg.RunAs != RunAsPool:
+		return b.cfg.RunAs, nil, nil
+	}
+	h, err := b.cfg.UIDs.Acquire()
+	if err != nil {
+		return "", nil, fmt.Errorf("microvm: a uid for QEMU: %w", err)
+	}
+	return fmt.Sprintf("%d:%d", h.UID, h.UID), h, nil
 }
 
 // alive returns an error once QEMU has exited.

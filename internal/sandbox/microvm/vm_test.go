@@ -21,6 +21,7 @@ import (
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/sandbox/netjail/netjailtest"
+	"github.com/hookci/hookci/internal/sandbox/uidpool"
 )
 
 var guestEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/home/runner"}
@@ -183,8 +184,12 @@ func assertQEMUConfined(t *testing.T, b *Backend, id string) {
 			fields[k] = strings.Join(strings.Fields(v), " ")
 		}
 	}
-	if uid := fields["Uid"]; uid != "65534 65534 65534 65534" {
-		t.Errorf("qemu %d Uid: got %q, want 65534 (real, effective, saved, fs)", pid, uid)
+	if os.Geteuid() == 0 {
+		// One uid of the sandbox range per VM (TestQEMUUIDsAttack), the
+		// same gid.
+		if uid, gid := qemuIDs(t, pid); uid < uidpool.DefaultBase || uid >= uidpool.DefaultBase+uidpool.DefaultCount || gid != uid {
+			t.Errorf("qemu %d uid:gid %d:%d, want a uid of the sandbox range %d+%d and the same gid", pid, uid, gid, uidpool.DefaultBase, uidpool.DefaultCount)
+		}
 	}
 	if fields["Seccomp"] != "2" || fields["CapEff"] != "0000000000000000" || fields["NoNewPrivs"] != "1" {
 		t.Errorf("qemu %d: got Seccomp %q CapEff %q NoNewPrivs %q, want 2, 0000000000000000, 1", pid, fields["Seccomp"], fields["CapEff"], fields["NoNewPrivs"])
@@ -344,7 +349,7 @@ func TestReap(t *testing.T) {
 func TestToolCache(t *testing.T) {
 	b := newTestBackend(t, nil)
 	tc := t.TempDir()
-	// QEMU reads the tool cache as RunAs (nobody): it must be readable by
+	// QEMU reads the tool cache as its own uid: it must be readable by
 	// all, as an operator's tool cache is.
 	os.Chmod(tc, 0o755)
 	os.Chmod(filepath.Dir(tc), 0o755)
