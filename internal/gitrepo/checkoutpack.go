@@ -24,8 +24,21 @@ type packObject struct {
 	crc    uint32
 }
 
-// packTypes are the pack entry type numbers of git's pack format.
-var packTypes = map[string]byte{"commit": 1, "tree": 2, "blob": 3, "tag": 4}
+// packType is the pack entry type number of git's pack format for an
+// object type (0: none).
+func packType(typ string) byte {
+	switch typ {
+	case "commit":
+		return 1
+	case "tree":
+		return 2
+	case "blob":
+		return 3
+	case "tag":
+		return 4
+	}
+	return 0
+}
 
 // initShallow writes into dir (existing, empty) the .git a `git init` and a
 // `git fetch --depth=1 <mirror> <sha>` leave, without those processes (and
@@ -164,8 +177,8 @@ func (m *Mirror) writePack(ctx context.Context, sha string, w io.Writer) ([]pack
 		if _, err := hex.Decode(o.id[:], []byte(id)); err != nil {
 			return fmt.Errorf("gitrepo: object id %q: %w", id, err)
 		}
-		t, ok := packTypes[typ]
-		if !ok {
+		t := packType(typ)
+		if t == 0 {
 			return fmt.Errorf("gitrepo: object %.12s: unknown type %q", id, typ)
 		}
 		crc := crc32.NewIEEE()
