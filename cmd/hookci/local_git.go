@@ -24,22 +24,35 @@ func gitOut(dir string, args ...string) (string, error) {
 }
 
 // worktree is the repository `hookci run` runs: its top directory, common
-// git directory and index file.
+// git directory and index file, and (when HEAD has a commit) HEAD's commit,
+// its tree and HEAD's full ref name ("HEAD" when detached).
 type worktree struct {
 	root, gitDir, index string
+	head, headTree, ref string
 }
 
-// openWorktree finds the repository dir is in, with one git process.
+// openWorktree finds the repository dir is in and HEAD, with one git
+// process (two in a repository without a commit yet: the first asks for
+// HEAD and fails).
 func openWorktree(dir string) (worktree, error) {
-	out, err := gitOut(dir, "rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index")
+	where := []string{"rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index"}
+	out, err := gitOut(dir, append(where, "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD")...)
+	want := 6
+	if err != nil {
+		out, err = gitOut(dir, where...)
+		want = 3
+	}
 	if err != nil {
 		return worktree{}, fmt.Errorf("%s is not a git repository: %w", dir, err)
 	}
 	lines := strings.Split(out, "\n")
-	if len(lines) != 3 {
+	if len(lines) != want {
 		return worktree{}, fmt.Errorf("%s: git rev-parse: unexpected answer %q", dir, out)
 	}
 	wt := worktree{root: lines[0], gitDir: lines[1], index: lines[2]}
+	if want == 6 {
+		wt.head, wt.headTree, wt.ref = lines[3], lines[4], lines[5]
+	}
 	// --git-common-dir and --git-path are relative to dir unless absolute.
 	for _, p := range []*string{&wt.gitDir, &wt.index} {
 		if !filepath.IsAbs(*p) {
@@ -89,15 +102,13 @@ func snapshot(wt worktree) (sha, branch string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	// HEAD, its tree and its branch in one process; it fails only when
-	// HEAD has no commit yet (a new repository).
-	head, headTree, ref := "", "", ""
-	if out, err := run("rev-parse", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD"); err == nil {
-		if f := strings.Split(out, "\n"); len(f) == 3 {
-			head, headTree, ref = f[0], f[1], f[2]
+	// HEAD, its tree and its branch came with openWorktree unless HEAD
+	// has no commit yet (a new repository).
+	head, headTree, ref := wt.head, wt.headTree, wt.ref
+	if head == "" {
+		if out, err := run("symbolic-ref", "-q", "HEAD"); err == nil {
+			ref = out // unborn branch
 		}
-	} else if out, err := run("symbolic-ref", "-q", "HEAD"); err == nil {
-		ref = out // unborn branch
 	}
 	commitArgs := []string{"-c", "user.name=hookci", "-c", "user.email=hookci@localhost", "commit-tree", tree, "-m", "hookci run: working tree"}
 	if head != "" {

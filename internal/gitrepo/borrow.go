@@ -35,11 +35,21 @@ func (c *Cache) Borrow(ctx context.Context, repo, gitDir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
 		return fmt.Errorf("gitrepo: borrow: the mirror of %s exists already", repo)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("gitrepo: %w", err)
+	// What `git init --bare` writes, without the process (~15 ms on the
+	// local run's critical path): the mirror only reads through its
+	// alternate, so git's templates (hooks samples, description) are left out.
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(d)), 0o700); err != nil {
+			return fmt.Errorf("gitrepo: %w", err)
+		}
 	}
-	if _, err := git(ctx, dir, nil, "init", "--bare", "--quiet"); err != nil {
-		return err
+	for _, f := range [][2]string{
+		{"config", "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"},
+		{"HEAD", "ref: refs/heads/main\n"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0o600); err != nil {
+			return fmt.Errorf("gitrepo: %w", err)
+		}
 	}
 	if shallow, err := os.ReadFile(filepath.Join(gitDir, "shallow")); err == nil {
 		if err := os.WriteFile(filepath.Join(dir, "shallow"), shallow, 0o600); err != nil {

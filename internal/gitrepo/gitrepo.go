@@ -467,6 +467,17 @@ func (m *Mirror) Checkout(ctx context.Context, sha, dir, cloneURL string) error 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gitrepo: %w", err)
 	}
+	// The .git is written here from the mirror's batch reader (one
+	// checkout process instead of seven: init, fetch with upload-pack,
+	// pack-objects and index-pack, checkout, remote add).
+	err := m.initShallow(ctx, sha, dir, cloneURL)
+	if err == nil {
+		_, err = git(ctx, dir, nil, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha)
+		return err
+	}
+	if !errors.Is(err, errNoBatch) {
+		return err
+	}
 	steps := [][]string{
 		{"init", "--quiet"},
 		// Objects kept as the one pack fetched rather than unpacked into a

@@ -150,7 +150,7 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate&_pragma=wal_autocheckpoint(0)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := openSQLite(dsn) // statements kept prepared (stmtcache.go)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -170,7 +170,7 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	// Intake group-commits on a connection of its own (intake.go).
-	idb, err := sql.Open("sqlite", dsn)
+	idb, err := openSQLite(dsn)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: %w", err)

@@ -12,6 +12,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,7 +116,25 @@ func startAgent(agentPath, dir, sock string) (*agentProc, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(agentPath, "--listen", "unix:"+sock)
+	// The socket is bound here and handed down as descriptor 3: the first
+	// dial is queued until the agent accepts it, so Start does not poll for
+	// the socket file (WaitAgent's back-off cost up to 10 ms a start).
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("agent socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // the server dials it; it goes with dir
+	lf, err := ln.File()
+	ln.Close()
+	if err != nil {
+		return nil, fmt.Errorf("agent socket: %w", err)
+	}
+	defer lf.Close()
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return nil, fmt.Errorf("agent socket: %w", err)
+	}
+	cmd := exec.Command(agentPath, "--listen", "fd:3")
+	cmd.ExtraFiles = []*os.File{lf}
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout, cmd.Stderr = logf, logf
