@@ -124,7 +124,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		}
 	}
 	if d.cfg.Store.LeaseLost() { // lease.go: the queue holds it until the lease is back or another host takes it
-		return errLeaseLost
+		return store.ErrLeaseLostUnstarted
 	}
 	if in.job.Status == store.StatusQueued {
 		if err := d.place(ctx, in, labels); err != nil { // placement.go: this host, or back to the queue

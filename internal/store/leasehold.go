@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -13,6 +14,11 @@ import (
 // did not run the job (or stopped it) because its lease is lost (LeaseLost).
 // The queue then holds the job instead of giving it back: see holdForLease.
 var ErrLeaseLost = errors.New("this host's lease is lost")
+
+// ErrLeaseLostUnstarted (it wraps ErrLeaseLost) says that the host refused
+// the job before starting anything of it: the queue hands its row on to the
+// other hosts at once instead of waiting for their takeover.
+var ErrLeaseLostUnstarted = fmt.Errorf("%w: the job was not started", ErrLeaseLost)
 
 // holdForLease keeps the queue job riverID, which this host fetched or
 // stopped while its lease was lost, `running` under this host instead of
@@ -32,17 +38,33 @@ var ErrLeaseLost = errors.New("this host's lease is lost")
 //     over): given back as before, so that a job is never stuck on a host;
 //   - when the queue stops (ctx): given back.
 //
+// A job this host did not start (unstarted: fetched while the lease was
+// lost) has nothing to stop, so the hold hands its row on at once (handOn)
+// instead of waiting a lease for another host's takeover.
+//
 // While the lease stays lost a hold goes on even after its row was taken
-// over, so the held worker slot cannot fetch the row's copy: each of this
-// host's worker slots takes a taken-over copy at most once per loss.
-func (s *Store) holdForLease(ctx context.Context, riverID, jobID int64) error {
+// over or handed on, so the held worker slot cannot fetch the row's copy:
+// each of this host's worker slots takes a job at most once per loss, and
+// once all are held the host fetches nothing until its lease is back.
+func (s *Store) holdForLease(ctx context.Context, riverID, jobID int64, unstarted bool) error {
 	every := max(s.lease/30, 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	start := time.Now()
 	takenOver := false
-	s.logger.Warn("lease lost: holding the job's queue row until the lease is back or another host takes it over",
-		"job", jobID, "lease", s.lease)
+	if unstarted {
+		if err := s.handOn(ctx, riverID); err != nil {
+			s.logger.Warn("lease lost: handing an unstarted job on to other hosts failed; holding it for their takeover", "job", jobID, "err", err)
+		} else {
+			takenOver = true
+			s.logger.Warn("lease lost: the job fetched meanwhile is handed on to other hosts; this worker slot stays held until the lease is back",
+				"job", jobID, "lease", s.lease)
+		}
+	}
+	if !takenOver {
+		s.logger.Warn("lease lost: holding the job's queue row until the lease is back or another host takes it over",
+			"job", jobID, "lease", s.lease)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,4 +116,28 @@ func (s *Store) queueRowRunning(ctx context.Context, riverID int64) (bool, error
 		return false, err
 	}
 	return state == "running", nil
+}
+
+// handOn gives this host's running queue row riverID to the other hosts as
+// takeOver does for a dead host's rows: in one statement the row is
+// cancelled (metadata hookci_handed_on) and a copy is queued available, and
+// every host's jobs queue is woken.
+func (s *Store) handOn(ctx context.Context, riverID int64) error {
+	ctx, cancel := context.WithTimeout(ctx, max(s.lease/3, time.Second))
+	defer cancel()
+	res, err := boundDB{s: s, e: s.db}.ExecContext(ctx, `WITH mine AS (
+		UPDATE river_job SET state = 'cancelled', finalized_at = now(),
+			metadata = metadata || jsonb_build_object('hookci_handed_on', ?::text)
+		WHERE id = ? AND state = 'running'
+		RETURNING args, kind, queue, max_attempts, priority, tags, metadata)
+	INSERT INTO river_job (args, kind, queue, max_attempts, priority, tags, metadata, state, scheduled_at)
+		SELECT args, kind, queue, max_attempts, priority, tags, metadata - 'hookci_handed_on' - 'cancel_attempted_at',
+			'available', now() FROM mine`, s.hostID, riverID)
+	if err != nil {
+		return fmt.Errorf("store: handing queue job %d on: %w", riverID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: handing queue job %d on: it is no longer running here", riverID)
+	}
+	return s.notifyQueues(ctx, queueJobs)
 }

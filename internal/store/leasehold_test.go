@@ -15,15 +15,15 @@ import (
 
 // queueRow is one river_job row of kind hookci_job.
 type queueRow struct {
-	state      string
-	takers     []string // attempted_by, oldest first
-	takenOver  bool     // metadata hookci_taken_over
-	scheduleAt time.Time
+	state     string
+	takers    []string // attempted_by, oldest first
+	takenOver bool     // metadata hookci_taken_over
+	handedOn  bool     // metadata hookci_handed_on
 }
 
 func jobQueueRows(t *testing.T, db *sql.DB) []queueRow {
 	t.Helper()
-	rows, err := db.Query(`SELECT state, coalesce(array_to_string(attempted_by, ','), ''), metadata ? 'hookci_taken_over', scheduled_at
+	rows, err := db.Query(`SELECT state, coalesce(array_to_string(attempted_by, ','), ''), metadata ? 'hookci_taken_over', metadata ? 'hookci_handed_on'
 		FROM river_job WHERE kind = 'hookci_job' ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func jobQueueRows(t *testing.T, db *sql.DB) []queueRow {
 	for rows.Next() {
 		var r queueRow
 		var by string
-		if err := rows.Scan(&r.state, &by, &r.takenOver, &r.scheduleAt); err != nil {
+		if err := rows.Scan(&r.state, &by, &r.takenOver, &r.handedOn); err != nil {
 			t.Fatal(err)
 		}
 		if by != "" {
@@ -224,5 +224,80 @@ func TestLeaseBackRunsHeldJob(t *testing.T) {
 	}
 	if got := calls.Load(); got != 2 || attempt != 1 {
 		t.Errorf("handler ran %d times, River attempt %d; want 2 and 1 (the hold is not an attempt)", got, attempt)
+	}
+}
+
+// TestLeaseLostHostHandsOnUnstartedJobs: an idle host whose lease is lost
+// while it still reaches the database fetches jobs meanwhile; it starts none,
+// hands each on to the other hosts at once (no waiting for their takeover)
+// and keeps the worker slot that fetched it held, so with 2 slots it takes
+// at most 2 of the 3 jobs queued during the loss, and B runs all 3. Before,
+// it gave each back for a second and fetched it again, round after round.
+func TestLeaseLostHostHandsOnUnstartedJobs(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	var logs lockedLog
+	opts := Options{DatabaseURL: url, Lease: 600 * time.Millisecond, PollInterval: 20 * time.Millisecond, MaxJobs: 2,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	a, err := Open(ctx, t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var aCalls atomic.Int32
+	if err := a.StartQueue(ctx, Handlers{Job: func(ctx context.Context, id int64) error {
+		aCalls.Add(1)
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	opts.Logger = nil
+	b, err := Open(ctx, t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var bRan atomic.Int32
+	if err := b.StartQueue(ctx, Handlers{Job: func(ctx context.Context, id int64) error {
+		bRan.Add(1)
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	unlock := lockHostRow(t, a)
+	defer unlock()
+	waitUntil(t, "A's lease to be lost", func() bool { return a.LeaseLost() })
+	for id := int64(1); id <= 3; id++ {
+		if err := b.Queries().EnqueueJob(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "B to run the 3 jobs", func() bool { return bRan.Load() == 3 })
+	time.Sleep(3 * opts.Lease) // A's lease stays lost: it must fetch no more
+	rows := jobQueueRows(t, a.db)
+	aFetches := 0
+	for _, r := range rows {
+		for _, by := range r.takers {
+			if by == a.HostID() {
+				aFetches++
+				if !r.handedOn || r.state != "cancelled" {
+					t.Errorf("a row A fetched: %+v, want cancelled and handed on", r)
+				}
+			}
+		}
+	}
+	if aFetches > 2 || aCalls.Load() != 0 {
+		t.Errorf("A fetched %d times and ran %d jobs while its lease was lost; want at most 2 (its slots) and 0: rows %+v",
+			aFetches, aCalls.Load(), rows)
+	}
+	if got := bRan.Load(); got != 3 {
+		t.Errorf("B ran %d jobs, want 3", got)
+	}
+	t.Logf("A fetched %d of the 3 jobs while its lease was lost and handed them on", aFetches)
+	unlock()
+	waitUntil(t, "A's lease to be back", func() bool { return !a.LeaseLost() })
+	a.Close()
+	if got := bRan.Load(); got != 3 || aCalls.Load() != 0 {
+		t.Errorf("after A's lease came back: B ran %d, A %d; want 3 and 0 (the handed-on rows stay A's cancelled ones)", got, aCalls.Load())
 	}
 }
