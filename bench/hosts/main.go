@@ -346,10 +346,11 @@ func (b *bench) failover(i int, lease time.Duration, partition bool) (time.Durat
 	// fetches says how often the victim took the job's queue rows and how
 	// many of them were taken over.
 	fetches := func() string {
-		var n, taken int
+		var n, taken, handed int
 		conn.QueryRow(ctx, `SELECT coalesce(sum(array_length(array_positions(attempted_by, $1), 1)), 0),
-			count(*) FILTER (WHERE metadata ? 'hookci_taken_over') FROM river_job WHERE kind = 'hookci_job'`, victim.id).Scan(&n, &taken)
-		return fmt.Sprintf("%d (taken over %d×)", n, taken)
+			count(*) FILTER (WHERE metadata ? 'hookci_taken_over'), count(*) FILTER (WHERE metadata ? 'hookci_handed_on')
+			FROM river_job WHERE kind = 'hookci_job'`, victim.id).Scan(&n, &taken, &handed)
+		return fmt.Sprintf("%d (taken over %d×, handed on %d×)", n, taken, handed)
 	}
 	var killed time.Time
 	if partition {
