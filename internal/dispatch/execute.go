@@ -123,7 +123,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 			return err
 		}
 	}
-	if d.cfg.Store.LeaseLost() { // lease.go: the queue holds it until the lease is back or another host takes it
+	if d.cfg.Store.LeaseLost() { // nothing started: the queue hands it on to other hosts (store/leasehold.go)
 		return store.ErrLeaseLostUnstarted
 	}
 	if in.job.Status == store.StatusQueued {
