@@ -301,3 +301,63 @@ func TestLeaseLostHostHandsOnUnstartedJobs(t *testing.T) {
 		t.Errorf("after A's lease came back: B ran %d, A %d; want 3 and 0 (the handed-on rows stay A's cancelled ones)", got, aCalls.Load())
 	}
 }
+
+// TestHeldJobGivenBackWhenNobodyTakesIt: a host alone whose lease stays lost
+// longer than the hold's limit (2 leases) gives the held job back, fetches it
+// again (its lease still lost), hands it on and holds the slot; when the
+// lease is back it runs the copy. The job is never stuck and runs once to
+// its end.
+func TestHeldJobGivenBackWhenNobodyTakesIt(t *testing.T) {
+	ctx := context.Background()
+	var logs lockedLog
+	a, err := Open(ctx, t.TempDir(), Options{DatabaseURL: pgtest.URL(t), Lease: 600 * time.Millisecond,
+		PollInterval: 20 * time.Millisecond, MaxJobs: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var calls atomic.Int32
+	started := make(chan struct{}, 1)
+	stop := stopOnLeaseLost(&a, &calls, started)
+	done := make(chan struct{})
+	if err := a.StartQueue(ctx, Handlers{Job: func(ctx context.Context, id int64) error {
+		if calls.Load() == 0 {
+			return stop(ctx, id)
+		}
+		calls.Add(1)
+		close(done)
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Queries().EnqueueJob(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	unlock := lockHostRow(t, a)
+	waitUntil(t, "the held job to be given back", func() bool {
+		return strings.Contains(logs.String(), "no other host took the held job over")
+	})
+	waitUntil(t, "the job fetched again to be handed on", func() bool {
+		return strings.Contains(logs.String(), "handed on to other hosts")
+	})
+	if got := calls.Load(); got != 1 {
+		t.Errorf("handler ran %d times while the lease was lost, want 1", got)
+	}
+	unlock()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the job never ran again after the lease came back:\n%s", logs.String())
+	}
+	waitUntil(t, "the copy to be completed", func() bool {
+		rows := jobQueueRows(t, a.db)
+		return len(rows) == 2 && rows[1].state == "completed"
+	})
+	if rows := jobQueueRows(t, a.db); rows[0].state != "cancelled" || !rows[0].handedOn {
+		t.Errorf("rows %+v: want the first cancelled, handed on, and its copy completed", rows)
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("handler ran %d times, want 2 (stopped, then to its end)", got)
+	}
+}
