@@ -41,6 +41,7 @@ func main() {
 	maxJobs := flag.Int("max-jobs", 4, "HOOKCI_MAX_JOBS of each host")
 	leases := flag.String("leases", "3s,30s", "comma-separated HOOKCI_LEASE values for the kill -9 measurement (30s is the default)")
 	kills := flag.Int("kills", 3, "kill -9 measurements per lease (the median is printed)")
+	partitions := flag.Int("partitions", 3, "lost-lease measurements per lease (the host's registry row locked; the median is printed)")
 	webhookload := flag.String("webhookload", "", "a built bench/webhookload binary: also measure webhook acknowledgement on SQLite and PostgreSQL")
 	ackRates := flag.String("ack-rates", "100,1000", "rates (deliveries/s) for -webhookload")
 	corpus := flag.String("corpus", "../shared/corpora", "test corpora directory, for -webhookload's push payload")
@@ -63,7 +64,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if err := run(*bin, *jobs, *maxHosts, *maxJobs, ls, *kills); err != nil {
+	if err := run(*bin, *jobs, *maxHosts, *maxJobs, ls, *kills, *partitions); err != nil {
 		fmt.Fprintln(os.Stderr, "hosts:", err)
 		os.Exit(1)
 	}
@@ -80,7 +81,7 @@ type bench struct {
 	live map[*host]bool
 }
 
-func run(bin string, jobs, maxHosts, maxJobs int, leases []time.Duration, kills int) error {
+func run(bin string, jobs, maxHosts, maxJobs int, leases []time.Duration, kills, partitions int) error {
 	bin, _ = filepath.Abs(bin)
 	b := &bench{hookci: filepath.Join(bin, "hookci"), agent: filepath.Join(bin, "hookci-agent")}
 	for _, p := range []string{b.hookci, b.agent} {
@@ -133,18 +134,31 @@ func run(bin string, jobs, maxHosts, maxJobs int, leases []time.Duration, kills 
 		var ds []time.Duration
 		for i := 1; i <= kills; i++ {
 			b.kills++
-			d, err := b.failover(b.kills, lease)
+			d, _, err := b.failover(b.kills, lease, false)
 			if err != nil {
 				return fmt.Errorf("kill -9 %d: %w", i, err)
 			}
 			ds = append(ds, d)
 			fmt.Printf("  %-4d %-14s %s\n", i, d.Round(10*time.Millisecond), loadavg())
 		}
-		if len(ds) > 0 {
-			slices.Sort(ds)
-			fmt.Printf("  median %s, min %s, max %s (lease %s)\n", ds[len(ds)/2].Round(10*time.Millisecond),
-				ds[0].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond), lease)
+		printMedian(ds, lease)
+		if partitions <= 0 {
+			continue
 		}
+		fmt.Printf("lost lease (the running host's registry row locked: its heartbeats cannot land, its other queries go on) → the job running\n"+
+			"  on the other host; two hosts, HOOKCI_MAX_JOBS=4, HOOKCI_LEASE=%s\n", lease)
+		fmt.Printf("  %-4s %-14s %-32s %s\n", "#", "lock→re-run", "fetches by the locked host", "load average")
+		ds = nil
+		for i := 1; i <= partitions; i++ {
+			b.kills++
+			d, fetches, err := b.failover(b.kills, lease, true)
+			if err != nil {
+				return fmt.Errorf("lost lease %d: %w", i, err)
+			}
+			ds = append(ds, d)
+			fmt.Printf("  %-4d %-14s %-32s %s\n", i, d.Round(10*time.Millisecond), fetches, loadavg())
+		}
+		printMedian(ds, lease)
 	}
 	fmt.Printf("  hardware: %s\n", hw.Describe())
 	return nil
@@ -262,37 +276,49 @@ func (b *bench) throughput(n, jobs, maxJobs int) (time.Duration, error) {
 	return wall, nil
 }
 
+// printMedian prints the median, min and max of ds.
+func printMedian(ds []time.Duration, lease time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	fmt.Printf("  median %s, min %s, max %s (lease %s)\n", ds[len(ds)/2].Round(10*time.Millisecond),
+		ds[0].Round(10*time.Millisecond), ds[len(ds)-1].Round(10*time.Millisecond), lease)
+}
+
 // failover starts two hosts, pushes a job that sleeps 60 s, kills -9 the
-// host that runs it and returns the time until the job runs again
-// (attempt 2) on the other host.
-func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
+// host that runs it (partition: locks its registry row instead, so that its
+// lease is lost while it lives) and returns the time until the job runs
+// again (attempt 2) on the other host; with partition also how often the
+// locked host fetched the job and how often it was taken over.
+func (b *bench) failover(i int, lease time.Duration, partition bool) (time.Duration, string, error) {
 	ctx := context.Background()
 	url, err := b.cluster.NewDatabase(ctx)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	repoName := fmt.Sprintf("bench/kill%d", i)
 	wf := "name: CI\non: push\njobs:\n  slow:\n    runs-on: ubuntu-latest\n    steps:\n      - run: sleep 60\n"
 	work, err := benchserver.Repo(filepath.Join(b.root, repoName), b.gitRoot, repoName, map[string]string{".github/workflows/ci.yml": wf})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	sha, err := benchserver.Git(work, "rev-parse", "HEAD")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	hs, err := b.startHosts(fmt.Sprintf("kill%d", i), url, 2, 4, "HOOKCI_LEASE="+lease.String())
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer b.stopHosts(hs)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer conn.Close(ctx)
 	if err := hs[i%2].srv.Push(repoName, sha); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	// runningOn is the host whose worker runs the job's queue row. A
 	// takeover queues a copy of the dead host's row (store.takeOver), whose
@@ -313,15 +339,42 @@ func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
 			}
 		}
 		if time.Since(t0) > 2*time.Minute {
-			return 0, fmt.Errorf("the job did not start (running on %q, hosts %s %s)", id, hs[0].id, hs[1].id)
+			return 0, "", fmt.Errorf("the job did not start (running on %q, hosts %s %s)", id, hs[0].id, hs[1].id)
 		}
 	}
 	time.Sleep(2 * time.Second) // the job's step is running, not only claimed
-	syscall.Kill(victim.srv.Pid(), syscall.SIGKILL)
-	killed := time.Now()
-	killProcessesUnder(victim.dataDir) // a host sandbox's agent outlives its server; a lost machine loses both
-	victim.srv.Stop()                  // reaps the killed process
-	victim.srv = nil
+	// fetches says how often the victim took the job's queue rows and how
+	// many of them were taken over.
+	fetches := func() string {
+		var n, taken, handed int
+		conn.QueryRow(ctx, `SELECT coalesce(sum(array_length(array_positions(attempted_by, $1), 1)), 0),
+			count(*) FILTER (WHERE metadata ? 'hookci_taken_over'), count(*) FILTER (WHERE metadata ? 'hookci_handed_on')
+			FROM river_job WHERE kind = 'hookci_job'`, victim.id).Scan(&n, &taken, &handed)
+		return fmt.Sprintf("%d (taken over %d×, handed on %d×)", n, taken, handed)
+	}
+	var killed time.Time
+	if partition {
+		lock, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return 0, "", err
+		}
+		defer lock.Close(ctx)
+		tx, err := lock.Begin(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `SELECT id FROM hosts WHERE id = $1 FOR UPDATE`, victim.id); err != nil {
+			return 0, "", err
+		}
+		killed = time.Now()
+	} else {
+		syscall.Kill(victim.srv.Pid(), syscall.SIGKILL)
+		killed = time.Now()
+		killProcessesUnder(victim.dataDir) // a host sandbox's agent outlives its server; a lost machine loses both
+		victim.srv.Stop()                  // reaps the killed process
+		victim.srv = nil
+	}
 	for {
 		if runningOn() == other.id {
 			// The job row says in_progress on the new attempt: the sandbox is up.
@@ -339,12 +392,12 @@ func (b *bench) failover(i int, lease time.Duration) (time.Duration, error) {
 				}
 				getJSON(fmt.Sprintf("%s/api/runs/%v", other.srv.Base, runs[0].ID), &view)
 				if len(view.Jobs) == 1 && view.Jobs[0].Attempt >= 2 && view.Jobs[0].Status == "in_progress" {
-					return time.Since(killed), nil
+					return time.Since(killed), fetches(), nil
 				}
 			}
 		}
 		if time.Since(killed) > lease+2*time.Minute {
-			return 0, fmt.Errorf("the job did not run again:\n%s\n%s", dbState(ctx, conn), other.srv.Logs.String())
+			return 0, "", fmt.Errorf("the job did not run again:\n%s\n%s", dbState(ctx, conn), other.srv.Logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

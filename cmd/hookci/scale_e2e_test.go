@@ -278,7 +278,11 @@ func TestLeaseLostStopsJobBeforeTakeover(t *testing.T) {
 	repo := newRepo(t, c.gitRoot)
 	sha := repo.Commit("c", map[string]string{".github/workflows/ci.yml": tickWorkflow(tickFile, 80)})
 	repo.Push("main")
-	a := c.start("")
+	// One job slot on A: while its lease is lost that slot holds the job's
+	// queue row (store/leasehold.go), so A cannot fetch the job again and
+	// the handover is B's one takeover (with more slots, each free one may
+	// take the copy once before B's next takeover moves it on).
+	a := c.start("", "HOOKCI_MAX_JOBS=1")
 	var hosts []struct{ ID string }
 	a.getJSON("/api/hosts", &hosts)
 	if len(hosts) != 1 {
@@ -302,17 +306,39 @@ func TestLeaseLostStopsJobBeforeTakeover(t *testing.T) {
 	if _, err := tx.Exec(`SELECT id FROM hosts WHERE id = $1 FOR UPDATE`, hosts[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	// Not waitFor's minute: A gives the job back (a 1 s River snooze)
-	// before B's takeover would find it running, so B gets it at a fetch
-	// poll, and A may fetch it first and give it back again; measured
-	// 1.8–14 s from A's stop to B's first tick on this loaded machine, and
-	// B's 80 ticks took 20 s and more at load 20–30: the minute could run
-	// out (the likely cause of a 1-in-5 failure whose output was lost).
+	// Not waitFor's minute: B's 80 ticks took 20 s and more at load 20–30
+	// (before issue 11's hold, A's churn of the row added 1.8–14 s).
 	defer logLeaseLines(t, a, b)
 	waitLong(t, "the job to run to success on B", func() bool {
 		last, _ := finalStatus(c.gh, e2eRepo, sha, "hookci/CI")
 		return last == "success"
 	})
+	// Issue 11: A, its lease lost, held the job's queue row instead of
+	// giving it back, so it never fetched the job again, and B's takeover
+	// moved it exactly once. Before, A gave it back and fetched it again
+	// (silently) until B caught it, by a fetch or a takeover.
+	aFetches, takeovers := 0, 0
+	rows, err := db.Query(`SELECT coalesce(array_to_string(attempted_by, ','), ''), metadata ? 'hookci_taken_over'
+		FROM river_job WHERE kind = 'hookci_job'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var by string
+		var taken bool
+		if err := rows.Scan(&by, &taken); err != nil {
+			t.Fatal(err)
+		}
+		aFetches += strings.Count(","+by+",", ","+hosts[0].ID+",")
+		if taken {
+			takeovers++
+		}
+	}
+	rows.Close()
+	if aFetches != 1 || takeovers != 1 {
+		t.Errorf("A fetched the job %d times and it was taken over %d times; want 1 and 1 (A holds it until B's takeover)",
+			aFetches, takeovers)
+	}
 	tx.Rollback()
 	got := ticks(t, tickFile)
 	if len(got) != 2 {

@@ -123,8 +123,8 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 			return err
 		}
 	}
-	if d.cfg.Store.LeaseLost() { // lease.go: another host may take it meanwhile
-		return &store.WaitError{After: placeWait, Reason: errLeaseLost.Error()}
+	if d.cfg.Store.LeaseLost() { // nothing started: the queue hands it on to other hosts (store/leasehold.go)
+		return store.ErrLeaseLostUnstarted
 	}
 	if in.job.Status == store.StatusQueued {
 		if err := d.place(ctx, in, labels); err != nil { // placement.go: this host, or back to the queue

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,7 +18,9 @@ var errSuperseded = errors.New("job attempt superseded: another host runs this j
 // errLeaseLost is the cause given to every job of a host whose heartbeats
 // failed for most of a lease: it stops them before another host may take
 // them, so a job never runs twice at once. The queue offers them again.
-var errLeaseLost = errors.New("this host's lease was lost (no heartbeat reached the database): job stopped so that another host may run it")
+// It wraps store.ErrLeaseLost: the queue holds the job's row until the
+// lease is back or another host took it over (store/leasehold.go).
+var errLeaseLost = fmt.Errorf("%w (no heartbeat reached the database): job stopped so that another host may run it", store.ErrLeaseLost)
 
 // leaseWatch stops jobs of this host that must not go on: those whose
 // attempt moved on in the store, and all of them when the host's lease is
@@ -127,9 +130,9 @@ func fenceErr(jctx context.Context) error {
 	case errors.Is(cause, errSuperseded):
 		return errors.Join(cause, store.ErrStale) // the queue ends this attempt
 	case errors.Is(cause, errLeaseLost):
-		// Offered again without spending an attempt (or taken over: then
-		// this has no effect on the queue).
-		return &store.WaitError{After: placeWait, Reason: cause.Error()}
+		// Held by the queue until the lease is back (then offered again
+		// without spending an attempt) or another host took it over.
+		return cause
 	}
 	return nil
 }

@@ -85,14 +85,23 @@ func (s *Store) takeOver(ctx context.Context) (int64, error) {
 	}
 	n, _ := res.RowsAffected()
 	if n > 0 { // wake every host's queue now, not at its fallback poll
-		for _, q := range []string{queuePlan, queueJobs, queueReport} {
-			if _, err := db.ExecContext(ctx, `SELECT pg_notify(concat(current_schema(), '.river_insert'), ?)`,
-				`{"queue":"`+q+`"}`); err != nil {
-				return n, fmt.Errorf("store: notify queue %s: %w", q, err)
-			}
+		if err := s.notifyQueues(ctx, queuePlan, queueJobs, queueReport); err != nil {
+			return n, err
 		}
 	}
 	return n, nil
+}
+
+// notifyQueues wakes every host's producers of queues (PostgreSQL).
+func (s *Store) notifyQueues(ctx context.Context, queues ...string) error {
+	db := boundDB{s: s, e: s.db}
+	for _, q := range queues {
+		if _, err := db.ExecContext(ctx, `SELECT pg_notify(concat(current_schema(), '.river_insert'), ?)`,
+			`{"queue":"`+q+`"}`); err != nil {
+			return fmt.Errorf("store: notify queue %s: %w", q, err)
+		}
+	}
+	return nil
 }
 
 // beatOK records a successful heartbeat that started at t. It says when

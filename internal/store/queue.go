@@ -179,7 +179,13 @@ func (w *jobWorker) Work(ctx context.Context, j *river.Job[jobArgs]) error {
 	if h.Job == nil {
 		return fmt.Errorf("no job handler")
 	}
+	if w.s.LeaseLost() { // leasehold.go: not given back, so this host does not fetch it again
+		return w.s.holdForLease(ctx, j.ID, j.Args.JobID, true)
+	}
 	err := h.Job(ctx, j.Args.JobID)
+	if errors.Is(err, ErrLeaseLost) { // refused or stopped while the lease was lost
+		return w.s.holdForLease(ctx, j.ID, j.Args.JobID, errors.Is(err, ErrLeaseLostUnstarted))
+	}
 	var wait *WaitError
 	if errors.As(err, &wait) { // placement (placement.go): back to the queue, not an attempt
 		return river.JobSnooze(wait.After + w.s.giveBackJitter())
