@@ -354,6 +354,5 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 	if err != nil {
 		return nil, err
 	}
-	a = append(a, "--chdir", "/", guestAgent)
-	return append(a, listen...), nil
+	return append(a, agentCommand(listen)...), nil
 }
