@@ -80,6 +80,9 @@ func attackerMain(args []string) int {
 	if code, ok := pid1Attack(args); ok { // pid1_test.go
 		return code
 	}
+	if code, ok := volumeAttack(args); ok { // volume_test.go
+		return code
+	}
 	fmt.Println("attacker: unknown mode", args[0])
 	return 2
 }
