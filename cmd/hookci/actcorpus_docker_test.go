@@ -25,6 +25,8 @@ var (
 	actImageRef  = regexp.MustCompile(`(?m)^[ \t]*(?:-[ \t]*)?(?:image|container):[ \t]*['"]?([A-Za-z0-9][^\s'"]*)`)
 	actDockerURL = regexp.MustCompile(`docker://([^\s'"]+)`)
 	actLocalUses = regexp.MustCompile(`uses:[ \t]*['"]?(\./[^\s'"]+)`)
+	// A volumes: entry whose source is a host path ("/host:/in").
+	actHostVolume = regexp.MustCompile(`(?m)^[ \t]*-[ \t]*['"]?/[^\s:'"]*:/`)
 )
 
 // actDockerImages returns the Docker Hub repositories:tags a row's
@@ -40,6 +42,9 @@ func actDockerImages(corpusRoot, root string, r actRow) ([]string, string) {
 			continue
 		}
 		src := string(b)
+		if actHostVolume.MatchString(src) {
+			return nil, "a host path as a volume: refused by design (the host's directories are outside the job's sandbox)"
+		}
 		for _, m := range actLocalUses.FindAllStringSubmatch(src, -1) {
 			for _, name := range []string{"action.yml", "action.yaml"} {
 				if p := filepath.Join(root, m[1], name); !seen[p] {

@@ -156,7 +156,7 @@ func TestActRunnerSuite(t *testing.T) {
 		}
 		var edit []func(*config.Config)
 		if why := actExclusion(root, testdata, r); why != "" {
-			if strings.HasPrefix(why, "needs Docker") || strings.HasPrefix(why, "local Dockerfile") {
+			if strings.HasPrefix(why, "needs Docker") {
 				images, no := actDockerImages(root, testdata, r)
 				if no == "" {
 					e, no2 := containers.get(t)
@@ -179,8 +179,8 @@ func TestActRunnerSuite(t *testing.T) {
 		if diff, ok := actGitHubDiffers[r.dir+" "+r.event]; ok {
 			// GitHub refuses what act runs: hookci must refuse it with GitHub's
 			// message, and run act's assertions once the case is made valid.
-			okAsIs, outAsIs := runActCase(t, root, testdata, r, agent, nil)
-			okFixed, outFixed := runActCase(t, root, testdata, r, agent, diff.fix)
+			okAsIs, outAsIs := runActCase(t, root, testdata, r, agent, nil, edit...)
+			okFixed, outFixed := runActCase(t, root, testdata, r, agent, diff.fix, edit...)
 			if !okAsIs && strings.Contains(outAsIs, diff.msg) && okFixed {
 				agree++
 				githubDiffers = append(githubDiffers, name+": "+diff.why)
@@ -321,6 +321,21 @@ type actDiff struct {
 
 // actGitHubDiffers are the rows hookci runs as GitHub does, not as act does.
 var actGitHubDiffers = map[string]actDiff{
+	// A Docker action's runs.entrypoint "/bin/sh -c": act splits it into
+	// words; GitHub's runner hands it to `docker run --entrypoint "…"` as
+	// one path, which does not exist (hookci does as GitHub).
+	"pkg/runner/testdata/local-action-docker-url push": {
+		msg: "stat /bin/sh -c: no such file or directory",
+		why: "runs.entrypoint is one path, not split into words",
+		fix: func(t *testing.T, repo string) {
+			p := filepath.Join(repo, "actions", "docker-url", "action.yml")
+			b, err := os.ReadFile(p)
+			if err != nil || !bytes.Contains(b, []byte("entrypoint: /bin/sh -c\n")) {
+				t.Fatalf("cannot fix the entrypoint in %s: %v", p, err)
+			}
+			os.WriteFile(p, bytes.Replace(b, []byte("entrypoint: /bin/sh -c\n"), []byte("entrypoint: /usr/bin/env\n"), 1), 0o644)
+		},
+	},
 	// The caller passes secrets: {secret: …} by name to a workflow whose
 	// on.workflow_call declares no secrets; act passes it through, GitHub
 	// refuses the workflow ("Any secrets that you pass must match the names

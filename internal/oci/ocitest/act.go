@@ -13,6 +13,17 @@ import (
 // bookworm) and python3 (the official node:*-buster images ship python3).
 var nodeRecipe = recipe{name: "node-v1", include: []string{"nodejs", "python3"}}
 
+// NodeEntrypoint is the node stand-in's entrypoint: like the official
+// node images', it runs node with the arguments when the first is an
+// option or not a command (so `args: -v` prints node's version).
+const NodeEntrypoint = `#!/bin/sh
+set -e
+if [ "${1#-}" != "$1" ] || [ -z "$(command -v "$1")" ]; then
+	set -- node "$@"
+fi
+exec "$@"
+`
+
 // ActStandIns are the images of act's runner suite that PushActImages
 // stands in for, by the name its workflows use (Docker Hub's, resolved
 // through a docker.io mirror), and what stands in. Only the images named
@@ -21,7 +32,7 @@ var nodeRecipe = recipe{name: "node-v1", include: []string{"nodejs", "python3"}}
 var ActStandIns = map[string]string{
 	"library/node:16-buster-slim": "Debian bookworm + nodejs 18 + python3",
 	"library/node:16-buster":      "Debian bookworm + nodejs 18 + python3",
-	"library/alpine:latest":       "Debian bookworm (sh is dash, not busybox)",
+	"library/alpine:latest":       "Debian bookworm without bash (sh is dash, not busybox)",
 	"library/ubuntu:latest":       "Debian bookworm",
 	"library/postgres:12":         "the postgres:16 stand-in (PostgreSQL 15; PushImages pushes it)",
 }
@@ -48,11 +59,15 @@ func PushActImages(t testing.TB, reg *Reg) Images {
 	}
 	path := "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	base := layer(baseRecipe.name)
-	node := Image(t, v1.Config{Env: []string{path}, Cmd: []string{"node"}}, base, layer(nodeRecipe.name))
-	plain := Image(t, v1.Config{Env: []string{path}, Cmd: []string{"sh"}}, base)
+	node := Image(t, v1.Config{Env: []string{path}, Entrypoint: []string{"docker-entrypoint.sh"}, Cmd: []string{"node"}},
+		base, layer(nodeRecipe.name), TarLayer(t, Entry{Name: "usr/local/bin/docker-entrypoint.sh", Body: NodeEntrypoint, Mode: 0o755}))
+	// Alpine has no bash (a job in it defaults to sh): neither has its stand-in.
+	alpine := Image(t, v1.Config{Env: []string{path}, Cmd: []string{"/bin/sh"}}, base,
+		TarLayer(t, Entry{Name: "usr/bin/.wh.bash"}, Entry{Name: "usr/bin/.wh.rbash"}))
+	ubuntu := Image(t, v1.Config{Env: []string{path}, Cmd: []string{"/bin/bash"}}, base)
 	for tag, img := range map[string]v1.Image{
 		"library/node:16-buster-slim": node, "library/node:16-buster": node,
-		"library/alpine:latest": plain, "library/ubuntu:latest": plain,
+		"library/alpine:latest": alpine, "library/ubuntu:latest": ubuntu,
 	} {
 		if err := reg.Push(ctx, tag, img); err != nil {
 			t.Fatalf("push %s: %v", tag, err)
