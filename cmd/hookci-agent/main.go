@@ -8,6 +8,9 @@
 // stderr. On SIGTERM or SIGINT it kills every process group it started and
 // exits.
 //
+// `hookci-agent sandbox-init ARGS...` is PID 1 of a namespace sandbox: a
+// non-dumpable reaper that runs the agent with ARGS (sandboxinit_linux.go).
+//
 // --containers serves the /containers routes (agent.Server.ServeContainers);
 // only the microVM guest's init passes it. --no-dump makes the agent
 // non-dumpable, so that processes of its own uid (the job's, in a namespace
@@ -51,6 +54,13 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == sandboxInitArg {
+		// PID 1 of a namespace sandbox (sandboxinit_linux.go), before the
+		// PID 1 check below, which means a microVM guest.
+		log.SetPrefix("hookci-agent " + sandboxInitArg + ": ")
+		log.Print(sandboxInit(os.Args[2:]))
+		os.Exit(1)
 	}
 	var cfg config
 	flag.StringVar(&cfg.listen, "listen", "", "listen address, `unix:/path/to/sock`, or fd:N to serve an inherited listening socket")

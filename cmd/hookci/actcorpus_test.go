@@ -146,23 +146,41 @@ func TestActRunnerSuite(t *testing.T) {
 	agent := agenttest.Binary(t)
 	rows := readActRows(t, root)
 	var runnable, agree int
-	var excluded, missing, disagree, githubDiffers []string
+	var excluded, missing, disagree, githubDiffers, withStandIns []string
+	var containers actContainers // actcorpus_docker_test.go
 	for _, r := range rows {
 		name := r.fn + " " + r.dir + " (" + r.event + ")"
 		if _, err := os.Stat(filepath.Join(root, r.dir)); err != nil {
 			missing = append(missing, name)
 			continue
 		}
+		var edit []func(*config.Config)
 		if why := actExclusion(root, testdata, r); why != "" {
-			excluded = append(excluded, name+": "+why)
-			continue
+			if strings.HasPrefix(why, "needs Docker") {
+				images, no := actDockerImages(root, testdata, r)
+				if no == "" {
+					e, no2 := containers.get(t)
+					no = no2
+					edit = append(edit, e)
+				}
+				if no != "" {
+					why = no
+				} else {
+					why = ""
+					withStandIns = append(withStandIns, name+" "+strings.Join(images, " "))
+				}
+			}
+			if why != "" {
+				excluded = append(excluded, name+": "+why)
+				continue
+			}
 		}
 		runnable++
 		if diff, ok := actGitHubDiffers[r.dir+" "+r.event]; ok {
 			// GitHub refuses what act runs: hookci must refuse it with GitHub's
 			// message, and run act's assertions once the case is made valid.
-			okAsIs, outAsIs := runActCase(t, root, testdata, r, agent, nil)
-			okFixed, outFixed := runActCase(t, root, testdata, r, agent, diff.fix)
+			okAsIs, outAsIs := runActCase(t, root, testdata, r, agent, nil, edit...)
+			okFixed, outFixed := runActCase(t, root, testdata, r, agent, diff.fix, edit...)
 			if !okAsIs && strings.Contains(outAsIs, diff.msg) && okFixed {
 				agree++
 				githubDiffers = append(githubDiffers, name+": "+diff.why)
@@ -172,7 +190,7 @@ func TestActRunnerSuite(t *testing.T) {
 				name, diff.why, okAsIs, diff.msg, okFixed, tailOf(outAsIs), tailOf(outFixed)))
 			continue
 		}
-		ok, out := runActCase(t, root, testdata, r, agent, nil)
+		ok, out := runActCase(t, root, testdata, r, agent, nil, edit...)
 		wantOK := r.wantErr == ""
 		if ok == wantOK {
 			agree++
@@ -190,6 +208,10 @@ func TestActRunnerSuite(t *testing.T) {
 	for _, e := range excluded {
 		t.Logf("excluded: %s", e)
 	}
+	t.Logf("rows with containers run on the namespace backend with ocitest's stand-ins: %d", len(withStandIns))
+	for _, w := range withStandIns {
+		t.Logf("with stand-ins: %s", w)
+	}
 	for _, d := range githubDiffers {
 		t.Logf("agrees with GitHub, not act: %s", d)
 	}
@@ -206,7 +228,7 @@ func TestActRunnerSuite(t *testing.T) {
 
 // runActCase makes a repository of act's testdata with the case's workflows
 // under .github/workflows, and runs it with hookci run's machinery.
-func runActCase(t *testing.T, root, testdata string, r actRow, agent string, fix func(t *testing.T, repo string)) (bool, string) {
+func runActCase(t *testing.T, root, testdata string, r actRow, agent string, fix func(t *testing.T, repo string), edit ...func(*config.Config)) (bool, string) {
 	t.Helper()
 	repo := filepath.Join(t.TempDir(), "act")
 	if err := copyTree(testdata, repo); err != nil {
@@ -243,6 +265,9 @@ func runActCase(t *testing.T, root, testdata string, r actRow, agent string, fix
 	// act runs its cases with platforms mapped for the labels it uses (-P);
 	// here every label runs on the host, as --run-any-label does.
 	cfg.AnyLabel = true
+	for _, e := range edit {
+		e(&cfg) // rows with containers: the namespace backend and the stand-ins
+	}
 	// act's own test configuration, given as configuration: env ACT=true, the
 	// repository nektos/act, and the case's .secrets / .env files.
 	cfg.Env = map[string]string{"ACT": "true"}
@@ -296,6 +321,21 @@ type actDiff struct {
 
 // actGitHubDiffers are the rows hookci runs as GitHub does, not as act does.
 var actGitHubDiffers = map[string]actDiff{
+	// A Docker action's runs.entrypoint "/bin/sh -c": act splits it into
+	// words; GitHub's runner hands it to `docker run --entrypoint "…"` as
+	// one path, which does not exist (hookci does as GitHub).
+	"pkg/runner/testdata/local-action-docker-url push": {
+		msg: "stat /bin/sh -c: no such file or directory",
+		why: "runs.entrypoint is one path, not split into words",
+		fix: func(t *testing.T, repo string) {
+			p := filepath.Join(repo, "actions", "docker-url", "action.yml")
+			b, err := os.ReadFile(p)
+			if err != nil || !bytes.Contains(b, []byte("entrypoint: /bin/sh -c\n")) {
+				t.Fatalf("cannot fix the entrypoint in %s: %v", p, err)
+			}
+			os.WriteFile(p, bytes.Replace(b, []byte("entrypoint: /bin/sh -c\n"), []byte("entrypoint: /usr/bin/env\n"), 1), 0o644)
+		},
+	},
 	// The caller passes secrets: {secret: …} by name to a workflow whose
 	// on.workflow_call declares no secrets; act passes it through, GitHub
 	// refuses the workflow ("Any secrets that you pass must match the names

@@ -137,7 +137,7 @@ func PushImages(t testing.TB, reg *Reg) Images {
 	debian := Image(t, v1.Config{Env: []string{path}, Cmd: []string{"bash"}}, base)
 	action := Image(t, v1.Config{Env: []string{path}, Entrypoint: []string{"/entrypoint.sh"}}, base,
 		TarLayer(t, Entry{Name: "entrypoint.sh", Body: ActionEntrypoint, Mode: 0o755}))
-	for tag, img := range map[string]v1.Image{Postgres: pg, Redis: redis, "library/redis:latest": redis,
+	for tag, img := range map[string]v1.Image{Postgres: pg, "library/postgres:12": pg, Redis: redis, "library/redis:latest": redis,
 		Debian: debian, "library/debian:latest": debian, Action: action} {
 		if err := reg.Push(ctx, tag, img); err != nil {
 			t.Fatalf("push %s: %v", tag, err)

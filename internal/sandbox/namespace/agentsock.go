@@ -40,3 +40,15 @@ func listenAgent(dir string, l *launch) ([]string, error) {
 	}
 	return []string{"--listen", "fd:" + strconv.Itoa(l.pass(f)), "--no-dump"}, nil
 }
+
+// agentCommand is the end of bubblewrap's command line: the agent binary
+// as the sandbox's PID 1 in its sandbox-init mode (--as-pid-1: no
+// bubblewrap reaper), which makes itself non-dumpable, reaps orphans and
+// runs the agent proper with the listen arguments. bubblewrap's own reaper
+// turns dumpable again before it waits (it calls PR_SET_DUMPABLE 1 when it
+// drops its privileges), so the job's uid could write its memory through
+// /proc/1/mem and use the host's agent.log it holds open: no process of
+// the sandbox but the job's own is dumpable now.
+func agentCommand(listen []string) []string {
+	return append([]string{"--as-pid-1", "--chdir", "/", guestAgent, "sandbox-init"}, listen...)
+}

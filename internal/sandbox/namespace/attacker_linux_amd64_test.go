@@ -77,6 +77,12 @@ func attackerMain(args []string) int {
 	if code, ok := rootAttack(args); ok { // container_root_test.go
 		return code
 	}
+	if code, ok := pid1Attack(args); ok { // pid1_test.go
+		return code
+	}
+	if code, ok := volumeAttack(args); ok { // volume_test.go
+		return code
+	}
 	fmt.Println("attacker: unknown mode", args[0])
 	return 2
 }

@@ -247,8 +247,7 @@ func (s *sbox) bwrapArgs(spec sandbox.Spec, l *launch) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	a = append(a, "--chdir", "/", guestAgent)
-	return append(a, listen...), nil
+	return append(a, agentCommand(listen)...), nil
 }
 
 // rootArgs mounts the root filesystem read-only.

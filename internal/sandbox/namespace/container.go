@@ -1,6 +1,7 @@
 package namespace
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 		return nil, fmt.Errorf("container %s: root filesystem %q is not a directory", cs.Name, cs.RootFS)
 	}
 	for _, d := range cs.Tmpfs {
-		if top := strings.Split(d, "/")[1]; !containerSkip[top] && !isDir(filepath.Join(cs.RootFS, d)) {
+		if _, _, ok := imageDir(cs.RootFS, d); !ok && !containerSkip[strings.Split(d, "/")[1]] {
 			return nil, fmt.Errorf("container %s: %s does not exist in the image", cs.Name, d)
 		}
 	}
@@ -155,11 +156,45 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 // image's directory name, in octal for bubblewrap's --perms, or def when
 // the image has no such directory.
 func imageMode(rootfs, name string, def uint32) string {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(filepath.Join(rootfs, name), &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return fmt.Sprintf("%04o", def)
+	_, mode, ok := imageDir(rootfs, name)
+	if !ok {
+		mode = def
 	}
-	return fmt.Sprintf("%04o", st.Mode&0o7777)
+	return fmt.Sprintf("%04o", mode)
+}
+
+// imageDir reports whether name is a directory of the image, its path in
+// the image once the image's symlinks are followed (bubblewrap would follow
+// an absolute one on the host) and its permission bits. name is resolved
+// inside the image (RESOLVE_IN_ROOT: no symlink leads out of it).
+func imageDir(rootfs, name string) (string, uint32, bool) {
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", 0, false
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat2(root, strings.TrimPrefix(name, "/"), &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return "", 0, false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", 0, false
+	}
+	rootPath, err1 := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", root))
+	path, err2 := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err1 != nil || err2 != nil {
+		return "", 0, false
+	}
+	if rootPath != "/" {
+		rel, ok := strings.CutPrefix(path, rootPath)
+		if !ok || (rel != "" && rel[0] != '/') {
+			return "", 0, false
+		}
+		path = rel
+	}
+	return cmp.Or(path, "/"), st.Mode & 0o7777, true
 }
 
 // netns opens the network namespace the job's agent runs in: that of
@@ -277,8 +312,18 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 			}
 		}
 	}
+	// A volume takes the mode of the image's directory, as Docker's copy-up
+	// gives a new volume the image directory's permissions (bubblewrap's
+	// default, 0755, kept e.g. a root container's service user out of a
+	// 1777 data directory after its switch).
+	// A volume through an image's symlink is mounted on the symlink's
+	// target in the image.
 	for _, d := range cs.Tmpfs {
-		a = append(a, "--tmpfs", d)
+		mode := uint32(0o755)
+		if p, m, ok := imageDir(cs.RootFS, d); ok {
+			d, mode = p, m
+		}
+		a = append(a, "--perms", fmt.Sprintf("%04o", mode), "--tmpfs", d)
 	}
 	if isDir(filepath.Join(cs.RootFS, "etc")) {
 		if _, err := os.Lstat(filepath.Join(cs.RootFS, "etc", "hosts")); err != nil {
@@ -354,6 +399,5 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 	if err != nil {
 		return nil, err
 	}
-	a = append(a, "--chdir", "/", guestAgent)
-	return append(a, listen...), nil
+	return append(a, agentCommand(listen)...), nil
 }
