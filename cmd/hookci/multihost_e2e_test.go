@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -361,17 +360,12 @@ jobs:
 	}
 }
 
-// killProcessesUnder kills every process whose command line names a path
-// under dir.
+// killProcessesUnder kills every process whose working directory or command
+// line is under dir (a host agent's command line does not name its socket:
+// it inherits it as fd 3).
 func killProcessesUnder(dir string) {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) {
+	for _, pid := range processesIn(dir) {
+		if pid != os.Getpid() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
