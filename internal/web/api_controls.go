@@ -30,6 +30,12 @@ type Controls interface {
 	// Workflows returns a repository's workflow files at ref ("" for the
 	// default branch) by path, parsed (nil for one that does not load).
 	Workflows(ctx context.Context, repo, ref string) (map[string]*workflow.Workflow, error)
+	// WorkflowStates returns the repository's disabled workflows' states
+	// (disabled_manually, disabled_inactivity) by path; others are active.
+	WorkflowStates(ctx context.Context, repo string) (map[string]string, error)
+	// SetWorkflowEnabled enables or disables a workflow file of the
+	// repository's default branch (404 when there is no such file).
+	SetWorkflowEnabled(ctx context.Context, repo, file string, enabled bool, actor string) error
 }
 
 // actorOf names who made a change, for logs and messages: the GitHub login
