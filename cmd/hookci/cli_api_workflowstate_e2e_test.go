@@ -90,4 +90,26 @@ func TestAPIWorkflowEnableDisable(t *testing.T) {
 	if code, body, _ := h.api("POST", base+"deploy.yml/dispatches", map[string]any{"ref": "main", "inputs": map[string]any{"target": "x"}}); code != http.StatusNoContent {
 		t.Errorf("dispatch after enable: %d %s, want 204", code, body)
 	}
+
+	// The same through the CLI (hookci workflow, as gh workflow).
+	t.Setenv("HOOKCI_API_TOKEN", apiToken)
+	if code, out, errs := h.cli(cmdWorkflow, "disable", "octo/hello", "deploy.yml"); code != exitOK || out != "disabled deploy.yml of octo/hello\n" {
+		t.Errorf("hookci workflow disable: %d %q %q", code, out, errs)
+	}
+	code, out, errs := h.cli(cmdWorkflow, "list", "octo/hello")
+	if code != exitOK || !strings.Contains(out, "STATE") || strings.Count(out, "disabled_manually") != 2 {
+		t.Errorf("hookci workflow list: %d %q %q, want both disabled_manually", code, out, errs)
+	}
+	if code, out, errs := h.cli(cmdWorkflow, "enable", "octo/hello", ".github/workflows/deploy.yml"); code != exitOK || out != "enabled deploy.yml of octo/hello\n" {
+		t.Errorf("hookci workflow enable: %d %q %q", code, out, errs)
+	}
+	if got := state(); got != "active" {
+		t.Errorf("after the CLI's enable: state %q", got)
+	}
+	if code, _, errs := h.cli(cmdWorkflow, "enable", "octo/hello", "nope.yml"); code != exitFailed || !strings.Contains(errs, "HTTP 404") {
+		t.Errorf("hookci workflow enable nope.yml: %d %q, want exit 1 naming 404", code, errs)
+	}
+	if code, _, _ := h.cli(cmdWorkflow, "enable", "octo/hello"); code != exitUsage {
+		t.Errorf("hookci workflow enable without a workflow: exit %d, want %d", code, exitUsage)
+	}
 }
