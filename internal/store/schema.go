@@ -35,6 +35,8 @@ var migrations = []migration{
 	migrationJobLabels,
 	// 14: disabled workflows and repository activity (workflowstate.go).
 	migrationWorkflowStates,
+	// 15: refused and duplicate webhook requests, bounded (refused.go).
+	migrationRefused,
 }
 
 const (
