@@ -74,13 +74,14 @@ func TestAPIRerunAttempts(t *testing.T) {
 	}
 
 	code, body, hdr := h.api("POST", fmt.Sprintf("%s/%d/rerun-failed-jobs", runsPath, first.ID), nil)
-	if code != http.StatusCreated || hdr.Get("Location") == "" {
-		t.Fatalf("rerun-failed-jobs: %d %s (Location %q), want 201", code, body, hdr.Get("Location"))
+	if code != http.StatusCreated || !strings.HasSuffix(hdr.Get("Location"), fmt.Sprintf("/actions/runs/%d", first.ID)) || string(body) != "{}\n" {
+		t.Fatalf("rerun-failed-jobs: %d %s (Location %q), want 201 {} and the same run's URL", code, body, hdr.Get("Location"))
 	}
+	// The run keeps its id, as on GitHub: its URL shows the new attempt.
 	second := h.waitRunOf(sha)
-	if second.ID == first.ID || second.RunAttempt != 2 || second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" {
-		t.Fatalf("attempt 2: %+v (conclusion %s), want a new id, attempt 2, run number %d, success", second,
-			concl(second.Conclusion), first.RunNumber)
+	if second.ID != first.ID || second.RunAttempt != 2 || second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" {
+		t.Fatalf("attempt 2: %+v (conclusion %s), want the same id %d, attempt 2, run number %d, success", second,
+			concl(second.Conclusion), first.ID, first.RunNumber)
 	}
 	jobs2 := h.apiJobs(second.ID)
 	steady2, report2 := jobNamed(jobs2, "steady"), jobNamed(jobs2, "report")
@@ -97,9 +98,16 @@ func TestAPIRerunAttempts(t *testing.T) {
 		t.Errorf("report in attempt 2 did not get steady's attempt-1 output %q:\n%s", word, l)
 	}
 	var old apiRunT
-	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, first.ID), &old)
-	if old.RunAttempt != 1 || concl(old.Conclusion) != "failure" {
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, first.ID), &old)
+	if old.ID != first.ID || old.RunAttempt != 1 || concl(old.Conclusion) != "failure" {
 		t.Errorf("attempt 1 after the re-run: %+v, want unchanged", old)
+	}
+	var old1jobs struct {
+		Jobs []apiJobT `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1/jobs", runsPath, first.ID), &old1jobs)
+	if len(old1jobs.Jobs) != 3 || concl(jobNamed(old1jobs.Jobs, "flaky").Conclusion) != "failure" || jobNamed(old1jobs.Jobs, "steady").ID != steady1.ID {
+		t.Errorf("attempts/1/jobs after the re-run: %+v, want attempt 1's jobs", old1jobs.Jobs)
 	}
 
 	code, body, _ = h.api("POST", fmt.Sprintf("%s/%d/rerun-failed-jobs", runsPath, second.ID), nil)
@@ -158,9 +166,41 @@ func TestAPIRerunAttempts(t *testing.T) {
 		t.Errorf("attempts/1 of run %d: %+v, want attempt 1 (id %d)", fourth.ID, a1, first.ID)
 	}
 	var a2 map[string]any
-	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, second.ID), &a2)
-	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d", first.ID)) {
-		t.Errorf("previous_attempt_url of attempt 2 = %v, want attempt 1's", a2["previous_attempt_url"])
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/2", runsPath, first.ID), &a2)
+	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d/attempts/1", first.ID)) ||
+		a2["id"] != float64(first.ID) || a2["run_attempt"] != float64(2) {
+		t.Errorf("attempt 2: id %v, run_attempt %v, previous_attempt_url %v; want %d, 2 and attempt 1's URL", a2["id"], a2["run_attempt"],
+			a2["previous_attempt_url"], first.ID)
+	}
+	// Every attempt's jobs (GitHub's filter=all), each naming the same run.
+	var all struct {
+		TotalCount int       `json:"total_count"`
+		Jobs       []apiJobT `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/jobs?filter=all", runsPath, first.ID), &all)
+	if all.TotalCount != 12 || len(all.Jobs) != 12 || all.Jobs[0].ID != jobs1[0].ID || jobNamed(all.Jobs[9:], "flaky").ID != jobNamed(jobs4, "flaky").ID {
+		t.Errorf("jobs?filter=all: %d jobs %+v, want the 3 jobs of each of 4 attempts, attempt 1's first", all.TotalCount, all.Jobs)
+	}
+	var raw struct {
+		Jobs []map[string]any `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/jobs?filter=all", runsPath, first.ID), &raw)
+	for _, j := range raw.Jobs {
+		if j["run_id"] != float64(first.ID) {
+			t.Errorf("job %v of attempt %v names run %v, want %d", j["id"], j["run_attempt"], j["run_id"], first.ID)
+		}
+	}
+	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/jobs?filter=some", runsPath, first.ID), nil); code != http.StatusUnprocessableEntity {
+		t.Errorf("jobs?filter=some: %d %s, want 422", code, body)
+	}
+	// The dashboard: the run's page shows its latest attempt and links the others.
+	_, pb, _ := h.api("GET", fmt.Sprintf("/runs/%d", first.ID), nil)
+	page := string(pb)
+	if !strings.Contains(page, "attempt 4 of 4") || !strings.Contains(page, fmt.Sprintf(`href="/runs/%d/attempts/1"`, first.ID)) {
+		t.Errorf("run page: lacks attempt 4 of 4 and a link to attempt 1")
+	}
+	if _, pb, _ := h.api("GET", fmt.Sprintf("/runs/%d/attempts/1", first.ID), nil); !strings.Contains(string(pb), "attempt 1 of 4") {
+		t.Errorf("attempt 1's page does not show attempt 1 of 4")
 	}
 	var a2jobs struct {
 		Jobs []apiJobT `json:"jobs"`

@@ -238,7 +238,8 @@ func jobStatus(s string) string {
 
 func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 	base := s.baseURL(r)
-	api := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, run.ID)
+	id := s.runID(r.Context(), run)
+	api := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, id)
 	owner, name, _ := strings.Cut(run.Repo, "/")
 	repo := ghRepo{FullName: run.Repo, Name: name, Owner: ghUser{Login: owner, Type: "User"}}
 	actor := ghUser{Login: f.actor, Type: "User"}
@@ -257,9 +258,9 @@ func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 	if title == "" {
 		title = run.WorkflowName
 	}
-	g := ghRun{ID: run.ID, Name: run.WorkflowName, DisplayTitle: title, Path: run.WorkflowFile, HeadBranch: f.headBranch,
+	g := ghRun{ID: id, Name: run.WorkflowName, DisplayTitle: title, Path: run.WorkflowFile, HeadBranch: f.headBranch,
 		HeadSHA: run.SHA, RunNumber: run.RunNumber, RunAttempt: run.Attempt, Event: run.Event, Status: run.Status,
-		Conclusion: conclusionPtr(run.Status, run.Conclusion), URL: api, HTMLURL: fmt.Sprintf("%s/runs/%d", base, run.ID),
+		Conclusion: conclusionPtr(run.Status, run.Conclusion), URL: api, HTMLURL: runPageURL(base, id, run.Attempt, 0),
 		JobsURL: api + "/jobs", LogsURL: api + "/logs", CancelURL: api + "/cancel", RerunURL: api + "/rerun",
 		CreatedAt: run.CreatedAt, UpdatedAt: updated, RunStartedAt: timePtr(run.StartedAt), Actor: actor,
 		TriggeringActor: actor, Repository: repo, HeadRepository: repo, PullRequests: []ghPull{}, Message: run.Message}
@@ -271,10 +272,11 @@ func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 
 func (s *Server) ghJobOf(r *http.Request, run store.Run, f runFacts, j store.Job, steps []store.Step) ghJob {
 	base := s.baseURL(r)
-	g := ghJob{ID: j.ID, RunID: run.ID, RunURL: fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, run.ID),
+	id := s.runID(r.Context(), run)
+	g := ghJob{ID: j.ID, RunID: id, RunURL: fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, id),
 		RunAttempt: run.Attempt, HeadSHA: run.SHA, HeadBranch: f.headBranch, WorkflowName: run.WorkflowName, Name: j.Name,
 		URL:     fmt.Sprintf("%s/api/repos/%s/actions/jobs/%d", base, run.Repo, j.ID),
-		HTMLURL: fmt.Sprintf("%s/runs/%d#job-%d", base, run.ID, j.ID), Status: jobStatus(j.Status),
+		HTMLURL: runPageURL(base, id, run.Attempt, j.ID), Status: jobStatus(j.Status),
 		Conclusion: conclusionPtr(j.Status, j.Conclusion), CreatedAt: j.CreatedAt, StartedAt: timePtr(j.StartedAt),
 		CompletedAt: timePtr(j.FinishedAt), Steps: []ghStep{}, Labels: labelsOf(j), Message: j.Message}
 	if j.Status != store.StatusCompleted {
@@ -307,4 +309,18 @@ func labelsOf(j store.Job) []string {
 		return []string{}
 	}
 	return j.Labels
+}
+
+// runPageURL is the dashboard's page of a run's attempt (…/attempts/{n}
+// after the first; the run's own URL shows its latest attempt), at a job's
+// anchor when job is set.
+func runPageURL(base string, runID int64, attempt int, job int64) string {
+	u := fmt.Sprintf("%s/runs/%d", base, runID)
+	if attempt > 1 {
+		u += fmt.Sprintf("/attempts/%d", attempt)
+	}
+	if job > 0 {
+		u += fmt.Sprintf("#job-%d", job)
+	}
+	return u
 }

@@ -78,7 +78,8 @@ func (s *Server) controlError(w http.ResponseWriter, err error) {
 }
 
 // created answers a started re-run: 201 with an empty object, as GitHub,
-// and the new attempt's API URL in Location.
+// and the run's API URL (its id is kept; it now shows the new attempt) in
+// Location.
 func (s *Server) created(w http.ResponseWriter, r *http.Request, repo string, runID int64) {
 	w.Header().Set("Location", s.baseURL(r)+"/api/repos/"+repo+"/actions/runs/"+strconv.FormatInt(runID, 10))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -120,12 +121,11 @@ func (s *Server) actionsRerun(failedOnly bool) http.HandlerFunc {
 		if !ok || !s.controlAllowed(w, r, run.Repo) {
 			return
 		}
-		id, err := s.controls.Rerun(r.Context(), run.ID, failedOnly, s.actorOf(r))
-		if err != nil {
+		if _, err := s.controls.Rerun(r.Context(), run.ID, failedOnly, s.actorOf(r)); err != nil {
 			s.controlError(w, err)
 			return
 		}
-		s.created(w, r, run.Repo, id)
+		s.created(w, r, run.Repo, s.runID(r.Context(), run)) // the same run: a new attempt
 	}
 }
 
@@ -134,12 +134,11 @@ func (s *Server) actionsRerunJob(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.controlAllowed(w, r, run.Repo) {
 		return
 	}
-	id, err := s.controls.RerunJob(r.Context(), job.ID, s.actorOf(r))
-	if err != nil {
+	if _, err := s.controls.RerunJob(r.Context(), job.ID, s.actorOf(r)); err != nil {
 		s.controlError(w, err)
 		return
 	}
-	s.created(w, r, run.Repo, id)
+	s.created(w, r, run.Repo, s.runID(r.Context(), run)) // the same run: a new attempt
 }
 
 // maxDispatchBody bounds a dispatch request's body.

@@ -53,12 +53,48 @@ func (s *Server) pathRun(w http.ResponseWriter, r *http.Request) (store.Run, boo
 		notFound(w)
 		return run, false
 	}
+	if err == nil {
+		run, err = s.latestAttempt(r.Context(), run)
+	}
 	if err != nil {
 		s.log.Error("loading run", "run", id, "err", err)
 		ghError(w, http.StatusInternalServerError, "internal error")
 		return run, false
 	}
 	return run, true
+}
+
+// A run keeps its id across attempts, as on GitHub: the store has a row per
+// attempt (the engine, fencing and check runs work per attempt), and the
+// API and the dashboard name a run by its first attempt's row id (runID).
+// Any attempt's row id names its run (links made before this scheme), and
+// a run's id names its latest attempt (latestAttempt); …/attempts/{n}
+// names one attempt.
+
+// latestAttempt is the newest attempt of run's run (same repository,
+// commit, workflow file and run number).
+func (s *Server) latestAttempt(ctx context.Context, run store.Run) (store.Run, error) {
+	all, err := s.st.Queries().RunsForCommit(ctx, run.Repo, run.SHA)
+	if err != nil {
+		return run, err
+	}
+	for _, o := range all {
+		if o.WorkflowFile == run.WorkflowFile && o.RunNumber == run.RunNumber && o.Attempt > run.Attempt {
+			run = o
+		}
+	}
+	return run, nil
+}
+
+// runID is the id of run's run: its first attempt's row id.
+func (s *Server) runID(ctx context.Context, run store.Run) int64 {
+	if run.Attempt <= 1 {
+		return run.ID
+	}
+	if first, ok := s.attempt(ctx, run, 1); ok {
+		return first.ID
+	}
+	return run.ID
 }
 
 // pathJob loads the job named by the path and its run, in the path's repository.
@@ -98,12 +134,13 @@ func (s *Server) actionsRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
 }
 
-// ghRunWithAttempts is ghRunOf with previous_attempt_url filled in.
+// ghRunWithAttempts is ghRunOf with previous_attempt_url filled in
+// (GitHub's …/runs/{id}/attempts/{n-1}).
 func (s *Server) ghRunWithAttempts(r *http.Request, run store.Run, facts *factsCache) ghRun {
 	g := s.ghRunOf(r, run, facts.of(r.Context(), run))
 	if run.Attempt > 1 {
-		if prev, ok := s.attempt(r.Context(), run, run.Attempt-1); ok {
-			u := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", s.baseURL(r), run.Repo, prev.ID)
+		if _, ok := s.attempt(r.Context(), run, run.Attempt-1); ok {
+			u := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d/attempts/%d", s.baseURL(r), run.Repo, g.ID, run.Attempt-1)
 			g.PreviousAttemptURL = &u
 		}
 	}
@@ -142,8 +179,7 @@ func (s *Server) pathAttempt(w http.ResponseWriter, r *http.Request) (store.Run,
 	return run, ok
 }
 
-// actionsRunAttempt is GET …/runs/{id}/attempts/{n}: attempt n of the run
-// (each attempt also has its own id here).
+// actionsRunAttempt is GET …/runs/{id}/attempts/{n}: attempt n of the run.
 func (s *Server) actionsRunAttempt(w http.ResponseWriter, r *http.Request) {
 	if run, ok := s.pathAttempt(w, r); ok {
 		writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
@@ -156,32 +192,53 @@ func (s *Server) actionsRunAttemptJobs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// actionsRunJobs is GET …/runs/{id}/jobs[?filter=latest|all]: the latest
+// attempt's jobs, or (all) every attempt's, oldest attempt first, as GitHub.
 func (s *Server) actionsRunJobs(w http.ResponseWriter, r *http.Request) {
-	if run, ok := s.pathRun(w, r); ok {
+	run, ok := s.pathRun(w, r)
+	if !ok {
+		return
+	}
+	switch r.URL.Query().Get("filter") {
+	case "", "latest":
 		s.writeJobs(w, r, run)
+	case "all":
+		var runs []store.Run
+		for n := 1; n <= run.Attempt; n++ {
+			if a, ok := s.attempt(r.Context(), run, n); ok {
+				runs = append(runs, a)
+			}
+		}
+		s.writeJobs(w, r, runs...)
+	default:
+		ghError(w, http.StatusUnprocessableEntity, "filter: want latest or all")
 	}
 }
 
-// writeJobs answers {"total_count", "jobs"} for a run.
-func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, run store.Run) {
+// writeJobs answers {"total_count", "jobs"} for the jobs of runs (attempts).
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, runs ...store.Run) {
 	q := s.st.Queries()
-	jobs, err := q.RunJobs(r.Context(), run.ID)
-	if err != nil {
-		ghError(w, http.StatusInternalServerError, "internal error")
-		return
-	}
-	f := s.newFacts().of(r.Context(), run)
 	out := struct {
 		TotalCount int     `json:"total_count"`
 		Jobs       []ghJob `json:"jobs"`
-	}{len(jobs), []ghJob{}}
-	for _, j := range jobs {
-		steps, err := q.Steps(r.Context(), j.ID)
+	}{0, []ghJob{}}
+	facts := s.newFacts()
+	for _, run := range runs {
+		jobs, err := q.RunJobs(r.Context(), run.ID)
 		if err != nil {
 			ghError(w, http.StatusInternalServerError, "internal error")
 			return
 		}
-		out.Jobs = append(out.Jobs, s.ghJobOf(r, run, f, j, steps))
+		f := facts.of(r.Context(), run)
+		out.TotalCount += len(jobs)
+		for _, j := range jobs {
+			steps, err := q.Steps(r.Context(), j.ID)
+			if err != nil {
+				ghError(w, http.StatusInternalServerError, "internal error")
+				return
+			}
+			out.Jobs = append(out.Jobs, s.ghJobOf(r, run, f, j, steps))
+		}
 	}
 	writeJSON(w, out)
 }
@@ -228,7 +285,7 @@ func (s *Server) actionsRunLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="logs_%d.zip"`, run.ID))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="logs_%d.zip"`, s.runID(r.Context(), run)))
 	zw := zip.NewWriter(w)
 	for i, j := range jobs {
 		name := strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(j.Name)
