@@ -150,7 +150,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
-		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
+		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, NoSchedules: !opts.scheduler, PublicURL: cfg.PublicURL,
 		RepoAccess: repoAccess(gh),
 		Images:     images,
 	})

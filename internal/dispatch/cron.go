@@ -23,7 +23,7 @@ import (
 // branch arrives, and the first time any delivery of a repository whose
 // schedule is unknown names its default branch.
 func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Logger) error {
-	if ev.Name == "schedule" || ev.Name == "workflow_run" {
+	if ev.Name == "schedule" || ev.Name == "workflow_run" || d.cfg.NoSchedules {
 		return nil
 	}
 	// A push is the repository activity the 60-day rule counts; any
