@@ -14,8 +14,9 @@ import (
 // registry on loopback through a [registries] mirror of docker.io (the
 // Debian-built test images): a runner job reaches its Redis service at
 // localhost:6379 after the service's health check; a container: job
-// (Debian) reaches it as redis:6379 and runs a docker:// step. Every image
-// is attached to the job's VM as a read-only disk at start.
+// (Debian) reaches it as redis:6379 and runs a docker:// step, and its
+// JavaScript action fails saying the microVM has no node for containers.
+// Every image is attached to the job's VM as a read-only disk at start.
 func TestContainersEndToEndMicroVM(t *testing.T) {
 	requireSandbox(t, "microvm")
 	reg := ocitest.Registry(t)
@@ -24,6 +25,8 @@ func TestContainersEndToEndMicroVM(t *testing.T) {
 	zero := strings.Repeat("0", 40)
 	sha := h.repo.Commit("containers", map[string]string{
 		"marker.txt": "marker from the repository\n",
+		"js/action.yml": "name: js\nruns:\n  using: node20\n  main: main.js\n",
+		"js/main.js":    "console.log('js ran');\n",
 		".github/workflows/ci.yml": `name: CI
 on: push
 jobs:
@@ -56,6 +59,8 @@ jobs:
         with:
           entrypoint: /bin/sh
           args: -c "echo docker step; cat marker.txt"
+      - uses: ./js
+        continue-on-error: true
 `})
 	h.repo.Push("main")
 	start := time.Now()
@@ -75,6 +80,8 @@ jobs:
 	for _, s := range []string{
 		"service redis is healthy", "from the job: +PONG", "job in /__w/hello/hello on bookworm",
 		"marker from the repository", "from the container: +PONG", "docker step",
+		// The microVM binds no node into a job container: the step says so.
+		"JavaScript actions cannot run in a job container on the microvm sandbox",
 	} {
 		if !strings.Contains(page, s) {
 			t.Errorf("run page lacks %q", s)
