@@ -92,7 +92,7 @@ func scanRunItem(sc interface{ Scan(...any) error }) (RunItem, error) {
 	r := &it.Run
 	err := sc.Scan(&r.ID, &r.DeliveryID, &r.Repo, &r.WorkflowFile, &r.WorkflowName, &r.RunName, &r.Event, &r.SHA,
 		&r.Ref, &r.PRNumber, &r.RunNumber, &r.Attempt, &r.Status, &r.Conclusion, &r.Message, &c, &s, &f, &r.Concurrency,
-		&r.CancelInProgress, &it.Actor, &it.Branch, &it.Title)
+		&r.CancelInProgress, &r.FirstID, &it.Actor, &it.Branch, &it.Title)
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
 	return it, err
 }
@@ -165,7 +165,8 @@ func (q *Queries) RunItemsForDeliveries(ctx context.Context, ids []string) (map[
 	return out, nil
 }
 
-// setRunFacts fills a new run's actor, branch and title from its delivery.
+// setRunFacts fills a new run's actor, branch and title from its delivery,
+// and its first_id.
 func (q *Queries) setRunFacts(ctx context.Context, r *Run) error {
 	var payload []byte
 	err := q.db.QueryRowContext(ctx, `SELECT payload FROM deliveries WHERE id = ?`, r.DeliveryID).Scan(&payload)
@@ -173,8 +174,11 @@ func (q *Queries) setRunFacts(ctx context.Context, r *Run) error {
 		payload = nil // a run without a stored delivery (tests, local runs) keeps the ref's branch only
 	}
 	actor, branch, title := RunFacts(payload, r.Ref)
-	if _, err := q.db.ExecContext(ctx, `UPDATE runs SET actor = ?, branch = ?, title = ? WHERE id = ?`,
-		actor, branch, title, r.ID); err != nil {
+	if r.FirstID == 0 { // a first attempt: its own id is the run's (runattempts.go)
+		r.FirstID = r.ID
+	}
+	if _, err := q.db.ExecContext(ctx, `UPDATE runs SET actor = ?, branch = ?, title = ?, first_id = ? WHERE id = ?`,
+		actor, branch, title, r.FirstID, r.ID); err != nil {
 		return fmt.Errorf("store: run facts: %w", err)
 	}
 	return nil

@@ -33,6 +33,8 @@ var migrations = []migration{
 	migrationActiveJobs,
 	// 13: a job's runs-on labels (joblabels.go), the Actions runs list's indexes (actionsruns.go).
 	migrationJobLabels,
+	// 14: one run id across re-run attempts (runattempts.go).
+	migrationRunFirstID,
 }
 
 const (
