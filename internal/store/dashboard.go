@@ -97,11 +97,12 @@ func scanRunItem(sc interface{ Scan(...any) error }) (RunItem, error) {
 	return it, err
 }
 
-// RunItems lists up to limit runs matching f, newest first, with ids below
-// before (0: from the newest). Each filter has an index on (column, id), so
-// page 1,000 is found as fast as page 1.
+// RunItems lists up to limit runs matching f, the latest attempt of each,
+// newest first, with ids below before (0: from the newest). Each filter has
+// an index on (column, id), so page 1,000 is found as fast as page 1; the
+// latest-attempt test is a probe of runs_attempts per row.
 func (q *Queries) RunItems(ctx context.Context, f RunFilter, before int64, limit int) ([]RunItem, error) {
-	var conds []string
+	conds := []string{latestAttempt}
 	var args []any
 	add := func(cond string, v any) {
 		conds = append(conds, cond)
@@ -136,10 +137,7 @@ func (q *Queries) RunItems(ctx context.Context, f RunFilter, before int64, limit
 	if before > 0 {
 		add("id < ?", before)
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = "WHERE " + strings.Join(conds, " AND ")
-	}
+	where := "WHERE " + strings.Join(conds, " AND ")
 	return queryAll(ctx, q.db, scanRunItem, `SELECT `+runItemColumns+` FROM runs `+where+` ORDER BY id DESC LIMIT ?`,
 		append(args, limit)...)
 }

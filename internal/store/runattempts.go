@@ -25,7 +25,7 @@ const fillFirstIDSQL = `UPDATE runs SET first_id = (SELECT MIN(f.id) FROM runs f
 		AND f.workflow_file = runs.workflow_file AND f.run_number = runs.run_number)`
 
 // PublicID is the run's id to the outside: its first attempt's row id.
-func (r *Run) PublicID() int64 {
+func (r Run) PublicID() int64 {
 	if r.FirstID != 0 {
 		return r.FirstID
 	}

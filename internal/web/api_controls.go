@@ -72,16 +72,20 @@ func (s *Server) controlError(w http.ResponseWriter, err error) {
 }
 
 // created answers a started re-run: 201 with an empty object, as GitHub,
-// and the new attempt's API URL in Location.
-func (s *Server) created(w http.ResponseWriter, r *http.Request, repo string, runID int64) {
-	w.Header().Set("Location", s.baseURL(r)+"/api/repos/"+repo+"/actions/runs/"+strconv.FormatInt(runID, 10))
+// and (hookci's addition) the new attempt's API URL in Location:
+// …/runs/{the run's id}/attempts/{n}.
+func (s *Server) created(w http.ResponseWriter, r *http.Request, repo string, rowID int64) {
+	if run, err := s.st.Queries().Run(r.Context(), rowID); err == nil {
+		w.Header().Set("Location", s.baseURL(r)+"/api/repos/"+repo+"/actions/runs/"+strconv.FormatInt(run.PublicID(), 10)+
+			"/attempts/"+strconv.Itoa(run.Attempt))
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
 	w.Write([]byte("{}\n"))
 }
 
 func (s *Server) actionsCancelRun(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.pathRun(w, r)
+	run, _, ok := s.pathRun(w, r)
 	if !ok || !s.controlAllowed(w, r, run.Repo) {
 		return
 	}
@@ -110,7 +114,7 @@ func (s *Server) actionsCancelJob(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) actionsRerun(failedOnly bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		run, ok := s.pathRun(w, r)
+		run, _, ok := s.pathRun(w, r)
 		if !ok || !s.controlAllowed(w, r, run.Repo) {
 			return
 		}

@@ -24,6 +24,7 @@ func (s *Server) mountPages(mux *http.ServeMux) {
 	mux.Handle("GET /api/overview", s.auth(http.HandlerFunc(s.apiOverview)))
 	mux.Handle("GET /runs", s.auth(http.HandlerFunc(s.runsPage)))
 	mux.Handle("GET /runs/{id}", s.auth(http.HandlerFunc(s.runPage)))
+	mux.Handle("GET /runs/{id}/attempts/{attempt}", s.auth(http.HandlerFunc(s.runPage)))
 	mux.Handle("GET /jobs/{id}/log.txt", s.auth(http.HandlerFunc(s.rawLog)))
 	mux.Handle("GET /deliveries", s.auth(http.HandlerFunc(s.deliveriesPage)))
 	mux.Handle("GET /sandboxes", s.auth(http.HandlerFunc(s.sandboxesPage)))

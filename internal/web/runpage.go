@@ -93,16 +93,31 @@ func layoutGraph(jobs []JobView, needs map[string][]string) []graphColumn {
 	return cols
 }
 
-// runPage is GET /runs/{id}: the run's page, each finished job's step logs
-// rendered as they stream from the store.
+// runPage is GET /runs/{id} and /runs/{id}/attempts/{attempt}: the run's
+// page — its latest attempt, or the attempt named — each finished job's step
+// logs rendered as they stream from the store, with links to every attempt.
+// The row id of a later attempt (hookci's links before runs kept one id)
+// shows that attempt, as the API does (pathRun).
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
 		s.errorPage(w, r, http.StatusBadRequest, "bad run id "+strconv.Quote(r.PathValue("id"))+": want a number")
 		return
 	}
-	v, err := s.loadRun(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !s.canRead(r, v.Repo) {
+	run, all, err := s.runAttempts(r.Context(), id)
+	if err == nil && r.PathValue("attempt") != "" {
+		n, perr := strconv.Atoi(r.PathValue("attempt"))
+		if perr != nil || n < 1 || n > len(all) || all[n-1].Attempt != n {
+			err = store.ErrNotFound
+		} else {
+			run = all[n-1]
+		}
+	}
+	var v *RunView
+	if err == nil && s.canRead(r, run.Repo) {
+		v, err = s.loadRun(r.Context(), run.ID)
+	}
+	if errors.Is(err, store.ErrNotFound) || err == nil && v == nil {
 		s.errorPage(w, r, http.StatusNotFound, "no such run")
 		return
 	}
@@ -146,8 +161,9 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		*RunView
 		Graph    []graphColumn
 		Title    string
-		CanWrite bool // the viewer may cancel and re-run (else no buttons)
-	}{v, layoutGraph(v.Jobs, needs), v.RunName, canWrite}) {
+		CanWrite bool        // the viewer may cancel and re-run (else no buttons)
+		Attempts []store.Run // every attempt of the run, first first
+	}{v, layoutGraph(v.Jobs, needs), v.RunName, canWrite, all}) {
 		return
 	}
 	for _, j := range jobs {
