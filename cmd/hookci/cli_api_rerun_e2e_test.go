@@ -74,13 +74,26 @@ func TestAPIRerunAttempts(t *testing.T) {
 	}
 
 	code, body, hdr := h.api("POST", fmt.Sprintf("%s/%d/rerun-failed-jobs", runsPath, first.ID), nil)
-	if code != http.StatusCreated || hdr.Get("Location") == "" {
-		t.Fatalf("rerun-failed-jobs: %d %s (Location %q), want 201", code, body, hdr.Get("Location"))
+	wantLoc := fmt.Sprintf("/actions/runs/%d/attempts/2", first.ID)
+	if code != http.StatusCreated || strings.TrimSpace(string(body)) != "{}" || !strings.HasSuffix(hdr.Get("Location"), wantLoc) {
+		t.Fatalf("rerun-failed-jobs: %d %s (Location %q), want 201 {} and …%s", code, body, hdr.Get("Location"), wantLoc)
+	}
+	// The run keeps its id, as on GitHub: at once it is attempt 2 (running,
+	// or already done), never attempt 1's finished failure.
+	var now apiRunT
+	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, first.ID), &now)
+	if now.ID != first.ID || now.RunAttempt != 2 || (now.Status == "completed" && concl(now.Conclusion) != "success") {
+		t.Fatalf("run %d just after the re-run: %+v (%s), want attempt 2 not yet failed", first.ID, now, concl(now.Conclusion))
 	}
 	second := h.waitRunOf(sha)
-	if second.ID == first.ID || second.RunAttempt != 2 || second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" {
-		t.Fatalf("attempt 2: %+v (conclusion %s), want a new id, attempt 2, run number %d, success", second,
-			concl(second.Conclusion), first.RunNumber)
+	if second.ID != first.ID || second.RunAttempt != 2 || second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" {
+		t.Fatalf("attempt 2: %+v (conclusion %s), want id %d, attempt 2, run number %d, success", second,
+			concl(second.Conclusion), first.ID, first.RunNumber)
+	}
+	var byID apiRunT
+	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, first.ID), &byID)
+	if byID.RunAttempt != 2 || concl(byID.Conclusion) != "success" {
+		t.Errorf("GET run %d after attempt 2: %+v %s, want attempt 2's success", first.ID, byID, concl(byID.Conclusion))
 	}
 	jobs2 := h.apiJobs(second.ID)
 	steady2, report2 := jobNamed(jobs2, "steady"), jobNamed(jobs2, "report")
@@ -96,10 +109,55 @@ func TestAPIRerunAttempts(t *testing.T) {
 	if l := h.apiJobLog(report2.ID); !strings.Contains(l, "report got "+word) {
 		t.Errorf("report in attempt 2 did not get steady's attempt-1 output %q:\n%s", word, l)
 	}
+	// Attempt 1 stays as it ended, under attempts/1, with its own jobs.
 	var old apiRunT
-	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, first.ID), &old)
-	if old.RunAttempt != 1 || concl(old.Conclusion) != "failure" {
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, first.ID), &old)
+	if old.ID != first.ID || old.RunAttempt != 1 || concl(old.Conclusion) != "failure" {
 		t.Errorf("attempt 1 after the re-run: %+v, want unchanged", old)
+	}
+	var old1jobs struct {
+		Jobs []apiJobT `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1/jobs", runsPath, first.ID), &old1jobs)
+	if f := jobNamed(old1jobs.Jobs, "flaky"); len(old1jobs.Jobs) != 3 || f.ID != jobNamed(jobs1, "flaky").ID ||
+		concl(f.Conclusion) != "failure" || f.RunAttempt != 1 || f.RunID != first.ID {
+		t.Errorf("attempts/1/jobs: %+v, want attempt 1's jobs (flaky failed)", old1jobs.Jobs)
+	}
+	// Jobs: the latest attempt's by default, every attempt's with filter=all.
+	var all struct {
+		TotalCount int       `json:"total_count"`
+		Jobs       []apiJobT `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/jobs?filter=all", runsPath, first.ID), &all)
+	attempts := map[int]int{}
+	for _, j := range all.Jobs {
+		attempts[j.RunAttempt]++
+		if j.RunID != first.ID {
+			t.Errorf("job %d of filter=all: run_id %d, want %d", j.ID, j.RunID, first.ID)
+		}
+	}
+	if all.TotalCount != 6 || attempts[1] != 3 || attempts[2] != 3 {
+		t.Errorf("jobs?filter=all: %d jobs by attempt %v, want 3 of each of 2 attempts", all.TotalCount, attempts)
+	}
+	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/jobs?filter=some", runsPath, first.ID), nil); code != http.StatusBadRequest {
+		t.Errorf("jobs?filter=some: %d %s, want 400", code, body)
+	}
+	// The row id attempt 2 had before runs kept one id (in check runs'
+	// links, GITHUB_RUN_ID) still names attempt 2.
+	var rows []struct {
+		ID, FirstID int64
+		SHA         string
+		Attempt     int
+	}
+	h.apiJSON("/api/runs", &rows)
+	for _, row := range rows {
+		if row.SHA == sha && row.Attempt == 2 {
+			var legacy apiRunT
+			h.apiJSON(fmt.Sprintf("%s/%d", runsPath, row.ID), &legacy)
+			if row.ID == first.ID || row.FirstID != first.ID || legacy.ID != first.ID || legacy.RunAttempt != 2 {
+				t.Errorf("attempt 2's row %+v: the API shows %+v, want run %d attempt 2", row, legacy, first.ID)
+			}
+		}
 	}
 
 	code, body, _ = h.api("POST", fmt.Sprintf("%s/%d/rerun-failed-jobs", runsPath, second.ID), nil)
@@ -119,7 +177,7 @@ func TestAPIRerunAttempts(t *testing.T) {
 		Runs       []apiRunT `json:"workflow_runs"`
 	}
 	h.apiJSON(runsPath+"?head_sha="+sha, &list)
-	if list.TotalCount != 1 || len(list.Runs) != 1 || list.Runs[0].ID != third.ID {
+	if list.TotalCount != 1 || len(list.Runs) != 1 || list.Runs[0].ID != first.ID || list.Runs[0].RunAttempt != 3 || third.ID != first.ID {
 		t.Errorf("runs of %s: %+v, want only the latest attempt", sha[:7], list)
 	}
 
@@ -151,15 +209,15 @@ func TestAPIRerunAttempts(t *testing.T) {
 	if len(names) != 3 || !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "_report.txt") }) {
 		t.Errorf("run logs archive holds %v, want one file per job", names)
 	}
-	// GitHub's attempt routes: any attempt's id names the run.
+	// GitHub's attempt routes.
 	var a1 apiRunT
 	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, fourth.ID), &a1)
 	if a1.ID != first.ID || a1.RunAttempt != 1 {
 		t.Errorf("attempts/1 of run %d: %+v, want attempt 1 (id %d)", fourth.ID, a1, first.ID)
 	}
 	var a2 map[string]any
-	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, second.ID), &a2)
-	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d", first.ID)) {
+	h.apiJSON(fmt.Sprintf("%s/%d/attempts/2", runsPath, first.ID), &a2)
+	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d/attempts/1", first.ID)) {
 		t.Errorf("previous_attempt_url of attempt 2 = %v, want attempt 1's", a2["previous_attempt_url"])
 	}
 	var a2jobs struct {
