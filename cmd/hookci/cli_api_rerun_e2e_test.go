@@ -209,6 +209,22 @@ func TestAPIRerunAttempts(t *testing.T) {
 	if len(names) != 3 || !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "_report.txt") }) {
 		t.Errorf("run logs archive holds %v, want one file per job", names)
 	}
+	// The dashboard: the runs page lists the run once, under its id; the
+	// run's page is its latest attempt with links to the earlier ones.
+	if code, page, _ := h.api("GET", "/runs", nil); code != 200 || strings.Count(string(page), `<tr><td><a href="/runs/`) != 1 ||
+		!strings.Contains(string(page), fmt.Sprintf(`<tr><td><a href="/runs/%d">`, first.ID)) {
+		t.Errorf("runs page: %d, want one row for run %d:\n%s", code, first.ID, page)
+	}
+	if code, page, _ := h.api("GET", fmt.Sprintf("/runs/%d", first.ID), nil); code != 200 || !strings.Contains(string(page), "attempt 4") ||
+		!strings.Contains(string(page), fmt.Sprintf(`href="/runs/%d/attempts/1"`, first.ID)) {
+		t.Errorf("run page %d: %d, want attempt 4 with a link to attempt 1:\n%s", first.ID, code, page)
+	}
+	if code, page, _ := h.api("GET", fmt.Sprintf("/runs/%d/attempts/1", first.ID), nil); code != 200 || !strings.Contains(string(page), "attempt 1") {
+		t.Errorf("attempt 1's page: %d:\n%s", code, page)
+	}
+	if code, _, _ := h.api("GET", fmt.Sprintf("/runs/%d/attempts/9", first.ID), nil); code != 404 {
+		t.Errorf("attempt 9's page: %d, want 404", code)
+	}
 	// GitHub's attempt routes.
 	var a1 apiRunT
 	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, fourth.ID), &a1)
