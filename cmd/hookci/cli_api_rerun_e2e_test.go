@@ -139,8 +139,8 @@ func TestAPIRerunAttempts(t *testing.T) {
 	if all.TotalCount != 6 || attempts[1] != 3 || attempts[2] != 3 {
 		t.Errorf("jobs?filter=all: %d jobs by attempt %v, want 3 of each of 2 attempts", all.TotalCount, attempts)
 	}
-	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/jobs?filter=some", runsPath, first.ID), nil); code != http.StatusBadRequest {
-		t.Errorf("jobs?filter=some: %d %s, want 400", code, body)
+	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/jobs?filter=some", runsPath, first.ID), nil); code != http.StatusUnprocessableEntity {
+		t.Errorf("jobs?filter=some: %d %s, want 422", code, body)
 	}
 	// The row id attempt 2 had before runs kept one id (in check runs'
 	// links, GITHUB_RUN_ID) still names attempt 2.

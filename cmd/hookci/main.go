@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"cancel":   {cmdCancel, "cancel a run or job"},
 		"rerun":    {cmdRerun, "re-run a run (all or failed jobs) or a job as a new attempt"},
 		"dispatch": {cmdDispatch, "start a workflow_dispatch run with inputs"},
+		"workflow": {cmdWorkflow, "list a repository's workflows, enable or disable one"},
 	}
 }
 
@@ -72,7 +73,7 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 	fmt.Fprintln(w, "\nclient commands (--server URL or $HOOKCI_SERVER, token in $HOOKCI_API_TOKEN or --token-file):")
-	for _, name := range []string{"runs", "logs", "cancel", "rerun", "dispatch"} {
+	for _, name := range []string{"runs", "logs", "cancel", "rerun", "dispatch", "workflow"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].help)
 	}
 }

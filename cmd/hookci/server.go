@@ -40,6 +40,7 @@ type server struct {
 	git      *gitrepo.Cache
 	reporter *report.Reporter
 	handler  http.Handler
+	web      *web.Server
 	reapers  []func(context.Context) error
 	gh       *github.Client
 	acts     *actions.Executor
@@ -149,7 +150,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		Limits:             runner.Limits{StepLogBytes: int64(cfg.LogStepMiB) << 20, JobLogBytes: int64(cfg.LogJobMiB) << 20},
 		Tokens:             newJobTokens(gh, cfg, log),
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
-		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, PublicURL: cfg.PublicURL,
+		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, NoSchedules: !opts.scheduler, PublicURL: cfg.PublicURL,
 		RepoAccess: repoAccess(gh),
 		Images:     images,
 	})
@@ -179,7 +180,8 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	}
 	wopts.Sandboxes, wopts.Graph = dash, &dashboardGraph{git: s.git}
 	wopts.Controls, wopts.Served = s.disp, cfg.WebhooksAllowed
-	s.handler = web.New(st, metrics, wopts).Handler(hook)
+	s.web = web.New(st, metrics, wopts)
+	s.handler = s.web.Handler(hook)
 	s.acts = acts
 	return s, nil
 }
@@ -407,6 +409,9 @@ func (s *server) serveHTTP(ctx context.Context, l net.Listener) error {
 }
 
 func (s *server) close() {
+	if s.web != nil {
+		s.web.Close() // the refused-webhook records still buffered
+	}
 	s.store.Close() // stops the queue: no job takes a sandbox after this
 	s.disp.Wait()
 	for _, c := range s.closers {

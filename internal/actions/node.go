@@ -68,7 +68,11 @@ func (r *Executor) runNode(ctx context.Context, j *runner.Job, idx int, act *act
 // node runs one entry point of a JavaScript action.
 func (r *Executor) node(ctx context.Context, j *runner.Job, idx int, act *action, entry string, env map[string]string) (runner.StepOutcome, error) {
 	script := path.Join(act.dir, entry)
-	return j.Exec(ctx, idx, []string{"node", script}, j.Guest.Layout.Workspace, env, nil)
+	node, err := j.Node()
+	if err != nil {
+		return runner.StepOutcome{}, fmt.Errorf("%s: %w", act.ref.Raw, err)
+	}
+	return j.Exec(ctx, idx, []string{node, script}, j.Guest.Layout.Workspace, env, nil)
 }
 
 // evalCond evaluates a pre-if/post-if style condition (default always()).

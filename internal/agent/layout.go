@@ -14,4 +14,9 @@ type Layout struct {
 	// image's standard one. The host backend, whose processes run on the
 	// server's own system, gives the server's PATH.
 	Path string
+	// Node is the node binary JavaScript actions run with; "" means `node`
+	// from Path. A job container has none of its own: the sandbox's node is
+	// bound into it (at /__e/node20/bin/node, where GitHub's runner puts its
+	// own) and named here.
+	Node string
 }

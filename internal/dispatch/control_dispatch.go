@@ -38,6 +38,13 @@ func (d *Dispatcher) DispatchWorkflow(ctx context.Context, repo, file, ref strin
 	if !ok {
 		return "", errNotFound
 	}
+	states, err := d.cfg.Store.Queries().WorkflowStates(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	if states[wfPath].Disabled() {
+		return "", refused(422, "Cannot trigger a 'workflow_dispatch' on a disabled workflow")
+	}
 	fullRef, sha, err := d.resolveDispatchRef(ctx, repo, ref)
 	if err != nil {
 		return "", err
@@ -211,4 +218,47 @@ func validateInputs(decl []workflow.Input, given map[string]any) (map[string]any
 		out[in.Name] = s
 	}
 	return out, nil
+}
+
+// WorkflowStates returns repo's disabled workflows' states by path (the web
+// API's workflow state; a workflow not listed is active).
+func (d *Dispatcher) WorkflowStates(ctx context.Context, repo string) (map[string]string, error) {
+	st, err := d.cfg.Store.Queries().WorkflowStates(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(st))
+	for f, s := range st {
+		if s.Disabled() {
+			out[f] = s.State
+		}
+	}
+	return out, nil
+}
+
+// SetWorkflowEnabled enables or disables (disabled_manually) a workflow file
+// of repo's default branch. A disabled workflow runs on no event and its
+// schedule's slots pass without runs; enabling one counts as activity for
+// the 60-day inactivity rule, as GitHub's re-enable does.
+func (d *Dispatcher) SetWorkflowEnabled(ctx context.Context, repo, file string, enabled bool, actor string) error {
+	wfPath, ok := workflowPath(file)
+	if !ok {
+		return errNotFound
+	}
+	wfs, err := d.Workflows(ctx, repo, "")
+	if err != nil {
+		return err
+	}
+	if _, ok := wfs[wfPath]; !ok {
+		return errNotFound
+	}
+	state := store.WorkflowDisabledManually
+	if enabled {
+		state = store.WorkflowActive
+	}
+	if err := d.cfg.Store.Queries().SetWorkflowState(ctx, repo, wfPath, state, d.clock()); err != nil {
+		return err
+	}
+	d.log.Info("workflow state set", "repo", repo, "workflow", wfPath, "state", state, "by", actor)
+	return nil
 }

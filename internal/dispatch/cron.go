@@ -23,7 +23,17 @@ import (
 // branch arrives, and the first time any delivery of a repository whose
 // schedule is unknown names its default branch.
 func (d *Dispatcher) noteSchedules(ctx context.Context, ev *event, log *slog.Logger) error {
-	if ev.DefaultBranch == "" || ev.Name == "schedule" || ev.Name == "workflow_run" {
+	if ev.Name == "schedule" || ev.Name == "workflow_run" || d.cfg.NoSchedules {
+		return nil
+	}
+	// A push is the repository activity the 60-day rule counts; any
+	// delivery that states the visibility records it.
+	if ev.Name == "push" || ev.Public != nil {
+		if err := d.cfg.Store.Queries().NoteRepoActivity(ctx, ev.Repo, ev.Public, d.clock(), ev.Name == "push"); err != nil {
+			return err
+		}
+	}
+	if ev.DefaultBranch == "" {
 		return nil
 	}
 	branchRef := "refs/heads/" + ev.DefaultBranch
@@ -187,8 +197,49 @@ func (d *Dispatcher) FireSchedules(ctx context.Context) (int, error) {
 	now := d.clock()
 	fired := 0
 	var errs []error
+	states := map[string]map[string]store.WorkflowState{}
 	for _, s := range scheds {
-		ok, err := d.fireSchedule(ctx, s, branch[s.Repo], now)
+		st, ok := states[s.Repo]
+		if !ok {
+			if st, err = q.WorkflowStates(ctx, s.Repo); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			states[s.Repo] = st
+		}
+		ws := st[s.WorkflowFile]
+		if ws.Disabled() {
+			// A disabled workflow's slots pass without a run (and without
+			// a catch-up run when it is enabled again).
+			if err := d.skipSchedule(ctx, s, now, ws.State); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if inactive, err := d.inactive(ctx, s.Repo, now); err != nil {
+			errs = append(errs, err)
+			continue
+		} else if inactive {
+			changed, err := q.DisableInactiveWorkflow(ctx, s.Repo, s.WorkflowFile, now)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if changed {
+				d.log.Warn("schedule: workflow disabled for inactivity (a public repository without a push for 60 days, as GitHub's rule); enable it to run again",
+					"repo", s.Repo, "workflow", s.WorkflowFile)
+			}
+			st[s.WorkflowFile] = store.WorkflowState{State: store.WorkflowDisabledInactivity, UpdatedAt: now}
+			if err := d.skipSchedule(ctx, s, now, store.WorkflowDisabledInactivity); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		var enabled time.Time
+		if ws.State == store.WorkflowActive {
+			enabled = ws.UpdatedAt
+		}
+		ok, err := d.fireSchedule(ctx, s, branch[s.Repo], now, enabled)
 		if err != nil {
 			errs = append(errs, err)
 		} else if ok {
@@ -198,7 +249,11 @@ func (d *Dispatcher) FireSchedules(ctx context.Context) (int, error) {
 	return fired, errors.Join(errs...)
 }
 
-func (d *Dispatcher) fireSchedule(ctx context.Context, s store.Schedule, branch string, now time.Time) (bool, error) {
+// fireSchedule fires s if it is due at now. enabled is when its workflow
+// was last enabled again (zero: never disabled): its matches count from
+// the later of then and its last firing, so the slots it was disabled in
+// never run.
+func (d *Dispatcher) fireSchedule(ctx context.Context, s store.Schedule, branch string, now, enabled time.Time) (bool, error) {
 	c, err := workflow.ParseCron(s.Cron, s.Timezone)
 	if err != nil {
 		return false, nil // registration keeps only valid crons
@@ -207,6 +262,9 @@ func (d *Dispatcher) fireSchedule(ctx context.Context, s store.Schedule, branch 
 	base := s.RegisteredAt
 	if ran {
 		base = s.LastFired
+	}
+	if enabled.After(base) {
+		base, ran = enabled, false
 	}
 	at, due := c.Due(base, ran, now)
 	if !due {
@@ -240,6 +298,47 @@ func (d *Dispatcher) fireSchedule(ctx context.Context, s store.Schedule, branch 
 		d.log.Info("schedule fired", "repo", s.Repo, "workflow", s.WorkflowFile, "cron", s.Cron, "for", at, "delivery", id)
 	}
 	return won, nil
+}
+
+// inactivityWindow is GitHub's rule: "In a public repository, scheduled
+// workflows are automatically disabled when no repository activity has
+// occurred in 60 days."
+const inactivityWindow = 60 * 24 * time.Hour
+
+// inactive reports whether repo is public and had no activity (push, or a
+// workflow enabled) for inactivityWindow before now. A repository whose
+// visibility or activity hookci never saw is not.
+func (d *Dispatcher) inactive(ctx context.Context, repo string, now time.Time) (bool, error) {
+	last, public, known, err := d.cfg.Store.Queries().RepoActivity(ctx, repo)
+	if err != nil || !known || !public {
+		return false, err
+	}
+	return now.Sub(last) > inactivityWindow, nil
+}
+
+// skipSchedule lets a due slot of a disabled workflow's cron pass: the
+// slot is claimed as fired, with no delivery and no run.
+func (d *Dispatcher) skipSchedule(ctx context.Context, s store.Schedule, now time.Time, state string) error {
+	c, err := workflow.ParseCron(s.Cron, s.Timezone)
+	if err != nil {
+		return nil
+	}
+	base := s.RegisteredAt
+	if !s.LastFired.IsZero() {
+		base = s.LastFired
+	}
+	at, due := c.Due(base, !s.LastFired.IsZero(), now)
+	if !due {
+		return nil
+	}
+	won, err := d.cfg.Store.Queries().ClaimSchedule(ctx, s, at, c.NextAfterRun(at))
+	if err != nil {
+		return fmt.Errorf("schedule %q of %s %s: %w", s.Cron, s.Repo, s.WorkflowFile, err)
+	}
+	if won {
+		d.log.Info("schedule not fired: the workflow is disabled", "repo", s.Repo, "workflow", s.WorkflowFile, "cron", s.Cron, "for", at, "state", state)
+	}
+	return nil
 }
 
 // RunScheduler fires due schedules every interval (a minute is GitHub's

@@ -68,6 +68,10 @@ type Config struct {
 	// WorkflowRunEvents makes runs send workflow_run events (serve; hookci
 	// run plans only the event it was given).
 	WorkflowRunEvents bool
+	// NoSchedules leaves repositories' schedules, workflow_run listeners and
+	// activity (the 60-day rule's pushes) unread and unrecorded: hookci run
+	// has no scheduler.
+	NoSchedules bool
 	// Now is the scheduler's clock (nil: the wall clock); tests set it.
 	Now func() time.Time
 	// AppID is hookci's GitHub App (0 in token mode): check runs and

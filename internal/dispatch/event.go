@@ -28,6 +28,10 @@ type event struct {
 	PushFiles     []string
 	Inputs        map[string]any // workflow_dispatch
 	DefaultBranch string
+	// Public is what the payload says of the repository's visibility (nil:
+	// it says nothing, as hookci's own deliveries); the 60-day inactivity
+	// rule for schedules holds only for public repositories.
+	Public *bool
 	// Set by routeEvent (events.go):
 	Workflow        string // schedule, workflow_dispatch: the one workflow file to plan
 	Schedule        string // schedule: the cron that fired
@@ -49,6 +53,8 @@ type event struct {
 type payloadRepo struct {
 	FullName      string `json:"full_name"`
 	DefaultBranch string `json:"default_branch"`
+	Private       *bool  `json:"private"`
+	Visibility    string `json:"visibility"`
 }
 
 type rawPayload struct {
@@ -94,6 +100,13 @@ func decodeEvent(name string, payload []byte) (*event, error) {
 	}
 	ev := &event{Name: name, Action: p.Action, Repo: p.Repository.FullName, Actor: p.Sender.Login,
 		DefaultBranch: p.Repository.DefaultBranch, Payload: payload}
+	if v := p.Repository.Visibility; v != "" {
+		public := v == "public"
+		ev.Public = &public
+	} else if p.Repository.Private != nil {
+		public := !*p.Repository.Private
+		ev.Public = &public
+	}
 	if ev.Repo == "" {
 		return nil, errNoRepository
 	}

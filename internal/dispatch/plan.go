@@ -213,6 +213,10 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 		}()
 	}
 	sort.Strings(files)
+	disabled, err := q.WorkflowStates(ctx, ev.Repo)
+	if err != nil {
+		return nil, 0, err
+	}
 	changed, diffErr := d.changedFiles(ctx, mirror, ev)
 	var plans []planned
 	candidates, excluded := 0, 0
@@ -228,6 +232,14 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 			continue // a schedule or a dispatch names its one workflow
 		}
 		candidates++
+		if st := disabled[f]; st.Disabled() {
+			// A disabled workflow runs on no event (GitHub's "Disabling and
+			// enabling a workflow"); hookci's own deliveries included.
+			why := "the workflow is disabled (" + st.State + ")"
+			log.Info("workflow not triggered", "workflow", f, "event", ev.Name, "why", why)
+			plans = append(plans, planned{ev: ev, file: f, skip: why})
+			continue
+		}
 		wf, err := d.loadWorkflow(ctx, mirror, ev.SHA, f)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {

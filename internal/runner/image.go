@@ -58,7 +58,8 @@ type ContainerRequest struct {
 }
 
 // ContainerMount binds one of the job's directories ("workspace", "temp",
-// "home", "toolcache") at Target in a container.
+// "home", "toolcache") or the sandbox's node binary ("node") at Target in a
+// container.
 type ContainerMount struct {
 	Source, Target string
 	ReadOnly       bool

@@ -31,7 +31,9 @@ type service struct {
 type containerState struct {
 	job      *Container
 	services []*service
-	bash     bool // the job container's image has bash
+	bash     bool   // the job container's image has bash
+	image    string // the job container's image reference
+	rootfs   string // and its unpacked root filesystem (host side)
 }
 
 // Container paths GitHub uses for container jobs.
@@ -39,7 +41,29 @@ const (
 	ctrWork = "/__w"
 	ctrHome = "/github/home"
 	ctrTool = "/__t"
+	ctrNode = "/__e/node20/bin/node"
 )
+
+// glibcLoader is the x86-64 glibc dynamic loader every glibc image has; the
+// sandbox's node needs it (and glibc's libraries) in a job container.
+const glibcLoader = "lib64/ld-linux-x86-64.so.2"
+
+// Node is the node binary JavaScript actions run with in this job: "node"
+// (from PATH) on the runner; in a job container the sandbox's node bound
+// into it. It fails, saying why, where no node can run: the backend binds
+// none into containers, or the image has no glibc for it.
+func (j *Job) Node() (string, error) {
+	if j.ctrs == nil || j.ctrs.job == nil {
+		return "node", nil
+	}
+	if j.Guest.Layout.Node == "" {
+		return "", fmt.Errorf("JavaScript actions cannot run in a job container on the %s sandbox: it has no node to bind into the container", j.Guest.Backend)
+	}
+	if !inImage(j.ctrs.rootfs, glibcLoader) {
+		return "", fmt.Errorf("JavaScript actions cannot run in container %s: the image has no glibc (/%s), which the sandbox's node needs (as GitHub's runner's node does); use an image based on a glibc distribution (Debian, Ubuntu, Fedora…)", j.ctrs.image, glibcLoader)
+	}
+	return j.Guest.Layout.Node, nil
+}
 
 // hasContainers reports whether the job asks for containers.
 func (j *Job) hasContainers() bool {
@@ -416,6 +440,9 @@ func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, host
 	if j.Guest.Layout.ToolCache != "" {
 		mounts = append(mounts, ContainerMount{Source: "toolcache", Target: ctrTool, ReadOnly: true})
 	}
+	// JavaScript actions run in the job container with the sandbox's node,
+	// bound where GitHub's runner binds its own (the image needs none).
+	mounts = append(mounts, ContainerMount{Source: "node", Target: ctrNode, ReadOnly: true})
 	ctr, err := j.Guest.Containers(ctx, ContainerRequest{Name: "job", RootFS: img.RootFS, UID: uid, GID: gid,
 		Mounts: mounts, Tmpfs: tmpfs, Hosts: hosts, Hostname: opts.Hostname})
 	if err != nil {
@@ -423,6 +450,7 @@ func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, host
 	}
 	j.ctrs.job = ctr
 	j.ctrs.bash = inImage(img.RootFS, "usr/bin/bash") || inImage(img.RootFS, "bin/bash")
+	j.ctrs.image, j.ctrs.rootfs = c.Image, img.RootFS
 	env := append([]string{}, img.Env...)
 	for _, v := range c.Env {
 		env = append(env, v.Name+"="+v.Value)

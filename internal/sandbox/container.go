@@ -37,7 +37,9 @@ type ContainerSpec struct {
 // ContainerMount binds one of the job's directories into a container.
 type ContainerMount struct {
 	// Source is which of the job's directories: "workspace", "temp",
-	// "home" or "toolcache" (read-only whatever ReadOnly says).
+	// "home" or "toolcache" (read-only whatever ReadOnly says), or "node":
+	// the sandbox's own node binary (a file, read-only), which JavaScript
+	// actions in a job container run with.
 	Source string
 	// Target is the absolute path in the container.
 	Target   string
@@ -72,7 +74,7 @@ func (c ContainerSpec) Validate() error {
 	}
 	for _, m := range c.Mounts {
 		switch m.Source {
-		case "workspace", "temp", "home", "toolcache":
+		case "workspace", "temp", "home", "toolcache", "node":
 		default:
 			return fmt.Errorf("container %s: unknown mount source %q", c.Name, m.Source)
 		}

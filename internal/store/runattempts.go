@@ -11,7 +11,7 @@ import (
 // outside (the API's and the dashboard's run id, as GitHub keeps one id
 // across attempts).
 
-// migrationRunFirstID (14) adds first_id, fills it for the runs already
+// migrationRunFirstID (16) adds first_id, fills it for the runs already
 // stored (the oldest row of each repository, workflow file and run number:
 // the attempts of one run), and indexes it.
 var migrationRunFirstID = migration{SQLite: runFirstIDSQL, Postgres: runFirstIDSQL}

@@ -33,7 +33,11 @@ var migrations = []migration{
 	migrationActiveJobs,
 	// 13: a job's runs-on labels (joblabels.go), the Actions runs list's indexes (actionsruns.go).
 	migrationJobLabels,
-	// 14: one run id across re-run attempts (runattempts.go).
+	// 14: disabled workflows and repository activity (workflowstate.go).
+	migrationWorkflowStates,
+	// 15: refused and duplicate webhook requests, bounded (refused.go).
+	migrationRefused,
+	// 16: one run id across re-run attempts (runattempts.go).
 	migrationRunFirstID,
 }
 

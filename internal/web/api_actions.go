@@ -53,6 +53,8 @@ func (s *Server) mountActionsAt(mux *http.ServeMux, p string) {
 		get("workflows", s.actionsWorkflows)
 		get("workflows/{workflow}", s.actionsWorkflow)
 		post("workflows/{workflow}/dispatches", s.actionsDispatch)
+		mux.Handle("PUT "+p+"workflows/{workflow}/enable", s.auth(s.actionsWorkflowEnable(true)))
+		mux.Handle("PUT "+p+"workflows/{workflow}/disable", s.auth(s.actionsWorkflowEnable(false)))
 	}
 }
 

@@ -30,6 +30,12 @@ type Controls interface {
 	// Workflows returns a repository's workflow files at ref ("" for the
 	// default branch) by path, parsed (nil for one that does not load).
 	Workflows(ctx context.Context, repo, ref string) (map[string]*workflow.Workflow, error)
+	// WorkflowStates returns the repository's disabled workflows' states
+	// (disabled_manually, disabled_inactivity) by path; others are active.
+	WorkflowStates(ctx context.Context, repo string) (map[string]string, error)
+	// SetWorkflowEnabled enables or disables a workflow file of the
+	// repository's default branch (404 when there is no such file).
+	SetWorkflowEnabled(ctx context.Context, repo, file string, enabled bool, actor string) error
 }
 
 // actorOf names who made a change, for logs and messages: the GitHub login
@@ -123,7 +129,7 @@ func (s *Server) actionsRerun(failedOnly bool) http.HandlerFunc {
 			s.controlError(w, err)
 			return
 		}
-		s.created(w, r, run.Repo, id)
+		s.created(w, r, run.Repo, id) // the same run: a new attempt
 	}
 }
 
@@ -137,7 +143,7 @@ func (s *Server) actionsRerunJob(w http.ResponseWriter, r *http.Request) {
 		s.controlError(w, err)
 		return
 	}
-	s.created(w, r, run.Repo, id)
+	s.created(w, r, run.Repo, id) // the same run: a new attempt
 }
 
 // maxDispatchBody bounds a dispatch request's body.

@@ -187,7 +187,7 @@ func (s *Server) actionsRunJobs(w http.ResponseWriter, r *http.Request) {
 	case "all":
 		s.writeJobs(w, r, all)
 	default:
-		ghError(w, http.StatusBadRequest, "filter: want latest or all, got "+strconv.Quote(r.URL.Query().Get("filter")))
+		ghError(w, http.StatusUnprocessableEntity, "filter: want latest or all, got "+strconv.Quote(r.URL.Query().Get("filter")))
 	}
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"path"
@@ -33,12 +34,15 @@ type dispatchInput struct {
 	Options     []string `json:"options,omitempty"`
 }
 
-func (s *Server) ghWorkflowOf(r *http.Request, repo, p string, wf *workflow.Workflow) ghWorkflow {
-	g := ghWorkflow{Name: p, Path: p, State: "active",
+func (s *Server) ghWorkflowOf(r *http.Request, repo, p string, wf *workflow.Workflow, states map[string]string) ghWorkflow {
+	g := ghWorkflow{Name: p, Path: p, State: cmp.Or(states[p], "active"),
 		URL:     fmt.Sprintf("%s/api/repos/%s/actions/workflows/%s", s.baseURL(r), repo, path.Base(p)),
 		HTMLURL: s.baseURL(r) + "/"}
-	if wf == nil {
+	if wf == nil && states[p] == "" {
 		g.State = "invalid" // GitHub lists such a file; its runs fail with the reason
+		return g
+	}
+	if wf == nil {
 		return g
 	}
 	if wf.Name != "" {
@@ -84,6 +88,17 @@ func (s *Server) workflowsAt(w http.ResponseWriter, r *http.Request) (string, ma
 	return repo, wfs, true
 }
 
+// workflowStates answers the repository's disabled workflows' states; it
+// reports whether to go on.
+func (s *Server) workflowStates(w http.ResponseWriter, r *http.Request, repo string) (map[string]string, bool) {
+	st, err := s.controls.WorkflowStates(r.Context(), repo)
+	if err != nil {
+		s.controlError(w, err)
+		return nil, false
+	}
+	return st, true
+}
+
 // actionsWorkflows is GET …/actions/workflows[?ref=]: the repository's
 // workflow files at ref (default branch by default).
 func (s *Server) actionsWorkflows(w http.ResponseWriter, r *http.Request) {
@@ -100,8 +115,12 @@ func (s *Server) actionsWorkflows(w http.ResponseWriter, r *http.Request) {
 		TotalCount int          `json:"total_count"`
 		Workflows  []ghWorkflow `json:"workflows"`
 	}{len(paths), []ghWorkflow{}}
+	states, ok := s.workflowStates(w, r, repo)
+	if !ok {
+		return
+	}
 	for _, p := range paths {
-		out.Workflows = append(out.Workflows, s.ghWorkflowOf(r, repo, p, wfs[p]))
+		out.Workflows = append(out.Workflows, s.ghWorkflowOf(r, repo, p, wfs[p], states))
 	}
 	writeJSON(w, out)
 }
@@ -113,12 +132,32 @@ func (s *Server) actionsWorkflow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	states, ok := s.workflowStates(w, r, repo)
+	if !ok {
+		return
+	}
 	name := r.PathValue("workflow")
 	for p, wf := range wfs {
 		if path.Base(p) == name || p == name {
-			writeJSON(w, s.ghWorkflowOf(r, repo, p, wf))
+			writeJSON(w, s.ghWorkflowOf(r, repo, p, wf, states))
 			return
 		}
 	}
 	notFound(w)
+}
+
+// actionsWorkflowEnable is PUT …/actions/workflows/{workflow}/enable and
+// …/disable: 204, as GitHub ("Enable a workflow", "Disable a workflow").
+func (s *Server) actionsWorkflowEnable(enabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		repo, ok := s.pathRepo(w, r)
+		if !ok || !s.controlAllowed(w, r, repo) {
+			return
+		}
+		if err := s.controls.SetWorkflowEnabled(r.Context(), repo, r.PathValue("workflow"), enabled, s.actorOf(r)); err != nil {
+			s.controlError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

@@ -32,7 +32,7 @@ func (s *Server) apiRefused(w http.ResponseWriter, r *http.Request) {
 		ghError(w, http.StatusForbidden, "Must be able to read every repository.")
 		return
 	}
-	writeJSON(w, s.refused.recent())
+	writeJSON(w, s.refused.recent(r.Context()))
 }
 
 // apiRedeliver is POST /api/deliveries/{guid}/redeliver: 202, or the

@@ -22,23 +22,24 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	now      func() time.Time
 
-	deliveries   *prometheus.CounterVec
-	lastWebhook  prometheus.Gauge
-	ack          *prometheus.HistogramVec
-	failed       *prometheus.CounterVec
-	reconciled   prometheus.Counter
-	runs         *prometheus.CounterVec
-	jobs         *prometheus.HistogramVec
-	queueWait    *prometheus.HistogramVec
-	sbStart      *prometheus.HistogramVec
-	sbStartFail  *prometheus.CounterVec
-	infraFail    *prometheus.CounterVec
-	retries      *prometheus.CounterVec
-	ghRequests   *prometheus.CounterVec
-	ghRemaining  *prometheus.GaugeVec
-	ghLimit      *prometheus.GaugeVec
-	gitFetch     *prometheus.HistogramVec
-	cacheLookups *prometheus.CounterVec
+	deliveries      *prometheus.CounterVec
+	lastWebhook     prometheus.Gauge
+	ack             *prometheus.HistogramVec
+	failed          *prometheus.CounterVec
+	reconciled      prometheus.Counter
+	runs            *prometheus.CounterVec
+	jobs            *prometheus.HistogramVec
+	queueWait       *prometheus.HistogramVec
+	sbStart         *prometheus.HistogramVec
+	sbStartFail     *prometheus.CounterVec
+	infraFail       *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	ghRequests      *prometheus.CounterVec
+	ghRemaining     *prometheus.GaugeVec
+	ghLimit         *prometheus.GaugeVec
+	gitFetch        *prometheus.HistogramVec
+	cacheLookups    *prometheus.CounterVec
+	refusalsDropped prometheus.Counter
 }
 
 // Label value sets. A value outside its set is counted as "other".
@@ -124,6 +125,10 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 			Name: "hookci_git_fetch_duration_seconds", Help: "git fetches into the mirrors (cache misses only), by outcome.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"outcome"}),
+		refusalsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookci_webhook_refusals_dropped_total",
+			Help: "Refused or duplicate webhook requests left out of the durable record (its buffer was full, or the store failed); the requests themselves are in hookci_webhook_deliveries_total.",
+		}),
 		cacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookci_cache_lookups_total",
 			Help: "actions/cache restores: hit (primary key), partial (a restore key) or miss.",
@@ -158,7 +163,7 @@ func NewMetrics(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 	m.gitFetch.WithLabelValues("error")
 	m.Registry.MustRegister(m.deliveries, m.lastWebhook, m.ack, m.failed, m.reconciled, m.runs, m.jobs, depth,
 		m.queueWait, m.sbStart, m.sbStartFail, m.infraFail, m.retries, m.ghRequests, m.ghRemaining, m.ghLimit,
-		m.gitFetch, m.cacheLookups,
+		m.gitFetch, m.cacheLookups, m.refusalsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -176,6 +181,13 @@ func (m *Metrics) Delivery(event, outcome string) {
 	m.deliveries.WithLabelValues(event, outcome).Inc()
 	if slices.Contains(signedOutcomes, outcome) {
 		m.lastWebhook.Set(float64(m.now().UnixNano()) / 1e9)
+	}
+}
+
+// RefusalsDropped counts n refused-webhook records the durable record lost.
+func (m *Metrics) RefusalsDropped(n int) {
+	if m != nil {
+		m.refusalsDropped.Add(float64(n))
 	}
 }
 

@@ -212,7 +212,7 @@ func (s *Server) overview(ctx context.Context, r *http.Request) (*OverviewJSON, 
 		finished, succeeded = finished+d.Finished, succeeded+d.Succeeded
 	}
 	if readsAll(r) {
-		for k, n := range s.refused.day() { // refused and duplicate webhooks (refused.go)
+		for k, n := range s.refused.day(r.Context()) { // refused and duplicate webhooks (refused.go)
 			out.Day.Deliveries[k] += n
 		}
 	}

@@ -230,7 +230,7 @@ func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	var refused []Refusal
 	if p.before == "" && readsAll(r) {
-		refused = s.refused.recent() // on the first page; they name no repository anyone checked
+		refused = s.refused.recent(r.Context()) // on the first page; they name no repository anyone checked
 	}
 	s.page(w, r, "deliveries.html", "Deliveries", struct {
 		Rows    []row

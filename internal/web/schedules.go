@@ -3,6 +3,8 @@ package web
 import (
 	"net/http"
 	"time"
+
+	"github.com/hookci/hookci/internal/store"
 )
 
 // scheduleJSON is one on.schedule cron as /api/schedules and /schedules show it.
@@ -16,6 +18,9 @@ type scheduleJSON struct {
 	// NextRunAt the next one (null: the cron matches no date).
 	LastRunAt *time.Time `json:"last_run_at"`
 	NextRunAt *time.Time `json:"next_run_at"`
+	// State is the workflow's (GitHub's names): active, disabled_manually,
+	// disabled_inactivity; a disabled workflow's slots pass without runs.
+	State string `json:"state"`
 }
 
 // readableSchedules lists the schedules of the repositories the viewer may
@@ -26,11 +31,23 @@ func (s *Server) readableSchedules(r *http.Request, repo string) ([]scheduleJSON
 		return nil, err
 	}
 	res := []scheduleJSON{}
+	states := map[string]map[string]store.WorkflowState{}
 	for _, sc := range scheds {
 		if !s.canRead(r, sc.Repo) {
 			continue
 		}
-		res = append(res, scheduleJSON{sc.Repo, sc.WorkflowName, sc.WorkflowFile, sc.Cron, sc.Timezone, utcOrNil(sc.LastFired), utcOrNil(sc.NextAt)})
+		st, ok := states[sc.Repo]
+		if !ok {
+			if st, err = s.st.Queries().WorkflowStates(r.Context(), sc.Repo); err != nil {
+				return nil, err
+			}
+			states[sc.Repo] = st
+		}
+		state := store.WorkflowActive
+		if ws := st[sc.WorkflowFile]; ws.Disabled() {
+			state = ws.State
+		}
+		res = append(res, scheduleJSON{sc.Repo, sc.WorkflowName, sc.WorkflowFile, sc.Cron, sc.Timezone, utcOrNil(sc.LastFired), utcOrNil(sc.NextAt), state})
 	}
 	return res, nil
 }
@@ -65,7 +82,9 @@ func (s *Server) schedulesPage(w http.ResponseWriter, r *http.Request) {
 	rows := make([]row, 0, len(res))
 	for _, sc := range res {
 		in := ""
-		if sc.NextRunAt != nil {
+		if sc.State != store.WorkflowActive {
+			in = "not while " + sc.State
+		} else if sc.NextRunAt != nil {
 			in = "in " + sc.NextRunAt.Sub(now).Truncate(time.Minute).String()
 			if !sc.NextRunAt.After(now) {
 				in = "due now"

@@ -95,10 +95,18 @@ func New(st *store.Store, m *Metrics, opts Options) *Server {
 	}
 	s.logs = newLogHub(st, s.log)
 	s.refused, s.redeliverFn = newRefusedLog(), opts.Redeliver
+	s.refused.st, s.refused.log = st, s.log
+	if m != nil {
+		s.refused.dropped = m.RefusalsDropped
+	}
 	s.initAuth(opts)
 	s.tmpl = template.Must(template.New("").Funcs(templateFuncs()).ParseFS(templateFS, "templates/*.html"))
 	return s
 }
+
+// Close writes the refused-webhook records still buffered to the store
+// (before the store closes).
+func (s *Server) Close() { s.refused.close() }
 
 // IsLoopback reports whether a listen address only accepts local connections.
 func IsLoopback(listen string) bool {

@@ -124,6 +124,11 @@ func containerStarter(job *agent.Client, layout agent.Layout, imgs []ImageDisk) 
 				}
 				src, l.ToolCache = layout.ToolCache, m.Target
 				m.ReadOnly = true
+			case "node":
+				// The guest's node is Debian's, linked against libraries
+				// (libnode, ICU, OpenSSL…) an image need not have: none is
+				// bound, and a JavaScript action in the container says so.
+				continue
 			}
 			req.Binds = append(req.Binds, agent.ContainerBind{Source: src, Target: m.Target, ReadOnly: m.ReadOnly})
 		}

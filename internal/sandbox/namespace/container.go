@@ -65,6 +65,10 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 			l.Home = m.Target
 		case "toolcache":
 			l.ToolCache = m.Target
+		case "node":
+			if _, err := sandboxNode(); err == nil {
+				l.Node = m.Target
+			}
 		}
 	}
 	return sandbox.NewInstance(c.client, l, "namespace", c.destroy), nil
@@ -370,6 +374,16 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 				return nil, err
 			}
 			a = append(a, "--ro-bind", tc, m.Target)
+		case "node":
+			node, err := sandboxNode()
+			if err != nil {
+				continue // no node here: the container has none (Layout.Node "")
+			}
+			src, err := l.source(node, "node", staged)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, "--ro-bind", src, m.Target)
 		default:
 			op := "--bind"
 			if m.ReadOnly {
@@ -400,4 +414,17 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 		return nil, err
 	}
 	return append(a, agentCommand(listen)...), nil
+}
+
+// sandboxNode is the node a job on this backend runs JavaScript actions
+// with (the host's: the sandbox's root is the host's), resolved to its file.
+func sandboxNode() (string, error) {
+	const standardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, dir := range strings.Split(standardPath, ":") {
+		p := filepath.Join(dir, "node")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return filepath.EvalSymlinks(p)
+		}
+	}
+	return "", fmt.Errorf("no node on this host (looked in %s): JavaScript actions in a job container need the sandbox's node", standardPath)
 }
