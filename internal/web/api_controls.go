@@ -20,7 +20,8 @@ type Controls interface {
 	CancelRun(ctx context.Context, runID int64, actor string) error
 	CancelJob(ctx context.Context, jobID int64, actor string) error
 	// Rerun starts a new attempt of a run (only failed jobs and their
-	// dependents with failedOnly) and returns the new attempt's run id.
+	// dependents with failedOnly) and returns the new attempt's row id (its
+	// store.Run.PublicID is the run's id, the same for every attempt).
 	Rerun(ctx context.Context, runID int64, failedOnly bool, actor string) (int64, error)
 	// RerunJob starts a new attempt re-running one job and its dependents.
 	RerunJob(ctx context.Context, jobID int64, actor string) (int64, error)
