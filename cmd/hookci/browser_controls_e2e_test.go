@@ -45,8 +45,9 @@ jobs:
 // against a real server with an API token: a browser without a session is
 // sent to /login and signs in there (fields token and next) and lands on
 // the page it asked for; the run page's live log grows while the job runs;
-// "Cancel run" cancels the running run; "Re-run all jobs" makes attempt 2,
-// which the page then shows; the "Run workflow" form is built from the
+// "Cancel run" cancels the running run; "Re-run all jobs" makes attempt 2
+// under the same run id, which the same page then shows, with a link to
+// attempt 1's page; the "Run workflow" form is built from the
 // workflow's typed inputs (checkbox, select, number, required mark, branch
 // select), a missing required input comes back 422 naming it, and a filled
 // form starts a workflow_dispatch run whose job sees the typed inputs.
@@ -117,18 +118,28 @@ func TestBrowserControls(t *testing.T) {
 		}
 		return false
 	})
-	// The Re-run button's own reload (after its POST answers) may land on
-	// top of this navigation; the page is loaded again until it is settled.
+	if second.ID != run.ID {
+		t.Errorf("attempt 2 has id %d, want the run's id %d (GitHub keeps it)", second.ID, run.ID)
+	}
+	// The same page shows attempt 2 with a link to attempt 1. The Re-run
+	// button's own navigation (after its POST answers) may land on top of
+	// this one; the page is loaded again until it is settled.
 	shown := false
+	attempt1 := fmt.Sprintf("/runs/%d/attempts/1", run.ID)
 	for range 10 {
-		navigate(t, ctx, fmt.Sprintf("%s/runs/%d", h.url, second.ID), "#run-title")
-		if shown = strings.Contains(text(t, ctx, "body"), "attempt 2"); shown {
+		navigate(t, ctx, runURL, "#run-title")
+		body := text(t, ctx, "body")
+		if shown = strings.Contains(body, "attempt 2") && count(t, ctx, `#attempts a[href="`+attempt1+`"]`) == 1; shown {
 			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	if !shown {
-		t.Errorf("the re-run's page does not show attempt 2")
+		t.Errorf("the run's page %s does not show attempt 2 with a link to attempt 1", runURL)
+	}
+	navigate(t, ctx, h.url+attempt1, "#run-title")
+	if body := text(t, ctx, "body"); !strings.Contains(body, "attempt 1") || !strings.Contains(body, "cancelled") {
+		t.Errorf("%s does not show attempt 1 cancelled:\n%s", attempt1, body)
 	}
 	screenshot(t, ctx, "controls-attempt2")
 	if code, body, _ := h.api("POST", fmt.Sprintf("%s/%d/cancel", runsPath, second.ID), nil); code != 202 {

@@ -100,6 +100,8 @@ type apiJobT struct {
 	StartedAt  *string  `json:"started_at"`
 	Message    string   `json:"message"`
 	Labels     []string `json:"labels"`
+	RunID      int64    `json:"run_id"`
+	RunAttempt int      `json:"run_attempt"`
 }
 
 func concl(p *string) string {

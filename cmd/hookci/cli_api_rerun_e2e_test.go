@@ -74,14 +74,26 @@ func TestAPIRerunAttempts(t *testing.T) {
 	}
 
 	code, body, hdr := h.api("POST", fmt.Sprintf("%s/%d/rerun-failed-jobs", runsPath, first.ID), nil)
-	if code != http.StatusCreated || !strings.HasSuffix(hdr.Get("Location"), fmt.Sprintf("/actions/runs/%d", first.ID)) || string(body) != "{}\n" {
-		t.Fatalf("rerun-failed-jobs: %d %s (Location %q), want 201 {} and the same run's URL", code, body, hdr.Get("Location"))
+	wantLoc := fmt.Sprintf("/actions/runs/%d/attempts/2", first.ID)
+	if code != http.StatusCreated || strings.TrimSpace(string(body)) != "{}" || !strings.HasSuffix(hdr.Get("Location"), wantLoc) {
+		t.Fatalf("rerun-failed-jobs: %d %s (Location %q), want 201 {} and …%s", code, body, hdr.Get("Location"), wantLoc)
 	}
-	// The run keeps its id, as on GitHub: its URL shows the new attempt.
+	// The run keeps its id, as on GitHub: at once it is attempt 2 (running,
+	// or already done), never attempt 1's finished failure.
+	var now apiRunT
+	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, first.ID), &now)
+	if now.ID != first.ID || now.RunAttempt != 2 || (now.Status == "completed" && concl(now.Conclusion) != "success") {
+		t.Fatalf("run %d just after the re-run: %+v (%s), want attempt 2 not yet failed", first.ID, now, concl(now.Conclusion))
+	}
 	second := h.waitRunOf(sha)
 	if second.ID != first.ID || second.RunAttempt != 2 || second.RunNumber != first.RunNumber || concl(second.Conclusion) != "success" {
-		t.Fatalf("attempt 2: %+v (conclusion %s), want the same id %d, attempt 2, run number %d, success", second,
+		t.Fatalf("attempt 2: %+v (conclusion %s), want id %d, attempt 2, run number %d, success", second,
 			concl(second.Conclusion), first.ID, first.RunNumber)
+	}
+	var byID apiRunT
+	h.apiJSON(fmt.Sprintf("%s/%d", runsPath, first.ID), &byID)
+	if byID.RunAttempt != 2 || concl(byID.Conclusion) != "success" {
+		t.Errorf("GET run %d after attempt 2: %+v %s, want attempt 2's success", first.ID, byID, concl(byID.Conclusion))
 	}
 	jobs2 := h.apiJobs(second.ID)
 	steady2, report2 := jobNamed(jobs2, "steady"), jobNamed(jobs2, "report")
@@ -97,6 +109,7 @@ func TestAPIRerunAttempts(t *testing.T) {
 	if l := h.apiJobLog(report2.ID); !strings.Contains(l, "report got "+word) {
 		t.Errorf("report in attempt 2 did not get steady's attempt-1 output %q:\n%s", word, l)
 	}
+	// Attempt 1 stays as it ended, under attempts/1, with its own jobs.
 	var old apiRunT
 	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, first.ID), &old)
 	if old.ID != first.ID || old.RunAttempt != 1 || concl(old.Conclusion) != "failure" {
@@ -106,8 +119,45 @@ func TestAPIRerunAttempts(t *testing.T) {
 		Jobs []apiJobT `json:"jobs"`
 	}
 	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1/jobs", runsPath, first.ID), &old1jobs)
-	if len(old1jobs.Jobs) != 3 || concl(jobNamed(old1jobs.Jobs, "flaky").Conclusion) != "failure" || jobNamed(old1jobs.Jobs, "steady").ID != steady1.ID {
-		t.Errorf("attempts/1/jobs after the re-run: %+v, want attempt 1's jobs", old1jobs.Jobs)
+	if f := jobNamed(old1jobs.Jobs, "flaky"); len(old1jobs.Jobs) != 3 || f.ID != jobNamed(jobs1, "flaky").ID ||
+		concl(f.Conclusion) != "failure" || f.RunAttempt != 1 || f.RunID != first.ID {
+		t.Errorf("attempts/1/jobs: %+v, want attempt 1's jobs (flaky failed)", old1jobs.Jobs)
+	}
+	// Jobs: the latest attempt's by default, every attempt's with filter=all.
+	var all struct {
+		TotalCount int       `json:"total_count"`
+		Jobs       []apiJobT `json:"jobs"`
+	}
+	h.apiJSON(fmt.Sprintf("%s/%d/jobs?filter=all", runsPath, first.ID), &all)
+	attempts := map[int]int{}
+	for _, j := range all.Jobs {
+		attempts[j.RunAttempt]++
+		if j.RunID != first.ID {
+			t.Errorf("job %d of filter=all: run_id %d, want %d", j.ID, j.RunID, first.ID)
+		}
+	}
+	if all.TotalCount != 6 || attempts[1] != 3 || attempts[2] != 3 {
+		t.Errorf("jobs?filter=all: %d jobs by attempt %v, want 3 of each of 2 attempts", all.TotalCount, attempts)
+	}
+	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/jobs?filter=some", runsPath, first.ID), nil); code != http.StatusUnprocessableEntity {
+		t.Errorf("jobs?filter=some: %d %s, want 422", code, body)
+	}
+	// The row id attempt 2 had before runs kept one id (in check runs'
+	// links, GITHUB_RUN_ID) still names attempt 2.
+	var rows []struct {
+		ID, FirstID int64
+		SHA         string
+		Attempt     int
+	}
+	h.apiJSON("/api/runs", &rows)
+	for _, row := range rows {
+		if row.SHA == sha && row.Attempt == 2 {
+			var legacy apiRunT
+			h.apiJSON(fmt.Sprintf("%s/%d", runsPath, row.ID), &legacy)
+			if row.ID == first.ID || row.FirstID != first.ID || legacy.ID != first.ID || legacy.RunAttempt != 2 {
+				t.Errorf("attempt 2's row %+v: the API shows %+v, want run %d attempt 2", row, legacy, first.ID)
+			}
+		}
 	}
 
 	code, body, _ = h.api("POST", fmt.Sprintf("%s/%d/rerun-failed-jobs", runsPath, second.ID), nil)
@@ -127,7 +177,7 @@ func TestAPIRerunAttempts(t *testing.T) {
 		Runs       []apiRunT `json:"workflow_runs"`
 	}
 	h.apiJSON(runsPath+"?head_sha="+sha, &list)
-	if list.TotalCount != 1 || len(list.Runs) != 1 || list.Runs[0].ID != third.ID {
+	if list.TotalCount != 1 || len(list.Runs) != 1 || list.Runs[0].ID != first.ID || list.Runs[0].RunAttempt != 3 || third.ID != first.ID {
 		t.Errorf("runs of %s: %+v, want only the latest attempt", sha[:7], list)
 	}
 
@@ -159,7 +209,23 @@ func TestAPIRerunAttempts(t *testing.T) {
 	if len(names) != 3 || !slices.ContainsFunc(names, func(n string) bool { return strings.HasSuffix(n, "_report.txt") }) {
 		t.Errorf("run logs archive holds %v, want one file per job", names)
 	}
-	// GitHub's attempt routes: any attempt's id names the run.
+	// The dashboard: the runs page lists the run once, under its id; the
+	// run's page is its latest attempt with links to the earlier ones.
+	if code, page, _ := h.api("GET", "/runs", nil); code != 200 || strings.Count(string(page), `<tr><td><a href="/runs/`) != 1 ||
+		!strings.Contains(string(page), fmt.Sprintf(`<tr><td><a href="/runs/%d">`, first.ID)) {
+		t.Errorf("runs page: %d, want one row for run %d:\n%s", code, first.ID, page)
+	}
+	if code, page, _ := h.api("GET", fmt.Sprintf("/runs/%d", first.ID), nil); code != 200 || !strings.Contains(string(page), "attempt 4") ||
+		!strings.Contains(string(page), fmt.Sprintf(`href="/runs/%d/attempts/1"`, first.ID)) {
+		t.Errorf("run page %d: %d, want attempt 4 with a link to attempt 1:\n%s", first.ID, code, page)
+	}
+	if code, page, _ := h.api("GET", fmt.Sprintf("/runs/%d/attempts/1", first.ID), nil); code != 200 || !strings.Contains(string(page), "attempt 1") {
+		t.Errorf("attempt 1's page: %d:\n%s", code, page)
+	}
+	if code, _, _ := h.api("GET", fmt.Sprintf("/runs/%d/attempts/9", first.ID), nil); code != 404 {
+		t.Errorf("attempt 9's page: %d, want 404", code)
+	}
+	// GitHub's attempt routes.
 	var a1 apiRunT
 	h.apiJSON(fmt.Sprintf("%s/%d/attempts/1", runsPath, fourth.ID), &a1)
 	if a1.ID != first.ID || a1.RunAttempt != 1 {
@@ -167,40 +233,8 @@ func TestAPIRerunAttempts(t *testing.T) {
 	}
 	var a2 map[string]any
 	h.apiJSON(fmt.Sprintf("%s/%d/attempts/2", runsPath, first.ID), &a2)
-	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d/attempts/1", first.ID)) ||
-		a2["id"] != float64(first.ID) || a2["run_attempt"] != float64(2) {
-		t.Errorf("attempt 2: id %v, run_attempt %v, previous_attempt_url %v; want %d, 2 and attempt 1's URL", a2["id"], a2["run_attempt"],
-			a2["previous_attempt_url"], first.ID)
-	}
-	// Every attempt's jobs (GitHub's filter=all), each naming the same run.
-	var all struct {
-		TotalCount int       `json:"total_count"`
-		Jobs       []apiJobT `json:"jobs"`
-	}
-	h.apiJSON(fmt.Sprintf("%s/%d/jobs?filter=all", runsPath, first.ID), &all)
-	if all.TotalCount != 12 || len(all.Jobs) != 12 || all.Jobs[0].ID != jobs1[0].ID || jobNamed(all.Jobs[9:], "flaky").ID != jobNamed(jobs4, "flaky").ID {
-		t.Errorf("jobs?filter=all: %d jobs %+v, want the 3 jobs of each of 4 attempts, attempt 1's first", all.TotalCount, all.Jobs)
-	}
-	var raw struct {
-		Jobs []map[string]any `json:"jobs"`
-	}
-	h.apiJSON(fmt.Sprintf("%s/%d/jobs?filter=all", runsPath, first.ID), &raw)
-	for _, j := range raw.Jobs {
-		if j["run_id"] != float64(first.ID) {
-			t.Errorf("job %v of attempt %v names run %v, want %d", j["id"], j["run_attempt"], j["run_id"], first.ID)
-		}
-	}
-	if code, body, _ := h.api("GET", fmt.Sprintf("%s/%d/jobs?filter=some", runsPath, first.ID), nil); code != http.StatusUnprocessableEntity {
-		t.Errorf("jobs?filter=some: %d %s, want 422", code, body)
-	}
-	// The dashboard: the run's page shows its latest attempt and links the others.
-	_, pb, _ := h.api("GET", fmt.Sprintf("/runs/%d", first.ID), nil)
-	page := string(pb)
-	if !strings.Contains(page, "attempt 4 of 4") || !strings.Contains(page, fmt.Sprintf(`href="/runs/%d/attempts/1"`, first.ID)) {
-		t.Errorf("run page: lacks attempt 4 of 4 and a link to attempt 1")
-	}
-	if _, pb, _ := h.api("GET", fmt.Sprintf("/runs/%d/attempts/1", first.ID), nil); !strings.Contains(string(pb), "attempt 1 of 4") {
-		t.Errorf("attempt 1's page does not show attempt 1 of 4")
+	if u, _ := a2["previous_attempt_url"].(string); !strings.HasSuffix(u, fmt.Sprintf("/actions/runs/%d/attempts/1", first.ID)) {
+		t.Errorf("previous_attempt_url of attempt 2 = %v, want attempt 1's", a2["previous_attempt_url"])
 	}
 	var a2jobs struct {
 		Jobs []apiJobT `json:"jobs"`

@@ -54,8 +54,8 @@ func TestAPIRerunFailedLegsOnly(t *testing.T) {
 		second = h.waitRunOf(sha)
 		return second.RunAttempt == 2
 	})
-	if concl(second.Conclusion) != "success" {
-		t.Errorf("attempt 2: got %s, want success", concl(second.Conclusion))
+	if concl(second.Conclusion) != "success" || second.ID != first.ID {
+		t.Errorf("attempt 2: got %s, id %d, want success under the run's id %d", concl(second.Conclusion), second.ID, first.ID)
 	}
 	b, _ := os.ReadFile(count)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")

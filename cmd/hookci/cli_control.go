@@ -54,7 +54,8 @@ func cmdCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // cmdRerun implements `hookci rerun RUN [--failed]` and `hookci rerun
-// job:JOB`: a new attempt of the run, printed as its run id.
+// job:JOB`: a new attempt of the run, printed with the run's id (kept
+// across attempts, as on GitHub) and the new attempt's number.
 func cmdRerun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rerun", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -92,7 +92,7 @@ func TestCLIAgainstServer(t *testing.T) {
 	}
 
 	code, out, _ = h.cli(cmdRerun, run)
-	if code != 0 || !strings.Contains(out, "attempt 2 of CI #1") {
+	if code != 0 || !strings.Contains(out, "run "+run+": attempt 2 of CI #1") { // the run keeps its id
 		t.Errorf("rerun: exit %d\n%s", code, out)
 	}
 	// The run's latest attempt is running or done; attempt 1 is done.

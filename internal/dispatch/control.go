@@ -130,7 +130,8 @@ func (d *Dispatcher) CancelJob(ctx context.Context, jobID int64, actor string) e
 // outputs (as GitHub's "Re-run failed jobs"); else every job runs. runID may
 // name any attempt: the new one follows the latest, which must have
 // completed (else 403 "This workflow is already running", as GitHub). It
-// returns the new attempt's run id.
+// returns the new attempt's row id; every attempt's row keeps the first
+// attempt's id as the run's public id (store.Run.FirstID).
 func (d *Dispatcher) Rerun(ctx context.Context, runID int64, failedOnly bool, actor string) (int64, error) {
 	return d.rerunAttempt(ctx, runID, actor, failedOnly, func(jobs []store.Job) map[string]bool {
 		if !failedOnly {
@@ -259,7 +260,7 @@ func (d *Dispatcher) newAttempt(ctx context.Context, q *store.Queries, old *stor
 	oldJobs []store.Job) (*store.Run, error) {
 	run := &store.Run{DeliveryID: old.DeliveryID, Repo: old.Repo, WorkflowFile: old.WorkflowFile,
 		WorkflowName: old.WorkflowName, Event: old.Event, SHA: old.SHA, Ref: old.Ref, PRNumber: old.PRNumber,
-		RunNumber: old.RunNumber, Attempt: old.Attempt + 1, Status: store.StatusQueued}
+		RunNumber: old.RunNumber, Attempt: old.Attempt + 1, Status: store.StatusQueued, FirstID: old.PublicID()}
 	if err := q.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}

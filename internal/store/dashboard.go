@@ -92,16 +92,17 @@ func scanRunItem(sc interface{ Scan(...any) error }) (RunItem, error) {
 	r := &it.Run
 	err := sc.Scan(&r.ID, &r.DeliveryID, &r.Repo, &r.WorkflowFile, &r.WorkflowName, &r.RunName, &r.Event, &r.SHA,
 		&r.Ref, &r.PRNumber, &r.RunNumber, &r.Attempt, &r.Status, &r.Conclusion, &r.Message, &c, &s, &f, &r.Concurrency,
-		&r.CancelInProgress, &it.Actor, &it.Branch, &it.Title)
+		&r.CancelInProgress, &r.FirstID, &it.Actor, &it.Branch, &it.Title)
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
 	return it, err
 }
 
-// RunItems lists up to limit runs matching f, newest first, with ids below
-// before (0: from the newest). Each filter has an index on (column, id), so
-// page 1,000 is found as fast as page 1.
+// RunItems lists up to limit runs matching f, the latest attempt of each,
+// newest first, with ids below before (0: from the newest). Each filter has
+// an index on (column, id), so page 1,000 is found as fast as page 1; the
+// latest-attempt test is a probe of runs_attempts per row.
 func (q *Queries) RunItems(ctx context.Context, f RunFilter, before int64, limit int) ([]RunItem, error) {
-	var conds []string
+	conds := []string{latestAttempt}
 	var args []any
 	add := func(cond string, v any) {
 		conds = append(conds, cond)
@@ -136,10 +137,7 @@ func (q *Queries) RunItems(ctx context.Context, f RunFilter, before int64, limit
 	if before > 0 {
 		add("id < ?", before)
 	}
-	where := ""
-	if len(conds) > 0 {
-		where = "WHERE " + strings.Join(conds, " AND ")
-	}
+	where := "WHERE " + strings.Join(conds, " AND ")
 	return queryAll(ctx, q.db, scanRunItem, `SELECT `+runItemColumns+` FROM runs `+where+` ORDER BY id DESC LIMIT ?`,
 		append(args, limit)...)
 }
@@ -165,7 +163,8 @@ func (q *Queries) RunItemsForDeliveries(ctx context.Context, ids []string) (map[
 	return out, nil
 }
 
-// setRunFacts fills a new run's actor, branch and title from its delivery.
+// setRunFacts fills a new run's actor, branch and title from its delivery,
+// and its first_id.
 func (q *Queries) setRunFacts(ctx context.Context, r *Run) error {
 	var payload []byte
 	err := q.db.QueryRowContext(ctx, `SELECT payload FROM deliveries WHERE id = ?`, r.DeliveryID).Scan(&payload)
@@ -173,8 +172,11 @@ func (q *Queries) setRunFacts(ctx context.Context, r *Run) error {
 		payload = nil // a run without a stored delivery (tests, local runs) keeps the ref's branch only
 	}
 	actor, branch, title := RunFacts(payload, r.Ref)
-	if _, err := q.db.ExecContext(ctx, `UPDATE runs SET actor = ?, branch = ?, title = ? WHERE id = ?`,
-		actor, branch, title, r.ID); err != nil {
+	if r.FirstID == 0 { // a first attempt: its own id is the run's (runattempts.go)
+		r.FirstID = r.ID
+	}
+	if _, err := q.db.ExecContext(ctx, `UPDATE runs SET actor = ?, branch = ?, title = ?, first_id = ? WHERE id = ?`,
+		actor, branch, title, r.FirstID, r.ID); err != nil {
 		return fmt.Errorf("store: run facts: %w", err)
 	}
 	return nil

@@ -75,6 +75,9 @@ type Run struct {
 	// Concurrency is the run's evaluated concurrency group ("" for none).
 	Concurrency      string
 	CancelInProgress bool
+	// FirstID is the id of the run's first attempt: the run's id to the
+	// outside (runattempts.go). CreateRun sets it for a first attempt.
+	FirstID int64
 }
 
 // Job is one job of a run (one matrix leg).

@@ -9,14 +9,14 @@ import (
 )
 
 const runColumns = `id, delivery_id, repo, workflow_file, workflow_name, run_name, event, sha, ref, pr_number,
-	run_number, attempt, status, conclusion, message, created_at, started_at, finished_at, concurrency, cancel_in_progress`
+	run_number, attempt, status, conclusion, message, created_at, started_at, finished_at, concurrency, cancel_in_progress, first_id`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var c, s, f int64
 	err := sc.Scan(&r.ID, &r.DeliveryID, &r.Repo, &r.WorkflowFile, &r.WorkflowName, &r.RunName, &r.Event, &r.SHA,
 		&r.Ref, &r.PRNumber, &r.RunNumber, &r.Attempt, &r.Status, &r.Conclusion, &r.Message, &c, &s, &f, &r.Concurrency,
-		&r.CancelInProgress)
+		&r.CancelInProgress, &r.FirstID)
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromMS(c), fromMS(s), fromMS(f)
 	return r, err
 }

@@ -37,6 +37,8 @@ var migrations = []migration{
 	migrationWorkflowStates,
 	// 15: refused and duplicate webhook requests, bounded (refused.go).
 	migrationRefused,
+	// 16: one run id across re-run attempts (runattempts.go).
+	migrationRunFirstID,
 }
 
 const (

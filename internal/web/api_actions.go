@@ -16,9 +16,10 @@ import (
 // api.github.com work with a base-URL change: the same paths, query
 // filters, field names and status codes. This file holds the routes and the
 // shapes; api_runs.go the read handlers, api_controls.go the changes.
-// Departures (docs/architecture.md): every attempt of a run is its own run id
-// here (GitHub keeps one id); lists show the latest attempt of each run;
-// there are no numeric workflow ids; a job's labels are its runs-on labels
+// A run keeps one id across its re-run attempts, as on GitHub: the id of
+// its first attempt (store.Run.PublicID); …/runs/{id} is the latest attempt,
+// …/runs/{id}/attempts/{n} attempt n; job ids are new per attempt.
+// Departures (docs/architecture.md): there are no numeric workflow ids; a job's labels are its runs-on labels
 // as evaluated when it was picked up (empty before).
 
 // mountActions registers the Actions-shaped routes on mux, under
@@ -40,6 +41,7 @@ func (s *Server) mountActionsAt(mux *http.ServeMux, p string) {
 	get("runs/{id}/logs", s.actionsRunLogs)
 	get("runs/{id}/attempts/{attempt}", s.actionsRunAttempt)
 	get("runs/{id}/attempts/{attempt}/jobs", s.actionsRunAttemptJobs)
+	get("runs/{id}/attempts/{attempt}/logs", s.actionsRunAttemptLogs)
 	get("jobs/{id}", s.actionsJob)
 	get("jobs/{id}/logs", s.actionsJobLogs)
 	post("runs/{id}/cancel", s.actionsCancelRun)
@@ -238,8 +240,7 @@ func jobStatus(s string) string {
 
 func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 	base := s.baseURL(r)
-	id := s.runID(r.Context(), run)
-	api := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, id)
+	api := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, run.PublicID())
 	owner, name, _ := strings.Cut(run.Repo, "/")
 	repo := ghRepo{FullName: run.Repo, Name: name, Owner: ghUser{Login: owner, Type: "User"}}
 	actor := ghUser{Login: f.actor, Type: "User"}
@@ -258,9 +259,9 @@ func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 	if title == "" {
 		title = run.WorkflowName
 	}
-	g := ghRun{ID: id, Name: run.WorkflowName, DisplayTitle: title, Path: run.WorkflowFile, HeadBranch: f.headBranch,
+	g := ghRun{ID: run.PublicID(), Name: run.WorkflowName, DisplayTitle: title, Path: run.WorkflowFile, HeadBranch: f.headBranch,
 		HeadSHA: run.SHA, RunNumber: run.RunNumber, RunAttempt: run.Attempt, Event: run.Event, Status: run.Status,
-		Conclusion: conclusionPtr(run.Status, run.Conclusion), URL: api, HTMLURL: runPageURL(base, id, run.Attempt, 0),
+		Conclusion: conclusionPtr(run.Status, run.Conclusion), URL: api, HTMLURL: fmt.Sprintf("%s/runs/%d", base, run.PublicID()),
 		JobsURL: api + "/jobs", LogsURL: api + "/logs", CancelURL: api + "/cancel", RerunURL: api + "/rerun",
 		CreatedAt: run.CreatedAt, UpdatedAt: updated, RunStartedAt: timePtr(run.StartedAt), Actor: actor,
 		TriggeringActor: actor, Repository: repo, HeadRepository: repo, PullRequests: []ghPull{}, Message: run.Message}
@@ -272,11 +273,10 @@ func (s *Server) ghRunOf(r *http.Request, run store.Run, f runFacts) ghRun {
 
 func (s *Server) ghJobOf(r *http.Request, run store.Run, f runFacts, j store.Job, steps []store.Step) ghJob {
 	base := s.baseURL(r)
-	id := s.runID(r.Context(), run)
-	g := ghJob{ID: j.ID, RunID: id, RunURL: fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, id),
+	g := ghJob{ID: j.ID, RunID: run.PublicID(), RunURL: fmt.Sprintf("%s/api/repos/%s/actions/runs/%d", base, run.Repo, run.PublicID()),
 		RunAttempt: run.Attempt, HeadSHA: run.SHA, HeadBranch: f.headBranch, WorkflowName: run.WorkflowName, Name: j.Name,
 		URL:     fmt.Sprintf("%s/api/repos/%s/actions/jobs/%d", base, run.Repo, j.ID),
-		HTMLURL: runPageURL(base, id, run.Attempt, j.ID), Status: jobStatus(j.Status),
+		HTMLURL: fmt.Sprintf("%s/runs/%d/attempts/%d#job-%d", base, run.PublicID(), run.Attempt, j.ID), Status: jobStatus(j.Status),
 		Conclusion: conclusionPtr(j.Status, j.Conclusion), CreatedAt: j.CreatedAt, StartedAt: timePtr(j.StartedAt),
 		CompletedAt: timePtr(j.FinishedAt), Steps: []ghStep{}, Labels: labelsOf(j), Message: j.Message}
 	if j.Status != store.StatusCompleted {
@@ -309,18 +309,4 @@ func labelsOf(j store.Job) []string {
 		return []string{}
 	}
 	return j.Labels
-}
-
-// runPageURL is the dashboard's page of a run's attempt (…/attempts/{n}
-// after the first; the run's own URL shows its latest attempt), at a job's
-// anchor when job is set.
-func runPageURL(base string, runID int64, attempt int, job int64) string {
-	u := fmt.Sprintf("%s/runs/%d", base, runID)
-	if attempt > 1 {
-		u += fmt.Sprintf("/attempts/%d", attempt)
-	}
-	if job > 0 {
-		u += fmt.Sprintf("#job-%d", job)
-	}
-	return u
 }

@@ -20,7 +20,8 @@ type Controls interface {
 	CancelRun(ctx context.Context, runID int64, actor string) error
 	CancelJob(ctx context.Context, jobID int64, actor string) error
 	// Rerun starts a new attempt of a run (only failed jobs and their
-	// dependents with failedOnly) and returns the new attempt's run id.
+	// dependents with failedOnly) and returns the new attempt's row id (its
+	// store.Run.PublicID is the run's id, the same for every attempt).
 	Rerun(ctx context.Context, runID int64, failedOnly bool, actor string) (int64, error)
 	// RerunJob starts a new attempt re-running one job and its dependents.
 	RerunJob(ctx context.Context, jobID int64, actor string) (int64, error)
@@ -78,17 +79,20 @@ func (s *Server) controlError(w http.ResponseWriter, err error) {
 }
 
 // created answers a started re-run: 201 with an empty object, as GitHub,
-// and the run's API URL (its id is kept; it now shows the new attempt) in
-// Location.
-func (s *Server) created(w http.ResponseWriter, r *http.Request, repo string, runID int64) {
-	w.Header().Set("Location", s.baseURL(r)+"/api/repos/"+repo+"/actions/runs/"+strconv.FormatInt(runID, 10))
+// and (hookci's addition) the new attempt's API URL in Location:
+// …/runs/{the run's id}/attempts/{n}.
+func (s *Server) created(w http.ResponseWriter, r *http.Request, repo string, rowID int64) {
+	if run, err := s.st.Queries().Run(r.Context(), rowID); err == nil {
+		w.Header().Set("Location", s.baseURL(r)+"/api/repos/"+repo+"/actions/runs/"+strconv.FormatInt(run.PublicID(), 10)+
+			"/attempts/"+strconv.Itoa(run.Attempt))
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
 	w.Write([]byte("{}\n"))
 }
 
 func (s *Server) actionsCancelRun(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.pathRun(w, r)
+	run, _, ok := s.pathRun(w, r)
 	if !ok || !s.controlAllowed(w, r, run.Repo) {
 		return
 	}
@@ -117,15 +121,16 @@ func (s *Server) actionsCancelJob(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) actionsRerun(failedOnly bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		run, ok := s.pathRun(w, r)
+		run, _, ok := s.pathRun(w, r)
 		if !ok || !s.controlAllowed(w, r, run.Repo) {
 			return
 		}
-		if _, err := s.controls.Rerun(r.Context(), run.ID, failedOnly, s.actorOf(r)); err != nil {
+		id, err := s.controls.Rerun(r.Context(), run.ID, failedOnly, s.actorOf(r))
+		if err != nil {
 			s.controlError(w, err)
 			return
 		}
-		s.created(w, r, run.Repo, s.runID(r.Context(), run)) // the same run: a new attempt
+		s.created(w, r, run.Repo, id) // the same run: a new attempt
 	}
 }
 
@@ -134,11 +139,12 @@ func (s *Server) actionsRerunJob(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.controlAllowed(w, r, run.Repo) {
 		return
 	}
-	if _, err := s.controls.RerunJob(r.Context(), job.ID, s.actorOf(r)); err != nil {
+	id, err := s.controls.RerunJob(r.Context(), job.ID, s.actorOf(r))
+	if err != nil {
 		s.controlError(w, err)
 		return
 	}
-	s.created(w, r, run.Repo, s.runID(r.Context(), run)) // the same run: a new attempt
+	s.created(w, r, run.Repo, id) // the same run: a new attempt
 }
 
 // maxDispatchBody bounds a dispatch request's body.

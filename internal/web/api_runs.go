@@ -37,64 +37,50 @@ func (s *Server) inRepo(r *http.Request, runRepo, pathRepo string) bool {
 	return s.canRead(r, runRepo)
 }
 
-// pathRun loads the run named by the path, in the path's repository.
-func (s *Server) pathRun(w http.ResponseWriter, r *http.Request) (store.Run, bool) {
+// pathRun loads the run named by the path, in the path's repository: the
+// attempt the id names and every attempt of its run (first first). A run's
+// id (its first attempt's, store.Run.PublicID) names its latest attempt, as
+// on GitHub; the row id of a later attempt — the id hookci gave that attempt
+// before runs kept one id, still in check runs' links and GITHUB_RUN_ID —
+// keeps naming that attempt.
+func (s *Server) pathRun(w http.ResponseWriter, r *http.Request) (store.Run, []store.Run, bool) {
 	repo, ok := s.pathRepo(w, r)
 	if !ok {
-		return store.Run{}, false
+		return store.Run{}, nil, false
 	}
 	id, ok := pathID(r)
 	if !ok {
 		notFound(w)
-		return store.Run{}, false
+		return store.Run{}, nil, false
 	}
-	run, err := s.st.Queries().Run(r.Context(), id)
+	run, all, err := s.runAttempts(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.inRepo(r, run.Repo, repo)) {
 		notFound(w)
-		return run, false
-	}
-	if err == nil {
-		run, err = s.latestAttempt(r.Context(), run)
+		return run, nil, false
 	}
 	if err != nil {
 		s.log.Error("loading run", "run", id, "err", err)
 		ghError(w, http.StatusInternalServerError, "internal error")
-		return run, false
+		return run, nil, false
 	}
-	return run, true
+	return run, all, true
 }
 
-// A run keeps its id across attempts, as on GitHub: the store has a row per
-// attempt (the engine, fencing and check runs work per attempt), and the
-// API and the dashboard name a run by its first attempt's row id (runID).
-// Any attempt's row id names its run (links made before this scheme), and
-// a run's id names its latest attempt (latestAttempt); …/attempts/{n}
-// names one attempt.
-
-// latestAttempt is the newest attempt of run's run (same repository,
-// commit, workflow file and run number).
-func (s *Server) latestAttempt(ctx context.Context, run store.Run) (store.Run, error) {
-	all, err := s.st.Queries().RunsForCommit(ctx, run.Repo, run.SHA)
+// runAttempts is the attempt id names (see pathRun) and all its run's attempts.
+func (s *Server) runAttempts(ctx context.Context, id int64) (store.Run, []store.Run, error) {
+	all, err := s.st.Queries().RunAttempts(ctx, id)
 	if err != nil {
-		return run, err
+		return store.Run{}, nil, err
 	}
-	for _, o := range all {
-		if o.WorkflowFile == run.WorkflowFile && o.RunNumber == run.RunNumber && o.Attempt > run.Attempt {
-			run = o
+	run := all[len(all)-1]
+	if id != run.PublicID() {
+		for _, a := range all {
+			if a.ID == id {
+				run = a
+			}
 		}
 	}
-	return run, nil
-}
-
-// runID is the id of run's run: its first attempt's row id.
-func (s *Server) runID(ctx context.Context, run store.Run) int64 {
-	if run.Attempt <= 1 {
-		return run.ID
-	}
-	if first, ok := s.attempt(ctx, run, 1); ok {
-		return first.ID
-	}
-	return run.ID
+	return run, all, nil
 }
 
 // pathJob loads the job named by the path and its run, in the path's repository.
@@ -127,96 +113,86 @@ func (s *Server) pathJob(w http.ResponseWriter, r *http.Request) (store.Job, sto
 }
 
 func (s *Server) actionsRun(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.pathRun(w, r)
+	run, all, ok := s.pathRun(w, r)
 	if !ok {
 		return
 	}
-	writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
+	writeJSON(w, s.ghRunWithAttempts(r, run, len(all), s.newFacts()))
 }
 
-// ghRunWithAttempts is ghRunOf with previous_attempt_url filled in
-// (GitHub's …/runs/{id}/attempts/{n-1}).
-func (s *Server) ghRunWithAttempts(r *http.Request, run store.Run, facts *factsCache) ghRun {
+// ghRunWithAttempts is ghRunOf with previous_attempt_url filled in (GitHub's
+// …/runs/{id}/attempts/{n-1}); latest is the run's latest attempt number.
+func (s *Server) ghRunWithAttempts(r *http.Request, run store.Run, latest int, facts *factsCache) ghRun {
 	g := s.ghRunOf(r, run, facts.of(r.Context(), run))
 	if run.Attempt > 1 {
-		if _, ok := s.attempt(r.Context(), run, run.Attempt-1); ok {
-			u := fmt.Sprintf("%s/api/repos/%s/actions/runs/%d/attempts/%d", s.baseURL(r), run.Repo, g.ID, run.Attempt-1)
-			g.PreviousAttemptURL = &u
-		}
+		u := fmt.Sprintf("%s/attempts/%d", g.URL, run.Attempt-1)
+		g.PreviousAttemptURL = &u
+	}
+	if run.Attempt < latest { // an earlier attempt: its own page
+		g.HTMLURL = fmt.Sprintf("%s/runs/%d/attempts/%d", s.baseURL(r), run.PublicID(), run.Attempt)
 	}
 	return g
 }
 
-// attempt finds attempt n of run's run (same repository, commit, workflow
-// file and run number).
-func (s *Server) attempt(ctx context.Context, run store.Run, n int) (store.Run, bool) {
-	all, err := s.st.Queries().RunsForCommit(ctx, run.Repo, run.SHA)
-	if err != nil {
-		return run, false
-	}
-	for _, o := range all {
-		if o.WorkflowFile == run.WorkflowFile && o.RunNumber == run.RunNumber && o.Attempt == n {
-			return o, true
-		}
-	}
-	return run, false
-}
-
-// pathAttempt is the attempt named by …/runs/{id}/attempts/{attempt}.
-func (s *Server) pathAttempt(w http.ResponseWriter, r *http.Request) (store.Run, bool) {
-	run, ok := s.pathRun(w, r)
+// pathAttempt is the attempt named by …/runs/{id}/attempts/{attempt}, and
+// how many attempts its run has.
+func (s *Server) pathAttempt(w http.ResponseWriter, r *http.Request) (store.Run, int, bool) {
+	run, all, ok := s.pathRun(w, r)
 	if !ok {
-		return run, false
+		return run, 0, false
 	}
 	n, err := strconv.Atoi(r.PathValue("attempt"))
 	if err != nil || n < 1 {
 		notFound(w)
-		return run, false
+		return run, 0, false
 	}
-	if run, ok = s.attempt(r.Context(), run, n); !ok {
-		notFound(w)
+	for _, a := range all {
+		if a.Attempt == n {
+			return a, len(all), true
+		}
 	}
-	return run, ok
+	notFound(w)
+	return run, 0, false
 }
 
 // actionsRunAttempt is GET …/runs/{id}/attempts/{n}: attempt n of the run.
 func (s *Server) actionsRunAttempt(w http.ResponseWriter, r *http.Request) {
-	if run, ok := s.pathAttempt(w, r); ok {
-		writeJSON(w, s.ghRunWithAttempts(r, run, s.newFacts()))
+	if run, latest, ok := s.pathAttempt(w, r); ok {
+		writeJSON(w, s.ghRunWithAttempts(r, run, latest, s.newFacts()))
 	}
 }
 
 func (s *Server) actionsRunAttemptJobs(w http.ResponseWriter, r *http.Request) {
-	if run, ok := s.pathAttempt(w, r); ok {
-		s.writeJobs(w, r, run)
+	if run, _, ok := s.pathAttempt(w, r); ok {
+		s.writeJobs(w, r, []store.Run{run})
 	}
 }
 
-// actionsRunJobs is GET …/runs/{id}/jobs[?filter=latest|all]: the latest
-// attempt's jobs, or (all) every attempt's, oldest attempt first, as GitHub.
+func (s *Server) actionsRunAttemptLogs(w http.ResponseWriter, r *http.Request) {
+	if run, _, ok := s.pathAttempt(w, r); ok {
+		s.writeRunLogs(w, r, run)
+	}
+}
+
+// actionsRunJobs is GET …/runs/{id}/jobs: the jobs of the latest attempt
+// (?filter=latest, the default), or of every attempt (?filter=all), as GitHub.
 func (s *Server) actionsRunJobs(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.pathRun(w, r)
+	run, all, ok := s.pathRun(w, r)
 	if !ok {
 		return
 	}
 	switch r.URL.Query().Get("filter") {
 	case "", "latest":
-		s.writeJobs(w, r, run)
+		s.writeJobs(w, r, []store.Run{run})
 	case "all":
-		var runs []store.Run
-		for n := 1; n <= run.Attempt; n++ {
-			if a, ok := s.attempt(r.Context(), run, n); ok {
-				runs = append(runs, a)
-			}
-		}
-		s.writeJobs(w, r, runs...)
+		s.writeJobs(w, r, all)
 	default:
-		ghError(w, http.StatusUnprocessableEntity, "filter: want latest or all")
+		ghError(w, http.StatusUnprocessableEntity, "filter: want latest or all, got "+strconv.Quote(r.URL.Query().Get("filter")))
 	}
 }
 
 // writeJobs answers {"total_count", "jobs"} for the jobs of runs (attempts).
-func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, runs ...store.Run) {
+func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, runs []store.Run) {
 	q := s.st.Queries()
 	out := struct {
 		TotalCount int     `json:"total_count"`
@@ -230,7 +206,6 @@ func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, runs ...store
 			return
 		}
 		f := facts.of(r.Context(), run)
-		out.TotalCount += len(jobs)
 		for _, j := range jobs {
 			steps, err := q.Steps(r.Context(), j.ID)
 			if err != nil {
@@ -240,6 +215,7 @@ func (s *Server) writeJobs(w http.ResponseWriter, r *http.Request, runs ...store
 			out.Jobs = append(out.Jobs, s.ghJobOf(r, run, f, j, steps))
 		}
 	}
+	out.TotalCount = len(out.Jobs)
 	writeJSON(w, out)
 }
 
@@ -274,10 +250,13 @@ func (s *Server) actionsJobLogs(w http.ResponseWriter, r *http.Request) {
 // job, "<n>_<job name>.txt", as GitHub's download (which also has a folder
 // of per-step files per job), streamed job by job.
 func (s *Server) actionsRunLogs(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.pathRun(w, r)
-	if !ok {
-		return
+	if run, _, ok := s.pathRun(w, r); ok {
+		s.writeRunLogs(w, r, run)
 	}
+}
+
+// writeRunLogs writes one attempt's logs as actionsRunLogs says.
+func (s *Server) writeRunLogs(w http.ResponseWriter, r *http.Request, run store.Run) {
 	q := s.st.Queries()
 	jobs, err := q.RunJobs(r.Context(), run.ID)
 	if err != nil {
@@ -285,7 +264,7 @@ func (s *Server) actionsRunLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="logs_%d.zip"`, s.runID(r.Context(), run)))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="logs_%d_%d.zip"`, run.PublicID(), run.Attempt))
 	zw := zip.NewWriter(w)
 	for i, j := range jobs {
 		name := strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(j.Name)
@@ -380,7 +359,7 @@ func (s *Server) actionsRuns(w http.ResponseWriter, r *http.Request) {
 		Runs       []ghRun `json:"workflow_runs"`
 	}{TotalCount: total, Runs: []ghRun{}}
 	for _, it := range runs {
-		out.Runs = append(out.Runs, s.ghRunWithAttempts(r, it.Run, facts))
+		out.Runs = append(out.Runs, s.ghRunWithAttempts(r, it.Run, it.Attempt, facts))
 	}
 	if skip+len(out.Runs) < out.TotalCount {
 		v := r.URL.Query()

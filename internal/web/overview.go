@@ -142,7 +142,7 @@ type RunJSON struct {
 
 func runJSON(it store.RunItem) RunJSON {
 	return RunJSON{ID: it.ID, Repo: it.Repo, Workflow: it.WorkflowName, Branch: it.Branch, Title: it.Title, Actor: it.Actor,
-		Event: it.Event, Status: it.Status, Conclusion: it.Conclusion, CreatedAt: it.CreatedAt, URL: "/runs/" + itoa(it.ID)}
+		Event: it.Event, Status: it.Status, Conclusion: it.Conclusion, CreatedAt: it.CreatedAt, URL: "/runs/" + itoa(it.PublicID())}
 }
 
 // overviewFailures is how many recent failed runs the overview lists.

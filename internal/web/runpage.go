@@ -93,40 +93,31 @@ func layoutGraph(jobs []JobView, needs map[string][]string) []graphColumn {
 	return cols
 }
 
-// runPage is GET /runs/{id}: the run's page (its latest attempt; GET
-// /runs/{id}/attempts/{n}: attempt n; the row id of a later attempt, which
-// that attempt's check runs and statuses link: that attempt), each finished
-// job's step logs rendered as they stream from the store.
+// runPage is GET /runs/{id} and /runs/{id}/attempts/{attempt}: the run's
+// page — its latest attempt, or the attempt named — each finished job's step
+// logs rendered as they stream from the store, with links to every attempt.
+// The row id of a later attempt (hookci's links before runs kept one id)
+// shows that attempt, as the API does (pathRun).
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
 		s.errorPage(w, r, http.StatusBadRequest, "bad run id "+strconv.Quote(r.PathValue("id"))+": want a number")
 		return
 	}
-	var latest int
-	row, err := s.st.Queries().Run(r.Context(), id)
-	if err == nil {
-		var last store.Run
-		if last, err = s.latestAttempt(r.Context(), row); err == nil {
-			latest = last.Attempt
-			if row.Attempt == 1 { // the run's id: its latest attempt
-				id = last.ID
-			} // a later attempt's own row id (the check runs and statuses of that attempt link it): that attempt
-		}
-		if a := r.PathValue("attempt"); a != "" && err == nil {
-			n, aerr := strconv.Atoi(a)
-			one, ok := s.attempt(r.Context(), row, n)
-			if aerr != nil || !ok {
-				err = store.ErrNotFound
-			}
-			id = one.ID
+	run, all, err := s.runAttempts(r.Context(), id)
+	if err == nil && r.PathValue("attempt") != "" {
+		n, perr := strconv.Atoi(r.PathValue("attempt"))
+		if perr != nil || n < 1 || n > len(all) || all[n-1].Attempt != n {
+			err = store.ErrNotFound
+		} else {
+			run = all[n-1]
 		}
 	}
 	var v *RunView
-	if err == nil {
-		v, err = s.loadRun(r.Context(), id)
+	if err == nil && s.canRead(r, run.Repo) {
+		v, err = s.loadRun(r.Context(), run.ID)
 	}
-	if errors.Is(err, store.ErrNotFound) || err == nil && !s.canRead(r, v.Repo) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && v == nil {
 		s.errorPage(w, r, http.StatusNotFound, "no such run")
 		return
 	}
@@ -166,18 +157,13 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	attempts := make([]int, latest)
-	for i := range attempts {
-		attempts[i] = i + 1
-	}
 	if !exec("run_top", struct {
 		*RunView
 		Graph    []graphColumn
 		Title    string
-		CanWrite bool // the viewer may cancel and re-run (else no buttons)
-		RunID    int64
-		Attempts []int // 1…latest
-	}{v, layoutGraph(v.Jobs, needs), v.RunName, canWrite, s.runID(r.Context(), v.Run), attempts}) {
+		CanWrite bool        // the viewer may cancel and re-run (else no buttons)
+		Attempts []store.Run // every attempt of the run, first first
+	}{v, layoutGraph(v.Jobs, needs), v.RunName, canWrite, all}) {
 		return
 	}
 	for _, j := range jobs {
