@@ -24,7 +24,7 @@ func TestContainersEndToEndMicroVM(t *testing.T) {
 	h := newHarness(t, "microvm", func(c *config.Config) { c.Registries = reg.Mirror() })
 	zero := strings.Repeat("0", 40)
 	sha := h.repo.Commit("containers", map[string]string{
-		"marker.txt": "marker from the repository\n",
+		"marker.txt":    "marker from the repository\n",
 		"js/action.yml": "name: js\nruns:\n  using: node20\n  main: main.js\n",
 		"js/main.js":    "console.log('js ran');\n",
 		".github/workflows/ci.yml": `name: CI
