@@ -14,11 +14,13 @@ set -euo pipefail
 data_dir=${1:-${HOOKCI_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hookci}}
 [ $# -gt 0 ] && shift
 
-# What the image build and the image boot tests need from Debian.
+# What the image build and the image boot tests need from Debian (patchelf:
+# the image's node bundle for job containers, package nodebundle).
 packages=(
 	debootstrap e2fsprogs busybox-static xz-utils coreutils kmod
 	linux-source-6.1 build-essential bc flex bison libelf-dev libssl-dev
 	qemu-system-x86
+	patchelf
 )
 
 missing=()

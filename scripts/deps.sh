@@ -9,6 +9,8 @@ kind=${1:-test}
 packages=(git ca-certificates bubblewrap util-linux slirp4netns nftables)
 # git-lfs: actions/checkout's lfs: true (the working copy is made on the hookci host).
 packages+=(git-lfs)
+# patchelf: the self-contained node bound into job containers (package nodebundle).
+packages+=(patchelf)
 # deploy/ tests: promtool and a real Prometheus, a real Caddy, and
 # systemd-analyze verify of the unit (package systemd).
 [ "$kind" != test ] || packages+=(prometheus caddy systemd)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hookci/hookci/internal/agent"
 )
 
 // mountEarly mounts what init needs before the root switch.
@@ -109,6 +111,14 @@ func switchToOverlayRoot(cmdline map[string]string, logf func(string, ...any)) e
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
 	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("init: overlay root (%s): %w", opts, err)
+	}
+	// The node bundle bound into job containers (package nodebundle) stays
+	// on the read-only root disk, not the overlay: a container's root that
+	// remounts its read-only bind read-write still cannot change it.
+	if fi, err := os.Stat(lower + agent.GuestNodeBundle); err == nil && fi.IsDir() {
+		if err := unix.Mount(lower+agent.GuestNodeBundle, root+agent.GuestNodeBundle, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("init: bind the node bundle from the root disk: %w", err)
+		}
 	}
 	for _, d := range []string{"/dev", "/proc", "/sys"} {
 		if err := unix.Mount(d, root+d, "", unix.MS_MOVE, ""); err != nil {

@@ -18,13 +18,18 @@ import (
 // Rows of act's runner suite that need containers run on the namespace
 // backend with ocitest's stand-ins of the images they name (built from
 // Debian packages, tagged like the official images, served by a registry
-// on loopback that mirrors docker.io): see ocitest.ActStandIns. A row
-// that names another image, or builds a Dockerfile, stays excluded.
+// on loopback that mirrors docker.io): see ocitest.ActStandIns. A
+// Dockerfile action is built by hookci from its FROM stand-in (a Dockerfile
+// a step writes at run time included); a row that names another image, or
+// whose action's Dockerfile the corpus does not carry (it keeps data files
+// only), stays excluded.
 
 var (
 	actImageRef  = regexp.MustCompile(`(?m)^[ \t]*(?:-[ \t]*)?(?:image|container):[ \t]*['"]?([A-Za-z0-9][^\s'"]*)`)
 	actDockerURL = regexp.MustCompile(`docker://([^\s'"]+)`)
 	actLocalUses = regexp.MustCompile(`uses:[ \t]*['"]?(\./[^\s'"]+)`)
+	// A Dockerfile's base image, in a Dockerfile or a step that writes one.
+	actFrom = regexp.MustCompile(`(?m)^[ \t]*FROM[ \t]+([A-Za-z0-9][^\s'"]*)`)
 	// A volumes: entry whose source is a host path ("/host:/in").
 	actHostVolume = regexp.MustCompile(`(?m)^[ \t]*-[ \t]*['"]?/[^\s:'"]*:/`)
 )
@@ -57,9 +62,19 @@ func actDockerImages(corpusRoot, root string, r actRow) ([]string, string) {
 		}
 		for _, m := range actImageRef.FindAllStringSubmatch(src, -1) {
 			if m[1] == "Dockerfile" || strings.HasSuffix(m[1], "/Dockerfile") {
-				return nil, "needs Docker: a Dockerfile action (built at run time)"
+				df, err := os.ReadFile(filepath.Join(filepath.Dir(files[i]), m[1]))
+				if err != nil {
+					return nil, "a Dockerfile action whose Dockerfile the corpus does not carry (it keeps data files only)"
+				}
+				for _, f := range actFrom.FindAllStringSubmatch(string(df), -1) {
+					refs = append(refs, f[1])
+				}
+				continue
 			}
 			refs = append(refs, strings.TrimPrefix(m[1], "docker://"))
+		}
+		for _, m := range actFrom.FindAllStringSubmatch(src, -1) { // a Dockerfile written by a step
+			refs = append(refs, m[1])
 		}
 		for _, m := range actDockerURL.FindAllStringSubmatch(src, -1) {
 			refs = append(refs, m[1])

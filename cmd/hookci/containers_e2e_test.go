@@ -69,7 +69,8 @@ func tinyLayer(t *testing.T) v1.Layer {
 // namespace backend, images pulled from a real registry on loopback
 // through a [registries] mirror of docker.io: a job container with a
 // service (whose image's HEALTHCHECK is waited for), a docker:// step and
-// a Docker action with inputs and an output succeed; a service that never
+// a Docker action with inputs and an output succeed, and so does a local
+// Dockerfile action (built by the server's image builder, RUN included); a service that never
 // becomes healthy and an image that does not exist fail their jobs, saying
 // why on the run page.
 func TestContainersEndToEnd(t *testing.T) {
@@ -106,9 +107,17 @@ runs:
   args:
     - ${{ inputs.who }}
 `,
+		"built/Dockerfile": "FROM debian:bookworm\nCOPY say.sh /say.sh\nRUN echo built by RUN > /built.txt\nENTRYPOINT [\"/bin/sh\", \"/say.sh\"]\n",
+		"built/say.sh":     "echo \"dockerfile action: $(cat /built.txt) for $INPUT_WHO\"\n",
 		".github/workflows/ci.yml": `name: CI
 on: push
 jobs:
+  built:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: ./built
+        with:
+          who: world
   boxed:
     runs-on: ubuntu-latest
     container: debian:bookworm
@@ -144,7 +153,7 @@ jobs:
 	if code := h.sendSigned("push", "containers-1", pushPayload(t, zero, sha)); code != 202 {
 		t.Fatalf("push answered %d, want 202", code)
 	}
-	want := map[string]string{"boxed": "success", "sick": "failure", "missing": "failure"}
+	want := map[string]string{"boxed": "success", "sick": "failure", "missing": "failure", "built": "success"}
 	var runURL string
 	for job, state := range want {
 		sts := h.waitContext(sha, "hookci/CI / "+job)
@@ -160,6 +169,7 @@ jobs:
 		"docker step", "greeter got input=world", "action said hello world",
 		"service bad never became healthy: the health check exited with 4",
 		"container: pulling image nosuch:1",
+		"Building the image of ./built from built/Dockerfile", "dockerfile action: built by RUN for world",
 	} {
 		if !strings.Contains(page, s) {
 			t.Errorf("run page lacks %q", s)

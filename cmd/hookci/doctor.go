@@ -147,6 +147,11 @@ func runDoctor(ctx context.Context, cfg config.Config, boot bool) doctorReport {
 	add("slirp4netns (egress)", slirp != "", slirpVersion)
 	nft, nftVersion := lookTool("nft", "--version")
 	add("nft (egress)", nft != "", nftVersion)
+	// The namespace backend bundles the host's node for JavaScript actions
+	// in job containers with it (package nodebundle); without it such a
+	// step fails saying so.
+	pe, peVersion := lookTool("patchelf", "--version")
+	add("patchelf (JavaScript actions in job containers)", pe != "", peVersion)
 
 	rep.Backends = map[string]bool{
 		"host":        true,

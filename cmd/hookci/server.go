@@ -136,7 +136,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	if opts.observe != nil {
 		observe = opts.observe(metrics)
 	}
-	images, err := imageSource(cfg, log) // images.go
+	images, builds, err := imageSource(cfg, log) // images.go
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -152,7 +152,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		PermissiveDefault:  cfg.DefaultWorkflowPermissions == "permissive", MaxJobsPerRun: cfg.MaxJobsPerRun,
 		AppID: cfg.GitHubAppID, WorkflowRunEvents: opts.scheduler, NoSchedules: !opts.scheduler, PublicURL: cfg.PublicURL,
 		RepoAccess: repoAccess(gh),
-		Images:     images,
+		Images:     images, Builds: builds,
 	})
 	s.sched = opts.scheduler
 	s.scratch = opts.scratch

@@ -178,7 +178,7 @@ func TestLocalActionErrors(t *testing.T) {
 	}{
 		{"./missing", "Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under './missing'"},
 		{"./noshell", "noshell/action.yml:4: a composite 'run' step requires 'shell'"},
-		{"./dock", "./dock: building a Dockerfile action's image needs a container build daemon"},
+		{"./dock", "./dock: building a Dockerfile action's image needs the namespace backend (this job runs on host"},
 		{"./dockbad", "./dockbad: dockbad/Dockerfile:3: ONBUILD is not supported"},
 		{"./docknone", "./docknone: reading Dockerfile:"},
 		{"docker://alpine:3.20", "docker://alpine:3.20: the host sandbox cannot run containers"},

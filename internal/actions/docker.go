@@ -17,11 +17,12 @@ import (
 // runs.args (with ${{ inputs.* }} evaluated) replace the image's CMD,
 // runs.entrypoint its ENTRYPOINT, runs.env and INPUT_<NAME> are in the
 // environment; pre-entrypoint runs in its own container at job start (a
-// pre step, as GitHub runs it; see PreSteps), post-entrypoint as a post step. A Dockerfile action cannot be built
-// without a daemon here: it fails naming the action (see runDocker).
-func (r *Executor) runDockerImage(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
+// pre step, as GitHub runs it; see PreSteps), post-entrypoint as a post
+// step. A Dockerfile action runs the same way with the image built for it
+// (built; dockerbuild.go).
+func (r *Executor) runDockerImage(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string, built *runner.Image) (runner.StepOutcome, error) {
 	m := act.meta.Runs
-	step, args, err := dockerStep(j, act, inputs, env)
+	step, args, err := dockerStep(j, act, inputs, env, built)
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
@@ -44,7 +45,7 @@ func (r *Executor) runDockerImage(ctx context.Context, j *runner.Job, idx int, a
 // dockerPre runs a Docker action's pre-entrypoint as a pre step at job
 // start (PreSteps), in its own container.
 func (r *Executor) dockerPre(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
-	step, _, err := dockerStep(j, act, inputs, env)
+	step, _, err := dockerStep(j, act, inputs, env, nil)
 	if err != nil {
 		return runner.StepOutcome{}, err
 	}
@@ -58,7 +59,7 @@ func isDockerImage(m Runs) bool {
 
 // dockerStep evaluates a Docker action's runs.env and runs.args and returns
 // how to make one of its container steps.
-func dockerStep(j *runner.Job, act *action, inputs, env map[string]string) (func(string, []string) runner.ContainerStep, []string, error) {
+func dockerStep(j *runner.Job, act *action, inputs, env map[string]string, built *runner.Image) (func(string, []string) runner.ContainerStep, []string, error) {
 	m := act.meta.Runs
 	xenv := j.ExprEnv(env)
 	xenv.Contexts["inputs"] = inputsValue(inputs)
@@ -84,12 +85,9 @@ func dockerStep(j *runner.Job, act *action, inputs, env map[string]string) (func
 	}
 	image := strings.TrimPrefix(m.Image, "docker://")
 	return func(entrypoint string, args []string) runner.ContainerStep {
-		return runner.ContainerStep{What: act.ref.Raw, Image: image, Entrypoint: entrypoint, Args: args, Env: stepEnv}
+		return runner.ContainerStep{What: act.ref.Raw, Image: image, Entrypoint: entrypoint, Args: args, Env: stepEnv, Built: built}
 	}, args, nil
 }
-
-// errDockerfile is returned for an action that needs its image built.
-var errDockerfile = errors.New("building a Dockerfile action's image needs a container build daemon, which hookci does not run; use an action published with a prebuilt image (runs.image: docker://…)")
 
 // DockerImages returns the images the given uses: references (as a job's
 // steps write them) will run in containers: `docker://` steps and Docker

@@ -3,7 +3,6 @@ package actions
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/hookci/hookci/internal/agent/agenttest"
-	"github.com/hookci/hookci/internal/gitrepo"
 	"github.com/hookci/hookci/internal/gitrepo/gittest"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
@@ -23,6 +21,13 @@ import (
 // returns the guest image's root filesystem to serve as images; it skips
 // (fails under CI=true) where either is missing.
 func startNamespace(t *testing.T) (*runner.Guest, string) {
+	t.Helper()
+	return startNamespaceBundle(t, "")
+}
+
+// startNamespaceBundle is startNamespace with the backend's node bundle
+// cache at bundleDir ("" = its default, under its work directory).
+func startNamespaceBundle(t *testing.T, bundleDir string) (*runner.Guest, string) {
 	t.Helper()
 	skip := func(why string) {
 		if os.Getenv("CI") == "true" {
@@ -37,7 +42,7 @@ func startNamespace(t *testing.T) (*runner.Guest, string) {
 	if _, err := os.Stat(filepath.Join(root, "usr/bin/env")); os.Getenv("HOOKCI_DATA_DIR") == "" || err != nil {
 		skip("the guest image (HOOKCI_DATA_DIR)")
 	}
-	b, err := namespace.New(namespace.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir()})
+	b, err := namespace.New(namespace.Config{AgentPath: agenttest.Binary(t), WorkDir: t.TempDir(), NodeBundleDir: bundleDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +53,7 @@ func startNamespace(t *testing.T) (*runner.Guest, string) {
 	t.Cleanup(func() { inst.Close() })
 	g := &runner.Guest{Client: inst.Client, Layout: inst.Layout, Backend: inst.Backend}
 	g.Containers = func(ctx context.Context, r runner.ContainerRequest) (*runner.Container, error) {
-		spec := sandbox.ContainerSpec{Name: r.Name, RootFS: r.RootFS, UID: r.UID, GID: r.GID, Tmpfs: r.Tmpfs, Hosts: r.Hosts}
+		spec := sandbox.ContainerSpec{Name: r.Name, RootFS: r.RootFS, UID: r.UID, GID: r.GID, Tmpfs: r.Tmpfs, Hosts: r.Hosts, Writable: r.Writable}
 		for _, m := range r.Mounts {
 			spec.Mounts = append(spec.Mounts, sandbox.ContainerMount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 		}
@@ -109,20 +114,7 @@ jobs:
           who: world
       - run: echo "out=${{ steps.g.outputs.greeting }}"
 `
-	w, err := workflow.Load("ci.yml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &runner.Spec{Workflow: w, Job: w.Job("build"), Actions: e.r, Images: images,
-		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
-			Payload: []byte(`{}`), RunID: 7, RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123"},
-		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
-	}
-	rec := newRecorder()
-	res, err := runner.Run(context.Background(), g, spec, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, rec := runContainerJob(t, g, e, images, src)
 	wantConclusion(t, res, rec, "success")
 	wantLog(t, rec, "INPUT_WHO=world", "meta=meta-world input=world args: world! second", "out=hello world!", "== Post ./greet", "/github/workspace")
 	if strings.Contains(rec.all(), "not used") {
@@ -171,20 +163,7 @@ jobs:
       - run: cat hello.txt && echo "in $(pwd) as $(id -u)"
       - uses: ./comp
 `
-	w, err := workflow.Load("ci.yml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &runner.Spec{Workflow: w, Job: w.Job("build"), Actions: e.r, Images: images,
-		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
-			Payload: []byte(`{}`), RunID: 7, RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123"},
-		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
-	}
-	rec := newRecorder()
-	res, err := runner.Run(context.Background(), g, spec, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, rec := runContainerJob(t, g, e, images, src)
 	wantConclusion(t, res, rec, "success")
 	wantLog(t, rec, "hello from the repository", "in /__w/hello/hello as 0", "tool says from-composite in /github/workspace", "composite in /__w/hello/hello")
 }
@@ -227,20 +206,7 @@ jobs:
         with:
           who: Early
 `
-	w, err := workflow.Load("ci.yml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &runner.Spec{Workflow: w, Job: w.Job("build"), Actions: e.r, Images: images,
-		Event: runner.EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main",
-			Payload: []byte(`{}`), RunID: 7, RunNumber: 3, Workflow: "CI", Token: "ghs_testtoken123"},
-		Source: func(ctx context.Context, w io.Writer) error { return gitrepo.TarDir(w, e.src) },
-	}
-	rec := newRecorder()
-	res, err := runner.Run(context.Background(), g, spec, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, rec := runContainerJob(t, g, e, images, src)
 	wantConclusion(t, res, rec, "success")
 	if got := rec.names[1]; got != "Pre greet" {
 		t.Errorf("step 1 = %q, want the pre step \"Pre greet\" before the job's steps; log:\n%s", got, rec.all())

@@ -1,6 +1,8 @@
 package actions
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,6 +59,49 @@ func TestParseDockerfile(t *testing.T) {
 		_, err := ParseDockerfile("Dockerfile", []byte(c.file))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error starting %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestDockerfileExpand: the variable substitution of a daemon-less build
+// (ENV before ARG, defaults, alternatives, escapes) and .dockerignore.
+func TestDockerfileExpand(t *testing.T) {
+	s := newBuildState(&Dockerfile{Name: "Dockerfile"})
+	s.args = map[string]string{"A": "arg", "E": "from-arg", "EMPTY": ""}
+	env := []string{"E=from-env", "PATH=/bin"}
+	for in, want := range map[string]string{
+		"$A/${A}":           "arg/arg",
+		"${E}":              "from-env",
+		"${EMPTY:-def}":     "def",
+		"${MISSING:-def}":   "def",
+		"${A:+alt}":         "alt",
+		"${EMPTY:+alt}":     "",
+		`\$A`:               "$A",
+		"$":                 "$",
+		"a$-b":              "a$-b",
+		"${UNCLOSED":        "${UNCLOSED",
+		"x${MISSING}y$NOPE": "xy",
+	} {
+		if got := s.expandEnv(in, env); got != want {
+			t.Errorf("expand %q = %q, want %q", in, got, want)
+		}
+	}
+	dir := t.TempDir()
+	for p, c := range map[string]string{
+		".dockerignore": "# comment\n*.md\n!keep.md\n/build/**\nsecret?.txt\n",
+		"a.md":          "x", "keep.md": "x", "sub/b.md": "x", "build/x/y": "x", "secret1.txt": "x", "secret10.txt": "x", "main.go": "x",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	if err := applyDockerignore(dir); err != nil {
+		t.Fatal(err)
+	}
+	for p, kept := range map[string]bool{"a.md": false, "keep.md": true, "sub/b.md": true, "build/x/y": false,
+		"secret1.txt": false, "secret10.txt": true, "main.go": true, ".dockerignore": true} {
+		_, err := os.Stat(filepath.Join(dir, p))
+		if (err == nil) != kept {
+			t.Errorf("%s: kept=%v, want %v", p, err == nil, kept)
 		}
 	}
 }

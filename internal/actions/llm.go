@@ -47,17 +47,16 @@ func (c LLMConfig) validate() error {
 // LLMLabel is printed before running a translated action.
 const LLMLabel = "translated by LLM (unverified)"
 
-// runDocker runs a docker action: there is no container runtime in the
-// sandboxes, so it fails unless the LLM fallback is configured.
+// runDocker runs a docker action: a prebuilt image (docker://) in a
+// container of the job's sandbox, a Dockerfile action built on the
+// namespace backend (dockerbuild.go; refused on the others, naming why,
+// unless the LLM fallback is configured, which then translates it).
 func (r *Executor) runDocker(ctx context.Context, j *runner.Job, idx int, act *action, inputs, env map[string]string) (runner.StepOutcome, error) {
 	if strings.HasPrefix(act.meta.Runs.Image, "docker://") && j.Guest.Containers != nil {
-		return r.runDockerImage(ctx, j, idx, act, inputs, env) // docker.go
+		return r.runDockerImage(ctx, j, idx, act, inputs, env, nil) // docker.go
 	}
-	if r.cfg.LLM.Kind == "" && !strings.HasPrefix(act.meta.Runs.Image, "docker://") {
-		if _, err := readDockerfile(ctx, j, act); err != nil { // dockerfile.go
-			return runner.StepOutcome{}, fmt.Errorf("%s: %w", act.ref.Raw, err)
-		}
-		return runner.StepOutcome{}, fmt.Errorf("%s: %w (image %s)", act.ref.Raw, errDockerfile, act.meta.Runs.Image)
+	if !strings.HasPrefix(act.meta.Runs.Image, "docker://") && (r.cfg.LLM.Kind == "" || dockerfileBackends[j.Guest.Backend]) {
+		return r.runDockerfile(ctx, j, idx, act, inputs, env) // dockerbuild.go
 	}
 	if r.cfg.LLM.Kind == "" {
 		return runner.StepOutcome{}, fmt.Errorf("%s: docker actions are not supported on this sandbox (no container runtime; image %s)", act.ref.Raw, act.meta.Runs.Image)

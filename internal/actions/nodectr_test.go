@@ -2,8 +2,11 @@ package actions
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/hookci/hookci/internal/gitrepo"
+	"github.com/hookci/hookci/internal/nodebundle"
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/workflow"
 )
@@ -19,7 +23,8 @@ import (
 // runs inside the container (its files, its workspace path) with the
 // sandbox's node bound at /__e/node20/bin/node, as GitHub's runner binds its
 // own: inputs, an output read by a later step, saved state reaching post.
-// The image's own node (the guest image has Debian's) is not the one used.
+// The image's own node (the guest image has Debian's) is not the one used:
+// the bundle of the host's is (package nodebundle).
 func TestContainerJobJavaScriptAction(t *testing.T) {
 	g, root := startNamespace(t)
 	e := newEnv(t, nil)
@@ -80,17 +85,11 @@ jobs:
 	wantLog(t, rec, "node /__e/node20/bin/node "+hostVersion)
 }
 
-// TestContainerJobJavaScriptActionNoGlibc: in an image without glibc (a
-// static busybox, as Alpine or distroless lack glibc) the sandbox's node
-// cannot run; the step fails saying so, naming the image, instead of an
-// exec error.
-func TestContainerJobJavaScriptActionNoGlibc(t *testing.T) {
-	g, _ := startNamespace(t)
-	e := newEnv(t, nil)
-	e.write(map[string]string{
-		"js/action.yml": "name: js\nruns:\n  using: node20\n  main: main.js\n",
-		"js/main.js":    "console.log('ran');\n",
-	})
+// staticImage makes a container image root with no libc at all: a static
+// busybox as /bin/sh (Alpine's and distroless images lack glibc too; this
+// one lacks any loader or shared library).
+func staticImage(t *testing.T) runner.ImageSource {
+	t.Helper()
 	root := t.TempDir()
 	for _, d := range []string{"bin", "etc", "tmp", "run", "proc", "dev"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -113,9 +112,41 @@ func TestContainerJobJavaScriptActionNoGlibc(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	images := func(ctx context.Context, ref string, _ *workflow.Credentials) (*runner.Image, error) {
+	return func(ctx context.Context, ref string, _ *workflow.Credentials) (*runner.Image, error) {
 		return &runner.Image{Ref: ref, RootFS: root, OS: "linux", Arch: "amd64", Env: []string{"PATH=/bin"}}, nil
 	}
+}
+
+// TestContainerJobJavaScriptActionNoGlibc: in an image without any libc (a
+// static busybox) a JavaScript action runs: the sandbox's node is a
+// self-contained bundle (its own glibc loader and libraries) bound at
+// /__e/node20; inputs, an output read by a later (busybox sh) step, state
+// reaching post, process.execPath /__e/node20/bin/node.
+func TestContainerJobJavaScriptActionNoGlibc(t *testing.T) {
+	g, _ := startNamespace(t)
+	e := newEnv(t, nil)
+	e.write(map[string]string{
+		"js/action.yml": `name: js
+inputs:
+  who:
+    required: true
+outputs:
+  greeting:
+    description: the greeting
+runs:
+  using: node20
+  main: main.js
+  post: post.js
+`,
+		"js/main.js": `const fs = require('fs');
+console.log('node ' + process.execPath + ' ' + process.version);
+console.log('no libc: ' + ['/lib64/ld-linux-x86-64.so.2', '/lib', '/usr', '/lib/ld-musl-x86_64.so.1'].filter(p => fs.existsSync(p)).length);
+console.log('image root ' + fs.readdirSync('/').sort().join(','));
+fs.appendFileSync(process.env.GITHUB_OUTPUT, 'greeting=hello ' + process.env.INPUT_WHO + '\n');
+fs.appendFileSync(process.env.GITHUB_STATE, 'who=' + process.env.INPUT_WHO + '\n');
+`,
+		"js/post.js": "console.log('post for ' + process.env.STATE_who);\n",
+	})
 	src := `
 on: push
 jobs:
@@ -123,14 +154,143 @@ jobs:
     runs-on: ubuntu-latest
     container: tiny:1
     steps:
+      - id: greet
+        uses: ./js
+        with:
+          who: octocat
+      - run: echo "output was ${{ steps.greet.outputs.greeting }}"
+`
+	res, rec := runContainerJob(t, g, e, staticImage(t), src)
+	wantConclusion(t, res, rec, "success")
+	out, err := exec.Command("node", "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLog(t, rec, "node /__e/node20/bin/node "+strings.TrimSpace(string(out)), "no libc: 0", "output was hello octocat", "post for octocat")
+}
+
+// TestContainerNodeBundleReadOnly (attack): the node bundle is one per
+// host, shared by every job's containers. A job running as root in its
+// container tries to change it — writing, appending, creating, removing,
+// renaming, chmod, utimes, a remount read-write — from a shell step and
+// from a JavaScript action (node itself, also through /proc/self/exe); a
+// job outside a container writes to the bundle's host path. Every attempt
+// must fail and the host's bundle must be byte for byte what it was.
+func TestContainerNodeBundleReadOnly(t *testing.T) {
+	cache := t.TempDir()
+	g, _ := startNamespaceBundle(t, cache)
+	node, err := nodebundle.HostNode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := nodebundle.Ensure(context.Background(), cache, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := treeSums(t, cache)
+	e := newEnv(t, nil)
+	e.write(map[string]string{
+		"js/action.yml": "name: js\nruns:\n  using: node20\n  main: main.js\n",
+		"js/main.js": `const fs = require('fs');
+const b = '/__e/node20';
+const tries = {
+  write: () => fs.writeFileSync(b + '/bin/node', 'pwned'),
+  append: () => fs.appendFileSync(b + '/lib/libc.so.6', 'pwned'),
+  create: () => fs.writeFileSync(b + '/lib/evil.so', 'pwned'),
+  mkdir: () => fs.mkdirSync(b + '/evil'),
+  unlink: () => fs.unlinkSync(b + '/VERSION'),
+  rename: () => fs.renameSync(b + '/lib/libm.so.6', b + '/lib/moved'),
+  chmod: () => fs.chmodSync(b + '/bin/node', 0o777),
+  utimes: () => fs.utimesSync(b + '/bin/node', 0, 0),
+  truncate: () => fs.truncateSync(b + '/lib/libc.so.6', 0),
+  selfexe: () => fs.writeFileSync('/proc/self/exe', 'pwned'),
+};
+for (const [k, f] of Object.entries(tries)) {
+  try { f(); console.log('WROTE ' + k); } catch (e) { console.log('refused ' + k + ' ' + e.code); }
+}
+`,
+	})
+	src := `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    container: tiny:1
+    steps:
+      - run: |
+          b=/__e/node20
+          busybox id
+          for f in $b/bin/node $b/lib/libc.so.6 $b/VERSION; do
+            if (echo pwned > $f) 2>/dev/null; then echo "WROTE $f"; fi
+          done
+          busybox touch $b/lib/evil 2>/dev/null && echo "WROTE touch"
+          busybox rm -f $b/lib/libm.so.6 2>/dev/null || true
+          [ -e $b/lib/libm.so.6 ] || echo "WROTE rm"
+          busybox chmod 777 $b/bin/node 2>/dev/null && echo "WROTE chmod"
+          busybox mv $b/bin/node $b/bin/node2 2>/dev/null && echo "WROTE mv"
+          busybox mount -o remount,rw $b 2>/dev/null && echo "WROTE remount"
+          busybox mount -o remount,bind,rw $b 2>/dev/null && echo "WROTE remount bind"
+          busybox mount -t tmpfs none $b/lib 2>/dev/null && echo "WROTE mount over"
+          echo "shell attack done"
       - uses: ./js
 `
-	res, rec := runContainerJob(t, g, e, images, src)
-	wantConclusion(t, res, rec, "failure")
-	wantLog(t, rec, "JavaScript actions cannot run in container tiny:1: the image has no glibc")
-	if strings.Contains(rec.all(), "\nran") {
-		t.Fatalf("the action ran:\n%s", rec.all())
+	res, rec := runContainerJob(t, g, e, staticImage(t), src)
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "uid=0(root)", "shell attack done", "refused write ", "refused create ", "refused chmod ", "refused selfexe ")
+	if n := strings.Count(rec.all(), "\nrefused "); n != 10 {
+		t.Errorf("%d JavaScript attempts refused, want 10:\n%s", n, rec.all())
 	}
+	// A job outside a container: the bundle's host path.
+	res, rec = runContainerJob(t, g, e, staticImage(t), `
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          b='`+bundle+`'
+          for f in "$b/bin/node" "$b/lib/libc.so.6"; do
+            if (echo pwned > "$f") 2>/dev/null; then echo "WROTE $f"; fi
+          done
+          touch "$b/lib/evil" 2>/dev/null && echo "WROTE touch"
+          chmod 777 "$b/bin/node" 2>/dev/null && echo "WROTE chmod"
+          echo "host path attack done"
+`)
+	wantConclusion(t, res, rec, "success")
+	wantLog(t, rec, "host path attack done")
+	if strings.Contains(rec.all(), "WROTE") {
+		t.Errorf("an attempt to change the bundle succeeded:\n%s", rec.all())
+	}
+	after := treeSums(t, cache)
+	if !maps.Equal(before, after) {
+		t.Errorf("the host's node bundle changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// treeSums maps every file and directory under dir to its mode and content
+// hash.
+func treeSums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		v := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += fmt.Sprintf(" %x", sha256.Sum256(data))
+		}
+		sums[strings.TrimPrefix(p, dir)] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sums
 }
 
 func runContainerJob(t *testing.T, g *runner.Guest, e *env, images runner.ImageSource, src string) (*runner.Result, *recorder) {

@@ -29,7 +29,8 @@ type ContainerStart struct {
 	GID int `json:"gid"`
 	// Binds are guest directories bound into the container.
 	Binds []ContainerBind `json:"binds,omitempty"`
-	// Tmpfs are directories that get a fresh tmpfs each.
+	// Tmpfs are the container's volumes: a fresh tmpfs each, holding the
+	// copy-up of the image's directory (container-init).
 	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Hosts is the content of the container's /etc/hosts.
 	Hosts string `json:"hosts"`

@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hookci/hookci/internal/copyup"
 )
 
 // ContainerMain runs the container mode mode (os.Args[1] of hookci-agent:
@@ -152,10 +155,8 @@ func setupContainer(cs ContainerStart) error {
 	if err := setupDev(rfd, mountIn); err != nil {
 		return err
 	}
-	for _, d := range cs.Tmpfs {
-		if err := mountIn(d, "tmpfs", "tmpfs", safe, "mode=1777"); err != nil {
-			return err
-		}
+	if err := mountVolumes(cs, img, rfd, mountIn); err != nil {
+		return err
 	}
 	for _, b := range cs.Binds {
 		if err := mountIn(b.Target, b.Source, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -195,6 +196,65 @@ func setupContainer(cs ContainerStart) error {
 		return fmt.Errorf("no_new_privs: %w", e)
 	}
 	return nil
+}
+
+// mountVolumes mounts a tmpfs on each of the container's volumes, outermost
+// first (one inside another stays visible), and makes it Docker's
+// copy-up where the image has the volume's directory: the directory's
+// owner, mode and contents, copied from the read-only image disk (mounted
+// at img) by package copyup, the image's symlinks resolved inside the
+// image. A volume the image has no directory for stays an empty 0755
+// tmpfs (Docker's new directory). A root container keeps the image's ids
+// (it is the guest's root, as the job is); any other container is one id,
+// the guest's root in its user namespace, which owns the whole copy. The
+// copies of the container's volumes are bounded together (copyup.Default;
+// the tmpfs's own size, half the guest's memory, may end it sooner, with
+// the volume named too).
+func mountVolumes(cs ContainerStart, img string, rfd int, mountIn func(target, src, fstype string, flags uintptr, data string) error) error {
+	ifd, err := unix.Open(img, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ifd)
+	ids := func(id uint32) int { return int(id) }
+	if cs.UID != 0 || cs.GID != 0 {
+		ids = func(uint32) int { return 0 }
+	}
+	budget := copyup.NewBudget(copyup.Default)
+	vols := slices.Clone(cs.Tmpfs)
+	slices.SortStableFunc(vols, func(x, y string) int {
+		return strings.Count(filepath.Clean(x), "/") - strings.Count(filepath.Clean(y), "/")
+	})
+	for _, d := range vols {
+		if err := mountIn(d, "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+			return err
+		}
+		if !imageHasDir(ifd, d) {
+			continue
+		}
+		dst, err := openIn(rfd, d, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", d, err)
+		}
+		err = copyup.Copy(ifd, d, dst, ids, ids, budget)
+		unix.Close(dst)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// imageHasDir reports whether path is a directory of the image whose root
+// is open as ifd (its symlinks resolved inside the image).
+func imageHasDir(ifd int, path string) bool {
+	fd, err := openIn(ifd, path, unix.O_PATH)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // setupDev mounts a tmpfs at /dev holding the harmless device nodes (bound

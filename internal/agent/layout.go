@@ -17,6 +17,15 @@ type Layout struct {
 	// Node is the node binary JavaScript actions run with; "" means `node`
 	// from Path. A job container has none of its own: the sandbox's node is
 	// bound into it (at /__e/node20/bin/node, where GitHub's runner puts its
-	// own) and named here.
+	// own, as a self-contained bundle: package nodebundle) and named here.
 	Node string
+	// NoNode says why a job container has no Node (the sandbox could not
+	// provide one); "" when it has one or none was asked for.
+	NoNode string
 }
+
+// GuestNodeBundle is where a guest image holds the self-contained node that
+// the microVM binds into job containers (package nodebundle; the image
+// build puts it there). The guest's init binds it from the read-only root
+// disk over the overlay root.
+const GuestNodeBundle = "/usr/lib/hookci/node-bundle"

@@ -30,7 +30,8 @@ type Server struct {
 	cgroupFD int          // cgroup (v2) directory processes start in; -1 for none
 	cgroup   *os.File     // holds cgroupFD open (its finalizer would close it)
 
-	ctrs map[string]*guestContainer // containers started (container_linux.go); guarded by mu
+	ctrs     map[string]*guestContainer // containers started (container_linux.go); guarded by mu
+	forwards []net.Listener             // relays' listeners (forward.go); guarded by mu
 }
 
 // SetJobCgroup makes every process Exec starts begin life in the cgroup v2
@@ -75,6 +76,7 @@ func NewServer(logf func(format string, args ...any)) *Server {
 	mux.HandleFunc("PUT /file", s.handleWriteFile)
 	mux.HandleFunc("GET /file", s.handleReadFile)
 	mux.HandleFunc("GET /info", s.handleInfo)
+	mux.HandleFunc("POST /forward", s.handleForward)
 	s.mux = mux
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(headerVersion, Version)
@@ -162,6 +164,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // Shutdown kills (SIGKILL) every process group this Server started that still
 // has members, including background processes of finished Execs.
 func (s *Server) Shutdown() {
+	s.closeForwards()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for pgid := range s.groups {

@@ -21,7 +21,7 @@ func containerStarter(inst *sandbox.Instance) runner.ContainerStarter {
 	}
 	return func(ctx context.Context, r runner.ContainerRequest) (*runner.Container, error) {
 		spec := sandbox.ContainerSpec{Name: r.Name, RootFS: r.RootFS, UID: r.UID, GID: r.GID, Tmpfs: r.Tmpfs,
-			Hosts: r.Hosts, Hostname: r.Hostname}
+			Hosts: r.Hosts, Hostname: r.Hostname, Writable: r.Writable}
 		for _, m := range r.Mounts {
 			spec.Mounts = append(spec.Mounts, sandbox.ContainerMount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 		}

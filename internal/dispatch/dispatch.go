@@ -62,6 +62,8 @@ type Config struct {
 	// Images pulls the images of container:, services: and docker steps
 	// (internal/oci); nil: jobs that need one fail saying so.
 	Images runner.ImageSource
+	// Builds builds Dockerfile actions' images (nil: such actions fail).
+	Builds runner.ImageBuilder
 	// PublicURL is hookci's own address: workflow_run payloads link runs
 	// to their page there ("" : GitHub-shaped links under ServerURL).
 	PublicURL string

@@ -217,7 +217,12 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	for _, n := range notes {
 		sink.StepLog(0, "##[warning]"+n)
 	}
-	res, infraErr := d.runWithRetry(jctx, in, start, choice, spec, sink, log)
+	res, closeSandbox, infraErr := d.runWithRetry(jctx, in, start, choice, spec, sink, log)
+	if closeSandbox != nil {
+		// Its processes are dead already; its files go once the job's
+		// end is recorded (deferred calls run after the return below).
+		defer closeSandbox()
+	}
 	sink.Close(jctx)
 	// Revoked before the job is recorded as over, whatever its end.
 	d.revokeToken(ctx, spec.Event.Token, log)
@@ -229,8 +234,12 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	return d.completeJob(ctx, in, res, infraErr, jctx)
 }
 
+// The sandbox of an attempt that ran is stopped (its processes killed)
+// before runWithRetry returns; when its backend can stop without closing,
+// closing it (removing its files) is left to the function returned, for
+// the caller to call once the job's end is recorded.
 func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandbox.StartFunc, choice sandbox.Choice,
-	spec *runner.Spec, sink *storeSink, log *slog.Logger) (*runner.Result, error) {
+	spec *runner.Spec, sink *storeSink, log *slog.Logger) (*runner.Result, func(), error) {
 	var lastErr error
 	workspaceDir := d.workspaceDisk(ctx, in, choice, log)
 	for attempt := 1; attempt <= 2; attempt++ {
@@ -256,18 +265,32 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 				Containers: containerStarter(inst)}, spec, sink) // containers.go
 			endRun()
 			log.Debug("job ran", "took", time.Since(t1))
-			endClose := trace.Begin(ctx, "sandbox close")
-			if cerr := inst.Close(); cerr != nil {
-				log.Warn("closing sandbox", "err", cerr)
+			closeInst := func() {
+				endClose := trace.Begin(ctx, "sandbox close")
+				if cerr := inst.Close(); cerr != nil {
+					log.Warn("closing sandbox", "err", cerr)
+				}
+				endClose()
 			}
-			endClose()
 			if err == nil {
-				return res, nil
+				endStop := trace.Begin(ctx, "sandbox stop")
+				stopped, serr := inst.Stop()
+				endStop()
+				if stopped && serr == nil {
+					return res, closeInst, nil
+				}
+				if serr != nil {
+					log.Warn("stopping sandbox", "err", serr)
+				}
+			}
+			closeInst()
+			if err == nil {
+				return res, nil, nil
 			}
 			lastErr = fmt.Errorf("infrastructure failure: %w", err)
 		}
 		if ctx.Err() != nil {
-			return nil, lastErr
+			return nil, nil, lastErr
 		}
 		log.Warn("job attempt failed on infrastructure", "attempt", attempt, "err", lastErr)
 		if d.cfg.Observe != nil {
@@ -278,7 +301,7 @@ func (d *Dispatcher) runWithRetry(ctx context.Context, in *jobInput, start sandb
 			sink.StepLog(0, "##[warning]retrying once on a fresh sandbox")
 		}
 	}
-	return nil, lastErr
+	return nil, nil, lastErr
 }
 
 // runnerSpec assembles the runner's view of the job, with its freshly
@@ -322,7 +345,7 @@ func (d *Dispatcher) runnerSpec(ctx context.Context, in *jobInput) (*runner.Spec
 		Workflow: in.wf, Job: in.wj, Matrix: in.leg, Event: ev, Needs: in.needs,
 		Strategy: runner.Strategy{FailFast: failFast(in.wj), JobIndex: index, JobTotal: max(total, 1)},
 		Vars:     d.cfg.Vars, Secrets: secrets, ExtraEnv: d.cfg.ExtraEnv, Inputs: in.ev.Inputs, Actions: d.cfg.Actions,
-		Limits: d.cfg.Limits, Images: d.cfg.Images,
+		Limits: d.cfg.Limits, Images: d.cfg.Images, Builds: d.cfg.Builds,
 		Source: func(ctx context.Context, w io.Writer) error {
 			p, err := mirror.ExportCached(ctx, sha, clone)
 			if err != nil {

@@ -26,7 +26,7 @@ func (d *Dispatcher) eventInfo(ev *event, run *store.Run, payload []byte) runner
 		Name: ev.Name, Payload: payload, Repo: ev.Repo, SHA: ev.SHA, Ref: ev.Ref, HeadRef: ev.HeadRef,
 		BaseRef: ev.BaseRef, Actor: ev.Actor, RunID: run.ID, RunNumber: run.RunNumber, RunAttempt: run.Attempt,
 		Workflow: run.WorkflowName, WorkflowRef: ev.Repo + "/" + run.WorkflowFile + "@" + ev.Ref,
-		ServerURL: d.cfg.ServerURL, APIURL: d.cfg.APIURL, GraphQLURL: d.cfg.GraphQLURL,
+		ServerURL: d.cfg.ServerURL, APIURL: d.cfg.APIURL, GraphQLURL: d.cfg.GraphQLURL, Fork: ev.Fork,
 	}
 }
 

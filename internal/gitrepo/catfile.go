@@ -52,9 +52,11 @@ func (c *Cache) catFile(dir string) *catFile {
 	return cf
 }
 
-// Close stops every mirror's batch reader. The cache stays usable: a later
-// read starts one again.
+// Close stops every mirror's batch reader and ends and waits for background
+// maintenance (maintain.go). The cache stays usable: a later read starts a
+// reader again, a later fetch maintenance.
 func (c *Cache) Close() error {
+	c.stopMaintenance() // maintain.go
 	c.mu.Lock()
 	cats := c.cats
 	c.cats = nil

@@ -36,6 +36,11 @@ type Cache struct {
 	cats      map[string]*catFile // mirror directory → its batch reader
 
 	onFetch func(took time.Duration, err error) // set before use by ObserveFetch
+
+	maintCtx    context.Context // background maintenance (maintain.go), ended by Close
+	maintStop   context.CancelFunc
+	maintaining map[string]bool // mirror directory → maintenance running (true: run again after)
+	maintWG     sync.WaitGroup
 }
 
 // ObserveFetch makes c report every git fetch into a mirror (not the
@@ -142,7 +147,8 @@ func (c *Cache) FetchTags(ctx context.Context, repo, token string, own bool) (*M
 	if _, err := os.Stat(filepath.Join(m.Dir, "HEAD")); err != nil {
 		return nil, fmt.Errorf("gitrepo: no mirror of %s to fetch tags into", repo)
 	}
-	if _, err := git(ctx, m.Dir, env, "fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo), "+refs/tags/*:refs/tags/*"); err != nil {
+	defer c.maintainLater(m.Dir) // maintain.go
+	if _, err := git(ctx, m.Dir, env, "-c", "maintenance.auto=false", "fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo), "+refs/tags/*:refs/tags/*"); err != nil {
 		return nil, fmt.Errorf("gitrepo: fetch tags of %s: %w", repo, err)
 	}
 	return m, nil
@@ -217,15 +223,16 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 		t0 := time.Now()
 		defer func() { c.onFetch(time.Since(t0), err) }()
 	}
-	args := append([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", c.CloneURL(repo)}, missing...)
+	args := append([]string{"-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", c.CloneURL(repo)}, missing...)
 	_, err = git(ctx, m.Dir, env, args...)
+	defer c.maintainLater(m.Dir) // maintain.go
 	if err == nil {
 		// A fetch by id fails when an id is not there: no need to check again.
 		c.remember(repo, shas)
 		return m, nil
 	}
 	// Servers that refuse unadvertised commits: fetch every branch, tag and pull ref.
-	all := []string{"fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo),
+	all := []string{"-c", "maintenance.auto=false", "fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo),
 		"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/pull/*"}
 	if _, err2 := git(ctx, m.Dir, env, all...); err2 != nil {
 		return nil, fmt.Errorf("gitrepo: fetch %s: %w", repo, err)
@@ -531,7 +538,7 @@ func splitZ(out []byte) []string {
 
 // git runs git in dir and returns stdout; the error carries stderr.
 func git(ctx context.Context, dir string, env []string, args ...string) ([]byte, error) {
-	defer trace.Begin(ctx, "git "+args[0])()
+	defer trace.Begin(ctx, "git "+subcommand(args))()
 	cmd := Command(ctx, dir, env, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -540,7 +547,15 @@ func git(ctx context.Context, dir string, env []string, args ...string) ([]byte,
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = errors.Join(err, ctxErr)
 		}
-		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+		return nil, fmt.Errorf("git %s: %w: %s", subcommand(args), err, msg)
 	}
 	return stdout.Bytes(), nil
+}
+
+// subcommand is the git command args run, past any "-c name=value".
+func subcommand(args []string) string {
+	for len(args) > 2 && args[0] == "-c" {
+		args = args[2:]
+	}
+	return args[0]
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/hookci/hookci/internal/nodebundle"
 )
 
 // ErrNotBuilt is returned (wrapped) by Locate and Latest when the image is
@@ -29,6 +31,11 @@ type Image struct {
 	RecipeHash string     // Keys.Recipe
 	Keys       Keys       // the layer keys
 	Built      time.Time  // when the image layer was made
+	// NodeBundle is the guest path of the self-contained node bundle made
+	// from the image's node (package nodebundle), which the microVM binds
+	// into job containers; "" when the image has none (no node in its
+	// packages, or built before bundles were).
+	NodeBundle string `json:",omitempty"`
 }
 
 // Layout of an image directory.
@@ -122,6 +129,16 @@ func assemble(ctx context.Context, stage string, r Recipe, keys Keys, kernelDir,
 		return fmt.Errorf("install agent: %w", err)
 	}
 	img := Image{KernelKind: r.KernelKind, RootFSDir: imageRootFS, RootDisk: imageDisk, RecipeHash: keys.Recipe, Keys: keys, Built: time.Now().UTC()}
+	// JavaScript actions in a job container run with a self-contained copy
+	// of the guest's node: Debian's links libnode, ICU, OpenSSL… that a
+	// container image need not have.
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/node")); err == nil {
+		fmt.Fprintf(log, "image: node bundle for containers at %s\n", GuestNodeBundle)
+		if err := nodebundle.Build(ctx, root, "/usr/bin/node", filepath.Join(root, GuestNodeBundle)); err != nil {
+			return fmt.Errorf("node bundle: %w", err)
+		}
+		img.NodeBundle = GuestNodeBundle
+	}
 	kernelFiles := []string{minimalKernelFile}
 	img.Kernel, img.Cmdline = minimalKernelFile, minimalCmdline
 	if r.KernelKind == KernelDebian {

@@ -27,7 +27,7 @@ func imageTestDataDir(t *testing.T) string {
 	if os.Geteuid() != 0 {
 		t.Fatal("building the guest image needs root (debootstrap, chroot)")
 	}
-	for _, tool := range []string{"debootstrap", "mkfs.ext4", "qemu-system-x86_64", "busybox"} {
+	for _, tool := range []string{"debootstrap", "mkfs.ext4", "qemu-system-x86_64", "busybox", "patchelf"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: run scripts/build-image.sh, which installs the image build dependencies", tool)
 		}
@@ -124,6 +124,16 @@ func checkImageFiles(t *testing.T, img *Image, r Recipe) {
 			if _, err2 := os.Stat(filepath.Join(img.RootFSDir, "usr/sbin", bin)); err2 != nil {
 				t.Errorf("rootfs lacks %s: %v", bin, err)
 			}
+		}
+	}
+	// The node bundle for job containers (package nodebundle, whose tests
+	// run one made from this root in a root without libc).
+	if img.NodeBundle != GuestNodeBundle {
+		t.Errorf("image.json NodeBundle %q, want %q", img.NodeBundle, GuestNodeBundle)
+	}
+	for _, f := range []string{"bin/node", "lib/ld-linux-x86-64.so.2", "lib/libc.so.6", "lib/libnode.so.108", "share/cjs-module-lexer/lexer.js", "VERSION"} {
+		if _, err := os.Stat(filepath.Join(img.RootFSDir, GuestNodeBundle, f)); err != nil {
+			t.Errorf("node bundle: %v", err)
 		}
 	}
 	passwd, _ := os.ReadFile(filepath.Join(img.RootFSDir, "etc/passwd"))

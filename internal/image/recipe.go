@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/hookci/hookci/internal/agent"
 )
 
 // KernelKind says which guest kernel an image boots.
@@ -29,13 +31,17 @@ const (
 // GuestAgentPath is where the agent is installed inside the root filesystem.
 const GuestAgentPath = "/usr/local/bin/hookci-agent"
 
+// GuestNodeBundle is where the image layer puts the bundle of the guest's
+// node that the microVM binds into job containers (package nodebundle).
+const GuestNodeBundle = agent.GuestNodeBundle
+
 // Builder versions: bump one when the code building that layer changes in a
 // way that changes its output, so that only that layer (and those above it)
 // is rebuilt.
 const (
 	kernelBuilderVersion = "1"
 	baseBuilderVersion   = "1"
-	imageBuilderVersion  = "1"
+	imageBuilderVersion  = "2" // 2: the node bundle for job containers (GuestNodeBundle)
 )
 
 //go:embed kernel/config-fragment

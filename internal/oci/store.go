@@ -150,6 +150,14 @@ func (s *Store) Pull(ctx context.Context, ref string, creds *Credentials) (*Imag
 }
 
 func (s *Store) pull(ctx context.Context, ref string, creds *Credentials) (*Image, error) {
+	if digest, ok := strings.CutPrefix(ref, BuiltPrefix); ok { // build.go
+		img, err := s.cached(digest)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: built on this host but no longer in its cache; run the job again to rebuild it", ref)
+		}
+		s.touch(img)
+		return img, nil
+	}
 	r, err := s.resolve(ctx, ref, creds)
 	if err != nil {
 		return nil, err

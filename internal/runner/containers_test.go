@@ -131,10 +131,13 @@ jobs:
         image: web:1
         env:
           GREETING: hello
-        ports: ["8080:8080"]
+        ports: ["18080:8080"]
         options: --health-cmd "curl -fsS http://127.0.0.1:8080/health" --health-interval 200ms --health-retries 50
     steps:
-      - run: curl -fsS http://localhost:${{ job.services.web.ports['8080'] }}/
+      - run: |
+          echo "mapped=${{ job.services.web.ports['8080'] }}"
+          curl -fsS http://localhost:${{ job.services.web.ports['8080'] }}/
+          curl -fsS http://localhost:8080/
   boxed:
     runs-on: ubuntu-latest
     container:
@@ -157,7 +160,8 @@ jobs:
 `
 
 // TestServiceAndContainerJob: a job reaches its service at localhost:8080
-// once the health check passed; the same service from a job container is
+// once the health check passed, and at localhost:18080 through the relay of
+// its `ports: ["18080:8080"]` (job.services.web.ports['8080'] is 18080); the same service from a job container is
 // reached as web:8080; the container job runs in /__w/<repo>/<repo> with its
 // image's and container's env, and file commands work; the service's
 // output is shown when containers stop.
@@ -166,7 +170,7 @@ func TestServiceAndContainerJob(t *testing.T) {
 	if res.Conclusion != "success" {
 		t.Fatalf("runner job: %s\n%s", res.Conclusion, rec.all())
 	}
-	for _, want := range []string{"service web is healthy", "hello from web", "Service web output", "listening", "served /health"} {
+	for _, want := range []string{"service web is healthy", "mapped=18080", "port 18080 relayed to its port 8080", "hello from web\nhello from web", "Service web output", "listening", "served /health"} {
 		if !strings.Contains(rec.all(), want) {
 			t.Errorf("runner job's log lacks %q:\n%s", want, rec.all())
 		}
@@ -224,8 +228,10 @@ func TestContainerFailures(t *testing.T) {
 			"service p: pulling image private:1: 401 Unauthorized: authentication required"},
 		{"option", "  j:\n    runs-on: x\n    container:\n      image: debian:bookworm\n      options: --privileged\n    steps:\n      - run: echo never\n",
 			"container: options: --privileged is not supported"},
-		{"port", "  j:\n    runs-on: x\n    services:\n      w:\n        image: web:1\n        ports: ['5433:5432']\n    steps:\n      - run: echo never\n",
-			"maps host port 5433 to 5432"},
+		{"port", "  j:\n    runs-on: x\n    services:\n      w:\n        image: web:1\n        ports: ['5433:5432/udp']\n    steps:\n      - run: echo never\n",
+			"maps udp port 5433 to 5432"},
+		{"port taken", "  j:\n    runs-on: x\n    services:\n      a:\n        image: web:1\n        env: {GREETING: x}\n        ports: ['18081:8080']\n      b:\n        image: web:1\n        env: {GREETING: x}\n        ports: ['18081:8081']\n    steps:\n      - run: echo never\n",
+			"relaying port 18081 to 8081"},
 		{"host volume", "  j:\n    runs-on: x\n    services:\n      w:\n        image: web:1\n        volumes: ['/etc:/host-etc']\n    steps:\n      - run: echo never\n",
 			"the host's directories are outside the job's sandbox"},
 	}

@@ -31,6 +31,9 @@ type EventInfo struct {
 	Token string
 	// RetentionDays for artifacts (GITHUB_RETENTION_DAYS).
 	RetentionDays int
+	// Fork: a pull request from another repository (its head repository
+	// is in Payload). Builds of Dockerfile actions are cached apart.
+	Fork bool
 }
 
 // refType and refName split a full ref as GitHub does.

@@ -21,6 +21,9 @@ type ContainerStep struct {
 	Args []string
 	// Env is the step's environment (job env, step env, INPUT_*).
 	Env map[string]string
+	// Built is the image when it was built for the step (a Dockerfile
+	// action), not pulled by Image.
+	Built *Image
 }
 
 // Where a step container sees the job's directories (GitHub's layout for
@@ -40,13 +43,16 @@ func (j *Job) RunContainerStep(ctx context.Context, idx int, cs ContainerStep) (
 	if j.Guest.Containers == nil {
 		return StepOutcome{}, fmt.Errorf("%s: the %s sandbox cannot run containers (use the namespace or microvm backend)", cs.What, j.Guest.Backend)
 	}
-	if j.Spec.Images == nil {
+	if j.Spec.Images == nil && cs.Built == nil {
 		return StepOutcome{}, fmt.Errorf("%s: container images cannot be pulled: no image store is configured", cs.What)
 	}
-	j.Log(idx, "Pulling "+cs.Image)
-	img, err := j.Spec.Images(ctx, cs.Image, nil)
-	if err != nil {
-		return StepOutcome{}, fmt.Errorf("%s: pulling image %s: %w", cs.What, cs.Image, err)
+	img := cs.Built
+	if img == nil {
+		j.Log(idx, "Pulling "+cs.Image)
+		var err error
+		if img, err = j.Spec.Images(ctx, cs.Image, nil); err != nil {
+			return StepOutcome{}, fmt.Errorf("%s: pulling image %s: %w", cs.What, cs.Image, err)
+		}
 	}
 	if err := checkPlatform(img); err != nil {
 		return StepOutcome{}, fmt.Errorf("%s: %w", cs.What, err)

@@ -20,16 +20,18 @@ import (
 // Image is a container image ready to run: its root filesystem unpacked on
 // the host, read-only, and the parts of its configuration a container uses.
 type Image struct {
-	Ref, Digest string
-	RootFS      string // host directory
-	OS, Arch    string // GOOS/GOARCH spelling: linux, amd64
-	Env         []string
-	User        string
-	WorkingDir  string
-	Entrypoint  []string
-	Cmd         []string
-	Healthcheck *Healthcheck // nil: none
-	Volumes     []string     // VOLUME paths
+	Ref, Digest  string
+	RootFS       string // host directory
+	OS, Arch     string // GOOS/GOARCH spelling: linux, amd64
+	Env          []string
+	User         string
+	WorkingDir   string
+	Entrypoint   []string
+	Cmd          []string
+	Healthcheck  *Healthcheck // nil: none
+	Volumes      []string     // VOLUME paths
+	Labels       map[string]string
+	ExposedPorts []string // "8080/tcp"
 	// Disk returns an ext4 image of RootFS, for a microVM (nil: none).
 	Disk func(ctx context.Context) (string, error)
 }
@@ -55,6 +57,9 @@ type ContainerRequest struct {
 	Tmpfs    []string
 	Hosts    []string
 	Hostname string
+	// Writable: RootFS is the container's writable root (an image build's
+	// RUN; see sandbox.ContainerSpec.Writable).
+	Writable bool
 }
 
 // ContainerMount binds one of the job's directories ("workspace", "temp",

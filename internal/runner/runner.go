@@ -52,6 +52,9 @@ type Spec struct {
 	// Images pulls the images of container:, services: and docker steps;
 	// nil: such jobs fail, saying so.
 	Images ImageSource
+	// Builds builds the images of Dockerfile actions (nil: such actions
+	// fail, saying so).
+	Builds ImageBuilder
 }
 
 // Strategy is the strategy context of a leg.

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
+	"github.com/hookci/hookci/internal/nodebundle"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -31,9 +33,7 @@ type service struct {
 type containerState struct {
 	job      *Container
 	services []*service
-	bash     bool   // the job container's image has bash
-	image    string // the job container's image reference
-	rootfs   string // and its unpacked root filesystem (host side)
+	bash     bool // the job container's image has bash
 }
 
 // Container paths GitHub uses for container jobs.
@@ -41,26 +41,24 @@ const (
 	ctrWork = "/__w"
 	ctrHome = "/github/home"
 	ctrTool = "/__t"
-	ctrNode = "/__e/node20/bin/node"
+	ctrNode = nodebundle.Mount // the sandbox's node bundle: bin/node, lib/…
 )
 
-// glibcLoader is the x86-64 glibc dynamic loader every glibc image has; the
-// sandbox's node needs it (and glibc's libraries) in a job container.
-const glibcLoader = "lib64/ld-linux-x86-64.so.2"
-
 // Node is the node binary JavaScript actions run with in this job: "node"
-// (from PATH) on the runner; in a job container the sandbox's node bound
-// into it. It fails, saying why, where no node can run: the backend binds
-// none into containers, or the image has no glibc for it.
+// (from PATH) on the runner; in a job container the sandbox's
+// self-contained node bound into it (package nodebundle: its own glibc
+// loader and libraries, so any image runs it, with or without a libc). It
+// fails, saying why, where the sandbox has none to bind.
 func (j *Job) Node() (string, error) {
 	if j.ctrs == nil || j.ctrs.job == nil {
 		return "node", nil
 	}
 	if j.Guest.Layout.Node == "" {
-		return "", fmt.Errorf("JavaScript actions cannot run in a job container on the %s sandbox: it has no node to bind into the container", j.Guest.Backend)
-	}
-	if !inImage(j.ctrs.rootfs, glibcLoader) {
-		return "", fmt.Errorf("JavaScript actions cannot run in container %s: the image has no glibc (/%s), which the sandbox's node needs (as GitHub's runner's node does); use an image based on a glibc distribution (Debian, Ubuntu, Fedora…)", j.ctrs.image, glibcLoader)
+		why := j.Guest.Layout.NoNode
+		if why == "" {
+			why = "it has no node to bind into the container"
+		}
+		return "", fmt.Errorf("JavaScript actions cannot run in a job container on the %s sandbox: %s", j.Guest.Backend, why)
 	}
 	return j.Guest.Layout.Node, nil
 }
@@ -149,17 +147,65 @@ func (j *Job) pull(ctx context.Context, what, ref string, creds *workflow.Creden
 	return img, nil
 }
 
-// parsePorts checks a service's ports: the service shares the job's network,
-// so a port is reached at its own number (localhost:<port> from the job,
-// <label>:<port> from a job container); a mapping to another number is refused.
-func parsePorts(ports []string) error {
+// portMap is one entry of `ports:` as hookci serves it: the port the job
+// reaches (host) and the one the container listens on (ctr).
+type portMap struct {
+	host, ctr string
+	proto     string // "tcp" or "udp"
+}
+
+// parsePorts reads a container's `ports:` ("80", "8080:80",
+// "127.0.0.1:8080:80", "8080:80/tcp", ranges "8000-8010"). The container
+// shares the job's network, so a port is reached at its own number
+// (localhost:<port> from the job, <label>:<port> from a job container);
+// a TCP port mapped to another number ("8080:80") is also reached at that
+// number through a relay the container's agent runs (forwardPorts). A UDP
+// port or a range mapped to other numbers is refused, saying why.
+func parsePorts(ports []string) ([]portMap, error) {
+	var out []portMap
 	for _, p := range ports {
-		spec, _, _ := strings.Cut(p, "/")
+		spec, proto, _ := strings.Cut(strings.TrimSpace(p), "/")
+		if proto == "" {
+			proto = "tcp"
+		}
+		if proto != "tcp" && proto != "udp" && proto != "sctp" {
+			return nil, fmt.Errorf("ports: %q: unknown protocol %q", p, proto)
+		}
 		parts := strings.Split(spec, ":")
 		ctr := parts[len(parts)-1]
-		if len(parts) > 1 && parts[len(parts)-2] != "" && parts[len(parts)-2] != ctr {
-			return fmt.Errorf("ports: %q maps host port %s to %s: hookci's services share the job's network, so a service is reached at its own port (write %s:%s)",
-				p, parts[len(parts)-2], ctr, ctr, ctr)
+		host := ctr
+		if len(parts) > 1 && parts[len(parts)-2] != "" {
+			host = parts[len(parts)-2]
+		}
+		if host == ctr {
+			out = append(out, portMap{host: host, ctr: ctr, proto: proto})
+			continue
+		}
+		if strings.Contains(host, "-") || strings.Contains(ctr, "-") || proto != "tcp" {
+			return nil, fmt.Errorf("ports: %q maps %s port %s to %s: hookci's services share the job's network and relay only single TCP ports to another number, so this one is reached at its own port (write %s:%s)",
+				p, proto, host, ctr, ctr, ctr)
+		}
+		for _, n := range []string{host, ctr} {
+			if v, err := strconv.Atoi(n); err != nil || v < 1 || v > 65535 {
+				return nil, fmt.Errorf("ports: %q: %q is not a port number", p, n)
+			}
+		}
+		out = append(out, portMap{host: host, ctr: ctr, proto: proto})
+	}
+	return out, nil
+}
+
+// forwardPorts starts, in the container whose agent is c, a relay from
+// each mapping's host port to its container port.
+func forwardPorts(ctx context.Context, c *agent.Client, maps []portMap) error {
+	for _, m := range maps {
+		if m.host == m.ctr {
+			continue
+		}
+		h, _ := strconv.Atoi(m.host)
+		ct, _ := strconv.Atoi(m.ctr)
+		if err := c.Forward(ctx, agent.ForwardRequest{Port: h, TargetPort: ct}); err != nil {
+			return fmt.Errorf("ports: relaying port %d to %d: %w", h, ct, err)
 		}
 	}
 	return nil
@@ -172,7 +218,8 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := parsePorts(s.Ports); err != nil {
+	portMaps, err := parsePorts(s.Ports)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	img, err := j.pull(ctx, what, s.Image, s.Credentials)
@@ -212,10 +259,8 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 		}
 	}
 	svc := &service{id: s.ID, ctr: ctr, logs: newTailBuffer(64 << 10), done: make(chan struct{}), ports: map[string]string{}}
-	for _, p := range s.Ports {
-		spec, _, _ := strings.Cut(p, "/")
-		port := spec[strings.LastIndexByte(spec, ':')+1:]
-		svc.ports[port] = port
+	for _, m := range portMaps {
+		svc.ports[m.ctr] = m.host
 	}
 	if len(argv) == 0 {
 		close(svc.done)
@@ -239,6 +284,14 @@ func (j *Job) startService(ctx context.Context, i int, s workflow.Service) (*ser
 		}
 		svc.err = err
 	}()
+	for _, m := range portMaps {
+		if m.host != m.ctr {
+			j.sink.StepLog(setupStep, fmt.Sprintf("%s: port %s relayed to its port %s", what, m.host, m.ctr))
+		}
+	}
+	if err := forwardPorts(ctx, ctr.Client, portMaps); err != nil {
+		return svc, fmt.Errorf("%s: %w", what, err)
+	}
 	if err := j.waitHealthy(ctx, svc, img, opts, env, wd); err != nil {
 		j.logServiceOutput(setupStep, svc)
 		return svc, containerFault(err)
@@ -409,7 +462,8 @@ func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, host
 	if err != nil {
 		return fmt.Errorf("container: %w", err)
 	}
-	if err := parsePorts(c.Ports); err != nil {
+	portMaps, err := parsePorts(c.Ports)
+	if err != nil {
 		return fmt.Errorf("container: %w", err)
 	}
 	img, err := j.pull(ctx, "container", c.Image, c.Credentials)
@@ -440,8 +494,9 @@ func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, host
 	if j.Guest.Layout.ToolCache != "" {
 		mounts = append(mounts, ContainerMount{Source: "toolcache", Target: ctrTool, ReadOnly: true})
 	}
-	// JavaScript actions run in the job container with the sandbox's node,
-	// bound where GitHub's runner binds its own (the image needs none).
+	// JavaScript actions run in the job container with the sandbox's node
+	// bundle, bound where GitHub's runner binds its own externals' node
+	// (the image needs no node and no libc).
 	mounts = append(mounts, ContainerMount{Source: "node", Target: ctrNode, ReadOnly: true})
 	ctr, err := j.Guest.Containers(ctx, ContainerRequest{Name: "job", RootFS: img.RootFS, UID: uid, GID: gid,
 		Mounts: mounts, Tmpfs: tmpfs, Hosts: hosts, Hostname: opts.Hostname})
@@ -449,8 +504,10 @@ func (j *Job) startJobContainer(ctx context.Context, c *workflow.Container, host
 		return fmt.Errorf("container: starting it: %w", err)
 	}
 	j.ctrs.job = ctr
+	if err := forwardPorts(ctx, ctr.Client, portMaps); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
 	j.ctrs.bash = inImage(img.RootFS, "usr/bin/bash") || inImage(img.RootFS, "bin/bash")
-	j.ctrs.image, j.ctrs.rootfs = c.Image, img.RootFS
 	env := append([]string{}, img.Env...)
 	for _, v := range c.Env {
 		env = append(env, v.Name+"="+v.Value)

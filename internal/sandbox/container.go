@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"github.com/hookci/hookci/internal/nodebundle"
 	"path"
 	"regexp"
 )
@@ -23,23 +24,32 @@ type ContainerSpec struct {
 	UID, GID int
 	// Mounts binds the job's directories into the container.
 	Mounts []ContainerMount
-	// Tmpfs lists writable directories (fresh tmpfs each, owned by the
-	// container's user) besides /tmp and /run, which always are. Each must
-	// exist in the image.
+	// Tmpfs lists the container's volumes, writable directories besides
+	// /tmp and /run, which always are: each a new volume with Docker's
+	// copy-up (the image directory's owner, mode and contents; package
+	// copyup), or an empty 0755 one where the image has no such directory.
+	// Each must exist in the image.
 	Tmpfs []string
 	// Hosts are names that resolve to the shared loopback (127.0.0.1) in
 	// the container's /etc/hosts (service labels).
 	Hosts []string
 	// Hostname is the container's host name ("" = Name).
 	Hostname string
+	// Writable makes RootFS the container's writable root (an image
+	// build's RUN, which changes it): the files stay the image's, owned by
+	// the image's ids, and only while the container runs are they owned by
+	// the host ids the container's user namespace maps them to; Mounts and
+	// Tmpfs are not used. A backend that cannot do it refuses.
+	Writable bool
 }
 
 // ContainerMount binds one of the job's directories into a container.
 type ContainerMount struct {
 	// Source is which of the job's directories: "workspace", "temp",
 	// "home" or "toolcache" (read-only whatever ReadOnly says), or "node":
-	// the sandbox's own node binary (a file, read-only), which JavaScript
-	// actions in a job container run with.
+	// the sandbox's self-contained node (a directory, read-only whatever
+	// ReadOnly says, at nodebundle.Mount only: package nodebundle), which
+	// JavaScript actions in a job container run with.
 	Source string
 	// Target is the absolute path in the container.
 	Target   string
@@ -80,6 +90,9 @@ func (c ContainerSpec) Validate() error {
 		}
 		if !path.IsAbs(m.Target) || path.Clean(m.Target) != m.Target || m.Target == "/" {
 			return fmt.Errorf("container %s: mount target %q is not a clean absolute path", c.Name, m.Target)
+		}
+		if m.Source == "node" && m.Target != nodebundle.Mount {
+			return fmt.Errorf("container %s: the node bundle binds at %s only (its loader and libraries are named there), not %q", c.Name, nodebundle.Mount, m.Target)
 		}
 	}
 	for _, d := range c.Tmpfs {

@@ -78,6 +78,46 @@ type Instance struct {
 	closeFn   func() error
 	closeErr  error
 	after     []func()
+	stopOnce  sync.Once
+	stopFn    func() error
+	stopErr   error
+	goneOnce  sync.Once
+	gone      []func()
+}
+
+// AfterStop registers fn to run once nothing of the sandbox runs any more:
+// after a Stop that succeeded, else at Close (for what lists running
+// sandboxes). Register before Stop or Close.
+func (i *Instance) AfterStop(fn func()) { i.gone = append(i.gone, fn) }
+
+func (i *Instance) stopped() {
+	i.goneOnce.Do(func() {
+		for _, fn := range i.gone {
+			fn()
+		}
+	})
+}
+
+// SetStop gives the instance a function that kills every process of the
+// sandbox and leaves the rest (files, network, cgroup) for Close.
+func (i *Instance) SetStop(fn func() error) { i.stopFn = fn }
+
+// Stop kills every process the sandbox runs, as GitHub's runner cleans up a
+// job's orphan processes before the job is complete, so that what is left
+// to Close (removing its files) need not delay the job's end. It reports
+// false when the backend has no such step (only Close stops its
+// processes). Close must still be called.
+func (i *Instance) Stop() (bool, error) {
+	if i.stopFn == nil {
+		return false, nil
+	}
+	i.stopOnce.Do(func() {
+		i.stopErr = i.stopFn()
+		if i.stopErr == nil {
+			i.stopped()
+		}
+	})
+	return true, i.stopErr
 }
 
 // AfterClose registers fn to run once the sandbox is destroyed (for files
@@ -101,6 +141,7 @@ func (i *Instance) Close() error {
 		if i.closeFn != nil {
 			i.closeErr = i.closeFn()
 		}
+		i.stopped()
 		for _, fn := range i.after {
 			fn()
 		}

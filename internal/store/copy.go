@@ -21,6 +21,20 @@ var copyTables = []copyTable{
 	{name: "steps", columns: "job_id, idx, name, status, outcome, conclusion, started_at, finished_at", order: "job_id, idx"},
 	{name: "log_chunks", columns: "job_id, seq, step_idx, data, line_times", order: "job_id, seq"},
 	{name: "run_counters", columns: "repo, workflow, next", order: "repo, workflow"},
+	// What the scheduler and GitHub's workflow states need: without them a
+	// copied installation's crons would stop until the next push to each
+	// default branch, a slot fired on the source could fire again, and a
+	// disabled workflow would run again.
+	{name: "schedules", columns: "repo, workflow_file, cron, timezone, workflow_name, registered_at, last_fired, next_at, actor",
+		order: "repo, workflow_file, cron, timezone"},
+	{name: "schedule_repos", columns: "repo, default_branch, sha, updated_at, workflow_run_names, trigger_events", order: "repo"},
+	{name: "workflow_run_events", columns: "run_id, attempt, action, delivery_id", order: "run_id, attempt, action"},
+	{name: "periodic_claims", columns: "name, last_run, host", order: "name"},
+	{name: "workflow_states", columns: "repo, workflow_file, state, updated_at", order: "repo, workflow_file"},
+	{name: "repo_activity", columns: "repo, last_activity, public", order: "repo", bools: []string{"public"}},
+	// The refused-webhook record: rows get new ids in the same order.
+	{name: "refused_webhooks", columns: "received_at, event, delivery, outcome, status, reason, duplicate_of", order: "id"},
+	{name: "refused_counts", columns: "hour, outcome, n", order: "hour, outcome"},
 }
 
 // CopyStats counts the rows Copy moved, per table, and the queue work it
@@ -32,7 +46,9 @@ type CopyStats struct {
 
 // Copy moves an installation's history from one store to another (SQLite
 // to PostgreSQL when an installation grows to several hosts): deliveries,
-// runs, jobs, steps, logs and run numbers, keeping ids. dst must hold no
+// runs, jobs, steps, logs and run numbers, keeping ids; schedules and the
+// slots they fired, workflow states and repository activity, and the
+// refused-webhook record (copyTables; not the hosts, which register anew). dst must hold no
 // deliveries or runs; everything is written in one transaction. Work that
 // was not finished is queued again on dst: deliveries not yet planned, and
 // jobs queued or in progress (the latter run again from scratch, as after

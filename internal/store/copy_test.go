@@ -63,11 +63,45 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		}
 	}
 
+	// What the scheduler and the workflow states keep.
+	now := time.UnixMilli(5_000_000)
+	if err := q.ReplaceSchedules(ctx, "o/r", "main", "abc", []Schedule{{Repo: "o/r", WorkflowFile: "nightly.yml",
+		WorkflowName: "Nightly", Cron: "0 3 * * *"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	sched := mustGet(q.Schedules(ctx, "o/r"))
+	if ss, ok := sched.([]Schedule); !ok || len(ss) != 1 {
+		t.Fatalf("schedules before the copy: %v", sched)
+	} else if ok, err := q.ClaimSchedule(ctx, ss[0], now.Add(time.Hour), now.Add(25*time.Hour)); !ok || err != nil {
+		t.Fatalf("claim the slot: %v, %v", ok, err)
+	}
+	if ok, err := q.ClaimWorkflowRunEvent(ctx, run.ID, 1, "completed", "wr-1"); !ok || err != nil {
+		t.Fatalf("claim a workflow_run event: %v, %v", ok, err)
+	}
+	if ok, err := src.Claim(ctx, "reconcile", time.Hour); !ok || err != nil {
+		t.Fatalf("periodic claim: %v, %v", ok, err)
+	}
+	if err := q.SetWorkflowState(ctx, "o/r", "ci.yml", "disabled_manually", now); err != nil {
+		t.Fatal(err)
+	}
+	public := true
+	if err := q.NoteRepoActivity(ctx, "o/r", &public, now, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddRefusals(ctx, []Refusal{
+		{At: now, Event: "push", Delivery: "bad-1", Outcome: "rejected", Status: 401, Reason: "bad signature"},
+		{At: now.Add(time.Second), Event: "push", Delivery: "dup-1", Outcome: "duplicate", Status: 200, Reason: "seen", Of: "z-first"},
+	}, 10, 100); err != nil {
+		t.Fatal(err)
+	}
+
 	stats, err := Copy(ctx, src, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"deliveries": 3, "runs": 1, "jobs": 3, "steps": 1, "log_chunks": 3, "run_counters": 1}
+	want := map[string]int{"deliveries": 3, "runs": 1, "jobs": 3, "steps": 1, "log_chunks": 3, "run_counters": 1,
+		"schedules": 1, "schedule_repos": 1, "workflow_run_events": 1, "periodic_claims": 1, "workflow_states": 1,
+		"repo_activity": 1, "refused_webhooks": 2, "refused_counts": 2}
 	if !reflect.DeepEqual(stats.Rows, want) || stats.Requeued != 2 {
 		t.Errorf("copied %v, requeued %d; want %v, 2 (the queued delivery and job)", stats.Rows, stats.Requeued, want)
 	}
@@ -79,10 +113,33 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		{mustGet(q.LogAfter(ctx, done.ID, 0)), mustGet(dq.LogAfter(ctx, done.ID, 0))},
 		{mustGet(q.Delivery(ctx, "m-third")), mustGet(dq.Delivery(ctx, "m-third"))},
 		{mustGet(q.DeliveriesBefore(ctx, "", 10)), mustGet(dq.DeliveriesBefore(ctx, "", 10))},
+		{mustGet(q.Schedules(ctx, "o/r")), mustGet(dq.Schedules(ctx, "o/r"))},
+		{mustGet(q.ScheduleRepos(ctx)), mustGet(dq.ScheduleRepos(ctx))},
+		{mustGet(q.WorkflowStates(ctx, "o/r")), mustGet(dq.WorkflowStates(ctx, "o/r"))},
+		{mustGet(q.RefusedCounts(ctx, time.UnixMilli(0))), mustGet(dq.RefusedCounts(ctx, time.UnixMilli(0)))},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			t.Errorf("after the copy:\n got %+v\nwant %+v", pair[1], pair[0])
 		}
+	}
+	for _, pair := range [][2]any{
+		{mustGet(q.Refusals(ctx, 10)), mustGet(dq.Refusals(ctx, 10))},
+	} {
+		a, b := fmt.Sprintf("%+v", pair[0]), fmt.Sprintf("%+v", pair[1])
+		if a != b {
+			t.Errorf("refusals after the copy:\n got %s\nwant %s", b, a)
+		}
+	}
+	if last, pub, known, err := dq.RepoActivity(ctx, "o/r"); err != nil || !known || !pub || !last.Equal(now) {
+		t.Errorf("repo activity after the copy: %v %v %v %v; want %v, public", last, pub, known, err, now)
+	}
+	// The schedule keeps the slot it fired (compared above); the event and
+	// the periodic claim stay claimed.
+	if ok, err := dq.ClaimWorkflowRunEvent(ctx, run.ID, 1, "completed", "wr-2"); ok || err != nil {
+		t.Errorf("claiming the copied workflow_run event again: %v, %v; want false", ok, err)
+	}
+	if ok, err := dst.Claim(ctx, "reconcile", time.Hour); ok || err != nil {
+		t.Errorf("periodic claim within the period after the copy: %v, %v; want false", ok, err)
 	}
 	if depth, _ := dst.QueueDepth(ctx); depth != 2 {
 		t.Errorf("destination queue depth %d, want 2", depth)

@@ -206,3 +206,19 @@ func TestEventLabelAndLogFields(t *testing.T) {
 		t.Errorf("logField kept %d bytes, want at most %d", len(got), maxLogField)
 	}
 }
+
+// TestWrongMethodCounted: a request other than POST is refused 405 with
+// Allow: POST, and counted and recorded as malformed like every other
+// refused request.
+func TestWrongMethodCounted(t *testing.T) {
+	h, _ := newHandler(t)
+	var outcome string
+	h.observe = func(_, o string) { outcome = o }
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/webhook", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != http.MethodPost || outcome != OutcomeMalformed ||
+		!strings.Contains(rec.Body.String(), "use POST, not GET") {
+		t.Errorf("GET /webhook: got %d, Allow %q, outcome %q, body %s; want 405, POST, %q", rec.Code,
+			rec.Header().Get("Allow"), outcome, rec.Body.String(), OutcomeMalformed)
+	}
+}

@@ -141,8 +141,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	event := r.Header.Get("X-GitHub-Event")
 	if r.Method != http.MethodPost {
+		// Counted and recorded like any refused request (as malformed).
 		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
+		h.reject(w, event, OutcomeMalformed, http.StatusMethodNotAllowed, "use POST, not "+r.Method)
 		return
 	}
 	// Everything that can be refused from the headers is refused before a

@@ -40,7 +40,7 @@ func (s *Set) make(name, work string) (backend, error) {
 		if _, err := exec.LookPath("bwrap"); err != nil {
 			return nil, errors.New("bubblewrap (bwrap) is not installed")
 		}
-		nc := namespace.Config{AgentPath: s.agentPath, WorkDir: work}
+		nc := namespace.Config{AgentPath: s.agentPath, WorkDir: work, NodeBundleDir: filepath.Join(s.cfg.DataDir, "node-bundle")}
 		if img, err := image.Latest(s.imageDir()); err == nil {
 			nc.RootFS = img.RootFSDir
 		}
@@ -58,7 +58,8 @@ func (s *Set) make(name, work string) (backend, error) {
 			accel = "auto"
 		}
 		return microvm.New(microvm.Config{AgentPath: s.agentPath, WorkDir: work, Kernel: img.Kernel, Initrd: img.Initrd,
-			RootDisk: img.RootDisk, Cmdline: img.Cmdline, Accel: accel, Template: s.cfg.VMTemplate, Logger: log})
+			RootDisk: img.RootDisk, Cmdline: img.Cmdline, Accel: accel, Template: s.cfg.VMTemplate, Logger: log,
+			NodeBundle: img.NodeBundle})
 	case "firecracker":
 		if _, err := exec.LookPath("firecracker"); err != nil {
 			return nil, errors.New("no firecracker binary on PATH")

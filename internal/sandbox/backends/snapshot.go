@@ -82,7 +82,7 @@ func (t *tracker) track(name string, start sandbox.StartFunc) sandbox.StartFunc 
 		}
 		t.live[inst] = e
 		t.mu.Unlock()
-		inst.AfterClose(func() {
+		inst.AfterStop(func() { // a stopped sandbox runs nothing: no longer listed
 			t.mu.Lock()
 			delete(t.live, inst)
 			t.mu.Unlock()

@@ -17,11 +17,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/sandbox"
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // Config configures the host backend.
@@ -89,25 +91,33 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 			return nil, fmt.Errorf("host sandbox %s: %w", spec.ID, err)
 		}
 	}
+	endExec := trace.Begin(ctx, "agent exec")
 	p, err := startAgent(b.cfg.AgentPath, dir, sock)
+	endExec()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("host sandbox %s: %w", spec.ID, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.StartTimeout)
 	defer cancel()
+	endWait := trace.Begin(ctx, "agent answers")
 	client, err := sandbox.WaitAgent(ctx, sock, "agent", p.exited)
+	endWait()
 	if err != nil {
 		p.destroy(dir)
 		return nil, fmt.Errorf("host sandbox %s: agent did not answer: %w (log: %s)", spec.ID, err, readLog(dir))
 	}
-	return sandbox.NewInstance(client, layout, "host", func() error { return p.destroy(dir) }), nil
+	inst := sandbox.NewInstance(client, layout, "host", func() error { return p.destroy(dir) })
+	inst.SetStop(p.stop)
+	return inst, nil
 }
 
 // agentProc is a running agent.
 type agentProc struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the agent process has been waited for
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the agent process has been waited for
+	stopOnce sync.Once
+	stopErr  error
 }
 
 func startAgent(agentPath, dir, sock string) (*agentProc, error) {
@@ -157,15 +167,24 @@ func startAgent(agentPath, dir, sock string) (*agentProc, error) {
 
 // destroy stops the agent (SIGTERM lets it kill its process groups), kills
 // whatever is left in its session and removes dir.
+// stop ends the agent and every process of its session; destroy removes
+// the directory too.
+func (p *agentProc) stop() error {
+	p.stopOnce.Do(func() {
+		pid := p.cmd.Process.Pid
+		syscall.Kill(pid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(time.Second):
+		}
+		p.stopErr = killSession(pid)
+		<-p.exited
+	})
+	return p.stopErr
+}
+
 func (p *agentProc) destroy(dir string) error {
-	pid := p.cmd.Process.Pid
-	syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(time.Second):
-	}
-	killErr := killSession(pid)
-	<-p.exited
+	killErr := p.stop()
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("host sandbox: removing %s: %w", dir, err)
 	}

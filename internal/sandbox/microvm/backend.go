@@ -169,7 +169,7 @@ func (b *Backend) StartWith(ctx context.Context, spec sandbox.Spec, opts StartOp
 		layout.ToolCache = guestToolCache
 	}
 	inst := sandbox.NewInstance(c, layout, "microvm", v.destroy)
-	inst.Containers = containerStarter(c, layout, opts.Images)
+	inst.Containers = containerStarter(c, layout, opts.Images, b.cfg.NodeBundle)
 	return inst, nil
 }
 

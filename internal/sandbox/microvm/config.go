@@ -64,6 +64,11 @@ type Config struct {
 	// namespace lets out, and 10.0.2.2 is the namespace's empty loopback,
 	// not the host's.
 	Egress netjail.Config
+	// NodeBundle is the guest path of the image's self-contained node
+	// (image.Image.NodeBundle), bound read-only into job containers for
+	// JavaScript actions; "" (an image built without one): such a step
+	// fails saying so.
+	NodeBundle string
 }
 
 // RunAsPool (the default RunAs) gives each VM's QEMU a uid of its own.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -84,8 +85,9 @@ func imageDiskArgs(disks []string) []string {
 }
 
 // containerStarter returns the sandbox's ContainerStarter: job is the job
-// agent's client, layout where the job's directories are in the guest.
-func containerStarter(job *agent.Client, layout agent.Layout, imgs []ImageDisk) sandbox.ContainerStarter {
+// agent's client, layout where the job's directories are in the guest,
+// nodeBundle the guest's node bundle ("" none).
+func containerStarter(job *agent.Client, layout agent.Layout, imgs []ImageDisk, nodeBundle string) sandbox.ContainerStarter {
 	serials := map[string]string{}
 	for i, img := range imgs {
 		serials[img.RootFS] = imageSerial(i)
@@ -125,10 +127,15 @@ func containerStarter(job *agent.Client, layout agent.Layout, imgs []ImageDisk) 
 				src, l.ToolCache = layout.ToolCache, m.Target
 				m.ReadOnly = true
 			case "node":
-				// The guest's node is Debian's, linked against libraries
-				// (libnode, ICU, OpenSSL…) an image need not have: none is
-				// bound, and a JavaScript action in the container says so.
-				continue
+				// The guest image's self-contained bundle of its node
+				// (Debian's, whose libnode, ICU, OpenSSL… an image need not
+				// have, bundled with them and its own glibc loader).
+				if nodeBundle == "" {
+					l.NoNode = "its guest image has no node bundle (an image built before bundles were: rebuild it with hookci image build)"
+					continue
+				}
+				src, l.Node = nodeBundle, path.Join(m.Target, "bin", "node")
+				m.ReadOnly = true
 			}
 			req.Binds = append(req.Binds, agent.ContainerBind{Source: src, Target: m.Target, ReadOnly: m.ReadOnly})
 		}

@@ -49,7 +49,8 @@ func pullDisk(t *testing.T, st *oci.Store, ref string) ImageDisk {
 
 // TestContainersInVM starts, in one real VM, a Redis service container and
 // a job container from the test registry's images: the service answers at
-// localhost:6379 from the job and at redis:6379 from the job container,
+// localhost:6379 from the job (and at localhost:16379 through its agent's
+// relay, as `ports: ["16379:6379"]`) and at redis:6379 from the job container,
 // the workspace is shared both ways, the container has the image's root
 // (Debian) with its own user, hostname and pid namespace, and its writes to
 // the image stay in its own overlay.
@@ -90,6 +91,13 @@ func TestContainersInVM(t *testing.T) {
 	// The job reaches the service at localhost.
 	if out, _ := ctrRun(t, inst.Client, `bash -c 'exec 3<>/dev/tcp/127.0.0.1/6379; printf "PING\r\n" >&3; head -c 5 <&3'`); out != "+PONG" {
 		t.Errorf("job -> localhost:6379: got %q, want +PONG", out)
+	}
+	// `ports: ["16379:6379"]`: the service's agent relays 16379 to 6379.
+	if err := svc.Client.Forward(ctx, agent.ForwardRequest{Port: 16379, TargetPort: 6379}); err != nil {
+		t.Fatalf("forward 16379 -> 6379: %v", err)
+	}
+	if out, _ := ctrRun(t, inst.Client, `bash -c 'exec 3<>/dev/tcp/127.0.0.1/16379; printf "PING\r\n" >&3; head -c 5 <&3'`); out != "+PONG" {
+		t.Errorf("job -> localhost:16379 (relayed to 6379): got %q, want +PONG", out)
 	}
 	if err := inst.Client.WriteFile(ctx, inst.Layout.Workspace+"/from-job", []byte("hello container"), 0o644); err != nil {
 		t.Fatal(err)
@@ -142,8 +150,10 @@ func TestContainersInVM(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Errorf("stop service: %v", err)
 	}
-	if out, _ := ctrRun(t, inst.Client, `bash -c '(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && echo open || echo closed'`); out != "closed" {
-		t.Errorf("after stopping the service, localhost:6379 is %s, want closed", out)
+	for _, port := range []string{"6379", "16379"} {
+		if out, _ := ctrRun(t, inst.Client, `bash -c '(exec 3<>/dev/tcp/127.0.0.1/`+port+`) 2>/dev/null && echo open || echo closed'`); out != "closed" {
+			t.Errorf("after stopping the service, localhost:%s is %s, want closed", port, out)
+		}
 	}
 	// An image that was not attached is refused with the reason.
 	if _, err := inst.Containers(ctx, sandbox.ContainerSpec{Name: "other", RootFS: "/nonexistent/rootfs"}); err == nil || !strings.Contains(err.Error(), "not attached") {
@@ -156,6 +166,32 @@ func TestContainersInVM(t *testing.T) {
 // the guest's disks and memory, and symlinks that point out of the root.
 func maliciousDisk(t *testing.T) ImageDisk {
 	t.Helper()
+	root := busyboxRoot(t, []string{"bin", "suid", "evil", "etc", "tmp", "proc", "sys", "dev"},
+		"sh", "cat", "id", "ls", "head", "echo", "tr", "grep", "wc")
+	data, err := os.ReadFile(filepath.Join(root, "bin/busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "suid/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(root, "suid/busybox"), 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	// Virtio disks are block major 254 (or 253), /dev/mem is char 1:1.
+	for name, dev := range map[string][3]uint32{"vda": {0o060000, 254, 0}, "vda253": {0o060000, 253, 0}, "mem": {0o020000, 1, 1}, "kmsg": {0o020000, 1, 11}} {
+		mknod(t, filepath.Join(root, "evil", name), dev)
+	}
+	os.Symlink("/../../../../", filepath.Join(root, "escape"))
+	os.Symlink("/../../../etc/shadow", filepath.Join(root, "etc/hosts"))
+	return ImageDisk{RootFS: root, Disk: ext4Of(t, root, 256<<20)}
+}
+
+// busyboxRoot makes a root filesystem of the static busybox (bin/busybox
+// and a link per applet) with dirs (tmp 1777), or skips without busybox
+// (fails under CI=true: scripts/deps.sh test installs busybox-static).
+func busyboxRoot(t *testing.T, dirs []string, applets ...string) string {
+	t.Helper()
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -164,39 +200,38 @@ func maliciousDisk(t *testing.T) ImageDisk {
 		t.Skip("busybox is missing")
 	}
 	root := filepath.Join(t.TempDir(), "rootfs")
-	for _, d := range []string{"bin", "suid", "evil", "etc", "tmp", "proc", "sys", "dev"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
+	for _, d := range append([]string{"bin", "tmp"}, dirs...) {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	os.Chmod(filepath.Join(root, "tmp"), 0o1777)
 	data, err := os.ReadFile(bb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"bin/busybox", "suid/busybox"} {
-		if err := os.WriteFile(filepath.Join(root, p), data, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applets {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Chmod(filepath.Join(root, "suid/busybox"), 0o755|os.ModeSetuid); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range []string{"sh", "cat", "id", "ls", "head", "echo", "tr", "grep", "wc"} {
-		os.Symlink("busybox", filepath.Join(root, "bin", a))
-	}
-	// Virtio disks are block major 254 (or 253), /dev/mem is char 1:1.
-	for name, dev := range map[string][3]uint32{"vda": {0o060000, 254, 0}, "vda253": {0o060000, 253, 0}, "mem": {0o020000, 1, 1}, "kmsg": {0o020000, 1, 11}} {
-		mknod(t, filepath.Join(root, "evil", name), dev)
-	}
-	os.Symlink("/../../../../", filepath.Join(root, "escape"))
-	os.Symlink("/../../../etc/shadow", filepath.Join(root, "etc/hosts"))
-	disk := filepath.Join(t.TempDir(), "evil.ext4")
-	if err := makeSparse(disk, 256<<20); err != nil {
+	return root
+}
+
+// ext4Of builds an ext4 image of size bytes holding the tree at root.
+func ext4Of(t *testing.T, root string, size int64) string {
+	t.Helper()
+	disk := filepath.Join(t.TempDir(), "image.ext4")
+	if err := makeSparse(disk, size); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-d", root, disk).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v: %s", err, out)
 	}
-	return ImageDisk{RootFS: root, Disk: disk}
+	return disk
 }
 
 // TestAttackMaliciousImage runs a malicious image's container in a real VM

@@ -145,6 +145,14 @@ func (cg *cgroup) kill() error {
 	if cg.v2 && cg.writeIf("cgroup.kill", "1") {
 		return cg.waitEmpty()
 	}
+	// Without cgroup.kill: a few rounds of SIGKILL to what the cgroup
+	// lists usually empty it within a millisecond or two (and an empty
+	// one at once); only a cgroup still populated after them — a job that
+	// forks as fast as it is killed — is frozen first, which takes a few
+	// milliseconds even when nothing runs.
+	if cg.killRounds() {
+		return nil
+	}
 	cg.freeze(true)
 	for _, pid := range cg.procs() {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -154,6 +162,23 @@ func (cg *cgroup) kill() error {
 	// waiting (a loaded machine) would otherwise hold the kill forever.
 	cg.freeze(false)
 	return cg.waitEmpty()
+}
+
+// killRounds sends SIGKILL to every process of the cgroup until it is empty,
+// for about 5 ms, and reports whether it emptied.
+func (cg *cgroup) killRounds() bool {
+	pause := newBackoff(2 * time.Millisecond)
+	for range 6 {
+		pids := cg.procs()
+		if len(pids) == 0 {
+			return true
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		pause()
+	}
+	return len(cg.procs()) == 0
 }
 
 // freeze freezes (or thaws) the cgroup and reports whether it could.
@@ -174,11 +199,11 @@ func (cg *cgroup) freeze(on bool) bool {
 	if want == "" {
 		return true
 	}
-	for range 100 {
+	pause := newBackoff(5 * time.Millisecond)
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); pause() {
 		if cg.read(file) == want {
 			return true
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	return false
 }
@@ -206,6 +231,7 @@ func (cg *cgroup) read(file string) string {
 // stragglers (forked before the freeze took hold) meanwhile.
 func (cg *cgroup) waitEmpty() error {
 	deadline := time.Now().Add(5 * time.Second)
+	pause := newBackoff(10 * time.Millisecond)
 	for {
 		pids := cg.procs()
 		if len(pids) == 0 {
@@ -217,7 +243,19 @@ func (cg *cgroup) waitEmpty() error {
 		for _, pid := range pids {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(10 * time.Millisecond)
+		pause()
+	}
+}
+
+// newBackoff returns a pause that sleeps 0.25 ms, then twice as long each
+// time up to max: what a job's end waits for (a freeze taking hold, killed
+// processes gone) usually takes a millisecond or two, and a fixed 5–10 ms
+// sleep made every job's end wait that long.
+func newBackoff(max time.Duration) func() {
+	d := 250 * time.Microsecond
+	return func() {
+		time.Sleep(d)
+		d = min(2*d, max)
 	}
 }
 

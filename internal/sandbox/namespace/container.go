@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hookci/hookci/internal/agent"
+	"github.com/hookci/hookci/internal/copyup"
+	"github.com/hookci/hookci/internal/nodebundle"
 	"github.com/hookci/hookci/internal/sandbox"
 )
 
@@ -33,7 +37,8 @@ var containerSkip = map[string]bool{"proc": true, "dev": true, "sys": true, "tmp
 // same confinement (no capabilities, no_new_privs, no user namespaces, the
 // job's seccomp filter). Only its mount, pid, ipc and uts namespaces are its
 // own. The image is bound read-only, entry by entry, on bubblewrap's tmpfs
-// root; /tmp, /run and spec.Tmpfs are fresh tmpfs.
+// root; /tmp and /run are fresh tmpfs, spec.Tmpfs the copy-up of the image's
+// directory (copyup.go) or a fresh tmpfs.
 func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*sandbox.Instance, error) {
 	if err := cs.Validate(); err != nil {
 		return nil, err
@@ -47,6 +52,42 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 		}
 	}
 	c := &sbox{b: s.b, id: s.id + "-" + cs.Name, dir: filepath.Join(s.dir, "ctr-"+cs.Name), uid: s.uid, spec: s.spec, lim: s.lim}
+	if cs.Writable {
+		// buildroot.go: the root is the container's own while it runs.
+		if s.uid == 0 {
+			return nil, fmt.Errorf("container %s: a writable root (an image build's RUN) needs sandboxes with host uids of their own (the server running as root)", cs.Name)
+		}
+		sub, err := s.b.uids.SubRange(s.uid)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", cs.Name, err)
+		}
+		m := idShift{uid: cs.UID, gid: cs.GID, host: s.uid, sub: sub}
+		if err := m.shift(cs.RootFS, true); err != nil {
+			m.shift(cs.RootFS, false)
+			return nil, fmt.Errorf("container %s: preparing its writable root: %w", cs.Name, err)
+		}
+		c.after = func() error {
+			if err := m.shift(cs.RootFS, false); err != nil {
+				return fmt.Errorf("giving the build root back its image's owners: %w", err)
+			}
+			return nil
+		}
+	}
+	var noNode string
+	for _, m := range cs.Mounts {
+		if m.Source != "node" {
+			continue
+		}
+		// JavaScript actions in the container run with a self-contained
+		// bundle of the host's node (package nodebundle), built once and
+		// cached; without one the container starts and such a step fails
+		// saying why.
+		dir, err := s.b.nodeBundle(ctx)
+		if err != nil {
+			noNode = err.Error()
+		}
+		c.nodeDir = dir
+	}
 	s.mu.Lock()
 	s.containers = append(s.containers, c)
 	s.mu.Unlock()
@@ -66,8 +107,10 @@ func (s *sbox) startContainer(ctx context.Context, cs sandbox.ContainerSpec) (*s
 		case "toolcache":
 			l.ToolCache = m.Target
 		case "node":
-			if _, err := sandboxNode(); err == nil {
-				l.Node = m.Target
+			if c.nodeDir != "" {
+				l.Node = path.Join(m.Target, "bin", "node")
+			} else {
+				l.NoNode = noNode
 			}
 		}
 	}
@@ -106,7 +149,7 @@ func (c *sbox) startIn(ctx context.Context, job *sbox, cs sandbox.ContainerSpec)
 	var l launch
 	defer l.close()
 	var un *usernsSetup // a root container's mapped range (container_userns.go)
-	if c.uid > 0 && cs.UID == 0 {
+	if c.uid > 0 && (cs.UID == 0 || cs.Writable) {
 		sub, err := c.b.uids.SubRange(c.uid)
 		if err != nil {
 			return err
@@ -283,6 +326,11 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 	if err != nil {
 		return nil, err
 	}
+	if cs.Writable {
+		// The image's whole tree, writable, as the root (buildroot.go).
+		a = append(a, "--bind", root, "/")
+		ents = nil
+	}
 	for _, e := range ents {
 		name := e.Name()
 		if containerSkip[name] {
@@ -293,7 +341,7 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 			if target, err := os.Readlink(filepath.Join(cs.RootFS, name)); err == nil {
 				a = append(a, "--symlink", target, "/"+name)
 			}
-		case e.IsDir():
+		case e.IsDir(), e.Type().IsRegular(): // a file at the top too (/entrypoint.sh)
 			a = append(a, "--ro-bind", root+"/"+name, "/"+name)
 		}
 	}
@@ -304,9 +352,11 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 		// /tmp and /run are fresh tmpfs with the image's modes (bubblewrap's
 		// default, 0755, would keep a root container's other users, e.g.
 		// postgres after its entrypoint's switch, from writing in /tmp).
-		"--perms", imageMode(cs.RootFS, "tmp", 0o1777), "--tmpfs", "/tmp",
-		"--perms", imageMode(cs.RootFS, "run", 0o755), "--tmpfs", "/run",
 	)
+	if !cs.Writable { // a build's /tmp is the image's, as Docker's RUN has it
+		a = append(a, "--perms", imageMode(cs.RootFS, "tmp", 0o1777), "--tmpfs", "/tmp")
+	}
+	a = append(a, "--perms", imageMode(cs.RootFS, "run", 0o755), "--tmpfs", "/run")
 	// The image's directories under /run (e.g. /run/postgresql for a
 	// server's socket) exist again, empty, with their modes, on the tmpfs.
 	if runEnts, err := os.ReadDir(filepath.Join(cs.RootFS, "run")); err == nil {
@@ -316,21 +366,61 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 			}
 		}
 	}
-	// A volume takes the mode of the image's directory, as Docker's copy-up
-	// gives a new volume the image directory's permissions (bubblewrap's
-	// default, 0755, kept e.g. a root container's service user out of a
-	// 1777 data directory after its switch).
-	// A volume through an image's symlink is mounted on the symlink's
-	// target in the image.
-	for _, d := range cs.Tmpfs {
-		mode := uint32(0o755)
-		if p, m, ok := imageDir(cs.RootFS, d); ok {
-			d, mode = p, m
-		}
-		a = append(a, "--perms", fmt.Sprintf("%04o", mode), "--tmpfs", d)
+	tmpfs, mounts := cs.Tmpfs, cs.Mounts
+	if cs.Writable {
+		tmpfs, mounts = nil, nil // a build's RUN: no volume, no job directory
 	}
-	if isDir(filepath.Join(cs.RootFS, "etc")) {
-		if _, err := os.Lstat(filepath.Join(cs.RootFS, "etc", "hosts")); err != nil {
+	// A volume of a directory of the image is Docker's copy-up: a copy of
+	// that directory (owner, mode, contents; copyup.go) made on the host in
+	// the container's directory and bound there; the copies of all the
+	// container's volumes share one bound. A volume through an image's
+	// symlink is the symlink's target in the image. A volume the image has
+	// no directory for is an empty 0755 tmpfs (Docker's new directory).
+	// Volumes are mounted outermost first, so that one inside another
+	// stays visible.
+	// The copies are made in the container's "vol" directory, root's and
+	// 0700 while they are made, then its uid's (still 0700): bubblewrap,
+	// as that uid, binds them by path, and no other host user reaches
+	// them (a copy's mode is the image's, its owner a sandbox uid).
+	uidMap, gidMap := volumeOwners(c.uid, un)
+	budget := copyup.NewBudget(c.b.copyUpLimit())
+	vols := slices.Clone(tmpfs)
+	slices.SortStableFunc(vols, func(x, y string) int {
+		return strings.Count(filepath.Clean(x), "/") - strings.Count(filepath.Clean(y), "/")
+	})
+	volDir, volSrc := filepath.Join(c.dir, "vol"), ""
+	for i, d := range vols {
+		p, _, ok := imageDir(cs.RootFS, d)
+		if !ok {
+			a = append(a, "--perms", "0755", "--tmpfs", d)
+			continue
+		}
+		if volSrc == "" {
+			if err := os.Mkdir(volDir, 0o700); err != nil {
+				return nil, err
+			}
+			src, err := l.source(volDir, "vol", staged)
+			if err != nil {
+				return nil, err
+			}
+			volSrc = src
+		}
+		name := fmt.Sprintf("vol%d", i)
+		if err := copyUp(cs.RootFS, d, filepath.Join(volDir, name), uidMap, gidMap, budget); err != nil { // d resolves as p did; errors name d
+			return nil, err
+		}
+		a = append(a, "--bind", volSrc+"/"+name, p)
+	}
+	if volSrc != "" && c.uid > 0 {
+		if err := os.Chown(volDir, c.uid, c.uid); err != nil {
+			return nil, err
+		}
+	}
+	_, hostsErr := os.Lstat(filepath.Join(cs.RootFS, "etc", "hosts"))
+	if cs.Writable && hostsErr != nil {
+		// Nothing to bind over, and no empty /etc/hosts left in the image.
+	} else if isDir(filepath.Join(cs.RootFS, "etc")) {
+		if hostsErr != nil {
 			// No file to bind over: /etc becomes a tmpfs holding the
 			// image's entries (bound read-only) and ours.
 			a = append(a, "--tmpfs", "/etc")
@@ -363,7 +453,7 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range cs.Mounts {
+	for _, m := range mounts {
 		switch m.Source {
 		case "toolcache":
 			if job.spec.ToolCache == "" {
@@ -375,11 +465,10 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 			}
 			a = append(a, "--ro-bind", tc, m.Target)
 		case "node":
-			node, err := sandboxNode()
-			if err != nil {
+			if c.nodeDir == "" {
 				continue // no node here: the container has none (Layout.Node "")
 			}
-			src, err := l.source(node, "node", staged)
+			src, err := l.source(c.nodeDir, "node", staged)
 			if err != nil {
 				return nil, err
 			}
@@ -396,10 +485,10 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 	if err != nil {
 		return nil, err
 	}
-	a = append(a,
-		"--ro-bind", agentPath, guestAgent,
-		"--remount-ro", "/",
-	)
+	a = append(a, "--ro-bind", agentPath, guestAgent)
+	if !cs.Writable {
+		a = append(a, "--remount-ro", "/")
+	}
 	prog, err := seccompProgram()
 	if err != nil {
 		return nil, err
@@ -416,15 +505,13 @@ func (c *sbox) containerArgs(job *sbox, cs sandbox.ContainerSpec, l *launch, un 
 	return append(a, agentCommand(listen)...), nil
 }
 
-// sandboxNode is the node a job on this backend runs JavaScript actions
-// with (the host's: the sandbox's root is the host's), resolved to its file.
-func sandboxNode() (string, error) {
-	const standardPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, dir := range strings.Split(standardPath, ":") {
-		p := filepath.Join(dir, "node")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return filepath.EvalSymlinks(p)
-		}
+// nodeBundle is the bundle of the host's node (the node of a job on this
+// backend, whose root is the host's) in the backend's cache, built on first
+// use and again when that node or a library it loads changes.
+func (b *Backend) nodeBundle(ctx context.Context) (string, error) {
+	node, err := nodebundle.HostNode()
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("no node on this host (looked in %s): JavaScript actions in a job container need the sandbox's node", standardPath)
+	return nodebundle.Ensure(ctx, b.cfg.NodeBundleDir, node)
 }

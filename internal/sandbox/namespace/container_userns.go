@@ -71,6 +71,9 @@ func newUsernsSetup(uid, sub, ctrUID, ctrGID int, l *launch) (*usernsSetup, erro
 // --disable-userns, which bubblewrap refuses with --userns-block-fd).
 func (u *usernsSetup) args() []string {
 	a := []string{"--userns-block-fd", strconv.Itoa(u.blFD), "--info-fd", strconv.Itoa(u.infoFD), "--cap-drop", "ALL"}
+	if u.ctrUID != 0 {
+		return a // a build's RUN as another user (USER): no capability, as in Docker
+	}
 	for _, c := range rootCaps {
 		a = append(a, "--cap-add", c)
 	}

@@ -1,10 +1,13 @@
 package namespace
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookci/hookci/internal/sandbox"
 )
@@ -115,4 +118,43 @@ func TestLimitsWritten(t *testing.T) {
 			t.Errorf("%s: limits got %v, want %v", tt.spec.ID, got, want)
 		}
 	}
+}
+
+// TestStopKillsForkingJob: Stop, which ends a job before its end is
+// recorded, leaves no process of the sandbox behind even when the job is
+// forking as fast as it can (the kill rounds give way to the freezer), and
+// leaves the files for Close.
+func TestStopKillsForkingJob(t *testing.T) {
+	b := newBackend(t, Config{Pids: 64})
+	inst := start(t, b, sandbox.Spec{ID: "forker"})
+	inCgroup(t, b, "forker")
+	for _, loop := range []string{
+		`while :; do (:) & done`,               // forks and reaps as fast as it can
+		`while :; do sleep 1000 & done`,        // piles up to the pids limit
+		`bomb() { bomb | bomb & wait; }; bomb`, // the classic
+	} {
+		if code, out := run(t, inst, "setsid sh -c '"+strings.ReplaceAll(loop, "'", `'\''`)+"' </dev/null >/dev/null 2>&1 & echo started"); code != 0 {
+			t.Fatalf("starting %q: exit %d, %q", loop, code, out)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	cg := b.cgroups.open("forker")
+	if n := len(cg.procs()); n < 10 {
+		t.Fatalf("processes in the cgroup before Stop: %d, want the loops running", n)
+	}
+	stopped, err := inst.Stop()
+	if !stopped || err != nil {
+		t.Fatalf("Stop: %v, %v; want true, nil", stopped, err)
+	}
+	if pids := cg.procs(); len(pids) != 0 {
+		t.Errorf("processes in the cgroup after Stop: %v, want none", pids)
+	}
+	if _, err := os.Stat(filepath.Join(b.cfg.WorkDir, "forker")); err != nil {
+		t.Errorf("sandbox directory after Stop: %v, want it kept for Close", err)
+	}
+	cgDirs := cg.dirs
+	if err := inst.Close(); err != nil {
+		t.Fatalf("Close after Stop: %v", err)
+	}
+	assertGone(t, b, "forker", cgDirs)
 }

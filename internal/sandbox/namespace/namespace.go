@@ -92,6 +92,14 @@ type Config struct {
 	// Egress configures the network namespace of a job granted egress
 	// (Spec.Network): see package netjail.
 	Egress netjail.Config
+	// NodeBundleDir caches the self-contained node bound into job
+	// containers (package nodebundle; default WorkDir/.node-bundle).
+	NodeBundleDir string
+	// VolumeCopyBytes and VolumeCopyEntries bound the copies of an image's
+	// directories into a container's new volumes, all its volumes together
+	// (default 1 GiB and 100000 entries; package copyup).
+	VolumeCopyBytes   int64
+	VolumeCopyEntries int
 }
 
 // Paths inside the sandbox.
@@ -134,6 +142,12 @@ func New(cfg Config) (*Backend, error) {
 		if fi, err := os.Stat(filepath.Join(cfg.RootFS, "usr")); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("namespace sandbox: RootFS %q has no usr directory", cfg.RootFS)
 		}
+	}
+	if cfg.NodeBundleDir == "" {
+		cfg.NodeBundleDir = filepath.Join(cfg.WorkDir, ".node-bundle")
+	}
+	if !filepath.IsAbs(cfg.NodeBundleDir) {
+		return nil, fmt.Errorf("namespace sandbox: NodeBundleDir %q is not absolute", cfg.NodeBundleDir)
 	}
 	if cfg.BwrapPath == "" {
 		p, err := exec.LookPath("bwrap")
@@ -201,6 +215,7 @@ func (b *Backend) Start(ctx context.Context, spec sandbox.Spec) (*sandbox.Instan
 		layout.ToolCache = guestToolCache
 	}
 	inst := sandbox.NewInstance(s.client, layout, "namespace", s.destroy)
+	inst.SetStop(s.stop)
 	inst.Containers = s.startContainer // container.go
 	return inst, nil
 }
@@ -219,6 +234,11 @@ type sbox struct {
 	net    *netjail.Jail // the job's network namespace when granted egress
 	spec   sandbox.Spec  // what the sandbox was started with
 	lim    limits
+
+	// after runs once the sandbox's processes are gone (a writable
+	// container's root is given back its image's owners: buildroot.go).
+	after   func() error
+	nodeDir string // a container's: the node bundle bound into it ("" none)
 
 	mu         sync.Mutex // guards the fields below
 	containers []*sbox    // started by startContainer; destroyed with the sandbox
@@ -340,6 +360,23 @@ func (s *sbox) startBwrap(spec sandbox.Spec) error {
 
 // destroy kills every process of the sandbox, removes its cgroup and its
 // directory. It tolerates a half-started sandbox.
+// stop kills every process of the sandbox and its containers (the cgroup
+// holds them all) and waits for bubblewrap; destroy removes the rest.
+func (s *sbox) stop() error {
+	var err error
+	if s.cg != nil {
+		err = s.cg.kill()
+	}
+	if s.cmd != nil {
+		s.cmd.Process.Kill() // bwrap itself, should it not have joined the cgroup
+		<-s.exited
+	}
+	if err != nil {
+		return fmt.Errorf("namespace sandbox %s: stop: %w", s.id, err)
+	}
+	return nil
+}
+
 func (s *sbox) destroy() error {
 	var errs []error
 	s.mu.Lock()
@@ -361,6 +398,10 @@ func (s *sbox) destroy() error {
 	}
 	if s.cg != nil {
 		errs = append(errs, s.cg.remove())
+	}
+	if s.after != nil {
+		errs = append(errs, s.after())
+		s.after = nil
 	}
 	if s.net != nil {
 		errs = append(errs, s.net.Close())

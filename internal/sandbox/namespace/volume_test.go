@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,7 +19,40 @@ import (
 //
 //	stat PATH...   one line "PATH MODE" per PATH (permission bits with
 //	               setuid, setgid and sticky, in octal), or "PATH ERRNO"
+//	plant DIR FILE HOSTDIR N
+//	               N times, for v in vol0 vol1: create DIR/v and symlinks
+//	               DIR/v/PG_VERSION → FILE, DIR/v/base and DIR/v → HOSTDIR;
+//	               "PLANTED PATH" for each that worked, then "done"
+//	owners PATH... one line "PATH UID:GID MODE" per PATH (not followed;
+//	               MODE as for stat), or "PATH ERRNO"
 func volumeAttack(args []string) (int, bool) {
+	if args[0] == "owners" {
+		for _, p := range args[1:] {
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil {
+				fmt.Println(p, result(err))
+				continue
+			}
+			fmt.Printf("%s %d:%d %04o\n", p, st.Uid, st.Gid, st.Mode&0o7777)
+		}
+		return 0, true
+	}
+	if args[0] == "plant" && len(args) == 5 {
+		n, _ := strconv.Atoi(args[4])
+		for i := 0; i < n; i++ {
+			for _, v := range []string{"vol0", "vol1"} {
+				d := filepath.Join(args[1], v)
+				os.MkdirAll(d, 0o777)
+				for _, l := range [][2]string{{args[2], d + "/PG_VERSION"}, {args[3], d + "/base"}, {args[3], d}} {
+					if os.Symlink(l[0], l[1]) == nil {
+						fmt.Println("PLANTED", l[1])
+					}
+				}
+			}
+		}
+		fmt.Println("done")
+		return 0, true
+	}
 	if args[0] != "stat" {
 		return 0, false
 	}
