@@ -24,7 +24,7 @@ var checkConclusions = map[string]string{
 func CheckName(workflowName, jobName string) string { return workflowName + " / " + jobName }
 
 // checkRuns creates or updates one check run per job (App mode).
-func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Run) error {
+func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Run, s *sent) error {
 	q := r.st.Queries()
 	jobs, err := q.RunJobs(ctx, run.ID)
 	if err != nil {
@@ -39,11 +39,8 @@ func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Ru
 		case store.StatusCompleted:
 			status = github.CheckCompleted
 		}
-		key := fmt.Sprintf("%d|%s|%s|%d", j.CheckRunID, status, j.Conclusion, j.Attempt)
-		r.mu.Lock()
-		same := r.sentChecks[j.ID] == key
-		r.mu.Unlock()
-		if same {
+		key := fmt.Sprintf("check job-%d", j.ID)
+		if j.CheckRunID != 0 && s.same(key, fmt.Sprintf("%d|%s|%s|%d", j.CheckRunID, status, j.Conclusion, j.Attempt)) {
 			continue
 		}
 		details := fmt.Sprintf("%s#job-%d", r.RunURL(run.ID), j.ID)
@@ -79,9 +76,7 @@ func (r *Reporter) checkRuns(ctx context.Context, repo github.Repo, run store.Ru
 				return fmt.Errorf("check run for job %d: %w", j.ID, err)
 			}
 		}
-		r.mu.Lock()
-		remember(r.sentChecks, j.ID, fmt.Sprintf("%d|%s|%s|%d", id, status, j.Conclusion, j.Attempt))
-		r.mu.Unlock()
+		s.note(key, fmt.Sprintf("%d|%s|%s|%d", id, status, j.Conclusion, j.Attempt))
 	}
 	return nil
 }

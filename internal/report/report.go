@@ -8,6 +8,7 @@ package report
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -32,16 +33,9 @@ type Reporter struct {
 	publicURL string
 	log       *slog.Logger
 
-	mu         sync.Mutex // guards the fields below
-	locks      map[int64]*keyLock
-	sent       map[string]string // last status sent per run or job context
-	sentChecks map[int64]string  // last check run state sent per job
+	mu    sync.Mutex // guards the fields below
+	locks map[int64]*keyLock
 }
-
-// maxRemembered bounds the sent and sentChecks maps: they only spare GitHub
-// a repeated identical update, so once either holds this many entries it is
-// emptied, and at worst one update per job or run is sent twice.
-const maxRemembered = 4096
 
 // keyLock is a mutex shared by the reports of one run (or one pull
 // request); it is removed from Reporter.locks when nobody holds or waits for it.
@@ -50,13 +44,29 @@ type keyLock struct {
 	refs int // guarded by Reporter.mu
 }
 
+// sent is what was last sent to GitHub for one run (store.ReportsSent),
+// read once its reports' lock is held, and what this report sends on top.
+type sent struct {
+	before, now map[string]string
+}
+
+// same reports whether val is what GitHub was last sent under key.
+func (s *sent) same(key, val string) bool {
+	if v, ok := s.now[key]; ok {
+		return v == val
+	}
+	return s.before[key] == val
+}
+
+func (s *sent) note(key, val string) { s.now[key] = val }
+
 // New returns a Reporter that links to run pages under publicURL.
 func New(gh *github.Client, st *store.Store, publicURL string, log *slog.Logger) *Reporter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Reporter{gh: gh, st: st, publicURL: strings.TrimRight(publicURL, "/"), log: log,
-		locks: map[int64]*keyLock{}, sent: map[string]string{}, sentChecks: map[int64]string{}}
+		locks: map[int64]*keyLock{}}
 }
 
 func (r *Reporter) lock(key int64) func() {
@@ -79,22 +89,22 @@ func (r *Reporter) lock(key int64) func() {
 	}
 }
 
-// remember records what was last sent under key in m, keeping m bounded.
-func remember[K comparable](m map[K]string, key K, val string) {
-	if _, ok := m[key]; !ok && len(m) >= maxRemembered {
-		clear(m)
-	}
-	m[key] = val
-}
-
 // RunURL is the run's page.
 func (r *Reporter) RunURL(id int64) string { return fmt.Sprintf("%s/runs/%d", r.publicURL, id) }
 
 // Report sends run runID's current state. Reports of one run are
-// serialised and read the state afresh, so the last one sent is the latest.
-func (r *Reporter) Report(ctx context.Context, runID int64) error {
+// serialised, on this host and across every host sharing the store, and
+// read the state afresh, so the last one sent is the latest; what GitHub
+// was last sent is kept in the store, so a state is sent once even when
+// another host (or this one before a restart) sent it.
+func (r *Reporter) Report(ctx context.Context, runID int64) (err error) {
 	unlock := r.lock(runID)
 	defer unlock()
+	unlockHosts, err := r.st.LockAcrossHosts(ctx, fmt.Sprintf("report run %d", runID))
+	if err != nil {
+		return err
+	}
+	defer unlockHosts()
 	q := r.st.Queries()
 	run, err := q.Run(ctx, runID)
 	if err != nil {
@@ -108,16 +118,32 @@ func (r *Reporter) Report(ctx context.Context, runID int64) error {
 	if err != nil {
 		return err
 	}
+	before, err := q.ReportsSent(ctx, runID)
+	if err != nil {
+		return err
+	}
+	s := &sent{before: before, now: map[string]string{}}
+	defer func() {
+		// What reached GitHub is recorded even when a later update failed.
+		if rerr := q.SetReportsSent(context.WithoutCancel(ctx), runID, s.now); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
 	if r.gh.IsApp() {
-		if err := r.checkRuns(ctx, repo, run); err != nil {
+		if err := r.checkRuns(ctx, repo, run, s); err != nil {
 			return fmt.Errorf("report run %d: %w", runID, err)
 		}
-	} else if err := r.statuses(ctx, repo, run); err != nil {
+	} else if err := r.statuses(ctx, repo, run, s); err != nil {
 		return fmt.Errorf("report run %d: %w", runID, err)
 	}
 	if run.PRNumber > 0 {
 		unlockPR := r.lock(-int64(run.PRNumber))
 		defer unlockPR()
+		unlockPRHosts, err := r.st.LockAcrossHosts(ctx, fmt.Sprintf("report comment %s#%d", run.Repo, run.PRNumber))
+		if err != nil {
+			return err
+		}
+		defer unlockPRHosts()
 		body, err := r.commentBody(ctx, run)
 		if err != nil {
 			return err
@@ -131,10 +157,10 @@ func (r *Reporter) Report(ctx context.Context, runID int64) error {
 
 // statuses sets the commit statuses of a run (token mode): one for the
 // workflow run and one per job.
-func (r *Reporter) statuses(ctx context.Context, repo github.Repo, run store.Run) error {
+func (r *Reporter) statuses(ctx context.Context, repo github.Repo, run store.Run, s *sent) error {
 	st := statusOf(run)
 	st.TargetURL = r.RunURL(run.ID)
-	if err := r.setStatus(ctx, repo, run, fmt.Sprintf("run-%d", run.ID), st); err != nil {
+	if err := r.setStatus(ctx, repo, run, s, "status run", st); err != nil {
 		return err
 	}
 	jobs, err := r.st.Queries().RunJobs(ctx, run.ID)
@@ -146,27 +172,22 @@ func (r *Reporter) statuses(ctx context.Context, repo github.Repo, run store.Run
 		js := jobStatus(j)
 		js.Context = StatusContext(run.WorkflowName) + " / " + j.Name
 		js.TargetURL = fmt.Sprintf("%s#job-%d", r.RunURL(run.ID), j.ID)
-		if err := r.setStatus(ctx, repo, run, fmt.Sprintf("job-%d", j.ID), js); err != nil {
+		if err := r.setStatus(ctx, repo, run, s, fmt.Sprintf("status job-%d", j.ID), js); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *Reporter) setStatus(ctx context.Context, repo github.Repo, run store.Run, key string, st github.Status) error {
+func (r *Reporter) setStatus(ctx context.Context, repo github.Repo, run store.Run, s *sent, key string, st github.Status) error {
 	val := st.State + "|" + st.Description
-	r.mu.Lock()
-	same := r.sent[key] == val
-	r.mu.Unlock()
-	if same {
+	if s.same(key, val) {
 		return nil
 	}
 	if err := r.gh.SetStatus(ctx, repo, run.SHA, st); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	remember(r.sent, key, val)
-	r.mu.Unlock()
+	s.note(key, val)
 	return nil
 }
 

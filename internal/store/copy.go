@@ -35,6 +35,7 @@ var copyTables = []copyTable{
 	// The refused-webhook record: rows get new ids in the same order.
 	{name: "refused_webhooks", columns: "received_at, event, delivery, outcome, status, reason, duplicate_of", order: "id"},
 	{name: "refused_counts", columns: "hour, outcome, n", order: "hour, outcome"},
+	{name: "report_sent", columns: "run_id, key, val", order: "run_id, key"},
 }
 
 // CopyStats counts the rows Copy moved, per table, and the queue work it

@@ -95,13 +95,17 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := q.SetReportsSent(ctx, run.ID, map[string]string{"status run": "pending|Running", "check job-1": "7|completed|success|1"}); err != nil {
+		t.Fatal(err)
+	}
+
 	stats, err := Copy(ctx, src, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{"deliveries": 3, "runs": 1, "jobs": 3, "steps": 1, "log_chunks": 3, "run_counters": 1,
 		"schedules": 1, "schedule_repos": 1, "workflow_run_events": 1, "periodic_claims": 1, "workflow_states": 1,
-		"repo_activity": 1, "refused_webhooks": 2, "refused_counts": 2}
+		"repo_activity": 1, "refused_webhooks": 2, "refused_counts": 2, "report_sent": 2}
 	if !reflect.DeepEqual(stats.Rows, want) || stats.Requeued != 2 {
 		t.Errorf("copied %v, requeued %d; want %v, 2 (the queued delivery and job)", stats.Rows, stats.Requeued, want)
 	}
@@ -117,6 +121,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		{mustGet(q.ScheduleRepos(ctx)), mustGet(dq.ScheduleRepos(ctx))},
 		{mustGet(q.WorkflowStates(ctx, "o/r")), mustGet(dq.WorkflowStates(ctx, "o/r"))},
 		{mustGet(q.RefusedCounts(ctx, time.UnixMilli(0))), mustGet(dq.RefusedCounts(ctx, time.UnixMilli(0)))},
+		{mustGet(q.ReportsSent(ctx, run.ID)), mustGet(dq.ReportsSent(ctx, run.ID))},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			t.Errorf("after the copy:\n got %+v\nwant %+v", pair[1], pair[0])

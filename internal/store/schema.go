@@ -39,6 +39,8 @@ var migrations = []migration{
 	migrationRefused,
 	// 16: one run id across re-run attempts (runattempts.go).
 	migrationRunFirstID,
+	// 17: what was last sent to GitHub per run, shared by the hosts (reportsent.go).
+	migrationReportSent,
 }
 
 const (
