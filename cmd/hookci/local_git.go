@@ -64,7 +64,8 @@ func openWorktree(dir string) (worktree, error) {
 
 // snapshot commits the working tree as it is (tracked and untracked files
 // that are not ignored) without touching the index, the branch or the
-// files, and points refs/hookci/run at it so it can be fetched.
+// files, and points refs/hookci/run at it (when it is not HEAD) so it can
+// be fetched.
 //
 // The scratch index starts as a copy of the repository's own, so `git add
 // -A` hashes only the files that changed since it was last written rather
@@ -122,8 +123,14 @@ func snapshot(wt worktree) (sha, branch string, err error) {
 			return "", "", err
 		}
 	}
-	if _, err := run("update-ref", "refs/hookci/run", sha); err != nil {
-		return "", "", err
+	// A commit of the working tree is named by refs/hookci/run so that a
+	// mirror that fetches (a kept --data-dir) can ask for it; HEAD itself
+	// is advertised already, so a clean tree needs no ref (one git process
+	// less on the local run's path).
+	if sha != head {
+		if _, err := run("update-ref", "refs/hookci/run", sha); err != nil {
+			return "", "", err
+		}
 	}
 	branch = strings.TrimPrefix(ref, "refs/heads/")
 	if branch == "" || branch == ref { // detached HEAD, or not a branch

@@ -92,7 +92,11 @@ func TestSnapshot(t *testing.T) {
 			if files != c.wantFiles {
 				t.Errorf("files: got %q, want %q", files, c.wantFiles)
 			}
-			if got := git(t, dir, "rev-parse", "refs/hookci/run"); got != sha {
+			if c.wantHead {
+				if out, err := exec.Command("git", "-C", dir, "rev-parse", "-q", "--verify", "refs/hookci/run").Output(); err == nil {
+					t.Errorf("refs/hookci/run set to %s for a clean tree (HEAD is fetchable already)", out)
+				}
+			} else if got := git(t, dir, "rev-parse", "refs/hookci/run"); got != sha {
 				t.Errorf("refs/hookci/run: got %s, want %s", got, sha)
 			}
 			if after := git(t, dir, "status", "--porcelain"); after != status {
