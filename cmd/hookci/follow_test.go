@@ -197,3 +197,47 @@ func TestRunInShallowCloneWithPathFilters(t *testing.T) {
 		t.Errorf("hookci run in a shallow clone exited %d; want the workflow run:\n%s", code, out)
 	}
 }
+
+// TestRunCheckoutIndexIsClean: the workspace a job gets, and a checkout
+// into a sub-path, are clean to git plumbing that does not refresh the
+// index first (`git diff-index --quiet HEAD`), as after git's own checkout
+// on GitHub. The files are created anew in the sandbox (other inodes,
+// owners and change times than where the index was written), so before
+// the runner refreshed the index this reported every file modified.
+func TestRunCheckoutIndexIsClean(t *testing.T) {
+	repo, conf := localRepo(t, map[string]string{
+		"src/a.txt": "a\n",
+		".github/workflows/ci.yml": `on: push
+jobs:
+  t:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          git diff-index --quiet HEAD -- && echo "root index: clean" || echo "root index: modified"
+      - uses: actions/checkout@v4
+        with:
+          path: sub
+      - run: |
+          cd sub && git diff-index --quiet HEAD -- && echo "sub index: clean" || echo "sub index: modified"
+      - run: |
+          echo changed >> src/a.txt
+          git diff-index --quiet HEAD -- && echo "after a change: clean" || echo "after a change: modified"
+`})
+	for _, sb := range []string{"host", "namespace"} {
+		t.Run(sb, func(t *testing.T) {
+			if sb != "host" {
+				requireSandbox(t, sb)
+			}
+			code, out := runIn(repo, conf, "--sandbox", sb)
+			if code != 0 {
+				t.Fatalf("hookci run exited %d:\n%s", code, out)
+			}
+			// Output lines, not the step titles that quote the commands.
+			for _, want := range []string{"|   root index: clean", "|   sub index: clean", "|   after a change: modified"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

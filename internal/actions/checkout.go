@@ -307,5 +307,5 @@ func putStream(ctx context.Context, j *runner.Job, dir string, src func(ctx cont
 	if err != nil {
 		return fmt.Errorf("putting the repository into %s: %w", dir, err)
 	}
-	return nil
+	return j.RefreshIndex(ctx, dir) // the index as git's own checkout leaves it
 }

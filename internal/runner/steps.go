@@ -43,6 +43,7 @@ func (j *Job) setup(ctx context.Context) error {
 	case j.Guest.WorkspaceReady:
 		j.sink.StepLog(setupStep, "The workspace came with the sandbox (a disk holding the commit)")
 		j.sourcePut = true
+		err = j.RefreshIndex(ctx, j.Guest.Layout.Workspace)
 	case j.Spec.Source != nil:
 		err = j.putSource(ctx, j.Guest.Layout.Workspace)
 		j.sourcePut = err == nil
@@ -85,6 +86,27 @@ func (j *Job) putSource(ctx context.Context, dir string) error {
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("putting the repository into the workspace: %w", err)
+	}
+	return j.RefreshIndex(ctx, dir)
+}
+
+// RefreshIndex brings the index of the checkout just put into dir up to
+// date with its files, as git's own checkout leaves it (and so GitHub's
+// actions/checkout): the files were created anew in the sandbox, with other
+// inodes, owners and change times than the checkout they were copied from,
+// so without this, plumbing that compares without refreshing (`git
+// diff-index --quiet HEAD`, common in version and "generated files are up
+// to date" scripts) reported a clean checkout as modified. A sandbox
+// without git, or a source without .git, is left as it is; only the
+// agent's failure is an error.
+func (j *Job) RefreshIndex(ctx context.Context, dir string) error {
+	req := agent.ExecRequest{Argv: []string{"git", "update-index", "-q", "--refresh"}, Dir: dir,
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + j.Guest.Layout.Home,
+			"GIT_DIR=" + path.Join(dir, ".git"), "GIT_WORK_TREE=" + dir, "LANG=C.UTF-8"}}
+	_, err := j.Guest.Client.Exec(ctx, req, io.Discard)
+	var infra *agent.InfraError
+	if errors.As(err, &infra) {
+		return fmt.Errorf("refreshing the workspace's git index: %w", err)
 	}
 	return nil
 }
