@@ -201,9 +201,10 @@ func TestRunInShallowCloneWithPathFilters(t *testing.T) {
 // TestRunCheckoutIndexIsClean: the workspace a job gets, and a checkout
 // into a sub-path, are clean to git plumbing that does not refresh the
 // index first (`git diff-index --quiet HEAD`), as after git's own checkout
-// on GitHub. The files are created anew in the sandbox (other inodes,
-// owners and change times than where the index was written), so before
-// the runner refreshed the index this reported every file modified.
+// on GitHub, on every backend. The files are created anew in the sandbox
+// (other inodes, owners and change times than where the index was
+// written), so before the agent restatted the index (agent.PutCheckout)
+// this reported every file modified.
 func TestRunCheckoutIndexIsClean(t *testing.T) {
 	repo, conf := localRepo(t, map[string]string{
 		"src/a.txt": "a\n",
@@ -223,12 +224,24 @@ jobs:
           echo changed >> src/a.txt
           git diff-index --quiet HEAD -- && echo "after a change: clean" || echo "after a change: modified"
 `})
-	for _, sb := range []string{"host", "namespace"} {
+	for _, sb := range []string{"host", "namespace", "microvm"} {
 		t.Run(sb, func(t *testing.T) {
 			if sb != "host" {
 				requireSandbox(t, sb)
 			}
-			code, out := runIn(repo, conf, "--sandbox", sb)
+			c := conf
+			if sb == "microvm" { // the guest image is in the test data directory
+				b, err := os.ReadFile(conf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir, _ := json.Marshal(os.Getenv("HOOKCI_DATA_DIR"))
+				c = filepath.Join(t.TempDir(), "hookci.toml")
+				if err := os.WriteFile(c, append(b, []byte("image_dir = "+string(dir)+"\n")...), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out := runIn(repo, c, "--sandbox", sb)
 			if code != 0 {
 				t.Fatalf("hookci run exited %d:\n%s", code, out)
 			}

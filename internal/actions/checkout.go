@@ -302,10 +302,12 @@ func runGit(ctx context.Context, dir string, args ...string) (string, error) {
 func putStream(ctx context.Context, j *runner.Job, dir string, src func(ctx context.Context, w io.Writer) error) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(src(ctx, pw)) }()
-	err := j.Guest.Client.PutFiles(ctx, dir, pr)
+	// The index gets the stat data of the files as they are in the sandbox,
+	// as after git's own checkout (agent.Client.PutCheckout).
+	err := j.Guest.Client.PutCheckout(ctx, dir, runner.CheckoutIndex, pr)
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("putting the repository into %s: %w", dir, err)
 	}
-	return j.RefreshIndex(ctx, dir) // the index as git's own checkout leaves it
+	return nil
 }

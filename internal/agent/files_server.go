@@ -33,6 +33,12 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
 		return
 	}
+	if index := r.URL.Query().Get("gitindex"); index != "" {
+		if err := restatIndex(root, index); err != nil { // gitindex.go
+			s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
+			return
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

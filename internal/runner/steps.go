@@ -43,7 +43,8 @@ func (j *Job) setup(ctx context.Context) error {
 	case j.Guest.WorkspaceReady:
 		j.sink.StepLog(setupStep, "The workspace came with the sandbox (a disk holding the commit)")
 		j.sourcePut = true
-		err = j.RefreshIndex(ctx, j.Guest.Layout.Workspace)
+		// Its files are new to the guest too: an empty put restats the index.
+		err = j.Guest.Client.PutCheckout(ctx, j.Guest.Layout.Workspace, CheckoutIndex, bytes.NewReader(emptyTar))
 	case j.Spec.Source != nil:
 		err = j.putSource(ctx, j.Guest.Layout.Workspace)
 		j.sourcePut = err == nil
@@ -71,6 +72,9 @@ func (j *Job) setup(ctx context.Context) error {
 	return err
 }
 
+// emptyTar is a tar with no entry (its two zero end blocks).
+var emptyTar = make([]byte, 1024)
+
 func eventJSON(p []byte) []byte {
 	if len(p) == 0 {
 		return []byte("{}")
@@ -78,38 +82,23 @@ func eventJSON(p []byte) []byte {
 	return p
 }
 
-// putSource streams the checked-out commit into dir in the sandbox.
+// putSource streams the checked-out commit into dir in the sandbox. The
+// agent then gives the checkout's git index the stat data of the files as
+// they are in the sandbox (agent.Client.PutCheckout), so the index matches
+// them as after git's own checkout.
 func (j *Job) putSource(ctx context.Context, dir string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(j.Spec.Source(ctx, pw)) }()
-	err := j.Guest.Client.PutFiles(ctx, dir, pr)
+	err := j.Guest.Client.PutCheckout(ctx, dir, CheckoutIndex, pr)
 	pr.CloseWithError(err)
 	if err != nil {
 		return fmt.Errorf("putting the repository into the workspace: %w", err)
 	}
-	return j.RefreshIndex(ctx, dir)
-}
-
-// RefreshIndex brings the index of the checkout just put into dir up to
-// date with its files, as git's own checkout leaves it (and so GitHub's
-// actions/checkout): the files were created anew in the sandbox, with other
-// inodes, owners and change times than the checkout they were copied from,
-// so without this, plumbing that compares without refreshing (`git
-// diff-index --quiet HEAD`, common in version and "generated files are up
-// to date" scripts) reported a clean checkout as modified. A sandbox
-// without git, or a source without .git, is left as it is; only the
-// agent's failure is an error.
-func (j *Job) RefreshIndex(ctx context.Context, dir string) error {
-	req := agent.ExecRequest{Argv: []string{"git", "update-index", "-q", "--refresh"}, Dir: dir,
-		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + j.Guest.Layout.Home,
-			"GIT_DIR=" + path.Join(dir, ".git"), "GIT_WORK_TREE=" + dir, "LANG=C.UTF-8"}}
-	_, err := j.Guest.Client.Exec(ctx, req, io.Discard)
-	var infra *agent.InfraError
-	if errors.As(err, &infra) {
-		return fmt.Errorf("refreshing the workspace's git index: %w", err)
-	}
 	return nil
 }
+
+// CheckoutIndex is a checkout's git index, relative to its directory.
+const CheckoutIndex = ".git/index"
 
 func addFile(tw *tar.Writer, name string, data []byte, mode int64) {
 	tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Now()})
