@@ -128,14 +128,21 @@ func TestStopKillsForkingJob(t *testing.T) {
 	b := newBackend(t, Config{Pids: 64})
 	inst := start(t, b, sandbox.Spec{ID: "forker"})
 	inCgroup(t, b, "forker")
+	// All three are started by one exec and spin until its last line (no
+	// fork) lets them go: started one exec each, the first ones filled the
+	// pids limit before the agent could fork the next (EAGAIN).
+	script := ""
 	for _, loop := range []string{
 		`while :; do (:) & done`,               // forks and reaps as fast as it can
 		`while :; do sleep 1000 & done`,        // piles up to the pids limit
 		`bomb() { bomb | bomb & wait; }; bomb`, // the classic
 	} {
-		if code, out := run(t, inst, "setsid sh -c '"+strings.ReplaceAll(loop, "'", `'\''`)+"' </dev/null >/dev/null 2>&1 & echo started"); code != 0 {
-			t.Fatalf("starting %q: exit %d, %q", loop, code, out)
-		}
+		body := `while [ ! -e /tmp/go ]; do :; done; ` + loop
+		script += "setsid sh -c '" + strings.ReplaceAll(body, "'", `'\''`) + "' </dev/null >/dev/null 2>&1 &\n"
+	}
+	script += ": > /tmp/go; echo started"
+	if code, out := run(t, inst, script); code != 0 || !strings.Contains(out, "started") {
+		t.Fatalf("starting the loops: exit %d, %q", code, out)
 	}
 	time.Sleep(300 * time.Millisecond)
 	cg := b.cgroups.open("forker")
