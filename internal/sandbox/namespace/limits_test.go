@@ -138,7 +138,9 @@ func TestStopKillsForkingJob(t *testing.T) {
 		`bomb() { bomb | bomb & wait; }; bomb`, // the classic
 	} {
 		body := `while [ ! -e /tmp/go ]; do :; done; ` + loop
-		script += "setsid sh -c '" + strings.ReplaceAll(body, "'", `'\''`) + "' </dev/null >/dev/null 2>&1 &\n"
+		// bash, not dash: dash exits when a fork fails at the pids limit,
+		// so the loops could die off before Stop had anything to kill.
+		script += "setsid bash -c '" + strings.ReplaceAll(body, "'", `'\''`) + "' </dev/null >/dev/null 2>&1 &\n"
 	}
 	script += ": > /tmp/go; echo started"
 	if code, out := run(t, inst, script); code != 0 || !strings.Contains(out, "started") {
