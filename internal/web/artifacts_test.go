@@ -4,10 +4,15 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hookci/hookci/internal/artifact"
@@ -60,5 +65,70 @@ func TestArtifactsHandler(t *testing.T) {
 				t.Errorf("GET %s: got %s, want one artifact dist of %d bytes", tt.path, body, len(want))
 			}
 		}
+	}
+}
+
+// TestArtifactDownloadChecked: a stored zip altered after its upload (same
+// size, other bytes: what someone with write access to a shared bucket
+// could do) is not served as a complete download: the response is cut
+// short before its last bytes. The untouched artifact downloads whole.
+func TestArtifactDownloadChecked(t *testing.T) {
+	dir := t.TempDir()
+	store := artifact.NewStore(dir)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("big.bin")
+	data := make([]byte, 200<<10) // incompressible: the zip spans several copy buffers
+	rand.Read(data)
+	w.Write(data)
+	zw.Close()
+	want := buf.Bytes()
+	ctx := context.Background()
+	for _, name := range []string{"good", "bad"} {
+		if _, err := store.Add(ctx, 7, "octo/hello", name, bytes.NewReader(want)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Alter the stored bytes of "bad" (same length).
+	f, a, err := store.Open(ctx, 7, "bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var altered int
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(p, "bad") {
+			return err
+		}
+		if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, want) {
+			b[len(b)/2] ^= 0xff
+			altered++
+			return os.WriteFile(p, b, 0o644)
+		}
+		return nil
+	})
+	if altered != 1 {
+		t.Fatalf("altered %d stored zips of %q (digest %s), want 1", altered, a.Name, a.Digest)
+	}
+	srv := httptest.NewServer(ArtifactsHandler(store))
+	defer srv.Close()
+	get := func(name string) (int, []byte, error) {
+		resp, err := http.Get(srv.URL + "/runs/7/artifacts/" + name)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, body, err
+	}
+	if code, body, err := get("good"); err != nil || code != 200 || !bytes.Equal(body, want) {
+		t.Errorf("untouched artifact: status %d, %d bytes, err %v; want 200 and the zip", code, len(body), err)
+	}
+	code, body, err := get("bad")
+	if err == nil {
+		t.Errorf("altered artifact: status %d, %d of %d bytes, no error; want the download cut short", code, len(body), len(want))
+	}
+	if len(body) >= len(want) {
+		t.Errorf("altered artifact: %d bytes received, want fewer than its %d", len(body), len(want))
 	}
 }
