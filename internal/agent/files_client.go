@@ -13,7 +13,12 @@ import (
 // PutFiles extracts the tar stream under dir in the sandbox (dir is created
 // if missing). The agent refuses entries that would land outside dir.
 func (c *Client) PutFiles(ctx context.Context, dir string, tarStream io.Reader) error {
-	resp, err := c.do(ctx, "put files", http.MethodPut, "/files", url.Values{"dir": {dir}}, tarStream)
+	return c.putFiles(ctx, url.Values{"dir": {dir}}, tarStream)
+}
+
+// putFiles is PUT /files with query (PutFiles, PutCheckout).
+func (c *Client) putFiles(ctx context.Context, query url.Values, tarStream io.Reader) error {
+	resp, err := c.do(ctx, "put files", http.MethodPut, "/files", query, tarStream)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,15 +30,7 @@ import (
 // the files as they are in the sandbox. A tar without that index is put as
 // by PutFiles.
 func (c *Client) PutCheckout(ctx context.Context, dir, index string, tarStream io.Reader) error {
-	resp, err := c.do(ctx, "put files", http.MethodPut, "/files", url.Values{"dir": {dir}, "gitindex": {index}}, tarStream)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return c.transportErr(ctx, "put files", err)
-	}
-	return nil
+	return c.putFiles(ctx, url.Values{"dir": {dir}, "gitindex": {index}}, tarStream)
 }
 
 const (

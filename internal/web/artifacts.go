@@ -1,11 +1,8 @@
 package web
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -13,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/hookci/hookci/internal/artifact"
+	"github.com/hookci/hookci/internal/blob"
 )
 
 // ArtifactsHandler serves the artifacts runs uploaded (actions/upload-artifact):
@@ -80,33 +78,29 @@ func ArtifactsHandler(store *artifact.Store) http.Handler {
 }
 
 // copyVerified copies r to w, holding back the last chunk read until r has
-// ended and its SHA-256 matched digest ("sha256:<hex>"); on a mismatch or
+// ended and matched digest ("sha256:<hex>", blob.Verify); on a mismatch or
 // a read error that chunk is never written.
 func copyVerified(w io.Writer, r io.Reader, digest string) error {
-	h := sha256.New()
-	buf := make([]byte, 64<<10)
-	var held []byte
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			h.Write(buf[:n])
-			if len(held) > 0 {
-				if _, werr := w.Write(held); werr != nil {
-					return werr
-				}
-			}
-			held = append(held[:0], buf[:n]...)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	hw := &holdLast{w: w}
+	if _, err := io.Copy(hw, blob.Verify(r, digest)); err != nil {
+		return err
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
-		return fmt.Errorf("got %s, want %s", got, digest)
-	}
-	_, err := w.Write(held)
+	_, err := w.Write(hw.held)
 	return err
+}
+
+// holdLast writes each chunk only once the next one arrives.
+type holdLast struct {
+	w    io.Writer
+	held []byte
+}
+
+func (h *holdLast) Write(p []byte) (int, error) {
+	if len(h.held) > 0 {
+		if _, err := h.w.Write(h.held); err != nil {
+			return 0, err
+		}
+	}
+	h.held = append(h.held[:0], p...)
+	return len(p), nil
 }
