@@ -134,3 +134,49 @@ func TestRestatIndexBadInput(t *testing.T) {
 		t.Errorf("index path out of the directory: %v, want a request error", err)
 	}
 }
+
+// TestAttackRestatOutsideDirectory: a job that controls the checkout's
+// directory (a later checkout step puts into a workspace the job has
+// written to) plants a symlink so that an index entry's path leads outside
+// the directory, to a file it wants the agent to stat. The restat reads
+// nothing through it: the entry keeps the stat data it had, not the
+// outside file's size and inode.
+func TestAttackRestatOutsideDirectory(t *testing.T) {
+	src := t.TempDir()
+	mustGit(t, src, "init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(src, "a.txt"), []byte("a\n"), 0o644)
+	mustGit(t, src, "add", "a.txt")
+	blob := mustGit(t, src, "hash-object", "-w", "a.txt")
+	mustGit(t, src, "update-index", "--add", "--cacheinfo", "100644,"+blob+",escape/secret")
+	before := mustGit(t, src, "ls-files", "--debug", "escape/secret")
+	var tarball bytes.Buffer
+	if err := gitrepo.TarDir(&tarball, src); err != nil {
+		t.Fatal(err)
+	}
+	dst, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, bytes.Repeat([]byte("s"), 12345), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := extractTar(root, bytes.NewReader(tarball.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dst, "escape")); err != nil { // the job's plant
+		t.Fatal(err)
+	}
+	if err := restatIndex(root, ".git/index"); err != nil {
+		t.Fatal(err)
+	}
+	after := mustGit(t, dst, "ls-files", "--debug", "escape/secret")
+	if strings.Contains(after, "12345") || after != before {
+		t.Errorf("the index entry behind the symlink took stat data from outside the directory:\nbefore %s\nafter  %s", before, after)
+	}
+	if got := mustGit(t, dst, "ls-files", "--debug", "a.txt"); got == mustGit(t, src, "ls-files", "--debug", "a.txt") {
+		t.Errorf("a.txt, inside the directory, was not restatted: %s", got)
+	}
+}
