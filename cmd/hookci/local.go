@@ -104,7 +104,10 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintln(stderr, "hookci run:", err)
 			return 1
 		}
-		defer os.RemoveAll(tmp)
+		defer func() {
+			defer trace.Begin(ctx, "remove the scratch directory")()
+			os.RemoveAll(tmp)
+		}()
 		*dataDir = tmp
 	}
 	cfg.DataDir = *dataDir
@@ -115,7 +118,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.PlanRetryMin, cfg.PlanRetryMax, cfg.PlanRetryBudget = config.Duration(100*time.Millisecond),
 		config.Duration(500*time.Millisecond), config.Duration(2*time.Second)
 	if cfg.SQLiteSync == "" {
-		cfg.SQLiteSync = "normal" // a local run's store is scratch: no fsync per commit
+		// A kept --data-dir survives hookci crashing, not the machine; a
+		// scratch one (opts.scratch) is not synced at all (store.Options.Scratch).
+		cfg.SQLiteSync = "normal"
 	}
 	level := slog.LevelError
 	if *verbose {

@@ -68,7 +68,7 @@ type serverOptions struct {
 // newServer wires everything but does not start the queue or listen.
 func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts serverOptions) (*server, error) {
 	endOpen := trace.Begin(ctx, "store open (incl. migrations)")
-	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync,
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "db"), store.Options{MaxJobs: cfg.MaxJobs, Logger: log, Sync: cfg.SQLiteSync, Scratch: opts.scratch,
 		DatabaseURL: cfg.DatabaseURL, Lease: time.Duration(cfg.Lease), Host: hostInfo(cfg),
 		PlanRetry: store.RetryPolicy{Min: time.Duration(cfg.PlanRetryMin), Max: time.Duration(cfg.PlanRetryMax),
 			Budget: time.Duration(cfg.PlanRetryBudget)}})

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -161,52 +162,12 @@ func (m *Mirror) writePack(ctx context.Context, sha string, w io.Writer) ([]pack
 		}
 	}
 
-	h := sha1.New()
-	pw := &countWriter{w: io.MultiWriter(w, h)}
-	var header [12]byte
-	copy(header[:], "PACK")
-	binary.BigEndian.PutUint32(header[4:], 2)
-	binary.BigEndian.PutUint32(header[8:], uint32(len(list)+len(blobs)))
-	if _, err := pw.Write(header[:]); err != nil {
-		return nil, nil, fmt.Errorf("gitrepo: %w", err)
-	}
-	objs := make([]packObject, 0, len(list)+len(blobs))
-	zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
-	add := func(id, typ string, data []byte) error {
-		o := packObject{offset: pw.n}
-		if _, err := hex.Decode(o.id[:], []byte(id)); err != nil {
-			return fmt.Errorf("gitrepo: object id %q: %w", id, err)
-		}
-		t := packType(typ)
-		if t == 0 {
-			return fmt.Errorf("gitrepo: object %.12s: unknown type %q", id, typ)
-		}
-		crc := crc32.NewIEEE()
-		ew := io.MultiWriter(pw, crc)
-		// The entry header: type and size, 4 bits of size in the first
-		// byte and 7 in each following one, least significant first.
-		size := uint64(len(data))
-		hdr := []byte{t<<4 | byte(size&0x0f)}
-		for size >>= 4; size > 0; size >>= 7 {
-			hdr[len(hdr)-1] |= 0x80
-			hdr = append(hdr, byte(size&0x7f))
-		}
-		if _, err := ew.Write(hdr); err != nil {
-			return fmt.Errorf("gitrepo: %w", err)
-		}
-		zw.Reset(ew)
-		if _, err := zw.Write(data); err != nil {
-			return fmt.Errorf("gitrepo: %w", err)
-		}
-		if err := zw.Close(); err != nil {
-			return fmt.Errorf("gitrepo: %w", err)
-		}
-		o.crc = crc.Sum32()
-		objs = append(objs, o)
-		return nil
+	pw, err := newPackWriter(w, len(list)+len(blobs))
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, e := range list {
-		if err := add(e.id, e.typ, e.data); err != nil {
+		if err := pw.add(e.id, e.typ, e.data); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -215,15 +176,93 @@ func (m *Mirror) writePack(ctx context.Context, sha string, w io.Writer) ([]pack
 		if err != nil {
 			return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: object %.12s: %w", sha, id, err)
 		}
-		if err := add(id, typ, data); err != nil {
+		if err := pw.add(id, typ, data); err != nil {
 			return nil, nil, err
 		}
 	}
-	sum := h.Sum(nil)
-	if _, err := w.Write(sum); err != nil {
+	return pw.finish()
+}
+
+// packInput is an object to write to a pack.
+type packInput struct {
+	id, typ string
+	data    []byte
+}
+
+// packWriter writes a pack of a known number of undeltified objects.
+type packWriter struct {
+	w     io.Writer
+	h     hash.Hash
+	pw    *countWriter
+	zw    *zlib.Writer
+	objs  []packObject
+	count int
+}
+
+// newPackWriter writes the header of a pack of count objects to w.
+func newPackWriter(w io.Writer, count int) (*packWriter, error) {
+	h := sha1.New()
+	p := &packWriter{w: w, h: h, pw: &countWriter{w: io.MultiWriter(w, h)}, count: count, objs: make([]packObject, 0, count)}
+	p.zw, _ = zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
+	var header [12]byte
+	copy(header[:], "PACK")
+	binary.BigEndian.PutUint32(header[4:], 2)
+	binary.BigEndian.PutUint32(header[8:], uint32(count))
+	if _, err := p.pw.Write(header[:]); err != nil {
+		return nil, fmt.Errorf("gitrepo: %w", err)
+	}
+	return p, nil
+}
+
+// add writes object id (hex) of type typ.
+func (p *packWriter) add(id, typ string, data []byte) error {
+	if len(p.objs) == p.count {
+		return fmt.Errorf("gitrepo: pack: more than %d objects", p.count)
+	}
+	o := packObject{offset: p.pw.n}
+	if _, err := hex.Decode(o.id[:], []byte(id)); err != nil || len(id) != 2*sha1.Size {
+		return fmt.Errorf("gitrepo: object id %q: %v", id, err)
+	}
+	t := packType(typ)
+	if t == 0 {
+		return fmt.Errorf("gitrepo: object %.12s: unknown type %q", id, typ)
+	}
+	crc := crc32.NewIEEE()
+	ew := io.MultiWriter(p.pw, crc)
+	// The entry header: type and size, 4 bits of size in the first
+	// byte and 7 in each following one, least significant first.
+	size := uint64(len(data))
+	hdr := []byte{t<<4 | byte(size&0x0f)}
+	for size >>= 4; size > 0; size >>= 7 {
+		hdr[len(hdr)-1] |= 0x80
+		hdr = append(hdr, byte(size&0x7f))
+	}
+	if _, err := ew.Write(hdr); err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	p.zw.Reset(ew)
+	if _, err := p.zw.Write(data); err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	if err := p.zw.Close(); err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	o.crc = crc.Sum32()
+	p.objs = append(p.objs, o)
+	return nil
+}
+
+// finish writes the pack's checksum and returns its objects and checksum;
+// it fails unless every object announced was added.
+func (p *packWriter) finish() ([]packObject, []byte, error) {
+	if len(p.objs) != p.count {
+		return nil, nil, fmt.Errorf("gitrepo: pack: %d objects written of %d", len(p.objs), p.count)
+	}
+	sum := p.h.Sum(nil)
+	if _, err := p.w.Write(sum); err != nil {
 		return nil, nil, fmt.Errorf("gitrepo: %w", err)
 	}
-	return objs, sum, nil
+	return p.objs, sum, nil
 }
 
 // packIndex returns the version 2 index of a pack: the fan-out table, the

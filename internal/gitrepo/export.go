@@ -3,12 +3,15 @@ package gitrepo
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hookci/hookci/internal/trace"
 )
 
 // ExportTar writes a tar of a working copy of commit sha (see Checkout) to w.
@@ -137,16 +140,29 @@ func (m *Mirror) ExportCached(ctx context.Context, sha, cloneURL string) (string
 		os.Chtimes(p, now, now)
 		return p, nil
 	}
-	tree, err := m.TreeCached(ctx, sha, cloneURL)
-	if err != nil {
-		return "", err
-	}
+	defer trace.Begin(ctx, "workspace tar")()
 	tmp, err := os.CreateTemp(dir, sha+".*.tmp")
 	if err != nil {
 		return "", fmt.Errorf("gitrepo: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := TarDir(tmp, tree); err != nil {
+	packTmp, err := os.CreateTemp(dir, sha+".*.pack.tmp")
+	if err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("gitrepo: %w", err)
+	}
+	err = m.exportDirect(ctx, sha, cloneURL, tmp, packTmp) // exportdirect.go
+	packTmp.Close()
+	os.Remove(packTmp.Name())
+	if errors.Is(err, errNotPlain) || errors.Is(err, errNoBatch) {
+		// git's own checkout, read back (exportDirect wrote nothing).
+		var tree string
+		tree, err = m.TreeCached(ctx, sha, cloneURL)
+		if err == nil {
+			err = TarDir(tmp, tree)
+		}
+	}
+	if err != nil {
 		tmp.Close()
 		return "", err
 	}

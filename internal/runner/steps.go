@@ -19,6 +19,7 @@ import (
 	"github.com/hookci/hookci/internal/agent"
 	"github.com/hookci/hookci/internal/expr"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -46,7 +47,9 @@ func (j *Job) setup(ctx context.Context) error {
 		// Its files are new to the guest too: an empty put restats the index.
 		err = j.Guest.Client.PutCheckout(ctx, j.Guest.Layout.Workspace, CheckoutIndex, bytes.NewReader(emptyTar))
 	case j.Spec.Source != nil:
+		end := trace.Begin(ctx, "workspace put")
 		err = j.putSource(ctx, j.Guest.Layout.Workspace)
+		end()
 		j.sourcePut = err == nil
 	}
 	if err == nil {
@@ -56,7 +59,9 @@ func (j *Job) setup(ctx context.Context) error {
 		addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o600)
 		addDir(tw, "_runner_file_commands")
 		tw.Close()
+		end := trace.Begin(ctx, "event file put")
 		err = j.Guest.Client.PutFiles(ctx, j.Guest.Layout.Temp, &buf)
+		end()
 	}
 	r := StepResult{Name: "Set up job", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
 	switch {

@@ -41,6 +41,7 @@ var ErrNotFound = errors.New("not found")
 // Store is the database and the queue.
 type Store struct {
 	db      *sql.DB
+	scratch bool // Options.Scratch
 	dialect dialect
 	rebound sync.Map // statement → its PostgreSQL form (see bind)
 	pool    *pgxpool.Pool
@@ -107,6 +108,10 @@ type Options struct {
 	// (survives a crash of hookci, kill -9 included, but not of the machine;
 	// much faster where fsync is slow).
 	Sync string
+	// Scratch: the caller deletes the store after Close (`hookci run`
+	// without --data-dir), so nothing is synced at all (synchronous=OFF,
+	// whatever Sync says) and Close does not checkpoint the WAL.
+	Scratch bool
 	// PlanRetry is how planning is retried after a transient failure
 	// (zero fields: DefaultPlanRetry's).
 	PlanRetry RetryPolicy
@@ -148,6 +153,9 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("store: sync %q: want full or normal", opts.Sync)
 	}
+	if opts.Scratch {
+		sync = "OFF"
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate&_pragma=wal_autocheckpoint(0)"
 	db, err := openSQLite(dsn) // statements kept prepared (stmtcache.go)
@@ -157,7 +165,7 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	}
 	// River's SQLite driver wants one connection: SQLite allows one writer.
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, lock: lock, logger: opts.Logger}
+	s := &Store{db: db, lock: lock, logger: opts.Logger, scratch: opts.Scratch}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -178,7 +186,11 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	idb.SetMaxOpenConns(1)
 	s.intake = newGroupCommitter(s, idb)
 	// Checkpoints run beside the writer, not inside a webhook's commit.
-	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	ckptDSN := "file:" + path + "?_pragma=busy_timeout(10000)"
+	if opts.Scratch {
+		ckptDSN += "&_pragma=synchronous(OFF)"
+	}
+	ckpt, err := sql.Open("sqlite", ckptDSN)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: %w", err)
@@ -303,7 +315,9 @@ func (s *Store) Close() error {
 	if s.ckpt != nil {
 		close(s.ckptStop)
 		<-s.ckptDone
-		s.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		if !s.scratch {
+			s.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
 		s.ckpt.Close()
 		s.ckpt = nil
 	}

@@ -155,3 +155,42 @@ func testRunsJobsStepsLogs(t *testing.T, db Options) {
 		t.Fatalf("Steps = %+v, %v; want one step concluded failure", steps, err)
 	}
 }
+
+// TestSyncSettings: SQLite's synchronous is FULL by default, NORMAL when
+// asked, and OFF only for a scratch store (`hookci run`, deleted after
+// Close), whatever Sync says; an unknown Sync (including "off": an operator
+// cannot turn off durability) is refused.
+func TestSyncSettings(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		opts Options
+		want int
+	}{
+		{Options{}, 2},
+		{Options{Sync: "full"}, 2},
+		{Options{Sync: "normal"}, 1},
+		{Options{Scratch: true}, 0},
+		{Options{Sync: "full", Scratch: true}, 0},
+	} {
+		s, err := Open(ctx, t.TempDir(), c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := s.db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%+v: synchronous = %d, want %d", c.opts, got, c.want)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []string{"off", "extra", "0"} {
+		if s, err := Open(ctx, t.TempDir(), Options{Sync: bad}); err == nil {
+			s.Close()
+			t.Errorf("Sync %q: opened; want an error", bad)
+		}
+	}
+}
