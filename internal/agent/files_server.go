@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -29,12 +31,14 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer root.Close()
-	if err := extractTar(root, r.Body); err != nil {
+	x := newExtractor(root)
+	defer x.close()
+	if err := x.extract(r.Body); err != nil {
 		s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
 		return
 	}
 	if index := r.URL.Query().Get("gitindex"); index != "" {
-		if err := restatIndex(root, index); err != nil { // gitindex.go
+		if err := restatIndexWith(root, index, x.lstat); err != nil { // gitindex.go
 			s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
 			return
 		}
@@ -45,6 +49,77 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 // extractTar writes the entries of the tar stream r under root. os.Root
 // refuses every path, including through symlinks, that leaves root.
 func extractTar(root *os.Root, r io.Reader) error {
+	x := newExtractor(root)
+	defer x.close()
+	return x.extract(r)
+}
+
+// extractor writes tar entries under root. The directories it writes into
+// are kept open (as roots of their own, so still confined) for the entries
+// that follow: each entry then costs a lookup of its own name only, not of
+// every component of its path, which on a slow file system (and a microVM's
+// guest) was most of a workspace put's time.
+type extractor struct {
+	root *os.Root
+	dirs map[string]*os.Root // by cleaned name relative to root
+}
+
+// maxOpenDirs bounds the directories kept open at once.
+const maxOpenDirs = 64
+
+func newExtractor(root *os.Root) *extractor {
+	return &extractor{root: root, dirs: map[string]*os.Root{}}
+}
+
+func (x *extractor) close() {
+	for _, d := range x.dirs {
+		d.Close()
+	}
+	clear(x.dirs)
+}
+
+// dir returns directory name (made if missing), opened as a root.
+func (x *extractor) dir(name string) (*os.Root, error) {
+	if name == "." {
+		return x.root, nil
+	}
+	if d, ok := x.dirs[name]; ok {
+		return d, nil
+	}
+	if err := x.root.MkdirAll(name, 0o755); err != nil {
+		return nil, err
+	}
+	d, err := x.root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.dirs) >= maxOpenDirs {
+		x.close()
+	}
+	x.dirs[name] = d
+	return d, nil
+}
+
+// forget closes what is kept open at or under name, which an entry is
+// about to replace.
+func (x *extractor) forget(name string) {
+	for k, d := range x.dirs {
+		if k == name || strings.HasPrefix(k, name+string(filepath.Separator)) {
+			d.Close()
+			delete(x.dirs, k)
+		}
+	}
+}
+
+// lstat is root.Lstat(name), through a directory kept open when there is one.
+func (x *extractor) lstat(name string) (fs.FileInfo, error) {
+	if d, ok := x.dirs[filepath.Dir(name)]; ok {
+		return d.Lstat(filepath.Base(name))
+	}
+	return x.root.Lstat(name)
+}
+
+func (x *extractor) extract(r io.Reader) error {
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -54,40 +129,57 @@ func extractTar(root *os.Root, r io.Reader) error {
 		if err != nil {
 			return &requestError{"reading tar: " + err.Error()}
 		}
-		if err := extractEntry(root, hdr, tr); err != nil {
+		if err := x.entry(hdr, tr); err != nil {
 			return err
 		}
 	}
 }
 
-func extractEntry(root *os.Root, hdr *tar.Header, tr io.Reader) error {
+func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	name := filepath.Clean(filepath.FromSlash(hdr.Name))
 	if !filepath.IsLocal(name) && name != "." {
 		return &requestError{fmt.Sprintf("tar entry %q escapes the target directory", hdr.Name)}
 	}
-	if dir := filepath.Dir(name); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return entryError(hdr.Name, err)
-		}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
 	}
+	if name == "." {
+		if hdr.Typeflag != tar.TypeDir {
+			return &requestError{fmt.Sprintf("tar entry %q: the target directory itself as a %q", hdr.Name, hdr.Typeflag)}
+		}
+		err := x.root.Chmod(".", hdr.FileInfo().Mode().Perm()|0o700)
+		if err == nil {
+			err = x.root.Chtimes(".", time.Now(), hdr.ModTime)
+		}
+		return entryError(hdr.Name, err)
+	}
+	x.forget(name)
+	parent, err := x.dir(filepath.Dir(name))
+	if err != nil {
+		return entryError(hdr.Name, err)
+	}
+	base := filepath.Base(name)
 	mode := hdr.FileInfo().Mode().Perm()
-	var err error
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		err = root.MkdirAll(name, 0o755)
+		err = parent.Mkdir(base, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			var fi fs.FileInfo
+			if fi, err = parent.Stat(base); err == nil && !fi.IsDir() {
+				err = fmt.Errorf("mkdir %s: %w", base, syscall.ENOTDIR)
+			}
+		}
 		if err == nil {
-			err = root.Chmod(name, mode|0o700)
+			err = parent.Chmod(base, mode|0o700)
 		}
 	case tar.TypeReg:
-		err = writeEntry(root, name, mode, tr)
+		err = writeEntry(parent, base, mode, tr)
 	case tar.TypeSymlink:
-		root.Remove(name)
-		err = root.Symlink(hdr.Linkname, name)
+		parent.Remove(base)
+		err = parent.Symlink(hdr.Linkname, base)
 	case tar.TypeLink:
-		root.Remove(name)
-		err = root.Link(filepath.Clean(filepath.FromSlash(hdr.Linkname)), name)
-	case tar.TypeXGlobalHeader:
-		return nil
+		x.root.Remove(name)
+		err = x.root.Link(filepath.Clean(filepath.FromSlash(hdr.Linkname)), name)
 	default:
 		return &requestError{fmt.Sprintf("tar entry %q: unsupported type %q", hdr.Name, hdr.Typeflag)}
 	}
@@ -95,23 +187,29 @@ func extractEntry(root *os.Root, hdr *tar.Header, tr io.Reader) error {
 		return entryError(hdr.Name, err)
 	}
 	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir {
-		root.Chtimes(name, time.Now(), hdr.ModTime)
+		parent.Chtimes(base, time.Now(), hdr.ModTime)
 	}
 	return nil
 }
 
-func writeEntry(root *os.Root, name string, mode fs.FileMode, r io.Reader) error {
-	root.Remove(name) // replace, never write through an existing symlink
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+// writeEntry writes file name in dir: a new file, never through an
+// existing symlink (what is there is removed first), with mode set on the
+// open file (not subject to umask).
+func writeEntry(dir *os.Root, name string, mode fs.FileMode, r io.Reader) error {
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		dir.Remove(name)
+		f, err = dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	}
 	if err != nil {
 		return err
 	}
 	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = root.Chmod(name, mode) // not subject to umask
 	}
 	return err
 }

@@ -146,6 +146,11 @@ func TestPutFilesRefusesEscapes(t *testing.T) {
 			{"sub/../evil/x", tar.TypeReg, 0o644, "x", ""},
 		}},
 		{"hard link out", []entry{{"hard", tar.TypeLink, 0, "", "../outside/target"}}},
+		{"a directory replaced by a symlink", []entry{
+			{"e/", tar.TypeDir, 0o755, "", ""},
+			{"e", tar.TypeSymlink, 0o777, "", outside},
+			{"e/evil", tar.TypeReg, 0o644, "x", ""},
+		}},
 	}
 	if err := os.WriteFile(filepath.Join(outside, "target"), []byte("secret"), 0o644); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -48,6 +49,12 @@ const (
 // or no index at all, is left as it is. Submodules, skip-worktree and
 // intent-to-add entries and entries whose file is missing keep their data.
 func restatIndex(root *os.Root, name string) error {
+	return restatIndexWith(root, name, root.Lstat)
+}
+
+// restatIndexWith is restatIndex with lstat, a root.Lstat that may go
+// through directories kept open (extractor.lstat).
+func restatIndexWith(root *os.Root, name string, lstat func(string) (fs.FileInfo, error)) error {
 	name = filepath.Clean(filepath.FromSlash(name))
 	if !filepath.IsLocal(name) {
 		return &requestError{fmt.Sprintf("git index %q is not under the directory", name)}
@@ -108,7 +115,7 @@ func restatIndex(root *os.Root, name string) error {
 			return fmt.Errorf("git index %s: entry %d truncated", name, i)
 		}
 		if p := filepath.FromSlash(path); !skip && filepath.IsLocal(p) {
-			if st, err := root.Lstat(p); err == nil {
+			if st, err := lstat(p); err == nil {
 				putStat(e[:indexEntryStat], st)
 			}
 		}
