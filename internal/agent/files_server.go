@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -33,11 +34,15 @@ func (s *Server) handlePutFiles(w http.ResponseWriter, r *http.Request) {
 	defer root.Close()
 	x := newExtractor(root)
 	defer x.close()
+	index := r.URL.Query().Get("gitindex")
+	// A checkout's files get the time they are written, as git's checkout
+	// gives them, not the tar's.
+	x.keepTimes = index == ""
 	if err := x.extract(r.Body); err != nil {
 		s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
 		return
 	}
-	if index := r.URL.Query().Get("gitindex"); index != "" {
+	if index != "" {
 		if err := restatIndexWith(root, index, x.lstat); err != nil { // gitindex.go
 			s.writeError(w, r, fmt.Errorf("put files into %s: %w", dir, err))
 			return
@@ -60,15 +65,16 @@ func extractTar(root *os.Root, r io.Reader) error {
 // every component of its path, which on a slow file system (and a microVM's
 // guest) was most of a workspace put's time.
 type extractor struct {
-	root *os.Root
-	dirs map[string]*os.Root // by cleaned name relative to root
+	root      *os.Root
+	dirs      map[string]*os.Root // by cleaned name relative to root
+	keepTimes bool                // set the tar's modification times
 }
 
 // maxOpenDirs bounds the directories kept open at once.
 const maxOpenDirs = 64
 
 func newExtractor(root *os.Root) *extractor {
-	return &extractor{root: root, dirs: map[string]*os.Root{}}
+	return &extractor{root: root, dirs: map[string]*os.Root{}, keepTimes: true}
 }
 
 func (x *extractor) close() {
@@ -162,15 +168,19 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	mode := hdr.FileInfo().Mode().Perm()
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		err = parent.Mkdir(base, 0o755)
-		if errors.Is(err, fs.ErrExist) {
+		mode |= 0o700
+		err = parent.Mkdir(base, mode)
+		switch {
+		case errors.Is(err, fs.ErrExist):
 			var fi fs.FileInfo
 			if fi, err = parent.Stat(base); err == nil && !fi.IsDir() {
 				err = fmt.Errorf("mkdir %s: %w", base, syscall.ENOTDIR)
 			}
-		}
-		if err == nil {
-			err = parent.Chmod(base, mode|0o700)
+			if err == nil {
+				err = parent.Chmod(base, mode)
+			}
+		case err == nil && mode&umask() != 0: // Mkdir's mode lost bits to the umask
+			err = parent.Chmod(base, mode)
 		}
 	case tar.TypeReg:
 		err = writeEntry(parent, base, mode, tr)
@@ -186,11 +196,28 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	if err != nil {
 		return entryError(hdr.Name, err)
 	}
-	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir {
+	if x.keepTimes && (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir) {
 		parent.Chtimes(base, time.Now(), hdr.ModTime)
 	}
 	return nil
 }
+
+// umask is the process's file mode creation mask, read once (Linux 4.7+
+// reports it in /proc/self/status; else every mode is set explicitly).
+var umask = sync.OnceValue(func() fs.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return fs.FileMode(n) & 0o777
+			}
+		}
+	}
+	return 0o777
+})
 
 // writeEntry writes file name in dir: a new file, never through an
 // existing symlink (what is there is removed first), with mode set on the
@@ -205,7 +232,7 @@ func writeEntry(dir *os.Root, name string, mode fs.FileMode, r io.Reader) error 
 		return err
 	}
 	_, err = io.Copy(f, r)
-	if err == nil {
+	if err == nil && mode&umask() != 0 { // the create's mode lost bits to the umask
 		err = f.Chmod(mode)
 	}
 	if cerr := f.Close(); err == nil {

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -282,5 +283,61 @@ func TestPutFilesLargeStreams(t *testing.T) {
 	// Client and server share this process; the upload must stream.
 	if zr.peakHeap > 48<<20 {
 		t.Errorf("peak heap in use during a %d MiB upload: %d MiB, want it streamed (< 48 MiB)", size>>20, zr.peakHeap>>20)
+	}
+}
+
+// TestExtractModesAndTimes: files and directories get the tar's modes
+// whatever the umask (the extractor sets only what the umask took away);
+// a plain put keeps the tar's modification times, a checkout's files get
+// the time they are written, as after git's checkout.
+func TestExtractModesAndTimes(t *testing.T) {
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range []struct {
+		name string
+		typ  byte
+		mode int64
+	}{{"open/", tar.TypeDir, 0o777}, {"private/", tar.TypeDir, 0o700}, {"open/all", tar.TypeReg, 0o777},
+		{"open/group", tar.TypeReg, 0o664}, {"private/secret", tar.TypeReg, 0o600}, {"plain", tar.TypeReg, 0o644}} {
+		tw.WriteHeader(&tar.Header{Typeflag: e.typ, Name: e.name, Mode: e.mode, ModTime: old})
+	}
+	tw.Close()
+	for _, keepTimes := range []bool{true, false} {
+		dir := t.TempDir()
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now().Add(-time.Second)
+		x := newExtractor(root)
+		x.keepTimes = keepTimes
+		if err := x.extract(bytes.NewReader(buf.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+		x.close()
+		root.Close()
+		for name, want := range map[string]fs.FileMode{"open": 0o777, "private": 0o700, "open/all": 0o777,
+			"open/group": 0o664, "private/secret": 0o600, "plain": 0o644} {
+			fi, err := os.Lstat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != want {
+				t.Errorf("%s: mode %v, want %v (umask %v)", name, fi.Mode().Perm(), want, umask())
+			}
+			if fi.IsDir() {
+				continue // its time moves as entries are written into it
+			}
+			if keepTimes && !fi.ModTime().Equal(old) {
+				t.Errorf("%s: mtime %v, want the tar's %v", name, fi.ModTime(), old)
+			}
+			if !keepTimes && fi.ModTime().Before(start) {
+				t.Errorf("checkout %s: mtime %v, want the time it was written (after %v)", name, fi.ModTime(), start)
+			}
+		}
+	}
+	if umask() == 0o777 {
+		t.Errorf("umask not read from /proc/self/status")
 	}
 }

@@ -39,6 +39,22 @@ func (j *Job) setup(ctx context.Context) error {
 	if j.hasContainers() {
 		err = j.initContainers(ctx) // services.go
 	}
+	// The event file goes in beside the workspace (a request of its own,
+	// answered while the workspace's files are written).
+	var event chan error
+	if err == nil {
+		event = make(chan error, 1)
+		go func() {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			addDir(tw, "_github_workflow")
+			addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o600)
+			addDir(tw, "_runner_file_commands")
+			tw.Close()
+			defer trace.Begin(ctx, "event file put")()
+			event <- j.Guest.Client.PutFiles(ctx, j.Guest.Layout.Temp, &buf)
+		}()
+	}
 	switch {
 	case err != nil:
 	case j.Guest.WorkspaceReady:
@@ -52,16 +68,10 @@ func (j *Job) setup(ctx context.Context) error {
 		end()
 		j.sourcePut = err == nil
 	}
-	if err == nil {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		addDir(tw, "_github_workflow")
-		addFile(tw, "_github_workflow/event.json", eventJSON(j.Spec.Event.Payload), 0o600)
-		addDir(tw, "_runner_file_commands")
-		tw.Close()
-		end := trace.Begin(ctx, "event file put")
-		err = j.Guest.Client.PutFiles(ctx, j.Guest.Layout.Temp, &buf)
-		end()
+	if event != nil {
+		if eventErr := <-event; err == nil {
+			err = eventErr
+		}
 	}
 	r := StepResult{Name: "Set up job", Outcome: "success", Conclusion: "success", Started: started, Finished: time.Now()}
 	switch {
