@@ -96,7 +96,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	merge(&cfg.Vars, vars)
 	merge(&cfg.Env, env)
 	cfg.GitHubToken, cfg.GitHubAppID, cfg.GitHubAppKeyFile = "", 0, "" // never report local runs
-	opts := serverOptions{onlyJob: *job, onlyWorkflows: workflows}
+	opts := serverOptions{onlyJob: *job, onlyWorkflows: workflows, noListen: true}
 	if *dataDir == "" {
 		opts.scratch = true // nothing in it to prune
 		tmp, err := os.MkdirTemp("", "hookci-run-")

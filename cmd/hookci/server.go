@@ -63,6 +63,9 @@ type serverOptions struct {
 	// scratch: the data directory is new and thrown away at exit (hookci
 	// run without --data-dir): no caches, artifacts or images to prune.
 	scratch bool
+	// noListen: nothing will listen (hookci run), so the webhook intake,
+	// the dashboard, the API and the session key are not made (~3 ms).
+	noListen bool
 }
 
 // newServer wires everything but does not start the queue or listen.
@@ -114,7 +117,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 		return nil, err
 	}
 	log.Info("caches and artifacts", "store", blobs.String())
+	endSandboxes := trace.Begin(ctx, "sandbox backends")
 	sandboxes, err := backends.Open(ctx, cfg, log)
+	endSandboxes()
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -136,7 +141,9 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	if opts.observe != nil {
 		observe = opts.observe(metrics)
 	}
+	endImages := trace.Begin(ctx, "image store")
 	images, builds, err := imageSource(cfg, log) // images.go
+	endImages()
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -156,6 +163,12 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	})
 	s.sched = opts.scheduler
 	s.scratch = opts.scratch
+	s.acts = acts
+	if opts.noListen {
+		return s, nil
+	}
+	endWeb := trace.Begin(ctx, "web handler (session key, dashboard, metrics)")
+	defer endWeb()
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	sessionKey, err := web.LoadSessionKey(cfg.DataDir)
@@ -182,7 +195,6 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	wopts.Controls, wopts.Served = s.disp, cfg.WebhooksAllowed
 	s.web = web.New(st, metrics, wopts)
 	s.handler = s.web.Handler(hook)
-	s.acts = acts
 	return s, nil
 }
 

@@ -271,6 +271,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %d: %w", i+1, err)
 		}
 	}
+	defer trace.Begin(ctx, "queue migrations")()
 	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(s.db)
 	if s.dialect == postgresDialect {
 		driver = riverdatabasesql.New(s.db)
