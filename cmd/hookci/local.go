@@ -139,27 +139,28 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, event, eventFile string, opts serverOptions, out io.Writer) (bool, error) {
-	endSnap := trace.Begin(ctx, "snapshot of the working tree (git)")
 	wt, err := openWorktree(dir)
 	if err != nil {
 		return false, err
 	}
-	sha, branch, err := snapshot(wt)
-	if err != nil {
-		return false, err
+	// The snapshot's git processes run beside the wiring (on another core).
+	type snap struct {
+		sha, branch string
+		err         error
 	}
-	root := wt.root
-	endSnap()
-	payload, repo, err := localPayload(root, event, eventFile, sha, branch)
-	if err != nil {
-		return false, err
-	}
+	snapped := make(chan snap, 1)
+	go func() {
+		defer trace.Begin(ctx, "snapshot of the working tree (git)")()
+		sha, branch, err := snapshot(wt)
+		snapped <- snap{sha, branch, err}
+	}()
 	endWire := trace.Begin(ctx, "server wiring (store, sandboxes, actions)")
 	if err := prepareLocalStore(ctx, cfg.DataDir, log); err != nil {
 		log.Debug("no prepared store: migrating a new one", "err", err)
 	}
 	s, err := newServer(ctx, cfg, log, opts)
 	endWire()
+	sn := <-snapped
 	if err != nil {
 		return false, err
 	}
@@ -167,6 +168,14 @@ func localRun(ctx context.Context, cfg config.Config, log *slog.Logger, dir, eve
 		defer trace.Begin(ctx, "close (queue stop, store close)")()
 		s.close()
 	}()
+	if sn.err != nil {
+		return false, sn.err
+	}
+	sha, root := sn.sha, wt.root
+	payload, repo, err := localPayload(root, event, eventFile, sha, sn.branch)
+	if err != nil {
+		return false, err
+	}
 	s.git.SetCloneURL(repo, "file://"+root)
 	// The planning mirror reads the repository's own objects rather than
 	// copying them (it is thrown away with the data directory); a kept
