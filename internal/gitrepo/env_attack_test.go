@@ -54,7 +54,17 @@ func TestAttackGitHookSeesNoServerSecrets(t *testing.T) {
 	if got := srv.Passwords("octo/hello"); len(got) != 1 || got[0] != token {
 		t.Fatalf("the fetch presented %q, want the server's token (the header reached git)", got)
 	}
-	if _, err := m.TreeCached(ctx, sha, c.CloneURL("octo/hello")); err != nil {
+	// A plain tree's workspace tar is written with no git process at all
+	// (exportdirect.go): nothing for a hook to see.
+	before, _ := os.ReadFile(dump)
+	if _, err := m.ExportCached(ctx, sha, c.CloneURL("octo/hello")); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(dump); len(after) != len(before) {
+		t.Errorf("the direct export ran git (a hook wrote %d bytes)", len(after)-len(before))
+	}
+	// Git's own checkout (any other tree) runs the hook.
+	if err := m.Checkout(ctx, sha, filepath.Join(t.TempDir(), "ws"), c.CloneURL("octo/hello")); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(dump)

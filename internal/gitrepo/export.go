@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hookci/hookci/internal/trace"
@@ -82,11 +84,31 @@ func TarDir(w io.Writer, dir string) error {
 
 // TreeCached returns a directory holding a working copy of commit sha (see
 // Checkout), made once and kept beside the mirror like the tars. Callers
-// must not change it.
+// must not change it. A plain tree (exportdirect.go) is unpacked from the
+// commit's workspace tar (made first if need be), so a commit whose tar
+// and tree are both wanted (a microVM's workspace disk) packs its objects
+// once; any other is git's checkout (treeViaGit).
 func (m *Mirror) TreeCached(ctx context.Context, sha, cloneURL string) (string, error) {
 	if !ValidSHA(sha) {
 		return "", fmt.Errorf("gitrepo: invalid commit id %q", sha)
 	}
+	// Not under the tree's lock: ExportCached takes it (treeViaGit) for
+	// a tree it cannot write directly.
+	tar, err := m.ExportCached(ctx, sha, cloneURL)
+	if err != nil {
+		return "", err
+	}
+	return m.treeDir(sha, func(tmp string) error { return untarInto(tmp, tar) })
+}
+
+// treeViaGit is TreeCached through git's own checkout.
+func (m *Mirror) treeViaGit(ctx context.Context, sha, cloneURL string) (string, error) {
+	return m.treeDir(sha, func(tmp string) error { return m.Checkout(ctx, sha, tmp, cloneURL) })
+}
+
+// treeDir returns the kept tree of sha, made by fill in a new directory
+// when there is none yet (one maker at a time).
+func (m *Mirror) treeDir(sha string, fill func(tmp string) error) (string, error) {
 	dir := m.Dir + ".trees"
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("gitrepo: %w", err)
@@ -106,7 +128,7 @@ func (m *Mirror) TreeCached(ctx context.Context, sha, cloneURL string) (string, 
 	if err != nil {
 		return "", fmt.Errorf("gitrepo: %w", err)
 	}
-	if err := m.Checkout(ctx, sha, tmp, cloneURL); err != nil {
+	if err := fill(tmp); err != nil {
 		os.RemoveAll(tmp)
 		return "", err
 	}
@@ -116,6 +138,66 @@ func (m *Mirror) TreeCached(ctx context.Context, sha, cloneURL string) (string, 
 	}
 	pruneOld(dir, 24*time.Hour)
 	return p, nil
+}
+
+// untarInto unpacks the workspace tar at tarPath (one ExportCached made:
+// directories, regular files, symlinks) into dir, confined to it.
+func untarInto(dir, tarPath string) error {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	defer f.Close()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("gitrepo: %w", err)
+	}
+	defer root.Close()
+	tr := tar.NewReader(bufio.NewReaderSize(f, 1<<16))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("gitrepo: unpack %s: %w", tarPath, err)
+		}
+		name := filepath.FromSlash(strings.TrimSuffix(h.Name, "/"))
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("gitrepo: unpack %s: entry %q outside the tree", tarPath, h.Name)
+		}
+		mode := h.FileInfo().Mode().Perm()
+		if parent := filepath.Dir(name); parent != "." && h.Typeflag != tar.TypeDir {
+			if err := root.MkdirAll(parent, 0o755); err != nil {
+				return fmt.Errorf("gitrepo: unpack %s: %s: %w", tarPath, h.Name, err)
+			}
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = root.MkdirAll(name, 0o755)
+			if err == nil {
+				err = root.Chmod(name, mode)
+			}
+		case tar.TypeReg:
+			var w *os.File
+			if w, err = root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode); err == nil {
+				_, err = io.Copy(w, tr)
+				if err == nil {
+					err = w.Chmod(mode)
+				}
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+			}
+		case tar.TypeSymlink:
+			err = root.Symlink(h.Linkname, name)
+		default:
+			err = fmt.Errorf("unexpected entry type %q", h.Typeflag)
+		}
+		if err != nil {
+			return fmt.Errorf("gitrepo: unpack %s: %s: %w", tarPath, h.Name, err)
+		}
+	}
 }
 
 // ExportCached returns the path of a tar of commit sha's working copy (see
@@ -157,7 +239,7 @@ func (m *Mirror) ExportCached(ctx context.Context, sha, cloneURL string) (string
 	if errors.Is(err, errNotPlain) || errors.Is(err, errNoBatch) {
 		// git's own checkout, read back (exportDirect wrote nothing).
 		var tree string
-		tree, err = m.TreeCached(ctx, sha, cloneURL)
+		tree, err = m.treeViaGit(ctx, sha, cloneURL)
 		if err == nil {
 			err = TarDir(tmp, tree)
 		}

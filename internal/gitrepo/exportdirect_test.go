@@ -69,8 +69,8 @@ func TestExportDirectMatchesGitCheckout(t *testing.T) {
 		t.Fatalf("ExportCached checked the commit out on the server: want the tar written from the objects")
 	}
 	direct := untar(t, p)
-	tree, err := m.TreeCached(ctx, sha, url)
-	if err != nil {
+	tree := filepath.Join(t.TempDir(), "checkout")
+	if err := m.Checkout(ctx, sha, tree, url); err != nil { // git's own checkout
 		t.Fatal(err)
 	}
 	viaGit := filepath.Join(t.TempDir(), "git.tar")
@@ -89,6 +89,24 @@ func TestExportDirectMatchesGitCheckout(t *testing.T) {
 	}
 	if got, want := treeListing(t, direct), treeListing(t, checkedOut); got != want {
 		t.Errorf("work tree files:\ngot  %s\nwant %s", got, want)
+	}
+	// The kept tree (a microVM's workspace disk) is the tar unpacked, not a
+	// second checkout.
+	kept, err := m.TreeCached(ctx, sha, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Its top directory is private to the server, as it always was.)
+	if got, want := strings.SplitN(treeListing(t, kept), "; ", 2)[1], strings.SplitN(treeListing(t, checkedOut), "; ", 2)[1]; got != want {
+		t.Errorf("TreeCached files:\ngot  %s\nwant %s", got, want)
+	}
+	for _, args := range [][]string{{"ls-files", "-s"}, {"rev-list", "--objects", "--all"}, {"status", "--porcelain"}} {
+		if got, want := gitIn(t, kept, args...), gitIn(t, checkedOut, args...); got != want {
+			t.Errorf("TreeCached: git %s: got %q, want %q", strings.Join(args, " "), got, want)
+		}
+	}
+	if a, b := packOf(t, kept), packOf(t, direct); filepath.Base(a) != filepath.Base(b) {
+		t.Errorf("TreeCached's pack %s is not the tar's %s", filepath.Base(a), filepath.Base(b))
 	}
 	for _, args := range [][]string{
 		{"rev-parse", "HEAD"},
