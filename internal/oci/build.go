@@ -32,6 +32,9 @@ func BuiltRef(key string) string { return BuiltPrefix + "sha256:" + key }
 // result is stored as an image of its own (digest "sha256:<key>", pruned
 // like pulled ones). Builds of one key serialize across processes.
 func (s *Store) Build(ctx context.Context, key string, base *Image, apply func(rootfs string, cfg *ImageConfig) error) (*Image, error) {
+	if err := s.ensureDirs(); err != nil {
+		return nil, err
+	}
 	if b, err := hex.DecodeString(key); err != nil || len(b) != 32 {
 		return nil, fmt.Errorf("oci: build key %q is not a sha256 hex digest", key)
 	}

@@ -34,6 +34,9 @@ func (s *Store) Prune(ctx context.Context, o PruneOptions) ([]string, error) {
 	if o.MaxAge <= 0 {
 		o.MaxAge = 30 * 24 * time.Hour
 	}
+	if err := s.ensureDirs(); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(filepath.Join(s.root, "images"))
 	if err != nil {
 		return nil, fmt.Errorf("oci prune: %w", err)
