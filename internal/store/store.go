@@ -110,7 +110,8 @@ type Options struct {
 	Sync string
 	// Scratch: the caller deletes the store after Close (`hookci run`
 	// without --data-dir), so nothing is synced at all (synchronous=OFF,
-	// whatever Sync says) and Close does not checkpoint the WAL.
+	// whatever Sync says) and Close does not checkpoint the WAL; its one
+	// delivery is stored on the writer's connection (no group commit).
 	Scratch bool
 	// PlanRetry is how planning is retried after a transient failure
 	// (zero fields: DefaultPlanRetry's).
@@ -177,14 +178,19 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	// Intake group-commits on a connection of its own (intake.go).
-	idb, err := openSQLite(dsn)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: %w", err)
+	// Intake group-commits on a connection of its own (intake.go). A
+	// scratch store (`hookci run`: one delivery) stores it on the writer's
+	// connection instead: opening another costs ~1 ms of schema reading on
+	// the run's path.
+	if !opts.Scratch {
+		idb, err := openSQLite(dsn)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		idb.SetMaxOpenConns(1)
+		s.intake = newGroupCommitter(s, idb)
 	}
-	idb.SetMaxOpenConns(1)
-	s.intake = newGroupCommitter(s, idb)
 	// Checkpoints run beside the writer, not inside a webhook's commit.
 	ckptDSN := "file:" + path + "?_pragma=busy_timeout(10000)"
 	if opts.Scratch {

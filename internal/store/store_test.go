@@ -194,3 +194,28 @@ func TestSyncSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestScratchStoreIntake: a scratch store has no intake connection of its
+// own, and a delivery stored on the writer's connection is stored, queued
+// for planning and deduplicated as through the group commit.
+func TestScratchStoreIntake(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{Scratch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.intake != nil {
+		t.Fatalf("a scratch store opened an intake connection")
+	}
+	d := Delivery{ID: "d-1", Event: "push", Repo: "o/r", ReceivedAt: time.Now(), Payload: []byte(`{}`), Status: DeliveryQueued}
+	if dup, err := s.AddDelivery(ctx, d, true); err != nil || dup {
+		t.Fatalf("AddDelivery = %v, %v; want false, nil", dup, err)
+	}
+	if dup, err := s.AddDelivery(ctx, d, true); err != nil || !dup {
+		t.Fatalf("second AddDelivery = %v, %v; want true, nil", dup, err)
+	}
+	if n, _ := s.QueueDepth(ctx); n != 1 {
+		t.Fatalf("QueueDepth = %d, want 1", n)
+	}
+}
