@@ -23,7 +23,9 @@ func TestAttackGitHookSeesNoServerSecrets(t *testing.T) {
 	root := t.TempDir()
 	repo := gittest.New(t, root, "octo/hello")
 	sha := repo.Commit("one", map[string]string{"a.txt": "a"})
+	repo.Git("tag", "v1")
 	repo.Push("main")
+	repo.Push("refs/tags/v1")
 	srv := gittest.NewHTTPServer(t, root)
 	srv.Private("octo/hello", token)
 
@@ -53,6 +55,15 @@ func TestAttackGitHookSeesNoServerSecrets(t *testing.T) {
 	}
 	if got := srv.Passwords("octo/hello"); len(got) != 1 || got[0] != token {
 		t.Fatalf("the fetch presented %q, want the server's token (the header reached git)", got)
+	}
+	// Fetches that update refs (the fetched commits' refs, tags) would run
+	// the reference-transaction hook with the credential in its
+	// environment: none may run.
+	if _, err := c.FetchTags(ctx, "octo/hello", "", true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dump); strings.Contains(string(b), "reference-transaction") {
+		t.Errorf("a hook ran inside an authenticated fetch:\n%s", b)
 	}
 	// A plain tree's workspace tar is written with no git process at all
 	// (exportdirect.go): nothing for a hook to see.

@@ -258,3 +258,54 @@ func tempFile(t *testing.T) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// TestFetchSendsOnlyNewObjects: a fetch negotiates from the refs the
+// previous fetch left (refs/hookci/fetched/*), so the server sends the new
+// commit's objects only, not its whole history again (which every push
+// cost before: a mirror with no ref has nothing to negotiate from).
+func TestFetchSendsOnlyNewObjects(t *testing.T) {
+	ctx := context.Background()
+	server := t.TempDir()
+	src := gittest.New(t, server, "octo/history")
+	for i := 0; i < 60; i++ {
+		src.Commit(fmt.Sprint("c", i), map[string]string{fmt.Sprintf("f%d.txt", i%10): strings.Repeat(fmt.Sprint(i), 100)})
+	}
+	first := src.Head()
+	src.Push("main")
+	cache := New(t.TempDir(), "file://"+server, nil)
+	m, err := cache.Fetch(ctx, "octo/history", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := objectsIn(t, m.Dir)
+	if before < 150 {
+		t.Fatalf("the first fetch brought %d objects, want the whole history (≥ 150)", before)
+	}
+	second := src.Commit("one more", map[string]string{"new.txt": "new\n"})
+	src.Push("main")
+	if _, err := cache.Fetch(ctx, "octo/history", second); err != nil {
+		t.Fatal(err)
+	}
+	if added := objectsIn(t, m.Dir) - before; added > 5 {
+		t.Errorf("the second fetch added %d objects for one new commit (commit, tree, blob): the history was sent again", added)
+	}
+	if refs := gitIn(t, m.Dir, "for-each-ref", "--format=%(objectname) %(refname)"); refs != second+" refs/hookci/fetched/0" {
+		t.Errorf("mirror refs: %q", refs)
+	}
+}
+
+// objectsIn counts a repository's objects, loose and packed (duplicates in
+// several packs counted each time).
+func objectsIn(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(gitIn(t, dir, "count-objects", "-v"), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		if k == "count" || k == "in-pack" {
+			var x int
+			fmt.Sscan(v, &x)
+			n += x
+		}
+	}
+	return n
+}
