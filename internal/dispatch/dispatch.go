@@ -116,6 +116,9 @@ type Dispatcher struct {
 	lease leaseWatch     // stops jobs this host must not go on running (lease.go)
 	// wsSizes: each repository's last workspace tar size (wsdisk.go).
 	wsSizes workspaceSizes
+	// placing serialises, in this process, the fair-share check and the
+	// job's start it allows (placement.go: holdPlacement).
+	placing sync.Mutex
 
 	mu        sync.Mutex // guards the fields below
 	running   map[int64]context.CancelCauseFunc

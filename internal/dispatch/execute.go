@@ -150,6 +150,12 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 	if restarted {
 		log.Warn("job was in progress when a previous process stopped; running it again")
 	}
+	release := func() {}
+	if !restarted {
+		if release, err = d.holdPlacement(ctx, in); err != nil { // placement.go: back to the queue
+			return err
+		}
+	}
 	in.job.Status, in.job.StartedAt, in.job.Backend, in.job.Message = store.StatusInProgress, nowTime(), choice.Name, ""
 	in.job.Attempt++
 	err = d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
@@ -179,6 +185,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		}
 		return q.EnqueueReport(ctx, run.ID)
 	})
+	release()
 	if errors.Is(err, errJobDone) {
 		return nil
 	}

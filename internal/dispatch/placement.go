@@ -26,7 +26,9 @@ import (
 //     jobs running or queued) gives a job back while another repository has
 //     a job queued, so one repository's 500 jobs do not starve another's
 //     single one. A job given back is queued again behind the jobs queued
-//     before it, the other repository's included.
+//     before it, the other repository's included. This check and the job's
+//     start it allows hold a lock shared by every host (holdPlacement), so
+//     two slots freed at once are not both given to one repository.
 
 // placeWait is how long a job given back waits before it is offered again.
 const placeWait = time.Second
@@ -44,7 +46,33 @@ func (d *Dispatcher) place(ctx context.Context, in *jobInput, labels []string) e
 			return w
 		}
 	}
-	return d.placeFairly(ctx, in, hosts)
+	return nil
+}
+
+// holdPlacement checks the job's fair share (placeFairly) and, when it may
+// start, returns a release to call once the job is recorded as in
+// progress: until then no other job's check runs, in this process or on
+// any host sharing the store. Without it two slots freed at once were both
+// given to one repository (each host counted the other's start as not yet
+// running) while another repository's job waited (TestFairShareAcrossRepos
+// failed about one run in five).
+func (d *Dispatcher) holdPlacement(ctx context.Context, in *jobInput) (func(), error) {
+	d.placing.Lock()
+	unlock, err := d.cfg.Store.LockAcrossHosts(ctx, "placement")
+	if err != nil {
+		d.placing.Unlock()
+		return nil, err
+	}
+	release := func() { unlock(); d.placing.Unlock() }
+	hosts, err := d.cfg.Store.Queries().Hosts(ctx)
+	if err == nil {
+		err = d.placeFairly(ctx, in, hosts)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
 // placeByLabels gives the job back when this host does not cover its labels
