@@ -1,6 +1,7 @@
 package gitrepo
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -308,4 +309,55 @@ func objectsIn(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// TestAttackUntarIntoStaysInside: unpacking a workspace tar on the server
+// (TreeCached) cannot write outside the tree, whatever the tar holds: a
+// parent-relative or absolute name, a symlink pointing out followed by a
+// file under it, a hard link to a file outside. Each fails and leaves the
+// outside untouched.
+func TestAttackUntarIntoStaysInside(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		entries []*tar.Header
+	}{
+		{"parent", []*tar.Header{{Typeflag: tar.TypeReg, Name: "../" + filepath.Base(outside) + "/secret", Mode: 0o644}}},
+		{"absolute", []*tar.Header{{Typeflag: tar.TypeReg, Name: secret, Mode: 0o644}}},
+		{"through a symlink", []*tar.Header{{Typeflag: tar.TypeSymlink, Name: "l", Linkname: outside},
+			{Typeflag: tar.TypeReg, Name: "l/secret", Mode: 0o644}}},
+		{"onto a symlink", []*tar.Header{{Typeflag: tar.TypeSymlink, Name: "s", Linkname: secret},
+			{Typeflag: tar.TypeReg, Name: "s", Mode: 0o644}}},
+		{"hard link", []*tar.Header{{Typeflag: tar.TypeLink, Name: "h", Linkname: secret}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "x.tar")
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tw := tar.NewWriter(f)
+			for _, h := range c.entries {
+				if h.Typeflag == tar.TypeReg {
+					h.Size = 4
+				}
+				tw.WriteHeader(h)
+				if h.Typeflag == tar.TypeReg {
+					tw.Write([]byte("evil"))
+				}
+			}
+			tw.Close()
+			f.Close()
+			if err := untarInto(t.TempDir(), p); err == nil {
+				t.Errorf("untarInto: no error")
+			}
+			if b, _ := os.ReadFile(secret); string(b) != "keep" {
+				t.Fatalf("the file outside was changed: %q", b)
+			}
+		})
+	}
 }
