@@ -36,15 +36,15 @@ const placeWait = time.Second
 // place returns nil when this host should run job in now, else a
 // *store.WaitError.
 func (d *Dispatcher) place(ctx context.Context, in *jobInput, labels []string) error {
-	q := d.cfg.Store.Queries()
-	hosts, err := q.Hosts(ctx)
+	if !d.cfg.Store.Shared() {
+		return nil
+	}
+	hosts, err := d.cfg.Store.Queries().Hosts(ctx)
 	if err != nil {
 		return err
 	}
-	if d.cfg.Store.Shared() {
-		if w := d.placeByLabels(ctx, in, labels, hosts); w != nil {
-			return w
-		}
+	if w := d.placeByLabels(ctx, in, labels, hosts); w != nil {
+		return w
 	}
 	return nil
 }

@@ -179,20 +179,37 @@ func (cf *catFile) request(rev string) (string, []byte, error) {
 	return f[1], data[:size], nil
 }
 
-// treeNames returns the names of a tree object's entries (git's binary
-// format: "<mode> <name>\0<raw id>", repeated).
+// treeNames returns the names of a tree object's entries.
 func treeNames(tree []byte, idLen int) ([]string, error) {
 	var names []string
-	for len(tree) > 0 {
-		sp := bytes.IndexByte(tree, ' ')
-		nul := bytes.IndexByte(tree, 0)
-		if sp < 0 || nul < sp || len(tree) < nul+1+idLen {
-			return nil, errors.New("gitrepo: malformed tree object")
-		}
-		names = append(names, string(tree[sp+1:nul]))
-		tree = tree[nul+1+idLen:]
+	err := treeEntries(tree, idLen, func(_, name string, _ []byte) error {
+		names = append(names, name)
+		return nil
+	})
+	if err != nil {
+		return nil, errors.New("gitrepo: malformed tree object")
 	}
 	return names, nil
+}
+
+// errMalformedTree: a tree object does not parse.
+var errMalformedTree = errors.New("malformed tree")
+
+// treeEntries calls fn with each entry of a tree object (git's binary
+// format: "<mode> <name>\0<raw id>", repeated; ids idLen bytes), in order,
+// and returns fn's first error, or errMalformedTree.
+func treeEntries(tree []byte, idLen int, fn func(mode, name string, id []byte) error) error {
+	for len(tree) > 0 {
+		sp, nul := bytes.IndexByte(tree, ' '), bytes.IndexByte(tree, 0)
+		if sp < 0 || nul < sp || len(tree) < nul+1+idLen {
+			return errMalformedTree
+		}
+		if err := fn(string(tree[:sp]), string(tree[sp+1:nul]), tree[nul+1:nul+1+idLen]); err != nil {
+			return err
+		}
+		tree = tree[nul+1+idLen:]
+	}
+	return nil
 }
 
 // object reads rev through the mirror's batch reader (a git process per

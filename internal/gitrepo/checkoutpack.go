@@ -104,21 +104,29 @@ func (m *Mirror) initShallow(ctx context.Context, sha, dir, cloneURL string) err
 	return nil
 }
 
+// commitTree reads commit sha and returns it and the id of its tree.
+func (m *Mirror) commitTree(ctx context.Context, sha string) (commit []byte, tree string, err error) {
+	typ, commit, err := m.object(ctx, sha)
+	if err != nil {
+		return nil, "", fmt.Errorf("gitrepo: checkout %.12s: %w", sha, err)
+	}
+	if typ != "commit" {
+		return nil, "", fmt.Errorf("gitrepo: checkout %.12s: a %s, not a commit", sha, typ)
+	}
+	tree, ok := strings.CutPrefix(string(commit), "tree ")
+	if !ok || len(tree) < 2*sha1.Size {
+		return nil, "", fmt.Errorf("gitrepo: checkout %.12s: malformed commit", sha)
+	}
+	return commit, tree[:2*sha1.Size], nil
+}
+
 // writePack writes the pack of commit sha and everything its tree holds to w
 // and returns its objects and its checksum.
 func (m *Mirror) writePack(ctx context.Context, sha string, w io.Writer) ([]packObject, []byte, error) {
-	typ, commit, err := m.object(ctx, sha)
+	commit, treeHex, err := m.commitTree(ctx, sha)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: %w", sha, err)
+		return nil, nil, err
 	}
-	if typ != "commit" {
-		return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: a %s, not a commit", sha, typ)
-	}
-	treeHex, ok := strings.CutPrefix(string(commit), "tree ")
-	if !ok || len(treeHex) < 2*sha1.Size {
-		return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: malformed commit", sha)
-	}
-	treeHex = treeHex[:2*sha1.Size]
 
 	// The objects are counted before the pack's header is written: the
 	// blobs are listed from the trees first, then read one at a time.
@@ -143,15 +151,10 @@ func (m *Mirror) writePack(ctx context.Context, sha string, w io.Writer) ([]pack
 			return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: %.12s is a %s, not a tree", sha, id, typ)
 		}
 		list = append(list, entry{id: id, typ: "tree", data: tree})
-		for rest := tree; len(rest) > 0; {
-			sp, nul := bytes.IndexByte(rest, ' '), bytes.IndexByte(rest, 0)
-			if sp < 0 || nul < sp || len(rest) < nul+1+sha1.Size {
-				return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: malformed tree %.12s", sha, id)
-			}
-			mode, child := string(rest[:sp]), hex.EncodeToString(rest[nul+1:nul+1+sha1.Size])
-			rest = rest[nul+1+sha1.Size:]
+		err = treeEntries(tree, sha1.Size, func(mode, _ string, raw []byte) error {
+			child := hex.EncodeToString(raw)
 			if seen[child] || mode == "160000" { // a submodule's commit is not in this repository
-				continue
+				return nil
 			}
 			seen[child] = true
 			if mode == "40000" {
@@ -159,6 +162,10 @@ func (m *Mirror) writePack(ctx context.Context, sha string, w io.Writer) ([]pack
 			} else {
 				blobs = append(blobs, child)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("gitrepo: checkout %.12s: malformed tree %.12s", sha, id)
 		}
 	}
 

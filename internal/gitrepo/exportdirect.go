@@ -65,16 +65,9 @@ const (
 // directories holding files (parents first) and the files in the order
 // walked; errNotPlain when the tree needs git's checkout.
 func (m *Mirror) plainTree(ctx context.Context, sha string) (objs []packInput, dirs []string, files []treeFile, err error) {
-	typ, commit, err := m.object(ctx, sha)
+	commit, treeHex, err := m.commitTree(ctx, sha)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("gitrepo: checkout %.12s: %w", sha, err)
-	}
-	if typ != "commit" {
-		return nil, nil, nil, fmt.Errorf("gitrepo: checkout %.12s: a %s, not a commit", sha, typ)
-	}
-	treeHex, ok := strings.CutPrefix(string(commit), "tree ")
-	if !ok || len(treeHex) < 2*sha1.Size {
-		return nil, nil, nil, fmt.Errorf("gitrepo: checkout %.12s: malformed commit", sha)
+		return nil, nil, nil, err
 	}
 	objs = append(objs, packInput{id: sha, typ: "commit", data: commit})
 	seen := map[string]bool{}
@@ -98,16 +91,8 @@ func (m *Mirror) plainTree(ctx context.Context, sha string) (objs []packInput, d
 			dirs = append(dirs, dir)
 		}
 		names := map[string]bool{}
-		for rest := tree; len(rest) > 0; {
-			sp, nul := bytes.IndexByte(rest, ' '), bytes.IndexByte(rest, 0)
-			if sp < 0 || nul < sp || len(rest) < nul+1+sha1.Size {
-				return fmt.Errorf("gitrepo: checkout %.12s: malformed tree %.12s", sha, id)
-			}
-			mode64, err := strconv.ParseUint(string(rest[:sp]), 8, 32)
-			name := string(rest[sp+1 : nul])
-			var child [sha1.Size]byte
-			copy(child[:], rest[nul+1:])
-			rest = rest[nul+1+sha1.Size:]
+		err = treeEntries(tree, sha1.Size, func(modeText, name string, raw []byte) error {
+			mode64, err := strconv.ParseUint(modeText, 8, 32)
 			if err != nil || !plainName(name) || names[name] {
 				return errNotPlain
 			}
@@ -121,18 +106,19 @@ func (m *Mirror) plainTree(ctx context.Context, sha string) (objs []packInput, d
 			}
 			switch mode := uint32(mode64); mode {
 			case modeTree:
-				if err := walk(hex.EncodeToString(child[:]), p, depth+1); err != nil {
-					return err
-				}
+				return walk(hex.EncodeToString(raw), p, depth+1)
 			case modeFile, modeExec, modeSymlink, modeGitlink:
-				files = append(files, treeFile{path: p, mode: mode, id: child})
-			default:
-				return errNotPlain
+				files = append(files, treeFile{path: p, mode: mode, id: [sha1.Size]byte(raw)})
+				return nil
 			}
+			return errNotPlain
+		})
+		if errors.Is(err, errMalformedTree) {
+			return fmt.Errorf("gitrepo: checkout %.12s: malformed tree %.12s", sha, id)
 		}
-		return nil
+		return err
 	}
-	if err := walk(treeHex[:2*sha1.Size], "", 0); err != nil {
+	if err := walk(treeHex, "", 0); err != nil {
 		return nil, nil, nil, err
 	}
 	return objs, dirs, files, nil

@@ -149,8 +149,7 @@ func (c *Cache) FetchTags(ctx context.Context, repo, token string, own bool) (*M
 		return nil, fmt.Errorf("gitrepo: no mirror of %s to fetch tags into", repo)
 	}
 	defer c.maintainLater(m.Dir) // maintain.go
-	if _, err := git(ctx, m.Dir, env, "-c", "maintenance.auto=false", "-c", "core.hooksPath=/dev/null", "fetch", "--quiet",
-		"--no-write-fetch-head", c.CloneURL(repo), "+refs/tags/*:refs/tags/*"); err != nil {
+	if _, err := git(ctx, m.Dir, env, fetchArgs("--no-write-fetch-head", c.CloneURL(repo), "+refs/tags/*:refs/tags/*")...); err != nil {
 		return nil, fmt.Errorf("gitrepo: fetch tags of %s: %w", repo, err)
 	}
 	return m, nil
@@ -230,12 +229,7 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 	// refs, and a mirror without any sent none, so the server sent the
 	// commit's whole history again on every push (900 objects instead of 3
 	// for one new commit of a 300-commit repository).
-	// Updating them would run a reference-transaction hook (the operator's
-	// core.hooksPath) inside the fetch, whose environment carries the
-	// server's credential: no hook runs in it
-	// (TestAttackGitHookSeesNoServerSecrets).
-	args := []string{"-c", "maintenance.auto=false", "-c", "core.hooksPath=/dev/null", "fetch", "--quiet", "--no-tags",
-		"--no-write-fetch-head", c.CloneURL(repo)}
+	args := fetchArgs("--no-tags", "--no-write-fetch-head", c.CloneURL(repo))
 	for i, sha := range missing {
 		args = append(args, "+"+sha+":"+fetchedRef+strconv.Itoa(i))
 	}
@@ -247,8 +241,8 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 		return m, nil
 	}
 	// Servers that refuse unadvertised commits: fetch every branch, tag and pull ref.
-	all := []string{"-c", "maintenance.auto=false", "-c", "core.hooksPath=/dev/null", "fetch", "--quiet", "--no-write-fetch-head", c.CloneURL(repo),
-		"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/pull/*"}
+	all := fetchArgs("--no-write-fetch-head", c.CloneURL(repo),
+		"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/pull/*")
 	if _, err2 := git(ctx, m.Dir, env, all...); err2 != nil {
 		return nil, fmt.Errorf("gitrepo: fetch %s: %w", repo, err)
 	}
@@ -259,6 +253,15 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 	}
 	c.remember(repo, shas)
 	return m, nil
+}
+
+// fetchArgs is `git fetch --quiet` with args, as every fetch into a mirror
+// runs: git's auto maintenance off the path (maintain.go), and no hook — a
+// fetch that updates refs would run the operator's reference-transaction
+// hook (core.hooksPath) with the server's credential in its environment
+// (TestAttackGitHookSeesNoServerSecrets).
+func fetchArgs(args ...string) []string {
+	return append([]string{"-c", "maintenance.auto=false", "-c", "core.hooksPath=/dev/null", "fetch", "--quiet"}, args...)
 }
 
 // fetchedRef prefixes the refs a fetch leaves on the commits it fetched.
