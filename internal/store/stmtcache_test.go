@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStmtCacheSemantics runs the cases where reusing a kept statement could
@@ -159,4 +161,121 @@ func TestStmtCacheSemantics(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestLimitPlannedOnce: a LIMIT that is a bare parameter becomes an
+// expression of it (SQLite then plans the statement without reading the
+// value, so a new value does not re-prepare it); nothing else changes,
+// inside quotes and comments included.
+func TestLimitPlannedOnce(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`SELECT a FROM t LIMIT ?`, `SELECT a FROM t LIMIT (? + 0)`},
+		{"SELECT a FROM t\n    LIMIT ?5\n)", "SELECT a FROM t\n    LIMIT (?5 + 0)\n)"},
+		{`SELECT a FROM t limit ?2 OFFSET ?3`, `SELECT a FROM t limit (?2 + 0) OFFSET ?3`},
+		{`SELECT a FROM t LIMIT ?7 - 1`, `SELECT a FROM t LIMIT (?7 + 0) - 1`},
+		{`SELECT a FROM t LIMIT 5`, `SELECT a FROM t LIMIT 5`},
+		{`SELECT a FROM t LIMIT :n`, `SELECT a FROM t LIMIT :n`},
+		{`SELECT 'LIMIT ?1' FROM t LIMIT ?2`, `SELECT 'LIMIT ?1' FROM t LIMIT (?2 + 0)`},
+		{`SELECT 'it''s LIMIT ?' FROM t`, `SELECT 'it''s LIMIT ?' FROM t`},
+		{"-- LIMIT ?1\nSELECT \"LIMIT ?\" FROM [LIMIT ?] /* LIMIT ? */ LIMIT ?", "-- LIMIT ?1\nSELECT \"LIMIT ?\" FROM [LIMIT ?] /* LIMIT ? */ LIMIT (? + 0)"},
+		{`SELECT nolimit FROM t WHERE x = ?`, `SELECT nolimit FROM t WHERE x = ?`},
+		{`SELECT a FROM t LIMIT ?1a`, `SELECT a FROM t LIMIT ?1a`},
+		{`SELECT 'unterminated LIMIT ?`, `SELECT 'unterminated LIMIT ?`},
+	} {
+		if got := limitPlannedOnce(c.in); got != c.want {
+			t.Errorf("limitPlannedOnce(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestStmtCacheLimitValues: a kept statement with LIMIT ? gives the rows
+// each bound value asks for, the value changing from call to call (0, 1,
+// 2, back to 1, -1 for no limit, NULL), as a fresh statement would.
+func TestStmtCacheLimitValues(t *testing.T) {
+	ctx := context.Background()
+	db, err := openSQLite("file:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t (id) VALUES (1), (2), (3)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		limit any
+		want  int
+	}{{0, 0}, {1, 1}, {2, 2}, {1, 1}, {int64(3), 3}, {-1, 3}, {2, 2}} {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT id FROM t ORDER BY id LIMIT ?)`, c.limit).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want {
+			t.Errorf("LIMIT %v: %d rows, want %d", c.limit, n, c.want)
+		}
+	}
+	var fresh, kept error
+	_, fresh = db.ExecContext(ctx, `SELECT id FROM t LIMIT NULL`)
+	_, kept = db.ExecContext(ctx, `SELECT id FROM t LIMIT ?`, nil)
+	if (fresh == nil) != (kept == nil) {
+		t.Errorf("LIMIT NULL: literal gives %v, a bound NULL through the cache gives %v", fresh, kept)
+	}
+}
+
+// TestQueueFetchPlannedOnce: River's fetch, as this River sends it, is
+// among the texts limitPlannedOnce rewrites (its LIMIT is the number of
+// free workers, which changes from one fetch to the next). If River's SQL
+// changes shape this fails, and the re-prepare on every fetch would be back.
+func TestQueueFetchPlannedOnce(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir(), Options{MaxJobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	planned := make(chan string, 1)
+	if err := s.StartQueue(ctx, Handlers{
+		Delivery: func(ctx context.Context, id string) error { planned <- id; return nil },
+		Job:      func(ctx context.Context, id int64) error { return nil },
+		Report:   func(ctx context.Context, id int64) error { return nil },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Intake(ctx, Delivery{ID: "d-1", Event: "push", Repo: "o/r", ReceivedAt: time.Now(),
+		Payload: []byte(`{}`), Status: DeliveryQueued}, IntakeOptions{Plan: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-planned:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the delivery was never planned")
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var fetch []string
+	if err := conn.Raw(func(dc any) error {
+		cc, ok := dc.(*cachingConn)
+		if !ok {
+			return fmt.Errorf("connection is %T, not a cachingConn", dc)
+		}
+		for q := range cc.stmts {
+			if strings.Contains(q, "JobGetAvailable") {
+				fetch = append(fetch, q)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fetch) == 0 {
+		t.Fatal("River's fetch (JobGetAvailable) is not among the connection's kept statements")
+	}
+	for _, q := range fetch {
+		if limitPlannedOnce(q) == q {
+			t.Errorf("River's fetch has no bare LIMIT parameter to rewrite any more:\n%s", q)
+		}
+	}
 }
