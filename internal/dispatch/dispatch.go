@@ -17,6 +17,7 @@ import (
 	"github.com/hookci/hookci/internal/runner"
 	"github.com/hookci/hookci/internal/sandbox"
 	"github.com/hookci/hookci/internal/store"
+	"github.com/hookci/hookci/internal/trace"
 	"github.com/hookci/hookci/internal/workflow"
 )
 
@@ -170,7 +171,10 @@ func (d *Dispatcher) loadWorkflow(ctx context.Context, m *gitrepo.Mirror, sha, f
 	if err := workflowSizeOK(file, src); err != nil {
 		return nil, err
 	}
-	if wf, err = workflow.Load(file, src); err != nil {
+	endLoad := trace.Begin(ctx, "workflow load (parse, check)")
+	wf, err = workflow.Load(file, src)
+	endLoad()
+	if err != nil {
 		return nil, err
 	}
 	d.mu.Lock()

@@ -103,6 +103,7 @@ func (d *Dispatcher) planEvents(ctx context.Context, id string, evs []*event, lo
 // createRuns creates a run for each plan and marks the delivery planned, in
 // one transaction.
 func (d *Dispatcher) createRuns(ctx context.Context, id string, plans []planned, nfiles int) error {
+	defer trace.Begin(ctx, "create runs (transaction)")()
 	return d.cfg.Store.InTx(ctx, func(q *store.Queries) error {
 		var notes []string
 		runs := 0

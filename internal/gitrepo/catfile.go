@@ -16,13 +16,13 @@ import (
 	"github.com/hookci/hookci/internal/trace"
 )
 
-// catIdle is how long a mirror's `git cat-file --batch` stays up unused.
+// catIdle is how long a mirror's `git cat-file --batch-command` stays up unused.
 const catIdle = time.Minute
 
 // errMissing is an object the mirror does not hold.
 var errMissing = errors.New("object not in the mirror")
 
-// catFile is one long-lived `git cat-file --batch` on a mirror: planning
+// catFile is one long-lived `git cat-file --batch-command` on a mirror: planning
 // reads (does a commit exist, a file at a commit, a directory's tree, a
 // commit's header) are one request and reply on its pipes instead of a git
 // process per call. git looks again for packs when an object is missing, so
@@ -71,7 +71,7 @@ func (c *Cache) Close() error {
 
 // start runs the process; cf.mu is held.
 func (cf *catFile) start() error {
-	cmd := Command(context.Background(), cf.dir, nil, "cat-file", "--batch")
+	cmd := Command(context.Background(), cf.dir, nil, "cat-file", "--batch-command")
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("gitrepo: cat-file: %w", err)
@@ -115,27 +115,78 @@ func (cf *catFile) get(ctx context.Context, rev string) (typ string, data []byte
 	if strings.ContainsAny(rev, "\n\x00") {
 		return "", nil, fmt.Errorf("gitrepo: invalid object name %q", rev)
 	}
+	err = cf.use(ctx, func() error {
+		var rerr error
+		typ, data, rerr = cf.request(rev)
+		return rerr
+	})
+	return typ, data, err
+}
+
+// missing returns which of ids (full hexadecimal ids) the mirror does not
+// hold, asking for all of them at once (the requests written while the
+// replies are read, so neither pipe fills up).
+func (cf *catFile) missing(ctx context.Context, ids []string) (miss []string, err error) {
+	defer trace.Begin(ctx, "git cat-file batch (info)")()
+	for _, id := range ids {
+		if !ValidSHA(id) {
+			return nil, fmt.Errorf("gitrepo: invalid object id %q", id)
+		}
+	}
+	err = cf.use(ctx, func() error {
+		in := cf.in
+		written := make(chan error, 1)
+		go func() {
+			w := bufio.NewWriter(in)
+			for _, id := range ids {
+				w.WriteString("info " + id + "\n")
+			}
+			written <- w.Flush()
+		}()
+		for _, id := range ids {
+			line, err := cf.out.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("gitrepo: cat-file: %w", err) // the process is stopped: the writer ends too
+			}
+			switch f := strings.Fields(line); {
+			case len(f) == 2 && f[0] == id && f[1] == "missing":
+				miss = append(miss, id)
+			case len(f) == 3 && f[0] == id:
+			default:
+				return fmt.Errorf("gitrepo: cat-file: unexpected reply %q", line)
+			}
+		}
+		if err := <-written; err != nil {
+			return fmt.Errorf("gitrepo: cat-file: %w", err)
+		}
+		return nil
+	})
+	return miss, err
+}
+
+// use runs fn with the process up and cf.mu held. A cancelled caller stops
+// the process rather than wait on its reply; so does any failure but a
+// missing object (the pipes are then in an unknown state).
+func (cf *catFile) use(ctx context.Context, fn func() error) error {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return "", nil, err
+		return err
 	}
 	if cf.cmd == nil {
 		if err := cf.start(); err != nil {
-			return "", nil, err
+			return err
 		}
 	}
-	// A cancelled caller stops the process rather than wait on its reply.
 	proc := cf.cmd.Process
 	unhook := context.AfterFunc(ctx, func() { proc.Kill() })
-	typ, data, err = cf.request(rev)
+	err := fn()
 	if !unhook() || err != nil && !errors.Is(err, errMissing) {
-		// The pipes are in an unknown state: start afresh next time.
 		cf.stop()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = errors.Join(err, ctxErr)
 		}
-		return "", nil, err
+		return err
 	}
 	if cf.timer == nil {
 		cf.timer = time.AfterFunc(catIdle, func() {
@@ -147,12 +198,12 @@ func (cf *catFile) get(ctx context.Context, rev string) (typ string, data []byte
 	} else {
 		cf.timer.Reset(catIdle)
 	}
-	return typ, data, err
+	return err
 }
 
 // request writes one name and reads its reply; cf.mu is held.
 func (cf *catFile) request(rev string) (string, []byte, error) {
-	if _, err := io.WriteString(cf.in, rev+"\n"); err != nil {
+	if _, err := io.WriteString(cf.in, "contents "+rev+"\n"); err != nil {
 		return "", nil, fmt.Errorf("gitrepo: cat-file: %w", err)
 	}
 	line, err := cf.out.ReadString('\n')

@@ -62,8 +62,17 @@ func headerEnv(token string) []string {
 	return []string{
 		"GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Basic " + basicAuth("x-access-token", token),
+		"GIT_CONFIG_VALUE_0=Authorization: " + authHeader(token),
 	}
+}
+
+// authHeader is the Authorization header value presenting token ("" for
+// none), as GitHub takes an installation or job token over git's HTTP.
+func authHeader(token string) string {
+	if token == "" {
+		return ""
+	}
+	return "Basic " + basicAuth("x-access-token", token)
 }
 
 // NoUserConfig is the environment that keeps the operator's global and

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,8 @@ type Cache struct {
 	known     map[string]bool     // repo@sha known to be in the mirror (commits never leave it)
 	cats      map[string]*catFile // mirror directory → its batch reader
 
-	onFetch func(took time.Duration, err error) // set before use by ObserveFetch
+	onFetch    func(took time.Duration, err error) // set before use by ObserveFetch
+	httpConfig map[string]bool                     // URL → git would apply configuration to a fetch from it (fetchdirect.go)
 
 	maintCtx    context.Context // background maintenance (maintain.go), ended by Close
 	maintStop   context.CancelFunc
@@ -110,7 +112,10 @@ func (c *Cache) SetCloneURL(repo, url string) {
 // them by id with the server's own credential (the TokenFunc), and returns
 // it. Only hookci's planning uses it; fetches a job asks for use FetchAs.
 func (c *Cache) Fetch(ctx context.Context, repo string, shas ...string) (*Mirror, error) {
-	return c.fetch(ctx, repo, shas, func() ([]string, error) { return c.authEnv(ctx, repo) })
+	return c.fetch(ctx, repo, shas, func() (fetchCred, error) {
+		tok, err := c.serverToken(ctx, repo)
+		return fetchCred{env: headerEnv(tok), header: authHeader(tok), operator: true}, err
+	})
 }
 
 // FetchAs is Fetch for a job: git presents token ("" for none) and never
@@ -121,7 +126,12 @@ func (c *Cache) FetchAs(ctx context.Context, repo, token string, shas ...string)
 	if err := c.CheckAccess(ctx, repo, token); err != nil {
 		return nil, err
 	}
-	return c.fetch(ctx, repo, shas, func() ([]string, error) { return c.tokenEnv(repo, token), nil })
+	return c.fetch(ctx, repo, shas, func() (fetchCred, error) {
+		if !strings.HasPrefix(c.CloneURL(repo), "http") {
+			token = ""
+		}
+		return fetchCred{env: jobEnv(token), header: authHeader(token)}, nil
+	})
 }
 
 // FetchTags brings the server's tags into the mirror of repo (checkout's
@@ -180,7 +190,7 @@ func (c *Cache) tokenEnv(repo, token string) []string {
 	return jobEnv(token)
 }
 
-func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func() ([]string, error)) (_ *Mirror, err error) {
+func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func() (fetchCred, error)) (_ *Mirror, err error) {
 	if !repoName.MatchString(repo) || strings.Contains(repo, "..") {
 		return nil, fmt.Errorf("gitrepo: invalid repository name %q", repo)
 	}
@@ -216,13 +226,26 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 		c.remember(repo, shas)
 		return m, nil
 	}
-	env, err := auth()
+	cred, err := auth()
 	if err != nil {
 		return nil, err
 	}
+	env := cred.env
 	if c.onFetch != nil {
 		t0 := time.Now()
 		defer func() { c.onFetch(time.Since(t0), err) }()
+	}
+	defer c.maintainLater(m.Dir) // maintain.go
+	if url := c.CloneURL(repo); c.directOK(m.Dir, url, cred) {
+		derr := c.fetchDirect(ctx, m, url, cred, missing) // fetchdirect.go
+		if derr == nil {
+			c.remember(repo, shas)
+			return m, nil
+		}
+		if ctx.Err() != nil {
+			return nil, derr
+		}
+		slog.Debug("fetching with git instead", "repo", repo, "why", derr)
 	}
 	// Each commit fetched is kept under refs/hookci/fetched/<i> (a few refs,
 	// overwritten by the next fetch): a fetch negotiates from the mirror's
@@ -234,7 +257,6 @@ func (c *Cache) fetch(ctx context.Context, repo string, shas []string, auth func
 		args = append(args, "+"+sha+":"+fetchedRef+strconv.Itoa(i))
 	}
 	_, err = git(ctx, m.Dir, env, args...)
-	defer c.maintainLater(m.Dir) // maintain.go
 	if err == nil {
 		// A fetch by id fails when an id is not there: no need to check again.
 		c.remember(repo, shas)
@@ -291,14 +313,21 @@ func (c *Cache) remember(repo string, shas []string) {
 
 // authEnv is the environment carrying the server's own credential for repo.
 func (c *Cache) authEnv(ctx context.Context, repo string) ([]string, error) {
+	tok, err := c.serverToken(ctx, repo)
+	return headerEnv(tok), err
+}
+
+// serverToken is the server's own credential for repo ("" for none, and
+// for a URL that is not http(s)).
+func (c *Cache) serverToken(ctx context.Context, repo string) (string, error) {
 	if c.token == nil || !strings.HasPrefix(c.CloneURL(repo), "http") {
-		return nil, nil
+		return "", nil
 	}
 	tok, err := c.token(ctx, repo)
 	if err != nil {
-		return nil, fmt.Errorf("gitrepo: token for %s: %w", repo, err)
+		return "", fmt.Errorf("gitrepo: token for %s: %w", repo, err)
 	}
-	return headerEnv(tok), nil
+	return tok, nil
 }
 
 // ResolveRef returns the commit a ref (refs/heads/x, refs/tags/y) points at
