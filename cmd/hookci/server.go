@@ -169,7 +169,8 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	}
 	endWeb := trace.Begin(ctx, "web handler (session key, dashboard, metrics)")
 	defer endWeb()
-	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed,
+	prefetch := func(d store.Delivery) { s.disp.Prefetch(ctx, d) } // planning's fetch, started at intake
+	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed, Accepted: prefetch,
 		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
 	sessionKey, err := web.LoadSessionKey(cfg.DataDir)
 	if err != nil {

@@ -120,6 +120,8 @@ type Dispatcher struct {
 	// placing serialises, in this process, the fair-share check and the
 	// job's start it allows (placement.go: holdPlacement).
 	placing sync.Mutex
+	// prefetching bounds the intake's prefetches in flight (Prefetch).
+	prefetching chan struct{}
 
 	mu        sync.Mutex // guards the fields below
 	running   map[int64]context.CancelCauseFunc
@@ -132,7 +134,7 @@ type Dispatcher struct {
 // New returns a Dispatcher.
 func New(cfg Config) *Dispatcher {
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger, running: map[int64]context.CancelCauseFunc{},
-		workflows: map[string]*workflow.Workflow{}, callAccess: map[string]bool{}}
+		workflows: map[string]*workflow.Workflow{}, callAccess: map[string]bool{}, prefetching: make(chan struct{}, maxPrefetches)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

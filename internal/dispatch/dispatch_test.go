@@ -471,3 +471,50 @@ jobs:
 		t.Errorf("call / r: %s %q, want success", j.Conclusion, j.Message)
 	}
 }
+
+// TestJobEndedWithItsLastLogs: the moment a job is seen completed, its last
+// step is recorded completed and its last line is in the log — they are
+// written in the transaction that records the job's end (sink.writePending),
+// so no reader sees a finished job with a log still arriving.
+func TestJobEndedWithItsLastLogs(t *testing.T) {
+	e := newEnv(t)
+	id := e.push(map[string]string{".github/workflows/ci.yml": `
+on: push
+jobs:
+  a:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo first
+      - run: |
+          for i in $(seq 1 50); do echo "line $i"; done
+          echo "the very last line"
+`})
+	ctx := context.Background()
+	q := e.st.Queries()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		runs, _ := q.RunsForDelivery(ctx, id)
+		if len(runs) == 1 {
+			jobs, _ := q.RunJobs(ctx, runs[0].ID)
+			if len(jobs) == 1 && jobs[0].Status == store.StatusCompleted {
+				steps, err := q.Steps(ctx, jobs[0].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(steps) < 2 {
+					t.Fatalf("job completed with %d steps recorded, want 2", len(steps))
+				}
+				last := steps[len(steps)-1]
+				if last.Status != store.StatusCompleted {
+					t.Errorf("job completed, its last step %q is %s", last.Name, last.Status)
+				}
+				if l := e.log(jobs[0].ID); !strings.Contains(l, "the very last line") {
+					t.Errorf("job completed without its last line in the log:\n%s", l)
+				}
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the job did not complete")
+}

@@ -230,7 +230,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		// end is recorded (deferred calls run after the return below).
 		defer closeSandbox()
 	}
-	sink.Close(jctx)
+	sink.Stop() // what it holds is written with the job's end (completeJob)
 	// Revoked before the job is recorded as over, whatever its end.
 	d.revokeToken(ctx, spec.Event.Token, log)
 	revoked = true
@@ -238,7 +238,7 @@ func (d *Dispatcher) RunJob(ctx context.Context, jobID int64) error {
 		log.Warn("job stopped by fencing: its result is not recorded", "err", err)
 		return err
 	}
-	return d.completeJob(ctx, in, res, infraErr, jctx)
+	return d.completeJob(ctx, in, res, infraErr, jctx, sink)
 }
 
 // The sandbox of an attempt that ran is stopped (its processes killed)
@@ -383,12 +383,12 @@ func (d *Dispatcher) failJob(ctx context.Context, jobID int64, msg string) error
 		return err
 	}
 	in.job.Message = msg
-	return d.completeJob(ctx, in, &runner.Result{Conclusion: store.ConclusionFailure, FailedStep: -1}, nil, ctx)
+	return d.completeJob(ctx, in, &runner.Result{Conclusion: store.ConclusionFailure, FailedStep: -1}, nil, ctx, nil)
 }
 
 // completeJob records a leg's end, applies fail-fast and max-parallel, and
 // advances the run, in one transaction.
-func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.Result, infraErr error, jctx context.Context) error {
+func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.Result, infraErr error, jctx context.Context, sink *storeSink) error {
 	job := &in.job
 	job.Status, job.FinishedAt = store.StatusCompleted, nowTime()
 	switch {
@@ -423,12 +423,20 @@ func (d *Dispatcher) completeJob(ctx context.Context, in *jobInput, res *runner.
 	}
 	// The job's end is recorded when the database is back (retryStore),
 	// unless another host took the attempt over meanwhile (ErrStale).
-	return retryStore(ctx, d.log, "the job's end", func() error { return d.completeJobTx(ctx, in, job) })
+	return retryStore(ctx, d.log, "the job's end", func() error { return d.completeJobTx(ctx, in, job, sink) })
 }
 
-// completeJobTx records job's end and what follows from it in one transaction.
-func (d *Dispatcher) completeJobTx(ctx context.Context, in *jobInput, job *store.Job) error {
-	return d.cfg.Store.InTx(context.WithoutCancel(ctx), func(q *store.Queries) error {
+// completeJobTx records job's end and what follows from it in one
+// transaction, the job's last steps and logs (sink, when not nil) first.
+func (d *Dispatcher) completeJobTx(ctx context.Context, in *jobInput, job *store.Job, sink *storeSink) error {
+	logged := 0
+	err := d.cfg.Store.InTx(context.WithoutCancel(ctx), func(q *store.Queries) error {
+		if sink != nil {
+			var err error
+			if logged, err = sink.writePending(ctx, q); err != nil {
+				return err
+			}
+		}
 		if err := d.capRunOutputs(ctx, q, job); err != nil { // GitHub's 50 MB per run (outputs.go)
 			return err
 		}
@@ -461,6 +469,10 @@ func (d *Dispatcher) completeJobTx(ctx context.Context, in *jobInput, job *store
 		}
 		return q.EnqueueReport(ctx, run.ID)
 	})
+	if err == nil && sink != nil {
+		sink.written(logged)
+	}
+	return err
 }
 
 // failFastMessage is why fail-fast cancelled a leg, in GitHub's words.

@@ -169,6 +169,65 @@ type planned struct {
 	skip string // not triggered: why (no run is created)
 }
 
+// fetchWants is what planning fetches for ev: its commit, and the other
+// commits it names (a push's previous head, a pull request's base and head)
+// for the files a change touched.
+func fetchWants(ev *event) []string {
+	want := []string{ev.SHA}
+	for _, extra := range []string{ev.Before, ev.BaseSHA, ev.HeadSHA} {
+		if !isZeroSHA(extra) && gitrepo.ValidSHA(extra) && !slices.Contains(want, extra) {
+			want = append(want, extra)
+		}
+	}
+	return want
+}
+
+// maxPrefetches bounds the prefetches in flight: one is opportunistic, and
+// a flood of webhooks must not become a flood of fetches (planning, which
+// fetches anyway, runs at the plan queue's pace).
+const maxPrefetches = 1
+
+// Prefetch starts fetching, in the background, the commits planning will
+// fetch for a delivery the intake is storing for planning (push and
+// pull_request), so that planning — picked up from the queue once the
+// delivery is durable, a few milliseconds later — finds them in the mirror
+// or waits for the fetch under way (the mirror's lock) rather than starting
+// it then. It fetches nothing planning would not: the delivery's signature
+// was verified and its repository is allowed, its event is not skipped and
+// names its commit, and the commits are planning's own (fetchWants). It
+// only reads: a delivery that then fails to be stored leaves objects in the
+// mirror and nothing else. With maxPrefetches in flight it does nothing; a
+// failure is left to planning, which meets it and reports it.
+func (d *Dispatcher) Prefetch(ctx context.Context, del store.Delivery) {
+	if del.Status != store.DeliveryQueued || del.Event != "push" && del.Event != "pull_request" {
+		return
+	}
+	select {
+	case d.prefetching <- struct{}{}:
+	default:
+		return
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		defer func() { <-d.prefetching }()
+		evs, err := deliveryEvents(del)
+		if err != nil {
+			return
+		}
+		ev := evs[0]
+		if ev.Skip != "" || ev.SHA == "" || isZeroSHA(ev.SHA) || !gitrepo.ValidSHA(ev.SHA) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		defer trace.Begin(ctx, "prefetch at intake")()
+		if _, err := d.cfg.Git.Fetch(ctx, ev.Repo, fetchWants(ev)...); err != nil {
+			d.log.Debug("prefetch failed: planning will fetch", "repo", ev.Repo, "err", err)
+		}
+	}()
+}
+
 // planEvent fetches an event's commit and returns the workflows there that
 // it triggers, with the number of workflow files read. A git failure leaves
 // the delivery queued and returns the error (the queue retries).
@@ -184,12 +243,7 @@ func (d *Dispatcher) planEvent(ctx context.Context, id string, ev *event, log *s
 			return nil, 0, fmt.Errorf("resolving %s: %w", ev.Ref, err)
 		}
 	}
-	want := []string{ev.SHA}
-	for _, extra := range []string{ev.Before, ev.BaseSHA, ev.HeadSHA} {
-		if !isZeroSHA(extra) && gitrepo.ValidSHA(extra) && !slices.Contains(want, extra) {
-			want = append(want, extra)
-		}
-	}
+	want := fetchWants(ev)
 	mirror, err := d.cfg.Git.Fetch(ctx, ev.Repo, want...)
 	if err != nil && len(want) > 1 {
 		// The old head of a force push may be gone: plan without it.

@@ -13,10 +13,11 @@ import (
 )
 
 // storeSink writes a job's steps and logs to the store off the step path:
-// records are batched and written in one transaction every 100 ms (and at
-// Close), so a step costs no database round trip and a chatty step a few
-// writes a second, not one per line. Only the job's result, written after
-// Close, must be durable before the queue job completes.
+// records are batched and written in one transaction every 100 ms, so a
+// step costs no database round trip and a chatty step a few writes a
+// second, not one per line. What is left when the job ends (Stop) is
+// written in the transaction that records the job's end (writePending):
+// one commit, not two, between the last step and the job recorded over.
 type storeSink struct {
 	st      *store.Store
 	jobID   int64
@@ -60,20 +61,55 @@ func (s *storeSink) loop() {
 	}
 }
 
-// Close writes what is left. Records a failed write kept (the database
-// away) are written once it is back (retryStore), unless ctx ends first.
-func (s *storeSink) Close(ctx context.Context) {
+// Stop ends the periodic writes (and waits for one under way). What is
+// left is written by writePending.
+func (s *storeSink) Stop() {
 	close(s.stop)
 	<-s.done
-	retryStore(ctx, s.log, "the job's last steps and logs", func() error {
-		s.mu.Lock()
-		left := len(s.pending)
-		s.mu.Unlock()
-		if left == 0 {
-			return nil
+}
+
+// writePending writes the records still pending in q's transaction (the
+// one recording the job's end) and returns how many; once that commits,
+// written(n) drops them. A failed transaction keeps them for its retry.
+func (s *storeSink) writePending(ctx context.Context, q *store.Queries) (int, error) {
+	s.mu.Lock()
+	p := s.pending
+	s.mu.Unlock()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return len(p), s.write(ctx, q, p)
+}
+
+// written drops the first n pending records, committed by the caller.
+func (s *storeSink) written(n int) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.pending = s.pending[n:]
+	s.mu.Unlock()
+	s.st.LogWritten(s.jobID)
+}
+
+// write writes records p in q's transaction, if the job is still at the
+// sink's attempt (fencing).
+func (s *storeSink) write(ctx context.Context, q *store.Queries, p []record) error {
+	if err := q.CheckAttempt(ctx, s.jobID, s.attempt); err != nil {
+		return err // a host presumed dead writes nothing more of the job
+	}
+	for _, r := range p {
+		if r.step != nil {
+			if err := q.PutStep(ctx, *r.step); err != nil {
+				return err
+			}
+			continue
 		}
-		return s.flush()
-	})
+		if err := q.AppendLogTimed(ctx, s.jobID, r.idx, []byte(r.log.String()), r.times); err != nil {
+			return err
+		}
+	}
+	return q.NotifyLog(ctx, s.jobID) // followers on every host (store/lognotify.go)
 }
 
 // flush writes the pending records in one transaction. When the write
@@ -90,21 +126,7 @@ func (s *storeSink) flush() error {
 	}
 	ctx := context.Background()
 	err := s.st.InJobTx(ctx, func(q *store.Queries) error { // one job's rows only
-		if err := q.CheckAttempt(ctx, s.jobID, s.attempt); err != nil {
-			return err // a host presumed dead writes nothing more of the job
-		}
-		for _, r := range p {
-			if r.step != nil {
-				if err := q.PutStep(ctx, *r.step); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := q.AppendLogTimed(ctx, s.jobID, r.idx, []byte(r.log.String()), r.times); err != nil {
-				return err
-			}
-		}
-		return q.NotifyLog(ctx, s.jobID) // followers on every host (store/lognotify.go)
+		return s.write(ctx, q, p)
 	})
 	if err == nil {
 		s.st.LogWritten(s.jobID)

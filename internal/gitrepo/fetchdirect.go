@@ -34,7 +34,8 @@ import (
 // deltas applied, ids computed, a version 2 index written), every object
 // the new objects name checked present (in the pack or, in one batch, in
 // the mirror), then pack, index and refs written the way git writes them
-// (temporary file, fsync, rename; the ref through its .lock). Only the
+// (temporary file, fsync, rename; the ref through its .lock, not synced,
+// as git's default). Only the
 // server's half still runs: git upload-pack for a file:// URL, the server's
 // own for http(s). Anything it does not handle — a mirror with nothing to
 // negotiate from (the first fetch: git's clone path), a shallow mirror, a
@@ -827,8 +828,10 @@ func writeSynced(path string, data []byte, mode os.FileMode) error {
 }
 
 // writeRef points ref (refs/...) at sha as git does: through ref.lock,
-// created exclusively (a git process holding it makes this fail), synced,
-// then renamed over the ref. A loose ref overrides one in packed-refs.
+// created exclusively (a git process holding it makes this fail), then
+// renamed over the ref; not synced, as git's default core.fsync does not
+// sync refs (it does packs and their indexes: installPack). A loose ref
+// overrides one in packed-refs.
 func writeRef(dir, ref, sha string) error {
 	path := filepath.Join(dir, filepath.FromSlash(ref))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -840,9 +843,6 @@ func writeRef(dir, ref, sha string) error {
 		return fmt.Errorf("gitrepo: %s: %w", ref, err)
 	}
 	_, err = f.WriteString(sha + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

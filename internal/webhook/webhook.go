@@ -43,14 +43,15 @@ const (
 
 // Handler is the POST /webhook endpoint.
 type Handler struct {
-	secret  []byte
-	store   Store
-	logger  *slog.Logger
-	observe func(event, outcome string)
-	allowed func(repo string) bool
-	replay  time.Duration
-	limits  *limiter
-	bufs    bufferPool
+	secret   []byte
+	store    Store
+	logger   *slog.Logger
+	observe  func(event, outcome string)
+	allowed  func(repo string) bool
+	accepted func(store.Delivery)
+	replay   time.Duration
+	limits   *limiter
+	bufs     bufferPool
 }
 
 // Options are the Handler's optional collaborators and limits.
@@ -59,6 +60,11 @@ type Options struct {
 	// Observe is told the event and outcome of every request (metrics). The
 	// event is EventLabel's: a GitHub event name or "other"/"unknown".
 	Observe func(event, outcome string)
+	// Accepted, when set, is called with each delivery about to be stored
+	// for planning (signature verified, repository allowed), so that the
+	// dispatcher fetches its commit while it is stored and queued
+	// (Dispatcher.Prefetch). It must not block.
+	Accepted func(store.Delivery)
 	// Allowed says whether a repository's deliveries are run (nil: all are).
 	// Others are acknowledged, stored as ignored and logged.
 	Allowed func(repo string) bool
@@ -84,7 +90,7 @@ const (
 // New returns a handler that checks signatures with secret and stores
 // deliveries in st.
 func New(secret string, st Store, opts Options) *Handler {
-	h := &Handler{secret: []byte(secret), store: st, logger: opts.Logger, observe: opts.Observe, allowed: opts.Allowed,
+	h := &Handler{secret: []byte(secret), store: st, logger: opts.Logger, observe: opts.Observe, allowed: opts.Allowed, accepted: opts.Accepted,
 		replay: opts.ReplayWindow}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
@@ -209,6 +215,8 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, event string, b
 	plan, why := h.shouldPlan(event, &p)
 	if !plan {
 		d.Status, d.Message = store.DeliveryIgnored, why
+	} else if h.accepted != nil {
+		h.accepted(d) // beside the durable write below: it only reads
 	}
 	res, err := h.store.Intake(r.Context(), d, store.IntakeOptions{Plan: plan, ReplayWindow: max(h.replay, 0)})
 	switch {

@@ -205,3 +205,35 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// TestAcceptedOnlyForPlannedDeliveries: the Accepted hook (the dispatcher's
+// prefetch) sees a signed push of an allowed repository, and nothing
+// refused or not planned: a bad signature, a repository off the allow-list,
+// a ping, malformed JSON, an event that is not planned.
+func TestAcceptedOnlyForPlannedDeliveries(t *testing.T) {
+	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var seen []string
+	h := New(secret, st, Options{Allowed: func(repo string) bool { return repo != "o/other" },
+		Accepted: func(d store.Delivery) { seen = append(seen, d.ID+" "+d.Repo+" "+d.SHA) }})
+	push := func(repo string) []byte {
+		return []byte(`{"after":"` + strings.Repeat("e", 40) + `","repository":{"full_name":"` + repo + `"}}`)
+	}
+	ok := push("o/r")
+	post(h, "push", "planned", ok, SignatureHeader([]byte(secret), ok))
+	post(h, "push", "bad-signature", ok, SignatureHeader([]byte("wrong"), ok))
+	other := push("o/other")
+	post(h, "push", "not-allowed", other, SignatureHeader([]byte(secret), other))
+	ping := []byte(`{"zen":"z","hook_id":1}`)
+	post(h, "ping", "ping", ping, SignatureHeader([]byte(secret), ping))
+	bad := []byte(`{"after":`)
+	post(h, "push", "malformed", bad, SignatureHeader([]byte(secret), bad))
+	star := []byte(`{"action":"created","repository":{"full_name":"o/r"}}`)
+	post(h, "star", "not-planned", star, SignatureHeader([]byte(secret), star))
+	if want := "planned o/r " + strings.Repeat("e", 40); len(seen) != 1 || seen[0] != want {
+		t.Errorf("Accepted saw %q, want only %q", seen, want)
+	}
+}
