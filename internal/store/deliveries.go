@@ -166,6 +166,14 @@ func (q *Queries) planLive(ctx context.Context, id string) (bool, error) {
 	if q.plans != nil && slices.Contains(*q.plans, id) {
 		return true, nil // queued by this batch, inserted before its commit
 	}
+	if q.s.mem != nil {
+		for _, it := range q.mem {
+			if a, ok := it.args.(deliveryArgs); ok && a.DeliveryID == id {
+				return true, nil // queued by this transaction
+			}
+		}
+		return q.s.mem.planQueued(id), nil
+	}
 	var n int
 	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = ? AND `+q.s.dialect.jsonText("args", "delivery_id")+` = ?
 		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')`, deliveryArgs{}.Kind(), id).Scan(&n)
@@ -180,6 +188,10 @@ func (q *Queries) planLive(ctx context.Context, id string) (bool, error) {
 const planMaxAttempts = 10000
 
 func (q *Queries) enqueuePlan(ctx context.Context, id string) error {
+	if q.s.mem != nil {
+		q.queueMem(memItemOf(queuePlan, deliveryArgs{DeliveryID: id}, planMaxAttempts), inPlan)
+		return nil
+	}
 	if q.plans != nil {
 		*q.plans = append(*q.plans, id)
 		q.queued |= inPlan

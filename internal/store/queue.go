@@ -48,14 +48,22 @@ type reportWorker struct {
 }
 
 func (w *reportWorker) Work(ctx context.Context, j *river.Job[reportArgs]) error {
-	h := w.s.currentHandlers()
+	return w.s.workReport(ctx, j.Args.RunID)
+}
+
+// workReport reports run runID (River's worker and memQueue's).
+func (s *Store) workReport(ctx context.Context, runID int64) error {
+	h := s.currentHandlers()
 	if h.Report == nil {
 		return nil // reporting is off
 	}
-	return h.Report(ctx, j.Args.RunID)
+	return h.Report(ctx, runID)
 }
 
-func (w *reportWorker) Timeout(*river.Job[reportArgs]) time.Duration { return 5 * time.Minute }
+// reportTimeout bounds one report attempt.
+const reportTimeout = 5 * time.Minute
+
+func (w *reportWorker) Timeout(*river.Job[reportArgs]) time.Duration { return reportTimeout }
 
 type deliveryWorker struct {
 	river.WorkerDefaults[deliveryArgs]
@@ -69,11 +77,16 @@ type deliveryWorker struct {
 // error. Either way the failure is recorded on the delivery row, logged at
 // ERROR and reported to Handlers.DeliveryFailed.
 func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) error {
-	h := w.s.currentHandlers()
+	return w.s.workDelivery(ctx, j.Args.DeliveryID, j.Attempt, j.CreatedAt)
+}
+
+// workDelivery is one attempt (attempt, from 1) at planning delivery id,
+// whose planning was queued at created (River's worker and memQueue's).
+func (s *Store) workDelivery(ctx context.Context, id string, attempt int, created time.Time) error {
+	h := s.currentHandlers()
 	if h.Delivery == nil {
 		return fmt.Errorf("no delivery handler")
 	}
-	id := j.Args.DeliveryID
 	err := h.Delivery(ctx, id)
 	if err == nil {
 		return nil
@@ -83,18 +96,18 @@ func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) e
 	}
 	var perm *PermanentError
 	if errors.As(err, &perm) {
-		return w.s.failDelivery(ctx, h, id, perm.Reason, err, j.Attempt)
+		return s.failDelivery(ctx, h, id, perm.Reason, err, attempt)
 	}
-	policy := w.s.planRetry
-	if time.Since(j.CreatedAt)+policy.delay(j.Attempt) > policy.Budget {
-		return w.s.failDelivery(ctx, h, id, ReasonRetriesExhausted,
-			fmt.Errorf("gave up after %d attempts over %s: %w", j.Attempt, time.Since(j.CreatedAt).Round(time.Second), err), j.Attempt)
+	policy := s.planRetry
+	if time.Since(created)+policy.delay(attempt) > policy.Budget {
+		return s.failDelivery(ctx, h, id, ReasonRetriesExhausted,
+			fmt.Errorf("gave up after %d attempts over %s: %w", attempt, time.Since(created).Round(time.Second), err), attempt)
 	}
-	msg := fmt.Sprintf("attempt %d failed, retrying: %v", j.Attempt, err)
-	if serr := w.s.Queries().SetDeliveryStatus(ctx, id, DeliveryQueued, truncate(msg, 2000)); serr != nil {
-		w.s.logger.Warn("recording a planning retry", "delivery", id, "err", serr)
+	msg := fmt.Sprintf("attempt %d failed, retrying: %v", attempt, err)
+	if serr := s.Queries().SetDeliveryStatus(ctx, id, DeliveryQueued, truncate(msg, 2000)); serr != nil {
+		s.logger.Warn("recording a planning retry", "delivery", id, "err", serr)
 	}
-	w.s.logger.Warn("planning failed, will retry", "delivery", id, "attempt", j.Attempt, "err", err)
+	s.logger.Warn("planning failed, will retry", "delivery", id, "attempt", attempt, "err", err)
 	return err
 }
 
@@ -103,8 +116,11 @@ func (w *deliveryWorker) NextRetry(j *river.Job[deliveryArgs]) time.Time {
 	return time.Now().Add(w.s.planRetry.jittered(j.Attempt))
 }
 
-// Timeout: planning fetches a repository; give it room.
-func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration { return 10 * time.Minute }
+// planTimeout bounds one planning attempt: planning fetches a repository;
+// give it room.
+const planTimeout = 10 * time.Minute
+
+func (w *deliveryWorker) Timeout(*river.Job[deliveryArgs]) time.Duration { return planTimeout }
 
 // failDelivery records a delivery's failure. Returning nil completes the
 // queue job; an error (the store could not record it) retries it.
@@ -175,25 +191,31 @@ type jobWorker struct {
 }
 
 func (w *jobWorker) Work(ctx context.Context, j *river.Job[jobArgs]) error {
-	h := w.s.currentHandlers()
+	return w.s.workJob(ctx, j.ID, j.Args.JobID)
+}
+
+// workJob runs job jobID, queued as queue job riverID (River's worker and
+// memQueue's, where the lease is never lost: SQLite).
+func (s *Store) workJob(ctx context.Context, riverID, jobID int64) error {
+	h := s.currentHandlers()
 	if h.Job == nil {
 		return fmt.Errorf("no job handler")
 	}
-	if w.s.LeaseLost() { // leasehold.go: not given back, so this host does not fetch it again
-		return w.s.holdForLease(ctx, j.ID, j.Args.JobID, true)
+	if s.LeaseLost() { // leasehold.go: not given back, so this host does not fetch it again
+		return s.holdForLease(ctx, riverID, jobID, true)
 	}
-	err := h.Job(ctx, j.Args.JobID)
+	err := h.Job(ctx, jobID)
 	if errors.Is(err, ErrLeaseLost) { // refused or stopped while the lease was lost
-		return w.s.holdForLease(ctx, j.ID, j.Args.JobID, errors.Is(err, ErrLeaseLostUnstarted))
+		return s.holdForLease(ctx, riverID, jobID, errors.Is(err, ErrLeaseLostUnstarted))
 	}
 	var wait *WaitError
 	if errors.As(err, &wait) { // placement (placement.go): back to the queue, not an attempt
-		return river.JobSnooze(wait.After + w.s.giveBackJitter())
+		return river.JobSnooze(wait.After + s.giveBackJitter())
 	}
 	if errors.Is(err, ErrStale) {
 		// This attempt was superseded: the job belongs to another host now
 		// (this one was presumed dead). Retrying would run it a third time.
-		w.s.logger.Warn("job attempt superseded by another host: this attempt ends", "job", j.Args.JobID, "err", err)
+		s.logger.Warn("job attempt superseded by another host: this attempt ends", "job", jobID, "err", err)
 		return nil
 	}
 	return err
@@ -216,15 +238,27 @@ func (s *Store) giveBackJitter() time.Duration {
 // Timeout: the job enforces its own timeout-minutes (GitHub's maximum is 6h).
 func (w *jobWorker) Timeout(*river.Job[jobArgs]) time.Duration { return -1 }
 
+// Attempt caps: a job's and a report's (planning's is planMaxAttempts).
+const (
+	riverMaxAttempts  = 3
+	reportMaxAttempts = 8
+)
+
 func (s *Store) newQueue(opts Options) error {
+	maxJobs := max(opts.MaxJobs, 1)
+	s.planRetry = opts.PlanRetry.withDefaults()
+	s.host, s.lease = opts.Host, opts.Lease
+	if s.lease <= 0 {
+		s.lease = DefaultLease
+	}
+	if opts.Scratch && s.dialect != postgresDialect {
+		s.mem = newMemQueue(s, maxJobs) // memqueue.go: nothing durable to queue for
+		return nil
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveryWorker{s: s})
 	river.AddWorker(workers, &jobWorker{s: s})
 	river.AddWorker(workers, &reportWorker{s: s})
-	maxJobs := opts.MaxJobs
-	if maxJobs < 1 {
-		maxJobs = 1
-	}
 	// Committed work wakes the queue (SQLite: Store.wake after the commit;
 	// PostgreSQL: River's NOTIFY), so the poll is only a fallback (River's
 	// own scheduled work: retries whose backoff ended).
@@ -264,18 +298,13 @@ func (s *Store) newQueue(opts Options) error {
 		// startup recovery in StartQueue.
 		JobTimeout:           -1,
 		RescueStuckJobsAfter: rescue,
-		MaxAttempts:          3,
+		MaxAttempts:          riverMaxAttempts,
 	})
 	if err != nil {
 		return fmt.Errorf("store: queue: %w", err)
 	}
 	s.river = client
 	s.poll = poll
-	s.planRetry = opts.PlanRetry.withDefaults()
-	s.host, s.lease = opts.Host, opts.Lease
-	if s.lease <= 0 {
-		s.lease = DefaultLease
-	}
 	return nil
 }
 
@@ -295,6 +324,18 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 	// working these: they were abandoned by a crash. Make them available.
 	// On PostgreSQL other hosts' jobs are theirs: only those this host
 	// (the same host id, from the locked data directory) last took.
+	if s.mem != nil {
+		if err := s.register(ctx); err != nil {
+			return err
+		}
+		s.mem.start(ctx)
+		s.mu.Lock()
+		s.started = true
+		s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
+		s.mu.Unlock()
+		go s.heartbeatLoop(s.hbStop, s.hbDone)
+		return nil
+	}
 	db := boundDB{s: s, e: s.db}
 	var res sql.Result
 	var err error
@@ -327,6 +368,10 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 
 // enqueueJobTx queues job jobID for running, inside q's transaction.
 func (q *Queries) enqueueJobTx(ctx context.Context, jobID int64) error {
+	if q.s.mem != nil {
+		q.queueMem(memItemOf(queueJobs, jobArgs{JobID: jobID}, riverMaxAttempts), inJobs)
+		return nil
+	}
 	_, err := q.s.river.InsertTx(ctx, q.tx, jobArgs{JobID: jobID}, &river.InsertOpts{Queue: queueJobs})
 	if err != nil {
 		return fmt.Errorf("store: enqueue job %d: %w", jobID, err)
@@ -339,8 +384,12 @@ func (q *Queries) enqueueJobTx(ctx context.Context, jobID int64) error {
 // transaction when q is in one. Reports are retried with backoff on failure.
 func (q *Queries) EnqueueReport(ctx context.Context, runID int64) error {
 	var err error
+	if q.s.mem != nil {
+		q.queueMem(memItemOf(queueReport, reportArgs{RunID: runID}, reportMaxAttempts), inReport)
+		return nil
+	}
 	if q.tx != nil {
-		_, err = q.s.river.InsertTx(ctx, q.tx, reportArgs{RunID: runID}, &river.InsertOpts{Queue: queueReport, MaxAttempts: 8})
+		_, err = q.s.river.InsertTx(ctx, q.tx, reportArgs{RunID: runID}, &river.InsertOpts{Queue: queueReport, MaxAttempts: reportMaxAttempts})
 		q.queued |= inReport
 	} else {
 		return q.s.InTx(ctx, func(tq *Queries) error { return tq.EnqueueReport(ctx, runID) })
@@ -353,6 +402,9 @@ func (q *Queries) EnqueueReport(ctx context.Context, runID int64) error {
 
 // QueueDepth counts queue jobs waiting to be worked.
 func (s *Store) QueueDepth(ctx context.Context) (int, error) {
+	if s.mem != nil {
+		return s.mem.depth(), nil
+	}
 	var n int
 	err := s.db.QueryRowContext(ctx,
 		`SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'scheduled', 'retryable', 'pending')`).Scan(&n)

@@ -163,6 +163,20 @@ type Queries struct {
 	// instead of one queue insert each: the intake's group commit inserts
 	// them in one statement before its commit (intake.go).
 	plans *[]string
+	// mem: work for a scratch store's in-memory queue, handed over when
+	// the transaction commits (memqueue.go).
+	mem []*memItem
+}
+
+// queueMem queues it on the scratch store's in-memory queue: with the
+// transaction's commit, or at once outside one.
+func (q *Queries) queueMem(it *memItem, bit queueSet) {
+	q.queued |= bit
+	if q.tx == nil {
+		q.s.mem.push([]*memItem{it})
+		return
+	}
+	q.mem = append(q.mem, it)
 }
 
 // Queries returns Queries outside any transaction.
@@ -222,6 +236,9 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	if len(q.mem) > 0 {
+		s.mem.push(q.mem)
 	}
 	s.wake(q.queued)
 	s.changes.changed()

@@ -55,6 +55,7 @@ type Store struct {
 	lock   *os.File
 	logger *slog.Logger
 	river  *river.Client[*sql.Tx]
+	mem    *memQueue // a scratch store's queue, instead of River (memqueue.go)
 	// listener is River's in-process listener on SQLite (nil on
 	// PostgreSQL): Store.wake raises insert notifications on it.
 	listener *localListener
@@ -170,11 +171,11 @@ func Open(ctx context.Context, dataDir string, opts Options) (*Store, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.newQueue(opts); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.newQueue(opts); err != nil {
+	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -277,6 +278,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: migration %d: %w", i+1, err)
 		}
 	}
+	if s.mem != nil {
+		return nil // a scratch store's queue is in memory (memqueue.go)
+	}
 	defer trace.Begin(ctx, "queue migrations")()
 	var driver riverdriver.Driver[*sql.Tx] = riversqlite.New(s.db)
 	if s.dialect == postgresDialect {
@@ -307,6 +311,11 @@ func (s *Store) Close() error {
 	if hbStop != nil {
 		close(hbStop)
 		<-hbDone
+	}
+	if started && s.mem != nil {
+		if err := s.mem.stop(10 * time.Second); err != nil {
+			s.logger.Warn("queue stop", "err", err)
+		}
 	}
 	if started && s.river != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
