@@ -1,7 +1,9 @@
 // Package gitrepo owns hookci's git work: one bare mirror per repository in
 // the data directory, fetched by exact commit, and what is read from it —
 // files at a commit, the files a change touched, and a checked-out copy of a
-// commit for a job's workspace. It shells out to the git binary.
+// commit for a job's workspace. It shells out to the git binary, but for a
+// mirror's fetch once the mirror has refs to negotiate from, which speaks
+// git's protocol itself (fetchdirect.go).
 package gitrepo
 
 import (
