@@ -35,7 +35,13 @@ type catFile struct {
 	in    io.WriteCloser
 	out   *bufio.Reader
 	timer *time.Timer
+	// legacy: this git has no --batch-command (before 2.36, e.g. Ubuntu
+	// 22.04's 2.34): reads go through --batch, and missing is not offered.
+	legacy bool
 }
+
+// errNoInfo: this git's cat-file cannot check objects without reading them.
+var errNoInfo = errors.New("cat-file --batch-command is not supported by this git")
 
 // catFile returns the mirror's batch reader, made on first use.
 func (c *Cache) catFile(dir string) *catFile {
@@ -71,7 +77,11 @@ func (c *Cache) Close() error {
 
 // start runs the process; cf.mu is held.
 func (cf *catFile) start() error {
-	cmd := Command(context.Background(), cf.dir, nil, "cat-file", "--batch-command")
+	mode := "--batch-command"
+	if cf.legacy {
+		mode = "--batch"
+	}
+	cmd := Command(context.Background(), cf.dir, nil, "cat-file", mode)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return fmt.Errorf("gitrepo: cat-file: %w", err)
@@ -87,10 +97,11 @@ func (cf *catFile) start() error {
 	return nil
 }
 
-// stop ends the process (it exits on end of input); cf.mu is held.
-func (cf *catFile) stop() {
+// stop ends the process (it exits on end of input); cf.mu is held. It
+// returns the process's exit code (-1 when killed or not running).
+func (cf *catFile) stop() int {
 	if cf.cmd == nil {
-		return
+		return -1
 	}
 	if cf.timer != nil {
 		cf.timer.Stop()
@@ -105,7 +116,9 @@ func (cf *catFile) stop() {
 		cf.cmd.Process.Kill()
 		<-done
 	}
+	code := cf.cmd.ProcessState.ExitCode()
 	cf.cmd, cf.in, cf.out = nil, nil, nil
+	return code
 }
 
 // get returns the type and content of the object named by rev (a full id,
@@ -115,7 +128,7 @@ func (cf *catFile) get(ctx context.Context, rev string) (typ string, data []byte
 	if strings.ContainsAny(rev, "\n\x00") {
 		return "", nil, fmt.Errorf("gitrepo: invalid object name %q", rev)
 	}
-	err = cf.use(ctx, func() error {
+	err = cf.use(ctx, true, func() error {
 		var rerr error
 		typ, data, rerr = cf.request(rev)
 		return rerr
@@ -133,7 +146,10 @@ func (cf *catFile) missing(ctx context.Context, ids []string) (miss []string, er
 			return nil, fmt.Errorf("gitrepo: invalid object id %q", id)
 		}
 	}
-	err = cf.use(ctx, func() error {
+	err = cf.use(ctx, false, func() error {
+		if cf.legacy {
+			return errNoInfo
+		}
 		in := cf.in
 		written := make(chan error, 1)
 		go func() {
@@ -166,8 +182,10 @@ func (cf *catFile) missing(ctx context.Context, ids []string) (miss []string, er
 
 // use runs fn with the process up and cf.mu held. A cancelled caller stops
 // the process rather than wait on its reply; so does any failure but a
-// missing object (the pipes are then in an unknown state).
-func (cf *catFile) use(ctx context.Context, fn func() error) error {
+// missing object (the pipes are then in an unknown state). A git that
+// does not know --batch-command exits with its usage status (129) at once:
+// the reader then starts again with --batch and, when retry, runs fn again.
+func (cf *catFile) use(ctx context.Context, retry bool, fn func() error) error {
 	cf.mu.Lock()
 	defer cf.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -181,12 +199,26 @@ func (cf *catFile) use(ctx context.Context, fn func() error) error {
 	proc := cf.cmd.Process
 	unhook := context.AfterFunc(ctx, func() { proc.Kill() })
 	err := fn()
-	if !unhook() || err != nil && !errors.Is(err, errMissing) {
-		cf.stop()
+	if !unhook() || err != nil && !errors.Is(err, errMissing) && !errors.Is(err, errNoInfo) {
+		code := cf.stop()
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = errors.Join(err, ctxErr)
+			return errors.Join(err, ctxErr)
 		}
-		return err
+		if code == 129 && !cf.legacy {
+			cf.legacy = true
+			if !retry {
+				return errNoInfo
+			}
+			if err := cf.start(); err != nil {
+				return err
+			}
+			if err = fn(); err != nil && !errors.Is(err, errMissing) {
+				cf.stop()
+				return err
+			}
+		} else {
+			return err
+		}
 	}
 	if cf.timer == nil {
 		cf.timer = time.AfterFunc(catIdle, func() {
@@ -203,7 +235,11 @@ func (cf *catFile) use(ctx context.Context, fn func() error) error {
 
 // request writes one name and reads its reply; cf.mu is held.
 func (cf *catFile) request(rev string) (string, []byte, error) {
-	if _, err := io.WriteString(cf.in, "contents "+rev+"\n"); err != nil {
+	cmd := "contents "
+	if cf.legacy {
+		cmd = ""
+	}
+	if _, err := io.WriteString(cf.in, cmd+rev+"\n"); err != nil {
 		return "", nil, fmt.Errorf("gitrepo: cat-file: %w", err)
 	}
 	line, err := cf.out.ReadString('\n')

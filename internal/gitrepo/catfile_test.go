@@ -123,3 +123,48 @@ func TestBatchReadsMatchGit(t *testing.T) {
 		t.Errorf("ReadFile after a cancelled read: got %q, %v, want %q", b, err, "hello\n")
 	}
 }
+
+// TestOlderGitWithoutBatchCommand: on a git without `cat-file
+// --batch-command` (before 2.36; Ubuntu 22.04 has 2.34) — played here by a
+// wrapper that answers it as such a git does, usage and status 129 — reads
+// go through --batch and fetches still work (the in-process fetch cannot
+// check objects, so git fetch does them).
+func TestOlderGitWithoutBatchCommand(t *testing.T) {
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git is not installed")
+	}
+	bin := t.TempDir()
+	wrapper := "#!/bin/sh\nfor a in \"$@\"; do\n  if [ \"$a\" = --batch-command ]; then\n    echo \"error: unknown option \\`batch-command'\" >&2\n    exit 129\n  fi\ndone\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	ctx, spans := tracedCtx()
+	server := t.TempDir()
+	src := historyWithDeltas(t, server, "octo/old")
+	cache := New(t.TempDir(), "file://"+server, nil)
+	defer cache.Close()
+	m, err := cache.Fetch(ctx, "octo/old", src.Head())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := m.ReadFile(ctx, src.Head(), "README.md"); err != nil || string(b) != "readme\n" {
+		t.Fatalf("ReadFile: %q, %v", b, err)
+	}
+	next := src.Commit("next", map[string]string{"README.md": "next\n"})
+	src.Push("main")
+	spanNames(t, spans)
+	if _, err := cache.Fetch(ctx, "octo/old", next); err != nil {
+		t.Fatal(err)
+	}
+	if names := spanNames(t, spans); !contains(names, "git fetch") {
+		t.Errorf("spans %v: want git fetch to have done it", names)
+	}
+	if b, err := m.ReadFile(ctx, next, "README.md"); err != nil || string(b) != "next\n" {
+		t.Fatalf("ReadFile after the fetch: %q, %v", b, err)
+	}
+	if !cache.catFile(m.Dir).legacy {
+		t.Error("the reader did not switch to --batch")
+	}
+}

@@ -39,17 +39,20 @@ import (
 // server's half still runs: git upload-pack for a file:// URL, the server's
 // own for http(s). Anything it does not handle — a mirror with nothing to
 // negotiate from (the first fetch: git's clone path), a shallow mirror, a
-// SHA-256 id, another transport, a pack over directMaxPack, a server that
+// SHA-256 id, another transport, a pack over directMaxPack, a git without
+// cat-file --batch-command (before 2.36), a server that
 // does not answer protocol v2, an operator's git configuration git would
 // apply to the request — returns an error and the caller runs git fetch as
 // before.
 
-// Limits of the in-process fetch; past them git fetch does the work.
+// Limits of the in-process fetch, which holds a pack and its objects in
+// memory; past them git fetch (streaming to disk) does the work. A push's
+// fetch is a few kilobytes; a bigger one pays for the bytes received twice.
 const (
-	directMaxPack     = 32 << 20  // pack bytes received
-	directMaxObjects  = 1 << 20   // objects in the pack
-	directMaxInflated = 256 << 20 // all objects inflated
-	directMaxDepth    = 10000     // delta chain
+	directMaxPack     = 8 << 20  // pack bytes received
+	directMaxObjects  = 1 << 18  // objects in the pack
+	directMaxInflated = 64 << 20 // all objects inflated
+	directMaxDepth    = 10000    // delta chain
 )
 
 // errNotDirect: the in-process fetch does not handle this one.
