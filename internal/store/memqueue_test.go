@@ -127,8 +127,7 @@ func TestMemQueueLimitsRetriesSnoozes(t *testing.T) {
 	var mu sync.Mutex
 	attemptsSeen := map[int64]int{}
 	blockCtx := make(chan struct{})
-	var s *Store
-	s = openScratch(t, Options{MaxJobs: 2, PlanRetry: RetryPolicy{Min: 5 * time.Millisecond, Max: 10 * time.Millisecond, Budget: time.Minute}}, Handlers{
+	s := openScratch(t, Options{MaxJobs: 2, PlanRetry: RetryPolicy{Min: 5 * time.Millisecond, Max: 10 * time.Millisecond, Budget: time.Minute}}, Handlers{
 		Delivery: func(ctx context.Context, id string) error {
 			if id == "flaky" && planTries.Add(1) < 3 {
 				return errors.New("transient")
