@@ -50,7 +50,8 @@ jobs:
           echo "token ${{ secrets.DEPLOY_TOKEN }}" > /dev/null
           stat -c '%a %u script' "$0"
           for f in "$GITHUB_ENV" "$GITHUB_OUTPUT" "$GITHUB_PATH" "$GITHUB_STATE" "$GITHUB_STEP_SUMMARY" "$GITHUB_EVENT_PATH"; do
-            stat -c "%a %u $(basename "$f")" "$f"
+            b=$(basename "$f")
+            stat -c "%a %u ${b%_*}" "$f"
           done
           for d in "$(dirname "$GITHUB_ENV")" "$(dirname "$GITHUB_EVENT_PATH")" "$RUNNER_TEMP/_runner_file_commands"; do
             stat -c "%a %u dir $(basename "$d")" "$d"
@@ -75,8 +76,9 @@ jobs:
 			}
 			lines := strings.Split(strings.TrimSpace(rec.log(1)), "\n")
 			uid := lines[len(lines)-1]
-			want := []string{"700 %s script", "600 %s env", "600 %s output", "600 %s path", "600 %s state", "600 %s summary",
-				"600 %s event.json", "700 %s dir step1", "700 %s dir _github_workflow", "700 %s dir _runner_file_commands"}
+			want := []string{"700 %s script", "600 %s set_env", "600 %s set_output", "600 %s add_path", "600 %s save_state",
+				"600 %s step_summary", "600 %s event.json", "700 %s dir _runner_file_commands", "700 %s dir _github_workflow",
+				"700 %s dir _runner_file_commands"}
 			for i, w := range want {
 				want[i] = fmt.Sprintf(w, uid)
 			}

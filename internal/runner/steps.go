@@ -354,17 +354,21 @@ func (j *Job) execIn(ctx context.Context, idx int, client *agent.Client, full ma
 	if view == nil {
 		view = func(p string) string { return p }
 	}
-	fcDir := path.Join(j.fileDir, fmt.Sprintf("step%d", idx))
-	names := map[string]string{
-		"GITHUB_ENV": "env", "GITHUB_OUTPUT": "output", "GITHUB_PATH": "path",
-		"GITHUB_STATE": "state", "GITHUB_STEP_SUMMARY": "summary",
-	}
+	// As GitHub's runner does, every step's file-command files are in one
+	// directory, each named by its command and an id of its own
+	// (set_output_<id>…): no directory to make (and remove) per step.
+	var rid [8]byte
+	rand.Read(rid[:])
+	id := hex.EncodeToString(rid[:])
+	kinds := map[string]string{} // file name → kind (fileCommands' keys)
 	// One round trip: the file-command files and the script go with the
 	// request, and the file-command files come back in its trailer.
 	req := agent.ExecRequest{Argv: argv, Dir: dir}
-	for k, f := range names {
-		p := view(path.Join(fcDir, f))
-		full[k] = p
+	for _, c := range fileCommandFiles {
+		name := c.prefix + "_" + id
+		kinds[name] = c.kind
+		p := view(path.Join(j.fileDir, name))
+		full[c.env] = p
 		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o600})
 		req.Collect = append(req.Collect, p)
 	}
@@ -390,10 +394,12 @@ func (j *Job) execIn(ctx context.Context, idx int, client *agent.Client, full ma
 	fc := fileCommands{contents: map[string][]byte{}, sizes: map[string]int64{}}
 	if res.CollectComplete {
 		for p, b := range res.Files {
-			fc.contents[path.Base(p)] = b
-			fc.sizes[path.Base(p)] = int64(len(b))
+			if kind, ok := kinds[path.Base(p)]; ok {
+				fc.contents[kind] = b
+				fc.sizes[kind] = int64(len(b))
+			}
 		}
-	} else if fc, err = j.readFileCommands(ctx, fcDir); err != nil {
+	} else if fc, err = j.readFileCommands(ctx, j.fileDir, kinds); err != nil {
 		return out, err
 	}
 	j.applyFileCommands(idx, fc, &out)
@@ -463,10 +469,18 @@ func envList(m map[string]string) []string {
 }
 
 // applyFileCommands reads the step's GITHUB_* files back and applies them.
-// readFileCommands reads a step's file-command files (when they were too big
-// to come back with the exec).
+// fileCommandFiles are a step's file-command files: the variable naming
+// each, its file name's prefix (GitHub's runner's), and its key in
+// fileCommands.
+var fileCommandFiles = []struct{ env, prefix, kind string }{
+	{"GITHUB_ENV", "set_env", "env"}, {"GITHUB_OUTPUT", "set_output", "output"}, {"GITHUB_PATH", "add_path", "path"},
+	{"GITHUB_STATE", "save_state", "state"}, {"GITHUB_STEP_SUMMARY", "step_summary", "summary"},
+}
+
+// readFileCommands reads a step's file-command files, those of fcDir named
+// in kinds (when they were too big to come back with the exec).
 // A file over its limit is not read (only its size is kept).
-func (j *Job) readFileCommands(ctx context.Context, fcDir string) (fileCommands, error) {
+func (j *Job) readFileCommands(ctx context.Context, fcDir string, kinds map[string]string) (fileCommands, error) {
 	fc := fileCommands{contents: map[string][]byte{}, sizes: map[string]int64{}}
 	rc, err := j.Guest.Client.GetFiles(ctx, fcDir)
 	if err != nil {
@@ -485,7 +499,10 @@ func (j *Job) readFileCommands(ctx context.Context, fcDir string) (fileCommands,
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		base := path.Base(h.Name)
+		base, ok := kinds[path.Base(h.Name)]
+		if !ok {
+			continue // another step's
+		}
 		fc.sizes[base] = h.Size
 		if h.Size > j.fileLimit(base) {
 			continue // the tar reader skips the body
