@@ -236,15 +236,7 @@ func (p *packWriter) add(id, typ string, data []byte) error {
 	}
 	crc := crc32.NewIEEE()
 	ew := io.MultiWriter(p.pw, crc)
-	// The entry header: type and size, 4 bits of size in the first
-	// byte and 7 in each following one, least significant first.
-	size := uint64(len(data))
-	hdr := []byte{t<<4 | byte(size&0x0f)}
-	for size >>= 4; size > 0; size >>= 7 {
-		hdr[len(hdr)-1] |= 0x80
-		hdr = append(hdr, byte(size&0x7f))
-	}
-	if _, err := ew.Write(hdr); err != nil {
+	if _, err := ew.Write(packEntryHeader(t, uint64(len(data)))); err != nil {
 		return fmt.Errorf("gitrepo: %w", err)
 	}
 	p.zw.Reset(ew)
@@ -310,6 +302,18 @@ func packIndex(objs []packObject, packSum []byte) []byte {
 	sum := sha1.Sum(b.Bytes())
 	b.Write(sum[:])
 	return b.Bytes()
+}
+
+// packEntryHeader is a pack entry's header (indexPack reads it back): the
+// entry type and the size, 4 bits of size in the first byte and 7 in each
+// following one, least significant first.
+func packEntryHeader(kind byte, size uint64) []byte {
+	hdr := []byte{kind<<4 | byte(size&0x0f)}
+	for size >>= 4; size > 0; size >>= 7 {
+		hdr[len(hdr)-1] |= 0x80
+		hdr = append(hdr, byte(size&0x7f))
+	}
+	return hdr
 }
 
 // countWriter counts the bytes written through it.

@@ -383,17 +383,7 @@ func rawEntry(kind byte, size int, data []byte) []byte {
 	return append(entryHeader(kind, size), deflate(data)...)
 }
 
-func entryHeader(kind byte, size int) []byte {
-	c := kind<<4 | byte(size&15)
-	size >>= 4
-	var out []byte
-	for size > 0 {
-		out = append(out, c|0x80)
-		c = byte(size & 0x7f)
-		size >>= 7
-	}
-	return append(out, c)
-}
+func entryHeader(kind byte, size int) []byte { return packEntryHeader(kind, uint64(size)) }
 
 func deflate(data []byte) []byte {
 	var b bytes.Buffer

@@ -52,7 +52,6 @@ type memItem struct {
 	attempt int // attempts started
 	max     int // attempts allowed
 	created time.Time
-	id      int64 // stands for River's job id (leasehold: never used on SQLite)
 }
 
 func newMemQueue(s *Store, maxJobs int) *memQueue {
@@ -61,19 +60,10 @@ func newMemQueue(s *Store, maxJobs int) *memQueue {
 		lanes: map[string]*memLane{queuePlan: {max: 2}, queueJobs: {max: maxJobs}, queueReport: {max: 2}}}
 }
 
-var memIDs struct {
-	sync.Mutex
-	n int64
-}
-
-// item makes the queue item of args, as River's inserts in queue.go and
-// deliveries.go make them (attempt caps included).
+// memItemOf makes the queue item of args, as River's inserts in queue.go
+// and deliveries.go make them (attempt caps included).
 func memItemOf(queue string, args any, maxAttempts int) *memItem {
-	memIDs.Lock()
-	memIDs.n++
-	id := memIDs.n
-	memIDs.Unlock()
-	return &memItem{queue: queue, args: args, max: maxAttempts, created: time.Now(), id: id}
+	return &memItem{queue: queue, args: args, max: maxAttempts, created: time.Now()}
 }
 
 // push hands over items committed in a transaction.
@@ -151,7 +141,9 @@ func (m *memQueue) work(it *memItem) error {
 		defer cancel()
 		return m.s.workDelivery(ctx, a.DeliveryID, it.attempt, it.created)
 	case jobArgs:
-		return m.s.workJob(m.ctx, it.id, a.JobID) // jobs time themselves out
+		// Jobs time themselves out; no River job id: the lease it serves
+		// (leasehold.go) is never lost on SQLite.
+		return m.s.workJob(m.ctx, 0, a.JobID)
 	case reportArgs:
 		ctx, cancel := context.WithTimeout(m.ctx, reportTimeout)
 		defer cancel()

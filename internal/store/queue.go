@@ -320,22 +320,33 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 	s.mu.Lock()
 	s.handlers = h
 	s.mu.Unlock()
-	// This process holds the data directory lock, so nothing else can be
-	// working these: they were abandoned by a crash. Make them available.
-	// On PostgreSQL other hosts' jobs are theirs: only those this host
-	// (the same host id, from the locked data directory) last took.
-	if s.mem != nil {
-		if err := s.register(ctx); err != nil {
+	if s.mem == nil {
+		if err := s.recoverRunning(ctx); err != nil {
 			return err
 		}
-		s.mem.start(ctx)
-		s.mu.Lock()
-		s.started = true
-		s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
-		s.mu.Unlock()
-		go s.heartbeatLoop(s.hbStop, s.hbDone)
-		return nil
 	}
+	if err := s.register(ctx); err != nil {
+		return err
+	}
+	if s.mem != nil {
+		s.mem.start(ctx) // memqueue.go: a scratch store's queue
+	} else if err := s.river.Start(ctx); err != nil {
+		return fmt.Errorf("store: start queue: %w", err)
+	}
+	s.mu.Lock()
+	s.started = true
+	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
+	s.mu.Unlock()
+	go s.heartbeatLoop(s.hbStop, s.hbDone)
+	return nil
+}
+
+// recoverRunning makes River's jobs a crashed predecessor left running
+// available again. This process holds the data directory lock, so nothing
+// else can be working them. On PostgreSQL other hosts' jobs are theirs:
+// only those this host (the same host id, from the locked data directory)
+// last took.
+func (s *Store) recoverRunning(ctx context.Context) error {
 	db := boundDB{s: s, e: s.db}
 	var res sql.Result
 	var err error
@@ -352,17 +363,6 @@ func (s *Store) StartQueue(ctx context.Context, h Handlers) error {
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.logger.Warn("recovered queue jobs abandoned by a previous process", "count", n)
 	}
-	if err := s.register(ctx); err != nil {
-		return err
-	}
-	if err := s.river.Start(ctx); err != nil {
-		return fmt.Errorf("store: start queue: %w", err)
-	}
-	s.mu.Lock()
-	s.started = true
-	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
-	s.mu.Unlock()
-	go s.heartbeatLoop(s.hbStop, s.hbDone)
 	return nil
 }
 
