@@ -171,7 +171,7 @@ func newServer(ctx context.Context, cfg config.Config, log *slog.Logger, opts se
 	defer endWeb()
 	prefetch := func(d store.Delivery) { s.disp.Prefetch(ctx, d) } // planning's fetch, started at intake
 	hook := webhook.New(cfg.WebhookSecret, st, webhook.Options{Logger: log, Observe: metrics.Delivery, Allowed: cfg.WebhooksAllowed, Accepted: prefetch,
-		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, ReplayWindow: replayWindow(cfg)})
+		MaxConcurrent: cfg.IntakeConcurrency, MaxLarge: cfg.IntakeLargeConcurrency, MaxPending: int64(cfg.IntakePendingMiB) << 20, ReplayWindow: replayWindow(cfg)})
 	sessionKey, err := web.LoadSessionKey(cfg.DataDir)
 	if err != nil {
 		st.Close()

@@ -136,6 +136,10 @@ type Config struct {
 	// carry a body over 1 MiB (GitHub's cap is 25 MiB).
 	IntakeConcurrency      int `toml:"intake_concurrency" env:"HOOKCI_INTAKE_CONCURRENCY"`
 	IntakeLargeConcurrency int `toml:"intake_large_concurrency" env:"HOOKCI_INTAKE_LARGE_CONCURRENCY"`
+	// IntakePendingMiB caps the memory of verified deliveries (up to 1 MiB
+	// each) waiting for their durable write once read, so that a stalled
+	// disk holds them rather than refusing them; over it, 503.
+	IntakePendingMiB int `toml:"intake_pending_mib" env:"HOOKCI_INTAKE_PENDING_MIB"`
 	// ReplayWindow: a signed body seen again under a new delivery id within
 	// this window is a replay and is not planned.
 	ReplayWindow Duration `toml:"replay_window" env:"HOOKCI_REPLAY_WINDOW"`
@@ -233,6 +237,7 @@ func Default() Config {
 
 		IntakeConcurrency:      32,
 		IntakeLargeConcurrency: 2,
+		IntakePendingMiB:       64,
 		ReplayWindow:           Duration(time.Hour),
 		PlanRetryBudget:        Duration(6 * time.Hour),
 		PlanRetryMin:           Duration(5 * time.Second),
@@ -460,6 +465,9 @@ func (c Config) ValidateServe() error {
 	if c.IntakeConcurrency < 1 || c.IntakeLargeConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("intake_concurrency and intake_large_concurrency must be at least 1, got %d and %d",
 			c.IntakeConcurrency, c.IntakeLargeConcurrency))
+	}
+	if c.IntakePendingMiB < 1 {
+		errs = append(errs, fmt.Errorf("intake_pending_mib must be at least 1, got %d", c.IntakePendingMiB))
 	}
 	if c.CacheRepoGiB < 0 {
 		errs = append(errs, fmt.Errorf("cache_repo_gib must not be negative (0: the default, 10), got %d", c.CacheRepoGiB))

@@ -13,11 +13,16 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Intake limits. Memory held by bodies being read is at most
 // MaxConcurrent×SmallBody + MaxLarge×MaxBody (with the defaults 32 MiB + 50 MiB),
-// whatever is sent, before any signature is known to be good.
+// whatever is sent, before any signature is known to be good. A small body
+// whose signature is good is copied out and its slot freed while it waits to
+// be stored: those copies are bounded by MaxPending bytes (default 64 MiB),
+// so that a slow disk (an fsync that stalls for tens of milliseconds) holds
+// deliveries in memory rather than answering GitHub 503.
 const (
 	// SmallBody is the body size a request may hold with an ordinary intake
 	// slot; a bigger one also needs one of the few large slots.
@@ -59,6 +64,24 @@ func (l *limiter) acquire(length int64) (release func(), ok bool) {
 	}
 	return func() { <-l.slots }, true
 }
+
+// pendingBudget bounds the bytes of verified deliveries waiting for their
+// durable write after their read slot was freed.
+type pendingBudget struct {
+	used atomic.Int64
+	max  int64
+}
+
+// take reserves n bytes; false when that would go over the budget.
+func (p *pendingBudget) take(n int64) bool {
+	if p.used.Add(n) > p.max {
+		p.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (p *pendingBudget) give(n int64) { p.used.Add(-n) }
 
 // tryLarge takes a large slot for a body that grew over SmallBody.
 func (l *limiter) tryLarge() (release func(), ok bool) {
@@ -109,7 +132,7 @@ func (b *bufferPool) put(buf *bytes.Buffer) {
 
 // signedBody is a request body whose signature matched.
 type signedBody struct {
-	pool *bufferPool
+	pool *bufferPool // where buf came from; nil for a large body's buffer and after detach
 	buf  *bytes.Buffer
 	// fingerprint is the hex SHA-256 of the raw body: the payload's identity
 	// for replay detection.
@@ -118,8 +141,26 @@ type signedBody struct {
 
 func (b *signedBody) bytes() []byte { return b.buf.Bytes() }
 
-// free returns the buffer to the pool (the body must not be used after).
-func (b *signedBody) free() { b.pool.put(b.buf) }
+// small says whether the body is at most SmallBody bytes.
+func (b *signedBody) small() bool { return b.buf.Len() <= SmallBody }
+
+// detach copies the body into a buffer of its own size and returns a pooled
+// one to the pool: what waits to be stored (and what Options.Accepted keeps)
+// is the delivery's own bytes, never a buffer the next request will reuse.
+func (b *signedBody) detach() {
+	own := bytes.NewBuffer(bytes.Clone(b.buf.Bytes()))
+	if b.pool != nil {
+		b.pool.put(b.buf)
+	}
+	b.buf, b.pool = own, nil
+}
+
+// free returns a pooled buffer to the pool (the body must not be used after).
+func (b *signedBody) free() {
+	if b.pool != nil {
+		b.pool.put(b.buf)
+	}
+}
 
 // readBody streams the body through the HMAC and the fingerprint hash into a
 // pooled buffer, up to MaxBody, and checks the signature against want.
@@ -180,7 +221,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, want []byte) 
 		return nil, errSignature
 	}
 	ok = true
-	return &signedBody{pool: &h.bufs, buf: buf, fingerprint: hexSum(sum)}, nil
+	sb := &signedBody{buf: buf, fingerprint: hexSum(sum)}
+	if r.ContentLength <= SmallBody && releaseLarge == nil {
+		sb.pool = &h.bufs // it came from the pool
+	}
+	return sb, nil
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

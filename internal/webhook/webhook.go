@@ -51,6 +51,7 @@ type Handler struct {
 	accepted func(store.Delivery)
 	replay   time.Duration
 	limits   *limiter
+	pending  pendingBudget
 	bufs     bufferPool
 }
 
@@ -63,7 +64,8 @@ type Options struct {
 	// Accepted, when set, is called with each delivery about to be stored
 	// for planning (signature verified, repository allowed), so that the
 	// dispatcher fetches its commit while it is stored and queued
-	// (Dispatcher.Prefetch). It must not block.
+	// (Dispatcher.Prefetch). It must not block. The delivery's Payload is
+	// its own copy: it may be kept.
 	Accepted func(store.Delivery)
 	// Allowed says whether a repository's deliveries are run (nil: all are).
 	// Others are acknowledged, stored as ignored and logged.
@@ -74,6 +76,10 @@ type Options struct {
 	// MaxLarge caps how many of those may hold a body over SmallBody
 	// (default DefaultMaxLarge), so that held memory stays bounded.
 	MaxLarge int
+	// MaxPending caps the bytes of verified small deliveries waiting for
+	// their durable write (default DefaultMaxPending); one more is answered
+	// 503 at once.
+	MaxPending int64
 	// ReplayWindow: a new delivery id whose event and body repeat those of a
 	// delivery received within the window is a replay (default
 	// DefaultReplayWindow; negative turns the check off).
@@ -84,6 +90,7 @@ type Options struct {
 const (
 	DefaultMaxConcurrent = 32
 	DefaultMaxLarge      = 2
+	DefaultMaxPending    = 64 << 20
 	DefaultReplayWindow  = time.Hour
 )
 
@@ -108,6 +115,10 @@ func New(secret string, st Store, opts Options) *Handler {
 		opts.MaxLarge = DefaultMaxLarge
 	}
 	h.limits = newLimiter(opts.MaxConcurrent, opts.MaxLarge)
+	h.pending.max = opts.MaxPending
+	if h.pending.max <= 0 {
+		h.pending.max = DefaultMaxPending
+	}
 	return h
 }
 
@@ -172,11 +183,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.busy(w, event)
 		return
 	}
-	defer release()
 	body, err := h.readBody(w, r, want)
 	if err != nil {
+		release()
 		h.rejectRead(w, event, err)
 		return
+	}
+	if body.small() {
+		// Verified and small: it waits for its durable write as a copy of
+		// its own size, counted against the pending budget, and frees its
+		// slot for the next request to be read. Slots held through the
+		// store turned a 20 ms fsync stall at 2,000/s into 503s.
+		body.detach()
+		release()
+		n := int64(len(body.bytes()))
+		if !h.pending.take(n) {
+			h.busy(w, event)
+			return
+		}
+		defer h.pending.give(n)
+	} else {
+		defer release() // a large body keeps its slots (and its buffer) until stored
 	}
 	defer body.free()
 	h.handle(w, r, event, body)
