@@ -39,8 +39,11 @@
 // Every response carries the header "Hookci-Agent-Version".
 //
 //	POST /exec            body: JSON ExecRequest {"argv":[...],"env":[...],"dir":"...",
-//	                      "files":[{"path","data"(base64),"mode"}], "collect":["/path",...]}
+//	                      "files":[{"path","data"(base64),"mode","from"}], "collect":["/path",...]}
 //	                      "files" are written (parents created 0700) before the process starts;
+//	                      a file with "from" takes over that file (renamed to "path", truncated,
+//	                      rewritten: no new inode) when it is a regular file with one link,
+//	                      else "from" is left alone and "path" is created;
 //	                      "collect" names files read back after it exits.
 //	                      200: body streams the process's stdout and stderr, interleaved
 //	                      in write order (one pipe), flushed as written; trailers:

@@ -31,6 +31,12 @@ type FileSpec struct {
 	Path string      `json:"path"`
 	Data []byte      `json:"data"`
 	Mode fs.FileMode `json:"mode"`
+	// From, when set, names the previous step's file of the same kind (a
+	// file-command file): it is renamed to Path and rewritten in place, so
+	// that it is gone as GitHub's runner deletes it, and no inode is
+	// allocated. Anything but a regular file with one link there is left
+	// where it is and Path is created afresh.
+	From string `json:"from,omitempty"`
 }
 
 // MaxCollect is the most collected content returned with an exec.

@@ -91,3 +91,66 @@ jobs:
 		})
 	}
 }
+
+// TestFileCommandFilesTakenOver: when a step starts, the previous step's
+// file-command files are gone (GitHub's runner deletes them) and its own
+// are empty, the previous step's outputs and env applied; the agent made
+// them by renaming the previous ones (no inode allocated). A step that puts
+// a symlink and a hard link to its own files in their place does not get
+// the next step's rewrite to reach the files they lead to.
+func TestFileCommandFilesTakenOver(t *testing.T) {
+	src := `
+on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    steps:
+      - id: one
+        run: |
+          echo "a=1" >> "$GITHUB_OUTPUT"
+          echo "X=1" >> "$GITHUB_ENV"
+          echo "$GITHUB_OUTPUT" > "$RUNNER_TEMP/prev_output"
+          echo "$GITHUB_ENV" > "$RUNNER_TEMP/prev_env"
+          stat -c %i "$GITHUB_OUTPUT" > "$RUNNER_TEMP/prev_inode"
+      - run: |
+          [ ! -e "$(cat "$RUNNER_TEMP/prev_output")" ] || { echo "the previous step's GITHUB_OUTPUT is still there"; exit 1; }
+          [ ! -e "$(cat "$RUNNER_TEMP/prev_env")" ] || { echo "the previous step's GITHUB_ENV is still there"; exit 1; }
+          [ -f "$GITHUB_OUTPUT" ] && [ ! -s "$GITHUB_OUTPUT" ] || { echo "GITHUB_OUTPUT is not a fresh empty file"; exit 1; }
+          [ "${{ steps.one.outputs.a }}" = 1 ] && [ "$X" = 1 ] || { echo "the previous step's output or env was lost"; exit 1; }
+          echo "inode $(cat "$RUNNER_TEMP/prev_inode") $(stat -c %i "$GITHUB_OUTPUT")"
+          printf 'P=1\n' > "$RUNNER_TEMP/precious"
+          printf 'q=1\n' > "$RUNNER_TEMP/precious2"
+          rm "$GITHUB_ENV" && ln -s "$RUNNER_TEMP/precious" "$GITHUB_ENV"
+          rm "$GITHUB_OUTPUT" && ln "$RUNNER_TEMP/precious2" "$GITHUB_OUTPUT"
+      - run: |
+          [ "$(cat "$RUNNER_TEMP/precious")" = "P=1" ] || { echo "the file behind the symlink was rewritten: $(cat "$RUNNER_TEMP/precious")"; exit 1; }
+          [ "$(cat "$RUNNER_TEMP/precious2")" = "q=1" ] || { echo "the file behind the hard link was rewritten: $(cat "$RUNNER_TEMP/precious2")"; exit 1; }
+          [ -f "$GITHUB_ENV" ] && [ ! -L "$GITHUB_ENV" ] && [ ! -s "$GITHUB_ENV" ] || { echo "GITHUB_ENV is not a fresh empty file"; exit 1; }
+          echo "P=$P"
+`
+	for _, backend := range []struct {
+		name  string
+		start func(*testing.T) *Guest
+	}{{"host", startHost}, {"namespace", startNamespace}} {
+		t.Run(backend.name, func(t *testing.T) {
+			w, j := loadJob(t, src, "j")
+			spec := &Spec{Workflow: w, Job: j,
+				Event: EventInfo{Name: "push", Repo: "octo/hello", SHA: strings.Repeat("a", 40), Ref: "refs/heads/main", Payload: []byte(`{}`), Workflow: "CI"}}
+			rec := newRecorder()
+			res, err := Run(context.Background(), backend.start(t), spec, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Conclusion != "success" {
+				t.Fatalf("conclusion %s, want success; log:\n%s", res.Conclusion, rec.all())
+			}
+			var before, after string
+			if _, err := fmt.Sscanf(strings.TrimSpace(rec.log(2)), "inode %s %s", &before, &after); err != nil || before != after {
+				t.Errorf("step 2's GITHUB_OUTPUT is not step 1's inode taken over: %q (%v)", rec.log(2), err)
+			}
+			if got := strings.TrimSpace(rec.log(3)); got != "P=1" {
+				t.Errorf("step 3: %q, want the env the symlinked GITHUB_ENV gave (P=1)", got)
+			}
+		})
+	}
+}

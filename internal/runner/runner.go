@@ -148,6 +148,9 @@ type Job struct {
 	posts     []PostStep                // registered by actions, run in reverse order
 	sourcePut bool                      // the setup step put the commit into the workspace
 	execs     int                       // processes run so far
+	// lastFiles are the previous step's file-command files as each client
+	// sees them, by kind: the next step takes them over (agent.FileSpec.From).
+	lastFiles map[*agent.Client]map[string]string
 	// failedFirst: a step failed before the job was cancelled (if it was).
 	failedFirst bool
 	jobCancel   bool

@@ -356,7 +356,18 @@ func (j *Job) execIn(ctx context.Context, idx int, client *agent.Client, full ma
 	}
 	// As GitHub's runner does, every step's file-command files are in one
 	// directory, each named by its command and an id of its own
-	// (set_output_<id>…): no directory to make (and remove) per step.
+	// (set_output_<id>…): no directory to make (and remove) per step. The
+	// previous step's files are gone when a step starts, as GitHub's runner
+	// deletes them: the agent renames each to its new name and empties it,
+	// so a step allocates no inodes for them.
+	if j.lastFiles == nil {
+		j.lastFiles = map[*agent.Client]map[string]string{}
+	}
+	last := j.lastFiles[client]
+	if last == nil {
+		last = map[string]string{}
+		j.lastFiles[client] = last
+	}
 	var rid [8]byte
 	rand.Read(rid[:])
 	id := hex.EncodeToString(rid[:])
@@ -369,8 +380,9 @@ func (j *Job) execIn(ctx context.Context, idx int, client *agent.Client, full ma
 		kinds[name] = c.kind
 		p := view(path.Join(j.fileDir, name))
 		full[c.env] = p
-		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o600})
+		req.Files = append(req.Files, agent.FileSpec{Path: p, Mode: 0o600, From: last[c.kind]})
 		req.Collect = append(req.Collect, p)
+		last[c.kind] = p
 	}
 	for p, data := range files {
 		req.Files = append(req.Files, agent.FileSpec{Path: p, Data: data, Mode: 0o700}) // scripts may hold secrets
