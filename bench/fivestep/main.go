@@ -137,6 +137,7 @@ func run(n int, bin, before, workflowFile, sandbox string, serve bool) error {
 		}
 	}
 	fmt.Printf("  hardware: %s\n", hw.Describe())
+	fmt.Printf("  scratch directories: %s\n", hw.FileSystem(os.TempDir()))
 	return nil
 }
 

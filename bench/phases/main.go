@@ -102,6 +102,7 @@ func run(n int, bin, workflowFile, sandbox, only string) error {
 		print(samples, "run completed (seen by the API)")
 	}
 	fmt.Printf("hardware: %s (figures taken on a shared machine: read them as proportions)\n", hw.Describe())
+	fmt.Printf("scratch directories: %s\n", hw.FileSystem(os.TempDir()))
 	return nil
 }
 
