@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/hookci/hookci/internal/mountinfo"
 )
 
 // Describe returns "N cores, <cpu model>, <memory>, <kernel>".
@@ -41,29 +43,23 @@ func Describe() string {
 // many files slows down the faster it runs (bench/README.md, "thirteenth
 // session"): a figure taken there depends on what ran just before.
 func FileSystem(dir string) string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return dir + ": unknown file system"
 	}
-	var mnt, fstype, source string
-	for _, l := range strings.Split(string(b), "\n") {
-		// id parent major:minor root mountpoint options [optional…] - fstype source super-options
-		pre, post, ok := strings.Cut(l, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 5 || len(g) < 2 {
-			continue
-		}
-		mp := f[4]
-		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(mnt) {
-			mnt, fstype, source = mp, g[0], g[1]
+	var m *mountinfo.Mount
+	for i, c := range mounts {
+		mp := c.MountPoint
+		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && (m == nil || len(mp) >= len(m.MountPoint)) {
+			m = &mounts[i]
 		}
 	}
-	if mnt == "" {
+	if m == nil {
 		return dir + ": unknown file system"
 	}
-	s := fmt.Sprintf("%s: %s on %s (mounted at %s)", dir, fstype, source, mnt)
-	if fstype == "ext4" {
-		name := source[strings.LastIndex(source, "/")+1:]
+	s := fmt.Sprintf("%s: %s on %s (mounted at %s)", dir, m.FSType, m.Source, m.MountPoint)
+	if m.FSType == "ext4" {
+		name := m.Source[strings.LastIndex(m.Source, "/")+1:]
 		if j, err := os.ReadFile("/sys/fs/ext4/" + name + "/journal_task"); err == nil {
 			if strings.TrimSpace(string(j)) == "<none>" {
 				s += ", NO JOURNAL: inode allocation slows with recent deletions, figures drift with what ran before"
