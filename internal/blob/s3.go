@@ -2,8 +2,10 @@ package blob
 
 import (
 	"context"
+	"crypto/md5"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -449,6 +451,12 @@ func (s *S3) multipart(ctx context.Context, key string, r io.Reader, buf, carry 
 	resp, err = s.c.do(ctx, &s3Request{method: http.MethodPost, key: full, query: url.Values{"uploadId": {id}}, body: body,
 		header: http.Header{"Content-Type": {"application/xml"}}, errorIn200: true})
 	if err != nil {
+		var e *s3Error
+		if errors.As(err, &e) && e.Code == "NoSuchUpload" && s.completedAs(ctx, full, parts) {
+			// A completion whose answer was lost and was sent again: the
+			// first one made the object (its ETag is these parts').
+			return nil
+		}
 		return s.explain("storing "+key+": completing the multipart upload", err)
 	}
 	// S3 may answer 200 and then fail: only a whole result document is a
@@ -458,6 +466,28 @@ func (s *S3) multipart(ctx context.Context, key string, r io.Reader, buf, carry 
 		return s.explain("storing "+key+": completing the multipart upload", err)
 	}
 	return nil
+}
+
+// completedAs says whether the object at full is the one these parts make:
+// its ETag is S3's multipart ETag of them, the MD5 of the parts' MD5s and
+// "-<count>". A server whose part ETags are not MD5s (AWS with SSE-KMS)
+// never matches, and the completion's error stands.
+func (s *S3) completedAs(ctx context.Context, full string, parts []completedPart) bool {
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil || len(b) != md5.Size {
+			return false
+		}
+		h.Write(b)
+	}
+	want := fmt.Sprintf("%x-%d", h.Sum(nil), len(parts))
+	resp, err := s.c.do(ctx, &s3Request{method: http.MethodHead, key: full})
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return strings.Trim(resp.Header.Get("ETag"), `"`) == want
 }
 
 // s3Object reads an object: Read streams one GET from the current offset

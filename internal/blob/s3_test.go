@@ -102,6 +102,8 @@ type recorder struct {
 	mu   sync.Mutex
 	seen []string
 	hook func(w http.ResponseWriter, r *http.Request, n int) bool // n: how many times this METHOD path was seen, this one included
+	// forward sends a request on to versitygw (for a hook).
+	forward http.HandlerFunc
 }
 
 func startRecorder(t *testing.T, target string) *recorder {
@@ -111,7 +113,7 @@ func startRecorder(t *testing.T, target string) *recorder {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u) // the Host header is kept: it is signed
-	rec := &recorder{}
+	rec := &recorder{forward: rp.ServeHTTP}
 	counts := map[string]int{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
@@ -720,4 +722,70 @@ func FuzzS3Answers(f *testing.F) {
 		s.List(context.Background(), "")
 		s.Stat(context.Background(), "k")
 	})
+}
+
+// TestS3CompletionAnswerLost: the answer to CompleteMultipartUpload is
+// lost (the connection drops after versitygw completed the upload), the
+// client sends it again and gets NoSuchUpload (as S3 may answer once the
+// upload is gone; versitygw itself repeats the success); the object there
+// has the ETag these parts make, so Put succeeds. Where NoSuchUpload comes with
+// another object at the key (same size, other content), Put fails and
+// leaves that object alone.
+func TestS3CompletionAnswerLost(t *testing.T) {
+	defer blob.SetRetryBase(time.Millisecond)()
+	ctx := context.Background()
+	const part = 5 << 20
+	srv := s3test.Start(t)
+	rec := startRecorder(t, srv.Endpoint)
+	s := openS3(t, srv, rec.URL, "lost", part)
+	var completes atomic.Int32
+	rec.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if r.Method != http.MethodPost || !r.URL.Query().Has("uploadId") {
+			return false
+		}
+		switch completes.Add(1) {
+		case 1:
+			rec.forward(httptest.NewRecorder(), r) // versitygw completes it…
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close() // …and the answer never arrives
+			return true
+		case 2:
+			// versitygw answers a repeated completion with success; S3 may
+			// answer NoSuchUpload once the upload is gone.
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, s3ErrorDoc("NoSuchUpload", "The specified upload does not exist."))
+			return true
+		}
+		return false
+	})
+	data, _ := io.ReadAll(&pattern{n: 2*part + 5})
+	if _, err := s.Put(ctx, "obj", bytes.NewReader(data)); err != nil {
+		t.Fatalf("put whose completion's answer was lost: %v", err)
+	}
+	if got := readAll(t, s, "obj"); got != string(data) {
+		t.Error("the object does not read back as stored")
+	}
+	if n := rec.count("POST", "/lost/obj", "uploadId="); n != 2 {
+		t.Errorf("completions sent: %d, want 2 (the lost one and its retry)", n)
+	}
+
+	old := bytes.Repeat([]byte("o"), 2*part+5)
+	rec.setHook(nil)
+	if _, err := s.Put(ctx, "other", bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	rec.setHook(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if r.Method == http.MethodPost && r.URL.Path == "/lost/other" && r.URL.Query().Has("uploadId") {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, s3ErrorDoc("NoSuchUpload", "The specified upload does not exist."))
+			return true
+		}
+		return false
+	})
+	if _, err := s.Put(ctx, "other", bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "NoSuchUpload") {
+		t.Errorf("NoSuchUpload with another object at the key: got %v, want the error", err)
+	}
+	if got := readAll(t, s, "other"); got != string(old) {
+		t.Error("the object already at the key was changed")
+	}
 }
