@@ -77,14 +77,7 @@ func writeSpec(f FileSpec) error {
 		if err != nil {
 			return err
 		}
-		_, err = nf.Write(f.Data)
-		if cerr := nf.Chmod(mode); err == nil {
-			err = cerr
-		}
-		if cerr := nf.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		return writeClose(nf, f.Data, mode)
 	}
 	if err := os.WriteFile(f.Path, f.Data, mode); err != nil {
 		return err
@@ -109,17 +102,14 @@ func reuseFile(from, path string, data []byte, mode os.FileMode) bool {
 	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err == nil {
 		var st syscall.Stat_t
-		if serr := syscall.Fstat(int(f.Fd()), &st); serr == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink == 1 {
-			if f.Truncate(0) == nil {
-				_, werr := f.Write(data)
-				cerr := f.Chmod(mode)
-				if err := f.Close(); err == nil && werr == nil && cerr == nil {
-					return true
-				}
-				// Half written: made afresh below (it stays renamed back).
+		if syscall.Fstat(int(f.Fd()), &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink == 1 && f.Truncate(0) == nil {
+			if writeClose(f, data, mode) == nil {
+				return true
 			}
+			// Half written: renamed back below, path made afresh.
+		} else {
+			f.Close()
 		}
-		f.Close()
 	}
 	// Not ours to rewrite (swapped for a link, a directory, a FIFO…):
 	// back where it was, and path is made afresh.
@@ -127,6 +117,18 @@ func reuseFile(from, path string, data []byte, mode os.FileMode) bool {
 		os.Remove(path)
 	}
 	return false
+}
+
+// writeClose writes data to f, sets its mode and closes it.
+func writeClose(f *os.File, data []byte, mode os.FileMode) error {
+	_, err := f.Write(data)
+	if cerr := f.Chmod(mode); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // collect encodes the collected files for the trailer, or "overflow".

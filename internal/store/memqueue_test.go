@@ -53,13 +53,7 @@ func TestMemQueueHandsOverOnCommit(t *testing.T) {
 			if id == "held" {
 				<-release
 			}
-			return s.InTx(ctx, func(q *Queries) error {
-				run := &Run{Repo: "o/r", SHA: "abc", Event: "push", WorkflowFile: "w.yml", Status: "queued", DeliveryID: id}
-				if err := q.CreateRun(ctx, run); err != nil {
-					return err
-				}
-				return q.CreateJob(ctx, &Job{RunID: run.ID, Key: "build", Name: "build", Status: "queued"}, true)
-			})
+			return planOneJob(ctx, s, id)
 		},
 		Job: func(ctx context.Context, id int64) error {
 			got <- "job"

@@ -26,13 +26,7 @@ func testQueueWakesAfterCommit(t *testing.T, db Options) {
 	err = s.StartQueue(ctx, Handlers{
 		Delivery: func(ctx context.Context, id string) error {
 			got <- "plan " + id
-			return s.InTx(ctx, func(q *Queries) error {
-				run := &Run{Repo: "o/r", SHA: "abc", Event: "push", WorkflowFile: "w.yml", Status: "queued", DeliveryID: id}
-				if err := q.CreateRun(ctx, run); err != nil {
-					return err
-				}
-				return q.CreateJob(ctx, &Job{RunID: run.ID, Key: "build", Name: "build", Status: "queued"}, true)
-			})
+			return planOneJob(ctx, s, id)
 		},
 		Job: func(ctx context.Context, id int64) error {
 			got <- "job"
@@ -127,4 +121,16 @@ func testGroupCommit(t *testing.T, db Options) {
 	if got, _ := s.QueueDepth(ctx); got != stored {
 		t.Errorf("got %d planning jobs queued, want %d", got, stored)
 	}
+}
+
+// planOneJob is a planning handler's work in these tests: one run with one
+// queued job for delivery id, in one transaction (which queues the job).
+func planOneJob(ctx context.Context, s *Store, id string) error {
+	return s.InTx(ctx, func(q *Queries) error {
+		run := &Run{Repo: "o/r", SHA: "abc", Event: "push", WorkflowFile: "w.yml", Status: "queued", DeliveryID: id}
+		if err := q.CreateRun(ctx, run); err != nil {
+			return err
+		}
+		return q.CreateJob(ctx, &Job{RunID: run.ID, Key: "build", Name: "build", Status: "queued"}, true)
+	})
 }
