@@ -279,13 +279,28 @@ func TestReusableWorkflows(t *testing.T) {
 		}
 	}
 
-	var names []string
-	for _, c := range h.gh.CheckRuns(e2eRepo) {
-		if c.HeadSHA == sha {
-			names = append(names, c.Name+"="+c.Conclusion)
+	// The check runs are reported by the report queue after the run is
+	// recorded complete: wait until every one has its conclusion.
+	checks := func() []string {
+		var names []string
+		for _, c := range h.gh.CheckRuns(e2eRepo) {
+			if c.HeadSHA == sha {
+				names = append(names, c.Name+"="+c.Conclusion)
+			}
 		}
+		sort.Strings(names)
+		return names
 	}
-	sort.Strings(names)
+	var names []string
+	waitFor(t, "every check run to be concluded", func() bool {
+		names = checks()
+		for _, n := range names {
+			if strings.HasSuffix(n, "=") {
+				return false
+			}
+		}
+		return len(names) > 0
+	})
 	wantChecks := []string{
 		"CI / after=success",
 		"CI / inherit / show=success",
